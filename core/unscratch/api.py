@@ -1,0 +1,237 @@
+"""`detect` and `restore`: the two calls every front end (CLI, plug-ins, batch) goes through.
+
+Rules kept here, once: inputs are validated with messages that name the problem; only tiles that
+touch the region (or the repair mask) are computed; pixels outside (dilated mask ∩ region) are
+returned bit-identical; alpha is never altered; a 1-pixel image has no context to judge a defect
+by, so it is never flagged and comes back unchanged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from . import models
+from .arrays import (bbox, channels, check_image, check_plane, colour_planes, from_float, plane_weight,
+                     to_float, to_rgb_float)
+from .classical import ClassicalDetector, ClassicalInpainter
+from .engine import run_tiled
+from .errors import InputError
+
+Progress = Callable[[float], None] | None
+Cancel = Callable[[], bool] | None
+METHODS = ("auto", "model", "classical")
+MODES = ("defects", "fill")
+
+
+@dataclass
+class Detection:
+    """Defect probability (float32 HxW in [0, 1]) and the mask it gives at `threshold` inside the region."""
+    probability: np.ndarray
+    mask: np.ndarray
+    threshold: float
+    region: np.ndarray | None = field(default=None, repr=False)
+    provenance: dict = field(default_factory=dict)
+
+    def rethreshold(self, threshold: float) -> "Detection":
+        """The same detection at another threshold, without running the detector again."""
+        threshold = _check_threshold(threshold)
+        mask = self.probability >= threshold
+        if self.region is not None:
+            mask &= self.region
+        return Detection(self.probability, mask, threshold, self.region, dict(self.provenance, threshold=threshold))
+
+
+def _check_threshold(threshold) -> float:
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise InputError(f"threshold: {threshold!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise InputError(f"threshold: {value} is outside [0, 1]")
+    return value
+
+
+def _cancel_fn(cancel) -> Callable[[], bool] | None:
+    """Accept a callable or anything with is_set() (threading.Event)."""
+    if cancel is None:
+        return None
+    if hasattr(cancel, "is_set"):
+        return cancel.is_set
+    return cancel
+
+
+def _sub_progress(progress: Progress, start: float, end: float) -> Progress:
+    if progress is None:
+        return None
+    return lambda f: progress(start + (end - start) * f)
+
+
+def get_detector(method: str = "auto"):
+    """The shipped detector network (method auto/model) or the classical baseline."""
+    if method not in METHODS:
+        raise InputError(f"method: {method!r} is not one of {', '.join(METHODS)}")
+    card = models.default_card("detect") if method != "classical" else None
+    if card is None:
+        if method == "model":
+            raise models.ModelError(f"no detector model found in {models.models_dir()}")
+        return ClassicalDetector()
+    return _NetworkOp(card)
+
+
+def get_inpainter(method: str = "auto"):
+    if method not in METHODS:
+        raise InputError(f"method: {method!r} is not one of {', '.join(METHODS)}")
+    card = models.default_card("restore") if method != "classical" else None
+    if card is None:
+        if method == "model":
+            raise models.ModelError(f"no restoration model found in {models.models_dir()}")
+        return ClassicalInpainter()
+    return _NetworkOp(card)
+
+
+class _NetworkOp:
+    """A shipped ONNX model as a tile function with the card's tiling and threshold."""
+
+    def __init__(self, card: models.ModelCard):
+        self.card = card
+        self.fn = models.OnnxTileFn(card)
+        self.name, self.tile, self.overlap = card.name, card.tile, card.overlap
+        self.threshold = card.threshold
+        self.provenance = card.provenance
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        return self.fn(tile)
+
+
+def _region_plane(region, shape) -> np.ndarray | None:
+    """Soft region weight in [0, 1], or None meaning 'everywhere'."""
+    if region is None:
+        return None
+    return plane_weight(check_plane(region, shape, "region"))
+
+
+def detect(image, *, region=None, threshold=None, progress: Progress = None, cancel: Cancel = None,
+           method: str = "auto") -> Detection:
+    """Defect probability at native resolution and its mask inside `region` (bool or soft selection)."""
+    img = check_image(image)
+    H, W = img.shape[:2]
+    weight = _region_plane(region, (H, W))
+    inside = None if weight is None else weight > 0
+    detector = get_detector(method)
+    threshold = _check_threshold(detector.threshold if threshold is None else threshold)
+    probability = np.zeros((H, W), np.float32)
+    roi = (0, H, 0, W) if inside is None else bbox(inside)
+    if roi is not None and min(H, W) > 1:
+        planes = colour_planes(img)
+
+        def source(y0, y1, x0, x1):
+            return to_rgb_float(planes[y0:y1, x0:x1])
+
+        def sink(y0, y1, x0, x1, block):
+            probability[y0:y1, x0:x1] = np.clip(block[:, :, 0], 0.0, 1.0)
+
+        run_tiled(detector, source, sink, shape=(H, W), out_channels=1, tile=detector.tile,
+                  overlap=detector.overlap, roi=roi, progress=progress, cancel=_cancel_fn(cancel))
+    if inside is not None:
+        probability[~inside] = 0.0
+    mask = probability >= threshold
+    if threshold == 0.0:
+        mask &= probability > 0  # threshold 0 still means "some evidence"
+    if inside is not None:
+        mask &= inside
+    provenance = {"detector": detector.provenance, "threshold": threshold, "method": method}
+    if progress is not None:
+        progress(1.0)
+    return Detection(probability, mask, threshold, inside, provenance)
+
+
+def repair_weight(hole: np.ndarray, dilate: int = 2, feather: int = 2) -> np.ndarray:
+    """Compositing weight for a defect mask: 1 on the hole grown by `dilate` px, then a linear feather.
+
+    Growing covers the defect's faint fringe (anti-aliasing, halo) that the mask threshold leaves out.
+    """
+    grown = hole.astype(np.uint8)
+    if dilate > 0:
+        grown = cv2.dilate(grown, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1,) * 2))
+    if feather <= 0:
+        return grown.astype(np.float32)
+    dist = cv2.distanceTransform((1 - grown).astype(np.uint8), cv2.DIST_L2, 3)
+    return np.clip(1.0 - dist / (feather + 1), 0.0, 1.0).astype(np.float32)
+
+
+def restore(image, mask=None, *, region=None, mode: str = "defects", progress: Progress = None,
+            cancel: Cancel = None, method: str = "auto", detect_method: str = "auto",
+            threshold: float | None = None, dilate: int = 2, feather: int = 2) -> np.ndarray:
+    """Repaired copy of `image` (same shape and dtype); only (dilated mask ∩ region) changes.
+
+    mode="defects": repair the defects in `mask` (detected first when mask is None).
+    mode="fill": the whole region is the hole, filled from its surroundings (heal a selection).
+    A soft region (uint8/float selection) blends the repair in proportion to its weight.
+    """
+    img = check_image(image)
+    if mode not in MODES:
+        raise InputError(f"mode: {mode!r} is not one of {', '.join(MODES)}")
+    H, W = img.shape[:2]
+    weight = _region_plane(region, (H, W))
+    cancel = _cancel_fn(cancel)
+    if mode == "fill":
+        if weight is None:
+            raise InputError("region: fill mode needs a region (the selection to heal)")
+        if mask is not None:
+            check_plane(mask, (H, W), "mask")
+        hole = weight > 0
+        alpha = weight
+        detect_share = 0.0
+    else:
+        detect_share = 0.0
+        if mask is None:
+            detect_share = 0.4
+            hole = detect(img, region=region, threshold=threshold, progress=_sub_progress(progress, 0, detect_share),
+                          cancel=cancel, method=detect_method).mask
+        else:
+            hole = plane_weight(check_plane(mask, (H, W), "mask")) > 0
+            if weight is not None:
+                hole &= weight > 0
+        alpha = repair_weight(hole, dilate, feather)
+        if weight is not None:
+            alpha *= weight
+    result = img.copy()
+    roi = bbox(alpha > 0)
+    if roi is None or min(H, W) == 1:
+        if progress is not None:
+            progress(1.0)
+        return result
+    inpainter = get_inpainter(method)
+    planes, out_planes = colour_planes(img), colour_planes(result)
+    hole_for_fill = alpha > 0
+    n_planes = planes.shape[2]
+    model_rgb = isinstance(inpainter, _NetworkOp)
+
+    def source(y0, y1, x0, x1):
+        block = to_rgb_float(planes[y0:y1, x0:x1]) if model_rgb else to_float(planes[y0:y1, x0:x1])
+        return np.concatenate([block, hole_for_fill[y0:y1, x0:x1, None].astype(np.float32)], axis=2)
+
+    def skip(y0, y1, x0, x1):
+        return not hole_for_fill[y0:y1, x0:x1].any()
+
+    def sink(y0, y1, x0, x1, block):
+        a = alpha[y0:y1, x0:x1]
+        where = a > 0
+        if not where.any():
+            return
+        if model_rgb and n_planes == 1:
+            block = block.mean(axis=2, keepdims=True)
+        original = to_float(planes[y0:y1, x0:x1])
+        mixed = original + (block[:, :, :n_planes] - original) * a[:, :, None]
+        target = out_planes[y0:y1, x0:x1]
+        target[where] = from_float(mixed[where], img.dtype)
+
+    run_tiled(inpainter, source, sink, shape=(H, W), out_channels=3 if model_rgb else n_planes,
+              tile=inpainter.tile, overlap=inpainter.overlap, roi=roi, skip=skip,
+              progress=_sub_progress(progress, detect_share, 1.0), cancel=cancel)
+    if progress is not None:
+        progress(1.0)
+    return result

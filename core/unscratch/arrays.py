@@ -1,0 +1,112 @@
+"""Image conventions shared by every entry point.
+
+Images are HxW, HxWx1, HxWx3 or HxWx4 numpy arrays of uint8, uint16 or float32 in [0, 1].
+Networks and classical methods see float32 colour planes; alpha is split off and never
+touched. Conversions here are exact inverses for integer data, so pixels we do not repair
+round-trip bit-identically.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+
+SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
+SUPPORTED_CHANNELS = (1, 3, 4)
+
+
+def check_image(image, name: str = "image") -> np.ndarray:
+    """Return `image` as an ndarray after checking it follows the conventions, or raise InputError."""
+    if image is None:
+        raise InputError(f"{name}: no image given")
+    arr = np.asarray(image)
+    if arr.ndim not in (2, 3):
+        raise InputError(f"{name}: expected HxW, HxWx1, HxWx3 or HxWx4, got an array of shape {arr.shape} ({arr.ndim} dimensions)")
+    if arr.ndim == 3 and arr.shape[2] not in SUPPORTED_CHANNELS:
+        raise InputError(f"{name}: {arr.shape[2]} channels is not supported; expected 1 (gray), 3 (RGB) or 4 (RGBA)")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InputError(f"{name}: the image is empty (shape {arr.shape})")
+    if arr.dtype == np.float64:
+        raise InputError(f"{name}: dtype float64 is not supported; convert to float32 in [0, 1]")
+    if arr.dtype.type not in SUPPORTED_DTYPES:
+        raise InputError(f"{name}: dtype {arr.dtype} is not supported; expected uint8, uint16 or float32 in [0, 1]")
+    if arr.dtype == np.float32 and not np.isfinite(arr).all():
+        raise InputError(f"{name}: contains NaN or infinite values")
+    return arr
+
+
+def max_value(dtype) -> float:
+    """The value that means 'white' for this dtype."""
+    dtype = np.dtype(dtype)
+    return float(np.iinfo(dtype).max) if dtype.kind == "u" else 1.0
+
+
+def channels(image: np.ndarray) -> int:
+    return 1 if image.ndim == 2 else image.shape[2]
+
+
+def colour_planes(image: np.ndarray) -> np.ndarray:
+    """View of the colour planes as HxWxC (C = 1 or 3), alpha excluded, no copy."""
+    if image.ndim == 2:
+        return image[:, :, None]
+    return image[:, :, :3] if image.shape[2] == 4 else image
+
+
+def to_float(block: np.ndarray) -> np.ndarray:
+    """float32 in [0, 1] from any supported dtype (float input is clipped, not rescaled)."""
+    if block.dtype == np.float32:
+        return np.clip(block, 0.0, 1.0)
+    return block.astype(np.float32) / np.float32(max_value(block.dtype))
+
+
+def from_float(block: np.ndarray, dtype) -> np.ndarray:
+    """Inverse of to_float for a float32 block, rounding to the nearest integer level."""
+    dtype = np.dtype(dtype)
+    block = np.clip(block, 0.0, 1.0)
+    if dtype == np.float32:
+        return block.astype(np.float32)
+    return np.rint(block * max_value(dtype)).astype(dtype)
+
+
+def to_rgb_float(block: np.ndarray) -> np.ndarray:
+    """HxWx3 float32 from a colour block of 1 or 3 planes (gray is replicated)."""
+    f = to_float(block)
+    if f.ndim == 2:
+        f = f[:, :, None]
+    return np.repeat(f, 3, axis=2) if f.shape[2] == 1 else f
+
+
+def check_plane(plane, shape: tuple[int, int], name: str) -> np.ndarray:
+    """A region or mask must be HxW (or HxWx1) matching the image, finite, and bool/uint8/uint16/float."""
+    arr = np.asarray(plane)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim != 2 or arr.shape != tuple(shape):
+        raise InputError(f"{name}: shape {arr.shape} does not match the image's {tuple(shape)}")
+    if arr.dtype == bool:
+        return arr
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise InputError(f"{name}: contains NaN or infinite values")
+        return arr.astype(np.float32, copy=False)
+    if arr.dtype in (np.uint8, np.uint16):
+        return arr
+    raise InputError(f"{name}: dtype {arr.dtype} is not supported; expected bool, uint8, uint16 or float in [0, 1]")
+
+
+def plane_weight(plane: np.ndarray) -> np.ndarray:
+    """Soft weight in [0, 1] (float32) from a bool/uint8/uint16/float plane."""
+    if plane.dtype == bool:
+        return plane.astype(np.float32)
+    if plane.dtype.kind == "u":
+        return plane.astype(np.float32) / np.float32(np.iinfo(plane.dtype).max)
+    return np.clip(plane, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def bbox(plane: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1) of the nonzero pixels (end-exclusive), or None when there are none."""
+    rows = np.flatnonzero(plane.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(plane.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1

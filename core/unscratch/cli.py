@@ -1,0 +1,185 @@
+"""The `unscratch` command. User errors exit 2 with one line on stderr, never a traceback."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import Cancelled, InputError, ModelError
+
+
+class _Bar:
+    """A tqdm progress bar fed with fractions; a no-op when stderr is not wanted."""
+
+    def __init__(self, desc: str, quiet: bool):
+        self.bar = None
+        if not quiet:
+            from tqdm import tqdm
+            self.bar = tqdm(total=1000, desc=desc, unit="‰", leave=False, file=sys.stderr,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+
+    def __call__(self, fraction: float) -> None:
+        if self.bar is not None:
+            self.bar.update(int(fraction * 1000) - self.bar.n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _read_plane(path: str, shape, what: str) -> np.ndarray:
+    """A mask or selection file: gray (or the first channel/alpha-less luminance) as a 2-D plane."""
+    from . import io
+    plane = io.read(path)
+    if plane.ndim == 3:
+        plane = plane[:, :, 3] if plane.shape[2] == 4 else plane[:, :, 0]
+    if plane.shape != tuple(shape):
+        raise InputError(f"{path}: {what} is {plane.shape[1]}x{plane.shape[0]} but the image is {shape[1]}x{shape[0]}")
+    return plane
+
+
+def cmd_detect(args) -> int:
+    from . import detect, io
+    image, info = io.read_with_info(args.input)
+    region = _read_plane(args.region, image.shape[:2], "region") if args.region else None
+    bar = _Bar("detect", args.quiet)
+    try:
+        det = detect(image, region=region, threshold=args.threshold, progress=bar, method=args.method)
+    finally:
+        bar.close()
+    io.write(args.output, det.mask.astype(np.uint8) * 255, info=info, source=args.input)
+    if args.probability:
+        io.write(args.probability, det.probability, info=info, source=args.input)
+    print(f"{args.output}: {int(det.mask.sum())} defect pixels ({100 * det.mask.mean():.3f} %) at threshold {det.threshold:.3f}")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from . import io, restore
+    image, info = io.read_with_info(args.input)
+    region = _read_plane(args.region, image.shape[:2], "region") if args.region else None
+    mask = _read_plane(args.mask, image.shape[:2], "mask") if args.mask else None
+    if args.fill and region is None:
+        raise InputError("--fill needs --region SEL (the selection to heal)")
+    bar = _Bar("restore", args.quiet)
+    try:
+        out = restore(image, mask, region=region, mode="fill" if args.fill else "defects", progress=bar,
+                      threshold=args.threshold, method=args.method)
+    finally:
+        bar.close()
+    io.write(args.output, out, info=info, source=args.input)
+    changed = (out != image).reshape(out.shape[0], out.shape[1], -1).any(axis=2)
+    print(f"{args.output}: {int(changed.sum())} pixels repaired ({100 * changed.mean():.3f} %)")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+    paths = run_demo(Path(args.output), quiet=args.quiet)
+    for name, path in paths.items():
+        print(f"{name:>12}: {path}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    import onnxruntime
+    import cv2
+    from . import __version__, models
+    print(f"unscratch {__version__} (python {sys.version.split()[0]})")
+    print(f"numpy {np.__version__}, onnxruntime {onnxruntime.__version__}, opencv {cv2.__version__}")
+    print(f"onnxruntime providers: {', '.join(onnxruntime.get_available_providers())} (using {', '.join(models.providers())})")
+    print(f"models in {models.models_dir()}:")
+    cards = models.list_cards()
+    if not cards:
+        print("  none (classical methods in use)")
+    for card in cards:
+        try:
+            models.verify(card)
+            status = "ok"
+        except ModelError as exc:
+            status = f"BAD: {exc}"
+        print(f"  {card.name:24s} {card.task:8s} sha256 {card.sha256[:16]}…  {status}")
+    return 0
+
+
+def cmd_install(args) -> int:
+    from . import hosts
+    path = hosts.install(args.host, args.dir)
+    print(f"installed the {args.host} plug-in in {path}")
+    return 0
+
+
+def cmd_uninstall(args) -> int:
+    from . import hosts
+    path = hosts.uninstall(args.host, args.dir)
+    print(f"removed the {args.host} plug-in from {path}" if path else f"no {args.host} plug-in was installed")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    p = argparse.ArgumentParser(prog="unscratch", description="Find and repair scratches, dust and hairs on scans.")
+    p.add_argument("--version", action="version", version=f"unscratch {__version__}")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("detect", help="write a defect mask")
+    d.add_argument("input")
+    d.add_argument("-o", "--output", required=True, help="mask image (white = defect)")
+    d.add_argument("--probability", help="also write the probability map (TIFF keeps float)")
+    d.add_argument("--threshold", type=float)
+    d.add_argument("--region", help="selection image: only look inside its nonzero pixels")
+    d.add_argument("--method", choices=("auto", "model", "classical"), default="auto")
+    d.add_argument("-q", "--quiet", action="store_true")
+    d.set_defaults(func=cmd_detect)
+
+    r = sub.add_parser("restore", help="repair defects, or heal a selection with --fill")
+    r.add_argument("input")
+    r.add_argument("-o", "--output", required=True)
+    r.add_argument("--mask", help="defect mask (default: detect first)")
+    r.add_argument("--region", help="selection image: change only pixels inside it (soft selections blend)")
+    r.add_argument("--fill", action="store_true", help="treat the whole region as the hole")
+    r.add_argument("--threshold", type=float, help="detection threshold when no --mask is given")
+    r.add_argument("--method", choices=("auto", "model", "classical"), default="auto")
+    r.add_argument("-q", "--quiet", action="store_true")
+    r.set_defaults(func=cmd_restore)
+
+    m = sub.add_parser("demo", help="damage the bundled photo, detect and restore it, write the results")
+    m.add_argument("-o", "--output", default="demo-out")
+    m.add_argument("-q", "--quiet", action="store_true")
+    m.set_defaults(func=cmd_demo)
+
+    i = sub.add_parser("info", help="versions, models and their checksums, onnxruntime providers")
+    i.set_defaults(func=cmd_info)
+
+    for name, func in (("install", cmd_install), ("uninstall", cmd_uninstall)):
+        s = sub.add_parser(name, help=f"{name} a host plug-in (gimp or krita)")
+        s.add_argument("host", choices=("gimp", "krita"))
+        s.add_argument("--dir", help="gimp: use DIR as GIMP3_DIRECTORY")
+        s.set_defaults(func=func)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.threads:
+            from .models import configure
+            configure(threads=args.threads)
+        return args.func(args)
+    except (InputError, ModelError) as exc:
+        print(f"unscratch: error: {exc}", file=sys.stderr)
+        return 2
+    except Cancelled:
+        print("unscratch: cancelled", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("unscratch: interrupted; no output was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

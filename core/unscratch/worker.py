@@ -1,0 +1,80 @@
+"""`python -m unscratch.worker JOBDIR`: run one plug-in job (see protocol.py) and exit.
+
+Errors a user can fix (InputError, ModelError) are reported in result.json with their message;
+anything else is reported as an internal error with its traceback in the log.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+
+import numpy as np
+
+from . import __version__, detect, restore
+from .errors import InputError, ModelError
+from .protocol import PROTOCOL_VERSION
+
+
+def _progress(fraction: float) -> None:
+    sys.stdout.write(f"progress {fraction:.4f}\n")
+    sys.stdout.flush()
+
+
+def _write_json(path: str, payload: dict) -> None:
+    tmp = path + ".part"
+    with open(tmp, "w") as fh:
+        json.dump(payload, fh)
+    os.replace(tmp, path)
+
+
+def run(job: str) -> dict:
+    with open(os.path.join(job, "request.json")) as fh:
+        request = json.load(fh)
+    if request.get("version") != PROTOCOL_VERSION:
+        raise InputError(f"protocol version {request.get('version')} is not {PROTOCOL_VERSION}; reinstall the plug-in")
+    inputs = {k: np.load(os.path.join(job, v)) for k, v in request["inputs"].items()}
+    params = request.get("params", {})
+    if "image" not in inputs:
+        raise InputError("no image was sent")
+    op = request["op"]
+    outputs = {}
+    info = {"version": __version__}
+    if op == "detect":
+        det = detect(inputs["image"], region=inputs.get("region"), threshold=params.get("threshold"),
+                     progress=_progress, method=params.get("method", "auto"))
+        np.save(os.path.join(job, "probability.npy"), det.probability)
+        np.save(os.path.join(job, "mask.npy"), det.mask.astype(np.uint8) * 255)
+        outputs = {"probability": "probability.npy", "mask": "mask.npy"}
+        info.update(det.provenance, defect_pixels=int(det.mask.sum()))
+    elif op in ("restore", "fill"):
+        result = restore(inputs["image"], inputs.get("mask"), region=inputs.get("region"),
+                         mode="fill" if op == "fill" else "defects", threshold=params.get("threshold"),
+                         progress=_progress, method=params.get("method", "auto"))
+        np.save(os.path.join(job, "restored.npy"), result)
+        outputs = {"restored": "restored.npy"}
+    else:
+        raise InputError(f"unknown operation {op!r}")
+    return {"ok": True, "outputs": outputs, "info": info}
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m unscratch.worker JOBDIR", file=sys.stderr)
+        return 2
+    job = argv[0]
+    try:
+        payload = run(job)
+    except (InputError, ModelError) as exc:
+        payload = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
+    except Exception as exc:  # reported to the host, never a crash it must parse
+        traceback.print_exc()
+        payload = {"ok": False, "error": f"internal error in the unscratch worker: {exc}", "kind": "internal"}
+    _write_json(os.path.join(job, "result.json"), payload)
+    return 0 if payload["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
