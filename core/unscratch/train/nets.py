@@ -1,0 +1,75 @@
+"""The two networks, sized for a laptop CPU through onnxruntime.
+
+Both are small U-Nets whose full-resolution path stays thin (8–12 channels): thin scratches need
+full-resolution features, while context comes cheaply from the coarser levels. Detector: RGB →
+defect logit. Restorer: RGB + defect mask → RGB, predicted as a residual on the damaged input so
+semi-transparent defects reuse the picture that shows through them.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation),
+                         nn.BatchNorm2d(cout), nn.LeakyReLU(0.1, inplace=True))
+
+
+class UNet(nn.Module):
+    """4-level U-Net; input H and W must be multiples of 8 (the engine pads tiles)."""
+    multiple = 8
+
+    def __init__(self, cin: int, cout: int, widths=(12, 24, 48, 64)):
+        super().__init__()
+        w0, w1, w2, w3 = widths
+        self.enc0 = nn.Sequential(conv(cin, w0), conv(w0, w0))
+        self.enc1 = nn.Sequential(conv(w0, w1, 2), conv(w1, w1))
+        self.enc2 = nn.Sequential(conv(w1, w2, 2), conv(w2, w2), conv(w2, w2, dilation=2))
+        self.enc3 = nn.Sequential(conv(w2, w3, 2), conv(w3, w3, dilation=2), conv(w3, w3, dilation=4))
+        self.dec2 = nn.Sequential(conv(w3 + w2, w2), conv(w2, w2))
+        self.dec1 = nn.Sequential(conv(w2 + w1, w1), conv(w1, w1))
+        self.dec0 = nn.Sequential(conv(w1 + w0, w0), conv(w0, w0))
+        self.head = nn.Conv2d(w0, cout, 1)
+
+    @staticmethod
+    def _up(x, like):
+        return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+
+    def features(self, x):
+        e0 = self.enc0(x)
+        e1 = self.enc1(e0)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        d2 = self.dec2(torch.cat([self._up(e3, e2), e2], 1))
+        d1 = self.dec1(torch.cat([self._up(d2, e1), e1], 1))
+        d0 = self.dec0(torch.cat([self._up(d1, e0), e0], 1))
+        return self.head(d0)
+
+
+class Detector(UNet):
+    """RGB in [0, 1] → defect probability (sigmoid applied inside, so the ONNX output is a probability)."""
+
+    def __init__(self):
+        super().__init__(3, 1, widths=(8, 16, 32, 64))
+
+    def logits(self, rgb):
+        return self.features(rgb - 0.5)
+
+    def forward(self, rgb):
+        return torch.sigmoid(self.logits(rgb))
+
+
+class Restorer(UNet):
+    """RGB + mask in [0, 1] → repaired RGB; outside the mask the input passes through unchanged."""
+
+    def __init__(self):
+        super().__init__(4, 3, widths=(12, 24, 48, 64))
+
+    def forward(self, x):
+        rgb, mask = x[:, :3], x[:, 3:4]
+        hole_filled = rgb * (1 - mask) + 0.5 * mask  # hide fully opaque defects from the residual path
+        residual = self.features(torch.cat([hole_filled - 0.5, mask], 1))
+        out = torch.clamp(rgb + residual, 0.0, 1.0)
+        return rgb * (1 - mask) + out * mask

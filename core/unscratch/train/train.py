@@ -1,0 +1,220 @@
+"""Train the detector or the restorer on simulated damage, export ONNX and write its model card.
+
+    python -m unscratch.train.train detect  --minutes 45 --out models/
+    python -m unscratch.train.train restore --minutes 30 --out models/
+    python -m unscratch.train.train detect  --steps 3 --size 64 --out /tmp/x   # CI smoke run
+
+Pairs come from the train split of the photo pool (never val/test photos) and the train split of
+the damage sprites. The card records the exact command, data, steps, wall time and the sha256.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import pool, simulate
+from .nets import Detector, Restorer
+
+
+
+class PairStream(torch.utils.data.IterableDataset):
+    """Endless (input, target, mask) crops; photos decoded once and kept as uint8."""
+
+    def __init__(self, split: str, size: int, seed: int, photos: list[np.ndarray] | None = None, max_photos=None):
+        self.split, self.size, self.seed = split, size, seed
+        self.photos = photos
+        self.max_photos = max_photos
+
+    def _load(self):
+        if self.photos is None:
+            paths = pool.photo_paths(self.split)[: self.max_photos]
+            self.photos = [np.rint(pool.load_photo(p) * 255).astype(np.uint8) for p in paths]
+
+    def __iter__(self):
+        self._load()
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng(self.seed + (info.id if info else 0) * 7919 + int(time.time()))
+        bank = simulate.OverlayBank(split=self.split if self.split in ("train", "val", "test") else "all")
+        while True:
+            photo = self.photos[rng.integers(len(self.photos))]
+            crop = crop_photo(photo, self.size, rng)
+            pair = simulate.simulate(crop, rng, bank)
+            x = torch.from_numpy(pair.damaged.transpose(2, 0, 1).copy())
+            y = torch.from_numpy(pair.clean.transpose(2, 0, 1).copy())
+            m = torch.from_numpy(pair.mask[None].astype(np.float32))
+            yield x, y, m
+
+
+def crop_photo(photo: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A size×size float crop at a random scale (0.25–1 of native), so defect/detail scale varies."""
+    import cv2
+    h, w = photo.shape[:2]
+    scale = rng.uniform(0.25, 1.0)
+    side = int(min(h, w, max(size, size / scale)))
+    y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+    crop = photo[y:y + side, x:x + side]
+    if side != size:
+        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    return np.ascontiguousarray(crop).astype(np.float32) / 255.0
+
+
+def detect_loss(logits, mask):
+    """BCE weighted toward the rare defect class + soft Dice: thin structures are a tiny fraction of pixels."""
+    bce = F.binary_cross_entropy_with_logits(logits, mask, pos_weight=torch.tensor(4.0))
+    p = torch.sigmoid(logits)
+    inter = (p * mask).sum((1, 2, 3))
+    dice = 1 - (2 * inter + 1) / (p.sum((1, 2, 3)) + mask.sum((1, 2, 3)) + 1)
+    return bce + dice.mean()
+
+
+def ssim_map(a, b):
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    mu_a, mu_b = F.avg_pool2d(a, 7, 1, 3), F.avg_pool2d(b, 7, 1, 3)
+    va = F.avg_pool2d(a * a, 7, 1, 3) - mu_a ** 2
+    vb = F.avg_pool2d(b * b, 7, 1, 3) - mu_b ** 2
+    cov = F.avg_pool2d(a * b, 7, 1, 3) - mu_a * mu_b
+    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (va + vb + c2))
+
+
+def grad(x):
+    return x[..., 1:, :] - x[..., :-1, :], x[..., :, 1:] - x[..., :, :-1]
+
+
+def restore_loss(out, clean, mask):
+    """L1 + (1-SSIM) + gradient L1, weighted to the (dilated) defect area where the output can differ."""
+    region = F.max_pool2d(mask, 5, 1, 2)
+    w = region / (region.mean((1, 2, 3), keepdim=True) + 1e-3)
+    l1 = ((out - clean).abs() * w).mean()
+    ssim = ((1 - ssim_map(out, clean)) * w).mean()
+    gy_o, gx_o = grad(out)
+    gy_c, gx_c = grad(clean)
+    g = ((gy_o - gy_c).abs() * w[..., 1:, :]).mean() + ((gx_o - gx_c).abs() * w[..., :, 1:]).mean()
+    return l1 + 0.5 * ssim + 0.5 * g
+
+
+def dilate_mask(mask, px=2):
+    return F.max_pool2d(mask, 2 * px + 1, 1, px)
+
+
+def export_onnx(model, task: str, path: Path) -> None:
+    """Export with dynamic height/width (opset 17) and check ONNX against torch on a random input."""
+    import onnxruntime as ort
+    model.eval()
+    cin = 3 if task == "detect" else 4
+    x = torch.rand(1, cin, 96, 128)
+    tmp = path.with_suffix(".onnx.part")
+    torch.onnx.export(model, x, str(tmp), opset_version=17, input_names=["input"], output_names=["output"],
+                      dynamic_axes={"input": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}},
+                      do_constant_folding=True, dynamo=False)
+    os.replace(tmp, path)
+    check = torch.rand(1, cin, 136, 200)
+    if task == "restore":
+        check[:, 3] = (check[:, 3] > 0.8).float()
+    with torch.no_grad():
+        ref = model(check).numpy()
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": check.numpy()})[0]
+    err = float(np.abs(ref - got).max())
+    if err > 1e-4:
+        raise RuntimeError(f"ONNX and torch disagree by {err}")
+    return err
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("task", choices=("detect", "restore"))
+    ap.add_argument("--minutes", type=float, default=None, help="train for this wall time")
+    ap.add_argument("--steps", type=int, default=None, help="or for this many steps")
+    ap.add_argument("--size", type=int, default=192)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=1, help="data processes")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-photos", type=int, default=None, help="use only this many train photos (smoke runs)")
+    ap.add_argument("--init", help="start from this checkpoint")
+    ap.add_argument("--out", default="models", help="folder for <name>.onnx, .json and .pt")
+    ap.add_argument("--name", default=None)
+    args = ap.parse_args(argv)
+    if args.minutes is None and args.steps is None:
+        ap.error("give --minutes or --steps")
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    name = args.name or ("unscratch-detector" if args.task == "detect" else "unscratch-restorer")
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = Detector() if args.task == "detect" else Restorer()
+    if args.init:
+        model.load_state_dict(torch.load(args.init, map_location="cpu"))
+    stream = PairStream("train", args.size, args.seed, max_photos=args.max_photos)
+    loader = torch.utils.data.DataLoader(stream, batch_size=args.batch, num_workers=args.workers,
+                                         persistent_workers=args.workers > 0)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    budget_s = args.minutes * 60 if args.minutes is not None else None
+    total_steps = args.steps or 10 ** 9
+    start = time.time()
+    step, running = 0, None
+    model.train()
+    for x, y, m in loader:
+        elapsed = time.time() - start
+        if step >= total_steps or (budget_s is not None and elapsed >= budget_s):
+            break
+        frac = elapsed / budget_s if budget_s else step / total_steps
+        for g in opt.param_groups:  # cosine decay over the run, by time or by steps
+            g["lr"] = args.lr * 0.5 * (1 + np.cos(np.pi * min(frac, 1.0)))
+        if args.task == "detect":
+            loss = detect_loss(model.logits(x), m)
+        else:
+            soft = dilate_mask(m)
+            loss = restore_loss(model(torch.cat([x, soft], 1)), y, soft)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        if step % 50 == 0 or step == 1:
+            print(f"step {step} {elapsed / 60:.1f} min loss {running:.4f}", flush=True)
+            torch.save(model.state_dict(), out_dir / f"{name}.pt")
+    wall = time.time() - start
+    torch.save(model.state_dict(), out_dir / f"{name}.pt")
+    onnx_path = out_dir / f"{name}.onnx"
+    err = export_onnx(model, args.task, onnx_path)
+    from ..models import sha256_of
+    card = {
+        "name": name, "task": args.task, "default": True,
+        "input": {"channels": 3 if args.task == "detect" else 4,
+                  "layout": "NCHW float32 in [0,1]; RGB (gray replicated)" + ("" if args.task == "detect" else " + defect mask")},
+        "output": "defect probability" if args.task == "detect" else "repaired RGB",
+        "tile": 512 if args.task == "detect" else 384, "overlap": 96, "multiple": 8,
+        "threshold": 0.5 if args.task == "detect" else None,
+        "training": {"command": "python -m unscratch.train.train " + " ".join(sys.argv[1:] if argv is None else argv),
+                     "steps": step, "batch": args.batch, "crop": args.size, "wall_seconds": round(wall),
+                     "threads": args.threads, "torch": torch.__version__,
+                     "data": "clean photos: train split of unscratch.train.pool (see pool manifest for sources and "
+                             "licences); damage: unscratch.train.simulate with the train split of the MIT-licensed "
+                             "FilmDamageSimulator sprites (Ivanova et al., CGF 2023) plus procedural damage"},
+        "onnx_vs_torch_max_abs_error": err,
+        "params": sum(p.numel() for p in model.parameters()),
+        "sha256": sha256_of(onnx_path),
+    }
+    card_path = out_dir / f"{name}.json"
+    old = json.loads(card_path.read_text()) if card_path.exists() else {}
+    for keep in ("metrics", "threshold_tuning", "limitations"):
+        if keep in old:
+            card[keep] = old[keep]
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    print(f"wrote {onnx_path} and {card_path} after {step} steps in {wall / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""The public API: dtype × channels, bit-identical outside the repair area, bad inputs, edge cases."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import unscratch
+from unscratch import InputError
+from conftest import scratched
+
+DTYPES = [np.uint8, np.uint16, np.float32]
+CHANNELS = [0, 1, 3, 4]  # 0 = HxW
+
+
+def changed(a, b):
+    return (a != b).reshape(a.shape[0], a.shape[1], -1).any(axis=2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("channels", CHANNELS)
+def test_dtype_channel_matrix(dtype, channels):
+    damaged, clean, truth = scratched(channels=channels, dtype=dtype)
+    det = unscratch.detect(damaged)
+    assert det.probability.shape == damaged.shape[:2] and det.probability.dtype == np.float32
+    assert det.mask.dtype == bool and 0 <= det.probability.min() and det.probability.max() <= 1
+    assert det.mask[truth].mean() > 0.8, "the scratch and speck are found"
+    out = unscratch.restore(damaged, det.mask)
+    assert out.shape == damaged.shape and out.dtype == damaged.dtype
+    scale = 1.0 if dtype == np.float32 else np.iinfo(dtype).max
+    err_before = np.abs(damaged.astype(np.float64) - clean)[truth].mean() / scale
+    err_after = np.abs(out.astype(np.float64) - clean)[truth].mean() / scale
+    assert err_after < 0.3 * err_before
+    if channels == 4:
+        np.testing.assert_array_equal(out[:, :, 3], damaged[:, :, 3])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_outside_region_bit_identical(dtype):
+    damaged, _, _ = scratched(dtype=dtype)
+    region = np.zeros(damaged.shape[:2], bool)
+    region[30:70, 10:60] = True
+    out = unscratch.restore(damaged, region=region)
+    assert np.array_equal(out[~region], damaged[~region])
+    assert changed(out, damaged)[region].any()
+
+
+def test_outside_dilated_mask_bit_identical():
+    damaged, _, truth = scratched()
+    out = unscratch.restore(damaged, truth, dilate=2, feather=2)
+    grown = unscratch.api.repair_weight(truth, 2, 2) > 0
+    assert np.array_equal(out[~grown], damaged[~grown])
+    assert changed(out, damaged)[truth].all()
+
+
+def test_soft_region_blends():
+    damaged, _, truth = scratched()
+    hard = unscratch.restore(damaged, truth).astype(np.float32)
+    soft_region = np.full(damaged.shape[:2], 128, np.uint8)
+    soft = unscratch.restore(damaged, truth, region=soft_region).astype(np.float32)
+    mid = (damaged + hard) / 2
+    assert np.abs(soft - mid)[truth].max() <= 1.5
+
+
+def test_empty_region_returns_unchanged_copy():
+    damaged, _, _ = scratched()
+    region = np.zeros(damaged.shape[:2], bool)
+    det = unscratch.detect(damaged, region=region)
+    assert not det.mask.any()
+    out = unscratch.restore(damaged, region=region)
+    assert np.array_equal(out, damaged) and out is not damaged
+
+
+def test_input_never_modified():
+    damaged, _, _ = scratched()
+    before = damaged.copy()
+    unscratch.restore(damaged)
+    assert np.array_equal(damaged, before)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 1, 3), (1, 7, 3), (7, 1)])
+def test_tiny_images_come_back_unchanged(shape):
+    """Documented: a 1-pixel-wide image has no context, so nothing is flagged or changed."""
+    img = np.full(shape, 200, np.uint8)
+    assert not unscratch.detect(img).mask.any()
+    assert np.array_equal(unscratch.restore(img), img)
+
+
+def test_fill_mode_heals_the_selection():
+    damaged, clean, truth = scratched()
+    region = np.zeros(damaged.shape[:2], bool)
+    region[40:60, 30:90] = True
+    out = unscratch.restore(damaged, mode="fill", region=region)
+    assert np.array_equal(out[~region], damaged[~region])
+    err = np.abs(out.astype(float) - clean.astype(float))[region & truth].mean()
+    assert err < np.abs(damaged.astype(float) - clean.astype(float))[region & truth].mean() / 3
+
+
+def test_rethreshold_uses_cached_probability():
+    damaged, _, _ = scratched()
+    det = unscratch.detect(damaged)
+    higher = det.rethreshold(0.9)
+    assert higher.mask.sum() <= det.mask.sum()
+    assert np.array_equal(higher.mask, det.probability >= 0.9)
+
+
+BAD = [
+    (np.zeros((4, 4, 4, 1), np.uint8), {}, "4 dimensions"),
+    (np.zeros((4, 4, 2), np.uint8), {}, "2 channels"),
+    (np.zeros((4, 4, 3), np.int32), {}, "dtype int32"),
+    (np.zeros((4, 4, 3), np.float64), {}, "float64"),
+    (np.full((4, 4), np.nan, np.float32), {}, "NaN"),
+    (np.full((4, 4), np.inf, np.float32), {}, "NaN or infinite"),
+    (np.zeros((0, 4, 3), np.uint8), {}, "empty"),
+    (np.zeros(5, np.uint8), {}, "1 dimensions"),
+    (np.zeros((4, 4), np.uint8), {"region": np.ones((5, 4), bool)}, "region: shape (5, 4)"),
+    (np.zeros((4, 4), np.uint8), {"mask": np.ones((4, 5), bool)}, "mask: shape (4, 5)"),
+    (np.zeros((4, 4), np.uint8), {"region": np.full((4, 4), np.nan, np.float32)}, "region: contains NaN"),
+    (np.zeros((4, 4), np.uint8), {"mode": "heal"}, "mode: 'heal'"),
+    (np.zeros((4, 4), np.uint8), {"mode": "fill"}, "fill mode needs a region"),
+    (np.zeros((4, 4), np.uint8), {"threshold": 1.5}, "outside [0, 1]"),
+    (None, {}, "no image"),
+]
+
+
+@pytest.mark.parametrize("image,kwargs,message", BAD, ids=[b[2] for b in BAD])
+def test_bad_inputs_raise_input_error(image, kwargs, message):
+    with pytest.raises(InputError) as info:
+        if "mask" in kwargs or "mode" in kwargs:
+            unscratch.restore(image, **kwargs)
+        elif "threshold" in kwargs:
+            unscratch.detect(image, **kwargs)
+        else:
+            unscratch.restore(image, **kwargs)
+    assert message in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_progress_and_cancel():
+    damaged, _, _ = scratched(h=600, w=700)
+    seen = []
+    unscratch.detect(damaged, progress=seen.append)
+    assert seen and seen[-1] == 1.0 and all(a <= b for a, b in zip(seen, seen[1:]))
+    event = threading.Event()
+    event.set()
+    with pytest.raises(unscratch.Cancelled):
+        unscratch.restore(damaged, cancel=event)
+    with pytest.raises(unscratch.Cancelled):
+        unscratch.detect(damaged, cancel=lambda: True)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(h=st.integers(1, 40), w=st.integers(1, 40), channels=st.sampled_from(CHANNELS),
+       dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2 ** 16))
+def test_property_shape_dtype_and_outside_region(h, w, channels, dtype, seed):
+    rng = np.random.default_rng(seed)
+    shape = (h, w) if channels == 0 else (h, w, channels)
+    img = rng.random(shape).astype(np.float32)
+    if dtype != np.float32:
+        img = (img * np.iinfo(dtype).max).astype(dtype)
+    region = rng.random((h, w)) < 0.5
+    out = unscratch.restore(img, region=region)
+    assert out.shape == img.shape and out.dtype == img.dtype
+    assert np.array_equal(out[~region], img[~region])
+    det = unscratch.detect(img, region=region)
+    assert not det.mask[~region].any()
+    assert np.isfinite(det.probability).all()

@@ -1,0 +1,99 @@
+"""Tiled engine: partition of unity, seams within 1e-3 of untiled, ROI-only work, model checksums."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from unscratch import ModelError, models
+from unscratch.engine import axis_weights, run_tiled, tile_starts
+
+
+@pytest.mark.parametrize("length,tile,overlap", [(1024, 256, 64), (1000, 256, 64), (513, 256, 128), (90, 256, 64), (2000, 512, 96)])
+def test_weights_are_a_partition_of_unity(length, tile, overlap):
+    starts = tile_starts(length, tile, overlap)
+    total = np.zeros(length)
+    for s, w in zip(starts, axis_weights(starts, tile, length, overlap)):
+        total[s:s + len(w)] += w
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+def run_whole(fn, img, tile, overlap, roi=None, skip=None):
+    out = np.zeros(img.shape[:2] + (1,), np.float32)
+
+    def sink(y0, y1, x0, x1, block):
+        out[y0:y1, x0:x1] = block
+
+    run_tiled(fn, lambda y0, y1, x0, x1: img[y0:y1, x0:x1], sink, shape=img.shape[:2], out_channels=1,
+              tile=tile, overlap=overlap, roi=roi, skip=skip)
+    return out
+
+
+@pytest.fixture(scope="module")
+def conv_model(tmp_path_factory):
+    """A random 3-layer conv net (receptive field 13 px) exported to ONNX with a card."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 5, padding=2), torch.nn.ReLU(),
+                              torch.nn.Conv2d(8, 8, 5, padding=2), torch.nn.ReLU(),
+                              torch.nn.Conv2d(8, 1, 5, padding=2), torch.nn.Sigmoid())
+    d = tmp_path_factory.mktemp("models")
+    torch.onnx.export(net, torch.rand(1, 3, 32, 32), str(d / "toy.onnx"), opset_version=17, input_names=["input"],
+                      dynamic_axes={"input": {2: "h", 3: "w"}}, dynamo=False)
+    card = {"name": "toy", "task": "detect", "tile": 256, "overlap": 64, "multiple": 1, "threshold": 0.5,
+            "input": {"channels": 3}, "sha256": models.sha256_of(d / "toy.onnx")}
+    (d / "toy.json").write_text(json.dumps(card))
+    return models.read_card(d / "toy.json")
+
+
+def test_tiled_matches_untiled_on_1024(conv_model):
+    fn = models.OnnxTileFn(conv_model)
+    img = np.random.default_rng(1).random((1024, 1024, 3)).astype(np.float32)
+    tiled = run_whole(fn, img, conv_model.tile, conv_model.overlap)
+    whole = fn(img)
+    assert np.abs(tiled - whole).max() <= 1e-3
+
+
+def test_shipped_detector_tiled_matches_untiled():
+    card = models.default_card("detect")
+    if card is None:
+        pytest.skip("no trained detector shipped in models/ yet")
+    fn = models.OnnxTileFn(card)
+    rng = np.random.default_rng(2)
+    img = np.clip(rng.normal(0.5, 0.1, (1024, 1024, 3)), 0, 1).astype(np.float32)
+    tiled = run_whole(fn, img, card.tile, card.overlap)
+    assert np.abs(tiled - fn(img)).max() <= 1e-3
+
+
+def test_only_tiles_touching_the_roi_run():
+    calls = []
+
+    def fn(t):
+        calls.append(t.shape)
+        return t[:, :, :1]
+
+    img = np.random.default_rng(0).random((2000, 2000, 3)).astype(np.float32)
+    run_whole(fn, img, 256, 64, roi=(100, 140, 1500, 1600))
+    assert len(calls) == 1
+    calls.clear()
+    run_whole(fn, img, 256, 64, skip=lambda *a: True)
+    assert calls == []
+
+
+def test_checksum_mismatch_is_refused(conv_model, tmp_path):
+    for ext in (".onnx", ".json"):
+        shutil.copy(conv_model.path.with_suffix(ext), tmp_path / f"toy{ext}")
+    with open(tmp_path / "toy.onnx", "ab") as fh:
+        fh.write(b"tampered")
+    card = models.read_card(tmp_path / "toy.json")
+    with pytest.raises(ModelError, match="does not match its card"):
+        models.OnnxTileFn(card)
+
+
+def test_shipped_cards_match_their_files():
+    for card in models.list_cards():
+        models.verify(card)
+        assert card.card.get("metrics"), f"{card.name}: the card must report held-out metrics"

@@ -1,0 +1,63 @@
+"""The plug-in ↔ worker protocol, as a host would use it (bytes in, bytes out, no numpy needed)."""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from unscratch import protocol
+from conftest import scratched
+
+
+def as_msg(a):
+    return (a.tobytes(), a.shape, str(a.dtype))
+
+
+def test_npy_round_trip(tmp_path):
+    a = np.arange(24, dtype=np.uint16).reshape(2, 3, 4)
+    protocol.write_npy(str(tmp_path / "a.npy"), a.tobytes(), a.shape, "uint16")
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), a)
+    data, shape, dtype = protocol.read_npy(str(tmp_path / "a.npy"))
+    assert shape == (2, 3, 4) and dtype == "uint16" and data == a.tobytes()
+
+
+def test_restore_job_keeps_precision_and_region(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", "/nonexistent-host-site-packages")
+    damaged, _, _ = scratched(dtype=np.uint16)
+    region = np.zeros(damaged.shape[:2], np.uint8)
+    region[30:70, :] = 255
+    seen = []
+    info, out = protocol.run_job(sys.executable, "restore", {"image": as_msg(damaged), "region": as_msg(region)},
+                                 progress=seen.append)
+    data, shape, dtype = out["restored"]
+    restored = np.frombuffer(data, np.uint16).reshape(shape)
+    assert dtype == "uint16" and shape == damaged.shape
+    assert np.array_equal(restored[region == 0], damaged[region == 0])
+    assert (restored != damaged).any() and seen and seen[-1] == 1.0
+
+
+def test_worker_env_strips_python_variables():
+    env = protocol.worker_env({"PYTHONPATH": "x", "PYTHONHOME": "y", "PATH": "/bin"})
+    assert env == {"PATH": "/bin"}
+
+
+def test_bad_input_is_a_worker_error():
+    img = np.zeros((10, 10), np.uint8)
+    with pytest.raises(protocol.WorkerError, match="region: shape"):
+        protocol.run_job(sys.executable, "detect", {"image": as_msg(img), "region": as_msg(np.zeros((3, 3), np.uint8))})
+
+
+def test_cancel_stops_the_worker():
+    img = scratched(h=1500, w=1500)[0]
+    start = time.monotonic()
+    with pytest.raises(protocol.WorkerCancelled):
+        protocol.run_job(sys.executable, "restore", {"image": as_msg(img)}, cancel=lambda: time.monotonic() - start > 0.3)
+    assert time.monotonic() - start < 5
+
+
+def test_missing_interpreter_says_how_to_fix(tmp_path, monkeypatch):
+    monkeypatch.delenv("UNSCRATCH_PYTHON", raising=False)
+    with pytest.raises(protocol.WorkerError, match="unscratch install"):
+        protocol.worker_python(str(tmp_path))
