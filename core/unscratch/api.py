@@ -101,6 +101,7 @@ class _NetworkOp:
         self.name, self.tile, self.overlap = card.name, card.tile, card.overlap
         self.threshold = card.threshold
         self.provenance = card.provenance
+        self.wants_rgb = True
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         return self.fn(tile)
@@ -198,40 +199,47 @@ def restore(image, mask=None, *, region=None, mode: str = "defects", progress: P
         alpha = repair_weight(hole, dilate, feather)
         if weight is not None:
             alpha *= weight
+    return repair(img, alpha, get_inpainter(method), progress=_sub_progress(progress, detect_share, 1.0),
+                  cancel=cancel)
+
+
+def repair(img: np.ndarray, alpha: np.ndarray, inpainter, *, progress: Progress = None, cancel: Cancel = None) -> np.ndarray:
+    """Composite `inpainter`'s fill into a copy of `img` with weight `alpha`; pixels where alpha is 0 stay
+    bit-identical. The hole the inpainter sees is alpha > 0. Shared by restore() and the evaluation, so
+    every method is judged with the same mask and compositing."""
     result = img.copy()
+    H, W = img.shape[:2]
     roi = bbox(alpha > 0)
     if roi is None or min(H, W) == 1:
         if progress is not None:
             progress(1.0)
         return result
-    inpainter = get_inpainter(method)
     planes, out_planes = colour_planes(img), colour_planes(result)
-    hole_for_fill = alpha > 0
+    hole = alpha > 0
     n_planes = planes.shape[2]
-    model_rgb = isinstance(inpainter, _NetworkOp)
+    wants_rgb = getattr(inpainter, "wants_rgb", False)
 
     def source(y0, y1, x0, x1):
-        block = to_rgb_float(planes[y0:y1, x0:x1]) if model_rgb else to_float(planes[y0:y1, x0:x1])
-        return np.concatenate([block, hole_for_fill[y0:y1, x0:x1, None].astype(np.float32)], axis=2)
+        block = to_rgb_float(planes[y0:y1, x0:x1]) if wants_rgb else to_float(planes[y0:y1, x0:x1])
+        return np.concatenate([block, hole[y0:y1, x0:x1, None].astype(np.float32)], axis=2)
 
     def skip(y0, y1, x0, x1):
-        return not hole_for_fill[y0:y1, x0:x1].any()
+        return not hole[y0:y1, x0:x1].any()
 
     def sink(y0, y1, x0, x1, block):
         a = alpha[y0:y1, x0:x1]
         where = a > 0
         if not where.any():
             return
-        if model_rgb and n_planes == 1:
+        if wants_rgb and n_planes == 1:
             block = block.mean(axis=2, keepdims=True)
         original = to_float(planes[y0:y1, x0:x1])
         mixed = original + (block[:, :, :n_planes] - original) * a[:, :, None]
         target = out_planes[y0:y1, x0:x1]
         target[where] = from_float(mixed[where], img.dtype)
 
-    run_tiled(inpainter, source, sink, shape=(H, W), out_channels=3 if model_rgb else n_planes,
-              tile=inpainter.tile, overlap=inpainter.overlap, roi=roi, skip=skip,
-              progress=_sub_progress(progress, detect_share, 1.0), cancel=cancel)
+    run_tiled(inpainter, source, sink, shape=(H, W), out_channels=3 if wants_rgb else n_planes,
+              tile=inpainter.tile, overlap=inpainter.overlap, roi=roi, skip=skip, progress=progress, cancel=cancel)
     if progress is not None:
         progress(1.0)
     return result

@@ -118,6 +118,14 @@ def cmd_uninstall(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    try:
+        from .train.evaluate import main as evaluate
+    except ImportError as exc:
+        raise InputError(f"evaluation needs the train extra (pip install 'unscratch[train]'): {exc}") from None
+    return evaluate([args.what] + args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     p = argparse.ArgumentParser(prog="unscratch", description="Find and repair scratches, dust and hairs on scans.")
@@ -153,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="versions, models and their checksums, onnxruntime providers")
     i.set_defaults(func=cmd_info)
+
+    e = sub.add_parser("eval", help="held-out metrics: `eval detect` or `eval restore` (needs the train extra)")
+    e.add_argument("what", choices=("detect", "restore"))
+    e.add_argument("rest", nargs=argparse.REMAINDER, help="--per-photo N --size PX --seed S --json FILE")
+    e.set_defaults(func=cmd_eval)
 
     for name, func in (("install", cmd_install), ("uninstall", cmd_uninstall)):
         s = sub.add_parser(name, help=f"{name} a host plug-in (gimp or krita)")
