@@ -41,31 +41,15 @@ class PairStream(torch.utils.data.IterableDataset):
     def __iter__(self):
         self._load()
         info = torch.utils.data.get_worker_info()
-        rng = np.random.default_rng(self.seed + (info.id if info else 0) * 7919 + int(time.time()))
+        rng = np.random.default_rng([self.seed, info.id if info else 0])
         bank = simulate.OverlayBank(split=self.split if self.split in ("train", "val", "test") else "all")
         while True:
             photo = self.photos[rng.integers(len(self.photos))]
-            crop = crop_photo(photo, self.size, rng)
-            pair = simulate.simulate(crop, rng, bank)
+            pair = simulate.make_pair(photo, rng, bank, size=self.size, scale_range=(0.25, 1.0))
             x = torch.from_numpy(pair.damaged.transpose(2, 0, 1).copy())
             y = torch.from_numpy(pair.clean.transpose(2, 0, 1).copy())
             m = torch.from_numpy(pair.mask[None].astype(np.float32))
             yield x, y, m
-
-
-def crop_photo(photo: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """A size×size float crop at a random scale (0.25–1 of native), so defect/detail scale varies."""
-    import cv2
-    h, w = photo.shape[:2]
-    scale = rng.uniform(0.25, 1.0)
-    side = int(min(h, w, max(size, size / scale)))
-    y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-    crop = photo[y:y + side, x:x + side]
-    if side != size:
-        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-    if rng.random() < 0.5:
-        crop = crop[:, ::-1]
-    return np.ascontiguousarray(crop).astype(np.float32) / 255.0
 
 
 def detect_loss(logits, mask):
