@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""unscratch for GIMP 3: Filters › Enhance › Scratches › Detect scratches…, Restore selection…, Fill selection….
+
+GIMP's own Python needs nothing beyond the standard library here: the pixels go, at the layer's own precision, as
+.npy files in a private temporary folder to unscratch's Python (`python -m unscratch.worker`, recorded by
+`unscratch install gimp` in unscratch_config.json beside this file), which does the work.
+
+PDB names (stable, for scripts): plug-in-unscratch-detect, plug-in-unscratch-restore-selection,
+plug-in-unscratch-fill-selection — standard run-mode, image and drawables arguments; each returns the new layer.
+"""
+import importlib.util
+import os
+import sys
+
+PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
+if PLUGIN_DIR not in sys.path:
+    sys.path.insert(0, PLUGIN_DIR)
+
+from gimpfu_shim import (PF_CHANNEL, PF_DRAWABLE, PF_IMAGE, PF_LAYER, PF_SLIDER, PF_TOGGLE,  # noqa: E402
+                         PluginError, check_paint_layer, gimp, item_name, main, new_channel, new_layer_like,
+                         new_mask_layer, read_pixels, read_selection, register, undo_group)
+
+MENU = "<Image>/Filters/Enhance/Scratches"
+AUTHOR, COPYRIGHT, DATE = "unscratch developers", "MIT License", "2025"
+IMAGE_TYPES = "RGB*, GRAY*"
+FIX_INSTALL = "python -m unscratch install gimp"
+
+
+def _load_protocol():
+    """protocol.py is copied beside this file by the installer; in a source checkout it is core's own copy."""
+    for path in (os.path.join(PLUGIN_DIR, "protocol.py"),
+                 os.path.join(PLUGIN_DIR, os.pardir, os.pardir, "core", "unscratch", "protocol.py")):
+        if os.path.exists(path):
+            spec = importlib.util.spec_from_file_location("unscratch_protocol", path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules["unscratch_protocol"] = module
+            spec.loader.exec_module(module)
+            return module
+    raise ImportError(f"protocol.py is missing from {PLUGIN_DIR}; reinstall with: {FIX_INSTALL}")
+
+
+protocol = _load_protocol()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pure-Python helpers (no numpy in GIMP's Python)
+def split_alpha(px):
+    """What the core gets: RGB, RGBA (alpha is left alone by the core) or gray as HxW. Gray+alpha has no core
+    layout, so the gray plane goes alone and its alpha is kept here. Returns ((bytes, shape, dtype), alpha)."""
+    h, w, c = px.height, px.width, px.channels
+    if c == 2:
+        code = {"uint8": "B", "uint16": "H", "float32": "f"}[px.dtype]
+        view = memoryview(px.data).cast(code)
+        return (view[0::2].tobytes(), (h, w), px.dtype), view[1::2].tobytes()
+    if c == 1:
+        return (px.data, (h, w), px.dtype), None
+    return (px.data, (h, w, c), px.dtype), None
+
+
+def merge_alpha(px, data, alpha):
+    """Inverse of split_alpha: the worker's bytes back in the layer's layout."""
+    if alpha is None:
+        return px.replace(data)
+    code = {"uint8": "B", "uint16": "H", "float32": "f"}[px.dtype]
+    out = bytearray(len(px.data))
+    view = memoryview(out).cast(code)
+    view[0::2] = memoryview(data).cast(code)
+    view[1::2] = memoryview(alpha).cast(code)
+    return px.replace(bytes(out))
+
+
+def _selection(image, drawable, required, what):
+    """The selection over the layer (float32 bytes) or None for 'whole layer'; PluginError when it misses it."""
+    region = read_selection(image, drawable)
+    if region is None:
+        if required:
+            raise PluginError(f"{what} needs a selection: nothing is selected. Fix: select the damaged area "
+                              "(e.g. with the Free Select or Rectangle Select tool) and run it again.")
+        return None
+    if region.count(0) == len(region):
+        raise PluginError(f"The selection does not cover any pixel of the layer '{item_name(drawable)}'. "
+                          "Fix: select an area on this layer (or choose the layer under the selection), "
+                          "or Select › None to work on the whole layer.")
+    return region
+
+
+def _worker_python():
+    try:
+        return protocol.worker_python(PLUGIN_DIR)
+    except protocol.WorkerError as exc:
+        raise PluginError(str(exc).replace("<gimp|krita>", "gimp") + " Then restart GIMP.") from None
+
+
+def _run(op, arrays, params, label):
+    python = _worker_python()
+    gimp.progress_init(label)
+    try:
+        return protocol.run_job(python, op, arrays, params, progress=gimp.progress_update)
+    except protocol.WorkerCancelled:
+        raise PluginError("Cancelled; the image was not changed.") from None
+    except protocol.WorkerError as exc:
+        raise PluginError(f"unscratch could not finish ({op}): {exc}") from None
+    except OSError as exc:
+        raise PluginError(f"unscratch's Python ({python}) could not be started: {exc}. "
+                          f"Fix: run  {FIX_INSTALL}  with the Python that has unscratch installed, "
+                          "then restart GIMP.") from None
+    finally:
+        gimp.progress_end()
+
+
+def _params(threshold):
+    return {"threshold": float(threshold)} if threshold and threshold > 0 else {}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The three procedures
+def detect_scratches(image, drawable, threshold=0.0, add_channel=True):
+    """New layer showing the defects (red, opaque on defects) and, optionally, a channel holding the defect mask."""
+    check_paint_layer(drawable)
+    region = _selection(image, drawable, False, "Detect scratches")
+    px = read_pixels(drawable)
+    sent, _ = split_alpha(px)
+    arrays = {"image": sent}
+    if region is not None:
+        arrays["region"] = (region, (px.height, px.width), "float32")
+    _, outputs = _run("detect", arrays, _params(threshold), "Detecting scratches…")
+    mask, shape, dtype = outputs["mask"]
+    if tuple(shape) != (px.height, px.width) or dtype != "uint8":
+        raise PluginError(f"unscratch's worker sent a mask of shape {shape} ({dtype}) for a "
+                          f"{px.height}x{px.width} layer. Fix: reinstall with  {FIX_INSTALL}")
+    name = item_name(drawable)
+    with undo_group(image):
+        layer = new_mask_layer(image, drawable, f"Scratches in {name}", mask)
+        channel = new_channel(image, drawable, f"Scratches in {name}", mask) if add_channel else None
+    gimp.displays_flush()
+    return layer, channel
+
+
+def _repair(image, drawable, op, threshold, label, suffix, what):
+    check_paint_layer(drawable)
+    region = _selection(image, drawable, op == "fill", what)
+    px = read_pixels(drawable)
+    sent, alpha = split_alpha(px)
+    arrays = {"image": sent}
+    if region is not None:
+        arrays["region"] = (region, (px.height, px.width), "float32")
+    _, outputs = _run(op, arrays, _params(threshold) if op == "restore" else {}, label)
+    data, shape, dtype = outputs["restored"]
+    if tuple(shape) != tuple(sent[1]) or dtype != px.dtype:
+        raise PluginError(f"unscratch's worker sent {shape} {dtype} for a {sent[1]} {px.dtype} layer. "
+                          f"Fix: reinstall with  {FIX_INSTALL}")
+    with undo_group(image):
+        layer = new_layer_like(image, drawable, f"{item_name(drawable)} {suffix}", merge_alpha(px, data, alpha))
+    gimp.displays_flush()
+    return layer
+
+
+def restore_selection(image, drawable, threshold=0.0):
+    """Find and repair the defects inside the selection (the whole layer when nothing is selected)."""
+    return _repair(image, drawable, "restore", threshold, "Restoring scratches…", "(restored)", "Restore selection")
+
+
+def fill_selection(image, drawable):
+    """Heal the whole selection from its surroundings (for a defect the detector missed)."""
+    return _repair(image, drawable, "fill", 0.0, "Filling the selection…", "(filled)", "Fill selection")
+
+
+_IN = [(PF_IMAGE, "image", "Input image", None), (PF_DRAWABLE, "drawable", "Input layer", None)]
+_THRESHOLD = (PF_SLIDER, "threshold", "Threshold (0 = the detector's own)", 0.0, (0.0, 1.0, 0.01))
+
+register(
+    "plug-in-unscratch-detect",
+    "Find scratches, dust and hairs; show them as a new layer",
+    "Runs unscratch's detector on the active layer (inside the selection, if any) and adds a layer that shows "
+    "the defects in red, plus a channel with the same mask: Channels › Channel to Selection selects them, "
+    "ready for Fill selection. Nothing else changes.",
+    AUTHOR, COPYRIGHT, DATE, "Detect scratches…", IMAGE_TYPES,
+    _IN + [_THRESHOLD, (PF_TOGGLE, "add_channel", "Also add a channel (load it as a selection)", True)],
+    [(PF_LAYER, "new-layer", "The layer showing the defects"),
+     (PF_CHANNEL, "new-channel", "The channel holding the defect mask (none when add-channel is off)")],
+    detect_scratches, menu=MENU)
+
+register(
+    "plug-in-unscratch-restore-selection",
+    "Repair the scratches, dust and hairs inside the selection, as a new layer",
+    "Detects the defects inside the selection (the whole layer when nothing is selected) and repairs only them, "
+    "at the layer's own precision. The result is a new layer above the original; pixels outside the selection "
+    "are the original's exactly. A soft selection blends the repair. One step in Edit › Undo.",
+    AUTHOR, COPYRIGHT, DATE, "Restore selection…", IMAGE_TYPES,
+    _IN + [_THRESHOLD],
+    [(PF_LAYER, "new-layer", "The restored layer")],
+    restore_selection, menu=MENU)
+
+register(
+    "plug-in-unscratch-fill-selection",
+    "Heal the whole selection from its surroundings, as a new layer",
+    "Treats everything selected as damage and fills it from the pixels around it, at the layer's own precision. "
+    "Select a scratch the detector missed (or load the channel from Detect scratches) and run this. The result is "
+    "a new layer above the original; one step in Edit › Undo.",
+    AUTHOR, COPYRIGHT, DATE, "Fill selection…", IMAGE_TYPES,
+    _IN,
+    [(PF_LAYER, "new-layer", "The filled layer")],
+    fill_selection, menu=MENU)
+
+main()
