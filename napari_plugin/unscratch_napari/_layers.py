@@ -1,0 +1,232 @@
+"""From napari layers to the planes `unscratch.detect/restore` take, and back to layer data.
+
+Everything here runs on the main thread except `ImageSource.plane`, which the worker calls: it only
+reads the array captured when the job was prepared (one plane at a time, so a dask-backed stack is
+computed lazily, slice by slice).
+
+Stacks: an image layer is (leading axes ..., H, W) for gray or (leading ..., H, W, C) with `rgb`.
+A *slice index* is the tuple of leading indices; a plain 2-D image has the single index ().
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from unscratch import InputError
+
+
+def unwrap(obj):
+    """The napari object behind a PublicOnlyProxy (napari hands plug-ins proxies of its objects)."""
+    return getattr(obj, "__wrapped__", obj)
+
+
+def is_lazy(data) -> bool:
+    return not isinstance(data, np.ndarray)
+
+
+@dataclass
+class ImageSource:
+    """An image layer's pixels as the core sees them: planes of shape (H, W) or (H, W, C)."""
+    name: str
+    data: Any            # numpy, dask, zarr …: full-resolution level, never written to
+    rgb: bool
+    leading: tuple       # shape of the leading (stack) axes; () for one image
+    plane_shape: tuple   # (H, W)
+
+    @property
+    def full_shape(self) -> tuple:
+        return tuple(self.leading) + tuple(self.plane_shape)
+
+    def plane(self, index: tuple) -> np.ndarray:
+        """Materialise one slice (for dask: compute only that slice)."""
+        return np.asarray(self.data[index] if index else self.data)
+
+    @property
+    def lazy(self) -> bool:
+        return is_lazy(self.data)
+
+
+def image_source(layer) -> ImageSource:
+    """Check an Image layer and describe it; InputError names what is wrong."""
+    import napari.layers
+
+    if layer is None:
+        raise InputError("no image layer: open an image (File › Open, or File › Open Sample › damaged sample) "
+                         "and choose it in the widget")
+    if not isinstance(layer, napari.layers.Image):
+        raise InputError(f"layer '{layer.name}' is a {type(layer).__name__} layer, not an image")
+    data = layer.data[0] if layer.multiscale else layer.data
+    rgb = bool(layer.rgb)
+    spatial = 3 if rgb else 2
+    if data.ndim < spatial:
+        raise InputError(f"image '{layer.name}': data of shape {data.shape} has fewer than 2 spatial axes")
+    lead = data.ndim - spatial
+    shape = tuple(int(s) for s in data.shape)
+    if 0 in shape:
+        raise InputError(f"image '{layer.name}' is empty (shape {shape})")
+    return ImageSource(layer.name, data, rgb, shape[:lead], shape[lead:lead + 2])
+
+
+def current_index(viewer, layer, src: ImageSource) -> tuple:
+    """Leading-axes index of the slice the viewer shows for `layer`."""
+    if not src.leading:
+        return ()
+    pos = layer.world_to_data(viewer.dims.point)
+    return tuple(int(np.clip(round(float(p)), 0, n - 1)) for p, n in zip(pos[:len(src.leading)], src.leading))
+
+
+def slice_indices(src: ImageSource, current: tuple, all_slices: bool) -> list[tuple]:
+    if not src.leading:
+        return [()]
+    if all_slices:
+        return list(np.ndindex(*src.leading))
+    return [current]
+
+
+def _labels_planes(layer, src: ImageSource, indices, role: str) -> dict:
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    shape = tuple(int(s) for s in data.shape)
+    # label ids are not weights: any nonzero label selects the pixel fully (the core reads uint8 as a soft
+    # 0..255 selection). `> 0` also makes a snapshot, so painting during the run changes nothing.
+    if shape == tuple(src.plane_shape):
+        plane = np.asarray(data) > 0
+        return {idx: plane for idx in indices}
+    if shape == src.full_shape:
+        return {idx: np.asarray(data[idx]) > 0 for idx in indices}
+    want = f"{tuple(src.plane_shape)}" + (f" or {src.full_shape}" if src.leading else "")
+    raise InputError(f"{role} layer '{layer.name}' has shape {shape}, which does not match the image "
+                     f"'{src.name}': expected {want}")
+
+
+def _shapes_planes(layer, image_layer, src: ImageSource, indices, role: str) -> dict:
+    """Rasterise the Shapes layer's shapes into (H, W) bool planes, in the image's pixel grid.
+
+    A 2-D Shapes layer applies to every slice of a stack; an n-D one applies each shape to the slice it
+    was drawn on. Vertices go through world coordinates, so differently scaled/translated layers line up.
+    """
+    import napari.layers
+
+    if len(layer.data) == 0:
+        raise InputError(f"{role} layer '{layer.name}' has no shapes: draw a rectangle or polygon, "
+                         "or choose no region")
+    n_lead = len(src.leading)
+    groups: dict = {}  # slice index (or None = every slice) -> [(vertices HxW coords, shape type)]
+    for verts, kind in zip(layer.data, layer.shape_type):
+        mapped = np.array([image_layer.world_to_data(layer.data_to_world(v)) for v in np.asarray(verts)])
+        key = None
+        if layer.ndim > 2 and n_lead:
+            lead = np.round(mapped[:, :n_lead]).astype(int)
+            key = tuple(int(v) for v in lead[0])
+        groups.setdefault(key, []).append((mapped[:, -2:], kind))
+
+    def raster(items) -> np.ndarray:
+        tmp = napari.layers.Shapes([v for v, _ in items], shape_type=[k for _, k in items])
+        return np.asarray(tmp.to_masks(mask_shape=tuple(src.plane_shape))).any(axis=0)
+
+    everywhere = raster(groups.pop(None)) if None in groups else None
+    planes = {}
+    for idx in indices:
+        plane = everywhere
+        if idx in groups:
+            own = raster(groups[idx])
+            plane = own if plane is None else (plane | own)
+        planes[idx] = plane if plane is not None else np.zeros(tuple(src.plane_shape), bool)
+    return planes
+
+
+def selection_planes(layer, image_layer, src: ImageSource, indices, role: str) -> dict | None:
+    """{slice index: (H, W) plane} from a Shapes or Labels layer, or None when no layer is chosen."""
+    import napari.layers
+
+    if layer is None:
+        return None
+    if isinstance(layer, napari.layers.Shapes):
+        return _shapes_planes(layer, image_layer, src, indices, role)
+    if isinstance(layer, napari.layers.Labels):
+        return _labels_planes(layer, src, indices, role)
+    raise InputError(f"{role} layer '{layer.name}' is a {type(layer).__name__} layer; use a Shapes or Labels layer")
+
+
+def require_nonempty(planes: dict | None, layer, role: str, hint: str) -> None:
+    if planes is None:
+        return
+    if not any(np.any(p) for p in planes.values()):
+        where = " on this slice" if len(planes) == 1 and () not in planes else ""
+        raise InputError(f"{role} layer '{layer.name}' selects no pixels{where}; {hint}")
+
+
+def to_core(plane: np.ndarray) -> np.ndarray:
+    """The core takes uint8, uint16 and float32 in [0, 1]; napari often holds float64: compute in float32."""
+    if plane.dtype == np.float64:
+        return plane.astype(np.float32)
+    return plane
+
+
+def from_core(result: np.ndarray, original: np.ndarray, work: np.ndarray) -> np.ndarray:
+    """Back to the layer's dtype; for float64, pixels the core left alone keep their exact float64 value."""
+    if original.dtype == np.float64:
+        out = original.copy()
+        changed = result != work
+        out[changed] = result[changed]
+        return out
+    return result
+
+
+def difference(original: np.ndarray, restored: np.ndarray) -> np.ndarray:
+    """|restored − original| per pixel, the largest over the colour planes (alpha ignored), in the input dtype."""
+    a, b = original, restored
+    if a.ndim == 3:
+        a, b = a[..., :3], b[..., :3]
+    wide = np.float64 if a.dtype.kind == "f" else np.int64
+    d = np.abs(b.astype(wide) - a.astype(wide))
+    if d.ndim == 3:
+        d = d.max(axis=2)
+    return d.astype(original.dtype)
+
+
+def compose(base, updates: dict, leading: tuple):
+    """Layer data for a stack output: `base` with the given slices replaced.
+
+    numpy `base` is modified in place and returned (callers pass an array they own). Anything else
+    (dask, zarr) stays lazy: the result is a dask array whose processed slices are the new in-memory
+    planes and whose other slices still read from `base` on demand.
+    """
+    if not leading:
+        return updates[()]
+    if isinstance(base, np.ndarray):
+        for idx, plane in updates.items():
+            base[idx] = plane
+        return base
+    import dask.array as da
+
+    if not isinstance(base, da.Array):
+        base = da.from_array(base, chunks=(1,) * len(leading) + tuple(base.shape[len(leading):]))
+    flat = []
+    for idx in np.ndindex(*leading):
+        if idx in updates:
+            plane = updates[idx]
+            flat.append(da.from_array(plane, chunks=plane.shape))
+        else:
+            flat.append(base[idx])
+    return da.stack(flat).reshape(tuple(leading) + tuple(base.shape[len(leading):]))
+
+
+def lazy_view(src: ImageSource):
+    """The source as a dask array chunked one slice per chunk (numpy input is wrapped, not copied)."""
+    import dask.array as da
+
+    if isinstance(src.data, da.Array):
+        return src.data
+    return da.from_array(src.data, chunks=(1,) * len(src.leading) + tuple(src.data.shape[len(src.leading):]))
+
+
+def zeros_like_stack(src: ImageSource, plane_shape: tuple, dtype, *, lazy: bool | None = None):
+    """Zeros of (leading + plane_shape): numpy, or lazy dask zeros for a lazy source (nothing allocated)."""
+    lazy = src.lazy if lazy is None else lazy
+    shape = tuple(src.leading) + tuple(plane_shape)
+    if lazy and src.leading:
+        import dask.array as da
+        return da.zeros(shape, dtype=dtype, chunks=(1,) * len(src.leading) + tuple(plane_shape))
+    return np.zeros(shape, dtype=dtype)

@@ -1,0 +1,681 @@
+"""The dock widgets: "Detect scratches", "Restore" and "Restoration metrics".
+
+Each widget is a magicgui Container docked by napari (`viewer.window.add_plugin_dock_widget("unscratch",
+NAME)`). Pressing its button checks the chosen layers on the main thread, snapshots what the work needs
+(array references, region/mask planes), and runs the computation in a napari `thread_worker`; the
+progress bar follows the core's progress callback and Cancel sets the core's cancel event. Results are
+turned into layers back on the main thread. Problems with the input (no image, mismatched shapes, a
+region that selects nothing, …) become a napari error notification, never a traceback.
+
+Stacks (leading axes before H, W): by default only the slice on screen is processed; tick "all slices"
+to process every slice, one after another. Outputs always have the image's full shape so they line up
+on every slice; running again on another slice adds that slice to the same output layers. A dask (or
+other lazy) layer is read one slice at a time inside the worker, and outputs other than the editable
+mask stay lazy: only the processed slices are held in memory.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, Label, ProgressBar, PushButton
+from napari.layers import Image
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QObject, Signal, Slot
+
+import unscratch
+import unscratch.api
+from unscratch import Cancelled, InputError, ModelError
+from unscratch import metrics as _metrics
+
+from . import _layers as L
+
+MASK_NAME, PROB_NAME = "scratches", "scratch probability"
+RESTORED_NAME, DIFF_NAME = "restored", "difference"
+
+
+# --- helpers -----------------------------------------------------------------------------------
+class _Relay(QObject):
+    """Carries progress from the worker thread to the GUI thread (queued signal)."""
+    progress = Signal(float)
+
+    def __init__(self, callback, parent=None):
+        super().__init__(parent)
+        self._callback = callback
+        self.progress.connect(self._deliver)
+
+    @Slot(float)
+    def _deliver(self, value: float) -> None:
+        self._callback(value)
+
+
+def _guarded(compute, job, progress, cancel):
+    """Worker body: expected outcomes come back as values, so napari never shows them as tracebacks."""
+    try:
+        return "ok", compute(job, progress, cancel)
+    except Cancelled:
+        return "cancelled", None
+    except (InputError, ModelError) as exc:
+        return "error", str(exc)
+
+
+def _provenance(**fields) -> dict:
+    return {"unscratch": {"version": unscratch.__version__,
+                          "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **fields}}
+
+
+def _index_list(indices) -> list | None:
+    """Processed slices as lists (JSON-friendly); None for a single 2-D image."""
+    indices = list(indices)
+    if indices == [()]:
+        return None
+    return [list(i) for i in indices]
+
+
+def _default_threshold() -> float:
+    try:
+        card = unscratch.models.default_card("detect")
+    except Exception:  # a broken card is reported when detection runs
+        card = None
+    if card is not None and card.threshold is not None:
+        return float(card.threshold)
+    return float(unscratch.classical.ClassicalDetector.threshold)
+
+
+def _kind(layer) -> str | None:
+    meta = getattr(layer, "metadata", None) or {}
+    info = meta.get("unscratch") if isinstance(meta, dict) else None
+    return info.get("output") if isinstance(info, dict) else None
+
+
+def _alive(ref, viewer):
+    """The layer behind a weakref if it is still in the viewer, else None."""
+    layer = ref() if ref is not None else None
+    if layer is None or viewer is None:
+        return None
+    return layer if any(L.unwrap(x) is layer for x in viewer.layers) else None
+
+
+def _layer_kwargs(image) -> dict:
+    return {"scale": tuple(image.scale), "translate": tuple(image.translate)}
+
+
+# --- common machinery --------------------------------------------------------------------------
+class _JobWidget(Container):
+    """Run button, Cancel button, progress bar and status line around a threaded job."""
+    title = ""
+    run_text = "Run"
+    cancellable = True
+
+    def __init__(self, napari_viewer, controls):
+        self._viewer_ref = weakref.ref(L.unwrap(napari_viewer))
+        run = PushButton(text=self.run_text, name="run_button")
+        cancel = PushButton(text="Cancel", name="cancel_button", enabled=False, visible=self.cancellable)
+        buttons = Container(widgets=[run, cancel], layout="horizontal", labels=False, name="buttons", label="")
+        bar = ProgressBar(value=0, min=0, max=1000, name="progress", label="progress")
+        status = Label(value="", name="status", label="")
+        super().__init__(widgets=[*controls, buttons, bar, status], labels=True)
+        status.native.setWordWrap(True)
+        bar.native.setTextVisible(False)
+        self.worker = None
+        self.outputs: dict = {}
+        self._job = None
+        self._cancel_event: threading.Event | None = None
+        self._relay = _Relay(self._on_progress, parent=self.native)
+        run.changed.connect(lambda *_: self.run())
+        cancel.changed.connect(lambda *_: self.cancel())
+        events = self.viewer.layers.events
+        events.inserted.connect(self._on_layers_changed)
+        events.removed.connect(self._on_layers_changed)
+        events.moved.connect(self._on_layers_changed)
+        self.reset_choices()
+        for layer in list(self.viewer.layers):  # pre-select outputs already there (newest wins)
+            self._on_inserted(L.unwrap(layer))
+
+    # the viewer is held weakly: a dock widget must not keep a closed viewer alive
+    @property
+    def viewer(self):
+        return self._viewer_ref()
+
+    def _on_layers_changed(self, event=None):
+        self.reset_choices()
+        if event is not None and getattr(event, "type", "") == "inserted":
+            self._on_inserted(L.unwrap(event.value))
+
+    def _on_inserted(self, layer) -> None:
+        """Hook: a layer was added (used to pre-select fresh outputs)."""
+
+    def _layers(self, kind):
+        viewer = self.viewer
+        if viewer is None:
+            return []
+        return [L.unwrap(x) for x in viewer.layers if isinstance(x, kind)]
+
+    # --- running -------------------------------------------------------------------------------
+    def run(self):
+        """Start the job in a worker thread; returns the worker, or None when the input is unusable."""
+        if self.worker is not None:
+            show_warning(f"{self.title}: already running; wait for it or press Cancel")
+            return None
+        try:
+            job = self._prepare()
+        except InputError as exc:
+            self._report_error(str(exc))
+            return None
+        cancel = threading.Event()
+        relay = self._relay
+        last = [-1]
+
+        def progress(fraction: float) -> None:
+            step = int(round(min(max(fraction, 0.0), 1.0) * 1000))
+            if step != last[0]:
+                last[0] = step
+                try:
+                    relay.progress.emit(step / 1000)
+                except RuntimeError:  # widget closed while working
+                    cancel.set()
+
+        worker = create_worker(_guarded, self._compute, job, progress, cancel, _start_thread=False,
+                               _connect={"returned": self._on_returned, "errored": self._on_errored,
+                                         "finished": self._on_finished})
+        self.worker, self._job, self._cancel_event = worker, job, cancel
+        self._set_running(True)
+        self.progress.value = 0
+        self.status.value = "working…"
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        if self._cancel_event is not None:
+            self._cancel_event.set()
+            self.status.value = "cancelling…"
+
+    def wait(self, timeout: float = 300.0) -> None:
+        """Process Qt events until the running job has finished (for scripts and tests)."""
+        from qtpy.QtWidgets import QApplication
+
+        deadline = time.monotonic() + timeout
+        while self.worker is not None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.title}: still running after {timeout} s")
+            QApplication.processEvents()
+            time.sleep(0.005)
+        QApplication.processEvents()
+
+    def __call__(self) -> dict:
+        """Run and wait; returns the output layers by kind (empty when nothing was made)."""
+        self.outputs = {}
+        if self.run() is not None:
+            self.wait()
+        return self.outputs
+
+    def _set_running(self, running: bool) -> None:
+        self.buttons.run_button.enabled = not running
+        self.buttons.cancel_button.enabled = running
+
+    def _on_progress(self, fraction: float) -> None:
+        self.progress.value = int(round(fraction * 1000))
+
+    def _on_returned(self, outcome) -> None:
+        kind, payload = outcome
+        if kind == "ok":
+            try:
+                message = self._apply(self._job, payload)
+            except InputError as exc:
+                self._report_error(str(exc))
+                return
+            self.progress.value = 1000
+            self.status.value = message or "done"
+        elif kind == "cancelled":
+            self.progress.value = 0
+            self.status.value = "cancelled; nothing was changed"
+            show_info(f"{self.title}: cancelled")
+        else:
+            self._report_error(payload)
+
+    def _on_errored(self, exc) -> None:
+        # an unexpected failure (a bug): napari's worker already shows it with its traceback
+        self.status.value = f"failed: {type(exc).__name__}: {exc}"
+
+    def _on_finished(self) -> None:
+        self.worker, self._cancel_event = None, None
+        self._set_running(False)
+
+    def _report_error(self, message: str) -> None:
+        self.progress.value = 0
+        self.status.value = message
+        show_error(f"{self.title}: {message}")
+
+    # --- to implement --------------------------------------------------------------------------
+    def _prepare(self):
+        raise NotImplementedError
+
+    @staticmethod
+    def _compute(job, progress, cancel):
+        raise NotImplementedError
+
+    def _apply(self, job, result) -> str:
+        raise NotImplementedError
+
+
+# --- Detect scratches --------------------------------------------------------------------------
+@dataclass
+class _DetectJob:
+    image: object
+    src: L.ImageSource
+    indices: list
+    regions: dict | None
+    threshold: float
+    region_name: str | None
+
+
+@dataclass
+class _DetectState:
+    """What the threshold slider needs: the cached detections of one image and its output layers."""
+    image: weakref.ref
+    labels: weakref.ref
+    probability: weakref.ref
+    leading: tuple
+    detections: dict = field(default_factory=dict)
+
+
+class DetectWidget(_JobWidget):
+    """Image (+ optional Shapes/Labels region) → an editable Labels mask and a hidden probability layer.
+
+    The threshold slider re-thresholds the cached probability live, without running the detector again
+    (this replaces the mask of the detected slices, so make brush edits after choosing the threshold).
+    """
+    title = "Detect scratches"
+    run_text = "Detect"
+
+    def __init__(self, napari_viewer):
+        from napari.layers import Image, Labels, Shapes
+
+        viewer_ref = weakref.ref(L.unwrap(napari_viewer))
+        image = ComboBox(name="image", label="image", choices=_choices(viewer_ref, Image),
+                         tooltip="the image to inspect (never modified)")
+        region = ComboBox(name="region", label="region", nullable=True, choices=_choices(viewer_ref, (Shapes, Labels)),
+                          tooltip="optional Shapes or Labels layer: look only inside it (----- = whole image)")
+        threshold = FloatSlider(name="threshold", label="threshold", min=0.0, max=1.0, step=0.01,
+                                value=_default_threshold(),
+                                tooltip="probability above which a pixel is a defect; moving it re-thresholds "
+                                        "the last detection without running the detector again")
+        all_slices = CheckBox(name="all_slices", text="all slices", value=False,
+                              tooltip="stacks: process every slice (otherwise only the slice on screen)")
+        self._states: dict[int, _DetectState] = {}
+        super().__init__(napari_viewer, [image, region, threshold, all_slices])
+        threshold.changed.connect(self._on_threshold)
+
+    def _prepare(self) -> _DetectJob:
+        viewer, image = self.viewer, self.image.value
+        src = L.image_source(image)
+        idx = L.current_index(viewer, image, src)
+        indices = L.slice_indices(src, idx, self.all_slices.value)
+        region = self.region.value
+        regions = L.selection_planes(region, image, src, indices, "region")
+        L.require_nonempty(regions, region, "region", "draw the region over the image or choose no region (-----)")
+        return _DetectJob(L.unwrap(image), src, indices, regions, float(self.threshold.value),
+                          region.name if region is not None else None)
+
+    @staticmethod
+    def _compute(job: _DetectJob, progress, cancel) -> dict:
+        out = {}
+        n = len(job.indices)
+        for k, idx in enumerate(job.indices):
+            if cancel.is_set():
+                raise Cancelled("cancelled")
+            plane = L.to_core(job.src.plane(idx))
+            region = job.regions[idx] if job.regions is not None else None
+            out[idx] = unscratch.detect(plane, region=region, threshold=job.threshold, cancel=cancel,
+                                        progress=lambda f, k=k: progress((k + f) / n))
+        return out
+
+    def _state(self, image) -> _DetectState | None:
+        image = L.unwrap(image)
+        state = self._states.get(id(image))
+        if state is None or state.image() is not image:
+            return None
+        labels, prob = _alive(state.labels, self.viewer), _alive(state.probability, self.viewer)
+        if labels is None or prob is None or tuple(labels.data.shape) != tuple(prob.data.shape):
+            return None
+        return state
+
+    def _meta(self, job: _DetectJob, output: str, detections: dict, previous: dict | None) -> dict:
+        det = next(iter(detections.values()))
+        slices = {tuple(i) for i in ((previous or {}).get("parameters", {}).get("slices") or [])}
+        slices |= set(detections)
+        return _provenance(
+            operation="detect", output=output, source_layer=job.src.name,
+            models=[det.provenance.get("detector")], detector=det.provenance.get("detector"),
+            threshold=det.threshold,
+            parameters={"method": det.provenance.get("method", "auto"), "region_layer": job.region_name,
+                        "threshold": det.threshold, "slices": _index_list(sorted(slices))})
+
+    def _apply(self, job: _DetectJob, detections: dict) -> str:
+        viewer, src = self.viewer, job.src
+        lead = tuple(src.leading)
+        masks = {i: d.mask.astype(np.uint8) for i, d in detections.items()}
+        probs = {i: d.probability for i, d in detections.items()}
+        state = self._state(job.image)
+        if state is not None:
+            labels, prob = state.labels(), state.probability()
+            labels.data = L.compose(labels.data, masks, lead)
+            prob.data = L.compose(prob.data, probs, lead)
+            labels.metadata = self._meta(job, "mask", detections, labels.metadata.get("unscratch"))
+            prob.metadata = self._meta(job, "probability", detections, prob.metadata.get("unscratch"))
+            state.detections.update(detections)
+        else:
+            mask_data = L.compose(np.zeros(src.full_shape, np.uint8), masks, lead)
+            prob_data = L.compose(L.zeros_like_stack(src, src.plane_shape, np.float32, lazy=True), probs, lead)
+            prob = L.unwrap(viewer.add_image(prob_data, name=PROB_NAME, colormap="inferno", contrast_limits=(0.0, 1.0),
+                                             visible=False, metadata=self._meta(job, "probability", detections, None),
+                                             **_layer_kwargs(job.image)))
+            labels = L.unwrap(viewer.add_labels(mask_data, name=MASK_NAME, opacity=0.8,
+                                                metadata=self._meta(job, "mask", detections, None),
+                                                **_layer_kwargs(job.image)))
+            _paint_red(labels)
+            state = _DetectState(weakref.ref(job.image), weakref.ref(labels), weakref.ref(prob), lead,
+                                 dict(detections))
+            self._states[id(job.image)] = state
+        self.outputs = {"mask": labels, "probability": prob}
+        count = int(sum(int(m.sum()) for m in masks.values()))
+        where = f" on {len(masks)} slices" if lead and len(masks) > 1 else (" on this slice" if lead else "")
+        return f"{count} defect pixels{where} at threshold {job.threshold:.2f} → '{labels.name}'"
+
+    def _on_threshold(self, value) -> None:
+        if self.worker is not None:
+            return  # the running job keeps the threshold it started with
+        state = self._state(self.image.value) if self.image.value is not None else None
+        if state is None:
+            return
+        try:
+            new = {i: d.rethreshold(float(value)) for i, d in state.detections.items()}
+        except InputError as exc:
+            self._report_error(str(exc))
+            return
+        state.detections = new
+        labels, prob = state.labels(), state.probability()
+        masks = {i: d.mask.astype(np.uint8) for i, d in new.items()}
+        labels.data = L.compose(labels.data, masks, state.leading)
+        for layer in (labels, prob):
+            info = dict(layer.metadata.get("unscratch", {}))
+            info["threshold"] = float(value)
+            info["parameters"] = dict(info.get("parameters", {}), threshold=float(value))
+            layer.metadata = dict(layer.metadata, unscratch=info)
+        count = int(sum(int(m.sum()) for m in masks.values()))
+        self.status.value = f"re-thresholded at {float(value):.2f}: {count} defect pixels (detector not re-run)"
+
+
+def _paint_red(labels) -> None:
+    try:
+        from napari.utils.colormaps import DirectLabelColormap
+
+        labels.colormap = DirectLabelColormap(color_dict={None: "transparent", 0: "transparent", 1: "red"})
+    except Exception:  # an older/newer napari without this API keeps its default colours
+        pass
+    labels.selected_label = 1
+
+
+def _choices(viewer_ref, kind):
+    """magicgui choices callable: the viewer's layers of `kind`, in layer-list order."""
+    def get(_widget=None):
+        viewer = viewer_ref()
+        if viewer is None:
+            return []
+        return [(x.name, L.unwrap(x)) for x in viewer.layers if isinstance(x, kind)]
+    return get
+
+
+# --- Restore -----------------------------------------------------------------------------------
+MODES = [("repair defects (mask)", "defects"), ("fill region", "fill")]
+
+
+@dataclass
+class _RestoreJob:
+    image: object
+    src: L.ImageSource
+    indices: list
+    masks: dict | None
+    regions: dict | None
+    mode: str
+    mask_name: str | None
+    mask_provenance: dict | None
+    region_name: str | None
+
+
+class RestoreWidget(_JobWidget):
+    """Image + mask (Labels from detection or painted) + optional region + mode → "restored" and "difference".
+
+    The input layer is never modified. mask ----- in "defects" mode detects the defects first (with the
+    detector's default threshold); "fill" heals the whole region from its surroundings.
+    """
+    title = "Restore"
+    run_text = "Restore"
+
+    def __init__(self, napari_viewer):
+        from napari.layers import Image, Labels, Shapes
+
+        viewer_ref = weakref.ref(L.unwrap(napari_viewer))
+        image = ComboBox(name="image", label="image", choices=_choices(viewer_ref, Image),
+                         tooltip="the image to repair (never modified)")
+        mask = ComboBox(name="mask", label="mask", nullable=True, choices=_choices(viewer_ref, Labels),
+                        tooltip="Labels layer marking the defects (from Detect scratches, or painted); "
+                                "----- = detect them now")
+        region = ComboBox(name="region", label="region", nullable=True, choices=_choices(viewer_ref, (Shapes, Labels)),
+                          tooltip="optional Shapes or Labels layer: change nothing outside it")
+        mode = ComboBox(name="mode", label="mode", choices=MODES, value="defects",
+                        tooltip="defects: repair the masked pixels; fill: heal the whole region")
+        all_slices = CheckBox(name="all_slices", text="all slices", value=False,
+                              tooltip="stacks: process every slice (otherwise only the slice on screen)")
+        self._outputs: dict[int, dict] = {}
+        super().__init__(napari_viewer, [image, mask, region, mode, all_slices])
+
+    def _on_inserted(self, layer) -> None:
+        # a fresh detection mask becomes the mask to restore with, on the image it was detected on
+        if _kind(layer) == "mask":
+            try:
+                self.mask.value = layer
+                source = layer.metadata["unscratch"].get("source_layer")
+                match = [x for x in self._layers(Image) if x.name == source]
+                if match:
+                    self.image.value = match[0]
+            except (ValueError, KeyError):
+                pass
+
+    def _prepare(self) -> _RestoreJob:
+        viewer, image = self.viewer, self.image.value
+        src = L.image_source(image)
+        idx = L.current_index(viewer, image, src)
+        indices = L.slice_indices(src, idx, self.all_slices.value)
+        mode = self.mode.value
+        region_layer, mask_layer = self.region.value, self.mask.value
+        regions = L.selection_planes(region_layer, image, src, indices, "region")
+        L.require_nonempty(regions, region_layer, "region", "draw the region over the image or choose no region (-----)")
+        masks = None
+        if mode == "fill":
+            if regions is None:
+                raise InputError("fill mode heals a selection: choose a region (a Shapes or Labels layer)")
+        elif mask_layer is not None:
+            if L.unwrap(mask_layer) is L.unwrap(image):
+                raise InputError("the mask must be a Labels layer, not the image itself")
+            masks = L.selection_planes(mask_layer, image, src, indices, "mask")
+            L.require_nonempty(masks, mask_layer, "mask", "paint the defects or run Detect scratches first")
+        mask_prov = None
+        if mask_layer is not None and mode == "defects":
+            info = (mask_layer.metadata or {}).get("unscratch")
+            mask_prov = dict(info) if isinstance(info, dict) else None
+        return _RestoreJob(L.unwrap(image), src, indices, masks, regions, mode,
+                           mask_layer.name if (mask_layer is not None and mode == "defects") else None, mask_prov,
+                           region_layer.name if region_layer is not None else None)
+
+    @staticmethod
+    def _compute(job: _RestoreJob, progress, cancel):
+        out = {}
+        n = len(job.indices)
+        for k, idx in enumerate(job.indices):
+            if cancel.is_set():
+                raise Cancelled("cancelled")
+            plane = job.src.plane(idx)
+            work = L.to_core(plane)
+            mask = job.masks[idx] if job.masks is not None else None
+            region = job.regions[idx] if job.regions is not None else None
+            result = unscratch.restore(work, mask, region=region, mode=job.mode, cancel=cancel,
+                                       progress=lambda f, k=k: progress((k + f) / n))
+            result = L.from_core(result, plane, work)
+            out[idx] = (result, L.difference(plane, result))
+        models = {"inpainter": unscratch.api.get_inpainter("auto").provenance}
+        if job.mode == "defects" and job.masks is None:
+            models["detector"] = unscratch.api.get_detector("auto").provenance
+        return out, models
+
+    def _meta(self, job: _RestoreJob, output: str, models: dict, slices) -> dict:
+        detector = models.get("detector")
+        if detector is None and job.mask_provenance:
+            detector = job.mask_provenance.get("detector")
+        used = [m for m in (detector, models.get("inpainter")) if m]
+        mask_threshold = job.mask_provenance.get("threshold") if job.mask_provenance else None
+        return _provenance(
+            operation="restore", output=output, source_layer=job.src.name, models=used,
+            inpainter=models.get("inpainter"), detector=detector, threshold=mask_threshold,
+            mask_provenance=job.mask_provenance,
+            parameters={"mode": job.mode, "mask_layer": job.mask_name, "region_layer": job.region_name,
+                        "method": "auto", "dilate": 2, "feather": 2, "slices": _index_list(sorted(slices)),
+                        "mask": "detected automatically" if (job.mode == "defects" and job.masks is None)
+                        else ("layer" if job.mode == "defects" else "region is the hole")})
+
+    def _apply(self, job: _RestoreJob, payload) -> str:
+        results, models = payload
+        viewer, src, image = self.viewer, job.src, job.image
+        lead = tuple(src.leading)
+        restored = {i: r for i, (r, _) in results.items()}
+        diffs = {i: d for i, (_, d) in results.items()}
+        top = max(float(d.max()) for d in diffs.values())
+        entry = self._outputs.get(id(image))
+        out_layer = diff_layer = None
+        if entry is not None and entry["image"]() is image:
+            out_layer, diff_layer = _alive(entry["restored"], viewer), _alive(entry["difference"], viewer)
+            if out_layer is None or diff_layer is None or tuple(out_layer.data.shape) != tuple(src.data.shape):
+                out_layer = diff_layer = None
+        if out_layer is not None:
+            done = {tuple(i) for i in (out_layer.metadata.get("unscratch", {}).get("parameters", {}).get("slices") or [])}
+            done |= set(results)
+            out_layer.data = L.compose(out_layer.data, restored, lead)
+            diff_layer.data = L.compose(diff_layer.data, diffs, lead)
+            out_layer.metadata = self._meta(job, "restored", models, done)
+            diff_layer.metadata = self._meta(job, "difference", models, done)
+            lo, hi = diff_layer.contrast_limits
+            diff_layer.contrast_limits = (0, max(hi, top, 1e-6))
+        else:
+            # a stack: unprocessed slices read the input lazily (a view that is never written to)
+            data = L.compose(L.lazy_view(src), restored, lead) if lead else restored[()]
+            dzero = L.zeros_like_stack(src, diffs[next(iter(diffs))].shape, diffs[next(iter(diffs))].dtype, lazy=True)
+            ddata = L.compose(dzero, diffs, lead) if lead else diffs[()]
+            kwargs = _layer_kwargs(image)
+            extra = {} if image.rgb else {"colormap": image.colormap.name}
+            out_layer = L.unwrap(viewer.add_image(data, name=RESTORED_NAME, rgb=image.rgb,
+                                                  contrast_limits=tuple(image.contrast_limits),
+                                                  metadata=self._meta(job, "restored", models, set(results)),
+                                                  **extra, **kwargs))
+            diff_layer = L.unwrap(viewer.add_image(ddata, name=DIFF_NAME, colormap="magma", visible=False,
+                                                   contrast_limits=(0, max(top, 1e-6)),
+                                                   metadata=self._meta(job, "difference", models, set(results)),
+                                                   **kwargs))
+            self._outputs[id(image)] = {"image": weakref.ref(image), "restored": weakref.ref(out_layer),
+                                        "difference": weakref.ref(diff_layer)}
+        self.outputs = {"restored": out_layer, "difference": diff_layer}
+        changed = int(sum(int(np.count_nonzero(d)) for d in diffs.values()))
+        return f"{changed} pixels changed → '{out_layer.name}', '{diff_layer.name}' (hidden)"
+
+
+# --- Metrics -----------------------------------------------------------------------------------
+@dataclass
+class _MetricsJob:
+    reference: np.ndarray
+    image: np.ndarray
+    mask: np.ndarray | None
+    names: tuple
+
+
+class MetricsWidget(_JobWidget):
+    """PSNR and SSIM of an image against a reference, inside and outside a mask (on the slice on screen)."""
+    title = "Restoration metrics"
+    run_text = "Compute"
+    cancellable = False
+
+    def __init__(self, napari_viewer):
+        from napari.layers import Image, Labels
+
+        viewer_ref = weakref.ref(L.unwrap(napari_viewer))
+        reference = ComboBox(name="reference", label="reference", choices=_choices(viewer_ref, Image),
+                             tooltip="the clean image to compare against")
+        image = ComboBox(name="image", label="image", choices=_choices(viewer_ref, Image),
+                         tooltip="the image to score (e.g. 'restored')")
+        mask = ComboBox(name="mask", label="mask", nullable=True, choices=_choices(viewer_ref, Labels),
+                        tooltip="Labels layer: report inside and outside it")
+        self.result: dict | None = None
+        super().__init__(napari_viewer, [reference, image, mask])
+        for layer in self._layers(Image):
+            if "reference" in layer.name.lower():
+                self.reference.value = layer
+                break
+
+    def _on_inserted(self, layer) -> None:
+        kind = _kind(layer)
+        try:
+            if kind == "restored":
+                self.image.value = layer
+            elif kind == "mask":
+                self.mask.value = layer
+        except ValueError:
+            pass
+
+    def _prepare(self) -> _MetricsJob:
+        viewer = self.viewer
+        ref_layer, img_layer, mask_layer = self.reference.value, self.image.value, self.mask.value
+        if ref_layer is None or img_layer is None:
+            raise InputError("choose a reference image and an image to score")
+        ref_src, img_src = L.image_source(ref_layer), L.image_source(img_layer)
+        if ref_src.full_shape != img_src.full_shape or ref_src.rgb != img_src.rgb:
+            raise InputError(f"image '{img_src.name}' has shape {tuple(img_src.data.shape)}, the reference "
+                             f"'{ref_src.name}' {tuple(ref_src.data.shape)}: they must match")
+        idx = L.current_index(viewer, img_layer, img_src)
+        mask = None
+        if mask_layer is not None:
+            mask = L.selection_planes(mask_layer, img_layer, img_src, [idx], "mask")[idx]
+        return _MetricsJob(ref_src.plane(idx), img_src.plane(idx), mask,
+                           (ref_src.name, img_src.name, mask_layer.name if mask_layer is not None else None))
+
+    @staticmethod
+    def _compute(job: _MetricsJob, progress, cancel) -> dict:
+        ref, img = job.reference, job.image
+        rng = _metrics.data_range_for(ref.dtype)
+        if ref.dtype.kind == "f" and img.dtype.kind == "f":
+            rng = 1.0
+        result = _metrics.compare(ref, img, job.mask, data_range=rng)
+        progress(1.0)
+        return result
+
+    def _apply(self, job: _MetricsJob, result: dict) -> str:
+        self.result = dict(result, reference=job.names[0], image=job.names[1], mask=job.names[2])
+        self.outputs = {"metrics": self.result}
+
+        def f(v, digits):
+            return "—" if v is None or v != v else ("∞" if v == float("inf") else f"{v:.{digits}f}")
+
+        rows = [("PSNR (dB)", "psnr", 2), ("SSIM", "ssim", 4)]
+        if job.mask is not None:
+            head = "<tr><th></th><th>inside mask</th><th>outside</th><th>all</th></tr>"
+            body = "".join(f"<tr><td>{t}</td><td>{f(result[k + '_inside'], d)}</td><td>{f(result[k + '_outside'], d)}"
+                           f"</td><td>{f(result[k], d)}</td></tr>" for t, k, d in rows)
+            body += (f"<tr><td>pixels</td><td>{result['pixels_inside']}</td><td>{result['pixels_outside']}</td>"
+                     f"<td>{result['pixels']}</td></tr>")
+        else:
+            head = "<tr><th></th><th>all</th></tr>"
+            body = "".join(f"<tr><td>{t}</td><td>{f(result[k], d)}</td></tr>" for t, k, d in rows)
+        return (f"<b>{job.names[1]}</b> vs <b>{job.names[0]}</b>"
+                f"<table cellspacing='6'>{head}{body}</table>")

@@ -1,0 +1,486 @@
+"""The napari plug-in in a real napari (make_napari_viewer under pytest-xvfb's Xvfb).
+
+Needs the `napari` and `test` extras and an X server: pytest-xvfb starts Xvfb by itself when
+`napari_plugin/provision.sh` has installed it; without one these tests skip and say why.
+Images are small (a few thousand pixels) so the suite stays quick on a shared 2-core machine.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+napari = pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+    pytest.skip("no X display: napari needs Xvfb (run napari_plugin/provision.sh; pytest-xvfb then starts it)",
+                allow_module_level=True)
+
+import unscratch  # noqa: E402
+import unscratch.api  # noqa: E402
+from napari.layers import Image, Labels  # noqa: E402
+from napari.utils.notifications import ErrorNotification, NotificationSeverity, notification_manager  # noqa: E402
+
+pytestmark = pytest.mark.napari
+
+H, W = 40, 56
+PLUGIN = "unscratch"
+
+
+# --- fixtures and helpers ----------------------------------------------------------------------
+def scratched(dtype=np.uint8, channels=0, seed=0):
+    """A smooth gradient with a bright 1-px vertical scratch at column 20 and a dark speck at (30, 44)."""
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    base = 0.35 + 0.2 * (xx / W) + 0.1 * (yy / H)
+    img = np.repeat(base[:, :, None], max(channels, 1), axis=2)
+    if channels >= 3:
+        img[..., 1] *= 0.9
+        img[..., 2] *= 0.8
+    img[:, 20, :3] = 0.98
+    img[29:32, 43:46, :3] = 0.02
+    if channels == 4:
+        img[..., 3] = np.linspace(0.2, 1.0, W)[None, :]
+    if channels == 0:
+        img = img[:, :, 0]
+    if np.dtype(dtype).kind == "u":
+        return np.rint(img * np.iinfo(dtype).max).astype(dtype)
+    return img.astype(dtype)
+
+
+def dock(viewer, name):
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    return widget
+
+
+def run(widget, qtbot=None):
+    """Press the widget's button and wait for its worker (events keep flowing meanwhile)."""
+    widget.buttons.run_button.native.click()
+    widget.wait(60)
+    return widget.outputs
+
+
+def notifications_since(n):
+    return notification_manager.records[n:]
+
+
+def layers_of(viewer, kind):
+    return [layer for layer in viewer.layers if isinstance(layer, kind)]
+
+
+def outputs(viewer, kind):
+    return [layer for layer in viewer.layers if layer.metadata.get("unscratch", {}).get("output") == kind]
+
+
+# --- discovery ---------------------------------------------------------------------------------
+def test_discovered_through_npe2_entry_point():
+    import npe2
+
+    pm = npe2.PluginManager.instance()
+    pm.discover()
+    mf = pm.get_manifest(PLUGIN)
+    widgets = {w.display_name for w in mf.contributions.widgets}
+    assert {"Detect scratches", "Restore"} <= widgets
+    assert mf.contributions.readers and mf.contributions.writers
+    assert [s.display_name for s in mf.contributions.sample_data] == ["damaged sample"]
+    # the entry point, not a path hack, is how it was found
+    from importlib.metadata import entry_points
+    eps = {ep.name: ep.value for ep in entry_points(group="napari.manifest")}
+    assert eps.get(PLUGIN) == "unscratch_napari:napari.yaml"
+
+
+def test_npe2_validate_passes():
+    exe = shutil.which("npe2", path=str(Path(sys.executable).parent)) or shutil.which("npe2")
+    if exe is None:
+        pytest.skip("npe2 command not found")
+    proc = subprocess.run([exe, "validate", PLUGIN], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "valid" in proc.stdout
+
+
+def test_sample_data_opens_damaged_photo(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "damaged")
+    layer = viewer.layers["damaged sample"]
+    assert layer.rgb and layer.data.dtype == np.uint8 and layer.data.shape[2] == 3
+    assert not viewer.layers["sample reference"].visible
+    assert isinstance(viewer.layers["sample true defects"], Labels)
+
+
+# --- detect ------------------------------------------------------------------------------------
+def test_detect_makes_editable_labels_with_provenance(make_napari_viewer):
+    viewer = make_napari_viewer()
+    img = scratched()
+    keep = img.copy()
+    viewer.add_image(img, name="scan")
+    det = dock(viewer, "Detect scratches")
+    det.image.value = viewer.layers["scan"]
+    out = run(det)
+    labels, prob = out["mask"], out["probability"]
+    assert isinstance(labels, Labels) and labels in viewer.layers and labels.visible
+    assert isinstance(prob, Image) and not prob.visible
+    assert labels.data.shape == (H, W) and labels.data.dtype == np.uint8
+    assert labels.data[:, 20].all(), "the scratch column is masked"
+    assert labels.data[29:32, 43:46].all(), "the speck is masked"
+    assert labels.data[:, :15].sum() == 0, "flat background is not masked"
+    assert prob.data.dtype == np.float32 and prob.data.max() <= 1.0
+    for layer in (labels, prob):
+        info = layer.metadata["unscratch"]
+        assert info["version"] == unscratch.__version__
+        assert info["detector"]["name"] and "sha256" in info["detector"]
+        assert info["models"] and all("name" in m and "sha256" in m for m in info["models"])
+        assert info["threshold"] == pytest.approx(det.threshold.value)
+        assert info["source_layer"] == "scan" and "parameters" in info
+    assert np.array_equal(viewer.layers["scan"].data, keep), "input layer untouched"
+    assert viewer.layers["scan"].data is img
+
+
+def test_threshold_slider_rethresholds_without_running_detector(make_napari_viewer, monkeypatch):
+    viewer = make_napari_viewer()
+    viewer.add_image(scratched(), name="scan")
+    calls = {"detect": 0, "tiles": 0}
+    real_detect = unscratch.detect
+    real_call = unscratch.classical.ClassicalDetector.__call__
+
+    def spy_detect(*a, **k):
+        calls["detect"] += 1
+        return real_detect(*a, **k)
+
+    def spy_call(self, tile):
+        calls["tiles"] += 1
+        return real_call(self, tile)
+
+    monkeypatch.setattr(unscratch, "detect", spy_detect)
+    monkeypatch.setattr(unscratch.classical.ClassicalDetector, "__call__", spy_call)
+    det = dock(viewer, "Detect scratches")
+    det.threshold.value = 0.3
+    labels = run(det)["mask"]
+    prob = det.outputs["probability"].data.copy()
+    assert calls["detect"] == 1
+    before = dict(calls)
+    n_before = int(labels.data.sum())
+    for t in (0.9, 0.05, 0.6):
+        det.threshold.value = t
+        assert np.array_equal(labels.data.astype(bool), prob >= t)
+        assert labels.metadata["unscratch"]["threshold"] == pytest.approx(t)
+    assert calls == before, "moving the slider must not run the detector"
+    det.threshold.value = 0.05
+    assert labels.data.sum() >= n_before
+
+
+# --- restore -----------------------------------------------------------------------------------
+def test_edit_labels_then_restore(make_napari_viewer):
+    viewer = make_napari_viewer()
+    img = scratched(channels=3)
+    keep = img.copy()
+    viewer.add_image(img, name="scan", rgb=True)
+    det = dock(viewer, "Detect scratches")
+    labels = run(det)["mask"]
+    # eraser over the lower half of the scratch, brush on a clean spot
+    labels.brush_size = 3
+    for y in range(24, H):
+        labels.paint((y, 20), 0)
+    labels.paint((8, 45), 1)
+    assert labels.data[30, 20] == 0 and labels.data[8, 45] == 1
+    painted = labels.data.copy()
+    rest = dock(viewer, "Restore")
+    assert rest.mask.value is labels, "the detection mask is pre-selected"
+    rest.image.value = viewer.layers["scan"]
+    out = run(rest)
+    restored, diff = out["restored"], out["difference"]
+    assert restored.data.dtype == np.uint8 and restored.data.shape == img.shape and restored.rgb
+    assert np.array_equal(viewer.layers["scan"].data, keep) and viewer.layers["scan"].data is img
+    changed = np.any(restored.data != img, axis=2)
+    assert changed[5:20, 20].all(), "the still-masked scratch is repaired"
+    assert not changed[30:, 18:23].any(), "the erased part is left as it was"
+    assert changed[8, 45], "the painted spot is restored"
+    # only the (grown) mask changes
+    far = np.ones((H, W), bool)
+    ys, xs = np.nonzero(painted)
+    for y, x in zip(ys, xs):
+        far[max(0, y - 5):y + 6, max(0, x - 5):x + 6] = False
+    assert not changed[far].any()
+    assert np.array_equal(diff.data, np.abs(restored.data.astype(int) - img.astype(int)).max(axis=2))
+    info = restored.metadata["unscratch"]
+    assert info["operation"] == "restore" and info["parameters"]["mask_layer"] == labels.name
+    assert info["inpainter"]["name"] and info["detector"]["name"] and info["version"] == unscratch.__version__
+    assert info["threshold"] == pytest.approx(det.threshold.value)
+
+
+def rect(y0, x0, y1, x1):
+    return np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], float)
+
+
+def test_region_from_shapes(make_napari_viewer):
+    viewer = make_napari_viewer()
+    img = scratched()
+    viewer.add_image(img, name="scan")
+    viewer.add_shapes([rect(2, 14, 20, 30)], shape_type="rectangle", name="sel")
+    det = dock(viewer, "Detect scratches")
+    det.region.value = viewer.layers["sel"]
+    mask = run(det)["mask"].data.astype(bool)
+    assert mask[3:20, 20].all()
+    assert not mask[22:, :].any() and not mask[:, 31:].any(), "nothing outside the rectangle"
+    rest = dock(viewer, "Restore")
+    rest.region.value = viewer.layers["sel"]
+    restored = run(rest)["restored"].data
+    changed = restored != img
+    assert changed[3:19, 20].any()
+    inside = np.zeros((H, W), bool)
+    inside[2:21, 14:31] = True
+    assert not changed[~inside].any(), "outside the selection bit-identical"
+    assert rest.outputs["restored"].metadata["unscratch"]["parameters"]["region_layer"] == "sel"
+
+
+def test_region_from_labels_and_fill_mode(make_napari_viewer):
+    viewer = make_napari_viewer()
+    img = scratched(channels=3)
+    viewer.add_image(img, name="scan", rgb=True)
+    sel = np.zeros((H, W), np.uint8)
+    sel[25:36, 38:52] = 1
+    viewer.add_labels(sel, name="sel")
+    det = dock(viewer, "Detect scratches")
+    det.region.value = viewer.layers["sel"]
+    mask = run(det)["mask"].data.astype(bool)
+    assert mask[29:32, 43:46].all() and not mask[~sel.astype(bool)].any()
+    rest = dock(viewer, "Restore")
+    rest.image.value = viewer.layers["scan"]
+    rest.region.value = viewer.layers["sel"]
+    rest.mode.value = "fill"
+    restored = run(rest)["restored"].data
+    changed = np.any(restored != img, axis=2)
+    assert changed[29:32, 43:46].all(), "the speck inside the region is filled"
+    assert not changed[~sel.astype(bool)].any()
+    assert restored[30, 44].min() > 60, "filled from the bright surroundings"
+
+
+# --- dtypes ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype,channels", [(np.uint16, 0), (np.uint16, 3), (np.float32, 3), (np.uint8, 4),
+                                            (np.float64, 0)])
+def test_dtype_and_channels_preserved(make_napari_viewer, dtype, channels):
+    viewer = make_napari_viewer()
+    img = scratched(dtype, channels)
+    keep = img.copy()
+    viewer.add_image(img, name="scan", rgb=channels >= 3)
+    det = dock(viewer, "Detect scratches")
+    assert run(det)["mask"].data[:, 20].all()
+    rest = dock(viewer, "Restore")
+    out = run(rest)
+    restored = out["restored"].data
+    assert restored.dtype == img.dtype and restored.shape == img.shape
+    assert out["difference"].data.dtype == img.dtype
+    assert np.array_equal(img, keep)
+    colour = restored if restored.ndim == 2 else restored[..., :3]
+    assert not np.array_equal(colour[:, 20], keep[:, 20] if keep.ndim == 2 else keep[:, 20, :3])
+    if channels == 4:
+        assert np.array_equal(restored[..., 3], img[..., 3]), "alpha untouched"
+    # far from any defect: bit-identical (also for float64, computed in float32)
+    assert np.array_equal(restored[:, :12], img[:, :12])
+
+
+def test_tiff_reader_writer_keep_16_bit(make_napari_viewer, tmp_path):
+    from unscratch import io
+    viewer = make_napari_viewer()
+    img = scratched(np.uint16, 3)
+    src = tmp_path / "scan16.tif"
+    io.write(src, img)
+    layers = viewer.open(str(src), plugin=PLUGIN)
+    assert layers[0].data.dtype == np.uint16 and layers[0].rgb and np.array_equal(layers[0].data, img)
+    rest = dock(viewer, "Restore")
+    rest.image.value = layers[0]
+    restored = run(rest)["restored"]
+    assert restored.data.dtype == np.uint16
+    saved = napari.save_layers(str(tmp_path / "restored.tif"), [restored], plugin=PLUGIN)
+    back = io.read(saved[0])
+    assert back.dtype == np.uint16 and np.array_equal(back, restored.data)
+    mask_path = napari.save_layers(str(tmp_path / "mask.tif"), [outputs(viewer, "difference")[0]], plugin=PLUGIN)
+    assert io.read(mask_path[0]).dtype == np.uint16
+    # an edited mask saved as a TIFF mask
+    viewer.add_labels((restored.data[..., 0] != img[..., 0]).astype(np.uint8), name="m")
+    saved_mask = napari.save_layers(str(tmp_path / "m.tif"), [viewer.layers["m"]], plugin=PLUGIN)
+    assert io.read(saved_mask[0]).dtype == np.uint8
+
+
+# --- stacks and dask ---------------------------------------------------------------------------
+def test_stack_current_slice_then_all_slices(make_napari_viewer):
+    viewer = make_napari_viewer()
+    stack = np.stack([scratched(), scratched(), scratched()])
+    keep = stack.copy()
+    viewer.add_image(stack, name="stack")
+    viewer.dims.set_current_step(0, 1)
+    det = dock(viewer, "Detect scratches")
+    labels = run(det)["mask"]
+    assert labels.data.shape == stack.shape
+    assert labels.data[1, :, 20].all() and labels.data[0].sum() == 0 and labels.data[2].sum() == 0
+    det.all_slices.value = True
+    labels2 = run(det)["mask"]
+    assert labels2 is labels, "the same output layer is updated"
+    assert all(labels.data[i, :, 20].all() for i in range(3))
+    rest = dock(viewer, "Restore")
+    viewer.dims.set_current_step(0, 2)
+    restored = run(rest)["restored"]
+    data = np.asarray(restored.data)
+    assert data.shape == stack.shape and data.dtype == stack.dtype
+    assert not np.array_equal(data[2], stack[2]) and np.array_equal(data[:2], stack[:2])
+    assert np.array_equal(stack, keep)
+
+
+def test_dask_stack_is_processed_lazily_slice_by_slice(make_napari_viewer):
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    loaded = []
+
+    def load(i):
+        loaded.append(i)
+        return scratched()
+
+    n = 6
+    lazy = da.stack([da.from_delayed(dask.delayed(load)(i), shape=(H, W), dtype=np.uint8) for i in range(n)])
+    viewer = make_napari_viewer()
+    viewer.add_image(lazy, name="lazy", contrast_limits=(0, 255))
+    viewer.dims.set_current_step(0, 4)
+    loaded.clear()
+    det = dock(viewer, "Detect scratches")
+    labels = run(det)["mask"]
+    assert set(loaded) <= {4}, f"only the slice on screen was read, got {sorted(set(loaded))}"
+    assert labels.data[4, :, 20].all() and labels.data[:4].sum() == 0
+    assert isinstance(det.outputs["probability"].data, da.Array)
+    loaded.clear()
+    rest = dock(viewer, "Restore")
+    restored = run(rest)["restored"]
+    assert isinstance(restored.data, da.Array), "the restored stack stays lazy"
+    assert set(loaded) <= {4}
+    assert np.asarray(restored.data[1]).dtype == np.uint8
+
+
+# --- cancel and bad input ----------------------------------------------------------------------
+class SlowDetector(unscratch.classical.ClassicalDetector):
+    tile, overlap = 16, 4
+    calls = 0
+
+    def __call__(self, rgb):
+        type(self).calls += 1
+        time.sleep(0.03)
+        return super().__call__(rgb)
+
+
+def test_cancel_stops_the_worker(make_napari_viewer, monkeypatch, qtbot):
+    SlowDetector.calls = 0
+    monkeypatch.setattr(unscratch.api, "get_detector", lambda method="auto": SlowDetector())
+    viewer = make_napari_viewer()
+    big = np.tile(scratched(), (4, 3))  # 160 x 168 -> about 200 tiles of 16 px, ~6 s if not cancelled
+    viewer.add_image(big, name="big")
+    det = dock(viewer, "Detect scratches")
+    n0 = len(notification_manager.records)
+    worker = det.run()
+    assert worker is not None and det.buttons.cancel_button.enabled
+    qtbot.waitUntil(lambda: det.progress.value > 0, timeout=10000)
+    t0 = time.monotonic()
+    det.buttons.cancel_button.native.click()
+    with qtbot.waitSignal(worker.finished, timeout=10000):
+        pass
+    det.wait(5)
+    assert time.monotonic() - t0 < 3.0, "cancel takes effect within a tile"
+    assert det.worker is None and not worker.is_running
+    assert SlowDetector.calls < 100
+    assert not layers_of(viewer, Labels), "a cancelled detection adds nothing"
+    assert det.buttons.run_button.enabled and not det.buttons.cancel_button.enabled
+    assert "cancel" in det.status.value
+    new = notifications_since(n0)
+    assert any("cancelled" in str(x.message) for x in new)
+    assert not any(isinstance(x, ErrorNotification) for x in new)
+
+
+def assert_error_notification(n0, *words):
+    new = notifications_since(n0)
+    errors = [x for x in new if x.severity == NotificationSeverity.ERROR]
+    assert errors, "an error notification is shown"
+    assert not any(isinstance(x, ErrorNotification) for x in new), "no traceback notification"
+    text = " ".join(str(x.message) for x in errors)
+    for w in words:
+        assert w in text, text
+
+
+def test_no_image_layer_shows_notification(make_napari_viewer):
+    viewer = make_napari_viewer()
+    det = dock(viewer, "Detect scratches")
+    rest = dock(viewer, "Restore")
+    n0 = len(notification_manager.records)
+    assert det.run() is None
+    assert_error_notification(n0, "Detect scratches", "no image layer")
+    n1 = len(notification_manager.records)
+    assert rest() == {}
+    assert_error_notification(n1, "Restore", "no image layer")
+    assert len(viewer.layers) == 0
+
+
+def test_shape_mismatch_shows_notification(make_napari_viewer):
+    viewer = make_napari_viewer()
+    img = scratched()
+    viewer.add_image(img, name="scan")
+    viewer.add_labels(np.ones((H + 3, W), np.uint8), name="wrong")
+    rest = dock(viewer, "Restore")
+    rest.image.value = viewer.layers["scan"]
+    rest.mask.value = viewer.layers["wrong"]
+    n0 = len(notification_manager.records)
+    assert rest.run() is None
+    assert_error_notification(n0, "mask layer 'wrong'", "does not match")
+    det = dock(viewer, "Detect scratches")
+    det.image.value = viewer.layers["scan"]
+    det.region.value = viewer.layers["wrong"]
+    n1 = len(notification_manager.records)
+    assert det() == {}
+    assert_error_notification(n1, "region layer 'wrong'")
+    assert [layer.name for layer in viewer.layers] == ["scan", "wrong"]
+
+
+def test_error_inside_worker_is_a_notification(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.full((H, W), 7, np.int32), name="ints")  # the core refuses int32
+    det = dock(viewer, "Detect scratches")
+    n0 = len(notification_manager.records)
+    assert det() == {}
+    assert_error_notification(n0, "int32")
+    viewer.add_image(scratched(), name="scan")
+    viewer.add_shapes([rect(50, 70, 60, 80)], shape_type="rectangle", name="off")  # outside the image
+    det.image.value = viewer.layers["scan"]
+    det.region.value = viewer.layers["off"]
+    n1 = len(notification_manager.records)
+    det()
+    assert_error_notification(n1, "selects no pixels")
+
+
+# --- metrics -----------------------------------------------------------------------------------
+def test_metrics_readout(make_napari_viewer):
+    from unscratch import metrics
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "damaged")
+    # keep it small: a crop of the sample
+    for name in ("damaged sample", "sample reference"):
+        viewer.layers[name].data = viewer.layers[name].data[200:264, 200:280].copy()
+    viewer.layers["sample true defects"].data = viewer.layers["sample true defects"].data[200:264, 200:280].copy()
+    det = dock(viewer, "Detect scratches")
+    det.image.value = viewer.layers["damaged sample"]
+    run(det)
+    rest = dock(viewer, "Restore")
+    run(rest)
+    m = dock(viewer, "Restoration metrics")
+    assert m.reference.value.name == "sample reference"
+    assert m.image.value is rest.outputs["restored"] and m.mask.value is det.outputs["mask"]
+    res = run(m)["metrics"]
+    want = metrics.compare(viewer.layers["sample reference"].data, rest.outputs["restored"].data,
+                           det.outputs["mask"].data)
+    for key in ("psnr_inside", "psnr_outside", "ssim_inside", "ssim_outside", "pixels_inside"):
+        assert res[key] == pytest.approx(want[key])
+    assert "PSNR" in m.status.value and "inside" in m.status.value
+    # mismatched pair -> notification
+    m.image.value = rest.outputs["difference"]
+    n0 = len(notification_manager.records)
+    assert m() == {}
+    assert_error_notification(n0, "must match")
