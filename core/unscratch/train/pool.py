@@ -84,7 +84,6 @@ GROUPS = {
     ("opencv", "rubberwhale1"): "rubberwhale", ("opencv", "rubberwhale2"): "rubberwhale",
     ("opencv", "left"): "books", ("opencv", "right"): "books",
     ("opencv", "aero1"): "aero", ("opencv", "aero3"): "aero",
-    ("opencv", "box_in_scene"): "box_in_scene",
     ("skimage", "motorcycle_left"): "motorcycle", ("skimage", "motorcycle_right"): "motorcycle",
 }
 

@@ -1,0 +1,147 @@
+"""Fast tests of the clean photo pool (unscratch.train.pool); no network: a fake cache folder."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from unscratch.train import pool
+
+
+def _entry(source, name, w, h, group=None):
+    e = {"file": f"{source}/{name}.jpg", "source": source, "name": name, "width": w, "height": h}
+    if group:
+        e["group"] = group
+    return e
+
+
+def _fake_manifest(n_small=180, n_large=20):
+    rng = np.random.default_rng(0)
+    photos = [_entry("src%d" % (i % 4), f"small{i:03d}", int(rng.integers(300, 900)), int(rng.integers(300, 900)))
+              for i in range(n_small)]
+    photos += [_entry("big", f"large{i:02d}", 3000, 2000) for i in range(n_large)]
+    photos += [_entry("opencv", "aloeL", 1282, 1110), _entry("opencv", "aloeR", 1282, 1110)]
+    return photos
+
+
+def test_split_is_deterministic_complete_and_disjoint():
+    photos = _fake_manifest()
+    a = pool.make_split(photos)
+    b = pool.make_split(list(reversed(photos)))
+    assert a == b
+    files = [f for s in pool.SPLITS for f in a[s]]
+    assert sorted(files) == sorted(e["file"] for e in photos)      # every photo exactly once
+    n = len(photos)
+    assert 0.60 < len(a["train"]) / n < 0.80
+    assert 0.08 < len(a["val"]) / n < 0.24 and 0.08 < len(a["test"]) / n < 0.24
+
+
+def test_groups_stay_together():
+    a = pool.make_split(_fake_manifest())
+    where = {f: s for s in pool.SPLITS for f in a[s]}
+    assert where["opencv/aloeL.jpg"] == where["opencv/aloeR.jpg"]
+    photos = [_entry("x", f"p{i}", 500, 500, group="x/scene%d" % (i // 3)) for i in range(60)]
+    a = pool.make_split(photos)
+    where = {f: s for s in pool.SPLITS for f in a[s]}
+    for g in range(20):
+        assert len({where[f"x/p{i}.jpg"] for i in range(3 * g, 3 * g + 3)}) == 1
+
+
+@pytest.mark.parametrize("n_large", [9, 12, 30])
+def test_every_split_gets_large_photos(n_large):
+    photos = _fake_manifest(n_small=60, n_large=n_large)
+    a = pool.make_split(photos)
+    for s in pool.SPLITS:
+        n = sum(f.startswith("big/") for f in a[s])
+        assert n >= pool.MIN_LARGE_PER_SPLIT, (s, n)
+
+
+def _write_fake_cache(root):
+    """A tiny cache: a few generated photos (colour, gray, RGBA, 16-bit) + manifest, like fetch writes."""
+    rng = np.random.default_rng(1)
+    specs = [("a", "colour", (60, 80, 3), np.uint8), ("a", "gray", (50, 70), np.uint8),
+             ("b", "rgba", (64, 64, 4), np.uint8), ("b", "deep", (40, 90, 3), np.uint16),
+             ("c", "aloeL", (30, 30, 3), np.uint8), ("c", "aloeR", (30, 30, 3), np.uint8)]
+    photos = []
+    for src, name, shape, dtype in specs:
+        (root / src).mkdir(parents=True, exist_ok=True)
+        img = (rng.random(shape) * np.iinfo(dtype).max).astype(dtype)
+        path = root / src / f"{name}.png"
+        cv2.imwrite(str(path), img)
+        photos.append(pool.describe(path, root, src, name, "CC0-1.0", "test"))
+    manifest = {"version": 1, "sources": {s: {"complete": True} for s in "abc"}, "photos": photos}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return manifest
+
+
+def test_cache_roundtrip_and_loading(tmp_path):
+    manifest = _write_fake_cache(tmp_path)
+    e = {x["name"]: x for x in manifest["photos"]}
+    assert e["gray"]["channels"] == 1 and e["rgba"]["channels"] == 4 and e["colour"]["width"] == 80
+    assert len(e["colour"]["sha256"]) == 64
+    split = pool.write_split(tmp_path)
+    assert (tmp_path / "split.json").is_file()
+    every = pool.photo_paths("all", tmp_path)
+    assert len(every) == 6
+    assert sum(len(pool.photo_paths(s, tmp_path)) for s in pool.SPLITS) == 6
+    assert sum(split["counts"].values()) == 6
+    with pytest.raises(ValueError):
+        pool.photo_paths("nope", tmp_path)
+    for p in every:
+        img = pool.load_photo(p)
+        assert img.dtype == np.float32 and img.ndim == 3 and img.shape[2] == 3
+        assert 0 <= img.min() and img.max() <= 1
+    gray = pool.load_photo(tmp_path / "a/gray.png")
+    np.testing.assert_array_equal(gray[:, :, 0], gray[:, :, 2])
+    deep = pool.load_photo(tmp_path / "b/deep.png")
+    assert deep.shape == (40, 90, 3) and len(np.unique(deep)) > 256      # 16-bit precision kept
+
+
+def test_random_crop(tmp_path):
+    rng = np.random.default_rng(0)
+    img = (rng.random((300, 200, 3)) * 255).astype(np.uint8)
+    for _ in range(10):
+        crop, f = pool.random_crop(img, 64, rng)
+        assert crop.shape == (64, 64, 3) and crop.dtype == np.float32
+        assert 0.3 <= f <= 1.0
+    small = np.zeros((20, 30, 3), np.uint8)
+    crop, f = pool.random_crop(small, 64, rng)       # upscales photos smaller than the crop
+    assert crop.shape == (64, 64, 3) and f >= 64 / 20
+
+
+def test_missing_pool_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="pool fetch"):
+        pool.photo_paths("train", tmp_path / "empty")
+
+
+def test_fetch_is_idempotent_when_everything_is_present(tmp_path, monkeypatch):
+    _write_fake_cache(tmp_path)
+    monkeypatch.setattr(pool, "SOURCES", tuple(pool.Source(s, "wheel", "x", "CC0", lambda r: []) for s in "abc"))
+
+    def boom(*a, **k):
+        raise AssertionError("nothing should be downloaded")
+    monkeypatch.setattr(pool._Fetcher, "unpack", boom)
+    before = (tmp_path / "manifest.json").read_text()
+    pool.fetch(tmp_path, log=None)
+    assert (tmp_path / "manifest.json").read_text() == before
+    assert (tmp_path / "split.json").is_file()
+
+
+def test_missing_tools_are_clear_errors(monkeypatch):
+    monkeypatch.setattr(pool.shutil, "which", lambda name: None)
+    with pytest.raises(pool.PoolError, match="apt"):
+        pool._need_apt()
+    monkeypatch.setattr(pool.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(OSError("no")))
+    monkeypatch.setattr(pool, "sys", type("S", (), {"executable": "/nonexistent/python"}))
+    with pytest.raises(pool.PoolError, match="pip"):
+        pool._pip_cmd()
+
+
+def test_repo_root_and_default_cache(monkeypatch):
+    monkeypatch.delenv("UNSCRATCH_PHOTOS", raising=False)
+    root = pool.repo_root()
+    assert (root / "pyproject.toml").is_file()
+    assert pool.default_cache() == root / ".cache" / "photos"

@@ -1,0 +1,175 @@
+"""Fast tests of the damage simulator (unscratch.train.simulate)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from unscratch.train import simulate as S
+
+
+def _photo(h=96, w=128, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([0.2 + 0.6 * xx / w, 0.3 + 0.4 * yy / h, 0.5 + 0.2 * np.sin(xx / 9)], 2)
+    for _ in range(4):
+        cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(5, 25)
+        img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.uniform(0.1, 0.9, 3)
+    return img.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory) -> S.OverlayBank:
+    """A tiny fake overlay folder: a few RGBA sprites (white RGB, alpha = shape) per category."""
+    root = tmp_path_factory.mktemp("overlays")
+    rng = np.random.default_rng(0)
+    for cat in S.SPRITE_KINDS:
+        (root / cat).mkdir()
+        for i in range(8):
+            a = np.zeros((80, 80), np.uint8)
+            pts = (rng.uniform(5, 75, (4, 2)) * 16).astype(np.int32)
+            cv2.polylines(a, [pts], False, 255, int(rng.integers(1, 4)), cv2.LINE_AA, 4)
+            cv2.circle(a, (int(rng.integers(10, 70)), int(rng.integers(10, 70))), int(rng.integers(2, 8)), 255, -1)
+            im = np.dstack([np.full((80, 80, 3), 255, np.uint8), a])
+            cv2.imwrite(str(root / cat / f"{cat}-{i:03d}.png"), im)
+    return S.OverlayBank(root)
+
+
+def test_deterministic_for_a_seed(bank):
+    img = _photo()
+    a = S.simulate(img, np.random.default_rng(42), bank, severity=0.7)
+    b = S.simulate(img, np.random.default_rng(42), bank, severity=0.7)
+    for f in ("damaged", "mask", "opacity", "clean"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    assert a.info == b.info
+    c = S.simulate(img, np.random.default_rng(43), bank, severity=0.7)
+    assert not np.array_equal(a.damaged, c.damaged)
+    # make_pair too, from an array
+    p = S.make_pair(img, np.random.default_rng(5), bank, 64)
+    q = S.make_pair(img, np.random.default_rng(5), bank, 64)
+    np.testing.assert_array_equal(p.damaged, q.damaged)
+
+
+@pytest.mark.parametrize("shape,dtype", [((64, 80, 3), np.float32), ((70, 50), np.uint8), ((48, 48, 3), np.uint16)])
+def test_shapes_dtypes_ranges(bank, shape, dtype):
+    rng = np.random.default_rng(1)
+    img = _photo(shape[0], shape[1])
+    if len(shape) == 2:
+        img = img.mean(2)
+    if dtype != np.float32:
+        img = (img * np.iinfo(dtype).max).astype(dtype)
+    for seed in range(4):
+        d = S.simulate(img, np.random.default_rng(seed), bank, severity=float(rng.uniform(0.2, 1)))
+        h, w = shape[:2]
+        assert d.damaged.shape == (h, w, 3) and d.damaged.dtype == np.float32
+        assert d.clean.shape == (h, w, 3) and d.clean.dtype == np.float32
+        assert d.mask.shape == (h, w) and d.mask.dtype == np.bool_
+        assert d.opacity.shape == (h, w) and d.opacity.dtype == np.float32
+        for arr in (d.damaged, d.clean, d.opacity):
+            assert np.isfinite(arr).all() and arr.min() >= 0 and arr.max() <= 1
+        np.testing.assert_array_equal(d.mask, d.opacity > S.MASK_THRESHOLD)
+    d = S.make_pair(_photo(200, 300), np.random.default_rng(0), bank, size=(48, 64))
+    assert d.damaged.shape == (48, 64, 3)
+
+
+def test_change_is_bounded_by_opacity_and_lies_in_mask(bank):
+    """Without JPEG, |damaged - target| <= opacity exactly, so visible change implies the mask."""
+    for seed in range(8):
+        d = S.simulate(_photo(seed=seed), np.random.default_rng(seed), bank, severity=0.8, jpeg=False)
+        diff = np.abs(d.damaged - d.clean).max(2)
+        assert (diff <= d.opacity + 1e-4).all()
+        assert d.mask[diff > S.MASK_THRESHOLD + 1e-4].all()
+        if d.mask.any():
+            assert diff[d.mask].mean() > 0.05          # the damage is visible where the mask says
+
+
+def test_with_jpeg_differences_are_mostly_inside_the_mask(bank):
+    inside, outside = [], []
+    for seed in range(8):
+        d = S.simulate(_photo(seed=seed), np.random.default_rng(seed), bank, severity=0.8, jpeg=70)
+        diff = np.abs(d.damaged - d.clean).max(2)
+        grown = cv2.dilate(d.mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        if d.mask.any():
+            inside.append(diff[d.mask].mean())
+        outside.append(diff[~grown].mean())
+        assert (diff[~grown] > 0.25).mean() < 0.01
+    assert np.mean(outside) < 0.03
+    assert np.mean(inside) > 3 * np.mean(outside)
+
+
+def test_both_polarities_occur(bank):
+    signs = set()
+    counts = {"bright": 0, "dark": 0}
+    for seed in range(24):
+        d = S.simulate(_photo(seed=seed), np.random.default_rng(seed), bank, severity=0.6, jpeg=False)
+        for k in counts:
+            counts[k] += d.info["polarity"][k]
+        delta = (d.damaged - d.clean).mean(2)[d.mask]
+        if delta.size:
+            signs.add(bool(delta.mean() > 0))
+    assert counts["bright"] > 0 and counts["dark"] > 0
+    assert signs == {True, False}
+
+
+def test_no_damage_samples(bank):
+    d = S.simulate(_photo(), np.random.default_rng(0), bank, severity=0)
+    assert not d.mask.any() and d.opacity.max() == 0
+    undamaged = 0
+    for seed in range(80):
+        d = S.simulate(_photo(32, 32), np.random.default_rng(seed), bank)
+        if d.info["severity"] == 0:
+            undamaged += 1
+            assert not d.mask.any()
+        else:
+            assert 0 < d.info["severity"] <= 1
+    assert 1 <= undamaged <= 25
+
+
+def test_procedural_only_without_bank():
+    d = S.simulate(_photo(), np.random.default_rng(3), None, severity=1.0)
+    assert d.mask.any()
+    assert not any(k.startswith("sprite:") for k in d.info["kinds"])
+
+
+def test_defects_grow_with_resolution_scale():
+    def mean_width(scale):
+        tot_area = tot_len = 0.0
+        for seed in range(6):
+            d = S.simulate(_photo(256, 256, seed), np.random.default_rng(seed), None, severity=0.8, scale=scale,
+                           jpeg=False)
+            m = d.mask.astype(np.uint8)
+            if m.any():
+                skel_len = cv2.morphologyEx(m, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).sum() / 2
+                tot_area += m.sum()
+                tot_len += skel_len
+        return tot_area / max(tot_len, 1)
+    assert mean_width(4.0) > 1.5 * mean_width(0.4)
+
+
+def test_sprite_splits_are_disjoint(bank):
+    parts = {s: set(S.OverlayBank(bank.root, s).files()) for s in ("train", "val", "test")}
+    everything = set(S.OverlayBank(bank.root, "all").files())
+    assert not parts["train"] & parts["val"] and not parts["train"] & parts["test"] and not parts["val"] & parts["test"]
+    assert parts["train"] | parts["val"] | parts["test"] == everything
+    assert len(parts["train"]) > len(parts["val"])
+    with pytest.raises(ValueError):
+        S.OverlayBank(bank.root, "nope")
+
+
+def test_real_overlay_split_proportions():
+    root = S.default_overlays()
+    if not root.is_dir():
+        pytest.skip("damage overlays not available")
+    names = [f"{p.parent.name}/{p.name}" for p in S.OverlayBank(root).files()]
+    splits = [S.sprite_split(n) for n in names]
+    frac = {s: splits.count(s) / len(splits) for s in ("train", "val", "test")}
+    assert abs(frac["train"] - 0.70) < 0.04 and abs(frac["val"] - 0.15) < 0.04 and abs(frac["test"] - 0.15) < 0.04
+
+
+def test_sprite_cache_is_capped(bank):
+    small = S.OverlayBank(bank.root, cache_mb=0.01)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        small.sample(rng)
+    assert small._cached <= 0.01 * (1 << 20) + 80 * 80
