@@ -11,7 +11,7 @@
 set -euo pipefail
 ROOT=${UNSCRATCH_GIMP3_ROOT:-/opt/unscratch-gimp3}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-APT_PKGS="gimp python3 python3-gi"
+APT_PKGS="gimp python3 python3-gi xvfb xdotool"
 STAMP="$ROOT/.unscratch-provisioned"
 STAMP_VALUE="v1 $APT_PKGS"
 APT_OPTS=(-o DPkg::Lock::Timeout=600 -q -y --no-install-recommends)

@@ -13,9 +13,29 @@ import os
 import sys
 
 PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
-if PLUGIN_DIR not in sys.path:
-    sys.path.insert(0, PLUGIN_DIR)
 
+
+def _load(module_name, *paths):
+    """Import a file of this plug-in by path, without putting this folder on sys.path (this file is named
+    unscratch.py: on sys.path it would shadow the core package of the same name in a test run)."""
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    for path in paths:
+        if os.path.exists(path):
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[module_name]
+                raise
+            return module
+    raise ImportError(f"{os.path.basename(paths[0])} is missing from {PLUGIN_DIR}; reinstall with: "
+                      "python -m unscratch install gimp")
+
+
+_load("gimpfu_shim", os.path.join(PLUGIN_DIR, "gimpfu_shim.py"))
 from gimpfu_shim import (PF_CHANNEL, PF_DRAWABLE, PF_IMAGE, PF_LAYER, PF_SLIDER, PF_TOGGLE,  # noqa: E402
                          PluginError, check_paint_layer, gimp, item_name, main, new_channel, new_layer_like,
                          new_mask_layer, read_pixels, read_selection, register, undo_group)
@@ -26,20 +46,9 @@ IMAGE_TYPES = "RGB*, GRAY*"
 FIX_INSTALL = "python -m unscratch install gimp"
 
 
-def _load_protocol():
-    """protocol.py is copied beside this file by the installer; in a source checkout it is core's own copy."""
-    for path in (os.path.join(PLUGIN_DIR, "protocol.py"),
-                 os.path.join(PLUGIN_DIR, os.pardir, os.pardir, "core", "unscratch", "protocol.py")):
-        if os.path.exists(path):
-            spec = importlib.util.spec_from_file_location("unscratch_protocol", path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules["unscratch_protocol"] = module
-            spec.loader.exec_module(module)
-            return module
-    raise ImportError(f"protocol.py is missing from {PLUGIN_DIR}; reinstall with: {FIX_INSTALL}")
-
-
-protocol = _load_protocol()
+# protocol.py is copied beside this file by the installer; in a source checkout it is core's own copy
+protocol = _load("unscratch_protocol", os.path.join(PLUGIN_DIR, "protocol.py"),
+                 os.path.join(PLUGIN_DIR, os.pardir, os.pardir, "core", "unscratch", "protocol.py"))
 
 
 # ---------------------------------------------------------------------------------------------------------------

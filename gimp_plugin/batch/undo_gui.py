@@ -1,0 +1,57 @@
+# Runs inside GIMP 3's GUI (python-fu-eval) for undo_gui.sh: open in8.png in a display, select, run Restore
+# selection, signal "ready", wait for undo_gui.sh's Ctrl+Z to take effect, record the layers and the pixels.
+import importlib.util
+import json
+import os
+import time
+import traceback
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, Gio  # noqa: E402
+
+_D = os.environ["UNSCRATCH_CHECKS_DIR"]
+_SPEC = json.loads(os.environ["UNSCRATCH_CHECKS_SPEC"])
+_ps = importlib.util.spec_from_file_location("unscratch_protocol_undo",
+                                             os.path.join(_SPEC["repo"], "core", "unscratch", "protocol.py"))
+_protocol = importlib.util.module_from_spec(_ps)
+_ps.loader.exec_module(_protocol)
+_out = {"ok": False}
+try:
+    image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(os.path.join(_D, "in8.png")))
+    display = Gimp.Display.new(image)
+    Gimp.displays_flush()
+    layer = image.get_layers()[0]
+    x, y, w, h = _SPEC["sel"]
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
+    proc = Gimp.get_pdb().lookup_procedure("plug-in-unscratch-restore-selection")
+    cfg = proc.create_config()
+    cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    cfg.set_property("image", image)
+    cfg.set_core_object_array("drawables", [layer])
+    res = proc.run(cfg)
+    _out["status"] = res.index(0).value_nick
+    _out["layers_after_run"] = [l.get_name() for l in image.get_layers()]
+    Gimp.displays_flush()
+    open(os.path.join(_D, "undo_ready"), "w").close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(image.get_layers()) == len(_out["layers_after_run"]):
+        time.sleep(0.2)
+    time.sleep(0.5)   # had the undo gone further than one step, it would show now
+    _out["layers_after_undo"] = [l.get_name() for l in image.get_layers()]
+    layer = image.get_layers()[-1]
+    data = layer.get_buffer().get(Gegl.Rectangle.new(0, 0, layer.get_width(), layer.get_height()), 1.0,
+                                  "R'G'B' u8", Gegl.AbyssPolicy.NONE)
+    _protocol.write_npy(os.path.join(_D, "undo_after.npy"), data, (layer.get_height(), layer.get_width(), 3),
+                        "uint8")
+    _out["selection_kept"] = not Gimp.Selection.is_empty(image)
+    _out["ok"] = True
+    image.clean_all()
+    display.delete()
+except Exception as exc:
+    _out["error"] = "".join(traceback.format_exception(exc))[-3000:]
+with open(os.path.join(_D, "undo.json"), "w") as fh:
+    json.dump(_out, fh)
+print("UNDO-GUI-DONE", _out)

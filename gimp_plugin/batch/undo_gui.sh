@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Inside the GIMP 3 chroot (via gimp_plugin/gimp3_run.sh): GIMP's GUI on a private Xvfb runs undo_gui.py, which
+# calls Restore selection on a displayed image and waits; this script then presses Ctrl+Z in the image window
+# (undo is GUI-only: no PDB procedure undoes), and undo_gui.py records what the undo brought back.
+# Needs: GIMP3_DIRECTORY, UNSCRATCH_CHECKS_DIR, UNSCRATCH_CHECKS_SPEC (see host_checks.py), and
+# UNSCRATCH_UNDO_TITLE: a part of the image window's title (e.g. ' 96x72 ').
+set -u
+HERE="$(cd "$(dirname "$0")" && pwd)"
+D="$UNSCRATCH_CHECKS_DIR"
+export DISPLAY=:77
+Xvfb :77 -screen 0 1280x1024x24 -nolisten tcp >"$D/xvfb.log" 2>&1 &
+XPID=$!
+trap 'kill $XPID 2>/dev/null' EXIT
+for _ in $(seq 100); do [ -S /tmp/.X11-unix/X77 ] && break; sleep 0.1; done
+mkdir -p "$GIMP3_DIRECTORY"
+printf '(show-welcome-dialog no)\n(save-session-info no)\n' >> "$GIMP3_DIRECTORY/gimprc"
+gimp-3.0 --no-splash --batch-interpreter=python-fu-eval -b "exec(open('$HERE/undo_gui.py').read())" --quit &
+GPID=$!
+for _ in $(seq 900); do
+  [ -f "$D/undo_ready" ] && break
+  kill -0 $GPID 2>/dev/null || { echo "GIMP exited before the image was ready" >&2; exit 1; }
+  sleep 0.2
+done
+[ -f "$D/undo_ready" ] || { echo "timed out waiting for GIMP" >&2; kill $GPID; exit 1; }
+WID=$(xdotool search --onlyvisible --name "${UNSCRATCH_UNDO_TITLE:- – GIMP}" | head -n 1)
+[ -n "$WID" ] || { echo "no GIMP image window found" >&2; xdotool search --name '.' getwindowname %@ >&2; kill $GPID; exit 1; }
+echo "image window: $WID $(xdotool getwindowname "$WID")"
+xdotool windowfocus --sync "$WID" 2>/dev/null || xdotool windowfocus "$WID"
+sleep 0.5
+xdotool key --clearmodifiers ctrl+z
+touch "$D/undo_pressed"
+for _ in $(seq 600); do kill -0 $GPID 2>/dev/null || break; sleep 0.2; done
+if kill -0 $GPID 2>/dev/null; then echo "GIMP did not quit" >&2; kill $GPID; exit 1; fi
+wait $GPID

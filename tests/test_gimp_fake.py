@@ -1,0 +1,395 @@
+"""The GIMP 3 plug-in's logic on the gimpfu shim's pure-Python fake backend (no GIMP needed), and its installer."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PLUGIN_DIR = REPO / "gimp_plugin" / "unscratch"
+
+
+def _load_plugin():
+    """Import the plug-in on the fake backend (even where GIMP's typelibs happen to be importable)."""
+    previous = os.environ.get("UNSCRATCH_GIMPFU_BACKEND")
+    os.environ["UNSCRATCH_GIMPFU_BACKEND"] = "fake"
+    try:
+        spec = importlib.util.spec_from_file_location("unscratch_gimp_plugin", PLUGIN_DIR / "unscratch.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)     # registers the procedures; main() is a no-op on the fake backend
+        return module
+    finally:
+        if previous is None:
+            del os.environ["UNSCRATCH_GIMPFU_BACKEND"]
+        else:
+            os.environ["UNSCRATCH_GIMPFU_BACKEND"] = previous
+
+
+plugin = _load_plugin()
+import gimpfu_shim as shim  # noqa: E402  (on sys.path once the plug-in is loaded)
+
+NAMES = ("plug-in-unscratch-detect", "plug-in-unscratch-restore-selection", "plug-in-unscratch-fill-selection")
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    backend = shim.FakeBackend()
+    old = shim.use_backend(backend)
+    monkeypatch.setenv("UNSCRATCH_PYTHON", sys.executable)
+    yield backend
+    shim.use_backend(old)
+
+
+def pixels_of(arr: np.ndarray, gray=False):
+    arr = np.ascontiguousarray(arr)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    h, w, c = arr.shape
+    return shim.Pixels(arr.tobytes(), w, h, c, arr.dtype.name, gray, c in (2, 4))
+
+
+def array_of(px: shim.Pixels) -> np.ndarray:
+    return np.frombuffer(px.data, np.dtype(px.dtype)).reshape(px.height, px.width, px.channels)
+
+
+def make_image(arr, base="rgb", offsets=(0, 0), canvas=None, group=False):
+    h, w = arr.shape[:2]
+    W, H = canvas or (w, h)
+    image = shim.FakeImage(W, H, base, arr.dtype.name)
+    layer = shim.FakeLayer("Background", pixels_of(arr, base == "gray"), offsets)
+    parent = None
+    if group:
+        parent = shim.FakeLayer("group", group=True)
+        image.insert_layer(parent, None, 0)
+        image.insert_layer(shim.FakeLayer("below", pixels_of(np.zeros((H, W, 3), arr.dtype))), parent, 0)
+    image.insert_layer(layer, parent, 0)
+    image.undo_stack.clear()            # opening the image is not an undo step
+    return image, layer
+
+
+def scratched(dtype=np.uint8, channels=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:48, 0:64].astype(np.float64)
+    base = np.stack([0.3 + 0.3 * x / 64, 0.35 + 0.3 * y / 48, 0.5 + 0.1 * np.sin(x / 7)], -1)
+    base = np.clip(base + rng.normal(0, 0.004, base.shape), 0, 1)
+    if channels == 4:
+        base = np.concatenate([base, np.linspace(0.5, 1, 64)[None, :, None].repeat(48, 0)], -1)
+    if channels == 1:
+        base = base.mean(-1, keepdims=True)
+    top = {np.uint8: 255, np.uint16: 65535, np.float32: 1.0}[dtype]
+    clean = (base * top).round().astype(dtype) if dtype != np.float32 else base.astype(np.float32)
+    dirty = clean.copy()
+    dirty[20:22, 8:56, :min(3, channels)] = top * 0.97 if dtype == np.float32 else int(top * 0.97)
+    return clean, dirty
+
+
+SCRATCH = (slice(20, 22), slice(8, 56))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Registration: the gimpfu surface maps to the stable PDB names, menus and arguments
+def test_procedures_registered_with_stable_names_and_menu():
+    procs = shim.procedures()
+    for name in NAMES:
+        spec = procs[name]
+        assert spec.image_proc, "standard run-mode, image and drawables arguments"
+        assert spec.menu == "<Image>/Filters/Enhance/Scratches"
+        assert spec.imagetypes == "RGB*, GRAY*"
+        assert spec.results[0][0] == shim.PF_LAYER
+    assert procs[NAMES[0]].label == "Detect scratches…"
+    assert procs[NAMES[1]].label == "Restore selection…"
+    assert procs[NAMES[2]].label == "Fill selection…"
+    assert [p.name for p in procs[NAMES[0]].params] == ["threshold", "add-channel"]
+    assert [p.name for p in procs[NAMES[1]].params] == ["threshold"]
+    assert procs[NAMES[2]].params == []
+
+
+def test_register_keeps_gimpfu_conventions(fake):
+    calls = []
+
+    def my_filter(image, drawable, radius, mode, flag):
+        calls.append((radius, mode, flag))
+        return drawable
+
+    name = shim.register("my_filter", "b", "h", "a", "c", "2025", "<Image>/Filters/Test/My filter…", "RGB*",
+                         [(shim.PF_IMAGE, "image", "", None), (shim.PF_DRAWABLE, "drawable", "", None),
+                          (shim.PF_SLIDER, "radius", "Radius", 2.0, (0.0, 10.0, 0.5)),
+                          (shim.PF_OPTION, "mode", "Mode", 1, ("Fast", "Best quality")),
+                          (shim.PF_TOGGLE, "flag", "Flag", False)],
+                         [(shim.PF_LAYER, "out", "Out")], my_filter)
+    try:
+        assert name == "python-fu-my-filter"
+        spec = shim.procedures()[name]
+        assert (spec.menu, spec.label) == ("<Image>/Filters/Test", "My filter…")
+        assert [c[0] for c in spec.params[1].choices] == ["fast", "best-quality"]
+        assert spec.params[1].nick_for(1) == "best-quality" and spec.params[1].value_for("fast") == 0
+        image, layer = make_image(np.zeros((4, 4, 3), np.uint8))
+        assert fake.run_procedure(name, image, [layer]) == ("success", layer)
+        assert calls[-1] == (2.0, 1, False)
+        assert fake.run_procedure(name, image, [layer], radius=3, mode=0, flag=1)[0] == "success"
+        assert calls[-1] == (3.0, 0, True)
+        assert fake.run_procedure(name, image, [layer], radius=11)[0] == "calling-error"
+        assert fake.run_procedure(name, image, [layer], nope=1)[0] == "calling-error"
+        status, msg = fake.run_procedure(name, image, [])
+        assert status == "execution-error" and "No layer is selected" in msg
+        gray, glayer = make_image(np.zeros((4, 4), np.uint8), base="gray")
+        assert fake.run_procedure(name, gray, [glayer])[0] == "calling-error"     # "RGB*" only
+    finally:
+        shim._registry.pop(name, None)
+
+
+def test_internal_errors_are_reported_not_raised(fake):
+    def broken(image, drawable):
+        raise ZeroDivisionError("boom")
+
+    name = shim.register("plug-in-broken", "", "", "", "", "", "Broken", "RGB*",
+                         [(shim.PF_IMAGE, "image", "", None), (shim.PF_DRAWABLE, "drawable", "", None)], [], broken)
+    try:
+        image, layer = make_image(np.zeros((4, 4, 3), np.uint8))
+        status, msg = fake.run_procedure(name, image, [layer])
+        assert status == "execution-error" and "ZeroDivisionError: boom" in msg and "report" in msg
+    finally:
+        shim._registry.pop(name, None)
+
+
+def test_gimp_and_pdb_namespaces(fake):
+    image, _ = make_image(np.zeros((4, 4, 3), np.uint8))
+    shim.gimp.progress_init("Working…")
+    for i in range(101):
+        shim.gimp.progress_update(i / 100)
+    shim.gimp.progress_end()
+    updates = [v for k, v in fake.progress if k == "update"]
+    assert 10 < len(updates) <= 52 and updates[-1] == 1.0          # throttled, ends at 100 %
+    shim.gimp.message("hello")
+    shim.pdb.gimp_message("via pdb")
+    assert fake.messages == ["hello", "via pdb"]
+    shim.pdb.gimp_image_undo_group_start(image)
+    shim.pdb.gimp_image_undo_group_end(image)
+    assert [c[0] for c in fake.pdb_calls][-2:] == ["gimp-image-undo-group-start", "gimp-image-undo-group-end"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pure-Python pixel helpers
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_split_and_merge_gray_alpha(dtype):
+    rng = np.random.default_rng(1)
+    arr = (rng.random((5, 7, 2)) * (255 if dtype == np.uint8 else 65535 if dtype == np.uint16 else 1)).astype(dtype)
+    px = pixels_of(arr, gray=True)
+    (data, shape, name), alpha = plugin.split_alpha(px)
+    assert shape == (5, 7) and name == np.dtype(dtype).name
+    assert np.array_equal(np.frombuffer(data, dtype).reshape(5, 7), arr[..., 0])
+    assert np.array_equal(np.frombuffer(alpha, dtype).reshape(5, 7), arr[..., 1])
+    y2 = (arr[..., 0] // 2 if dtype != np.float32 else arr[..., 0] / 2).astype(dtype)
+    merged = array_of(plugin.merge_alpha(px, y2.tobytes(), alpha))
+    assert np.array_equal(merged[..., 0], y2) and np.array_equal(merged[..., 1], arr[..., 1])
+
+
+def test_rgb_rgba_and_gray_go_whole():
+    for arr in (np.zeros((3, 4, 3), np.uint8), np.zeros((3, 4, 4), np.uint16), np.zeros((3, 4, 1), np.float32)):
+        px = pixels_of(arr)
+        (data, shape, _), alpha = plugin.split_alpha(px)
+        assert alpha is None and data == px.data
+        assert shape == ((3, 4) if arr.shape[2] == 1 else arr.shape)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The procedures, with the real worker (unscratch's Python = this interpreter)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_restore_selection_end_to_end(fake, dtype):
+    clean, dirty = scratched(dtype)
+    image, layer = make_image(dirty)
+    image.select_rectangle(4, 16, 56, 10)
+    status, new = fake.run_procedure(NAMES[1], image, [layer])
+    assert status == "success"
+    assert [l.name for l in image.layers] == ["Background (restored)", "Background"]
+    assert new.pixels.dtype == np.dtype(dtype).name and new.offsets == layer.offsets
+    out = array_of(new.pixels)
+    assert np.array_equal(array_of(layer.pixels), dirty)              # the original is untouched
+    sel = np.zeros(dirty.shape[:2], bool)
+    sel[16:26, 4:60] = True
+    assert np.array_equal(out[~sel], dirty[~sel])                      # bit-identical outside the selection
+    top = 1.0 if dtype == np.float32 else np.iinfo(dtype).max
+    err = np.abs(out[SCRATCH].astype(np.float64) - clean[SCRATCH]).mean() / top
+    assert err < 0.03
+    kinds = [k for k, _ in fake.progress]
+    assert kinds[0] == "init" and kinds[-1] == "end" and "update" in kinds
+    assert image.undo() and [l.name for l in image.layers] == ["Background"]   # one undo step
+
+
+def test_restore_rgba_keeps_alpha_and_whole_layer_without_selection(fake):
+    clean, dirty = scratched(np.uint16, channels=4)
+    image, layer = make_image(dirty)
+    status, new = fake.run_procedure(NAMES[1], image, [layer])
+    assert status == "success"
+    out = array_of(new.pixels)
+    assert np.array_equal(out[..., 3], dirty[..., 3])
+    err = np.abs(out[SCRATCH][..., :3].astype(float) - clean[SCRATCH][..., :3]).mean() / 65535
+    assert err < 0.03
+
+
+def test_fill_selection_gray_alpha_with_offsets_in_group(fake):
+    clean, dirty = scratched(np.uint8, channels=1)
+    graya = np.concatenate([dirty, np.full_like(dirty, 200)], -1)
+    image, layer = make_image(graya, base="gray", offsets=(10, 7), canvas=(90, 70), group=True)
+    image.select_rectangle(10 + 6, 7 + 19, 52, 4)
+    status, new = fake.run_procedure(NAMES[2], image, [layer])
+    assert status == "success"
+    group = image.layers[0]
+    assert new.parent is group and group.children.index(new) == group.children.index(layer) - 1
+    assert new.offsets == (10, 7)
+    out = array_of(new.pixels)
+    sel = np.zeros(dirty.shape[:2], bool)
+    sel[19:23, 6:58] = True
+    assert np.array_equal(out[~sel], graya[~sel]) and np.array_equal(out[..., 1], graya[..., 1])
+    assert np.abs(out[SCRATCH][..., 0].astype(float) - clean[SCRATCH][..., 0]).mean() / 255 < 0.03
+
+
+def test_detect_adds_layer_and_channel_at_offsets(fake):
+    _, dirty = scratched(np.uint8)
+    image, layer = make_image(dirty, offsets=(5, 3), canvas=(66, 50))
+    status, new, channel = fake.run_procedure(NAMES[0], image, [layer])
+    assert status == "success"
+    assert [l.name for l in image.layers] == ["Scratches in Background", "Background"]
+    rgba = array_of(new.pixels)
+    found = rgba[..., 3] == 255
+    scratch = np.zeros(found.shape, bool)
+    scratch[SCRATCH] = True
+    assert found[scratch].mean() > 0.8 and found[~scratch].mean() < 0.05
+    assert (rgba[found][:, :3] == [255, 0, 0]).all()
+    chan = np.frombuffer(channel.data, np.uint8).reshape(50, 66)
+    assert np.array_equal(chan[3:50, 5:66] == 255, found[:47, :61])   # placed at the offsets, clipped to canvas
+    assert chan[:3].max() == 0 and chan[:, :5].max() == 0
+    assert image.undo() and image.layers == [layer] and image.channels == []  # layer + channel: one step
+    status, new, channel = fake.run_procedure(NAMES[0], image, [layer], add_channel=False)
+    assert status == "success" and channel is None and image.channels == []
+
+
+def test_threshold_reaches_the_worker(fake, monkeypatch):
+    seen = []
+
+    def fake_job(python, op, arrays, params=None, **kw):
+        seen.append((op, params, sorted(arrays)))
+        h, w = arrays["image"][1][:2]
+        return {"ok": True}, {"mask": (bytes(h * w), (h, w), "uint8"), "probability": (bytes(4 * h * w), (h, w),
+                                                                                         "float32")}
+
+    monkeypatch.setattr(plugin.protocol, "run_job", fake_job)
+    image, layer = make_image(np.zeros((6, 8, 3), np.uint8))
+    image.select_rectangle(1, 1, 3, 3)
+    assert fake.run_procedure(NAMES[0], image, [layer], threshold=0.42)[0] == "success"
+    assert fake.run_procedure(NAMES[0], image, [layer])[0] == "success"
+    assert seen[0] == ("detect", {"threshold": 0.42}, ["image", "region"])
+    assert seen[1][1] == {}                                             # 0 = the detector's own threshold
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Errors: a message with the problem and the fix, and nothing left behind
+def _assert_refused(fake, image, drawables, name, *words):
+    layers_before = [l.name for l in image.all_layers()]
+    undo_before = len(image.undo_stack)
+    status, msg = fake.run_procedure(name, image, drawables)
+    assert status == "execution-error", msg
+    for word in words:
+        assert word in msg, msg
+    assert [l.name for l in image.all_layers()] == layers_before and len(image.undo_stack) == undo_before
+
+
+def test_fill_needs_a_selection(fake):
+    image, layer = make_image(scratched()[1])
+    _assert_refused(fake, image, [layer], NAMES[2], "needs a selection", "Fix:")
+
+
+def test_selection_missing_the_layer(fake):
+    image, layer = make_image(scratched()[1], offsets=(0, 0), canvas=(120, 100))
+    image.select_rectangle(90, 80, 10, 10)
+    _assert_refused(fake, image, [layer], NAMES[1], "does not cover", "Fix:")
+
+
+def test_not_a_paint_layer(fake):
+    image, layer = make_image(scratched()[1], group=True)
+    _assert_refused(fake, image, [image.layers[0]], NAMES[1], "layer group", "Fix:")
+    _assert_refused(fake, image, [shim.FakeLayerMask(layer)], NAMES[1], "layer mask", "Fix:")
+    _assert_refused(fake, image, [layer, image.layers[0]], NAMES[1], "one layer at a time", "Fix:")
+
+
+def test_missing_interpreter_says_how_to_fix(fake, monkeypatch):
+    monkeypatch.delenv("UNSCRATCH_PYTHON")
+    image, layer = make_image(scratched()[1])
+    _assert_refused(fake, image, [layer], NAMES[1], "python -m unscratch install gimp", "restart GIMP")
+    monkeypatch.setenv("UNSCRATCH_PYTHON", "/nonexistent/python3")
+    _assert_refused(fake, image, [layer], NAMES[1], "/nonexistent/python3", "unscratch install gimp")
+
+
+def test_worker_failure_is_reported(fake, monkeypatch, tmp_path):
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'No module named numpy' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("UNSCRATCH_PYTHON", str(broken))
+    image, layer = make_image(scratched()[1])
+    _assert_refused(fake, image, [layer], NAMES[1], "unscratch could not finish", "No module named numpy")
+    assert fake.progress[-1] == ("end", None)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Installer
+def test_install_and_uninstall(tmp_path, monkeypatch):
+    from unscratch import cli, install_gimp
+    gdir = tmp_path / "gimp3"
+    path = install_gimp.install(str(gdir))
+    assert path == gdir / "plug-ins" / "unscratch"
+    main = path / "unscratch.py"
+    assert main.is_file() and os.access(main, os.X_OK)               # folder and file names match, run bit set
+    assert (path / "gimpfu_shim.py").is_file() and (path / "protocol.py").is_file()
+    config = json.loads((path / "unscratch_config.json").read_text())
+    assert config["python"] == sys.executable and config["version"]
+    install_gimp.install(str(gdir))                                    # again: replaces cleanly
+    assert sorted(p.name for p in (gdir / "plug-ins").iterdir()) == ["unscratch"]
+    assert install_gimp.uninstall(str(gdir)) == path and not path.exists()
+    assert install_gimp.uninstall(str(gdir)) is None
+    # GIMP3_DIRECTORY and the CLI
+    monkeypatch.setenv("GIMP3_DIRECTORY", str(tmp_path / "env"))
+    assert cli.main(["install", "gimp"]) == 0
+    assert (tmp_path / "env" / "plug-ins" / "unscratch" / "unscratch.py").exists()
+    assert cli.main(["uninstall", "gimp"]) == 0
+    assert not (tmp_path / "env" / "plug-ins" / "unscratch").exists()
+
+
+def test_install_default_folder_and_foreign_folder(tmp_path, monkeypatch):
+    from unscratch import install_gimp
+    from unscratch.errors import InputError
+    monkeypatch.delenv("GIMP3_DIRECTORY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    (tmp_path / "cfg" / "GIMP" / "3.2").mkdir(parents=True)
+    path = install_gimp.install(None)
+    assert path == tmp_path / "cfg" / "GIMP" / "3.0" / "plug-ins" / "unscratch"
+    assert (tmp_path / "cfg" / "GIMP" / "3.2" / "plug-ins" / "unscratch" / "unscratch.py").exists()
+    assert install_gimp.uninstall(None) == path
+    assert not (tmp_path / "cfg" / "GIMP" / "3.2" / "plug-ins" / "unscratch").exists()
+    foreign = tmp_path / "g" / "plug-ins" / "unscratch"
+    foreign.mkdir(parents=True)
+    (foreign / "something_else.py").write_text("")
+    with pytest.raises(InputError, match="does not hold the unscratch plug-in"):
+        install_gimp.install(str(tmp_path / "g"))
+    assert (foreign / "something_else.py").exists()
+
+
+def test_installed_copy_needs_only_the_standard_library(tmp_path):
+    """GIMP's Python has no numpy: the installed files import with -S (no site-packages) and find protocol.py."""
+    from unscratch import install_gimp
+    path = install_gimp.install(str(tmp_path / "gimp3"))
+    code = ("import runpy, sys; g = runpy.run_path(sys.argv[1]); "
+            "import gimpfu_shim; print(sorted(gimpfu_shim.procedures()), g['protocol'].__file__, "
+            "'numpy' in sys.modules)")
+    env = {"UNSCRATCH_GIMPFU_BACKEND": "fake", "PATH": os.environ.get("PATH", "")}
+    out = subprocess.run([sys.executable, "-S", "-c", code, str(path / "unscratch.py")], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert all(name in out.stdout for name in NAMES)
+    assert str(path / "protocol.py") in out.stdout and out.stdout.strip().endswith("False")

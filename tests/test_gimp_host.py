@@ -1,0 +1,279 @@
+"""The GIMP 3 plug-in inside real GIMP 3 (Debian trixie chroot made by gimp_plugin/provision.sh).
+
+One batch run of gimp-console (gimp_plugin/batch/host_checks.py) loads PNGs with a synthetic scratch, selects,
+calls our procedures through the PDB, exports and dumps pixels as .npy; the tests below check those. A second run,
+GIMP's GUI under Xvfb inside the chroot, checks that Edit › Undo (Ctrl+Z) removes the new layer in one step.
+Skips with the reason when the machine cannot run them (not root, chroot not provisioned).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gimp
+
+REPO = Path(__file__).resolve().parents[1]
+ROOT = Path(os.environ.get("UNSCRATCH_GIMP3_ROOT", "/opt/unscratch-gimp3"))
+RUN = REPO / "gimp_plugin" / "gimp3_run.sh"
+H, W = 72, 96
+SEL = (8, 24, 80, 16)          # x, y, w, h around the scratch
+TIGHT = (12, 29, 72, 6)        # just the scratch, for Fill selection
+SCRATCH_ROWS, SCRATCH_COLS = slice(31, 33), slice(14, 82)
+CANVAS, OFFSETS = (140, 110), (17, 11)
+GIMP_TIMEOUT = 300
+
+
+def _binds() -> list[str]:
+    """Host folders the worker's Python needs inside the chroot (the repo is always bound)."""
+    out = []
+    for prefix in {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}:
+        if not prefix.startswith(str(REPO)):
+            out.append(prefix)
+    return out
+
+
+def _unavailable() -> str | None:
+    if sys.platform != "linux":
+        return "GIMP host tests run on Linux only (Debian trixie chroot)"
+    if os.geteuid() != 0:
+        return "GIMP host tests need root (mount namespace + chroot); run them as root, e.g. bash .ci/test"
+    if not (ROOT / "usr/bin/gimp-console-3.0").exists():
+        return f"GIMP 3 chroot not provisioned at {ROOT}; run: bash gimp_plugin/provision.sh"
+    for prefix in _binds():
+        if prefix in ("/", "/usr", "/usr/local") or prefix.startswith(("/usr/", "/etc", "/lib", "/bin")):
+            return (f"the worker's Python lives in {prefix}, which cannot be bound into the chroot; "
+                    "use a pyenv or /opt Python for the venv")
+    return None
+
+
+REASON = _unavailable()
+if REASON:
+    pytestmark = [pytest.mark.gimp, pytest.mark.skip(reason=REASON)]
+
+
+def _images():
+    """Clean and scratched 8- and 16-bit RGB images (smooth ramps + fine noise)."""
+    rng = np.random.default_rng(7)
+    y, x = np.mgrid[0:H, 0:W].astype(np.float64)
+    base = np.stack([0.35 + 0.3 * x / W, 0.3 + 0.35 * y / H, 0.45 + 0.2 * np.sin(x / 9.0)], -1)
+    base += rng.normal(0, 0.004, base.shape)
+    clean16 = np.clip(np.round(base * 65535), 0, 65535).astype(np.uint16)
+    clean8 = np.clip(np.round(base * 255), 0, 255).astype(np.uint8)
+    dirty16, dirty8 = clean16.copy(), clean8.copy()
+    dirty16[SCRATCH_ROWS, SCRATCH_COLS] = 64000
+    dirty8[SCRATCH_ROWS, SCRATCH_COLS] = 250
+    return clean8, dirty8, clean16, dirty16
+
+
+def _rect_mask(rect, shape=(H, W)):
+    x, y, w, h = rect
+    m = np.zeros(shape, bool)
+    m[y:y + h, x:x + w] = True
+    return m
+
+
+def _run_in_gimp(work: Path, args: list[str], env: dict, timeout=GIMP_TIMEOUT):
+    cmd = ["bash", str(RUN)] + [f"{k}={v}" for k, v in env.items()] + args
+    run_env = dict(os.environ, UNSCRATCH_GIMP3_BINDS=" ".join(_binds() + [str(work)]))
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=run_env, cwd=str(work))
+    return proc, time.monotonic() - t0
+
+
+@pytest.fixture(scope="session")
+def gimp_session(tmp_path_factory):
+    """Install the plug-in into a fresh GIMP3_DIRECTORY (with our installer) and run all batch checks once."""
+    from unscratch import install_gimp
+    import cv2
+
+    work = tmp_path_factory.mktemp("gimp_host")
+    clean8, dirty8, clean16, dirty16 = _images()
+    cv2.imwrite(str(work / "in8.png"), dirty8[..., ::-1])
+    cv2.imwrite(str(work / "in16.png"), dirty16[..., ::-1])
+    cfg = work / "gimp3dir"
+    install_gimp.install(str(cfg))
+    spec = {"repo": str(REPO), "sel": SEL, "tight": TIGHT, "canvas": CANVAS, "offsets": OFFSETS}
+    script = REPO / "gimp_plugin" / "batch" / "host_checks.py"
+    proc, secs = _run_in_gimp(work, [
+        "gimp-console-3.0", "-i", "--batch-interpreter=python-fu-eval",
+        "-b", f"exec(open('{script}').read())", "--quit"],
+        {"GIMP3_DIRECTORY": cfg, "UNSCRATCH_CHECKS_DIR": work, "UNSCRATCH_CHECKS_SPEC": json.dumps(spec)})
+    log = (proc.stdout + proc.stderr)[-6000:]
+    results_path = work / "results.json"
+    assert proc.returncode == 0 and results_path.exists(), f"GIMP batch failed (rc {proc.returncode}):\n{log}"
+    results = json.loads(results_path.read_text())
+    print(f"GIMP batch run: {secs:.1f} s; per call: "
+          + ", ".join(f"{k} {v.get('secs')}s" for k, v in results.items() if "secs" in v))
+    return {"dir": work, "results": results, "log": log, "clean8": clean8, "dirty8": dirty8,
+            "clean16": clean16, "dirty16": dirty16, "cfg": cfg}
+
+
+def _scenario(session, name):
+    res = session["results"].get(name)
+    assert res is not None, f"scenario {name} did not run:\n{session['log']}"
+    assert res["ok"], f"scenario {name} failed inside GIMP:\n{res.get('error')}"
+    return res
+
+
+def _npy(session, name):
+    return np.load(session["dir"] / f"{name}.npy")
+
+
+def _repaired_error(new, clean, rows=SCRATCH_ROWS, cols=SCRATCH_COLS):
+    scale = 255.0 if new.dtype == np.uint8 else 65535.0 if new.dtype == np.uint16 else 1.0
+    return float(np.abs(new[rows, cols].astype(np.float64) - clean[rows, cols]).mean() / scale)
+
+
+def test_restore_selection_8bit(gimp_session):
+    res = _scenario(gimp_session, "restore8")
+    assert res["status"] == "success"
+    assert res["new_is_layer"] and res["new_name"] == "Background (restored)"
+    assert res["layers"] == ["Background (restored)", "Background"]      # new layer above the original
+    assert res["new_format"] == res["orig_format"]
+    before, after = _npy(gimp_session, "restore8_before"), _npy(gimp_session, "restore8_orig_after")
+    new = _npy(gimp_session, "restore8_new")
+    assert np.array_equal(before, gimp_session["dirty8"]) and np.array_equal(after, before)  # original untouched
+    outside = ~_rect_mask(SEL)
+    assert np.array_equal(new[outside], before[outside])                  # exact outside the selection
+    assert _repaired_error(before, gimp_session["clean8"]) > 0.3
+    assert _repaired_error(new, gimp_session["clean8"]) < 0.03            # the scratch is repaired
+    import cv2
+    exported = cv2.imread(str(gimp_session["dir"] / "restore8_export.png"), cv2.IMREAD_UNCHANGED)[..., 2::-1]
+    assert np.array_equal(exported, new)                                  # the export is the restored layer
+
+
+def test_fill_selection(gimp_session):
+    res = _scenario(gimp_session, "fill8")
+    assert res["status"] == "success" and res["new_name"] == "Background (filled)"
+    new = _npy(gimp_session, "fill8_new")
+    outside = ~_rect_mask(TIGHT)
+    assert np.array_equal(new[outside], gimp_session["dirty8"][outside])
+    assert _repaired_error(new, gimp_session["clean8"]) < 0.03
+
+
+def test_detect_layer_and_channel(gimp_session):
+    res = _scenario(gimp_session, "detect8")
+    assert res["status"] == "success" and res["new_is_layer"]
+    assert res["layers"] == ["Scratches in Background", "Background"]
+    layer, channel = _npy(gimp_session, "detect8_layer"), _npy(gimp_session, "detect8_channel")[..., 0]
+    scratch = np.zeros((H, W), bool)
+    scratch[SCRATCH_ROWS, SCRATCH_COLS] = True
+    found = channel > 127
+    assert found[scratch].mean() > 0.8, "the scratch was not detected"
+    assert found[~scratch].mean() < 0.05, "too many false detections"
+    assert np.array_equal(layer[..., 3] > 127, found)                     # the layer shows the same defects
+    assert (layer[found][:, :3] == [255, 0, 0]).all()
+    assert res["selection_from_channel"], "the channel did not load as a selection"
+    assert res["status_no_channel"] == "success" and res["no_channel_value"]
+
+
+def test_16bit_keeps_precision(gimp_session):
+    res = _scenario(gimp_session, "restore16")
+    assert res["status"] == "success"
+    assert res["precision"].startswith("u16") and res["new_format"] == res["orig_format"]
+    before, new = _npy(gimp_session, "restore16_before"), _npy(gimp_session, "restore16_new")
+    assert np.array_equal(before, gimp_session["dirty16"])
+    outside = ~_rect_mask(SEL)
+    assert np.array_equal(new[outside], before[outside])
+    assert _repaired_error(new, gimp_session["clean16"]) < 0.03
+    inside = new[SCRATCH_ROWS, SCRATCH_COLS]
+    assert (inside % 257 != 0).mean() > 0.9, "repaired pixels look 8-bit (multiples of 257)"
+    import cv2
+    exported = cv2.imread(str(gimp_session["dir"] / "restore16_export.png"), cv2.IMREAD_UNCHANGED)
+    assert exported.dtype == np.uint16, "the 16-bit export lost its depth"
+    assert np.array_equal(exported[..., 2::-1], new)
+
+
+def test_float_precision(gimp_session):
+    res = _scenario(gimp_session, "restore_float")
+    assert res["status"] == "success" and res["precision"].startswith("float")
+    assert res["new_format"] == res["orig_format"]
+    before, new = _npy(gimp_session, "float_before"), _npy(gimp_session, "float_new")
+    assert before.dtype == np.float32
+    outside = ~_rect_mask(SEL)
+    assert np.array_equal(new[outside], before[outside])                  # bit-identical floats
+    clean = gimp_session["clean16"].astype(np.float32) / 65535
+    assert _repaired_error(new, clean) < 0.03
+
+
+def test_gray_alpha_soft_selection(gimp_session):
+    res = _scenario(gimp_session, "soft_gray_alpha")
+    assert res["status"] == "success" and res["new_format"] == res["orig_format"]
+    before, new = _npy(gimp_session, "graya_before"), _npy(gimp_session, "graya_new")
+    sel = _npy(gimp_session, "graya_selection")[..., 0]
+    assert ((sel > 0) & (sel < 1)).any(), "the feathered selection is not soft"
+    assert np.array_equal(new[..., 1], before[..., 1])                    # alpha untouched
+    assert np.array_equal(new[sel == 0], before[sel == 0])                # exact where nothing is selected
+    changed = new[..., 0] != before[..., 0]
+    assert changed[SCRATCH_ROWS, SCRATCH_COLS].mean() > 0.5
+
+
+def test_offsets_and_groups(gimp_session):
+    res = _scenario(gimp_session, "offsets_group")
+    assert res["status"] == "success"
+    assert res["new_offsets"] == list(OFFSETS) == res["orig_offsets"]
+    assert res["new_parent"] == res["orig_parent"] == "group"
+    assert res["new_position"] == res["orig_position"] - 1               # just above, inside the group
+    assert res["group_children"][:2] == ["Background (restored)", "Background"] or \
+        res["group_children"][0].endswith("(restored)")
+    new = _npy(gimp_session, "offsets_new")
+    outside = ~_rect_mask(SEL)
+    assert np.array_equal(new[outside], gimp_session["dirty8"][outside])
+    assert _repaired_error(new, gimp_session["clean8"]) < 0.03
+
+
+def test_errors_name_problem_and_fix(gimp_session):
+    res = _scenario(gimp_session, "errors")
+    status, msg = res["fill_no_selection"]
+    assert status == "execution-error" and "needs a selection" in msg[0] and "Fix:" in msg[0]
+    status, msg = res["selection_misses_layer"]
+    assert status == "execution-error" and "does not cover" in msg[0]
+    status, msg = res["group"]
+    assert status == "execution-error" and "layer group" in msg[0]
+    status, msg = res["two_layers"]
+    assert status == "execution-error" and "one layer at a time" in msg[0]
+    status, msg = res["no_interpreter"]
+    assert status == "execution-error" and "unscratch install gimp" in msg[0]
+    assert res["layers_added"] == 0                                       # failures leave nothing behind
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Undo, through GIMP's GUI (no PDB procedure undoes): Xvfb + xdotool inside the chroot
+def _gui_unavailable() -> str | None:
+    missing = [b for b in ("usr/bin/Xvfb", "usr/bin/xdotool", "usr/bin/gimp-3.0") if not (ROOT / b).exists()]
+    return f"the chroot lacks {', '.join(missing)}; run: bash gimp_plugin/provision.sh" if missing else None
+
+
+def test_undo_removes_the_new_layer_in_one_step(tmp_path_factory):
+    reason = _gui_unavailable()
+    if reason:
+        pytest.skip(reason)
+    from unscratch import install_gimp
+    import cv2
+
+    work = tmp_path_factory.mktemp("gimp_undo")
+    _, dirty8, _, _ = _images()
+    cv2.imwrite(str(work / "in8.png"), dirty8[..., ::-1])
+    cfg = work / "gimp3dir"
+    install_gimp.install(str(cfg))
+    proc, secs = _run_in_gimp(work, ["bash", str(REPO / "gimp_plugin" / "batch" / "undo_gui.sh")], {
+        "GIMP3_DIRECTORY": cfg, "UNSCRATCH_CHECKS_DIR": work, "UNSCRATCH_UNDO_TITLE": f" {W}x{H} ",
+        "UNSCRATCH_CHECKS_SPEC": json.dumps({"repo": str(REPO), "sel": SEL})})
+    log = (proc.stdout + proc.stderr)[-6000:]
+    results_path = work / "undo.json"
+    assert results_path.exists(), f"GIMP GUI run failed (rc {proc.returncode}, {secs:.0f} s):\n{log}"
+    res = json.loads(results_path.read_text())
+    assert res.get("ok"), f"{res}\n{log}"
+    assert res["layers_after_run"] == ["Background (restored)", "Background"]
+    assert res["status"] == "success"
+    assert res["layers_after_undo"] == ["Background"], "one Ctrl+Z did not remove the restored layer"
+    assert res["selection_kept"], "Ctrl+Z undid more than the plug-in's step (the selection is gone)"
+    assert np.array_equal(np.load(work / "undo_after.npy"), dirty8)     # the original is back, unchanged
