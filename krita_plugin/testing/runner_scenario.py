@@ -1,0 +1,122 @@
+"""Scenario for `kritarunner -s runner_scenario -f main` (real Krita, no window, no X server).
+
+Runs the installed plug-in's host logic (unscratch.host, from the pykrita folder on PYTHONPATH) on
+real Krita documents at every supported depth and colour model, and on the cases that must fail
+with a message. kritarunner exits 0 even when a script raises, so everything is caught and the
+facts go to $UNSCRATCH_KRITA_OUT/result.json plus raw pixel dumps; tests/test_krita_host.py judges.
+"""
+import json
+import os
+import sys
+import time
+import traceback
+
+OUT = os.environ.get("UNSCRATCH_KRITA_OUT", ".")
+PROFILES = {"RGBA": "sRGB-elle-V2-srgbtrc.icc", "GRAYA": "Gray-D50-elle-V2-srgbtrc.icc"}
+
+
+def main(*args):
+    result = {"cases": {}, "errors": [], "python": sys.version.split()[0]}
+    try:
+        _main(result)
+    except BaseException:
+        result["errors"].append("main: " + traceback.format_exc())
+    with open(os.path.join(OUT, "result.json.part"), "w") as fh:
+        json.dump(result, fh, indent=1)
+    os.replace(os.path.join(OUT, "result.json.part"), os.path.join(OUT, "result.json"))
+
+
+def _main(result):
+    from krita import Krita, Selection
+    import unscratch.host as host
+
+    app = Krita.instance()
+    app.setBatchmode(True)
+    result["krita"] = app.version()
+    result["plugin"] = host.__file__
+    rect = [int(v) for v in os.environ["UNSCRATCH_KRITA_RECT"].split(",")]
+
+    def dump(name, data, doc, node):
+        with open(os.path.join(OUT, name + ".bin"), "wb") as fh:
+            fh.write(bytes(data))
+        model, depth = ("A", "U8") if node is None else (node.colorModel(), node.colorDepth())
+        return {"file": name + ".bin", "w": doc.width(), "h": doc.height(), "model": model, "depth": depth}
+
+    def open_doc(path, model=None, depth=None):
+        doc = app.openDocument(path)
+        if doc is None:
+            raise RuntimeError("cannot open " + path)
+        doc.setBatchmode(True)
+        doc.waitForDone()
+        if model and (model, depth) != (doc.colorModel(), doc.colorDepth()):
+            if not doc.setColorSpace(model, depth, PROFILES.get(model, "")):
+                raise RuntimeError(f"cannot convert to {model}/{depth}")
+            doc.waitForDone()
+        return doc
+
+    def paint_layer(doc):
+        return [n for n in doc.topLevelNodes() if n.type() == "paintlayer"][0]
+
+    def case(name, path, op="restore", model=None, depth=None, select=255, settings=None, prepare=None):
+        t0 = time.monotonic()
+        try:
+            doc = open_doc(path, model, depth)
+            node = paint_layer(doc)
+            if prepare:
+                node = prepare(doc, node) or node
+            if select is not None:
+                s = Selection()
+                s.select(rect[0], rect[1], rect[2], rect[3], select)
+                doc.setSelection(s)
+            w, h = doc.width(), doc.height()
+            info = {"doc": [doc.colorModel(), doc.colorDepth(), doc.colorProfile()]}
+            info["source"] = dump(name + "_source", node.pixelData(0, 0, w, h), doc, node)
+            count = len(doc.topLevelNodes())
+            r = host.run(op, doc, node=None if prepare is None else node, settings=settings, ui=host.NullUI())
+            info["result"] = r.as_dict()
+            info["layers"] = [(n.name(), n.type(), n.colorModel(), n.colorDepth()) for n in doc.topLevelNodes()]
+            info["layers_added"] = len(doc.topLevelNodes()) - count
+            if r.layer is not None:
+                info["new"] = dump(name + "_new", r.layer.pixelData(0, 0, w, h), doc, r.layer)
+                parent = r.layer.parentNode()
+                siblings = [n.name() for n in parent.childNodes()]  # bottom first
+                info["above_source"] = siblings.index(r.layer.name()) == siblings.index(node.name()) + 1
+            doc.refreshProjection()
+            doc.waitForDone()
+            info["projection"] = dump(name + "_projection", doc.pixelData(0, 0, w, h), doc, doc)
+            info["source_after"] = dump(name + "_source_after", node.pixelData(0, 0, w, h), doc, node)
+            sel = doc.selection()
+            if sel is not None:
+                info["selection"] = dump(name + "_selection", sel.pixelData(0, 0, w, h), doc, None)
+            info["seconds"] = round(time.monotonic() - t0, 3)
+            result["cases"][name] = info
+            doc.setModified(False)
+            doc.close()
+        except BaseException:
+            result["errors"].append(f"{name}: " + traceback.format_exc())
+
+    in8, in16 = os.environ["UNSCRATCH_KRITA_IN8"], os.environ["UNSCRATCH_KRITA_IN16"]
+    case("rgba_u8", in8)
+    case("rgba_u16", in16)
+    case("rgba_f16", in16, model="RGBA", depth="F16")
+    case("rgba_f32", in16, model="RGBA", depth="F32")
+    case("graya_u8", in8, model="GRAYA", depth="U8")
+    case("graya_u16", in16, model="GRAYA", depth="U16")
+    case("graya_f32", in16, model="GRAYA", depth="F32")
+    case("soft_selection", in8, select=128)
+    case("fill_u16", in16, op="fill")
+    case("detect_layer", in8, op="detect")
+    case("detect_selection", in8, op="detect", settings=host.Settings(detect_output="selection"))
+    case("detect_threshold_1", in8, op="detect", settings=host.Settings(threshold=1.0))
+    case("cmyk_refused", in8, model="CMYKA", depth="U8")
+    case("fill_without_selection", in8, op="fill", select=None)
+
+    def in_group(doc, node):
+        group = doc.createGroupLayer("group")
+        doc.rootNode().addChildNode(group, None)
+        copy = node.duplicate()
+        copy.setName("inner")
+        group.addChildNode(copy, None)
+        node.setVisible(False)
+        return copy
+    case("layer_in_group", in8, prepare=in_group)

@@ -1,0 +1,426 @@
+"""The Krita plug-in in real Krita (Debian's krita 5.x, provisioned by krita_plugin/provision.sh).
+
+Two runs per session, sharing one temporary HOME so Krita's first-start cost (building its resource
+database, 12-24 s) is paid once:
+
+* kritarunner (no window, no X): the installed plug-in's host logic on real documents at every depth
+  (U8, U16, F16, F32; RGB and gray), soft selections, Detect to a layer and to the selection, layers
+  inside groups, and the refusals (CMYK, Fill without a selection);
+* the GUI under xvfb-run: the plug-in loaded by Krita itself from the pykrita folder that
+  `unscratch install krita` filled, its actions triggered by name on the active document, Undo,
+  the docker, a 16-bit document, the progress dialog's Cancel on a hung worker and the message box
+  for a crashing worker (Krita survives both).
+
+Each run writes facts (result.json + raw pixel dumps); the assertions are all here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import scratched
+
+pytestmark = pytest.mark.krita
+
+REPO = Path(__file__).resolve().parents[1]
+TESTING = REPO / "krita_plugin" / "testing"
+RECT = (8, 32, 64, 40)      # x, y, w, h: crosses the scratch (rows 48-49, columns 16-111) half way
+RECT2 = (38, 20, 9, 9)      # around the dark speck (rows 23-25, columns 41-43)
+H, W = 96, 128
+TIMEOUT = float(os.environ.get("UNSCRATCH_KRITA_TIMEOUT", "300"))
+
+
+def _missing() -> str | None:
+    for tool, package in (("krita", "krita"), ("kritarunner", "krita"), ("xvfb-run", "xvfb"), ("xauth", "xauth")):
+        if shutil.which(tool) is None:
+            return (f"{tool} is not installed (Debian package {package}); run `bash krita_plugin/provision.sh` "
+                    f"as root to install real Krita for these tests")
+    for module in ("/usr/lib/python3/dist-packages/PyQt5",):
+        if not Path(module).exists():
+            return "python3-pyqt5 is not installed (Krita's Python plug-ins need it); run krita_plugin/provision.sh"
+    return None
+
+
+MISSING = _missing()
+if MISSING:
+    pytest.skip(MISSING, allow_module_level=True)
+
+
+# ------------------------------------------------------------------------------------- fixtures
+def _host_env(home: Path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTHON", "XDG_", "QT_", "KDE_")) and k not in ("DISPLAY", "WAYLAND_DISPLAY",
+                                                                                 "VIRTUAL_ENV", "UNSCRATCH_PYTHON")}
+    run = home / "run"
+    run.mkdir(mode=0o700, exist_ok=True)
+    env.update(HOME=str(home), XDG_RUNTIME_DIR=str(run), LANG="C.UTF-8", LC_ALL="C.UTF-8")
+    env.update(extra)
+    return env
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    import cv2
+    assert cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1]))
+
+
+@pytest.fixture(scope="session")
+def krita_session():
+    """A HOME with the plug-in installed by `unscratch install krita`, the test driver enabled, and the inputs.
+
+    Its own temporary folder, not pytest's tmp_path: pytest prunes old basetemp folders of the same user,
+    which a concurrent pytest run could do to a Krita session in progress. UNSCRATCH_KRITA_KEEP=1 keeps it."""
+    root = Path(tempfile.mkdtemp(prefix="unscratch-krita-"))
+    try:
+        yield _prepare(root)
+    finally:
+        if os.environ.get("UNSCRATCH_KRITA_KEEP"):
+            print(f"Krita test files kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _prepare(root: Path) -> dict:
+    home = root / "home"
+    home.mkdir()
+    env = _host_env(home)
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "unscratch", "install", "krita"], env=dict(env, PATH=os.environ["PATH"]),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    pykrita = home / ".local" / "share" / "krita" / "pykrita"
+    assert (pykrita / "unscratch.desktop").is_file() and (pykrita / "unscratch" / "protocol.py").is_file()
+    assert "enable_unscratch=true" in (home / ".config" / "kritarc").read_text()
+    # the test-only driver plug-in (runs a scenario once the window is up, then exits Krita)
+    shutil.copytree(TESTING / "unscratch_testdriver", pykrita / "unscratch_testdriver")
+    shutil.copy(TESTING / "unscratch_testdriver.desktop", pykrita)
+    from unscratch.install_krita import set_kritarc_flag
+    set_kritarc_flag(home / ".config" / "kritarc", "enable_unscratch_testdriver", "true")
+
+    d8, c8, truth = scratched(H, W, 3, np.uint8)
+    d16, c16, _ = scratched(H, W, 3, np.uint16)
+    _write_png(root / "in8.png", d8)
+    _write_png(root / "in16.png", d16)
+    hang = root / "hang-python"
+    hang.write_text("#!/bin/sh\nexec sleep 600\n")
+    crash = root / "crash-python"
+    crash.write_text("#!/bin/sh\necho 'Segmentation fault in the (fake) inference' >&2\nkill -SEGV $$\n")
+    for f in (hang, crash):
+        f.chmod(f.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    inputs = dict(UNSCRATCH_KRITA_IN8=str(root / "in8.png"), UNSCRATCH_KRITA_IN16=str(root / "in16.png"),
+                  UNSCRATCH_KRITA_RECT=",".join(map(str, RECT)), UNSCRATCH_KRITA_RECT2=",".join(map(str, RECT2)),
+                  UNSCRATCH_KRITA_HANG=str(hang), UNSCRATCH_KRITA_CRASH=str(crash))
+    return {"root": root, "home": home, "pykrita": pykrita, "inputs": inputs, "install_s": time.monotonic() - t0,
+            "d8": d8, "c8": c8, "d16": d16, "c16": c16, "truth": truth}
+
+
+def _run(cmd, env, out: Path, what: str) -> dict:
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=TIMEOUT, cwd=out)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{what} did not finish in {TIMEOUT:.0f} s; output: {(exc.stderr or '')[-3000:]}")
+    seconds = time.monotonic() - t0
+    (out / "krita.log").write_text(proc.stdout + "\n" + proc.stderr)
+    result_file = out / "result.json"
+    assert result_file.exists(), (f"{what} wrote no result (exit code {proc.returncode}); "
+                                  f"log tail:\n{(proc.stdout + proc.stderr)[-4000:]}")
+    result = json.loads(result_file.read_text())
+    result.update(returncode=proc.returncode, seconds=seconds, out=out, log=proc.stdout + proc.stderr)
+    print(f"{what}: {seconds:.1f} s")
+    return result
+
+
+@pytest.fixture(scope="session")
+def runner(krita_session):
+    """kritarunner -s runner_scenario -f main (first use of the HOME: pays Krita's first-start cost)."""
+    out = krita_session["root"] / "runner"
+    out.mkdir()
+    env = _host_env(krita_session["home"], QT_QPA_PLATFORM="offscreen", UNSCRATCH_KRITA_OUT=str(out),
+                    PYTHONPATH=os.pathsep.join([str(krita_session["pykrita"]), str(TESTING)]),
+                    **krita_session["inputs"])
+    result = _run(["kritarunner", "-s", "runner_scenario", "-f", "main"], env, out, "kritarunner")
+    assert not result["errors"], "\n".join(result["errors"])
+    return result
+
+
+@pytest.fixture(scope="session")
+def gui(krita_session, runner):
+    """The GUI under xvfb-run; the test driver runs gui_scenario.py and exits Krita with its code."""
+    out = krita_session["root"] / "gui"
+    out.mkdir()
+    env = _host_env(krita_session["home"], UNSCRATCH_KRITA_OUT=str(out),
+                    UNSCRATCH_KRITA_DRIVER=str(TESTING / "gui_scenario.py"), **krita_session["inputs"])
+    result = _run(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", "krita", "--nosplash"], env, out, "krita GUI")
+    assert result["returncode"] == 0, result["log"][-4000:]
+    assert not result["errors"], "\n".join(result["errors"])
+    return result
+
+
+# ------------------------------------------------------------------------------------- pixel helpers
+NATIVE_DTYPE = {"U8": np.uint8, "U16": np.dtype("<u2"), "F16": np.dtype("<f2"), "F32": np.dtype("<f4")}
+
+
+def load(out: Path, info: dict) -> np.ndarray:
+    """A dump as float64 HxWxC in R,G,B,A (or Y,A) order, values in [0, 1] for integer depths."""
+    raw = (out / info["file"]).read_bytes()
+    h, w, model, depth = info["h"], info["w"], info["model"], info["depth"]
+    if model == "A":  # a selection: one byte per pixel
+        return np.frombuffer(raw, np.uint8).reshape(h, w, 1) / 255.0
+    channels = 4 if model == "RGBA" else 2
+    a = np.frombuffer(raw, NATIVE_DTYPE[depth]).reshape(h, w, channels)
+    if model == "RGBA" and depth in ("U8", "U16"):  # Krita keeps integer RGBA as BGRA
+        a = a[:, :, [2, 1, 0, 3]]
+    a = a.astype(np.float64)
+    if depth == "U8":
+        a /= 255.0
+    elif depth == "U16":
+        a /= 65535.0
+    return a
+
+
+def raw(out: Path, info: dict) -> bytes:
+    return (out / info["file"]).read_bytes()
+
+
+def inside_mask() -> np.ndarray:
+    x, y, w, h = RECT
+    m = np.zeros((H, W), bool)
+    m[y:y + h, x:x + w] = True
+    return m
+
+
+def scratch_error(img: np.ndarray, truth: np.ndarray, where: np.ndarray, source: np.ndarray) -> float:
+    """Mean distance of the scratch pixels from the undamaged rows around them in `source` (works in any
+    colour space, so F16/F32/gray conversions made by Krita need no reference image of their own)."""
+    colour = img[:, :, :-1]
+    ref = (source[45, :, :-1] + source[52, :, :-1]) / 2.0  # clean rows either side of the scratch (48-49)
+    sel = truth & where
+    rows, cols = np.nonzero(sel)
+    return float(np.abs(colour[rows, cols] - ref[cols]).mean())
+
+
+def composite(source: np.ndarray, layer: np.ndarray) -> np.ndarray:
+    """Our new layer over its source as Krita composites it, for opaque sources: layer where it is opaque."""
+    alpha = layer[:, :, -1:]
+    return source * (1 - alpha) + layer * alpha
+
+
+# ------------------------------------------------------------------------------------- kritarunner
+DEPTH_CASES = ["rgba_u8", "rgba_u16", "rgba_f16", "rgba_f32", "graya_u8", "graya_u16", "graya_f32"]
+
+
+@pytest.mark.parametrize("name", DEPTH_CASES)
+def test_restore_keeps_depth_and_model(runner, name):
+    case = runner["cases"][name]
+    model, depth = name.split("_")[0].upper(), name.split("_")[1].upper()
+    assert case["doc"][:2] == [model, depth]
+    assert case["result"]["ok"], case["result"]
+    assert case["layers_added"] == 1 and case["above_source"]
+    assert (case["new"]["model"], case["new"]["depth"]) == (model, depth)  # a 16-bit document stays 16-bit
+
+
+@pytest.mark.parametrize("name", DEPTH_CASES + ["soft_selection", "fill_u16", "layer_in_group"])
+def test_outside_the_selection_is_bit_identical(runner, name):
+    out, case = runner["out"], runner["cases"][name]
+    outside = ~inside_mask()
+    src, proj = load(out, case["source"]), load(out, case["projection"])
+    assert raw(out, case["source"]) == raw(out, case["source_after"]), "the source layer was modified"
+    if name != "layer_in_group":  # there the projection also holds the hidden original
+        assert np.array_equal(proj[outside], src[outside]), "the visible image changed outside the selection"
+    new = load(out, case["new"])
+    assert np.all(new[outside] == 0), "the new layer has pixels outside the selection"
+    assert new[inside_mask()][:, -1].max() > 0
+
+
+@pytest.mark.parametrize("name", DEPTH_CASES + ["layer_in_group"])
+def test_scratch_is_repaired(runner, krita_session, name):
+    out, case = runner["out"], runner["cases"][name]
+    truth, inside = krita_session["truth"], inside_mask()
+    src, new = load(out, case["source"]), load(out, case["new"])
+    fixed = composite(src, new)
+    before, after = scratch_error(src, truth, inside, src), scratch_error(fixed, truth, inside, src)
+    assert before > 0.3 and after < 0.25 * before, (before, after)
+    # the part of the scratch outside the selection is left alone
+    assert np.array_equal(fixed[truth & ~inside], src[truth & ~inside])
+
+
+def test_native_pixels_match_the_files(runner, krita_session):
+    """Channel order check: Krita's BGRA (U8/U16) decoded here equals what we wrote to the PNGs."""
+    out = runner["out"]
+    src8 = load(out, runner["cases"]["rgba_u8"]["source"])
+    src16 = load(out, runner["cases"]["rgba_u16"]["source"])
+    assert np.array_equal(np.rint(src8[:, :, :3] * 255), krita_session["d8"])
+    assert np.array_equal(np.rint(src16[:, :, :3] * 65535), krita_session["d16"])
+
+
+def test_soft_selection_blends(runner):
+    out, case = runner["out"], runner["cases"]["soft_selection"]
+    sel = load(out, case["selection"])
+    assert abs(sel[inside_mask()].max() - 128 / 255) < 1e-6
+    full = runner["cases"]["rgba_u8"]
+    src, hard, soft = load(out, full["source"]), load(out, full["new"]), load(out, case["new"])
+    changed = soft[:, :, 3] > 0
+    assert changed.any()
+    # half-selected: the repair moves each pixel about half way from the original
+    move_hard = np.abs(hard[changed][:, :3] - src[changed][:, :3]).sum()
+    move_soft = np.abs(soft[changed][:, :3] - src[changed][:, :3]).sum()
+    assert 0.3 < move_soft / move_hard < 0.7
+
+
+def test_fill_heals_the_whole_selection(runner):
+    out, case = runner["out"], runner["cases"]["fill_u16"]
+    assert case["result"]["ok"] and case["new"]["depth"] == "U16"
+    new = load(out, case["new"])
+    assert (new[inside_mask()][:, 3] > 0).mean() > 0.9  # nearly every selected pixel is rewritten
+
+
+def test_detect_to_layer_and_to_selection(runner, krita_session):
+    out = runner["out"]
+    truth, inside = krita_session["truth"], inside_mask()
+    case = runner["cases"]["detect_layer"]
+    assert case["result"]["ok"] and case["layers_added"] == 1 and case["result"]["layer"].endswith("(defects)")
+    layer = load(out, case["new"])
+    found = layer[:, :, 3] > 0
+    assert found[truth & inside].mean() > 0.8 and not found[~inside].any()
+    assert np.allclose(layer[found][:, :3], [1, 0, 0])  # shown in red
+    assert case["result"]["defect_pixels"] == int(found.sum())
+    case = runner["cases"]["detect_selection"]
+    assert case["result"]["ok"] and case["layers_added"] == 0
+    sel = load(out, case["selection"])[:, :, 0] > 0
+    assert np.array_equal(sel, found), "Detect to selection selects exactly what Detect to layer shows"
+    case = runner["cases"]["detect_threshold_1"]
+    assert case["result"]["defect_pixels"] < runner["cases"]["detect_layer"]["result"]["defect_pixels"]
+
+
+def test_refusals_name_the_problem(runner):
+    cmyk = runner["cases"]["cmyk_refused"]
+    assert not cmyk["result"]["ok"] and cmyk["layers_added"] == 0
+    assert "CMYK" in cmyk["result"]["error"] and "Convert" in cmyk["result"]["error"]
+    fill = runner["cases"]["fill_without_selection"]
+    assert not fill["result"]["ok"] and fill["layers_added"] == 0
+    assert "needs a selection" in fill["result"]["error"]
+
+
+# ------------------------------------------------------------------------------------- GUI
+def test_gui_registers_actions_menu_and_docker(gui, krita_session):
+    reg = gui["steps"]["registration"]
+    assert all(reg["actions"].values()), reg
+    assert reg["texts"] == {"unscratch_detect": "Detect scratches", "unscratch_restore_selection": "Restore selection",
+                            "unscratch_fill_selection": "Fill selection"}
+    names = [name for name, _ in reg["menu"]]
+    assert {"unscratch_detect", "unscratch_restore_selection", "unscratch_fill_selection"} <= set(names), reg["menu"]
+    assert reg["dockers"] == ["unscratch_docker"]
+    # Krita loaded the copy `unscratch install krita` made, not the source tree
+    assert Path(reg["plugin_module"]).parent == krita_session["pykrita"] / "unscratch"
+
+
+def test_gui_restore_selection_action(gui, krita_session):
+    out, step = gui["out"], gui["steps"]["u8_restore"]
+    assert step["last"]["ok"], step["last"]
+    names = [n[0] for n in step["after"]]
+    assert len(step["after"]) == len(step["before"]) + 1 and "Background (restored)" in names
+    assert names.index("Background (restored)") == names.index("Background") + 1  # right above the original
+    assert raw(out, step["source"]) == raw(out, step["source_after"])
+    # the exported image: identical outside the selection, scratch repaired inside
+    import cv2
+    merged = cv2.imread(str(out / "u8_merged.png"), cv2.IMREAD_UNCHANGED)
+    assert step["merged_ok"] and merged is not None and merged.dtype == np.uint8
+    merged = merged[:, :, [2, 1, 0]].astype(np.int64)
+    d8, c8, truth = krita_session["d8"].astype(np.int64), krita_session["c8"].astype(np.int64), krita_session["truth"]
+    inside = inside_mask()
+    assert np.array_equal(merged[~inside], d8[~inside])
+    sel = truth & inside
+    before = np.abs(d8[sel] - c8[sel]).mean() / 255
+    after = np.abs(merged[sel] - c8[sel]).mean() / 255
+    assert before > 0.5 and after < 0.1, (before, after)
+
+
+def test_gui_one_undo_step(gui):
+    step = gui["steps"]["u8_undo"]
+    assert step["after_undo"] == step["before"] - 1, step
+    assert "Background (restored)" not in [n[0] for n in step["undo_layers"]]
+    assert step["after_redo"] == step["before"]
+
+
+def test_gui_detect_and_fill_actions(gui):
+    det = gui["steps"]["u8_detect"]
+    assert det["last"]["ok"] and det["last"]["defect_pixels"] > 0
+    assert len(det["after"]) == len(det["before"]) + 1
+    assert det["active"] == "Background", "Detect must leave the source layer active"
+    fill = gui["steps"]["u8_fill"]
+    assert fill["last"]["ok"] and fill["last"]["layer"] == "Background (healed)"
+    layer = load(gui["out"], fill["dump"])
+    x, y, w, h = RECT2
+    box = np.zeros((H, W), bool)
+    box[y:y + h, x:x + w] = True
+    assert not (layer[~box][:, 3] > 0).any() and (layer[box][:, 3] > 0).mean() > 0.9
+
+
+def test_gui_docker_runs_the_chosen_mode(gui):
+    step = gui["steps"]["u8_docker"]
+    assert step["op"] == "fill" and step["ok"] and step["layers_added"] == 1 and step["setting"] == "fill"
+
+
+def test_gui_no_selection_means_whole_layer(gui, krita_session):
+    step = gui["steps"]["u8_no_selection"]
+    assert not step["selection"] and step["last"]["ok"]
+    layer = load(gui["out"], step["dump"])
+    truth = krita_session["truth"]
+    repaired = layer[:, :, 3] > 0
+    assert repaired[truth].mean() > 0.8 and repaired[truth & ~inside_mask()].any()
+    refused = gui["steps"]["u8_fill_without_selection"]
+    assert not refused["last"]["ok"] and refused["layers_added"] == 0
+    assert "needs a selection" in refused["last"]["error"]
+
+
+def test_gui_16bit_document_stays_16bit(gui, krita_session):
+    out, step = gui["out"], gui["steps"]["u16_restore"]
+    assert (step["doc_model"], step["doc_depth"]) == ("RGBA", "U16")
+    assert step["last"]["ok"] and (step["dump"]["model"], step["dump"]["depth"]) == ("RGBA", "U16")
+    raw16 = np.frombuffer(raw(out, step["dump"]), "<u2").reshape(H, W, 4)[:, :, [2, 1, 0, 3]]
+    np.save(out / "u16_restore_layer.npy", raw16)  # the layer as read back from Krita, for inspection
+    src = np.frombuffer(raw(out, step["source"]), "<u2").reshape(H, W, 4)[:, :, [2, 1, 0, 3]]
+    assert np.array_equal(src[:, :, :3], krita_session["d16"])
+    changed = raw16[:, :, 3] > 0
+    inside, truth, c16 = inside_mask(), krita_session["truth"], krita_session["c16"].astype(np.int64)
+    assert not changed[~inside].any()
+    sel = truth & inside
+    after = np.abs(raw16[:, :, :3][sel].astype(np.int64) - c16[sel]).mean() / 65535
+    assert after < 0.1
+    # 16-bit precision survives: repaired values are not all multiples of 257 (what an 8-bit trip gives)
+    assert (raw16[changed][:, :3] % 257 != 0).mean() > 0.5
+    # what Krita shows (its projection, exact) and what it exports (16-bit PNG)
+    proj = np.frombuffer(raw(out, step["projection"]), "<u2").reshape(H, W, 4)[:, :, [2, 1, 0, 3]]
+    assert np.array_equal(proj[~inside], src[~inside])
+    assert np.array_equal(proj[changed][:, :3], raw16[changed][:, :3])
+    import cv2
+    before = cv2.imread(str(out / "u16_before.png"), cv2.IMREAD_UNCHANGED)
+    merged = cv2.imread(str(out / "u16_merged.png"), cv2.IMREAD_UNCHANGED)
+    assert step["before_ok"] and step["merged_ok"] and merged.dtype == np.uint16, "the export is 16-bit"
+    assert np.array_equal(merged[~inside], before[~inside])
+    assert (merged[inside] != before[inside]).any()
+
+
+def test_gui_cancel_stops_a_hung_worker(gui):
+    step = gui["steps"]["cancel_hung_worker"]
+    assert step["dialog"] and step["title"] == "Unscratch: Restore selection", step
+    assert step["last"]["cancelled"] and not step["last"]["ok"] and step["layers_added"] == 0
+    assert step["seconds"] < 20, "cancel must not wait for the worker"
+
+
+def test_gui_worker_crash_is_a_message_box_and_krita_survives(gui):
+    step = gui["steps"]["crashing_worker_message"]
+    assert "Restore selection failed" in step["text"] and "exited with code -11" in step["text"], step
+    assert "Segmentation fault" in step["text"] and step["layers_added"] == 0
+    alive = gui["steps"]["alive_after_failures"]
+    assert alive["last"]["ok"] and alive["layers_added"] == 1
