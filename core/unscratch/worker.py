@@ -7,14 +7,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import traceback
 
 import numpy as np
 
 from . import __version__, detect, restore
-from .errors import InputError, ModelError
+from .errors import Cancelled, InputError, ModelError
 from .protocol import PROTOCOL_VERSION
+
+# The host process that started us. A host can die mid-job without stopping us: GIMP kills a plug-in whose
+# progress bar the user cancels. Then nobody wants the result; stop at the next tile and remove the job folder.
+_PARENT = os.getppid() if os.name == "posix" else None
+
+
+def _host_gone() -> bool:
+    return _PARENT is not None and os.getppid() != _PARENT
 
 
 def _progress(fraction: float) -> None:
@@ -43,7 +52,7 @@ def run(job: str) -> dict:
     info = {"version": __version__}
     if op == "detect":
         det = detect(inputs["image"], region=inputs.get("region"), threshold=params.get("threshold"),
-                     progress=_progress, method=params.get("method", "auto"))
+                     progress=_progress, cancel=_host_gone, method=params.get("method", "auto"))
         np.save(os.path.join(job, "probability.npy"), det.probability)
         np.save(os.path.join(job, "mask.npy"), det.mask.astype(np.uint8) * 255)
         outputs = {"probability": "probability.npy", "mask": "mask.npy"}
@@ -51,7 +60,7 @@ def run(job: str) -> dict:
     elif op in ("restore", "fill"):
         result = restore(inputs["image"], inputs.get("mask"), region=inputs.get("region"),
                          mode="fill" if op == "fill" else "defects", threshold=params.get("threshold"),
-                         progress=_progress, method=params.get("method", "auto"))
+                         progress=_progress, cancel=_host_gone, method=params.get("method", "auto"))
         np.save(os.path.join(job, "restored.npy"), result)
         outputs = {"restored": "restored.npy"}
     else:
@@ -67,6 +76,11 @@ def main(argv=None) -> int:
     job = argv[0]
     try:
         payload = run(job)
+    except Cancelled:
+        if _host_gone():
+            shutil.rmtree(job, ignore_errors=True)
+            return 3
+        payload = {"ok": False, "error": "cancelled", "kind": "Cancelled"}
     except (InputError, ModelError) as exc:
         payload = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
     except Exception as exc:  # reported to the host, never a crash it must parse
