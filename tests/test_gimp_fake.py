@@ -393,3 +393,21 @@ def test_installed_copy_needs_only_the_standard_library(tmp_path):
     assert out.returncode == 0, out.stderr
     assert all(name in out.stdout for name in NAMES)
     assert str(path / "protocol.py") in out.stdout and out.stdout.strip().endswith("False")
+
+
+def test_worker_stops_when_its_host_is_gone(tmp_path, monkeypatch):
+    """GIMP kills a plug-in whose progress the user cancels; its worker must not run on for nobody."""
+    from unscratch import protocol, worker
+    job = tmp_path / "job"
+    job.mkdir()
+    img = np.zeros((32, 32, 3), np.uint8)
+    protocol.write_npy(str(job / "image.npy"), img.tobytes(), img.shape, "uint8")
+    region = np.ones((32, 32), np.float32)
+    protocol.write_npy(str(job / "region.npy"), region.tobytes(), region.shape, "float32")
+    (job / "request.json").write_text(json.dumps({"version": protocol.PROTOCOL_VERSION, "op": "fill", "params": {},
+                                                  "inputs": {"image": "image.npy", "region": "region.npy"}}))
+    monkeypatch.setattr(worker, "_PARENT", os.getppid() + 100000)    # as if the host had died
+    assert worker.main([str(job)]) == 3
+    assert not job.exists()
+    monkeypatch.setattr(worker, "_PARENT", os.getppid())
+    assert not worker._host_gone()

@@ -252,7 +252,7 @@ def _gui_unavailable() -> str | None:
     return f"the chroot lacks {', '.join(missing)}; run: bash gimp_plugin/provision.sh" if missing else None
 
 
-def test_undo_removes_the_new_layer_in_one_step(tmp_path_factory):
+def test_dialog_then_undo_removes_the_new_layer_in_one_step(tmp_path_factory):
     reason = _gui_unavailable()
     if reason:
         pytest.skip(reason)
@@ -273,6 +273,7 @@ def test_undo_removes_the_new_layer_in_one_step(tmp_path_factory):
     res = json.loads(results_path.read_text())
     assert res.get("ok"), f"{res}\n{log}"
     assert res["layers_after_run"] == ["Background (restored)", "Background"]
+    assert (work / "dialog_shown").exists(), "the procedure's dialog did not show in an INTERACTIVE run"
     assert res["status"] == "success"
     assert res["layers_after_undo"] == ["Background"], "one Ctrl+Z did not remove the restored layer"
     assert res["selection_kept"], "Ctrl+Z undid more than the plug-in's step (the selection is gone)"

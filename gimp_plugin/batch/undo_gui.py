@@ -1,5 +1,6 @@
 # Runs inside GIMP 3's GUI (python-fu-eval) for undo_gui.sh: open in8.png in a display, select, run Restore
-# selection, signal "ready", wait for undo_gui.sh's Ctrl+Z to take effect, record the layers and the pixels.
+# selection INTERACTIVE (its dialog appears; undo_gui.sh presses OK), signal "ready", wait for undo_gui.sh's Ctrl+Z to
+# take effect, record the layers and the pixels.
 import importlib.util
 import json
 import os
@@ -28,9 +29,10 @@ try:
     image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
     proc = Gimp.get_pdb().lookup_procedure("plug-in-unscratch-restore-selection")
     cfg = proc.create_config()
-    cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    cfg.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
     cfg.set_property("image", image)
     cfg.set_core_object_array("drawables", [layer])
+    open(os.path.join(_D, "dialog_expected"), "w").close()
     res = proc.run(cfg)
     _out["status"] = res.index(0).value_nick
     _out["layers_after_run"] = [l.get_name() for l in image.get_layers()]

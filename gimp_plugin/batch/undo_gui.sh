@@ -16,13 +16,41 @@ mkdir -p "$GIMP3_DIRECTORY"
 printf '(show-welcome-dialog no)\n(save-session-info no)\n' >> "$GIMP3_DIRECTORY/gimprc"
 gimp-3.0 --no-splash --batch-interpreter=python-fu-eval -b "exec(open('$HERE/undo_gui.py').read())" --quit &
 GPID=$!
+# the procedure's dialog (INTERACTIVE run): press OK
+for _ in $(seq 900); do
+  [ -f "$D/dialog_expected" ] && break
+  kill -0 $GPID 2>/dev/null || { echo "GIMP exited before running the procedure" >&2; exit 1; }
+  sleep 0.2
+done
+DLG=""
+for _ in $(seq 300); do
+  DLG=$(xdotool search --onlyvisible --name '^Restore selection$' 2>/dev/null | head -n 1)
+  [ -n "$DLG" ] && break
+  sleep 0.2
+done
+[ -n "$DLG" ] || { echo "the Restore selection dialog did not appear" >&2; kill $GPID; exit 1; }
+echo "dialog: $DLG"
+touch "$D/dialog_shown"
+xdotool windowfocus --sync "$DLG" 2>/dev/null || xdotool windowfocus "$DLG"
+sleep 0.3
+xdotool key --clearmodifiers Return
+for _ in $(seq 25); do [ -f "$D/undo_ready" ] && break; sleep 0.2; done
+if [ ! -f "$D/undo_ready" ] && xdotool search --onlyvisible --name '^Restore selection$' >/dev/null 2>&1; then
+  echo "Return did not close the dialog; pressing Alt+O" >&2
+  xdotool windowfocus "$DLG" 2>/dev/null; xdotool key --clearmodifiers alt+o
+fi
 for _ in $(seq 900); do
   [ -f "$D/undo_ready" ] && break
   kill -0 $GPID 2>/dev/null || { echo "GIMP exited before the image was ready" >&2; exit 1; }
   sleep 0.2
 done
 [ -f "$D/undo_ready" ] || { echo "timed out waiting for GIMP" >&2; kill $GPID; exit 1; }
-WID=$(xdotool search --onlyvisible --name "${UNSCRATCH_UNDO_TITLE:- – GIMP}" | head -n 1)
+WID=""
+for _ in $(seq 20); do   # a search can fail with BadWindow while the dialog's windows go away: try again
+  WID=$(xdotool search --onlyvisible --name "${UNSCRATCH_UNDO_TITLE:- – GIMP}" 2>/dev/null | head -n 1)
+  [ -n "$WID" ] && break
+  sleep 0.3
+done
 [ -n "$WID" ] || { echo "no GIMP image window found" >&2; xdotool search --name '.' getwindowname %@ >&2; kill $GPID; exit 1; }
 echo "image window: $WID $(xdotool getwindowname "$WID")"
 xdotool windowfocus --sync "$WID" 2>/dev/null || xdotool windowfocus "$WID"

@@ -701,7 +701,7 @@ class GimpBackend:
 
     def _add_argument(self, proc, p, flags):
         Gimp = self.Gimp
-        label = p.desc
+        label = p.desc if "_" in p.desc else "_" + p.desc      # GIMP's dialogs want a mnemonic
         if p.type in (PF_SLIDER, PF_FLOAT):
             lo, hi = (p.extra[0], p.extra[1]) if p.extra else (-1e308, 1e308)
             proc.add_double_argument(p.name, label, p.desc, lo, hi, float(p.default or 0.0), flags)
