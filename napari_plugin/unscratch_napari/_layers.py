@@ -158,7 +158,15 @@ def require_nonempty(planes: dict | None, layer, role: str, hint: str) -> None:
 
 
 def to_core(plane: np.ndarray) -> np.ndarray:
-    """The core takes uint8, uint16 and float32 in [0, 1]; napari often holds float64: compute in float32."""
+    """The core takes uint8, uint16 and float32 in [0, 1]; napari often holds float64: compute in float32.
+
+    Float data outside [0, 1] (e.g. raw microscope counts) is refused rather than silently clipped.
+    """
+    if plane.dtype.kind == "f" and plane.size:
+        lo, hi = float(np.nanmin(plane)), float(np.nanmax(plane))
+        if lo < 0.0 or hi > 1.0:
+            raise InputError(f"float image values must lie in [0, 1], this one spans {lo:g}..{hi:g}; "
+                             "rescale it (or convert to uint16) first")
     if plane.dtype == np.float64:
         return plane.astype(np.float32)
     return plane

@@ -116,12 +116,14 @@ class _JobWidget(Container):
         self._viewer_ref = weakref.ref(L.unwrap(napari_viewer))
         run = PushButton(text=self.run_text, name="run_button")
         cancel = PushButton(text="Cancel", name="cancel_button", enabled=False, visible=self.cancellable)
-        buttons = Container(widgets=[run, cancel], layout="horizontal", labels=False, name="buttons", label="")
-        bar = ProgressBar(value=0, min=0, max=1000, name="progress", label="progress")
-        status = Label(value="", name="status", label="")
-        super().__init__(widgets=[*controls, buttons, bar, status], labels=True)
+        buttons = Container(widgets=[run, cancel], layout="horizontal", labels=False, name="buttons")
+        bar = ProgressBar(value=0, min=0, max=1000, name="progress")
+        status = Label(value="", name="status")
+        form = Container(widgets=controls, labels=True, name="form")
+        super().__init__(widgets=[form, buttons, bar, status], labels=False)
+        for control in controls:  # widget.image, widget.threshold, … as in a magicgui FunctionGui
+            object.__setattr__(self, control.name, control)
         status.native.setWordWrap(True)
-        bar.native.setTextVisible(False)
         self.worker = None
         self.outputs: dict = {}
         self._job = None
@@ -184,6 +186,7 @@ class _JobWidget(Container):
                                _connect={"returned": self._on_returned, "errored": self._on_errored,
                                          "finished": self._on_finished})
         self.worker, self._job, self._cancel_event = worker, job, cancel
+        self.native.destroyed.connect(cancel.set)  # widget closed (e.g. viewer closed): stop the work
         self._set_running(True)
         self.progress.value = 0
         self.status.value = "working…"
@@ -223,6 +226,8 @@ class _JobWidget(Container):
 
     def _on_returned(self, outcome) -> None:
         kind, payload = outcome
+        if self.viewer is None:  # the viewer was closed meanwhile
+            return
         if kind == "ok":
             try:
                 message = self._apply(self._job, payload)
