@@ -21,6 +21,9 @@ import pytest
 
 from conftest import scratched
 
+if not os.environ.get("DISPLAY"):  # no X (and no pytest-xvfb): Qt widgets still work offscreen
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN = REPO / "krita_plugin" / "unscratch"
 H, W = 64, 80
@@ -768,11 +771,11 @@ def test_install_dir_option_and_cli(krita_env, tmp_path):
     assert out.returncode == 0 and not (target / "unscratch").exists()
 
 
-def test_installed_copy_finds_its_worker(krita_env, plugin, monkeypatch):
+def test_installed_copy_finds_its_worker(krita_env, monkeypatch):
     """The installed package reads unscratch_config.json beside it (no UNSCRATCH_PYTHON needed)."""
     from unscratch import install_krita
     pykrita = install_krita.install(None)
-    monkeypatch.delenv("UNSCRATCH_PYTHON")
+    monkeypatch.delenv("UNSCRATCH_PYTHON", raising=False)
     spec = importlib.util.spec_from_file_location("installed_unscratch.protocol", pykrita / "unscratch" / "protocol.py")
     proto = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(proto)
