@@ -126,6 +126,11 @@ def cmd_eval(args) -> int:
     return evaluate([args.what] + args.rest)
 
 
+def cmd_batch(args) -> int:
+    from . import batch
+    return batch.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     p = argparse.ArgumentParser(prog="unscratch", description="Find and repair scratches, dust and hairs on scans.")
@@ -158,6 +163,31 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("-o", "--output", default="demo-out")
     m.add_argument("-q", "--quiet", action="store_true")
     m.set_defaults(func=cmd_demo)
+
+    # batch (issue 8): the logic and its documentation are in batch.py
+    b = sub.add_parser("batch", help="restore every scan under a folder into a mirrored tree, resumably, in one "
+                                     "process or on Dask (see `unscratch batch -h`)")
+    b.add_argument("in_dir", metavar="IN_DIR", help="folder of scans (never written to)")
+    b.add_argument("out_dir", metavar="OUT_DIR", help="output tree mirroring IN_DIR; holds the manifest")
+    b.add_argument("--glob", default="**/*", metavar="PATTERN",
+                   help="files to take, relative to IN_DIR (default **/*: all, recursively; case-sensitive)")
+    b.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="1 (default): in this process; N>1: a local Dask cluster of N worker processes")
+    b.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask cluster (tcp://host:8786)")
+    b.add_argument("--masks", action="store_true", help="also write OUT_DIR/_masks/<file>.png")
+    b.add_argument("--probability", action="store_true", help="also write OUT_DIR/_probability/<file>.tif (float)")
+    b.add_argument("--contact-sheet", action="store_true", help="also write before/after pages to OUT_DIR/_contact-sheet/")
+    b.add_argument("--fill-region", metavar="PATH", help="selection image for every file, or a folder of selections "
+                                                         "mirroring IN_DIR: those files are healed inside it (like restore --fill)")
+    b.add_argument("--threshold", type=float, help="detection threshold (default: the detector's)")
+    b.add_argument("--method", choices=("auto", "model", "classical"), default="auto")
+    b.add_argument("--format", choices=("same", "png", "tiff"), default="same",
+                   help="output format: as the input (default), png, or tiff (lossless for every input)")
+    b.add_argument("--split-mp", type=float, default=64.0, metavar="MP",
+                   help="on a cluster, split images of MP megapixels or more across the workers (0: never)")
+    b.add_argument("--force", action="store_true", help="reprocess files already done")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar; summary only when files failed")
+    b.set_defaults(func=cmd_batch)
 
     i = sub.add_parser("info", help="versions, models and their checksums, onnxruntime providers")
     i.set_defaults(func=cmd_info)
