@@ -330,6 +330,26 @@ def test_stack_current_slice_then_all_slices(make_napari_viewer):
     assert np.array_equal(stack, keep)
 
 
+def test_nd_shapes_select_their_own_slice_and_follow_scale(make_napari_viewer):
+    viewer = make_napari_viewer()
+    stack = np.stack([scratched()] * 3)
+    viewer.add_image(stack, name="stack")
+    box = np.column_stack([np.full(4, 1.0), rect(2, 14, 20, 30)])  # drawn on slice 1
+    viewer.add_shapes([box], shape_type="rectangle", name="sel3d")
+    # a 2-D Shapes layer at half resolution (scale 2) covering rows 20..36, cols 36..52 of the image
+    viewer.add_shapes([rect(10, 18, 18, 26)], shape_type="rectangle", name="coarse", scale=(2, 2))
+    det = dock(viewer, "Detect scratches")
+    det.region.value = viewer.layers["sel3d"]
+    det.all_slices.value = True
+    mask = run(det)["mask"].data.astype(bool)
+    assert mask[1, 3:20, 20].all()
+    assert not mask[0].any() and not mask[2].any(), "an n-D shape selects only its own slice"
+    det.region.value = viewer.layers["coarse"]
+    mask = run(det)["mask"].data.astype(bool)
+    assert all(mask[i, 29:32, 43:46].all() for i in range(3)), "a 2-D shape applies to every slice"
+    assert not mask[:, :19, :].any() and not mask[:, :, :35].any()
+
+
 def test_dask_stack_is_processed_lazily_slice_by_slice(make_napari_viewer):
     da = pytest.importorskip("dask.array")
     import dask
