@@ -132,6 +132,22 @@ def _repaired_error(new, clean, rows=SCRATCH_ROWS, cols=SCRATCH_COLS):
     return float(np.abs(new[rows, cols].astype(np.float64) - clean[rows, cols]).mean() / scale)
 
 
+def test_procedures_in_gimps_pdb_and_menu(gimp_session):
+    res = _scenario(gimp_session, "registration")
+    labels = {"plug-in-unscratch-detect": "Detect scratches…",
+              "plug-in-unscratch-restore-selection": "Restore selection…",
+              "plug-in-unscratch-fill-selection": "Fill selection…"}
+    for name, label in labels.items():
+        proc = res[name]
+        assert proc is not None, f"{name} is not in GIMP's PDB"
+        assert proc["menu_paths"] == ["<Image>/Filters/Enhance/Scratches"] and proc["label"] == label
+        assert proc["arguments"][:3] == ["run-mode", "image", "drawables"]
+        assert proc["return_values"][0] == "new-layer"
+        assert proc["image_types"] == "RGB*, GRAY*"
+    assert res["plug-in-unscratch-detect"]["arguments"][3:] == ["threshold", "add-channel"]
+    assert res["plug-in-unscratch-restore-selection"]["arguments"][3:] == ["threshold"]
+
+
 def test_restore_selection_8bit(gimp_session):
     res = _scenario(gimp_session, "restore8")
     assert res["status"] == "success"
@@ -202,6 +218,18 @@ def test_float_precision(gimp_session):
     assert np.array_equal(new[outside], before[outside])                  # bit-identical floats
     clean = gimp_session["clean16"].astype(np.float32) / 65535
     assert _repaired_error(new, clean) < 0.03
+
+
+def test_half_float_in_its_own_colour_space(gimp_session):
+    res = _scenario(gimp_session, "restore_half_profiled")
+    assert res["status"] == "success" and res["precision"] == "half-linear"
+    assert res["new_format"] == res["orig_format"] == res["native"] and "-" in res["native"], res["native"]
+    before, new = _npy(gimp_session, "half_before"), _npy(gimp_session, "half_new")
+    outside = ~_rect_mask(SEL)
+    assert np.array_equal(new[outside], before[outside])                  # half -> float32 -> half is exact
+    changed = np.any(new != before, axis=-1)
+    assert changed[SCRATCH_ROWS, SCRATCH_COLS].mean() > 0.9
+    assert np.abs(new[SCRATCH_ROWS, SCRATCH_COLS] - before[SCRATCH_ROWS, SCRATCH_COLS]).mean() > 0.05
 
 
 def test_gray_alpha_soft_selection(gimp_session):

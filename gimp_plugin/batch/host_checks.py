@@ -97,6 +97,22 @@ def _rect(image, key):
 
 
 @scenario
+def registration():
+    out = {}
+    pdb = Gimp.get_pdb()
+    for name in ("plug-in-unscratch-detect", "plug-in-unscratch-restore-selection",
+                 "plug-in-unscratch-fill-selection"):
+        proc = pdb.lookup_procedure(name)
+        out[name] = None if proc is None else {
+            "menu_paths": list(proc.get_menu_paths()), "label": proc.get_menu_label(),
+            "image_types": proc.get_image_types(), "is_image_procedure": isinstance(proc, Gimp.ImageProcedure)
+            or [a.name for a in proc.get_arguments()][:3] == ["run-mode", "image", "drawables"],
+            "arguments": [a.name for a in proc.get_arguments()],
+            "return_values": [a.name for a in proc.get_return_values()]}
+    return out
+
+
+@scenario
 def restore8():
     image = _load("in8.png")
     layer = image.get_layers()[0]
@@ -175,6 +191,25 @@ def restore_float():
     info = _info(image, layer, new)
     image.delete()
     return dict(info, status=status, secs=secs)
+
+
+@scenario
+def restore_half_profiled():
+    """16-bit float (half) pixels, in an image with its own colour profile (a babl space other than sRGB)."""
+    image = _load("in16.png")
+    image.convert_precision(Gimp.Precision.HALF_LINEAR)
+    image.set_color_profile(Gimp.ColorProfile.new_rgb_adobe())
+    layer = image.get_layers()[0]
+    native = Babl.get_name(layer.get_format())
+    fmt = Babl.get_name(Babl.format_with_space("RGB float", Babl.format_get_space(layer.get_format())))
+    _dump(layer, "half_before", fmt, 3, "float32")
+    _rect(image, "sel")
+    status, values, secs = _call("plug-in-unscratch-restore-selection", image, [layer])
+    new = values[0]
+    _dump(new, "half_new", fmt, 3, "float32")
+    info = _info(image, layer, new)
+    image.delete()
+    return dict(info, status=status, secs=secs, native=native)
 
 
 @scenario
