@@ -67,9 +67,9 @@ import sqlite3
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -88,7 +88,7 @@ FORMATS = {"same": None, "png": ".png", "tiff": ".tif"}
 REGION_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 JPEG_QUALITY = 95
 THUMB = 256
-_PART = re.compile(r"^\..+\.part$")  # io.write's temporaries: .<name>.<random>.part
+_PART = re.compile(r"^\..+\.[a-z0-9_]{8}\.part$")  # io.write's temporaries: .<name>.<8 random>.part
 
 
 # --- settings, jobs and results ------------------------------------------------------------------
@@ -382,7 +382,7 @@ def process_file(job: Job, cfg: Config) -> dict:
     except (InputError, ModelError) as exc:
         res["error"] = str(exc)
     except MemoryError:
-        res["error"] = f"{src}: out of memory; use a machine with more memory or a cluster with --split-mp"
+        res["error"] = f"{src}: out of memory; run with fewer --workers or on a machine with more memory"
     except Exception as exc:  # a bad file must never stop the run; keep the traceback for the manifest
         res["error"] = f"{src}: internal error: {type(exc).__name__}: {exc}"
         res["trace"] = traceback.format_exc()
@@ -411,8 +411,10 @@ class Manifest:
         self.path = path
         self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        # a rollback journal (not WAL, which needs shared memory that network file systems lack) and a
+        # full sync per commit: a kill -9 mid-commit is rolled back when the manifest is next opened
+        self.db.execute("PRAGMA journal_mode=DELETE")
+        self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA temp_store=MEMORY")
         cols = ", ".join(f"{k} {v}" for k, v in _COLUMNS.items())
         self.db.execute(f"CREATE TABLE IF NOT EXISTS files ({cols})")
@@ -422,7 +424,8 @@ class Manifest:
                         "megapixels REAL, seconds REAL, interrupted INTEGER)")
 
     def rows(self) -> dict:
-        return {r["path"]: dict(r) for r in self.db.execute("SELECT * FROM files")}
+        cols = ", ".join(c for c in _COLUMNS if c != "trace")  # tracebacks stay on disk
+        return {r["path"]: dict(r) for r in self.db.execute(f"SELECT {cols} FROM files")}
 
     def start_run(self, in_dir: Path, params: dict, models: dict) -> int:
         cur = self.db.execute("INSERT INTO runs (started_at, in_dir, argv, version, params, models) VALUES (?,?,?,?,?,?)",
@@ -510,14 +513,20 @@ def _remove_stale_outputs(out_dir: Path, previous: dict | None, res: dict, owner
             (out_dir / rel).unlink(missing_ok=True)
 
 
-def remove_temporaries(out_dir: Path) -> int:
-    """Delete the hidden `.*.part` files an interrupted write left behind, and Dask's scratch folder."""
+def remove_temporaries(out_dir: Path, jobs: list[Job]) -> int:
+    """Delete Dask's scratch folder and the hidden `.<name>.<random>.part` files that a write killed
+    midway leaves behind, in the folders this run writes to (and nowhere else)."""
     shutil.rmtree(out_dir / DASK_DIR, ignore_errors=True)
+    folders = {(out_dir / rel).parent for job in jobs for rel in job.outputs.values()} | {out_dir / SHEET_DIR}
     removed = 0
-    for folder, dirs, files in os.walk(out_dir):
-        for name in files:
+    for folder in folders:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
             if _PART.match(name):
-                Path(folder, name).unlink(missing_ok=True)
+                (folder / name).unlink(missing_ok=True)
                 removed += 1
     return removed
 
@@ -549,13 +558,19 @@ class _DaskRunner:
     """LocalCluster of N processes or an existing scheduler; keeps a bounded number of files in flight."""
 
     def __init__(self, out_dir: Path, workers: int, scheduler: str | None, cfg: Config):
-        import dask
         import logging
-        from distributed import Client, LocalCluster
+        try:
+            import dask
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise InputError("--workers N>1 and --scheduler need dask.distributed: pip install 'unscratch[batch]'") from None
         self.cluster = None
         self.local_dir = out_dir / DASK_DIR
         if scheduler:
-            self.client = Client(scheduler, timeout="30s")
+            try:
+                self.client = Client(scheduler, timeout="30s")
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise InputError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
         else:
             self.local_dir.mkdir(exist_ok=True)
             with dask.config.set({"temporary-directory": str(self.local_dir)}):
@@ -652,10 +667,10 @@ def run_batch(in_dir, out_dir, *, glob: str = "**/*", workers: int = 1, schedule
     manifest = None
     bar = None
     try:
-        summary.temporaries_removed = remove_temporaries(out_dir)
+        jobs = discover(in_dir, out_dir, glob, settings, region)
+        summary.temporaries_removed = remove_temporaries(out_dir, jobs)
         manifest = Manifest(out_dir / MANIFEST_NAME)
         rows = manifest.rows()
-        jobs = discover(in_dir, out_dir, glob, settings, region)
         todo, skipped = plan(jobs, rows, key, out_dir, force)
         owners = {rel: j.path for j in jobs if j.error is None for rel in j.outputs.values()}
         summary.total, summary.skipped = len(jobs), len(skipped)
@@ -702,7 +717,7 @@ def run_batch(in_dir, out_dir, *, glob: str = "**/*", workers: int = 1, schedule
             manifest.close()
         shutil.rmtree(out_dir / DASK_DIR, ignore_errors=True)
         lock.release()
-    if not quiet or summary.failed:
+    if not quiet or summary.failed or summary.interrupted:
         print_summary(summary, out or sys.stdout)
     return summary
 
