@@ -147,6 +147,20 @@ def test_local_cluster_matches_single_process_and_splits_a_large_image(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "scans", "two"]  # Dask's scratch stayed in OUT_DIR
 
 
+def test_existing_scheduler(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(2):
+        io.write(src / f"s{i}.png", scratched(seed=i)[0])
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        s = batch.run_batch(src, tmp_path / "out", scheduler=cluster.scheduler_address, quiet=True,
+                            settings=batch.Settings(masks=True))
+    assert (s.done, s.failed) == (2, 0)
+    for i in range(2):
+        assert np.array_equal(io.read(tmp_path / "out" / f"s{i}.png"), api.restore(io.read(src / f"s{i}.png")))
+
+
 # --- bad files fail with their reason; nothing outside OUT_DIR is written -------------------------
 def test_bad_files_are_recorded_and_nothing_outside_out_dir_changes(tmp_path):
     root = tmp_path / "archive"

@@ -571,6 +571,7 @@ class _DaskRunner:
                 self.client = Client(scheduler, timeout="30s")
             except (OSError, TimeoutError, ValueError) as exc:
                 raise InputError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+            cfg.quiet_opencv = False  # not our processes: leave their logging alone
         else:
             self.local_dir.mkdir(exist_ok=True)
             with dask.config.set({"temporary-directory": str(self.local_dir)}):
