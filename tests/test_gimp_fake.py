@@ -254,7 +254,7 @@ def test_detect_adds_layer_and_channel_at_offsets(fake):
     _, dirty = scratched(np.uint8)
     image, layer = make_image(dirty, offsets=(5, 3), canvas=(66, 50))
     status, new, channel = fake.run_procedure(NAMES[0], image, [layer])
-    assert status == "success"
+    assert status == "success" and fake.messages == []
     assert [l.name for l in image.layers] == ["Scratches in Background", "Background"]
     rgba = array_of(new.pixels)
     found = rgba[..., 3] == 255
@@ -284,6 +284,7 @@ def test_threshold_reaches_the_worker(fake, monkeypatch):
     image.select_rectangle(1, 1, 3, 3)
     assert fake.run_procedure(NAMES[0], image, [layer], threshold=0.42)[0] == "success"
     assert fake.run_procedure(NAMES[0], image, [layer])[0] == "success"
+    assert "No scratches" in fake.messages[-1] and "lower threshold" in fake.messages[-1]
     assert seen[0] == ("detect", {"threshold": 0.42}, ["image", "region"])
     assert seen[1][1] == {}                                             # 0 = the detector's own threshold
 

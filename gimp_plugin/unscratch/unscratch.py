@@ -142,6 +142,11 @@ def detect_scratches(image, drawable, threshold=0.0, add_channel=True):
         layer = new_mask_layer(image, drawable, f"Scratches in {name}", mask)
         channel = new_channel(image, drawable, f"Scratches in {name}", mask) if add_channel else None
     gimp.displays_flush()
+    if mask.count(0) == len(mask):
+        gimp.message(f"No scratches, dust or hairs were found in '{name}'"
+                     + (" inside the selection" if region is not None else "")
+                     + ". If you can see some, run Detect scratches… again with a lower threshold, or select them "
+                       "and use Fill selection….")
     return layer, channel
 
 
