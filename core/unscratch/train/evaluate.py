@@ -6,6 +6,8 @@ method runs in the same process on the same pairs; baselines get the same masks 
 """
 from __future__ import annotations
 
+import json
+import sys
 import time
 from dataclasses import dataclass
 
@@ -263,13 +265,14 @@ def print_table(rows: dict) -> None:
 
 def main(argv=None) -> int:
     import argparse
-    import json
     ap = argparse.ArgumentParser(prog="unscratch eval")
     ap.add_argument("what", choices=("detect", "restore"))
     ap.add_argument("--per-photo", type=int, default=None)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--write-card", action="store_true",
+                    help="store these held-out metrics (and, for detect, the val-tuned threshold) in the shipped card")
     args = ap.parse_args(argv)
     if args.what == "detect":
         res = eval_detect(args.per_photo or 3, args.size, args.seed)
@@ -287,7 +290,22 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(res, fh, indent=2)
+    if args.write_card:
+        write_card(args.what, res, " ".join(["unscratch eval", args.what] + (argv if argv is not None else sys.argv[1:])[1:]))
     return 0
+
+
+def write_card(task: str, res: dict, command: str) -> None:
+    """Put the held-out numbers into the default model's card; the sha256 covers the ONNX file only."""
+    card = models.default_card(task)
+    if card is None:
+        raise SystemExit(f"no shipped {task} model to write metrics into")
+    data = json.loads(card.path.with_suffix(".json").read_text())
+    data["metrics"] = {"command": command.replace(" --write-card", ""), **res}
+    if task == "detect":
+        data["threshold"] = res["rows"]["unscratch model"]["threshold (tuned on val)"]
+    card.path.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote metrics into {card.path.with_suffix('.json')}")
 
 
 if __name__ == "__main__":

@@ -48,14 +48,29 @@ class UNet(nn.Module):
         return self.head(d0)
 
 
+def tophats(rgb, sizes=(3, 7, 11)):
+    """White and black morphological top-hats of luminance: x − opening(x) lights up bright structures
+    narrower than the kernel, closing(x) − x dark ones. These are the classical dust-and-scratch cues;
+    giving them to the network (MaxPool only, so they export to ONNX) lets a small model learn quickly
+    which of them are defects and which are texture."""
+    luma = 0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3]
+    out = []
+    for k in sizes:
+        pool = lambda x: F.max_pool2d(x, k, 1, k // 2)
+        opening = pool(-pool(-luma))
+        closing = -pool(-pool(luma))
+        out += [luma - opening, closing - luma]
+    return torch.cat(out, 1)
+
+
 class Detector(UNet):
     """RGB in [0, 1] → defect probability (sigmoid applied inside, so the ONNX output is a probability)."""
 
     def __init__(self):
-        super().__init__(3, 1, widths=(8, 16, 32, 64))
+        super().__init__(9, 1, widths=(8, 16, 32, 64))
 
     def logits(self, rgb):
-        return self.features(rgb - 0.5)
+        return self.features(torch.cat([rgb - 0.5, 4.0 * tophats(rgb)], 1))
 
     def forward(self, rgb):
         return torch.sigmoid(self.logits(rgb))
