@@ -641,6 +641,7 @@ class GimpBackend:
         self.Gimp, self.Gegl, self.GObject, self.GLib, self.Babl = Gimp, Gegl, GObject, GLib, Babl
         self._throttle = _Progress()
         self._ui_ready = False
+        self._open = 0          # undo groups this plug-in opened and has not closed yet
 
     # -- registration ------------------------------------------------------------------------------------------
     def main(self, registry):
@@ -824,15 +825,15 @@ class GimpBackend:
 
     def undo_group_start(self, image):
         image.undo_group_start()
-        self._open = getattr(self, "_open", 0) + 1
+        self._open += 1
 
     def undo_group_end(self, image):
-        if getattr(self, "_open", 0):
+        if self._open:
             self._open -= 1
             image.undo_group_end()
 
     def _close_undo_groups(self, image):
-        while getattr(self, "_open", 0):
+        while self._open:
             self.undo_group_end(image)
 
     # -- items and pixels --------------------------------------------------------------------------------------
