@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/batch_throughput.py [--set-images 8] [--set-mp 1] [--sizes 1 12 50]
 
-Inputs are 8-bit RGB TIFF scans (uncompressed, as scanners write them) made from the bundled photo,
-resized to the target size, with film grain and sparse synthetic damage at a fixed density per
-megapixel (2 scratches, 1 hair, 20 dust specks). Outputs are written as the batch writes them
+Inputs are 8-bit RGB TIFF scans (uncompressed, as scanners write them) made by mirror-tiling the
+bundled photo at its own resolution (so content, and the detector's hits on it, have the same density
+at every size), with film grain and synthetic damage at a fixed density per megapixel (2 scratches,
+1 hair, 20 dust specks). Outputs are written as the batch writes them
 (zlib TIFF), so read/write cost is included. Throughput: the same set of images restored by
 `run_batch` in this process (--workers 1) and on a LocalCluster of 2 worker processes (--workers 2;
 its wall time includes starting the cluster, reported on its own line). Per-image cost: one image per
@@ -32,9 +33,10 @@ def scan(megapixels: float, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     side = (megapixels * 1e6) ** 0.5
     h, w = int(round(side * 0.8)), int(round(megapixels * 1e6 / round(side * 0.8)))
-    base = sample_photo()
-    base = np.roll(base, int(rng.integers(0, base.shape[1])), axis=1)
-    img = cv2.resize(base, (w, h), interpolation=cv2.INTER_CUBIC)
+    photo = sample_photo()  # mirror-tiled at its own resolution: the same content density at every size
+    quad = np.concatenate([np.concatenate([photo, photo[:, ::-1]], 1), np.concatenate([photo[::-1], photo[::-1, ::-1]], 1)], 0)
+    quad = np.roll(quad, tuple(int(v) for v in rng.integers(0, quad.shape[0], 2)), axis=(0, 1))
+    img = np.ascontiguousarray(np.tile(quad, (h // quad.shape[0] + 1, w // quad.shape[1] + 1, 1))[:h, :w])
     grain = rng.normal(0, 2.0, (h, 1, 1)).astype(np.float32) + rng.normal(0, 2.0, (1, w, 1)).astype(np.float32)
     img = np.clip(img.astype(np.float32) + grain, 0, 255).astype(np.uint8)
     n = max(1, int(round(megapixels)))
