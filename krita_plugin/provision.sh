@@ -34,9 +34,13 @@ fi
 echo "krita_plugin/provision.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 APT=("${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 -q)
-# Only refresh the package lists when the packages cannot be found in them.
+# Refresh the package lists only when needed: the packages are not in them, or the lists are stale
+# (the download of what they name fails).
 if ! "${APT[@]}" install -y --no-install-recommends --simulate "${missing[@]}" >/dev/null 2>&1; then
   "${APT[@]}" update
 fi
-"${APT[@]}" install -y --no-install-recommends "${missing[@]}"
-command -v kritarunner >/dev/null
+if ! "${APT[@]}" install -y --no-install-recommends "${missing[@]}"; then
+  "${APT[@]}" update
+  "${APT[@]}" install -y --no-install-recommends "${missing[@]}"
+fi
+command -v kritarunner >/dev/null && command -v xvfb-run >/dev/null
