@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func in (("install", cmd_install), ("uninstall", cmd_uninstall)):
         s = sub.add_parser(name, help=f"{name} a host plug-in (gimp or krita)")
         s.add_argument("host", choices=("gimp", "krita"))
-        s.add_argument("--dir", help="gimp: use DIR as GIMP3_DIRECTORY")
+        s.add_argument("--dir", help="gimp: use DIR as GIMP3_DIRECTORY; krita: DIR is the pykrita folder")
         s.set_defaults(func=func)
     return p
 
