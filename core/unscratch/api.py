@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from . import models
-from .arrays import (bbox, channels, check_image, check_plane, colour_planes, from_float, plane_weight,
+from .arrays import (bbox, check_image, check_plane, colour_planes, from_float, plane_weight,
                      to_float, to_rgb_float)
 from .classical import ClassicalDetector, ClassicalInpainter
 from .engine import run_tiled
@@ -203,10 +203,14 @@ def restore(image, mask=None, *, region=None, mode: str = "defects", progress: P
                   cancel=cancel)
 
 
-def repair(img: np.ndarray, alpha: np.ndarray, inpainter, *, progress: Progress = None, cancel: Cancel = None) -> np.ndarray:
+def repair(img: np.ndarray, alpha: np.ndarray, inpainter, *, progress: Progress = None, cancel: Cancel = None,
+           whole: bool = False) -> np.ndarray:
     """Composite `inpainter`'s fill into a copy of `img` with weight `alpha`; pixels where alpha is 0 stay
-    bit-identical. The hole the inpainter sees is alpha > 0. Shared by restore() and the evaluation, so
-    every method is judged with the same mask and compositing."""
+    bit-identical. The hole the inpainter sees is alpha > 0. Shared by restore(), batch and the evaluation,
+    so every method is judged with the same mask and compositing.
+
+    Tiles cover the mask's bounding box (grown by the overlap); `whole=True` tiles the whole image instead,
+    which callers that split one image into blocks need so every block is tiled the same way."""
     result = img.copy()
     H, W = img.shape[:2]
     roi = bbox(alpha > 0)
@@ -239,7 +243,8 @@ def repair(img: np.ndarray, alpha: np.ndarray, inpainter, *, progress: Progress 
         target[where] = from_float(mixed[where], img.dtype)
 
     run_tiled(inpainter, source, sink, shape=(H, W), out_channels=3 if wants_rgb else n_planes,
-              tile=inpainter.tile, overlap=inpainter.overlap, roi=roi, skip=skip, progress=progress, cancel=cancel)
+              tile=inpainter.tile, overlap=inpainter.overlap, roi=None if whole else roi, skip=skip,
+              progress=progress, cancel=cancel)
     if progress is not None:
         progress(1.0)
     return result

@@ -75,7 +75,7 @@ import cv2
 import numpy as np
 
 from . import __version__, api, io
-from .arrays import bbox, check_image, check_plane, colour_planes, from_float, plane_weight, to_float, to_rgb_float
+from .arrays import bbox, check_image, check_plane, colour_planes, plane_weight, to_rgb_float
 from .engine import run_tiled, tile_starts
 from .errors import InputError, ModelError
 
@@ -892,8 +892,8 @@ def _detect_block(block: np.ndarray, *, py: AxisPlan, px: AxisPlan, method: str,
 
 def _restore_block(block: np.ndarray, alpha: np.ndarray, *, py: AxisPlan, px: AxisPlan, method: str,
                    n_planes: int, block_id=None) -> np.ndarray:
-    """The body of `api.repair` for one block: the same source, skip and sink, over the plan's tile run
-    (api.repair itself lays its tiles out from the block's own alpha bbox, which would differ)."""
+    """`api.repair` over this block's run of the single-process tiles (`whole=True`: tiled exactly like
+    the plan, not from the block's own alpha bounding box, which would differ)."""
     result = block.copy()
     win = _block_windows(py, px, block_id)
     if win is None:
@@ -902,33 +902,7 @@ def _restore_block(block: np.ndarray, alpha: np.ndarray, *, py: AxisPlan, px: Ax
     a_all = alpha[y0:y1, x0:x1, 0]
     if not (a_all > 0).any():
         return result
-    inpainter = api.get_inpainter(method)
-    model_rgb = getattr(inpainter, "wants_rgb", False)
-    planes = block[y0:y1, x0:x1, :n_planes]
-    out_planes = result[y0:y1, x0:x1, :n_planes]
-    hole = a_all > 0
-
-    def source(a, b, c, d):
-        tile = to_rgb_float(planes[a:b, c:d]) if model_rgb else to_float(planes[a:b, c:d])
-        return np.concatenate([tile, hole[a:b, c:d, None].astype(np.float32)], axis=2)
-
-    def skip(a, b, c, d):
-        return not hole[a:b, c:d].any()
-
-    def sink(a, b, c, d, band):
-        w = a_all[a:b, c:d]
-        where = w > 0
-        if not where.any():
-            return
-        if model_rgb and n_planes == 1:
-            band = band.mean(axis=2, keepdims=True)
-        original = to_float(planes[a:b, c:d])
-        mixed = original + (band[:, :, :n_planes] - original) * w[:, :, None]
-        target = out_planes[a:b, c:d]
-        target[where] = from_float(mixed[where], block.dtype)
-
-    run_tiled(inpainter, source, sink, shape=(y1 - y0, x1 - x0), out_channels=3 if model_rgb else n_planes,
-              tile=inpainter.tile, overlap=inpainter.overlap, skip=skip)
+    result[y0:y1, x0:x1] = api.repair(block[y0:y1, x0:x1], a_all, api.get_inpainter(method), whole=True)
     return result
 
 
