@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 import traceback
 
 __all__ = [
