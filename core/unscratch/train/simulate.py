@@ -22,8 +22,10 @@ Pipeline of :func:`simulate` (``a`` = defect opacity, all images float32 RGB in 
     4. JPEG at quality 60-95 (sometimes none) on the damaged image only
 
 The target ``Damaged.clean`` is the photo after steps 1 and 3 (ageing + scan), without damage or JPEG.
-``Damaged.mask`` is ``opacity > MASK_THRESHOLD``; without JPEG, ``|damaged - clean| <= opacity`` holds
-exactly, so every pixel that changed by more than the threshold is in the mask. Defect sizes scale with
+``Damaged.mask`` is ``opacity > MASK_THRESHOLD`` where the defect visibly changes the picture (by more than
+``VISIBLE_DELTA`` in some channel, before scanner noise and JPEG; grown by 1 px): a faint sprite whose colour
+matches what it covers is not damage and no detector could see it. Without JPEG, ``|damaged - clean| <=
+opacity`` holds exactly. Defect sizes scale with
 the resolution of the scan through ``scale`` (``min(H, W) / REF_SIDE`` of the full photo by default;
 sizes in pixels grow as ``scale ** SIZE_EXP``): a 4000-px scan gets wider scratches in pixels than a
 512-px one. ``make_pair`` passes the scale of the (rescaled) source photo, not of the crop.
@@ -45,7 +47,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-MASK_THRESHOLD = 0.1       # mask = opacity > MASK_THRESHOLD
+MASK_THRESHOLD = 0.1       # mask = opacity > MASK_THRESHOLD where the defect is visible:
+VISIBLE_DELTA = 0.03       # ... it changes some channel by more than this (before scanner noise and JPEG)
 REF_SIDE = 1024.0          # scale 1.0 = a photo whose short side is this many pixels
 SIZE_EXP = 0.8             # defect sizes in pixels grow as scale ** SIZE_EXP
 NO_DAMAGE_P = 0.1          # share of samples (severity=None) that get no damage at all
@@ -182,7 +185,7 @@ class OverlayBank:
 @dataclass
 class Damaged:
     damaged: np.ndarray      # float32 HxWx3 in [0, 1]: what the scanner saw
-    mask: np.ndarray         # bool HxW: opacity > MASK_THRESHOLD
+    mask: np.ndarray         # bool HxW: opacity > MASK_THRESHOLD where visible (see module docstring)
     opacity: np.ndarray      # float32 HxW in [0, 1]: total defect opacity
     clean: np.ndarray        # float32 HxWx3 in [0, 1]: aged photo without damage (restoration target)
     info: dict = field(default_factory=dict)
@@ -788,6 +791,9 @@ def simulate(clean: np.ndarray, rng: np.random.Generator, bank: OverlayBank | No
         if cv.n:
             A = cv2.GaussianBlur(A, (0, 0), sig)
         info["blur"] = round(sig, 3)
+    # a defect whose colour matches what it covers is not damage: keep only pixels it visibly changes
+    # (grown by 1 px so the fringe of a visible defect stays in)
+    visible = cv2.dilate((np.abs(damaged - target).max(axis=2) > VISIBLE_DELTA).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     if rng.random() < 0.5:
         sig = rng.uniform(0.002, 0.012)
         nz = _rep3(_normal(rng, h, w) * np.float32(sig))
@@ -809,7 +815,7 @@ def simulate(clean: np.ndarray, rng: np.random.Generator, bank: OverlayBank | No
     info["jpeg"] = q
 
     opacity = np.clip(A, 0, 1).astype(np.float32, copy=False) if cv.n else np.zeros((h, w), np.float32)
-    return Damaged(damaged=np.ascontiguousarray(damaged, dtype=np.float32), mask=opacity > MASK_THRESHOLD,
+    return Damaged(damaged=np.ascontiguousarray(damaged, dtype=np.float32), mask=(opacity > MASK_THRESHOLD) & visible,
                    opacity=opacity, clean=np.ascontiguousarray(target), info=info)
 
 
