@@ -84,7 +84,8 @@ class Restorer(UNet):
 
     def forward(self, x):
         rgb, mask = x[:, :3], x[:, 3:4]
-        hole_filled = rgb * (1 - mask) + 0.5 * mask  # hide fully opaque defects from the residual path
-        residual = self.features(torch.cat([hole_filled - 0.5, mask], 1))
+        # the network sees the damaged pixels, defect included: it predicts the correction to what it
+        # sees, and can reuse the picture that shows through a semi-transparent defect
+        residual = self.features(torch.cat([rgb - 0.5, mask], 1))
         out = torch.clamp(rgb + residual, 0.0, 1.0)
         return rgb * (1 - mask) + out * mask
