@@ -102,8 +102,11 @@ class _NetworkOp:
         self.threshold = card.threshold
         self.provenance = card.provenance
         self.wants_rgb = True
+        self.prefill = ClassicalInpainter() if card.card.get("prefill") == "telea" else None
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
+        if self.prefill is not None:  # a restorer that corrects a classical fill gets it as extra planes
+            tile = np.concatenate([tile, self.prefill(tile)], axis=2)
         return self.fn(tile)
 
 

@@ -77,15 +77,21 @@ class Detector(UNet):
 
 
 class Restorer(UNet):
-    """RGB + mask in [0, 1] → repaired RGB; outside the mask the input passes through unchanged."""
+    """Damaged RGB + hole mask + a classical (Telea) prefill → repaired RGB.
+
+    The network predicts a correction to the prefill, with its last layer initialised to zero, so it
+    starts exactly at Telea's quality and learns what Telea cannot: reusing the picture that shows
+    through a semi-transparent defect, continuing texture and grain. Outside the hole the damaged input
+    passes through unchanged.
+    """
 
     def __init__(self):
-        super().__init__(4, 3, widths=(12, 24, 48, 64))
+        super().__init__(7, 3, widths=(12, 24, 48, 64))
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, x):
-        rgb, mask = x[:, :3], x[:, 3:4]
-        # the network sees the damaged pixels, defect included: it predicts the correction to what it
-        # sees, and can reuse the picture that shows through a semi-transparent defect
-        residual = self.features(torch.cat([rgb - 0.5, mask], 1))
-        out = torch.clamp(rgb + residual, 0.0, 1.0)
+        rgb, mask, prefill = x[:, :3], x[:, 3:4], x[:, 4:7]
+        residual = self.features(torch.cat([rgb - 0.5, mask, prefill - 0.5], 1))
+        out = torch.clamp(prefill + residual, 0.0, 1.0)
         return rgb * (1 - mask) + out * mask

@@ -20,16 +20,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..api import repair_weight
+from ..classical import ClassicalInpainter
 from . import pool, simulate
 from .nets import Detector, Restorer
+
+TELEA = ClassicalInpainter()
 
 
 
 class PairStream(torch.utils.data.IterableDataset):
-    """Endless (input, target, mask) crops; photos decoded once and kept as uint8."""
+    """Endless (input, target, mask) crops; photos decoded once and kept as uint8.
 
-    def __init__(self, split: str, size: int, seed: int, photos: list[np.ndarray] | None = None, max_photos=None):
-        self.split, self.size, self.seed = split, size, seed
+    For the restorer the mask is the hole exactly as `restore` builds it (defect grown and feathered,
+    > 0), and the input carries the Telea prefill the model corrects.
+    """
+
+    def __init__(self, split: str, size: int, seed: int, photos: list[np.ndarray] | None = None, max_photos=None,
+                 task: str = "detect"):
+        self.split, self.size, self.seed, self.task = split, size, seed, task
         self.photos = photos
         self.max_photos = max_photos
 
@@ -46,10 +55,18 @@ class PairStream(torch.utils.data.IterableDataset):
         while True:
             photo = self.photos[rng.integers(len(self.photos))]
             pair = simulate.make_pair(photo, rng, bank, size=self.size, scale_range=(0.25, 1.0))
-            x = torch.from_numpy(pair.damaged.transpose(2, 0, 1).copy())
+            x, mask = pair.damaged, pair.mask
+            if self.task == "restore":
+                mask = repair_weight(mask) > 0
+                x = restorer_input(x, mask)
             y = torch.from_numpy(pair.clean.transpose(2, 0, 1).copy())
-            m = torch.from_numpy(pair.mask[None].astype(np.float32))
-            yield x, y, m
+            yield torch.from_numpy(x.transpose(2, 0, 1).copy()), y, torch.from_numpy(mask[None].astype(np.float32))
+
+
+def restorer_input(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """HxWx7: damaged RGB, hole, Telea prefill — what the shipped restorer's tile function builds."""
+    planes = np.concatenate([rgb, hole[:, :, None].astype(np.float32)], axis=2)
+    return np.concatenate([planes, TELEA(planes)], axis=2)
 
 
 def detect_loss(logits, mask):
@@ -86,15 +103,11 @@ def restore_loss(out, clean, mask):
     return l1 + 0.5 * ssim + 0.5 * g
 
 
-def dilate_mask(mask, px=2):
-    return F.max_pool2d(mask, 2 * px + 1, 1, px)
-
-
 def export_onnx(model, task: str, path: Path) -> None:
     """Export with dynamic height/width (opset 17) and check ONNX against torch on a random input."""
     import onnxruntime as ort
     model.eval()
-    cin = 3 if task == "detect" else 4
+    cin = 3 if task == "detect" else 7
     x = torch.rand(1, cin, 96, 128)
     tmp = path.with_suffix(".onnx.part")
     torch.onnx.export(model, x, str(tmp), opset_version=17, input_names=["input"], output_names=["output"],
@@ -139,7 +152,7 @@ def main(argv=None) -> int:
     model = Detector() if args.task == "detect" else Restorer()
     if args.init:
         model.load_state_dict(torch.load(args.init, map_location="cpu"))
-    stream = PairStream("train", args.size, args.seed, max_photos=args.max_photos)
+    stream = PairStream("train", args.size, args.seed, max_photos=args.max_photos, task=args.task)
     loader = torch.utils.data.DataLoader(stream, batch_size=args.batch, num_workers=args.workers,
                                          persistent_workers=args.workers > 0)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -158,8 +171,7 @@ def main(argv=None) -> int:
         if args.task == "detect":
             loss = detect_loss(model.logits(x), m)
         else:
-            soft = dilate_mask(m)
-            loss = restore_loss(model(torch.cat([x, soft], 1)), y, soft)
+            loss = restore_loss(model(x), y, m)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -175,8 +187,9 @@ def main(argv=None) -> int:
     from ..models import sha256_of
     card = {
         "name": name, "task": args.task, "default": True,
-        "input": {"channels": 3 if args.task == "detect" else 4,
-                  "layout": "NCHW float32 in [0,1]; RGB (gray replicated)" + ("" if args.task == "detect" else " + defect mask")},
+        "input": {"channels": 3 if args.task == "detect" else 7,
+                  "layout": "NCHW float32 in [0,1]; RGB (gray replicated)" + ("" if args.task == "detect" else " + hole mask + Telea prefill of the RGB")},
+        **({} if args.task == "detect" else {"prefill": "telea"}),
         "output": "defect probability" if args.task == "detect" else "repaired RGB",
         "tile": 512 if args.task == "detect" else 384, "overlap": 96, "multiple": 8,
         "threshold": 0.5 if args.task == "detect" else None,
