@@ -27,7 +27,7 @@ SEL = (8, 24, 80, 16)          # x, y, w, h around the scratch
 TIGHT = (12, 29, 72, 6)        # just the scratch, for Fill selection
 SCRATCH_ROWS, SCRATCH_COLS = slice(31, 33), slice(14, 82)
 CANVAS, OFFSETS = (140, 110), (17, 11)
-GIMP_TIMEOUT = 300
+GIMP_TIMEOUT = 900  # one GIMP run serves all checks; generous for a loaded CI machine
 
 
 def _binds() -> list[str]:
