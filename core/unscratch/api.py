@@ -81,7 +81,9 @@ def get_detector(method: str = "auto"):
     return _NetworkOp(card)
 
 
-def get_inpainter(method: str = "auto"):
+def get_inpainter(method: str = "auto", *, fill: bool = False):
+    """The shipped restorer (auto/model) or classical Telea. `fill=True`: the hole's own pixels are not
+    evidence (heal a selection), so a restorer that reuses what shows through a defect must not see them."""
     if method not in METHODS:
         raise InputError(f"method: {method!r} is not one of {', '.join(METHODS)}")
     card = models.default_card("restore") if method != "classical" else None
@@ -89,14 +91,14 @@ def get_inpainter(method: str = "auto"):
         if method == "model":
             raise models.ModelError(f"no restoration model found in {models.models_dir()}")
         return ClassicalInpainter()
-    return _NetworkOp(card)
+    return _NetworkOp(card, hide_hole=fill)
 
 
 class _NetworkOp:
     """A shipped ONNX model as a tile function with the card's tiling and threshold."""
 
-    def __init__(self, card: models.ModelCard):
-        self.card = card
+    def __init__(self, card: models.ModelCard, hide_hole: bool = False):
+        self.card, self.hide_hole = card, hide_hole
         self.fn = models.OnnxTileFn(card)
         self.name, self.tile, self.overlap = card.name, card.tile, card.overlap
         self.threshold = card.threshold
@@ -106,7 +108,11 @@ class _NetworkOp:
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         if self.prefill is not None:  # a restorer that corrects a classical fill gets it as extra planes
-            tile = np.concatenate([tile, self.prefill(tile)], axis=2)
+            prefill = self.prefill(tile)
+            if self.hide_hole:
+                hole = tile[:, :, 3:4] > 0
+                tile = np.concatenate([np.where(hole, prefill, tile[:, :, :3]), tile[:, :, 3:]], axis=2)
+            tile = np.concatenate([tile, prefill], axis=2)
         return self.fn(tile)
 
 
@@ -206,7 +212,7 @@ def restore(image, mask=None, *, region=None, mode: str = "defects", progress: P
         alpha = repair_weight(hole, dilate, feather)
         if weight is not None:
             alpha *= weight
-    return repair(img, alpha, get_inpainter(method), progress=_sub_progress(progress, detect_share, 1.0),
+    return repair(img, alpha, get_inpainter(method, fill=mode == "fill"), progress=_sub_progress(progress, detect_share, 1.0),
                   cancel=cancel)
 
 

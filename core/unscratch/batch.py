@@ -891,7 +891,7 @@ def _detect_block(block: np.ndarray, *, py: AxisPlan, px: AxisPlan, method: str,
 
 
 def _restore_block(block: np.ndarray, alpha: np.ndarray, *, py: AxisPlan, px: AxisPlan, method: str,
-                   n_planes: int, block_id=None) -> np.ndarray:
+                   n_planes: int, fill: bool = False, block_id=None) -> np.ndarray:
     """`api.repair` over this block's run of the single-process tiles (`whole=True`: tiled exactly like
     the plan, not from the block's own alpha bounding box, which would differ)."""
     result = block.copy()
@@ -902,7 +902,7 @@ def _restore_block(block: np.ndarray, alpha: np.ndarray, *, py: AxisPlan, px: Ax
     a_all = alpha[y0:y1, x0:x1, 0]
     if not (a_all > 0).any():
         return result
-    result[y0:y1, x0:x1] = api.repair(block[y0:y1, x0:x1], a_all, api.get_inpainter(method), whole=True)
+    result[y0:y1, x0:x1] = api.repair(block[y0:y1, x0:x1], a_all, api.get_inpainter(method, fill=fill), whole=True)
     return result
 
 
@@ -971,7 +971,7 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
     weights = _to_dask(alpha[:, :, None], chunks + ((1,),), scheduler)
     lazy = da.map_overlap(_restore_block, arr, weights, depth={0: py.depth, 1: px.depth, 2: 0}, boundary="none",
                           dtype=cube.dtype, allow_rechunk=False, meta=np.empty((0, 0, 0), cube.dtype),
-                          py=py, px=px, method=method, n_planes=n_planes)
+                          py=py, px=px, method=method, n_planes=n_planes, fill=mode == "fill")
     (restored,) = dask.compute(lazy, scheduler=scheduler)
     return (restored if img.ndim == 3 else restored[:, :, 0]), probability, hole
 

@@ -191,7 +191,7 @@ def main(argv=None) -> int:
                   "layout": "NCHW float32 in [0,1]; RGB (gray replicated)" + ("" if args.task == "detect" else " + hole mask + Telea prefill of the RGB")},
         **({} if args.task == "detect" else {"prefill": "telea"}),
         "output": "defect probability" if args.task == "detect" else "repaired RGB",
-        "tile": 512 if args.task == "detect" else 384, "overlap": 96, "multiple": 8,
+        "tile": 1024 if args.task == "detect" else 768, "overlap": 256, "multiple": 8,
         "threshold": 0.5 if args.task == "detect" else None,
         "training": {"command": "python -m unscratch.train.train " + " ".join(sys.argv[1:] if argv is None else argv),
                      "steps": step, "batch": args.batch, "crop": args.size, "wall_seconds": round(wall),
