@@ -41,6 +41,8 @@ from typing import Callable, Iterable
 import cv2
 import numpy as np
 
+from ..models import sha256_of
+
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 LARGE_SIDE = 1500          # a photo whose short side is at least this is "large"
@@ -318,14 +320,6 @@ class _Fetcher:
 
 # --------------------------------------------------------------------------------------------- manifest
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def describe(path: Path, cache: Path, source: str, name: str, licence: str, origin: str = "") -> dict:
     """A manifest entry for a photo already in the cache."""
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -341,7 +335,7 @@ def describe(path: Path, cache: Path, source: str, name: str, licence: str, orig
         "height": int(img.shape[0]),
         "channels": 1 if img.ndim == 2 else int(img.shape[2]),
         "bytes": path.stat().st_size,
-        "sha256": _sha256(path),
+        "sha256": sha256_of(path),
         "origin": origin,
     }
 

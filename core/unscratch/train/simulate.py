@@ -47,6 +47,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .pool import repo_root
+
 MASK_THRESHOLD = 0.1       # mask = opacity > MASK_THRESHOLD where the defect is visible:
 VISIBLE_DELTA = 0.03       # ... it changes some channel by more than this (before scanner noise and JPEG)
 REF_SIDE = 1024.0          # scale 1.0 = a photo whose short side is this many pixels
@@ -72,17 +74,9 @@ SPRITE_KINDS = {
 MEDIA = {"negative": (0.4, 0.85), "slide": (0.3, 0.15), "print": (0.3, 0.6)}
 
 
-def _repo_root() -> Path:
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "pyproject.toml").is_file():
-            return parent
-    return here.parents[3]
-
-
 def default_overlays() -> Path:
     env = os.environ.get("UNSCRATCH_OVERLAYS")
-    return Path(env) if env else _repo_root().parent / "shared" / "data" / "damage-overlays"
+    return Path(env) if env else repo_root().parent / "shared" / "data" / "damage-overlays"
 
 
 def sprite_split(name: str) -> str:
