@@ -210,6 +210,7 @@ def restore(image, mask=None, *, region=None, mode: str = "defects", progress: P
             if weight is not None:
                 hole &= weight > 0
         alpha = repair_weight(hole, dilate, feather)
+        del hole  # only alpha is needed from here on: keep peak memory down on 100-MP scans
         if weight is not None:
             alpha *= weight
     return repair(img, alpha, get_inpainter(method, fill=mode == "fill"), progress=_sub_progress(progress, detect_share, 1.0),
@@ -226,13 +227,13 @@ def repair(img: np.ndarray, alpha: np.ndarray, inpainter, *, progress: Progress 
     which callers that split one image into blocks need so every block is tiled the same way."""
     result = img.copy()
     H, W = img.shape[:2]
-    roi = bbox(alpha > 0)
+    hole = alpha > 0
+    roi = bbox(hole)
     if roi is None or min(H, W) == 1:
         if progress is not None:
             progress(1.0)
         return result
     planes, out_planes = colour_planes(img), colour_planes(result)
-    hole = alpha > 0
     n_planes = planes.shape[2]
     wants_rgb = getattr(inpainter, "wants_rgb", False)
 
