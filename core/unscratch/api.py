@@ -249,12 +249,11 @@ def repair(img: np.ndarray, alpha: np.ndarray, inpainter, *, progress: Progress 
         where = a > 0
         if not where.any():
             return
-        if wants_rgb and n_planes == 1:
-            block = block.mean(axis=2, keepdims=True)
-        original = to_float(planes[y0:y1, x0:x1])
-        mixed = original + (block[:, :, :n_planes] - original) * a[:, :, None]
+        fill = block[where]  # only the pixels being repaired: band-sized temporaries cost GBs on 100-MP scans
+        fill = fill.mean(axis=1, keepdims=True) if wants_rgb and n_planes == 1 else fill[:, :n_planes]
+        original = to_float(planes[y0:y1, x0:x1][where])
         target = out_planes[y0:y1, x0:x1]
-        target[where] = from_float(mixed[where], img.dtype)
+        target[where] = from_float(original + (fill - original) * a[where][:, None], img.dtype)
 
     run_tiled(inpainter, source, sink, shape=(H, W), out_channels=3 if wants_rgb else n_planes,
               tile=inpainter.tile, overlap=inpainter.overlap, roi=None if whole else roi, skip=skip,
