@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 
 from .. import api, models
-from ..classical import ClassicalDetector, ClassicalInpainter
+from ..classical import ClassicalInpainter
+from ..metrics import psnr, ssim_map
 from . import pool, simulate
 
 TOLERANCE_PX = 2
@@ -106,27 +107,18 @@ def best_threshold(probs, truths, grid=None) -> float:
     return float(grid[int(np.argmax(scores))])
 
 
-def _probabilities(detector, images) -> tuple[list, float]:
+def _probabilities(method: str, images) -> tuple[list, float]:
+    """Probability maps through the public detect() (same tiling as users get) and seconds per MP."""
     start = time.perf_counter()
-    out = []
-    for img in images:
-        prob = np.zeros(img.shape[:2], np.float32)
-
-        def sink(y0, y1, x0, x1, block, prob=prob):
-            prob[y0:y1, x0:x1] = block[:, :, 0]
-        from ..engine import run_tiled
-        run_tiled(detector, lambda y0, y1, x0, x1, img=img: img[y0:y1, x0:x1], sink, shape=img.shape[:2],
-                  out_channels=1, tile=detector.tile, overlap=detector.overlap)
-        out.append(np.clip(prob, 0, 1))
+    out = [api.detect(img, method=method).probability for img in images]
     mp = sum(i.shape[0] * i.shape[1] for i in images) / 1e6
     return out, (time.perf_counter() - start) / mp
 
 
 def eval_detect(n_per_photo: int = 3, size: int = 512, seed: int = 0) -> dict:
-    detectors = {"classical (median diff.)": ClassicalDetector()}
-    card = models.default_card("detect")
-    if card is not None:
-        detectors["unscratch model"] = api._NetworkOp(card)
+    detectors = {"classical (median diff.)": "classical"}
+    if models.default_card("detect") is not None:
+        detectors["unscratch model"] = "model"
     val = make_cases("val", 2, size, seed)
     test = make_cases("test", n_per_photo, size, seed)
     clean = clean_crops("test", 1024, seed)
@@ -149,23 +141,6 @@ def eval_detect(n_per_photo: int = 3, size: int = 512, seed: int = 0) -> dict:
 
 
 # --- restoration ---------------------------------------------------------------------------------
-def psnr(a, b, where=None) -> float:
-    d = (a.astype(np.float64) - b.astype(np.float64)) ** 2
-    mse = d[where].mean() if where is not None else d.mean()
-    return float(10 * np.log10(1.0 / max(mse, 1e-12)))
-
-
-def ssim_map(a, b) -> np.ndarray:
-    """SSIM (Wang et al. 2004, 11x11 Gaussian σ=1.5) averaged over channels, per pixel; data in [0, 1]."""
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    blur = lambda x: cv2.GaussianBlur(x, (11, 11), 1.5)
-    mu_a, mu_b = blur(a), blur(b)
-    va, vb, cov = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2, blur(a * b) - mu_a * mu_b
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (va + vb + c2))
-    return s.mean(axis=2) if s.ndim == 3 else s
-
-
 class BiharmonicInpainter:
     name, tile, overlap = "skimage biharmonic", 256, 32
 
