@@ -191,16 +191,14 @@ def restore(image, mask=None, *, region=None, mode: str = "defects", progress: P
     H, W = img.shape[:2]
     weight = _region_plane(region, (H, W))
     cancel = _cancel_fn(cancel)
+    detect_share = 0.0  # the part of the progress bar spent detecting
     if mode == "fill":
         if weight is None:
             raise InputError("region: fill mode needs a region (the selection to heal)")
         if mask is not None:
             check_plane(mask, (H, W), "mask")
-        hole = weight > 0
         alpha = weight
-        detect_share = 0.0
     else:
-        detect_share = 0.0
         if mask is None:
             detect_share = 0.4
             hole = detect(img, region=region, threshold=threshold, progress=_sub_progress(progress, 0, detect_share),

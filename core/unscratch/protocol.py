@@ -117,7 +117,8 @@ def _run_worker(python, job, progress, cancel, timeout):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, env=worker_env(), stdin=subprocess.DEVNULL,
                                 bufsize=0)
     start = time.monotonic()
-    os.set_blocking(proc.stdout.fileno(), False) if hasattr(os, "set_blocking") and os.name != "nt" else None
+    if os.name != "nt":  # read progress without blocking; Windows pipes have no non-blocking mode
+        os.set_blocking(proc.stdout.fileno(), False)
     pending = b""
     try:
         while True:

@@ -167,9 +167,8 @@ class GmicInpainter:
 
 def inpainters() -> dict:
     out = {}
-    card = models.default_card("restore")
-    if card is not None:
-        out["unscratch model"] = api._NetworkOp(card)
+    if models.default_card("restore") is not None:
+        out["unscratch model"] = api.get_inpainter("model")
     out["OpenCV Telea"] = ClassicalInpainter(cv2.INPAINT_TELEA, name="telea")
     out["OpenCV Navier-Stokes"] = ClassicalInpainter(cv2.INPAINT_NS, name="ns")
     out["skimage biharmonic"] = BiharmonicInpainter()
