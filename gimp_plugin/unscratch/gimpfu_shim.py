@@ -458,6 +458,19 @@ class FakeImage:
         return True
 
 
+
+def _overlap_spans(image, drawable):
+    """Per row where the (offset) layer overlaps the image: (slice into the layer's pixels, slice into the
+    image's), both as flat row-major indices."""
+    ox, oy = drawable.offsets
+    x0, x1 = max(0, -ox), min(drawable.width, image.width - ox)
+    if x0 >= x1:
+        return
+    for y in range(max(0, -oy), min(drawable.height, image.height - oy)):
+        iy = y + oy
+        yield (slice(y * drawable.width + x0, y * drawable.width + x1),
+               slice(iy * image.width + ox + x0, iy * image.width + ox + x1))
+
 class FakeBackend:
     """Records what a plug-in asked GIMP to do: messages, progress, PDB calls."""
 
@@ -573,16 +586,9 @@ class FakeBackend:
             return None
         import array
         sel = array.array("f", image.selection)
-        ox, oy = drawable.offsets
         out = array.array("f", bytes(4 * drawable.width * drawable.height))
-        for y in range(drawable.height):
-            iy = y + oy
-            if not 0 <= iy < image.height:
-                continue
-            x0, x1 = max(0, -ox), min(drawable.width, image.width - ox)
-            if x0 < x1:
-                out[y * drawable.width + x0:y * drawable.width + x1] = \
-                    sel[iy * image.width + ox + x0:iy * image.width + ox + x1]
+        for layer_span, image_span in _overlap_spans(image, drawable):
+            out[layer_span] = sel[image_span]
         return out.tobytes()
 
     def _insert_above(self, image, drawable, layer):
@@ -617,15 +623,8 @@ class FakeBackend:
 
     def new_channel(self, image, drawable, name, mask):
         data = bytearray(image.width * image.height)
-        ox, oy = drawable.offsets
-        for y in range(drawable.height):
-            iy = y + oy
-            if not 0 <= iy < image.height:
-                continue
-            x0, x1 = max(0, -ox), min(drawable.width, image.width - ox)
-            if x0 < x1:
-                data[iy * image.width + ox + x0:iy * image.width + ox + x1] = \
-                    mask[y * drawable.width + x0:y * drawable.width + x1]
+        for layer_span, image_span in _overlap_spans(image, drawable):
+            data[image_span] = mask[layer_span]
         channel = FakeChannel(name, image.width, image.height, data)
         image.insert_channel(channel)
         return channel
