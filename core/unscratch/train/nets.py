@@ -56,7 +56,8 @@ def tophats(rgb, sizes=(3, 7, 11)):
     luma = 0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3]
     out = []
     for k in sizes:
-        pool = lambda x: F.max_pool2d(x, k, 1, k // 2)
+        # a k×k max is a k×1 max of a 1×k max: same result, 2k instead of k² comparisons per pixel
+        pool = lambda x: F.max_pool2d(F.max_pool2d(x, (1, k), 1, (0, k // 2)), (k, 1), 1, (k // 2, 0))
         opening = pool(-pool(-luma))
         closing = -pool(-pool(luma))
         out += [luma - opening, closing - luma]
