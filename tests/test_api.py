@@ -168,3 +168,61 @@ def test_property_shape_dtype_and_outside_region(h, w, channels, dtype, seed):
     det = unscratch.detect(img, region=region)
     assert not det.mask[~region].any()
     assert np.isfinite(det.probability).all()
+
+
+class LazyImage:
+    """A dask/zarr-like array that records every block read, so tests can see it is never read whole."""
+
+    def __init__(self, data):
+        self.data, self.shape, self.dtype, self.ndim = data, data.shape, data.dtype, data.ndim
+        self.reads = []
+
+    def __getitem__(self, key):
+        block = self.data[key]
+        self.reads.append(block.shape[:2])
+        return block.copy()
+
+
+@pytest.mark.parametrize("channels", [0, 4])
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_lazy_image_is_read_tile_by_tile_and_matches_numpy(monkeypatch, channels, dtype):
+    from unscratch.classical import ClassicalDetector, ClassicalInpainter
+    monkeypatch.setattr(ClassicalDetector, "tile", 96)
+    monkeypatch.setattr(ClassicalInpainter, "tile", 160)
+    damaged, _, truth = scratched(h=256, w=352, channels=channels, dtype=dtype)
+    lazy = LazyImage(damaged)
+    det = unscratch.detect(lazy, method="classical")
+    np.testing.assert_array_equal(det.probability, unscratch.detect(damaged, method="classical").probability)
+    patches = unscratch.restore_patches(lazy, truth, method="classical")
+    assert lazy.reads and max(h * w for h, w in lazy.reads) < damaged.shape[0] * damaged.shape[1]
+    out = damaged.copy()
+    for patch in patches:
+        patch.apply(out)
+    np.testing.assert_array_equal(out, unscratch.restore(damaged, truth, method="classical"))
+    np.testing.assert_array_equal(unscratch.restore(lazy, truth, method="classical"), out)
+    changed_px = sum(p.rows.size for p in patches)
+    assert 0 < changed_px < damaged.shape[0] * damaged.shape[1] * 0.2, "patches hold only repaired pixels"
+
+
+def test_lazy_patches_apply_block_by_block():
+    damaged, _, truth = scratched()
+    patches = unscratch.restore_patches(damaged, truth)
+    whole = damaged.copy()
+    for p in patches:
+        p.apply(whole)
+    tiled = damaged.copy()
+    for y in range(0, 96, 40):
+        for x in range(0, 128, 50):
+            block = tiled[y:y + 40, x:x + 50].copy()
+            for p in patches:
+                p.apply(block, y, x)
+            tiled[y:y + 40, x:x + 50] = block
+    np.testing.assert_array_equal(tiled, whole)
+    np.testing.assert_array_equal(whole, unscratch.restore(damaged, truth))
+
+
+def test_lazy_float_block_with_nan_names_the_rows():
+    damaged, _, _ = scratched(dtype=np.float32)
+    damaged[50, 60] = np.nan
+    with pytest.raises(InputError, match="NaN or infinite values.*rows"):
+        unscratch.detect(LazyImage(damaged))

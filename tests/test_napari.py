@@ -379,6 +379,62 @@ def test_dask_stack_is_processed_lazily_slice_by_slice(make_napari_viewer):
     assert np.asarray(restored.data[1]).dtype == np.uint8
 
 
+def test_one_large_dask_image_is_read_tile_by_tile(make_napari_viewer, monkeypatch):
+    """A single lazy 2-D plane bigger than the model tiles: the core reads it block by block (never
+    whole), the restored and difference layers stay lazy, and they equal the in-memory result."""
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(3)
+    big = np.rint(np.clip(0.45 + 0.1 * rng.standard_normal((1100, 1200)), 0, 1) * 255).astype(np.uint8)
+    big = np.clip(cv2_blur(big), 0, 255).astype(np.uint8)
+    big[:, 600:602] = 250  # a long scratch across every tile row
+    big[300:304, 100:104] = 5
+    keep = big.copy()
+    reads = []
+    real_read = unscratch.api.read_block
+
+    def spy(image, y0, y1, x0, x1, name="image"):
+        reads.append(((y1 - y0) * (x1 - x0), type(image).__module__.split(".")[0]))
+        return real_read(image, y0, y1, x0, x1, name)
+
+    monkeypatch.setattr(unscratch.api, "read_block", spy)
+    viewer = make_napari_viewer()
+    viewer.add_image(da.from_array(big, chunks=(512, 512)), name="big", contrast_limits=(0, 255))
+    labels = run(dock(viewer, "Detect scratches"))["mask"]
+    assert reads and all(kind == "dask" for _, kind in reads), "the core was handed the lazy array"
+    assert max(area for area, _ in reads) < big.size, "never read whole"
+    assert labels.data[:, 600].mean() > 0.9
+    reads.clear()
+    rest = dock(viewer, "Restore")
+    rest.mask.value = labels
+    out = run(rest)
+    restored, diff = out["restored"], out["difference"]
+    assert isinstance(restored.data, da.Array) and isinstance(diff.data, da.Array)
+    assert reads and max(area for area, _ in reads) < big.size
+    expected = unscratch.restore(keep, labels.data > 0)
+    np.testing.assert_array_equal(np.asarray(restored.data), expected)
+    np.testing.assert_array_equal(np.asarray(diff.data), np.abs(expected.astype(int) - keep).astype(np.uint8))
+    assert np.array_equal(big, keep)
+
+
+def test_chunked_dask_rgb_float64_keeps_untouched_pixels_exact(make_napari_viewer):
+    da = pytest.importorskip("dask.array")
+    img = scratched(np.float32, channels=3).astype(np.float64) + 1e-9  # values float32 cannot hold
+    viewer = make_napari_viewer()
+    viewer.add_image(da.from_array(img, chunks=(16, 24, 1)), name="rgb", rgb=True)
+    out = run(dock(viewer, "Restore"))
+    restored = np.asarray(out["restored"].data)
+    assert isinstance(out["restored"].data, da.Array) and restored.dtype == np.float64
+    changed = (restored != img).any(axis=2)
+    assert changed[:, 20].all() and changed.mean() < 0.5
+    assert np.array_equal(restored[~changed], img[~changed]), "untouched pixels keep their float64 value"
+    assert np.asarray(out["difference"].data)[:, 20].min() > 0.2
+
+
+def cv2_blur(img):
+    import cv2
+    return cv2.GaussianBlur(img, (0, 0), 2)
+
+
 # --- cancel and bad input ----------------------------------------------------------------------
 class SlowDetector(unscratch.classical.ClassicalDetector):
     tile, overlap = 16, 4

@@ -4,6 +4,9 @@ Rules kept here, once: inputs are validated with messages that name the problem;
 touch the region (or the repair mask) are computed; pixels outside (dilated mask ∩ region) are
 returned bit-identical; alpha is never altered; a 1-pixel image has no context to judge a defect
 by, so it is never flagged and comes back unchanged.
+
+Images may be lazy (dask, zarr, …): they are read tile by tile and never whole, and `restore_patches`
+returns only the pixels that change, so a huge lazy image can be repaired without holding a copy.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import cv2
 import numpy as np
 
 from . import models
-from .arrays import (bbox, check_image, check_plane, colour_planes, from_float, plane_weight,
+from .arrays import (bbox, check_image, check_plane, colour_planes, from_float, plane_weight, read_block,
                      to_float, to_rgb_float)
 from .classical import ClassicalDetector, ClassicalInpainter
 from .engine import run_tiled
@@ -126,7 +129,7 @@ def _region_plane(region, shape) -> np.ndarray | None:
 def detect(image, *, region=None, threshold=None, progress: Progress = None, cancel: Cancel = None,
            method: str = "auto") -> Detection:
     """Defect probability at native resolution and its mask inside `region` (bool or soft selection)."""
-    img = check_image(image)
+    img = check_image(image, lazy_ok=True)
     H, W = img.shape[:2]
     weight = _region_plane(region, (H, W))
     inside = None if weight is None else weight > 0
@@ -135,10 +138,8 @@ def detect(image, *, region=None, threshold=None, progress: Progress = None, can
     probability = np.zeros((H, W), np.float32)
     roi = (0, H, 0, W) if inside is None else bbox(inside)
     if roi is not None and min(H, W) > 1:
-        planes = colour_planes(img)
-
         def source(y0, y1, x0, x1):
-            return to_rgb_float(planes[y0:y1, x0:x1])
+            return to_rgb_float(read_block(img, y0, y1, x0, x1))
 
         def sink(y0, y1, x0, x1, block):
             probability[y0:y1, x0:x1] = np.clip(block[:, :, 0], 0.0, 1.0)
@@ -176,6 +177,26 @@ def repair_weight(hole: np.ndarray, dilate: int = 2, feather: int = 2) -> np.nda
     return np.clip(weight, 0.0, 1.0, out=weight)
 
 
+@dataclass
+class Patch:
+    """The repaired pixels of one band of an image: colour values (N×C, the image's dtype) at absolute
+    (rows, cols), with the values they replace. `box` (y0, y1, x0, x1) bounds them."""
+    box: tuple[int, int, int, int]
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+    old: np.ndarray
+
+    def apply(self, block: np.ndarray, y0: int = 0, x0: int = 0) -> None:
+        """Write the pixels that fall inside `block` (an ndarray whose top-left is (y0, x0)) in place."""
+        h, w = block.shape[:2]
+        by0, by1, bx0, bx1 = self.box
+        if by1 <= y0 or by0 >= y0 + h or bx1 <= x0 or bx0 >= x0 + w:
+            return
+        inside = (self.rows >= y0) & (self.rows < y0 + h) & (self.cols >= x0) & (self.cols < x0 + w)
+        colour_planes(block)[self.rows[inside] - y0, self.cols[inside] - x0] = self.values[inside]
+
+
 def restore(image, mask=None, *, region=None, mode: str = "defects", progress: Progress = None,
             cancel: Cancel = None, method: str = "auto", detect_method: str = "auto",
             threshold: float | None = None, dilate: int = 2, feather: int = 2) -> np.ndarray:
@@ -185,7 +206,27 @@ def restore(image, mask=None, *, region=None, mode: str = "defects", progress: P
     mode="fill": the whole region is the hole, filled from its surroundings (heal a selection).
     A soft region (uint8/float selection) blends the repair in proportion to its weight.
     """
-    img = check_image(image)
+    img, alpha, inpainter, progress = _plan(image, mask, region, mode, progress, cancel, method, detect_method,
+                                            threshold, dilate, feather)
+    return repair(img, alpha, inpainter, progress=progress, cancel=cancel)
+
+
+def restore_patches(image, mask=None, *, region=None, mode: str = "defects", progress: Progress = None,
+                    cancel: Cancel = None, method: str = "auto", detect_method: str = "auto",
+                    threshold: float | None = None, dilate: int = 2, feather: int = 2) -> list[Patch]:
+    """`restore`, returning only the pixels that change: for lazy or huge images, where the caller keeps
+    the original and overlays the patches (`Patch.apply`) instead of holding a repaired copy."""
+    img, alpha, inpainter, progress = _plan(image, mask, region, mode, progress, cancel, method, detect_method,
+                                            threshold, dilate, feather)
+    patches: list[Patch] = []
+    repair_patches(img, alpha, inpainter, patches.append, progress=progress, cancel=cancel)
+    return patches
+
+
+def _plan(image, mask, region, mode, progress, cancel, method, detect_method, threshold, dilate, feather):
+    """Check the arguments of restore and build what repair needs: (image, alpha, inpainter, progress
+    left for the repair). Detection runs here when `mask` is None."""
+    img = check_image(image, lazy_ok=True)
     if mode not in MODES:
         raise InputError(f"mode: {mode!r} is not one of {', '.join(MODES)}")
     H, W = img.shape[:2]
@@ -211,32 +252,40 @@ def restore(image, mask=None, *, region=None, mode: str = "defects", progress: P
         del hole  # only alpha is needed from here on: keep peak memory down on 100-MP scans
         if weight is not None:
             alpha *= weight
-    return repair(img, alpha, get_inpainter(method, fill=mode == "fill"), progress=_sub_progress(progress, detect_share, 1.0),
-                  cancel=cancel)
+    return img, alpha, get_inpainter(method, fill=mode == "fill"), _sub_progress(progress, detect_share, 1.0)
 
 
-def repair(img: np.ndarray, alpha: np.ndarray, inpainter, *, progress: Progress = None, cancel: Cancel = None,
+def repair(img, alpha: np.ndarray, inpainter, *, progress: Progress = None, cancel: Cancel = None,
            whole: bool = False) -> np.ndarray:
     """Composite `inpainter`'s fill into a copy of `img` with weight `alpha`; pixels where alpha is 0 stay
-    bit-identical. The hole the inpainter sees is alpha > 0. Shared by restore(), batch and the evaluation,
-    so every method is judged with the same mask and compositing.
+    bit-identical. Shared by restore(), batch and the evaluation, so every method is judged with the same
+    mask and compositing."""
+    result = np.array(img[...])  # a copy; a lazy image is computed whole here (the caller asked for a copy)
+    repair_patches(img, alpha, inpainter, lambda patch: patch.apply(result), progress=progress,
+                   cancel=_cancel_fn(cancel), whole=whole)
+    return result
+
+
+def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], None], *, progress: Progress = None,
+                   cancel: Cancel = None, whole: bool = False) -> None:
+    """Run `inpainter` over the pixels where alpha > 0 (the hole it sees) and hand each band's repaired
+    pixels, blended with weight `alpha`, to `emit` as a Patch. `img` is read block by block.
 
     Tiles cover the mask's bounding box (grown by the overlap); `whole=True` tiles the whole image instead,
     which callers that split one image into blocks need so every block is tiled the same way."""
-    result = img.copy()
     H, W = img.shape[:2]
     hole = alpha > 0
     roi = bbox(hole)
     if roi is None or min(H, W) == 1:
         if progress is not None:
             progress(1.0)
-        return result
-    planes, out_planes = colour_planes(img), colour_planes(result)
-    n_planes = planes.shape[2]
+        return
+    n_planes = 1 if img.ndim == 2 else min(3, img.shape[2])
     wants_rgb = getattr(inpainter, "wants_rgb", False)
 
     def source(y0, y1, x0, x1):
-        block = to_rgb_float(planes[y0:y1, x0:x1]) if wants_rgb else to_float(planes[y0:y1, x0:x1])
+        planes = read_block(img, y0, y1, x0, x1)
+        block = to_rgb_float(planes) if wants_rgb else to_float(planes)
         return np.concatenate([block, hole[y0:y1, x0:x1, None].astype(np.float32)], axis=2)
 
     def skip(y0, y1, x0, x1):
@@ -244,18 +293,18 @@ def repair(img: np.ndarray, alpha: np.ndarray, inpainter, *, progress: Progress 
 
     def sink(y0, y1, x0, x1, block):
         a = alpha[y0:y1, x0:x1]
-        where = a > 0
-        if not where.any():
+        rows, cols = np.nonzero(a > 0)
+        if rows.size == 0:
             return
-        fill = block[where]  # only the pixels being repaired: band-sized temporaries cost GBs on 100-MP scans
+        fill = block[rows, cols]  # only the pixels being repaired: band-sized temporaries cost GBs on 100-MP scans
         fill = fill.mean(axis=1, keepdims=True) if wants_rgb and n_planes == 1 else fill[:, :n_planes]
-        original = to_float(planes[y0:y1, x0:x1][where])
-        target = out_planes[y0:y1, x0:x1]
-        target[where] = from_float(original + (fill - original) * a[where][:, None], img.dtype)
+        old = read_block(img, y0, y1, x0, x1)[rows, cols]
+        original = to_float(old)
+        values = from_float(original + (fill - original) * a[rows, cols][:, None], img.dtype)
+        emit(Patch((y0, y1, x0, x1), (rows + y0).astype(np.int32), (cols + x0).astype(np.int32), values, old))
 
     run_tiled(inpainter, source, sink, shape=(H, W), out_channels=3 if wants_rgb else n_planes,
               tile=inpainter.tile, overlap=inpainter.overlap, roi=None if whole else roi, skip=skip,
-              progress=progress, cancel=cancel)
+              progress=progress, cancel=_cancel_fn(cancel))
     if progress is not None:
         progress(1.0)
-    return result

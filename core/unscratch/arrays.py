@@ -15,24 +15,49 @@ SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
 SUPPORTED_CHANNELS = (1, 3, 4)
 
 
-def check_image(image, name: str = "image") -> np.ndarray:
-    """Return `image` as an ndarray after checking it follows the conventions, or raise InputError."""
+def is_lazy(image) -> bool:
+    """An array-like that computes or loads blocks on demand (dask, zarr, h5py …), not an ndarray."""
+    return not isinstance(image, np.ndarray) and all(hasattr(image, a) for a in ("shape", "dtype", "ndim", "__getitem__"))
+
+
+def check_image(image, name: str = "image", *, lazy_ok: bool = False) -> np.ndarray:
+    """Return `image` as an ndarray after checking it follows the conventions, or raise InputError.
+
+    With `lazy_ok`, a lazy array-like is returned as it is, checked by shape and dtype only, so that a
+    huge dask or zarr image is never read whole; its blocks are checked as they are read (`read_block`).
+    """
     if image is None:
         raise InputError(f"{name}: no image given")
-    arr = np.asarray(image)
-    if arr.ndim not in (2, 3):
-        raise InputError(f"{name}: expected HxW, HxWx1, HxWx3 or HxWx4, got an array of shape {arr.shape} ({arr.ndim} dimensions)")
-    if arr.ndim == 3 and arr.shape[2] not in SUPPORTED_CHANNELS:
-        raise InputError(f"{name}: {arr.shape[2]} channels is not supported; expected 1 (gray), 3 (RGB) or 4 (RGBA)")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise InputError(f"{name}: the image is empty (shape {arr.shape})")
-    if arr.dtype == np.float64:
+    arr = image if lazy_ok and is_lazy(image) else np.asarray(image)
+    shape, dtype = tuple(int(s) for s in arr.shape), np.dtype(arr.dtype)
+    if len(shape) not in (2, 3):
+        raise InputError(f"{name}: expected HxW, HxWx1, HxWx3 or HxWx4, got an array of shape {shape} ({len(shape)} dimensions)")
+    if len(shape) == 3 and shape[2] not in SUPPORTED_CHANNELS:
+        raise InputError(f"{name}: {shape[2]} channels is not supported; expected 1 (gray), 3 (RGB) or 4 (RGBA)")
+    if shape[0] == 0 or shape[1] == 0:
+        raise InputError(f"{name}: the image is empty (shape {shape})")
+    if dtype == np.float64:
         raise InputError(f"{name}: dtype float64 is not supported; convert to float32 in [0, 1]")
-    if arr.dtype.type not in SUPPORTED_DTYPES:
-        raise InputError(f"{name}: dtype {arr.dtype} is not supported; expected uint8, uint16 or float32 in [0, 1]")
-    if arr.dtype == np.float32 and not np.isfinite(arr).all():
-        raise InputError(f"{name}: contains NaN or infinite values")
+    if dtype.type not in SUPPORTED_DTYPES:
+        raise InputError(f"{name}: dtype {dtype} is not supported; expected uint8, uint16 or float32 in [0, 1]")
+    if isinstance(arr, np.ndarray):
+        _check_finite(arr, name)
     return arr
+
+
+def _check_finite(block: np.ndarray, name: str, where: str = "") -> None:
+    if block.dtype == np.float32 and not np.isfinite(block).all():
+        raise InputError(f"{name}: contains NaN or infinite values{where}")
+
+
+def read_block(image, y0: int, y1: int, x0: int, x1: int, name: str = "image") -> np.ndarray:
+    """Colour planes (HxWxC, alpha excluded) of image[y0:y1, x0:x1] as an ndarray: a view for numpy;
+    for a lazy image only this block is computed, and checked as check_image would have."""
+    if isinstance(image, np.ndarray):
+        return colour_planes(image[y0:y1, x0:x1])
+    block = np.asarray(image[y0:y1, x0:x1])
+    _check_finite(block, name, f" (rows {y0}–{y1}, columns {x0}–{x1})")
+    return colour_planes(block)
 
 
 def max_value(dtype) -> float:

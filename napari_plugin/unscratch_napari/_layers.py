@@ -1,8 +1,10 @@
 """From napari layers to the planes `unscratch.detect/restore` take, and back to layer data.
 
-Everything here runs on the main thread except `ImageSource.plane`, which the worker calls: it only
-reads the array captured when the job was prepared (one plane at a time, so a dask-backed stack is
-computed lazily, slice by slice).
+Everything here runs on the main thread except `ImageSource.plane`/`work_plane` and the patch
+overlays, which the worker calls: they only read the array captured when the job was prepared. A lazy
+(dask, zarr …) layer is never materialised: the core reads it tile by tile, restoration returns only the
+changed pixels (`unscratch.restore_patches`), and the restored and difference layers are dask arrays
+that overlay those pixels on the untouched input, chunk by chunk, as napari draws them.
 
 Stacks: an image layer is (leading axes ..., H, W) for gray or (leading ..., H, W, C) with `rgb`.
 A *slice index* is the tuple of leading indices; a plain 2-D image has the single index ().
@@ -42,6 +44,28 @@ class ImageSource:
     def plane(self, index: tuple) -> np.ndarray:
         """Materialise one slice (for dask: compute only that slice)."""
         return np.asarray(self.data[index] if index else self.data)
+
+    def lazy_plane(self, index: tuple):
+        """One slice of lazy data as a dask array, never computed here."""
+        plane = lazy_view(self, chunks="auto")
+        return plane[index] if index else plane
+
+    def work_plane(self, index: tuple):
+        """One slice as the core should read it: the ndarray for in-memory data; for lazy data a dask
+        array that the core computes tile by tile as it reads (float64 → float32 lazily). A slice that is
+        a single dask chunk is computed once instead: each tile would compute the whole chunk again."""
+        if not self.lazy:
+            return to_core(self.plane(index))
+        plane = self.lazy_plane(index)
+        if all(len(c) == 1 for c in plane.chunks):
+            return to_core(np.asarray(plane))
+        if plane.dtype.kind == "f":
+            import dask
+
+            _check_unit_range(*(float(v) for v in dask.compute(plane.min(), plane.max())))  # one streaming pass
+            if plane.dtype == np.float64:
+                plane = plane.astype(np.float32)
+        return plane
 
     @property
     def lazy(self) -> bool:
@@ -163,13 +187,16 @@ def to_core(plane: np.ndarray) -> np.ndarray:
     Float data outside [0, 1] (e.g. raw microscope counts) is refused rather than silently clipped.
     """
     if plane.dtype.kind == "f" and plane.size:
-        lo, hi = float(np.nanmin(plane)), float(np.nanmax(plane))
-        if lo < 0.0 or hi > 1.0:
-            raise InputError(f"float image values must lie in [0, 1], this one spans {lo:g}..{hi:g}; "
-                             "rescale it (or convert to uint16) first")
+        _check_unit_range(float(np.nanmin(plane)), float(np.nanmax(plane)))
     if plane.dtype == np.float64:
         return plane.astype(np.float32)
     return plane
+
+
+def _check_unit_range(lo: float, hi: float) -> None:
+    if lo < 0.0 or hi > 1.0:
+        raise InputError(f"float image values must lie in [0, 1], this one spans {lo:g}..{hi:g}; "
+                         "rescale it (or convert to uint16) first")
 
 
 def from_core(result: np.ndarray, original: np.ndarray, work: np.ndarray) -> np.ndarray:
@@ -194,6 +221,54 @@ def difference(original: np.ndarray, restored: np.ndarray) -> np.ndarray:
     return d.astype(original.dtype)
 
 
+def overlay(plane, patches: list):
+    """The restored plane of a lazy source: a dask array whose chunks are the input's chunks with the
+    repaired pixels written over them (nothing is computed until napari draws a chunk)."""
+    import dask.array as da
+
+    def chunk(block, block_info=None):
+        (y0, _), (x0, _) = block_info[0]["array-location"][:2]
+        block = block.copy()
+        for patch in patches:
+            patch.apply(block, y0, x0)
+        return block
+
+    if plane.ndim == 3:
+        plane = plane.rechunk({2: -1})  # a patch writes all colour planes of a pixel at once
+    return da.map_blocks(chunk, plane, dtype=plane.dtype)
+
+
+def patch_difference(plane, patches: list):
+    """|restored − original| (largest over the colour planes) of a lazy restoration, as a lazy (H, W)
+    array in the input's dtype: zero except at the patches' pixels, so no input chunk is read."""
+    import dask.array as da
+
+    shape, dtype = tuple(plane.shape[:2]), np.dtype(plane.dtype)
+    wide = np.float64 if dtype.kind == "f" else np.int64
+
+    def chunk(block, block_info=None):
+        (y0, y1), (x0, x1) = block_info[0]["array-location"]
+        out = block.copy()
+        for p in patches:
+            inside = (p.rows >= y0) & (p.rows < y1) & (p.cols >= x0) & (p.cols < x1)
+            if inside.any():
+                d = np.abs(p.values[inside].astype(wide) - p.old[inside].astype(wide)).max(axis=1)
+                out[p.rows[inside] - y0, p.cols[inside] - x0] = d.astype(dtype)
+        return out
+
+    return da.map_blocks(chunk, da.zeros(shape, dtype=dtype, chunks=plane.chunks[:2]), dtype=dtype)
+
+
+def patch_stats(patches: list) -> tuple[float, int]:
+    """(largest change, number of pixels changed) of a patch list, for the status line and contrast."""
+    top, changed = 0.0, 0
+    for p in patches:
+        d = np.abs(p.values.astype(np.float64) - p.old.astype(np.float64)).max(axis=1)
+        if d.size:
+            top, changed = max(top, float(d.max())), changed + int(np.count_nonzero(d))
+    return top, changed
+
+
 def compose(base, updates: dict, leading: tuple):
     """Layer data for a stack output: `base` with the given slices replaced.
 
@@ -215,19 +290,22 @@ def compose(base, updates: dict, leading: tuple):
     for idx in np.ndindex(*leading):
         if idx in updates:
             plane = updates[idx]
-            flat.append(da.from_array(plane, chunks=plane.shape))
+            flat.append(plane if isinstance(plane, da.Array) else da.from_array(plane, chunks=plane.shape))
         else:
             flat.append(base[idx])
     return da.stack(flat).reshape(tuple(leading) + tuple(base.shape[len(leading):]))
 
 
-def lazy_view(src: ImageSource):
-    """The source as a dask array chunked one slice per chunk (numpy input is wrapped, not copied)."""
+def lazy_view(src: ImageSource, chunks=None):
+    """The source as a dask array (numpy input is wrapped, not copied); dask data keeps its own chunks,
+    anything else is chunked one slice per chunk, or by `chunks` (e.g. "auto": tiles of a huge plane)."""
     import dask.array as da
 
     if isinstance(src.data, da.Array):
         return src.data
-    return da.from_array(src.data, chunks=(1,) * len(src.leading) + tuple(src.data.shape[len(src.leading):]))
+    if chunks is None:
+        chunks = (1,) * len(src.leading) + tuple(src.data.shape[len(src.leading):])
+    return da.from_array(src.data, chunks=chunks)
 
 
 def zeros_like_stack(src: ImageSource, plane_shape: tuple, dtype, *, lazy: bool | None = None):

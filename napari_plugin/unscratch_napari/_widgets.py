@@ -10,8 +10,8 @@ region that selects nothing, …) become a napari error notification, never a tr
 Stacks (leading axes before H, W): by default only the slice on screen is processed; tick "all slices"
 to process every slice, one after another. Outputs always have the image's full shape so they line up
 on every slice; running again on another slice adds that slice to the same output layers. A dask (or
-other lazy) layer is read one slice at a time inside the worker, and outputs other than the editable
-mask stay lazy: only the processed slices are held in memory.
+other lazy) layer is read tile by tile inside the worker, and outputs other than the editable mask stay
+lazy: only the processed slices' masks and the pixels a restoration changed are held in memory.
 """
 from __future__ import annotations
 
@@ -334,7 +334,7 @@ class DetectWidget(_JobWidget):
         for k, idx in enumerate(job.indices):
             if cancel.is_set():
                 raise Cancelled("cancelled")
-            plane = L.to_core(job.src.plane(idx))
+            plane = job.src.work_plane(idx)
             region = job.regions[idx] if job.regions is not None else None
             out[idx] = unscratch.detect(plane, region=region, threshold=job.threshold, cancel=cancel,
                                         progress=lambda f, k=k: progress((k + f) / n))
@@ -525,14 +525,19 @@ class RestoreWidget(_JobWidget):
         for k, idx in enumerate(job.indices):
             if cancel.is_set():
                 raise Cancelled("cancelled")
-            plane = job.src.plane(idx)
-            work = L.to_core(plane)
             mask = job.masks[idx] if job.masks is not None else None
             region = job.regions[idx] if job.regions is not None else None
-            result = unscratch.restore(work, mask, region=region, mode=job.mode, cancel=cancel,
-                                       progress=lambda f, k=k: progress((k + f) / n))
-            result = L.from_core(result, plane, work)
-            out[idx] = (result, L.difference(plane, result))
+            options = dict(region=region, mode=job.mode, cancel=cancel, progress=lambda f, k=k: progress((k + f) / n))
+            work = job.src.work_plane(idx)
+            if job.src.lazy:  # keep only the changed pixels; the layers overlay them on the input lazily
+                patches = unscratch.restore_patches(work, mask, **options)
+                original = job.src.lazy_plane(idx)
+                out[idx] = (L.overlay(original, patches), L.patch_difference(original, patches), *L.patch_stats(patches))
+            else:
+                plane = job.src.plane(idx)
+                result = L.from_core(unscratch.restore(work, mask, **options), plane, work)
+                diff = L.difference(plane, result)
+                out[idx] = (result, diff, float(diff.max()), int(np.count_nonzero(diff)))
         models = {"inpainter": unscratch.api.get_inpainter("auto").provenance}
         if job.mode == "defects" and job.masks is None:
             models["detector"] = unscratch.api.get_detector("auto").provenance
@@ -557,9 +562,9 @@ class RestoreWidget(_JobWidget):
         results, models = payload
         viewer, src, image = self.viewer, job.src, job.image
         lead = tuple(src.leading)
-        restored = {i: r for i, (r, _) in results.items()}
-        diffs = {i: d for i, (_, d) in results.items()}
-        top = max(float(d.max()) for d in diffs.values())
+        restored = {i: r[0] for i, r in results.items()}
+        diffs = {i: r[1] for i, r in results.items()}
+        top = max(r[2] for r in results.values())
         entry = self._outputs.get(id(image))
         out_layer = diff_layer = None
         if entry is not None and entry["image"]() is image:
@@ -593,7 +598,7 @@ class RestoreWidget(_JobWidget):
             self._outputs[id(image)] = {"image": weakref.ref(image), "restored": weakref.ref(out_layer),
                                         "difference": weakref.ref(diff_layer)}
         self.outputs = {"restored": out_layer, "difference": diff_layer}
-        changed = int(sum(int(np.count_nonzero(d)) for d in diffs.values()))
+        changed = sum(r[3] for r in results.values())
         return f"{changed} pixels changed → '{out_layer.name}', '{diff_layer.name}' (hidden)"
 
 
