@@ -48,7 +48,10 @@ class UNet(nn.Module):
         return self.head(d0)
 
 
-def tophats(rgb, sizes=(3, 7, 11)):
+TOPHAT_SIZES = (3, 7, 11, 21, 41)  # px: from dust specks to blotches (a blob wider than the kernel has no cue)
+
+
+def tophats(rgb, sizes=TOPHAT_SIZES):
     """White and black morphological top-hats of luminance: x − opening(x) lights up bright structures
     narrower than the kernel, closing(x) − x dark ones. These are the classical dust-and-scratch cues;
     giving them to the network (MaxPool only, so they export to ONNX) lets a small model learn quickly
@@ -68,7 +71,7 @@ class Detector(UNet):
     """RGB in [0, 1] → defect probability (sigmoid applied inside, so the ONNX output is a probability)."""
 
     def __init__(self):
-        super().__init__(9, 1, widths=(8, 16, 32, 64))
+        super().__init__(3 + 2 * len(TOPHAT_SIZES), 1, widths=(8, 16, 32, 64))
 
     def logits(self, rgb):
         return self.features(torch.cat([rgb - 0.5, 4.0 * tophats(rgb)], 1))

@@ -69,6 +69,18 @@ def restorer_input(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return np.concatenate([planes, TELEA(planes)], axis=2)
 
 
+def load_grown(model, state: dict) -> None:
+    """Load a checkpoint into a model whose first layer takes more input planes (new cues added later):
+    the extra input weights start at zero, so the grown model starts out computing what the old one did."""
+    own = model.state_dict()
+    for key, value in state.items():
+        if key in own and own[key].shape != value.shape and value.ndim == 4 and own[key].shape[1] > value.shape[1]:
+            grown = torch.zeros_like(own[key])
+            grown[:, :value.shape[1]] = value
+            state[key] = grown
+    model.load_state_dict(state)
+
+
 def detect_loss(logits, mask):
     """BCE weighted toward the rare defect class + soft Dice: thin structures are a tiny fraction of pixels."""
     bce = F.binary_cross_entropy_with_logits(logits, mask, pos_weight=torch.tensor(4.0))
@@ -151,7 +163,7 @@ def main(argv=None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     model = Detector() if args.task == "detect" else Restorer()
     if args.init:
-        model.load_state_dict(torch.load(args.init, map_location="cpu"))
+        load_grown(model, torch.load(args.init, map_location="cpu"))
     stream = PairStream("train", args.size, args.seed, max_photos=args.max_photos, task=args.task)
     loader = torch.utils.data.DataLoader(stream, batch_size=args.batch, num_workers=args.workers,
                                          persistent_workers=args.workers > 0)
