@@ -226,3 +226,67 @@ def test_lazy_float_block_with_nan_names_the_rows():
     damaged[50, 60] = np.nan
     with pytest.raises(InputError, match="NaN or infinite values.*rows"):
         unscratch.detect(LazyImage(damaged))
+
+
+def test_restorer_on_windows_around_sparse_holes_matches_the_whole_tile():
+    """Sparse dust is repaired on small windows around it; the fill must equal a whole-tile run."""
+    from unscratch.api import RESTORER_CONTEXT, _hole_windows, get_inpainter
+    from unscratch.arrays import to_rgb_float
+    from unscratch.demo import sample_photo
+    op = get_inpainter("auto")
+    if op.prefill is None:
+        pytest.skip("no shipped restorer")
+    rgb = to_rgb_float(sample_photo()[:512, :512])
+    hole = np.zeros((512, 512), bool)
+    for y, x in [(20, 30), (30, 470), (250, 250), (490, 60)]:
+        hole[y:y + 6, x:x + 5] = True
+    tile = np.concatenate([rgb, hole[:, :, None].astype(np.float32)], axis=2)
+    windows = _hole_windows(hole, RESTORER_CONTEXT, op.fn.card.multiple)
+    assert windows is not None and len(windows) >= 3
+    np.testing.assert_allclose(op(tile)[hole], op._restore(tile)[hole], atol=1e-5)
+
+
+def test_hysteresis_keeps_whole_defects_that_are_sure_somewhere():
+    prob = np.zeros((20, 30), np.float32)
+    prob[5, 2:20] = 0.6
+    prob[5, 10] = 0.95          # a scratch, sure in one place
+    prob[15, 5:9] = 0.7         # a faint isolated response (grain)
+    mask = unscratch.api.hysteresis(prob, high=0.9, low=0.5)
+    assert mask[5, 2:20].all() and not mask[15].any() and mask.sum() == 18
+
+
+def test_restore_without_mask_repairs_only_sure_defects(monkeypatch):
+    damaged, _, truth = scratched()
+    det = unscratch.api.get_detector()
+    monkeypatch.setattr(det, "auto_threshold", 1.01, raising=False)  # nothing is ever sure
+    monkeypatch.setattr(unscratch.api, "get_detector", lambda method="auto": det)
+    assert np.array_equal(unscratch.restore(damaged), damaged)
+    assert not np.array_equal(unscratch.restore(damaged, threshold=det.threshold), damaged), \
+        "an explicit threshold repairs what the detection mask holds"
+
+
+def test_fills_get_the_grain_of_their_surroundings():
+    """A smooth fill on a grainy scan shows as a plastic streak; with grain (the default) the fill's
+    fine-scale texture matches the surroundings, repeatably, and nothing outside the repair changes."""
+    import cv2
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:256, 0:256].astype(np.float32)
+    clean = np.clip(0.45 + 0.1 * np.sin(xx / 40) + rng.normal(0, 0.04, (256, 256)), 0, 1).astype(np.float32)
+    damaged = clean.copy()
+    hole = np.zeros((256, 256), bool)
+    hole[:, 120:132] = True
+    damaged[hole] = 0.95
+
+    def hf_std(img, where):
+        return float((img - cv2.GaussianBlur(img, (0, 0), 1.0))[where].std())
+
+    smooth = unscratch.restore(damaged, hole, grain=False)
+    grainy = unscratch.restore(damaged, hole)
+    inner = np.zeros_like(hole)
+    inner[8:-8, 123:129] = True
+    reference = hf_std(clean, inner)
+    assert hf_std(smooth, inner) < 0.6 * reference, "without grain the fill is smooth"
+    assert 0.7 * reference < hf_std(grainy, inner) < 1.3 * reference
+    assert np.array_equal(grainy, unscratch.restore(damaged, hole)), "the same grain every time"
+    grown = unscratch.api.repair_weight(hole) > 0
+    assert np.array_equal(grainy[~grown], damaged[~grown])

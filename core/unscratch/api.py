@@ -21,6 +21,7 @@ from .arrays import (bbox, check_image, check_plane, colour_planes, from_float, 
                      to_float, to_rgb_float)
 from .classical import ClassicalDetector, ClassicalInpainter
 from .engine import run_tiled
+from .grain import RADII as GRAIN_RADII, match_grain
 from .errors import InputError
 
 Progress = Callable[[float], None] | None
@@ -105,18 +106,52 @@ class _NetworkOp:
         self.fn = models.OnnxTileFn(card)
         self.name, self.tile, self.overlap = card.name, card.tile, card.overlap
         self.threshold = card.threshold
+        self.auto_threshold = card.card.get("auto_threshold")
         self.provenance = card.provenance
         self.wants_rgb = True
         self.prefill = ClassicalInpainter() if card.card.get("prefill") == "telea" else None
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
-        if self.prefill is not None:  # a restorer that corrects a classical fill gets it as extra planes
-            prefill = self.prefill(tile)
-            if self.hide_hole:
-                hole = tile[:, :, 3:4] > 0
-                tile = np.concatenate([np.where(hole, prefill, tile[:, :, :3]), tile[:, :, 3:]], axis=2)
-            tile = np.concatenate([tile, prefill], axis=2)
-        return self.fn(tile)
+        if self.prefill is None:
+            return self.fn(tile)
+        boxes = _hole_windows(tile[:, :, 3] > 0, RESTORER_CONTEXT, self.fn.card.multiple)
+        if boxes is None:
+            return self._restore(tile)
+        out = tile[:, :, :3].copy()  # only hole pixels are used by the caller
+        for y0, y1, x0, x1, own in boxes:
+            out[y0:y1, x0:x1][own] = self._restore(tile[y0:y1, x0:x1])[own]
+        return out
+
+    def _restore(self, tile: np.ndarray) -> np.ndarray:
+        """A restorer that corrects a classical fill gets it as extra planes."""
+        prefill = self.prefill(tile)
+        if self.hide_hole:
+            hole = tile[:, :, 3:4] > 0
+            tile = np.concatenate([np.where(hole, prefill, tile[:, :, :3]), tile[:, :, 3:]], axis=2)
+        return self.fn(np.concatenate([tile, prefill], axis=2))
+
+
+RESTORER_CONTEXT = 96  # px: beyond this the shipped restorer's output inside a hole does not change (measured ≤ 1e-7)
+
+
+def _hole_windows(hole: np.ndarray, context: int, multiple: int):
+    """Windows around groups of holes that are further than 2×context apart, each with the hole pixels it
+    must deliver, or None when they would cover most of the tile anyway (dense damage: run it whole).
+
+    A U-Net's output only matches the whole-tile run when the window starts on its downsampling grid
+    (a multiple of `multiple`) and holds `context` pixels around the hole; then it is identical, and
+    sparse dust and scratches cost their neighbourhood instead of the whole tile."""
+    h, w = hole.shape
+    near = cv2.dilate(hole.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_RECT, (2 * context + 1,) * 2))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(near, connectivity=8)
+    boxes, area = [], 0
+    for i in range(1, n):
+        x, y, bw, bh = stats[i, :4]
+        y0, x0 = y // multiple * multiple, x // multiple * multiple
+        y1, x1 = y + bh, x + bw
+        area += (y1 - y0) * (x1 - x0)
+        boxes.append((y0, y1, x0, x1, (labels[y0:y1, x0:x1] == i) & hole[y0:y1, x0:x1]))
+    return boxes if area < 0.6 * h * w else None
 
 
 def _region_plane(region, shape) -> np.ndarray | None:
@@ -159,6 +194,31 @@ def detect(image, *, region=None, threshold=None, progress: Progress = None, can
     return Detection(probability, mask, threshold, inside, provenance)
 
 
+def hysteresis(probability: np.ndarray, high: float, low: float) -> np.ndarray:
+    """Pixels ≥ `low` that are connected to a pixel ≥ `high`: a defect is kept whole when part of it is
+    certain, while faint isolated responses (grain, texture) are dropped."""
+    low_mask = (probability >= low).astype(np.uint8)
+    n, labels = cv2.connectedComponents(low_mask, connectivity=8, ltype=cv2.CV_32S)
+    del low_mask
+    keep = np.zeros(n, bool)
+    keep[np.unique(labels[probability >= high])] = True
+    keep[0] = False
+    return keep[labels]
+
+
+def auto_mask(detection: Detection, detector) -> np.ndarray:
+    """The mask `restore` repairs when it is given none: stricter than the interactive mask, because
+    nobody reviews it. Components of the detection must reach the card's `auto_threshold` (chosen on
+    validation so that clean photos are left almost untouched); without one, the detection's own mask."""
+    high = getattr(detector, "auto_threshold", None)
+    if high is None or high <= detection.threshold:
+        return detection.mask
+    mask = hysteresis(detection.probability, high, detection.threshold)
+    if detection.region is not None:
+        mask &= detection.region
+    return mask
+
+
 def repair_weight(hole: np.ndarray, dilate: int = 2, feather: int = 2) -> np.ndarray:
     """Compositing weight for a defect mask: 1 on the hole grown by `dilate` px, then a linear feather.
 
@@ -199,27 +259,29 @@ class Patch:
 
 def restore(image, mask=None, *, region=None, mode: str = "defects", progress: Progress = None,
             cancel: Cancel = None, method: str = "auto", detect_method: str = "auto",
-            threshold: float | None = None, dilate: int = 2, feather: int = 2) -> np.ndarray:
+            threshold: float | None = None, dilate: int = 2, feather: int = 2, grain: bool = True) -> np.ndarray:
     """Repaired copy of `image` (same shape and dtype); only (dilated mask ∩ region) changes.
 
-    mode="defects": repair the defects in `mask` (detected first when mask is None).
+    mode="defects": repair the defects in `mask`. When mask is None they are detected first, and unless a
+    `threshold` is given only defects the detector is sure of somewhere are repaired (`auto_mask`).
     mode="fill": the whole region is the hole, filled from its surroundings (heal a selection).
     A soft region (uint8/float selection) blends the repair in proportion to its weight.
+    `grain`: add back the film grain of the surroundings that a smooth fill lacks.
     """
     img, alpha, inpainter, progress = _plan(image, mask, region, mode, progress, cancel, method, detect_method,
                                             threshold, dilate, feather)
-    return repair(img, alpha, inpainter, progress=progress, cancel=cancel)
+    return repair(img, alpha, inpainter, progress=progress, cancel=cancel, grain=grain)
 
 
 def restore_patches(image, mask=None, *, region=None, mode: str = "defects", progress: Progress = None,
                     cancel: Cancel = None, method: str = "auto", detect_method: str = "auto",
-                    threshold: float | None = None, dilate: int = 2, feather: int = 2) -> list[Patch]:
+                    threshold: float | None = None, dilate: int = 2, feather: int = 2, grain: bool = True) -> list[Patch]:
     """`restore`, returning only the pixels that change: for lazy or huge images, where the caller keeps
     the original and overlays the patches (`Patch.apply`) instead of holding a repaired copy."""
     img, alpha, inpainter, progress = _plan(image, mask, region, mode, progress, cancel, method, detect_method,
                                             threshold, dilate, feather)
     patches: list[Patch] = []
-    repair_patches(img, alpha, inpainter, patches.append, progress=progress, cancel=cancel)
+    repair_patches(img, alpha, inpainter, patches.append, progress=progress, cancel=cancel, grain=grain)
     return patches
 
 
@@ -242,8 +304,10 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
     else:
         if mask is None:
             detect_share = 0.4
-            hole = detect(img, region=region, threshold=threshold, progress=_sub_progress(progress, 0, detect_share),
-                          cancel=cancel, method=detect_method).mask
+            detection = detect(img, region=region, threshold=threshold, cancel=cancel, method=detect_method,
+                               progress=_sub_progress(progress, 0, detect_share))
+            hole = detection.mask if threshold is not None else auto_mask(detection, get_detector(detect_method))
+            del detection
         else:
             hole = plane_weight(check_plane(mask, (H, W), "mask")) > 0
             if weight is not None:
@@ -256,20 +320,21 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
 
 
 def repair(img, alpha: np.ndarray, inpainter, *, progress: Progress = None, cancel: Cancel = None,
-           whole: bool = False) -> np.ndarray:
+           whole: bool = False, grain: bool = False) -> np.ndarray:
     """Composite `inpainter`'s fill into a copy of `img` with weight `alpha`; pixels where alpha is 0 stay
     bit-identical. Shared by restore(), batch and the evaluation, so every method is judged with the same
     mask and compositing."""
     result = np.array(img[...])  # a copy; a lazy image is computed whole here (the caller asked for a copy)
     repair_patches(img, alpha, inpainter, lambda patch: patch.apply(result), progress=progress,
-                   cancel=_cancel_fn(cancel), whole=whole)
+                   cancel=_cancel_fn(cancel), whole=whole, grain=grain)
     return result
 
 
 def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], None], *, progress: Progress = None,
-                   cancel: Cancel = None, whole: bool = False) -> None:
+                   cancel: Cancel = None, whole: bool = False, grain: bool = False) -> None:
     """Run `inpainter` over the pixels where alpha > 0 (the hole it sees) and hand each band's repaired
     pixels, blended with weight `alpha`, to `emit` as a Patch. `img` is read block by block.
+    `grain=True` adds back the film grain a smooth fill lacks (`unscratch.grain`).
 
     Tiles cover the mask's bounding box (grown by the overlap); `whole=True` tiles the whole image instead,
     which callers that split one image into blocks need so every block is tiled the same way."""
@@ -296,6 +361,13 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
         rows, cols = np.nonzero(a > 0)
         if rows.size == 0:
             return
+        if grain:
+            pad = GRAIN_RADII[-1]
+            r0, r1 = max(0, rows.min() - pad), min(y1 - y0, rows.max() + 1 + pad)
+            c0, c1 = max(0, cols.min() - pad), min(x1 - x0, cols.max() + 1 + pad)
+            planes = read_block(img, y0 + r0, y0 + r1, x0 + c0, x0 + c1)
+            block[r0:r1, c0:c1] = match_grain(block[r0:r1, c0:c1], to_rgb_float(planes) if wants_rgb else to_float(planes),
+                                              a[r0:r1, c0:c1] > 0, seed=(y0 + r0, x0 + c0))
         fill = block[rows, cols]  # only the pixels being repaired: band-sized temporaries cost GBs on 100-MP scans
         fill = fill.mean(axis=1, keepdims=True) if wants_rgb and n_planes == 1 else fill[:, :n_planes]
         old = read_block(img, y0, y1, x0, x1)[rows, cols]
