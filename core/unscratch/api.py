@@ -21,7 +21,7 @@ from .arrays import (bbox, check_image, check_plane, colour_planes, from_float, 
                      to_float, to_rgb_float)
 from .classical import ClassicalDetector, ClassicalInpainter
 from .engine import run_tiled
-from .grain import RADII as GRAIN_RADII, match_grain
+from . import grain as grain_mod
 from .errors import InputError
 
 Progress = Callable[[float], None] | None
@@ -320,21 +320,23 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
 
 
 def repair(img, alpha: np.ndarray, inpainter, *, progress: Progress = None, cancel: Cancel = None,
-           whole: bool = False, grain: bool = False) -> np.ndarray:
+           whole: bool = False, grain: bool = False, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Composite `inpainter`'s fill into a copy of `img` with weight `alpha`; pixels where alpha is 0 stay
     bit-identical. Shared by restore(), batch and the evaluation, so every method is judged with the same
     mask and compositing."""
     result = np.array(img[...])  # a copy; a lazy image is computed whole here (the caller asked for a copy)
     repair_patches(img, alpha, inpainter, lambda patch: patch.apply(result), progress=progress,
-                   cancel=_cancel_fn(cancel), whole=whole, grain=grain)
+                   cancel=_cancel_fn(cancel), whole=whole, grain=grain, origin=origin)
     return result
 
 
 def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], None], *, progress: Progress = None,
-                   cancel: Cancel = None, whole: bool = False, grain: bool = False) -> None:
+                   cancel: Cancel = None, whole: bool = False, grain: bool = False,
+                   origin: tuple[int, int] = (0, 0)) -> None:
     """Run `inpainter` over the pixels where alpha > 0 (the hole it sees) and hand each band's repaired
     pixels, blended with weight `alpha`, to `emit` as a Patch. `img` is read block by block.
-    `grain=True` adds back the film grain a smooth fill lacks (`unscratch.grain`).
+    `grain=True` adds back the film grain a smooth fill lacks (`unscratch.grain`); `origin` is where
+    img[0, 0] lies when img is a window of a larger image, so the grain matches a whole-image run.
 
     Tiles cover the mask's bounding box (grown by the overlap); `whole=True` tiles the whole image instead,
     which callers that split one image into blocks need so every block is tiled the same way."""
@@ -361,15 +363,14 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
         rows, cols = np.nonzero(a > 0)
         if rows.size == 0:
             return
-        if grain:
-            pad = GRAIN_RADII[-1]
-            r0, r1 = max(0, rows.min() - pad), min(y1 - y0, rows.max() + 1 + pad)
-            c0, c1 = max(0, cols.min() - pad), min(x1 - x0, cols.max() + 1 + pad)
-            planes = read_block(img, y0 + r0, y0 + r1, x0 + c0, x0 + c1)
-            block[r0:r1, c0:c1] = match_grain(block[r0:r1, c0:c1], to_rgb_float(planes) if wants_rgb else to_float(planes),
-                                              a[r0:r1, c0:c1] > 0, seed=(y0 + r0, x0 + c0))
         fill = block[rows, cols]  # only the pixels being repaired: band-sized temporaries cost GBs on 100-MP scans
         fill = fill.mean(axis=1, keepdims=True) if wants_rgb and n_planes == 1 else fill[:, :n_planes]
+        if grain:  # from the image around the band's holes, so bands and dask chunks agree pixel for pixel
+            gy0, gy1 = max(0, y0 + rows.min() - grain_mod.MARGIN), min(H, y0 + rows.max() + 1 + grain_mod.MARGIN)
+            gx0, gx1 = max(0, x0 + cols.min() - grain_mod.MARGIN), min(W, x0 + cols.max() + 1 + grain_mod.MARGIN)
+            luma = to_float(read_block(img, gy0, gy1, gx0, gx1)).mean(axis=2)
+            field = grain_mod.grain(luma, alpha[gy0:gy1, gx0:gx1] > 0, origin[0] + gy0, origin[1] + gx0)
+            fill = fill + field[y0 + rows - gy0, x0 + cols - gx0, None].astype(np.float32)
         old = read_block(img, y0, y1, x0, x1)[rows, cols]
         original = to_float(old)
         values = from_float(original + (fill - original) * a[rows, cols][:, None], img.dtype)

@@ -356,7 +356,8 @@ def process_file(job: Job, cfg: Config) -> dict:
             timings["restore"] = time.perf_counter() - t
         else:
             det = api.detect(image, threshold=cfg.threshold, method=s.method)
-            probability, hole = det.probability, det.mask
+            probability = det.probability
+            hole = det.mask if cfg.threshold is not None else api.auto_mask(det, api.get_detector(s.method))
             timings["detect"] = time.perf_counter() - t
             t = time.perf_counter()
             restored = api.restore(image, hole, method=s.method, dilate=s.dilate, feather=s.feather)
@@ -902,7 +903,9 @@ def _restore_block(block: np.ndarray, alpha: np.ndarray, *, py: AxisPlan, px: Ax
     a_all = alpha[y0:y1, x0:x1, 0]
     if not (a_all > 0).any():
         return result
-    result[y0:y1, x0:x1] = api.repair(block[y0:y1, x0:x1], a_all, api.get_inpainter(method, fill=fill), whole=True)
+    origin = (py.window(block_id[0])[1], px.window(block_id[1])[1])  # where the run starts in the image
+    result[y0:y1, x0:x1] = api.repair(block[y0:y1, x0:x1], a_all, api.get_inpainter(method, fill=fill), whole=True,
+                                      grain=True, origin=origin)
     return result
 
 
@@ -945,6 +948,7 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
         if region is not None:
             raise InputError("split_restore: a region is only supported in fill mode")
         detector = api.get_detector(detect_method)
+        threshold_given = threshold
         threshold = api._check_threshold(detector.threshold if threshold is None else threshold)
         if min(H, W) > 1:
             py = plan_axis(H, 0, H, detector.tile, detector.overlap, chunk)
@@ -959,6 +963,8 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
         hole = probability >= threshold
         if threshold == 0.0:
             hole &= probability > 0
+        if threshold_given is None:  # as restore(mask=None): only defects the detector is sure of somewhere
+            hole = api.auto_mask(api.Detection(probability, hole, threshold), detector)
         alpha = api.repair_weight(hole, dilate, feather)
     roi = bbox(alpha > 0)
     if roi is None or min(H, W) == 1:

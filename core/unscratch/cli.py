@@ -66,7 +66,7 @@ def cmd_restore(args) -> int:
     bar = _Bar("restore", args.quiet)
     try:
         out = restore(image, mask, region=region, mode="fill" if args.fill else "defects", progress=bar,
-                      threshold=args.threshold, method=args.method)
+                      threshold=args.threshold, method=args.method, grain=args.grain)
     finally:
         bar.close()
     io.write(args.output, out, info=info, source=args.input)
@@ -156,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fill", action="store_true", help="treat the whole region as the hole")
     r.add_argument("--threshold", type=float, help="detection threshold when no --mask is given")
     r.add_argument("--method", choices=("auto", "model", "classical"), default="auto")
+    r.add_argument("--no-grain", dest="grain", action="store_false",
+                   help="leave fills smooth instead of matching the film grain around them")
     r.add_argument("-q", "--quiet", action="store_true")
     r.set_defaults(func=cmd_restore)
 
