@@ -554,8 +554,10 @@ class RestoreWidget(_JobWidget):
             inpainter=models.get("inpainter"), detector=detector, threshold=mask_threshold,
             mask_provenance=job.mask_provenance,
             parameters={"mode": job.mode, "mask_layer": job.mask_name, "region_layer": job.region_name,
-                        "method": "auto", "dilate": 2, "feather": 2, "slices": _index_list(sorted(slices)),
-                        "mask": "detected automatically" if (job.mode == "defects" and job.masks is None)
+                        "method": "auto", "dilate": 2, "feather": 2, "grain": True,
+                        "slices": _index_list(sorted(slices)),
+                        "mask": "detected automatically (restore's auto mask)"
+                        if (job.mode == "defects" and job.masks is None)
                         else ("layer" if job.mode == "defects" else "region is the hole")})
 
     def _apply(self, job: _RestoreJob, payload) -> str:
