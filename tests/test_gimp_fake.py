@@ -176,26 +176,13 @@ def test_gimp_and_pdb_namespaces(fake):
 
 # ---------------------------------------------------------------------------------------------------------------
 # Pure-Python pixel helpers
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
-def test_split_and_merge_gray_alpha(dtype):
-    rng = np.random.default_rng(1)
-    arr = (rng.random((5, 7, 2)) * (255 if dtype == np.uint8 else 65535 if dtype == np.uint16 else 1)).astype(dtype)
-    px = pixels_of(arr, gray=True)
-    (data, shape, name), alpha = plugin.split_alpha(px)
-    assert shape == (5, 7) and name == np.dtype(dtype).name
-    assert np.array_equal(np.frombuffer(data, dtype).reshape(5, 7), arr[..., 0])
-    assert np.array_equal(np.frombuffer(alpha, dtype).reshape(5, 7), arr[..., 1])
-    y2 = (arr[..., 0] // 2 if dtype != np.float32 else arr[..., 0] / 2).astype(dtype)
-    merged = array_of(plugin.merge_alpha(px, y2.tobytes(), alpha))
-    assert np.array_equal(merged[..., 0], y2) and np.array_equal(merged[..., 1], arr[..., 1])
-
-
-def test_rgb_rgba_and_gray_go_whole():
-    for arr in (np.zeros((3, 4, 3), np.uint8), np.zeros((3, 4, 4), np.uint16), np.zeros((3, 4, 1), np.float32)):
-        px = pixels_of(arr)
-        (data, shape, _), alpha = plugin.split_alpha(px)
-        assert alpha is None and data == px.data
-        assert shape == ((3, 4) if arr.shape[2] == 1 else arr.shape)
+def test_layers_go_to_the_worker_whole():
+    """Gray is HxW; gray+alpha, RGB and RGBA keep their channels (the worker leaves alpha alone)."""
+    for arr in (np.zeros((3, 4, 3), np.uint8), np.zeros((3, 4, 4), np.uint16), np.zeros((3, 4, 1), np.float32),
+                np.zeros((3, 4, 2), np.uint16)):
+        px = pixels_of(arr, gray=arr.shape[2] <= 2)
+        data, shape, _ = plugin.worker_image(px)
+        assert data == px.data and shape == ((3, 4) if arr.shape[2] == 1 else arr.shape)
 
 
 # ---------------------------------------------------------------------------------------------------------------

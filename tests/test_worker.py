@@ -38,6 +38,23 @@ def test_restore_job_keeps_precision_and_region(monkeypatch):
     assert (restored != damaged).any() and seen and seen[-1] == 1.0
 
 
+@pytest.mark.parametrize("op", ["restore", "detect"])
+def test_gray_alpha_layers_keep_their_alpha(op):
+    """GIMP and Krita send gray+alpha as HxWx2: the gray plane is repaired, alpha comes back as it was."""
+    damaged, _, truth = scratched(channels=0, dtype=np.uint16)
+    alpha = np.linspace(0, 65535, damaged.size).astype(np.uint16).reshape(damaged.shape)
+    _, out = protocol.run_job(sys.executable, op, {"image": as_msg(np.dstack([damaged, alpha]))})
+    if op == "detect":
+        data, shape, dtype = out["mask"]
+        assert shape == damaged.shape and np.frombuffer(data, np.uint8).reshape(shape)[truth].mean() > 200
+        return
+    data, shape, dtype = out["restored"]
+    restored = np.frombuffer(data, np.uint16).reshape(shape)
+    assert shape == damaged.shape + (2,) and dtype == "uint16"
+    assert np.array_equal(restored[..., 1], alpha)
+    assert np.array_equal(restored[..., 0], __import__("unscratch").restore(damaged))
+
+
 def test_worker_env_strips_python_variables():
     env = protocol.worker_env({"PYTHONPATH": "x", "PYTHONHOME": "y", "PATH": "/bin"})
     assert env == {"PATH": "/bin"}

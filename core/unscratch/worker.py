@@ -38,6 +38,14 @@ def _write_json(path: str, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+def split_gray_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """GIMP and Krita gray layers with alpha arrive as HxWx2; the core repairs the gray plane and the
+    alpha goes back untouched (the core's own layouts are HxW, HxWx1, HxWx3 and HxWx4)."""
+    if image.ndim == 3 and image.shape[2] == 2:
+        return image[:, :, 0], image[:, :, 1]
+    return image, None
+
+
 def run(job: str) -> dict:
     with open(os.path.join(job, "request.json")) as fh:
         request = json.load(fh)
@@ -48,20 +56,21 @@ def run(job: str) -> dict:
     if "image" not in inputs:
         raise InputError("no image was sent")
     op = request["op"]
+    image, alpha = split_gray_alpha(inputs["image"])
     outputs = {}
     info = {"version": __version__}
     if op == "detect":
-        det = detect(inputs["image"], region=inputs.get("region"), threshold=params.get("threshold"),
+        det = detect(image, region=inputs.get("region"), threshold=params.get("threshold"),
                      progress=_progress, cancel=_host_gone, method=params.get("method", "auto"))
         np.save(os.path.join(job, "probability.npy"), det.probability)
         np.save(os.path.join(job, "mask.npy"), det.mask.astype(np.uint8) * 255)
         outputs = {"probability": "probability.npy", "mask": "mask.npy"}
         info.update(det.provenance, defect_pixels=int(det.mask.sum()))
     elif op in ("restore", "fill"):
-        result = restore(inputs["image"], inputs.get("mask"), region=inputs.get("region"),
+        result = restore(image, inputs.get("mask"), region=inputs.get("region"),
                          mode="fill" if op == "fill" else "defects", threshold=params.get("threshold"),
                          progress=_progress, cancel=_host_gone, method=params.get("method", "auto"))
-        np.save(os.path.join(job, "restored.npy"), result)
+        np.save(os.path.join(job, "restored.npy"), result if alpha is None else np.dstack([result, alpha]))
         outputs = {"restored": "restored.npy"}
     else:
         raise InputError(f"unknown operation {op!r}")

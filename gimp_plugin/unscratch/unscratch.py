@@ -53,29 +53,11 @@ protocol = _load("unscratch_protocol", os.path.join(PLUGIN_DIR, "protocol.py"),
 
 # ---------------------------------------------------------------------------------------------------------------
 # Pure-Python helpers (no numpy in GIMP's Python)
-def split_alpha(px):
-    """What the core gets: RGB, RGBA (alpha is left alone by the core) or gray as HxW. Gray+alpha has no core
-    layout, so the gray plane goes alone and its alpha is kept here. Returns ((bytes, shape, dtype), alpha)."""
-    h, w, c = px.height, px.width, px.channels
-    if c == 2:
-        code = {"uint8": "B", "uint16": "H", "float32": "f"}[px.dtype]
-        view = memoryview(px.data).cast(code)
-        return (view[0::2].tobytes(), (h, w), px.dtype), view[1::2].tobytes()
-    if c == 1:
-        return (px.data, (h, w), px.dtype), None
-    return (px.data, (h, w, c), px.dtype), None
-
-
-def merge_alpha(px, data, alpha):
-    """Inverse of split_alpha: the worker's bytes back in the layer's layout."""
-    if alpha is None:
-        return px.replace(data)
-    code = {"uint8": "B", "uint16": "H", "float32": "f"}[px.dtype]
-    out = bytearray(len(px.data))
-    view = memoryview(out).cast(code)
-    view[0::2] = memoryview(data).cast(code)
-    view[1::2] = memoryview(alpha).cast(code)
-    return px.replace(bytes(out))
+def worker_image(px):
+    """The layer as the worker takes it: (bytes, shape, dtype); gray is HxW, gray+alpha HxWx2 (the worker
+    repairs the gray plane and leaves alpha alone, as it does for RGBA)."""
+    shape = (px.height, px.width) if px.channels == 1 else (px.height, px.width, px.channels)
+    return px.data, shape, px.dtype
 
 
 def _selection(image, drawable, required, what):
@@ -128,8 +110,7 @@ def detect_scratches(image, drawable, threshold=0.0, add_channel=True):
     check_paint_layer(drawable)
     region = _selection(image, drawable, False, "Detect scratches")
     px = read_pixels(drawable)
-    sent, _ = split_alpha(px)
-    arrays = {"image": sent}
+    arrays = {"image": worker_image(px)}
     if region is not None:
         arrays["region"] = (region, (px.height, px.width), "float32")
     _, outputs = _run("detect", arrays, _params(threshold), "Detecting scratches…")
@@ -154,7 +135,7 @@ def _repair(image, drawable, op, threshold, label, suffix, what):
     check_paint_layer(drawable)
     region = _selection(image, drawable, op == "fill", what)
     px = read_pixels(drawable)
-    sent, alpha = split_alpha(px)
+    sent = worker_image(px)
     arrays = {"image": sent}
     if region is not None:
         arrays["region"] = (region, (px.height, px.width), "float32")
@@ -164,7 +145,7 @@ def _repair(image, drawable, op, threshold, label, suffix, what):
         raise PluginError(f"unscratch's worker sent {shape} {dtype} for a {sent[1]} {px.dtype} layer. "
                           f"Fix: reinstall with  {FIX_INSTALL}")
     with undo_group(image):
-        layer = new_layer_like(image, drawable, f"{item_name(drawable)} {suffix}", merge_alpha(px, data, alpha))
+        layer = new_layer_like(image, drawable, f"{item_name(drawable)} {suffix}", px.replace(data))
     gimp.displays_flush()
     return layer
 

@@ -7,7 +7,7 @@
   RGBA   U16    2                  B G R A            HxWx4 R G B A (uint16)
   RGBA   F16    2 (half float)     R G B A            HxWx4 R G B A (float32)
   RGBA   F32    4                  R G B A            HxWx4 R G B A (float32)
-  GRAYA  any    as above           Y A                HxW   Y (alpha is kept aside)
+  GRAYA  any    as above           Y A                HxWx2 Y A (the worker repairs Y only)
 
 (Checked in Krita 5.1.5: integer RGBA is stored BGRA, floating-point RGBA is stored RGBA.)
 Reordering is done with extended-slice copies of bytearrays, which run at memcpy-like speed, so a
@@ -78,8 +78,7 @@ class Format:
             raw = _permute(data, self.itemsize, NATIVE_ORDER[(self.model, self.depth)], to_native=False)
             shape = (h, w, 4)
         else:
-            raw = _channel(data, self.itemsize, 2, 0)
-            shape = (h, w)
+            raw, shape = data, (h, w, 2)
         if self.depth == "F16":
             raw = half_to_float(raw)
         return raw, shape, self.dtype
@@ -88,22 +87,15 @@ class Format:
     def from_worker(self, restored: bytes, original: bytes, w: int, h: int) -> bytes:
         """The worker's restored array (same layout as to_worker made) -> Krita's native bytes.
 
-        Alpha is taken from `original` (the core never changes it; gray layers never sent it)."""
+        Alpha is taken from `original` (the core never changes it)."""
         self.expect(original, w, h)
-        n_planes = 4 if self.model == "RGBA" else 1
-        if len(restored) != w * h * n_planes * self.worker_itemsize:
+        if len(restored) != w * h * self.channels * self.worker_itemsize:
             raise ValueError(f"{self!r}: the worker returned {len(restored)} bytes for {w}x{h} pixels")
         if self.depth == "F16":
             restored = float_to_half(restored)
-        if self.model == "RGBA":
-            out = bytearray(_permute(bytes(restored), self.itemsize, NATIVE_ORDER[(self.model, self.depth)],
-                                     to_native=True))
-            _copy_channel(out, original, self.itemsize, 4, 3)  # alpha: exactly the original's
-            return bytes(out)
-        out = bytearray(original)
-        size, stride = self.itemsize, self.pixel_size
-        for k in range(size):
-            out[k::stride] = restored[k::size]
+        out = bytearray(restored if self.model == "GRAYA" else
+                        _permute(bytes(restored), self.itemsize, NATIVE_ORDER[(self.model, self.depth)], to_native=True))
+        _copy_channel(out, original, self.itemsize, self.channels, self.channels - 1)  # alpha: exactly the original's
         return bytes(out)
 
     # ---------------------------------------------------------------- layers we create
@@ -174,15 +166,6 @@ def _permute(data: bytes, size: int, order: tuple, to_native: bool) -> bytes:
         src, dst = (worker_pos, native_pos) if to_native else (native_pos, worker_pos)
         for k in range(size):
             out[dst * size + k::stride] = data[src * size + k::stride]
-    return bytes(out)
-
-
-def _channel(data: bytes, size: int, channels: int, index: int) -> bytes:
-    """One channel of interleaved pixels as a packed plane."""
-    stride = size * channels
-    out = bytearray(len(data) // channels)
-    for k in range(size):
-        out[k::size] = data[index * size + k::stride]
     return bytes(out)
 
 
