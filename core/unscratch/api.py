@@ -110,6 +110,7 @@ class _NetworkOp:
         self.provenance = card.provenance
         self.wants_rgb = True
         self.prefill = ClassicalInpainter() if card.card.get("prefill") == "telea" else None
+        self.reuses_hole = self.prefill is not None and not hide_hole  # sees what shows through a defect
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         if self.prefill is None:
@@ -369,7 +370,8 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
             gy0, gy1 = max(0, y0 + rows.min() - grain_mod.MARGIN), min(H, y0 + rows.max() + 1 + grain_mod.MARGIN)
             gx0, gx1 = max(0, x0 + cols.min() - grain_mod.MARGIN), min(W, x0 + cols.max() + 1 + grain_mod.MARGIN)
             luma = to_float(read_block(img, gy0, gy1, gx0, gx1)).mean(axis=2)
-            field = grain_mod.grain(luma, alpha[gy0:gy1, gx0:gx1] > 0, origin[0] + gy0, origin[1] + gx0)
+            field = grain_mod.grain(luma, alpha[gy0:gy1, gx0:gx1] > 0, origin[0] + gy0, origin[1] + gx0,
+                                    see_through=getattr(inpainter, "reuses_hole", False))
             fill = fill + field[y0 + rows - gy0, x0 + cols - gx0, None].astype(np.float32)
         old = read_block(img, y0, y1, x0, x1)[rows, cols]
         original = to_float(old)

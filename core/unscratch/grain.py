@@ -63,8 +63,9 @@ def _local_mean(values: np.ndarray, weight: np.ndarray, radius: int) -> tuple[np
     return num / np.maximum(den, 1e-9), den
 
 
-def amplitude(luma: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """Standard deviation of grain missing at each pixel of `hole`, from the damaged luminance around it."""
+def amplitude(luma: np.ndarray, hole: np.ndarray, see_through: bool = True) -> np.ndarray:
+    """Standard deviation of grain missing at each pixel of `hole`, from the damaged luminance around it.
+    `see_through=False`: the fill did not use the hole's own pixels (Telea, fill mode), so all is missing."""
     raw = _highpass(luma.astype(np.float64))
     sq = np.square(np.clip(raw, -CLIP, CLIP))
     known = (~hole).astype(np.float64)
@@ -72,6 +73,8 @@ def amplitude(luma: np.ndarray, hole: np.ndarray) -> np.ndarray:
     for radius in reversed(RADII):  # the narrowest window with enough known pixels wins
         v, share = _local_mean(sq, known, radius)
         np.copyto(variance, v, where=share >= (MIN_KNOWN if radius != RADII[-1] else 1e-6))
+    if not see_through:
+        return np.sqrt(variance)
     # grain that already shows through, pixel by pixel (the hole includes a margin of intact picture
     # around the defect); residuals beyond 3 sigma of the surrounding grain are the defect's own edges
     raw *= raw
@@ -80,10 +83,10 @@ def amplitude(luma: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(variance - shows_through, 0.0, None))
 
 
-def grain(luma: np.ndarray, hole: np.ndarray, y0: int, x0: int) -> np.ndarray:
+def grain(luma: np.ndarray, hole: np.ndarray, y0: int, x0: int, see_through: bool = True) -> np.ndarray:
     """Grain (float64, HxW, zero outside `hole`) to add to a fill whose damaged luminance is `luma`;
     (y0, x0) is the absolute position of luma[0, 0]."""
     h, w = hole.shape
-    out = amplitude(luma, hole) * noise(y0, y0 + h, x0, x0 + w)
+    out = amplitude(luma, hole, see_through) * noise(y0, y0 + h, x0, x0 + w)
     out[~hole] = 0.0
     return out
