@@ -238,6 +238,29 @@ def repair_weight(hole: np.ndarray, dilate: int = 2, feather: int = 2) -> np.nda
     return np.clip(weight, 0.0, 1.0, out=weight)
 
 
+def _grain_at(img, alpha: np.ndarray, rows: np.ndarray, cols: np.ndarray, origin: tuple[int, int],
+              see_through: bool) -> np.ndarray:
+    """Grain (N×1 float32) for the repaired pixels at absolute (rows, cols), computed strip by strip from
+    the image within grain.MARGIN of them: bounded memory, and the same values whichever band or dask
+    chunk a pixel falls in."""
+    H, W = img.shape[:2]
+    out = np.zeros((rows.size, 1), np.float32)
+    for s0 in range(int(cols.min()), int(cols.max()) + 1, GRAIN_STRIP):
+        sel = np.flatnonzero((cols >= s0) & (cols < s0 + GRAIN_STRIP))
+        if sel.size == 0:
+            continue
+        r, c = rows[sel], cols[sel]
+        gy0, gy1 = max(0, int(r.min()) - grain_mod.MARGIN), min(H, int(r.max()) + 1 + grain_mod.MARGIN)
+        gx0, gx1 = max(0, int(c.min()) - grain_mod.MARGIN), min(W, int(c.max()) + 1 + grain_mod.MARGIN)
+        luma = to_float(read_block(img, gy0, gy1, gx0, gx1)).mean(axis=2)
+        field = grain_mod.grain(luma, alpha[gy0:gy1, gx0:gx1] > 0, origin[0] + gy0, origin[1] + gx0, see_through)
+        out[sel, 0] = field[r - gy0, c - gx0]
+    return out
+
+
+GRAIN_STRIP = 1024  # px: grain is computed over strips this wide (plus margins) to bound memory
+
+
 @dataclass
 class Patch:
     """The repaired pixels of one band of an image: colour values (N×C, the image's dtype) at absolute
@@ -366,13 +389,8 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
             return
         fill = block[rows, cols]  # only the pixels being repaired: band-sized temporaries cost GBs on 100-MP scans
         fill = fill.mean(axis=1, keepdims=True) if wants_rgb and n_planes == 1 else fill[:, :n_planes]
-        if grain:  # from the image around the band's holes, so bands and dask chunks agree pixel for pixel
-            gy0, gy1 = max(0, y0 + rows.min() - grain_mod.MARGIN), min(H, y0 + rows.max() + 1 + grain_mod.MARGIN)
-            gx0, gx1 = max(0, x0 + cols.min() - grain_mod.MARGIN), min(W, x0 + cols.max() + 1 + grain_mod.MARGIN)
-            luma = to_float(read_block(img, gy0, gy1, gx0, gx1)).mean(axis=2)
-            field = grain_mod.grain(luma, alpha[gy0:gy1, gx0:gx1] > 0, origin[0] + gy0, origin[1] + gx0,
-                                    see_through=getattr(inpainter, "reuses_hole", False))
-            fill = fill + field[y0 + rows - gy0, x0 + cols - gx0, None].astype(np.float32)
+        if grain:
+            fill = fill + _grain_at(img, alpha, rows + y0, cols + x0, origin, getattr(inpainter, "reuses_hole", False))
         old = read_block(img, y0, y1, x0, x1)[rows, cols]
         original = to_float(old)
         values = from_float(original + (fill - original) * a[rows, cols][:, None], img.dtype)
