@@ -20,6 +20,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, Label, ProgressBar, PushButton
@@ -532,12 +533,13 @@ class RestoreWidget(_JobWidget):
             if job.src.lazy:  # keep only the changed pixels; the layers overlay them on the input lazily
                 patches = unscratch.restore_patches(work, mask, **options)
                 original = job.src.lazy_plane(idx)
-                out[idx] = (L.overlay(original, patches), L.patch_difference(original, patches), *L.patch_stats(patches))
+                out[idx] = _Restored(L.overlay(original, patches), L.patch_difference(original, patches),
+                                     *L.patch_stats(patches))
             else:
                 plane = job.src.plane(idx)
                 result = L.from_core(unscratch.restore(work, mask, **options), plane, work)
                 diff = L.difference(plane, result)
-                out[idx] = (result, diff, float(diff.max()), int(np.count_nonzero(diff)))
+                out[idx] = _Restored(result, diff, float(diff.max()), int(np.count_nonzero(diff)))
         models = {"inpainter": unscratch.api.get_inpainter("auto").provenance}
         if job.mode == "defects" and job.masks is None:
             models["detector"] = unscratch.api.get_detector("auto").provenance
@@ -564,9 +566,9 @@ class RestoreWidget(_JobWidget):
         results, models = payload
         viewer, src, image = self.viewer, job.src, job.image
         lead = tuple(src.leading)
-        restored = {i: r[0] for i, r in results.items()}
-        diffs = {i: r[1] for i, r in results.items()}
-        top = max(r[2] for r in results.values())
+        restored = {i: r.restored for i, r in results.items()}
+        diffs = {i: r.difference for i, r in results.items()}
+        top = max(r.top for r in results.values())
         entry = self._outputs.get(id(image))
         out_layer = diff_layer = None
         if entry is not None and entry["image"]() is image:
@@ -600,8 +602,16 @@ class RestoreWidget(_JobWidget):
             self._outputs[id(image)] = {"image": weakref.ref(image), "restored": weakref.ref(out_layer),
                                         "difference": weakref.ref(diff_layer)}
         self.outputs = {"restored": out_layer, "difference": diff_layer}
-        changed = sum(r[3] for r in results.values())
+        changed = sum(r.changed for r in results.values())
         return f"{changed} pixels changed → '{out_layer.name}', '{diff_layer.name}' (hidden)"
+
+
+class _Restored(NamedTuple):
+    """One slice's restoration: layer data (numpy, or dask for lazy input) and its summary."""
+    restored: object
+    difference: object
+    top: float       # largest |restored − original|
+    changed: int     # pixels changed
 
 
 # --- Metrics -----------------------------------------------------------------------------------
