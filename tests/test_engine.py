@@ -8,26 +8,30 @@ import numpy as np
 import pytest
 
 from unscratch import ModelError, models
-from unscratch.engine import axis_weights, run_tiled, tile_starts
+from unscratch.engine import axis_weights, run_tiled, tile_layout
 
 
-@pytest.mark.parametrize("length,tile,overlap", [(1024, 256, 64), (1000, 256, 64), (513, 256, 128), (90, 256, 64), (2000, 512, 96)])
-def test_weights_are_a_partition_of_unity(length, tile, overlap):
-    starts = tile_starts(length, tile, overlap)
+@pytest.mark.parametrize("length,tile,overlap,multiple", [(1024, 256, 64, 1), (1000, 256, 64, 1), (513, 256, 128, 1),
+                                                          (90, 256, 64, 1), (2000, 512, 96, 1), (1003, 512, 256, 8),
+                                                          (2047, 1024, 256, 8), (517, 512, 256, 8)])
+def test_weights_are_a_partition_of_unity(length, tile, overlap, multiple):
+    layout = tile_layout(length, tile, overlap, multiple)
+    assert all(s % multiple == 0 for s, _ in layout), "tiles start on the model's grid"
+    assert sum(layout[-1]) == length and all(n == tile for _, n in layout[:-1]) and layout[-1][1] < tile + multiple
     total = np.zeros(length)
-    for s, w in zip(starts, axis_weights(starts, tile, length, overlap)):
+    for (s, _), w in zip(layout, axis_weights(layout, length, overlap)):
         total[s:s + len(w)] += w
     np.testing.assert_allclose(total, 1.0, atol=1e-6)
 
 
-def run_whole(fn, img, tile, overlap, roi=None, skip=None):
+def run_whole(fn, img, tile, overlap, roi=None, skip=None, multiple=1):
     out = np.zeros(img.shape[:2] + (1,), np.float32)
 
     def sink(y0, y1, x0, x1, block):
         out[y0:y1, x0:x1] = block
 
     run_tiled(fn, lambda y0, y1, x0, x1: img[y0:y1, x0:x1], sink, shape=img.shape[:2], out_channels=1,
-              tile=tile, overlap=overlap, roi=roi, skip=skip)
+              tile=tile, overlap=overlap, multiple=multiple, roi=roi, skip=skip)
     return out
 
 
@@ -62,9 +66,10 @@ def test_shipped_detector_tiled_matches_untiled():
         pytest.skip("no trained detector shipped in models/ yet")
     fn = models.OnnxTileFn(card)
     rng = np.random.default_rng(2)
-    img = np.clip(rng.normal(0.5, 0.1, (1024, 1024, 3)), 0, 1).astype(np.float32)
-    tile = min(card.tile, 512)  # several tiles on 1024², blended with the card's overlap
-    tiled = run_whole(fn, img, tile, card.overlap)
+    # 1003 px: the last tile cannot both end on the image edge and start on the network's 8-px grid
+    img = np.clip(rng.normal(0.5, 0.1, (1003, 1003, 3)), 0, 1).astype(np.float32)
+    tile = min(card.tile, 512)  # several tiles, blended with the card's overlap
+    tiled = run_whole(fn, img, tile, card.overlap, multiple=card.multiple)
     assert np.abs(tiled - fn(img)).max() <= 1e-3
 
 

@@ -104,7 +104,7 @@ class _NetworkOp:
     def __init__(self, card: models.ModelCard, hide_hole: bool = False):
         self.card, self.hide_hole = card, hide_hole
         self.fn = models.OnnxTileFn(card)
-        self.name, self.tile, self.overlap = card.name, card.tile, card.overlap
+        self.name, self.tile, self.overlap, self.multiple = card.name, card.tile, card.overlap, card.multiple
         self.threshold = card.threshold
         self.auto_threshold = card.card.get("auto_threshold")
         self.provenance = card.provenance
@@ -181,7 +181,8 @@ def detect(image, *, region=None, threshold=None, progress: Progress = None, can
             probability[y0:y1, x0:x1] = np.clip(block[:, :, 0], 0.0, 1.0)
 
         run_tiled(detector, source, sink, shape=(H, W), out_channels=1, tile=detector.tile,
-                  overlap=detector.overlap, roi=roi, progress=progress, cancel=_cancel_fn(cancel))
+                  overlap=detector.overlap, multiple=getattr(detector, "multiple", 1), roi=roi, progress=progress,
+                  cancel=_cancel_fn(cancel))
     if inside is not None:
         probability[~inside] = 0.0
     mask = probability >= threshold
@@ -397,7 +398,8 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
         emit(Patch((y0, y1, x0, x1), (rows + y0).astype(np.int32), (cols + x0).astype(np.int32), values, old))
 
     run_tiled(inpainter, source, sink, shape=(H, W), out_channels=3 if wants_rgb else n_planes,
-              tile=inpainter.tile, overlap=inpainter.overlap, roi=None if whole else roi, skip=skip,
+              tile=inpainter.tile, overlap=inpainter.overlap, multiple=getattr(inpainter, "multiple", 1),
+              roi=None if whole else roi, skip=skip,
               progress=progress, cancel=_cancel_fn(cancel))
     if progress is not None:
         progress(1.0)

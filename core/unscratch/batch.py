@@ -76,7 +76,7 @@ import numpy as np
 
 from . import __version__, api, io
 from .arrays import bbox, check_image, check_plane, colour_planes, plane_weight, to_rgb_float
-from .engine import run_tiled, tile_starts
+from .engine import run_tiled, span, tile_layout
 from .errors import InputError, ModelError
 
 MANIFEST_NAME = ".unscratch-manifest.sqlite"
@@ -799,8 +799,9 @@ class AxisPlan:
     end: int
     tile: int
     overlap: int
-    starts: tuple
-    edges: tuple  # 0 = e0 < e1 < ... < en = length
+    multiple: int
+    layout: tuple  # (start, size) of each tile, in image coordinates
+    edges: tuple   # 0 = e0 < e1 < ... < en = length
     depth: int
 
     @property
@@ -810,26 +811,26 @@ class AxisPlan:
     def window(self, i: int) -> tuple[int, int, int] | None:
         """For chunk i: (block start, run start, run end) in image coordinates, or None when no tile touches it."""
         c0, c1 = self.edges[i], self.edges[i + 1]
-        t = min(self.tile, self.end - self.start)
-        ks = [k for k, g in enumerate(self.starts) if g < c1 and g + t > c0]
+        ks = [k for k, (g, n) in enumerate(self.layout) if g < c1 and g + n > c0]
         block0 = c0 - self.depth if i > 0 else 0
         if not ks:
             return None
-        s0, s1 = self.starts[ks[0]], self.starts[ks[-1]] + t
+        s0, s1 = self.layout[ks[0]][0], sum(self.layout[ks[-1]])
         taper = self.overlap / 4.0 + max(self.overlap / 2.0, 1.0)
-        local = [s0 + s for s in tile_starts(s1 - s0, self.tile, self.overlap)]
+        local = [(s0 + s, n) for s, n in tile_layout(s1 - s0, self.tile, self.overlap, self.multiple)]
         block1 = c1 + self.depth if i + 1 < len(self.edges) - 1 else self.length
-        ok = (local == [self.starts[k] for k in ks] and block0 <= s0 and s1 <= block1
-              and (ks[0] == 0 or c0 >= s0 + taper) and (ks[-1] == len(self.starts) - 1 or c1 <= s1 - taper))
+        ok = (local == [self.layout[k] for k in ks] and block0 <= s0 and s1 <= block1
+              and (ks[0] == 0 or c0 >= s0 + taper) and (ks[-1] == len(self.layout) - 1 or c1 <= s1 - taper))
         if not ok:
             raise RuntimeError(f"split plan misaligned at chunk {i} ({c0}:{c1}) of {self}")
         return block0, s0, s1
 
 
-def plan_axis(length: int, r0: int, r1: int, tile: int, overlap: int, target: int) -> AxisPlan:
+def plan_axis(length: int, r0: int, r1: int, tile: int, overlap: int, target: int, multiple: int = 1) -> AxisPlan:
     """Chunk edges at tile centres about `target` px apart, for a run over ROI [r0, r1) grown by overlap."""
-    start, end = max(0, r0 - overlap), min(length, r1 + overlap)
-    starts = tuple(start + s for s in tile_starts(end - start, tile, overlap))
+    start, end = span(length, r0, r1, overlap, multiple)
+    layout = tuple((start + s, n) for s, n in tile_layout(end - start, tile, overlap, multiple))
+    starts = [g for g, _ in layout]
     t = min(tile, end - start)
     half = t // 2
     taper = overlap / 4.0 + max(overlap / 2.0, 1.0)
@@ -848,18 +849,23 @@ def plan_axis(length: int, r0: int, r1: int, tile: int, overlap: int, target: in
     depth = 0
     for i in range(len(edges) - 1):
         c0, c1 = edges[i], edges[i + 1]
-        ks = [k for k, g in enumerate(starts) if g < c1 and g + t > c0]
+        ks = [k for k, (g, n) in enumerate(layout) if g < c1 and g + n > c0]
         if ks:
             if i > 0:
                 depth = max(depth, c0 - starts[ks[0]])
             if i + 2 < len(edges):
-                depth = max(depth, starts[ks[-1]] + t - c1)
-    plan = AxisPlan(length, start, end, tile, overlap, starts, tuple(edges), depth)
+                depth = max(depth, sum(layout[ks[-1]]) - c1)
+    plan = AxisPlan(length, start, end, tile, overlap, multiple, layout, tuple(edges), depth)
     if len(edges) > 2 and depth > min(plan.chunks):
         raise RuntimeError(f"split plan has a halo ({depth}) larger than a chunk: {plan}")
     for i in range(len(edges) - 1):
         plan.window(i)  # validate now, not on a worker
     return plan
+
+
+def _multiple(op) -> int:
+    """The grid a network's tiles must start on (1 for the classical methods)."""
+    return getattr(op, "multiple", 1)
 
 
 def _block_windows(py: AxisPlan, px: AxisPlan, block_id):
@@ -887,7 +893,7 @@ def _detect_block(block: np.ndarray, *, py: AxisPlan, px: AxisPlan, method: str,
         prob[a:b, c:d] = np.clip(tile[:, :, 0], 0.0, 1.0)
 
     run_tiled(detector, source, sink, shape=(y1 - y0, x1 - x0), out_channels=1, tile=detector.tile,
-              overlap=detector.overlap)
+              overlap=detector.overlap, multiple=_multiple(detector))
     return out
 
 
@@ -951,8 +957,8 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
         threshold_given = threshold
         threshold = api._check_threshold(detector.threshold if threshold is None else threshold)
         if min(H, W) > 1:
-            py = plan_axis(H, 0, H, detector.tile, detector.overlap, chunk)
-            px = plan_axis(W, 0, W, detector.tile, detector.overlap, chunk)
+            py = plan_axis(H, 0, H, detector.tile, detector.overlap, chunk, _multiple(detector))
+            px = plan_axis(W, 0, W, detector.tile, detector.overlap, chunk, _multiple(detector))
             arr = _to_dask(cube, (py.chunks, px.chunks, (cube.shape[2],)), scheduler)
             lazy = da.map_overlap(_detect_block, arr, depth={0: py.depth, 1: px.depth, 2: 0}, boundary="none",
                                   dtype=np.float32, drop_axis=2, allow_rechunk=False,
@@ -970,8 +976,8 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
     if roi is None or min(H, W) == 1:
         return img.copy(), probability, hole
     inpainter = api.get_inpainter(method)
-    py = plan_axis(H, roi[0], roi[1], inpainter.tile, inpainter.overlap, chunk)
-    px = plan_axis(W, roi[2], roi[3], inpainter.tile, inpainter.overlap, chunk)
+    py = plan_axis(H, roi[0], roi[1], inpainter.tile, inpainter.overlap, chunk, _multiple(inpainter))
+    px = plan_axis(W, roi[2], roi[3], inpainter.tile, inpainter.overlap, chunk, _multiple(inpainter))
     chunks = (py.chunks, px.chunks)
     arr = _to_dask(cube, chunks + ((cube.shape[2],),), scheduler)
     weights = _to_dask(alpha[:, :, None], chunks + ((1,),), scheduler)

@@ -19,28 +19,31 @@ Source = Callable[[int, int, int, int], np.ndarray]
 Sink = Callable[[int, int, int, int, np.ndarray], None]
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of size `tile` covering [0, length), consecutive tiles overlapping by ≥ overlap."""
+def tile_layout(length: int, tile: int, overlap: int, multiple: int = 1) -> list[tuple[int, int]]:
+    """(start, size) of the tiles covering [0, length), consecutive tiles overlapping by ≥ overlap.
+
+    Every start is a multiple of `multiple`: a U-Net's output depends on where its stride-2 grid falls,
+    so tiles starting off that grid would disagree with an untiled run (by up to 0.6 in probability,
+    measured). The last tile therefore runs to the end and may be up to multiple − 1 px longer than `tile`.
+    """
     if length <= tile:
-        return [0]
-    step = tile - overlap
-    starts = list(range(0, length - tile, step))
-    starts.append(length - tile)
-    return starts
+        return [(0, length)]
+    last = (length - tile) - (length - tile) % multiple
+    starts = sorted({s - s % multiple for s in range(0, length - tile, tile - overlap)} | {last})
+    return [(s, tile) for s in starts[:-1]] + [(last, length - last)]
 
 
-def axis_weights(starts: list[int], tile: int, length: int, overlap: int) -> list[np.ndarray]:
+def axis_weights(layout: list[tuple[int, int]], length: int, overlap: int) -> list[np.ndarray]:
     """1-D weights per tile that sum to exactly 1 at every position of [0, length).
 
     Each tile's window is 0 over the outer quarter of the overlap at an inner edge, rises linearly
     over the next half, and is 1 beyond; image borders are not tapered. Dividing by the sum of all
     windows makes the set an exact partition of unity whatever the tile layout.
     """
-    size = min(tile, length)
-    d = np.arange(size, dtype=np.float64) + 0.5
     cut, ramp = overlap / 4.0, max(overlap / 2.0, 1.0)
     windows = []
-    for s in starts:
+    for s, size in layout:
+        d = np.arange(size, dtype=np.float64) + 0.5
         w = np.ones(size)
         if s > 0:
             w = np.minimum(w, np.clip((d - cut) / ramp, 0.0, 1.0))
@@ -48,13 +51,20 @@ def axis_weights(starts: list[int], tile: int, length: int, overlap: int) -> lis
             w = np.minimum(w, np.clip((size - d - cut) / ramp, 0.0, 1.0))
         windows.append(w)
     total = np.zeros(length)
-    for s, w in zip(starts, windows):
+    for (s, size), w in zip(layout, windows):
         total[s:s + size] += w
-    return [(w / total[s:s + size]).astype(np.float32) for s, w in zip(starts, windows)]
+    return [(w / total[s:s + size]).astype(np.float32) for (s, size), w in zip(layout, windows)]
+
+
+def span(length: int, r0: int, r1: int, overlap: int, multiple: int = 1) -> tuple[int, int]:
+    """[start, end) the tiles cover on one axis: [r0, r1) grown by `overlap` for context, the start on a
+    multiple of `multiple` so every tile's start is too."""
+    start = max(0, r0 - overlap)
+    return start - start % multiple, min(length, r1 + overlap)
 
 
 def run_tiled(fn: TileFn, source: Source, sink: Sink, *, shape: tuple[int, int], out_channels: int,
-              tile: int, overlap: int, roi: tuple[int, int, int, int] | None = None,
+              tile: int, overlap: int, multiple: int = 1, roi: tuple[int, int, int, int] | None = None,
               skip: Callable[[int, int, int, int], bool] | None = None,
               progress: Callable[[float], None] | None = None,
               cancel: Callable[[], bool] | None = None) -> None:
@@ -62,25 +72,24 @@ def run_tiled(fn: TileFn, source: Source, sink: Sink, *, shape: tuple[int, int],
     blended result, band by band, to `sink(y0, y1, x0, x1, block)`.
 
     `skip(y0, y1, x0, x1)` may declare a tile not worth running; its area then receives zeros, so the
-    caller must not use pixels that only skipped tiles cover.
+    caller must not use pixels that only skipped tiles cover. Tiles start on multiples of `multiple`
+    (see tile_layout).
     """
     H, W = shape
-    y0r, y1r, x0r, x1r = roi if roi is not None else (0, H, 0, W)
-    y0r, x0r = max(0, y0r - overlap), max(0, x0r - overlap)
-    y1r, x1r = min(H, y1r + overlap), min(W, x1r + overlap)
+    y0, y1, x0, x1 = roi if roi is not None else (0, H, 0, W)
+    (y0r, y1r), (x0r, x1r) = span(H, y0, y1, overlap, multiple), span(W, x0, x1, overlap, multiple)
     rh, rw = y1r - y0r, x1r - x0r
-    ys, xs = tile_starts(rh, tile, overlap), tile_starts(rw, tile, overlap)
-    wy, wx = axis_weights(ys, tile, rh, overlap), axis_weights(xs, tile, rw, overlap)
-    th, tw = min(tile, rh), min(tile, rw)
+    ys, xs = tile_layout(rh, tile, overlap, multiple), tile_layout(rw, tile, overlap, multiple)
+    wy, wx = axis_weights(ys, rh, overlap), axis_weights(xs, rw, overlap)
     total = len(ys) * len(xs)
     done = 0
     band = np.zeros((0, rw, out_channels), np.float32)
     band_top = 0  # region-relative row of band[0]
-    for iy, ty in enumerate(ys):
+    for iy, (ty, th) in enumerate(ys):
         need = ty + th - band_top
         if band.shape[0] < need:
             band = np.concatenate([band, np.zeros((need - band.shape[0], rw, out_channels), np.float32)])
-        for ix, tx in enumerate(xs):
+        for ix, (tx, tw) in enumerate(xs):
             if cancel is not None and cancel():
                 raise Cancelled("cancelled")
             gy, gx = y0r + ty, x0r + tx
@@ -91,7 +100,7 @@ def run_tiled(fn: TileFn, source: Source, sink: Sink, *, shape: tuple[int, int],
             done += 1
             if progress is not None:
                 progress(done / total)
-        final_end = ys[iy + 1] if iy + 1 < len(ys) else rh
+        final_end = ys[iy + 1][0] if iy + 1 < len(ys) else rh
         n = final_end - band_top
         if n > 0:
             sink(y0r + band_top, y0r + final_end, x0r, x1r, band[:n])
