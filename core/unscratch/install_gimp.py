@@ -26,13 +26,13 @@ MARKER = "unscratch_config.json"
 
 
 def plugin_source() -> Path:
-    """gimp_plugin/unscratch in the source tree (unscratch is installed editable from it)."""
+    """gimp_plugin/unscratch of the source tree (editable install), or the copy a wheel ships in the package."""
     here = Path(__file__).resolve().parent
     for candidate in (here.parents[1] / "gimp_plugin" / PLUGIN_NAME, here / "gimp_plugin" / PLUGIN_NAME):
         if all((candidate / f).is_file() for f in PLUGIN_FILES):
             return candidate
-    raise InputError(f"the GIMP plug-in files were not found next to {here}; install unscratch from its source "
-                     "checkout (pip install -e .) and run this again")
+    raise InputError(f"the GIMP plug-in files were not found next to {here}; reinstall unscratch (pip install "
+                     "unscratch, or pip install -e . in its source checkout) and run this again")
 
 
 def _user_root() -> Path:

@@ -63,14 +63,15 @@ def kritarc_path() -> Path:
 
 
 def plugin_source() -> Path:
-    """krita_plugin/ of the source tree unscratch runs from (editable install)."""
+    """krita_plugin/ of the source tree unscratch runs from (editable install), or a wheel's copy."""
     env = os.environ.get("UNSCRATCH_KRITA_PLUGIN_SRC")
     for candidate in ([Path(env)] if env else []) + [_PACKAGE_DIR.parents[1] / "krita_plugin",
                                                      _PACKAGE_DIR / "krita_plugin"]:
         if (candidate / f"{NAME}.desktop").is_file() and (candidate / NAME / "__init__.py").is_file():
             return candidate
     raise InputError("the Krita plug-in's files (krita_plugin/) were not found next to this unscratch; "
-                     "install unscratch from its source tree (pip install -e .) and run this again")
+                     "reinstall unscratch (pip install unscratch, or pip install -e . in its source tree) and run "
+                     "this again")
 
 
 # ------------------------------------------------------------------------------------- kritarc
