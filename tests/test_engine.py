@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 
@@ -102,3 +103,20 @@ def test_shipped_cards_match_their_files():
     for card in models.list_cards():
         models.verify(card)
         assert card.card.get("metrics"), f"{card.name}: the card must report held-out metrics"
+
+
+def test_shipped_restorer_tiled_matches_untiled():
+    """The restorer's card overlap is enough context: a tiled repair equals one untiled pass in the hole."""
+    from unscratch import api
+    from unscratch.demo import add_demo_damage, sample_photo
+    card = models.default_card("restore")
+    if card is None:
+        pytest.skip("no trained restorer shipped in models/ yet")
+    damaged, _ = add_demo_damage(cv2.resize(sample_photo(), (701, 701), interpolation=cv2.INTER_AREA), seed=5)
+    alpha = api.repair_weight(api.detect(damaged, method="classical").mask, 2, 2)
+    op = api.get_inpainter("model")
+    op.tile = 2 * card.overlap + 128  # several tiles, blended with the card's overlap
+    tiled = api.repair(damaged.astype(np.float32) / 255, alpha, op)
+    op.tile = 1024
+    whole = api.repair(damaged.astype(np.float32) / 255, alpha, op)
+    assert alpha.any() and np.abs(tiled - whole).max() <= 1e-3
