@@ -5,6 +5,9 @@ They need no model file, so detect/restore work before any network is trained, a
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 
@@ -60,7 +63,14 @@ class ClassicalInpainter:
         if not hole.any():
             return planes
         out = np.empty_like(planes)
-        for c in range(planes.shape[2]):  # OpenCV's float path assumes a 0..255 scale
+
+        def inpaint(c):  # OpenCV's float path assumes a 0..255 scale
             plane = np.ascontiguousarray(planes[:, :, c] * np.float32(255.0))
             out[:, :, c] = cv2.inpaint(plane, hole, self.radius, self.flags) / np.float32(255.0)
+
+        if planes.shape[2] == 1:
+            inpaint(0)
+        else:  # cv2.inpaint is single-threaded and releases the GIL: one thread per colour plane
+            with ThreadPoolExecutor(min(planes.shape[2], os.cpu_count() or 1)) as pool:
+                list(pool.map(inpaint, range(planes.shape[2])))
         return np.clip(out, 0.0, 1.0)
