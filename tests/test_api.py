@@ -265,6 +265,17 @@ def test_restore_without_mask_repairs_only_sure_defects(monkeypatch):
         "an explicit threshold repairs what the detection mask holds"
 
 
+def test_grain_ignores_alpha():
+    """Alpha is not picture: a ragged alpha channel must not change the grain added to the colour planes."""
+    damaged, _, truth = scratched(channels=4, dtype=np.uint16)
+    ragged = damaged.copy()
+    ragged[:, :, 3] = np.random.default_rng(1).integers(0, 65536, ragged.shape[:2], dtype=np.uint16)
+    a, b = unscratch.restore(damaged, truth), unscratch.restore(ragged, truth)
+    assert not np.array_equal(a[:, :, :3], damaged[:, :, :3]), "something was repaired"
+    assert np.array_equal(a[:, :, :3], b[:, :, :3])
+    assert np.array_equal(b[:, :, 3], ragged[:, :, 3])
+
+
 def test_fills_get_the_grain_of_their_surroundings():
     """A smooth fill on a grainy scan shows as a plastic streak; with grain (the default) the fill's
     fine-scale texture matches the surroundings, repeatably, and nothing outside the repair changes."""
