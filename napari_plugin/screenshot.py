@@ -4,7 +4,7 @@ image beside it, and the "Detect scratches", "Restore" and "Restoration metrics"
     xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python napari_plugin/screenshot.py [out.png]
 
 Everything goes through the plug-in as a user would: File › Open Sample › damaged sample, a rectangle
-drawn in a Shapes layer as the selection, threshold 0.5, then the widgets' buttons. Only the display is
+drawn in a Shapes layer as the selection, the card's default threshold, then the widgets' buttons. Only the display is
 arranged for the picture: the restored layer is shifted to the right of the original.
 """
 from __future__ import annotations
@@ -32,7 +32,6 @@ def main(out: Path) -> Path:
 
     detect.image.value = viewer.layers["damaged sample"]
     detect.region.value = viewer.layers["selection"]
-    detect.threshold.value = 0.5
     detect.buttons.run_button.native.click()
     detect.wait()
     restore.region.value = viewer.layers["selection"]
