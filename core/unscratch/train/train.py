@@ -55,11 +55,14 @@ class PairStream(torch.utils.data.IterableDataset):
         while True:
             photo = self.photos[rng.integers(len(self.photos))]
             pair = simulate.make_pair(photo, rng, bank, size=self.size, scale_range=(0.25, 1.0))
-            x, mask = pair.damaged, pair.mask
+            # scans come in any orientation (film-transport scratches run along the film, which may lie
+            # either way), so no direction may be learned as "picture": a random quarter turn
+            turn = int(rng.integers(4))
+            x, mask, clean = (np.ascontiguousarray(np.rot90(a, turn)) for a in (pair.damaged, pair.mask, pair.clean))
             if self.task == "restore":
                 mask = repair_weight(mask) > 0
                 x = restorer_input(x, mask)
-            y = torch.from_numpy(pair.clean.transpose(2, 0, 1).copy())
+            y = torch.from_numpy(clean.transpose(2, 0, 1).copy())
             yield torch.from_numpy(x.transpose(2, 0, 1).copy()), y, torch.from_numpy(mask[None].astype(np.float32))
 
 
