@@ -245,8 +245,9 @@ def small_tiles(monkeypatch):
     """Tiles small enough that a ~200 px image spans several tiles and several chunks."""
     monkeypatch.setattr(ClassicalDetector, "tile", 64)
     monkeypatch.setattr(ClassicalDetector, "overlap", 16)
-    monkeypatch.setattr(ClassicalInpainter, "tile", 48)
-    monkeypatch.setattr(ClassicalInpainter, "overlap", 12)
+    # restore's halo (half a tile) must still hold grain.MARGIN (71 px) of context, as it does at real tile sizes
+    monkeypatch.setattr(ClassicalInpainter, "tile", 160)
+    monkeypatch.setattr(ClassicalInpainter, "overlap", 24)
 
 
 @pytest.mark.parametrize("shape,channels,dtype", [((200, 260), 3, np.uint8), ((181, 223), 0, np.uint16),
@@ -254,22 +255,25 @@ def small_tiles(monkeypatch):
 def test_split_image_equals_single_process(small_tiles, shape, channels, dtype):
     pytest.importorskip("dask.array")
     image = convert(photo(*shape, seed=1, lines=12).astype(np.float32) / 255, channels, dtype)
-    det = api.detect(image)
-    whole = api.restore(image)
+    # the classical methods, whose tiles small_tiles shrinks: a ~200 px image then spans many tiles and chunks
+    det = api.detect(image, method="classical")
+    whole = api.restore(image, method="classical", detect_method="classical")
     assert (whole != image).any()
     for chunk in (1, 60):
         py = batch.plan_axis(shape[0], 0, shape[0], 64, 16, chunk)
         px = batch.plan_axis(shape[1], 0, shape[1], 64, 16, chunk)
         assert len(py.chunks) * len(px.chunks) >= 4 and py.depth == 32
-        restored, probability, mask = batch.split_restore(image, chunk=chunk, scheduler="sync")
+        restored, probability, mask = batch.split_restore(image, chunk=chunk, scheduler="sync", method="classical",
+                                                          detect_method="classical")
         assert np.array_equal(probability, det.probability)
         assert np.array_equal(mask, det.mask)
         assert np.array_equal(restored, whole) and restored.dtype == whole.dtype
     selection = np.zeros(shape, np.uint8)
     selection[20:60, 30:200] = 255
     selection[80:90, :] = 128  # soft: blends
-    healed, _, _ = batch.split_restore(image, region=selection, mode="fill", chunk=40, scheduler="threads")
-    assert np.array_equal(healed, api.restore(image, region=selection, mode="fill"))
+    healed, _, _ = batch.split_restore(image, region=selection, mode="fill", chunk=40, scheduler="threads",
+                                       method="classical")
+    assert np.array_equal(healed, api.restore(image, region=selection, mode="fill", method="classical"))
 
 
 def test_halo_of_only_the_tile_overlap_is_not_enough(small_tiles):

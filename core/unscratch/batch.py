@@ -132,7 +132,6 @@ class Job:
 class Config:
     """What every worker needs besides the job: picklable, small."""
     settings: Settings
-    threshold: float
     models: dict
     cv_threads: int | None = None
     quiet_opencv: bool = False  # processes we own (CLI, LocalCluster): OpenCV's decoder warnings would
@@ -344,7 +343,7 @@ def process_file(job: Job, cfg: Config) -> dict:
             from distributed import worker_client
             with worker_client() as client:
                 restored, probability, hole = split_restore(
-                    image, region=selection, mode="fill" if job.region else "defects", threshold=cfg.threshold,
+                    image, region=selection, mode="fill" if job.region else "defects", threshold=s.threshold,
                     method=s.method, detect_method=s.method, dilate=s.dilate, feather=s.feather,
                     chunk=s.split_chunk, scheduler=client)
             res["split"] = True
@@ -355,9 +354,10 @@ def process_file(job: Job, cfg: Config) -> dict:
             restored = api.restore(image, region=selection, mode="fill", method=s.method)
             timings["restore"] = time.perf_counter() - t
         else:
-            det = api.detect(image, threshold=cfg.threshold, method=s.method)
+            det = api.detect(image, threshold=s.threshold, method=s.method)
             probability = det.probability
-            hole = det.mask if cfg.threshold is not None else api.auto_mask(det, api.get_detector(s.method))
+            # no --threshold: as restore(image), only the defects the detector is sure of somewhere
+            hole = det.mask if s.threshold is not None else api.auto_mask(det, api.get_detector(s.method))
             timings["detect"] = time.perf_counter() - t
             t = time.perf_counter()
             restored = api.restore(image, hole, method=s.method, dilate=s.dilate, feather=s.feather)
@@ -659,8 +659,9 @@ def run_batch(in_dir, out_dir, *, glob: str = "**/*", workers: int = 1, schedule
     threshold = api._check_threshold(detector.threshold if settings.threshold is None else settings.threshold)
     models = {"detector": detector.provenance, "inpainter": inpainter.provenance}
     params = settings.params(threshold)
+    params["auto_threshold"] = getattr(detector, "auto_threshold", None) if settings.threshold is None else None
     key = params_key(params, models)
-    cfg = Config(settings=settings, threshold=threshold, models=models, quiet_opencv=quiet_opencv)
+    cfg = Config(settings=settings, models=models, quiet_opencv=quiet_opencv)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = _Lock(out_dir / LOCK_NAME)
