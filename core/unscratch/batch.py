@@ -76,7 +76,7 @@ import numpy as np
 
 from . import __version__, api, io
 from .arrays import bbox, check_image, check_plane, colour_planes, plane_weight, to_rgb_float
-from .engine import run_tiled, span, tile_layout
+from .engine import run_tiled, span, taper as engine_taper, tile_layout
 from .errors import InputError, ModelError
 
 MANIFEST_NAME = ".unscratch-manifest.sqlite"
@@ -834,7 +834,7 @@ def plan_axis(length: int, r0: int, r1: int, tile: int, overlap: int, target: in
     starts = [g for g, _ in layout]
     t = min(tile, end - start)
     half = t // 2
-    taper = overlap / 4.0 + max(overlap / 2.0, 1.0)
+    taper = sum(engine_taper(overlap))  # a chunk edge must fall where its tile has full weight
     target = max(target, t - half)  # every chunk at least as wide as the halo (dask needs that)
     edges = [0]
     if half >= taper and t - half >= taper:

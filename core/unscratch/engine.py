@@ -33,16 +33,21 @@ def tile_layout(length: int, tile: int, overlap: int, multiple: int = 1) -> list
     return [(s, tile) for s in starts[:-1]] + [(last, length - last)]
 
 
+def taper(overlap: int) -> tuple[float, float]:
+    """(cut, ramp) in px at an inner tile edge: weight 0 over `cut`, then rising linearly over `ramp`."""
+    return overlap * 3 / 8, max(overlap / 4.0, 1.0)
+
+
 def axis_weights(layout: list[tuple[int, int]], length: int, overlap: int) -> list[np.ndarray]:
     """1-D weights per tile that sum to exactly 1 at every position of [0, length).
 
     Each tile's window is 0 over the outer 3/8 of the overlap at an inner edge, rises linearly over the
     middle quarter, and is 1 beyond; image borders are not tapered. Only pixels with 3/8 of the overlap
     of context count: for the shipped restorer an overlap of 192 px then agrees with an untiled run to
-    2/65535 (measured), where the earlier quarter-cut, half-ramp window needed 256 px for 4/65535. Dividing by the sum of all
-    windows makes the set an exact partition of unity whatever the tile layout.
+    2/65535 (measured), where the earlier quarter-cut, half-ramp window needed 256 px for 4/65535.
+    Dividing by the sum of all windows makes the set an exact partition of unity whatever the layout.
     """
-    cut, ramp = overlap * 3 / 8, max(overlap / 4.0, 1.0)
+    cut, ramp = taper(overlap)
     windows = []
     for s, size in layout:
         d = np.arange(size, dtype=np.float64) + 0.5
