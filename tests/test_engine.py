@@ -113,10 +113,11 @@ def test_shipped_restorer_tiled_matches_untiled():
     if card is None:
         pytest.skip("no trained restorer shipped in models/ yet")
     damaged, _ = add_demo_damage(cv2.resize(sample_photo(), (701, 701), interpolation=cv2.INTER_AREA), seed=5)
+    image = damaged.astype(np.float32) / 255
     alpha = api.repair_weight(api.detect(damaged, method="classical").mask, 2, 2)
     op = api.get_inpainter("model")
     op.tile = 2 * card.overlap + 128  # several tiles, blended with the card's overlap
-    tiled = api.repair(damaged.astype(np.float32) / 255, alpha, op)
+    tiled = api.repair(image, alpha, op)
     op.tile = 1024
-    whole = api.repair(damaged.astype(np.float32) / 255, alpha, op)
+    whole = api.repair(image, alpha, op)
     assert alpha.any() and np.abs(tiled - whole).max() <= 1e-3

@@ -208,12 +208,13 @@ def hysteresis(probability: np.ndarray, high: float, low: float) -> np.ndarray:
     return keep[labels]
 
 
-def auto_mask(detection: Detection, detector) -> np.ndarray:
-    """The mask `restore` repairs when it is given none: stricter than the interactive mask, because
-    nobody reviews it. Components of the detection must reach the card's `auto_threshold` (chosen on
-    validation so that clean photos are left almost untouched); without one, the detection's own mask."""
+def auto_mask(detection: Detection, detector, threshold: float | None = None) -> np.ndarray:
+    """The mask `restore` repairs when it is given none. With a caller's `threshold`, the detection's own
+    mask. Without one it is stricter than the interactive mask, because nobody reviews it: components of
+    the detection must reach the card's `auto_threshold` (chosen on validation so that clean photos are
+    left almost untouched); a detector without one gives the detection's own mask."""
     high = getattr(detector, "auto_threshold", None)
-    if high is None or high <= detection.threshold:
+    if threshold is not None or high is None or high <= detection.threshold:
         return detection.mask
     mask = hysteresis(detection.probability, high, detection.threshold)
     if detection.region is not None:
@@ -331,7 +332,7 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
             detect_share = 0.4
             detection = detect(img, region=region, threshold=threshold, cancel=cancel, method=detect_method,
                                progress=_sub_progress(progress, 0, detect_share))
-            hole = detection.mask if threshold is not None else auto_mask(detection, get_detector(detect_method))
+            hole = auto_mask(detection, get_detector(detect_method), threshold)
             del detection
         else:
             hole = plane_weight(check_plane(mask, (H, W), "mask")) > 0

@@ -107,9 +107,13 @@ class Settings:
     split_chunk: int = 4096  # target chunk side (px) when splitting one image; rounded to the tile grid
     threads: int | None = None
 
-    def params(self, threshold: float) -> dict:
-        return {"method": self.method, "threshold": threshold, "dilate": self.dilate, "feather": self.feather,
-                "format": self.format, "jpeg_quality": JPEG_QUALITY}
+    def params(self, detector) -> dict:
+        """The settings that decide the pixels, with the detector's defaults filled in (no --threshold:
+        restore's auto mask, so its auto_threshold counts too)."""
+        threshold = api._check_threshold(detector.threshold if self.threshold is None else self.threshold)
+        auto = getattr(detector, "auto_threshold", None) if self.threshold is None else None
+        return {"method": self.method, "threshold": threshold, "auto_threshold": auto, "dilate": self.dilate,
+                "feather": self.feather, "format": self.format, "jpeg_quality": JPEG_QUALITY}
 
 
 @dataclass
@@ -356,8 +360,7 @@ def process_file(job: Job, cfg: Config) -> dict:
         else:
             det = api.detect(image, threshold=s.threshold, method=s.method)
             probability = det.probability
-            # no --threshold: as restore(image), only the defects the detector is sure of somewhere
-            hole = det.mask if s.threshold is not None else api.auto_mask(det, api.get_detector(s.method))
+            hole = api.auto_mask(det, api.get_detector(s.method), s.threshold)  # what restore(image) repairs
             timings["detect"] = time.perf_counter() - t
             t = time.perf_counter()
             restored = api.restore(image, hole, method=s.method, dilate=s.dilate, feather=s.feather)
@@ -656,10 +659,8 @@ def run_batch(in_dir, out_dir, *, glob: str = "**/*", workers: int = 1, schedule
     if workers > 1 and scheduler:
         raise InputError("use either --workers N (a local cluster) or --scheduler ADDRESS, not both")
     detector, inpainter = api.get_detector(settings.method), api.get_inpainter(settings.method)
-    threshold = api._check_threshold(detector.threshold if settings.threshold is None else settings.threshold)
     models = {"detector": detector.provenance, "inpainter": inpainter.provenance}
-    params = settings.params(threshold)
-    params["auto_threshold"] = getattr(detector, "auto_threshold", None) if settings.threshold is None else None
+    params = settings.params(detector)
     key = params_key(params, models)
     cfg = Config(settings=settings, models=models, quiet_opencv=quiet_opencv)
 
@@ -955,8 +956,7 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
         if region is not None:
             raise InputError("split_restore: a region is only supported in fill mode")
         detector = api.get_detector(detect_method)
-        threshold_given = threshold
-        threshold = api._check_threshold(detector.threshold if threshold is None else threshold)
+        chosen = api._check_threshold(detector.threshold if threshold is None else threshold)
         if min(H, W) > 1:
             py = plan_axis(H, 0, H, detector.tile, detector.overlap, chunk, _multiple(detector))
             px = plan_axis(W, 0, W, detector.tile, detector.overlap, chunk, _multiple(detector))
@@ -967,11 +967,10 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
             (probability,) = dask.compute(lazy, scheduler=scheduler)
         else:
             probability = np.zeros((H, W), np.float32)
-        hole = probability >= threshold
-        if threshold == 0.0:
+        hole = probability >= chosen
+        if chosen == 0.0:
             hole &= probability > 0
-        if threshold_given is None:  # as restore(mask=None): only defects the detector is sure of somewhere
-            hole = api.auto_mask(api.Detection(probability, hole, threshold), detector)
+        hole = api.auto_mask(api.Detection(probability, hole, chosen), detector, threshold)
         alpha = api.repair_weight(hole, dilate, feather)
     roi = bbox(alpha > 0)
     if roi is None or min(H, W) == 1:

@@ -5,7 +5,6 @@ They need no model file, so detect/restore work before any network is trained, a
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -68,9 +67,13 @@ class ClassicalInpainter:
             plane = np.ascontiguousarray(planes[:, :, c] * np.float32(255.0))
             out[:, :, c] = cv2.inpaint(plane, hole, self.radius, self.flags) / np.float32(255.0)
 
-        if planes.shape[2] == 1:
-            inpaint(0)
-        else:  # cv2.inpaint is single-threaded and releases the GIL: one thread per colour plane
-            with ThreadPoolExecutor(min(planes.shape[2], os.cpu_count() or 1)) as pool:
+        # cv2.inpaint is single-threaded and releases the GIL: one thread per colour plane, within
+        # OpenCV's own thread budget (batch workers lower it with cv2.setNumThreads)
+        workers = min(planes.shape[2], max(1, cv2.getNumThreads()))
+        if workers == 1:
+            for c in range(planes.shape[2]):
+                inpaint(c)
+        else:
+            with ThreadPoolExecutor(workers) as pool:
                 list(pool.map(inpaint, range(planes.shape[2])))
         return np.clip(out, 0.0, 1.0)

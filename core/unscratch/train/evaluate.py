@@ -21,6 +21,7 @@ from . import pool, simulate
 
 TOLERANCE_PX = 2
 AUTO_CHANGE_BUDGET = 0.0025  # restore(mask=None) may touch at most this share of a clean val photo's pixels
+AUTO_FINE = (0.995, 0.998, 0.999, 0.9995, 0.9999)  # auto_threshold candidates above the 0.01 grid
 SPECK_MAX_AREA = 150  # px: a ground-truth component this small and compact counts as a dust speck
 
 
@@ -106,9 +107,6 @@ def best_threshold(probs, truths, grid=None) -> float:
     grid = np.linspace(0.05, 0.95, 19) if grid is None else grid
     scores = [prf([tolerant_counts(pr >= th, tr) for pr, tr in zip(probs, truths)])[2] for th in grid]
     return float(grid[int(np.argmax(scores))])
-
-
-AUTO_FINE = (0.995, 0.998, 0.999, 0.9995, 0.9999)
 
 
 def auto_threshold(clean_probs, threshold: float) -> float:
