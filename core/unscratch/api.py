@@ -123,6 +123,9 @@ class _NetworkOp:
             out[y0:y1, x0:x1][own] = self._restore(tile[y0:y1, x0:x1])[own]
         return out
 
+    def release_memory(self) -> None:
+        self.fn.release_memory()
+
     def _restore(self, tile: np.ndarray) -> np.ndarray:
         """A restorer that corrects a classical fill gets it as extra planes."""
         prefill = self.prefill(tile)

@@ -80,8 +80,18 @@ def run_tiled(fn: TileFn, source: Source, sink: Sink, *, shape: tuple[int, int],
 
     `skip(y0, y1, x0, x1)` may declare a tile not worth running; its area then receives zeros, so the
     caller must not use pixels that only skipped tiles cover. Tiles start on multiples of `multiple`
-    (see tile_layout).
+    (see tile_layout). A `fn` with a `release_memory()` method has it called when the run ends, so a
+    model's tile buffers are not held while the next model runs.
     """
+    try:
+        _run_tiles(fn, source, sink, shape, out_channels, tile, overlap, multiple, roi, skip, progress, cancel)
+    finally:
+        release = getattr(fn, "release_memory", None)
+        if release is not None:
+            release()
+
+
+def _run_tiles(fn, source, sink, shape, out_channels, tile, overlap, multiple, roi, skip, progress, cancel):
     H, W = shape
     y0, y1, x0, x1 = roi if roi is not None else (0, H, 0, W)
     (y0r, y1r), (x0r, x1r) = span(H, y0, y1, overlap, multiple), span(W, x0, x1, overlap, multiple)

@@ -155,3 +155,14 @@ class OnnxTileFn:
         x = np.ascontiguousarray(tile.transpose(2, 0, 1)[None], dtype=np.float32)
         y = self.sess.run(None, {self.input_name: x})[0][0]
         return y.transpose(1, 2, 0)[:h, :w]
+
+    def release_memory(self) -> None:
+        """Hand the session's buffer arena back to the system after a whole image. A cached session
+        otherwise keeps its largest tile's buffers (about 450 MB for the detector's 1024-px tiles) while
+        the next model runs, and in an editor's idle worker. The next image regrows it (measured 30 ms)."""
+        import onnxruntime as ort
+        options = ort.RunOptions()
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        channels = self.sess.get_inputs()[0].shape[1]
+        m = self.card.multiple
+        self.sess.run(None, {self.input_name: np.zeros((1, channels, m, m), np.float32)}, options)
