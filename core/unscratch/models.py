@@ -132,6 +132,9 @@ def session(card: ModelCard):
             if threads:
                 opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
+            # tiles vary in size, and a memory pattern planned per shape holds every intermediate at
+            # once: without it the restorer's 1024-px tile needs 650 MB instead of 1.2 GB, at the same speed
+            opts.enable_mem_pattern = False
             sess = ort.InferenceSession(str(card.path), opts, providers=list(key[3]))
             _sessions[key] = sess
     return sess
