@@ -105,6 +105,10 @@ def test_rethreshold_uses_cached_probability():
     higher = det.rethreshold(0.9)
     assert higher.mask.sum() <= det.mask.sum()
     assert np.array_equal(higher.mask, det.probability >= 0.9)
+    # threshold 0 means "any evidence", as in detect(): pixels with none (the classical detector has 1 %)
+    classical = unscratch.detect(damaged, method="classical")
+    assert np.array_equal(classical.rethreshold(0.0).mask, classical.probability > 0)
+    assert not classical.rethreshold(0.0).mask.all()
 
 
 BAD = [

@@ -42,10 +42,16 @@ class Detection:
     def rethreshold(self, threshold: float) -> "Detection":
         """The same detection at another threshold, without running the detector again."""
         threshold = _check_threshold(threshold)
-        mask = self.probability >= threshold
-        if self.region is not None:
-            mask &= self.region
+        mask = threshold_mask(self.probability, threshold, self.region)
         return Detection(self.probability, mask, threshold, self.region, dict(self.provenance, threshold=threshold))
+
+
+def threshold_mask(probability: np.ndarray, threshold: float, region: np.ndarray | None = None) -> np.ndarray:
+    """Pixels at or above `threshold` inside `region`; threshold 0 still means "some evidence" (> 0)."""
+    mask = probability >= threshold if threshold > 0 else probability > 0
+    if region is not None:
+        mask &= region
+    return mask
 
 
 def _check_threshold(threshold) -> float:
@@ -188,11 +194,7 @@ def detect(image, *, region=None, threshold=None, progress: Progress = None, can
                   cancel=_cancel_fn(cancel))
     if inside is not None:
         probability[~inside] = 0.0
-    mask = probability >= threshold
-    if threshold == 0.0:
-        mask &= probability > 0  # threshold 0 still means "some evidence"
-    if inside is not None:
-        mask &= inside
+    mask = threshold_mask(probability, threshold, inside)
     provenance = {"detector": detector.provenance, "threshold": threshold, "method": method}
     if progress is not None:
         progress(1.0)

@@ -967,10 +967,8 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
             (probability,) = dask.compute(lazy, scheduler=scheduler)
         else:
             probability = np.zeros((H, W), np.float32)
-        hole = probability >= chosen
-        if chosen == 0.0:
-            hole &= probability > 0
-        hole = api.auto_mask(api.Detection(probability, hole, chosen), detector, threshold)
+        hole = api.auto_mask(api.Detection(probability, api.threshold_mask(probability, chosen), chosen), detector,
+                             threshold)
         alpha = api.repair_weight(hole, dilate, feather)
     roi = bbox(alpha > 0)
     if roi is None or min(H, W) == 1:
