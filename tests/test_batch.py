@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from unscratch import api, batch, io
+from unscratch import api, batch, grain, io
 from unscratch.classical import ClassicalDetector, ClassicalInpainter
 from unscratch.cli import main
 from unscratch.demo import add_demo_damage, sample_photo
@@ -245,13 +245,13 @@ def small_tiles(monkeypatch):
     """Tiles small enough that a ~200 px image spans several tiles and several chunks."""
     monkeypatch.setattr(ClassicalDetector, "tile", 64)
     monkeypatch.setattr(ClassicalDetector, "overlap", 16)
-    # restore's halo (half a tile) must still hold grain.MARGIN (71 px) of context, as it does at real tile sizes
-    monkeypatch.setattr(ClassicalInpainter, "tile", 160)
+    # restore's chunk edges need grain.MARGIN (71 px) of context: its (balanced) tiles must be ≥ 142 px
+    monkeypatch.setattr(ClassicalInpainter, "tile", 200)
     monkeypatch.setattr(ClassicalInpainter, "overlap", 24)
 
 
-@pytest.mark.parametrize("shape,channels,dtype", [((200, 260), 3, np.uint8), ((181, 223), 0, np.uint16),
-                                                  ((150, 170), 4, np.float32), ((97, 300), 1, np.uint8)])
+@pytest.mark.parametrize("shape,channels,dtype", [((270, 300), 3, np.uint8), ((281, 323), 0, np.uint16),
+                                                  ((150, 400), 4, np.float32), ((97, 300), 1, np.uint8)])
 def test_split_image_equals_single_process(small_tiles, shape, channels, dtype):
     pytest.importorskip("dask.array")
     image = convert(photo(*shape, seed=1, lines=12).astype(np.float32) / 255, channels, dtype)
@@ -262,7 +262,10 @@ def test_split_image_equals_single_process(small_tiles, shape, channels, dtype):
     for chunk in (1, 60):
         py = batch.plan_axis(shape[0], 0, shape[0], 64, 16, chunk)
         px = batch.plan_axis(shape[1], 0, shape[1], 64, 16, chunk)
-        assert len(py.chunks) * len(px.chunks) >= 4 and py.depth == 32
+        size = py.layout[0][1]
+        assert len(py.chunks) * len(px.chunks) >= 4 and py.depth == size - size // 2  # half a tile
+        restore_plans = [batch.plan_axis(n, 0, n, 200, 24, chunk, 1, grain.MARGIN) for n in shape]
+        assert max(len(p.chunks) for p in restore_plans) >= 2  # the repair is split too
         restored, probability, mask = batch.split_restore(image, chunk=chunk, scheduler="sync", method="classical",
                                                           detect_method="classical")
         assert np.array_equal(probability, det.probability)

@@ -21,11 +21,21 @@ from unscratch.engine import axis_weights, run_tiled, tile_layout
 def test_weights_are_a_partition_of_unity(length, tile, overlap, multiple):
     layout = tile_layout(length, tile, overlap, multiple)
     assert all(s % multiple == 0 for s, _ in layout), "tiles start on the model's grid"
-    assert sum(layout[-1]) == length and all(n == tile for _, n in layout[:-1]) and layout[-1][1] < tile + multiple
+    size = layout[0][1]
+    assert sum(layout[-1]) == length and layout[-1][1] < size + multiple
+    assert all(n == size <= tile for _, n in layout[:-1]), "all but the last tile share one size"
+    assert all(a + n - b >= overlap for (a, n), (b, _) in zip(layout, layout[1:])), "neighbours overlap enough"
     total = np.zeros(length)
     for (s, _), w in zip(layout, axis_weights(layout, length, overlap)):
         total[s:s + len(w)] += w
     np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+def test_tiles_are_balanced():
+    """The fewest tiles, evenly spread: a fixed size made the last tile mostly repeat its neighbour."""
+    layout = tile_layout(3464, 1536, 256, 8)  # a 12-MP scan's side at the detector's tiling
+    assert len(layout) == 3 and sum(n for _, n in layout) <= 4000  # fixed 1536-px tiles: 4608 px of work
+    assert tile_layout(10000, 1024, 192, 8)[0][1] <= 1024 and len(tile_layout(10000, 1024, 192, 8)) == 12
 
 
 def run_whole(fn, img, tile, overlap, roi=None, skip=None, multiple=1):

@@ -351,26 +351,27 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
 
 
 def repair(img, alpha: np.ndarray, inpainter, *, progress: Progress = None, cancel: Cancel = None,
-           whole: bool = False, grain: bool = False, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+           layout: tuple[list, list] | None = None, grain: bool = False,
+           origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Composite `inpainter`'s fill into a copy of `img` with weight `alpha`; pixels where alpha is 0 stay
     bit-identical. Shared by restore(), batch and the evaluation, so every method is judged with the same
     mask and compositing."""
     result = np.array(img[...])  # a copy; a lazy image is computed whole here (the caller asked for a copy)
     repair_patches(img, alpha, inpainter, lambda patch: patch.apply(result), progress=progress,
-                   cancel=_cancel_fn(cancel), whole=whole, grain=grain, origin=origin)
+                   cancel=_cancel_fn(cancel), layout=layout, grain=grain, origin=origin)
     return result
 
 
 def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], None], *, progress: Progress = None,
-                   cancel: Cancel = None, whole: bool = False, grain: bool = False,
+                   cancel: Cancel = None, layout: tuple[list, list] | None = None, grain: bool = False,
                    origin: tuple[int, int] = (0, 0)) -> None:
     """Run `inpainter` over the pixels where alpha > 0 (the hole it sees) and hand each band's repaired
     pixels, blended with weight `alpha`, to `emit` as a Patch. `img` is read block by block.
     `grain=True` adds back the film grain a smooth fill lacks (`unscratch.grain`); `origin` is where
     img[0, 0] lies when img is a window of a larger image, so the grain matches a whole-image run.
 
-    Tiles cover the mask's bounding box (grown by the overlap); `whole=True` tiles the whole image instead,
-    which callers that split one image into blocks need so every block is tiled the same way."""
+    Tiles cover the mask's bounding box (grown by the overlap); a split image's block passes its share of
+    the whole image's tiles as `layout` instead (see engine.run_tiled)."""
     H, W = img.shape[:2]
     hole = alpha > 0
     roi = bbox(hole)
@@ -405,7 +406,7 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
 
     run_tiled(inpainter, source, sink, shape=(H, W), out_channels=3 if wants_rgb else n_planes,
               tile=inpainter.tile, overlap=inpainter.overlap, multiple=getattr(inpainter, "multiple", 1),
-              roi=None if whole else roi, skip=skip,
+              roi=roi, layout=layout, skip=skip,
               progress=progress, cancel=_cancel_fn(cancel))
     if progress is not None:
         progress(1.0)

@@ -74,7 +74,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from . import __version__, api, io
+from . import __version__, api, grain, io
 from .arrays import bbox, check_image, check_plane, colour_planes, plane_weight, to_rgb_float
 from .engine import run_tiled, span, taper as engine_taper, tile_layout
 from .errors import InputError, ModelError
@@ -810,35 +810,38 @@ class AxisPlan:
     def chunks(self) -> tuple:
         return tuple(b - a for a, b in zip(self.edges[:-1], self.edges[1:]))
 
-    def window(self, i: int) -> tuple[int, int, int] | None:
-        """For chunk i: (block start, run start, run end) in image coordinates, or None when no tile touches it."""
+    def window(self, i: int) -> tuple[int, int, int, tuple] | None:
+        """For chunk i: (block start, run start, run end, the run's tiles relative to its start) in image
+        coordinates, or None when no tile touches it."""
         c0, c1 = self.edges[i], self.edges[i + 1]
         ks = [k for k, (g, n) in enumerate(self.layout) if g < c1 and g + n > c0]
         block0 = c0 - self.depth if i > 0 else 0
         if not ks:
             return None
         s0, s1 = self.layout[ks[0]][0], sum(self.layout[ks[-1]])
-        taper = self.overlap / 4.0 + max(self.overlap / 2.0, 1.0)
-        local = [(s0 + s, n) for s, n in tile_layout(s1 - s0, self.tile, self.overlap, self.multiple)]
+        taper = sum(engine_taper(self.overlap))
         block1 = c1 + self.depth if i + 1 < len(self.edges) - 1 else self.length
-        ok = (local == [self.layout[k] for k in ks] and block0 <= s0 and s1 <= block1
+        ok = (block0 <= s0 and s1 <= block1
               and (ks[0] == 0 or c0 >= s0 + taper) and (ks[-1] == len(self.layout) - 1 or c1 <= s1 - taper))
         if not ok:
             raise RuntimeError(f"split plan misaligned at chunk {i} ({c0}:{c1}) of {self}")
-        return block0, s0, s1
+        return block0, s0, s1, tuple((self.layout[k][0] - s0, self.layout[k][1]) for k in ks)
 
 
-def plan_axis(length: int, r0: int, r1: int, tile: int, overlap: int, target: int, multiple: int = 1) -> AxisPlan:
-    """Chunk edges at tile centres about `target` px apart, for a run over ROI [r0, r1) grown by overlap."""
+def plan_axis(length: int, r0: int, r1: int, tile: int, overlap: int, target: int, multiple: int = 1,
+              context: int = 0) -> AxisPlan:
+    """Chunk edges at tile centres about `target` px apart, for a run over ROI [r0, r1) grown by overlap.
+    `context`: px of the run each chunk edge needs on both sides (the repair's grain); with tiles too
+    small to give it, the axis is not split."""
     start, end = span(length, r0, r1, overlap, multiple)
     layout = tuple((start + s, n) for s, n in tile_layout(end - start, tile, overlap, multiple))
     starts = [g for g, _ in layout]
-    t = min(tile, end - start)
+    t = layout[0][1]  # every tile but the last is this size
     half = t // 2
     taper = sum(engine_taper(overlap))  # a chunk edge must fall where its tile has full weight
     target = max(target, t - half)  # every chunk at least as wide as the halo (dask needs that)
     edges = [0]
-    if half >= taper and t - half >= taper:
+    if min(half, t - half) >= max(taper, context):
         for m, g in enumerate(starts):
             b = g + half
             if m > 0 and starts[m - 1] + t > b:
@@ -874,8 +877,8 @@ def _block_windows(py: AxisPlan, px: AxisPlan, block_id):
     wy, wx = py.window(block_id[0]), px.window(block_id[1])
     if wy is None or wx is None:
         return None
-    (by, sy0, sy1), (bx, sx0, sx1) = wy, wx
-    return sy0 - by, sy1 - by, sx0 - bx, sx1 - bx
+    (by, sy0, sy1, ys), (bx, sx0, sx1, xs) = wy, wx
+    return sy0 - by, sy1 - by, sx0 - bx, sx1 - bx, (list(ys), list(xs))
 
 
 def _detect_block(block: np.ndarray, *, py: AxisPlan, px: AxisPlan, method: str, block_id=None) -> np.ndarray:
@@ -883,7 +886,7 @@ def _detect_block(block: np.ndarray, *, py: AxisPlan, px: AxisPlan, method: str,
     win = _block_windows(py, px, block_id)
     if win is None:
         return out
-    y0, y1, x0, x1 = win
+    y0, y1, x0, x1, layout = win
     detector = api.get_detector(method)
     planes = colour_planes(block)[y0:y1, x0:x1]
     prob = out[y0:y1, x0:x1]
@@ -895,24 +898,24 @@ def _detect_block(block: np.ndarray, *, py: AxisPlan, px: AxisPlan, method: str,
         prob[a:b, c:d] = np.clip(tile[:, :, 0], 0.0, 1.0)
 
     run_tiled(detector, source, sink, shape=(y1 - y0, x1 - x0), out_channels=1, tile=detector.tile,
-              overlap=detector.overlap, multiple=_multiple(detector))
+              overlap=detector.overlap, multiple=_multiple(detector), layout=layout)
     return out
 
 
 def _restore_block(block: np.ndarray, alpha: np.ndarray, *, py: AxisPlan, px: AxisPlan, method: str,
                    n_planes: int, fill: bool = False, block_id=None) -> np.ndarray:
-    """`api.repair` over this block's run of the single-process tiles (`whole=True`: tiled exactly like
-    the plan, not from the block's own alpha bounding box, which would differ)."""
+    """`api.repair` over this block's run of the single-process tiles (its share of the plan's layout,
+    not tiles laid out over the block's own alpha bounding box, which would differ)."""
     result = block.copy()
     win = _block_windows(py, px, block_id)
     if win is None:
         return result
-    y0, y1, x0, x1 = win
+    y0, y1, x0, x1, layout = win
     a_all = alpha[y0:y1, x0:x1, 0]
     if not (a_all > 0).any():
         return result
     origin = (py.window(block_id[0])[1], px.window(block_id[1])[1])  # where the run starts in the image
-    result[y0:y1, x0:x1] = api.repair(block[y0:y1, x0:x1], a_all, api.get_inpainter(method, fill=fill), whole=True,
+    result[y0:y1, x0:x1] = api.repair(block[y0:y1, x0:x1], a_all, api.get_inpainter(method, fill=fill), layout=layout,
                                       grain=True, origin=origin)
     return result
 
@@ -974,8 +977,8 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
     if roi is None or min(H, W) == 1:
         return img.copy(), probability, hole
     inpainter = api.get_inpainter(method)
-    py = plan_axis(H, roi[0], roi[1], inpainter.tile, inpainter.overlap, chunk, _multiple(inpainter))
-    px = plan_axis(W, roi[2], roi[3], inpainter.tile, inpainter.overlap, chunk, _multiple(inpainter))
+    py, px = (plan_axis(n, r0, r1, inpainter.tile, inpainter.overlap, chunk, _multiple(inpainter), grain.MARGIN)
+              for n, r0, r1 in ((H, roi[0], roi[1]), (W, roi[2], roi[3])))
     chunks = (py.chunks, px.chunks)
     arr = _to_dask(cube, chunks + ((cube.shape[2],),), scheduler)
     weights = _to_dask(alpha[:, :, None], chunks + ((1,),), scheduler)

@@ -73,6 +73,7 @@ def amplitude(luma: np.ndarray, hole: np.ndarray, see_through: bool = True) -> n
     for radius in reversed(RADII):  # the narrowest window with enough known pixels wins
         v, share = _local_mean(sq, known, radius)
         np.copyto(variance, v, where=share >= (MIN_KNOWN if radius != RADII[-1] else 1e-6))
+    np.clip(variance, 0.0, None, out=variance)  # box filters' rounding leaves -1e-18 where all is flat
     if not see_through:
         return np.sqrt(variance)
     # grain that already shows through, pixel by pixel (the hole includes a margin of intact picture
