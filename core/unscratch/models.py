@@ -161,7 +161,7 @@ class OnnxTileFn:
 
     def release_memory(self) -> None:
         """Hand the session's buffer arena back to the system after a whole image. A cached session
-        otherwise keeps its largest tile's buffers (about 450 MB for the detector's 1024-px tiles) while
+        otherwise keeps its largest tile's buffers (about 900 MB for the detector's 1536-px tiles) while
         the next model runs, and in an editor's idle worker. The next image regrows it (measured 30 ms)."""
         import onnxruntime as ort
         options = ort.RunOptions()

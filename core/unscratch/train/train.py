@@ -28,10 +28,9 @@ from .nets import Detector, Restorer
 TELEA = ClassicalInpainter()
 
 # The card's tiling. Overlap: the least at which tiled and untiled runs agree (detector 1.4e-4 at 256, 6e-3
-# at 192; restorer 2/65535 at 192). Tile: the largest whose buffers stay near 650-900 MB with onnxruntime's
-# memory pattern off; each doubles as little work as the overlap allows (1.44x and 1.51x the image area).
+# at 192; restorer 2/65535 at 192). Tile: the largest whose buffers stay within 650-900 MB (onnxruntime's
+# memory pattern off); bigger tiles repeat less of the image in their overlaps.
 TILING = {"detect": {"tile": 1536, "overlap": 256}, "restore": {"tile": 1024, "overlap": 192}}
-
 
 
 class PairStream(torch.utils.data.IterableDataset):
