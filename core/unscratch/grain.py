@@ -70,10 +70,15 @@ def amplitude(luma: np.ndarray, hole: np.ndarray, see_through: bool = True) -> n
     sq = np.square(np.clip(raw, -CLIP, CLIP))
     known = (~hole).astype(np.float64)
     variance = np.zeros(hole.shape)
-    for radius in reversed(RADII):  # the narrowest window with enough known pixels wins
+    missing = hole.copy()  # hole pixels without an estimate yet
+    for radius in RADII:  # the narrowest window with enough known pixels wins; wider ones only where needed
         v, share = _local_mean(sq, known, radius)
-        np.copyto(variance, v, where=share >= (MIN_KNOWN if radius != RADII[-1] else 1e-6))
-    np.clip(variance, 0.0, None, out=variance)  # box filters' rounding leaves -1e-18 where all is flat
+        use = missing & (share >= (MIN_KNOWN if radius != RADII[-1] else 1e-6))
+        np.copyto(variance, v, where=use)
+        missing &= ~use
+        if not missing.any():
+            break
+    np.clip(variance, 0.0, None, out=variance)  # box filters' rounding leaves -1e-10 where all is flat
     if not see_through:
         return np.sqrt(variance)
     # grain that already shows through, pixel by pixel (the hole includes a margin of intact picture
