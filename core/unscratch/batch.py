@@ -69,7 +69,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import cv2
 import numpy as np
@@ -789,19 +789,14 @@ def write_contact_sheets(out_dir: Path, rows: dict, order: list[str], cols: int 
 class AxisPlan:
     """One axis of a tiled run split into chunks so that each chunk's pixels come out bit-identical.
 
-    The run covers the grown ROI [start, end) with the engine's global tile layout `starts`. Chunk edges
-    sit at tile centres: the tiles with any pixel in a chunk then form a contiguous run that the engine,
-    given exactly that run as its image, lays out identically, with identical blend weights on the
-    chunk (the run's outer tapers, which the engine omits at an image edge, fall outside the chunk). So
-    each block needs a halo of about half a tile, not just the tile overlap: a chunk edge always lies
-    inside some tile, and that tile needs all its pixels.
+    `layout` is the engine's tile layout over the whole run (the ROI grown by the overlap). Chunk edges
+    sit at tile centres, and each chunk runs exactly the tiles that touch it (`window`), so its blend
+    weights equal the whole run's on the chunk (the sub-run's outer tapers, which the engine omits at an
+    image edge, fall outside the chunk). So each block needs a halo of about half a tile, not just the
+    tile overlap: a chunk edge always lies inside some tile, and that tile needs all its pixels.
     """
     length: int
-    start: int
-    end: int
-    tile: int
     overlap: int
-    multiple: int
     layout: tuple  # (start, size) of each tile, in image coordinates
     edges: tuple   # 0 = e0 < e1 < ... < en = length
     depth: int
@@ -860,7 +855,7 @@ def plan_axis(length: int, r0: int, r1: int, tile: int, overlap: int, target: in
                 depth = max(depth, c0 - starts[ks[0]])
             if i + 2 < len(edges):
                 depth = max(depth, sum(layout[ks[-1]]) - c1)
-    plan = AxisPlan(length, start, end, tile, overlap, multiple, layout, tuple(edges), depth)
+    plan = AxisPlan(length, overlap, layout, tuple(edges), depth)
     if len(edges) > 2 and depth > min(plan.chunks):
         raise RuntimeError(f"split plan has a halo ({depth}) larger than a chunk: {plan}")
     for i in range(len(edges) - 1):
@@ -868,25 +863,43 @@ def plan_axis(length: int, r0: int, r1: int, tile: int, overlap: int, target: in
     return plan
 
 
+def _plans(op, shape: tuple[int, int], roi: tuple[int, int, int, int], chunk: int,
+           context: int = 0) -> tuple[AxisPlan, AxisPlan]:
+    """Row and column plans for running `op` (detector or inpainter) over `roi` of an image of `shape`."""
+    return tuple(plan_axis(n, r0, r1, op.tile, op.overlap, chunk, _multiple(op), context)
+                 for n, r0, r1 in ((shape[0], roi[0], roi[1]), (shape[1], roi[2], roi[3])))
+
+
 def _multiple(op) -> int:
     """The grid a network's tiles must start on (1 for the classical methods)."""
     return getattr(op, "multiple", 1)
 
 
-def _block_windows(py: AxisPlan, px: AxisPlan, block_id):
+class BlockRun(NamedTuple):
+    """A block's share of a split run: the run's rows/columns inside the block, its tiles (relative to
+    the run) and where the run starts in the image."""
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    layout: tuple[list, list]
+    origin: tuple[int, int]
+
+
+def _block_run(py: AxisPlan, px: AxisPlan, block_id) -> BlockRun | None:
     wy, wx = py.window(block_id[0]), px.window(block_id[1])
     if wy is None or wx is None:
         return None
     (by, sy0, sy1, ys), (bx, sx0, sx1, xs) = wy, wx
-    return sy0 - by, sy1 - by, sx0 - bx, sx1 - bx, (list(ys), list(xs))
+    return BlockRun(sy0 - by, sy1 - by, sx0 - bx, sx1 - bx, (list(ys), list(xs)), (sy0, sx0))
 
 
 def _detect_block(block: np.ndarray, *, py: AxisPlan, px: AxisPlan, method: str, block_id=None) -> np.ndarray:
     out = np.zeros(block.shape[:2], np.float32)
-    win = _block_windows(py, px, block_id)
-    if win is None:
+    run = _block_run(py, px, block_id)
+    if run is None:
         return out
-    y0, y1, x0, x1, layout = win
+    y0, y1, x0, x1 = run.y0, run.y1, run.x0, run.x1
     detector = api.get_detector(method)
     planes = colour_planes(block)[y0:y1, x0:x1]
     prob = out[y0:y1, x0:x1]
@@ -898,7 +911,7 @@ def _detect_block(block: np.ndarray, *, py: AxisPlan, px: AxisPlan, method: str,
         prob[a:b, c:d] = np.clip(tile[:, :, 0], 0.0, 1.0)
 
     run_tiled(detector, source, sink, shape=(y1 - y0, x1 - x0), out_channels=1, tile=detector.tile,
-              overlap=detector.overlap, multiple=_multiple(detector), layout=layout)
+              overlap=detector.overlap, multiple=_multiple(detector), layout=run.layout)
     return out
 
 
@@ -907,16 +920,15 @@ def _restore_block(block: np.ndarray, alpha: np.ndarray, *, py: AxisPlan, px: Ax
     """`api.repair` over this block's run of the single-process tiles (its share of the plan's layout,
     not tiles laid out over the block's own alpha bounding box, which would differ)."""
     result = block.copy()
-    win = _block_windows(py, px, block_id)
-    if win is None:
+    run = _block_run(py, px, block_id)
+    if run is None:
         return result
-    y0, y1, x0, x1, layout = win
+    y0, y1, x0, x1 = run.y0, run.y1, run.x0, run.x1
     a_all = alpha[y0:y1, x0:x1, 0]
     if not (a_all > 0).any():
         return result
-    origin = (py.window(block_id[0])[1], px.window(block_id[1])[1])  # where the run starts in the image
-    result[y0:y1, x0:x1] = api.repair(block[y0:y1, x0:x1], a_all, api.get_inpainter(method, fill=fill), layout=layout,
-                                      grain=True, origin=origin)
+    result[y0:y1, x0:x1] = api.repair(block[y0:y1, x0:x1], a_all, api.get_inpainter(method, fill=fill),
+                                      layout=run.layout, grain=True, origin=run.origin)
     return result
 
 
@@ -961,8 +973,7 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
         detector = api.get_detector(detect_method)
         chosen = api._check_threshold(detector.threshold if threshold is None else threshold)
         if min(H, W) > 1:
-            py = plan_axis(H, 0, H, detector.tile, detector.overlap, chunk, _multiple(detector))
-            px = plan_axis(W, 0, W, detector.tile, detector.overlap, chunk, _multiple(detector))
+            py, px = _plans(detector, (H, W), (0, H, 0, W), chunk)
             arr = _to_dask(cube, (py.chunks, px.chunks, (cube.shape[2],)), scheduler)
             lazy = da.map_overlap(_detect_block, arr, depth={0: py.depth, 1: px.depth, 2: 0}, boundary="none",
                                   dtype=np.float32, drop_axis=2, allow_rechunk=False,
@@ -977,8 +988,7 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
     if roi is None or min(H, W) == 1:
         return img.copy(), probability, hole
     inpainter = api.get_inpainter(method)
-    py, px = (plan_axis(n, r0, r1, inpainter.tile, inpainter.overlap, chunk, _multiple(inpainter), grain.MARGIN)
-              for n, r0, r1 in ((H, roi[0], roi[1]), (W, roi[2], roi[3])))
+    py, px = _plans(inpainter, (H, W), roi, chunk, context=grain.MARGIN)  # edges keep the grain's context
     chunks = (py.chunks, px.chunks)
     arr = _to_dask(cube, chunks + ((cube.shape[2],),), scheduler)
     weights = _to_dask(alpha[:, :, None], chunks + ((1,),), scheduler)

@@ -32,10 +32,14 @@ def tile_layout(length: int, tile: int, overlap: int, multiple: int = 1) -> list
     if length <= tile:
         return [(0, length)]
     slack = overlap + multiple - 1  # what rounding a start down to the grid may cost in overlap
+
+    def size_for(n: int) -> int:  # n tiles of this size, spread evenly, overlap by ≥ overlap after rounding
+        return -(-((n - 1) * slack + length) // n)
+
     n = 2
-    while -(-((n - 1) * slack + length) // n) > tile and n < length:
+    while size_for(n) > tile and n < length:
         n += 1
-    size = min(tile, -(-((n - 1) * slack + length) // n))
+    size = min(tile, size_for(n))
     starts = [i * (length - size) // (n - 1) for i in range(n)]
     starts = [g - g % multiple for g in starts]
     return [(g, size) for g in starts[:-1]] + [(starts[-1], length - starts[-1])]
