@@ -24,7 +24,7 @@ def tile_layout(length: int, tile: int, overlap: int, multiple: int = 1) -> list
 
     As few tiles as `tile` allows, then as small as they can be and evenly spread: a fixed size would
     make the last tile mostly repeat its neighbour (at 3464 px, three 1536-px tiles cover 4608 px of
-    work; three balanced ones 3984). Every start is a multiple of `multiple`: a U-Net's output depends
+    work; three balanced ones 3996). Every start is a multiple of `multiple`: a U-Net's output depends
     on where its stride-2 grid falls, so tiles starting off that grid would disagree with an untiled run
     (by up to 0.6 in probability, measured). The last tile therefore runs to the end and may be up to
     multiple − 1 px longer than the others.
