@@ -54,6 +54,11 @@ def threshold_mask(probability: np.ndarray, threshold: float, region: np.ndarray
     return mask
 
 
+def resolve_threshold(detector, threshold: float | None) -> float:
+    """The caller's threshold, else the detector's default (its card's), checked to lie in [0, 1]."""
+    return _check_threshold(detector.threshold if threshold is None else threshold)
+
+
 def _check_threshold(threshold) -> float:
     try:
         value = float(threshold)
@@ -179,7 +184,7 @@ def detect(image, *, region=None, threshold=None, progress: Progress = None, can
     weight = _region_plane(region, (H, W))
     inside = None if weight is None else weight > 0
     detector = get_detector(method)
-    threshold = _check_threshold(detector.threshold if threshold is None else threshold)
+    threshold = resolve_threshold(detector, threshold)
     probability = np.zeros((H, W), np.float32)
     roi = (0, H, 0, W) if inside is None else bbox(inside)
     if roi is not None and min(H, W) > 1:

@@ -110,7 +110,7 @@ class Settings:
     def params(self, detector) -> dict:
         """The settings that decide the pixels, with the detector's defaults filled in (no --threshold:
         restore's auto mask, so its auto_threshold counts too)."""
-        threshold = api._check_threshold(detector.threshold if self.threshold is None else self.threshold)
+        threshold = api.resolve_threshold(detector, self.threshold)
         auto = getattr(detector, "auto_threshold", None) if self.threshold is None else None
         return {"method": self.method, "threshold": threshold, "auto_threshold": auto, "dilate": self.dilate,
                 "feather": self.feather, "format": self.format, "jpeg_quality": JPEG_QUALITY}
@@ -971,7 +971,7 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
         if region is not None:
             raise InputError("split_restore: a region is only supported in fill mode")
         detector = api.get_detector(detect_method)
-        chosen = api._check_threshold(detector.threshold if threshold is None else threshold)
+        chosen = api.resolve_threshold(detector, threshold)
         if min(H, W) > 1:
             py, px = _plans(detector, (H, W), (0, H, 0, W), chunk)
             arr = _to_dask(cube, (py.chunks, px.chunks, (cube.shape[2],)), scheduler)
