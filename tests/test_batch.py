@@ -242,7 +242,7 @@ def test_rerun_redoes_changed_inputs_and_parameters_without_duplicates(tmp_path)
 # --- splitting one image: identical pixels -----------------------------------------------------------
 @pytest.fixture
 def small_tiles(monkeypatch):
-    """Tiles small enough that a ~200 px image spans several tiles and several chunks."""
+    """Tiles small enough that a ~300 px image spans several tiles and several chunks."""
     monkeypatch.setattr(ClassicalDetector, "tile", 64)
     monkeypatch.setattr(ClassicalDetector, "overlap", 16)
     # restore's chunk edges need grain.MARGIN (71 px) of context: its (balanced) tiles must be ≥ 142 px
@@ -255,16 +255,16 @@ def small_tiles(monkeypatch):
 def test_split_image_equals_single_process(small_tiles, shape, channels, dtype):
     pytest.importorskip("dask.array")
     image = convert(photo(*shape, seed=1, lines=12).astype(np.float32) / 255, channels, dtype)
-    # the classical methods, whose tiles small_tiles shrinks: a ~200 px image then spans many tiles and chunks
+    # the classical methods, whose tiles small_tiles shrinks: a ~300 px image then spans many tiles and chunks
     det = api.detect(image, method="classical")
     whole = api.restore(image, method="classical", detect_method="classical")
     assert (whole != image).any()
     for chunk in (1, 60):
-        py = batch.plan_axis(shape[0], 0, shape[0], 64, 16, chunk)
-        px = batch.plan_axis(shape[1], 0, shape[1], 64, 16, chunk)
+        whole_image = (0, shape[0], 0, shape[1])
+        py, px = batch._plans(ClassicalDetector(), shape, whole_image, chunk)
         size = py.layout[0][1]
         assert len(py.chunks) * len(px.chunks) >= 4 and py.depth == size - size // 2  # half a tile
-        restore_plans = [batch.plan_axis(n, 0, n, 200, 24, chunk, 1, grain.MARGIN) for n in shape]
+        restore_plans = batch._plans(ClassicalInpainter(), shape, whole_image, chunk, context=grain.MARGIN)
         assert max(len(p.chunks) for p in restore_plans) >= 2  # the repair is split too
         restored, probability, mask = batch.split_restore(image, chunk=chunk, scheduler="sync", method="classical",
                                                           detect_method="classical")
