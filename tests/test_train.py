@@ -47,3 +47,25 @@ def test_a_few_steps_export_a_model_the_engine_runs(tiny_pool, tmp_path, task, c
     result = models.OnnxTileFn(card)(tile)
     assert result.shape == (37, 53, 1 if task == "detect" else 3) and np.isfinite(result).all()
 
+
+
+def test_decoy_holes_are_detector_false_positives_clear_of_real_damage():
+    """Two identical white specks, one of them marked as damage: only the other becomes a decoy hole."""
+    if models.default_card("detect") is None:
+        pytest.skip("no shipped detector")
+    img = np.full((96, 128, 3), 0.45, np.float32)
+    img[40:43, 30:33] = img[40:43, 90:93] = 1.0
+    truth = np.zeros((96, 128), bool)
+    truth[40:43, 30:33] = True
+    decoys = train.decoy_mask(img, truth)
+    assert decoys[40:43, 90:93].any(), "the detector's response to the unmarked speck is a decoy"
+    assert not decoys[35:48, 25:38].any(), "nothing within 2 px of real damage is a decoy"
+    assert not decoys[:, :60].any() and decoys.sum() < 60
+
+
+def test_restorer_trains_with_decoy_holes(tiny_pool, tmp_path):
+    out = tmp_path / "out"
+    assert train.main(["restore", "--steps", "2", "--size", "64", "--batch", "2", "--threads", "1", "--workers", "0",
+                       "--decoys", "1", "--out", str(out)]) == 0
+    decoys = json.loads((out / "unscratch-restorer.json").read_text())["training"]["decoys"]
+    assert decoys["share"] == 1 and decoys["detector_sha256"] == models.default_card("detect").sha256

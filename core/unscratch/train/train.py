@@ -16,10 +16,12 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import api, models
 from ..api import repair_weight
 from ..classical import ClassicalInpainter
 from . import pool, simulate
@@ -37,12 +39,13 @@ class PairStream(torch.utils.data.IterableDataset):
     """Endless (input, target, mask) crops; photos decoded once and kept as uint8.
 
     For the restorer the mask is the hole exactly as `restore` builds it (defect grown and feathered,
-    > 0), and the input carries the Telea prefill the model corrects.
+    > 0), and the input carries the Telea prefill the model corrects. On a `decoys` share of restorer
+    pairs the hole also covers the shipped detector's false positives (see `decoy_mask`).
     """
 
     def __init__(self, split: str, size: int, seed: int, photos: list[np.ndarray] | None = None, max_photos=None,
-                 task: str = "detect"):
-        self.split, self.size, self.seed, self.task = split, size, seed, task
+                 task: str = "detect", decoys: float = 0.0):
+        self.split, self.size, self.seed, self.task, self.decoys = split, size, seed, task, decoys
         self.photos = photos
         self.max_photos = max_photos
 
@@ -55,6 +58,8 @@ class PairStream(torch.utils.data.IterableDataset):
         self._load()
         info = torch.utils.data.get_worker_info()
         rng = np.random.default_rng([self.seed, info.id if info else 0])
+        if self.decoys and info is not None:
+            models.configure(threads=1)  # a data worker's detector runs beside training: one thread
         bank = simulate.OverlayBank(split=self.split if self.split in ("train", "val", "test") else "all")
         while True:
             photo = self.photos[rng.integers(len(self.photos))]
@@ -64,10 +69,27 @@ class PairStream(torch.utils.data.IterableDataset):
             turn = int(rng.integers(4))
             x, mask, clean = (np.ascontiguousarray(np.rot90(a, turn)) for a in (pair.damaged, pair.mask, pair.clean))
             if self.task == "restore":
+                if self.decoys and rng.random() < self.decoys:
+                    mask = mask | decoy_mask(x, mask)
                 mask = repair_weight(mask) > 0
                 x = restorer_input(x, mask)
             y = torch.from_numpy(clean.transpose(2, 0, 1).copy())
             yield torch.from_numpy(x.transpose(2, 0, 1).copy()), y, torch.from_numpy(mask[None].astype(np.float32))
+
+
+DECOY_THRESHOLD = 0.5  # permissive: more of the detector's typical mistakes than users' masks hold
+
+
+def decoy_mask(damaged: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Where the shipped detector fires on undamaged picture (at DECOY_THRESHOLD, 2 px clear of real
+    damage). In use a hole is not always damage: a restorer that only ever saw damage under its holes
+    learns to paint over whatever is there, and wipes out the stars, buttons and rim lights a detector
+    mistakes for dust. With decoy holes, whose target is the picture as it is, it learns to keep them."""
+    if models.default_card("detect") is None:
+        return np.zeros_like(truth)
+    fired = api.detect(damaged, method="model", threshold=DECOY_THRESHOLD).mask
+    near_truth = cv2.dilate(truth.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    return fired & ~near_truth
 
 
 def restorer_input(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -157,6 +179,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="data processes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-photos", type=int, default=None, help="use only this many train photos (smoke runs)")
+    ap.add_argument("--decoys", type=float, default=0.0,
+                    help="restorer: share of pairs whose hole also covers the detector's false positives")
     ap.add_argument("--init", help="start from this checkpoint")
     ap.add_argument("--out", default="models", help="folder for <name>.onnx, .json and .pt")
     ap.add_argument("--name", default=None)
@@ -171,7 +195,8 @@ def main(argv=None) -> int:
     model = Detector() if args.task == "detect" else Restorer()
     if args.init:
         load_grown(model, torch.load(args.init, map_location="cpu"))
-    stream = PairStream("train", args.size, args.seed, max_photos=args.max_photos, task=args.task)
+    stream = PairStream("train", args.size, args.seed, max_photos=args.max_photos, task=args.task,
+                         decoys=args.decoys)
     loader = torch.utils.data.DataLoader(stream, batch_size=args.batch, num_workers=args.workers,
                                          persistent_workers=args.workers > 0)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -203,7 +228,6 @@ def main(argv=None) -> int:
     torch.save(model.state_dict(), out_dir / f"{name}.pt")
     onnx_path = out_dir / f"{name}.onnx"
     err = export_onnx(model, args.task, onnx_path)
-    from ..models import sha256_of
     card = {
         "name": name, "task": args.task, "default": True,
         "input": {"channels": 3 if args.task == "detect" else 7,
@@ -217,10 +241,13 @@ def main(argv=None) -> int:
                      "threads": args.threads, "torch": torch.__version__,
                      "data": "clean photos: train split of unscratch.train.pool (see pool manifest for sources and "
                              "licences); damage: unscratch.train.simulate with the train split of the MIT-licensed "
-                             "FilmDamageSimulator sprites (Ivanova et al., CGF 2023) plus procedural damage"},
+                             "FilmDamageSimulator sprites (Ivanova et al., CGF 2023) plus procedural damage",
+                     **({"decoys": {"share": args.decoys, "threshold": DECOY_THRESHOLD,
+                                    "detector_sha256": models.default_card("detect").sha256}}
+                        if args.decoys and args.task == "restore" and models.default_card("detect") else {})},
         "onnx_vs_torch_max_abs_error": err,
         "params": sum(p.numel() for p in model.parameters()),
-        "sha256": sha256_of(onnx_path),
+        "sha256": models.sha256_of(onnx_path),
     }
     card_path = out_dir / f"{name}.json"
     old = json.loads(card_path.read_text()) if card_path.exists() else {}
