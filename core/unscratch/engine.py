@@ -100,47 +100,42 @@ def run_tiled(fn: TileFn, source: Source, sink: Sink, *, shape: tuple[int, int],
     model's tile buffers are not held while the next model runs.
     """
     try:
-        _run_tiles(fn, source, sink, shape, out_channels, tile, overlap, multiple, roi, skip, progress, cancel,
-                   layout)
+        H, W = shape
+        if layout is None:
+            y0, y1, x0, x1 = roi if roi is not None else (0, H, 0, W)
+            (y0r, y1r), (x0r, x1r) = span(H, y0, y1, overlap, multiple), span(W, x0, x1, overlap, multiple)
+            ys, xs = tile_layout(y1r - y0r, tile, overlap, multiple), tile_layout(x1r - x0r, tile, overlap, multiple)
+        else:
+            (y0r, y1r), (x0r, x1r) = (0, H), (0, W)
+            ys, xs = layout
+        rh, rw = y1r - y0r, x1r - x0r
+        wy, wx = axis_weights(ys, rh, overlap), axis_weights(xs, rw, overlap)
+        total = len(ys) * len(xs)
+        done = 0
+        band = np.zeros((0, rw, out_channels), np.float32)
+        band_top = 0  # region-relative row of band[0]
+        for iy, (ty, th) in enumerate(ys):
+            need = ty + th - band_top
+            if band.shape[0] < need:
+                band = np.concatenate([band, np.zeros((need - band.shape[0], rw, out_channels), np.float32)])
+            for ix, (tx, tw) in enumerate(xs):
+                if cancel is not None and cancel():
+                    raise Cancelled("cancelled")
+                gy, gx = y0r + ty, x0r + tx
+                if skip is None or not skip(gy, gy + th, gx, gx + tw):
+                    out = fn(source(gy, gy + th, gx, gx + tw))
+                    weight = wy[iy][:, None, None] * wx[ix][None, :, None]
+                    band[ty - band_top:ty - band_top + th, tx:tx + tw] += out.reshape(th, tw, out_channels) * weight
+                done += 1
+                if progress is not None:
+                    progress(done / total)
+            final_end = ys[iy + 1][0] if iy + 1 < len(ys) else rh
+            n = final_end - band_top
+            if n > 0:
+                sink(y0r + band_top, y0r + final_end, x0r, x1r, band[:n])
+                band = band[n:]
+                band_top = final_end
     finally:
         release = getattr(fn, "release_memory", None)
         if release is not None:
             release()
-
-
-def _run_tiles(fn, source, sink, shape, out_channels, tile, overlap, multiple, roi, skip, progress, cancel, layout):
-    H, W = shape
-    if layout is None:
-        y0, y1, x0, x1 = roi if roi is not None else (0, H, 0, W)
-        (y0r, y1r), (x0r, x1r) = span(H, y0, y1, overlap, multiple), span(W, x0, x1, overlap, multiple)
-        ys, xs = tile_layout(y1r - y0r, tile, overlap, multiple), tile_layout(x1r - x0r, tile, overlap, multiple)
-    else:
-        (y0r, y1r), (x0r, x1r) = (0, H), (0, W)
-        ys, xs = layout
-    rh, rw = y1r - y0r, x1r - x0r
-    wy, wx = axis_weights(ys, rh, overlap), axis_weights(xs, rw, overlap)
-    total = len(ys) * len(xs)
-    done = 0
-    band = np.zeros((0, rw, out_channels), np.float32)
-    band_top = 0  # region-relative row of band[0]
-    for iy, (ty, th) in enumerate(ys):
-        need = ty + th - band_top
-        if band.shape[0] < need:
-            band = np.concatenate([band, np.zeros((need - band.shape[0], rw, out_channels), np.float32)])
-        for ix, (tx, tw) in enumerate(xs):
-            if cancel is not None and cancel():
-                raise Cancelled("cancelled")
-            gy, gx = y0r + ty, x0r + tx
-            if skip is None or not skip(gy, gy + th, gx, gx + tw):
-                out = fn(source(gy, gy + th, gx, gx + tw))
-                weight = wy[iy][:, None, None] * wx[ix][None, :, None]
-                band[ty - band_top:ty - band_top + th, tx:tx + tw] += out.reshape(th, tw, out_channels) * weight
-            done += 1
-            if progress is not None:
-                progress(done / total)
-        final_end = ys[iy + 1][0] if iy + 1 < len(ys) else rh
-        n = final_end - band_top
-        if n > 0:
-            sink(y0r + band_top, y0r + final_end, x0r, x1r, band[:n])
-            band = band[n:]
-            band_top = final_end
