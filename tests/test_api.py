@@ -65,6 +65,19 @@ def test_soft_region_blends():
     assert np.abs(soft - mid)[truth].max() <= 1.5
 
 
+def test_tight_selection_clips_the_repair_not_what_the_restorer_sees():
+    """A selection 4 px either side of a scratch: inside it, the same repair as without a selection (the
+    restorer sees the whole grown defect; given a hole cut along the selection it left the scratch)."""
+    damaged, clean, truth = scratched()
+    sel = np.zeros(truth.shape, bool)
+    sel[44:54, 12:116] = True   # the scratch is rows 48-49, columns 16-111
+    tight = unscratch.restore(damaged, mask=truth, region=sel, grain=False)
+    free = unscratch.restore(damaged, mask=truth & sel, grain=False)  # (the speck lies outside sel)
+    assert np.array_equal(tight[sel], free[sel]) and np.array_equal(tight[~sel], damaged[~sel])
+    err = np.abs(tight[48:50, 16:112].astype(float) - clean[48:50, 16:112]).mean() / 255
+    assert err < 0.03
+
+
 def test_empty_region_returns_unchanged_copy():
     damaged, _, _ = scratched()
     region = np.zeros(damaged.shape[:2], bool)

@@ -304,9 +304,9 @@ def restore(image, mask=None, *, region=None, mode: str = "defects", progress: P
     A soft region (uint8/float selection) blends the repair in proportion to its weight.
     `grain`: add back the film grain of the surroundings that a smooth fill lacks.
     """
-    img, alpha, inpainter, progress = _plan(image, mask, region, mode, progress, cancel, method, detect_method,
-                                            threshold, dilate, feather)
-    return repair(img, alpha, inpainter, progress=progress, cancel=cancel, grain=grain)
+    img, alpha, hole, inpainter, progress = _plan(image, mask, region, mode, progress, cancel, method, detect_method,
+                                                  threshold, dilate, feather)
+    return repair(img, alpha, inpainter, progress=progress, cancel=cancel, grain=grain, hole=hole)
 
 
 def restore_patches(image, mask=None, *, region=None, mode: str = "defects", progress: Progress = None,
@@ -314,16 +314,21 @@ def restore_patches(image, mask=None, *, region=None, mode: str = "defects", pro
                     threshold: float | None = None, dilate: int = 2, feather: int = 2, grain: bool = True) -> list[Patch]:
     """`restore`, returning only the pixels that change: for lazy or huge images, where the caller keeps
     the original and overlays the patches (`Patch.apply`) instead of holding a repaired copy."""
-    img, alpha, inpainter, progress = _plan(image, mask, region, mode, progress, cancel, method, detect_method,
-                                            threshold, dilate, feather)
+    img, alpha, hole, inpainter, progress = _plan(image, mask, region, mode, progress, cancel, method, detect_method,
+                                                  threshold, dilate, feather)
     patches: list[Patch] = []
-    repair_patches(img, alpha, inpainter, patches.append, progress=progress, cancel=cancel, grain=grain)
+    repair_patches(img, alpha, inpainter, patches.append, progress=progress, cancel=cancel, grain=grain, hole=hole)
     return patches
 
 
 def _plan(image, mask, region, mode, progress, cancel, method, detect_method, threshold, dilate, feather):
-    """Check the arguments of restore and build what repair needs: (image, alpha, inpainter, progress
-    left for the repair). Detection runs here when `mask` is None."""
+    """Check the arguments of restore and build what repair needs: (image, alpha, the hole the inpainter
+    sees or None for alpha > 0, inpainter, progress left for the repair). Detection runs here when `mask`
+    is None.
+
+    A selection clips where the repair is composited (alpha), not the grown defect the restorer sees:
+    it was trained on defects with a margin of grown hole around them and, given a hole cut straight
+    along a tight selection, it leaves much of a scratch 4 px inside that edge as it is (measured)."""
     img = check_image(image, lazy_ok=True)
     if mode not in MODES:
         raise InputError(f"mode: {mode!r} is not one of {', '.join(MODES)}")
@@ -331,6 +336,7 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
     weight = _region_plane(region, (H, W))
     cancel = _cancel_fn(cancel)
     detect_share = 0.0  # the part of the progress bar spent detecting
+    seen = None  # the hole the inpainter sees, when it is not alpha > 0
     if mode == "fill":
         if weight is None:
             raise InputError("region: fill mode needs a region (the selection to heal)")
@@ -349,36 +355,40 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
             if weight is not None:
                 hole &= weight > 0
         alpha = repair_weight(hole, dilate, feather)
-        del hole  # only alpha is needed from here on: keep peak memory down on 100-MP scans
+        del hole  # keep peak memory down on 100-MP scans
         if weight is not None:
+            seen = alpha > 0
             alpha *= weight
-    return img, alpha, get_inpainter(method, fill=mode == "fill"), _sub_progress(progress, detect_share, 1.0)
+    return (img, alpha, seen, get_inpainter(method, fill=mode == "fill"),
+            _sub_progress(progress, detect_share, 1.0))
 
 
 def repair(img, alpha: np.ndarray, inpainter, *, progress: Progress = None, cancel: Cancel = None,
            layout: tuple[list, list] | None = None, grain: bool = False,
-           origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+           origin: tuple[int, int] = (0, 0), hole: np.ndarray | None = None) -> np.ndarray:
     """Composite `inpainter`'s fill into a copy of `img` with weight `alpha`; pixels where alpha is 0 stay
     bit-identical. Shared by restore(), batch and the evaluation, so every method is judged with the same
     mask and compositing."""
     result = np.array(img[...])  # a copy; a lazy image is computed whole here (the caller asked for a copy)
     repair_patches(img, alpha, inpainter, lambda patch: patch.apply(result), progress=progress,
-                   cancel=_cancel_fn(cancel), layout=layout, grain=grain, origin=origin)
+                   cancel=_cancel_fn(cancel), layout=layout, grain=grain, origin=origin, hole=hole)
     return result
 
 
 def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], None], *, progress: Progress = None,
                    cancel: Cancel = None, layout: tuple[list, list] | None = None, grain: bool = False,
-                   origin: tuple[int, int] = (0, 0)) -> None:
+                   origin: tuple[int, int] = (0, 0), hole: np.ndarray | None = None) -> None:
     """Run `inpainter` over the pixels where alpha > 0 (the hole it sees) and hand each band's repaired
     pixels, blended with weight `alpha`, to `emit` as a Patch. `img` is read block by block.
     `grain=True` adds back the film grain a smooth fill lacks (`unscratch.grain`); `origin` is where
     img[0, 0] lies when img is a window of a larger image, so the grain matches a whole-image run.
 
+    `hole`: what the inpainter sees as the hole, a superset of alpha > 0 (the default); see _plan.
+
     Tiles cover the mask's bounding box (grown by the overlap); a split image's block passes its share of
     the whole image's tiles as `layout` instead (see engine.run_tiled)."""
     H, W = img.shape[:2]
-    hole = alpha > 0
+    hole = alpha > 0 if hole is None else hole
     roi = bbox(hole)
     if roi is None or min(H, W) == 1:
         if progress is not None:
