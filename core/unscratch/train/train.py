@@ -84,7 +84,8 @@ def decoy_mask(damaged: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Where the shipped detector fires on undamaged picture (at DECOY_THRESHOLD, 2 px clear of real
     damage). In use a hole is not always damage: a restorer that only ever saw damage under its holes
     learns to paint over whatever is there, and wipes out the stars, buttons and rim lights a detector
-    mistakes for dust. With decoy holes, whose target is the picture as it is, it learns to keep them."""
+    mistakes for dust. Decoy holes, whose target is the picture as it is, teach it to keep them (in part,
+    so far: see the restorer's card)."""
     if models.default_card("detect") is None:
         return np.zeros_like(truth)
     fired = api.detect(damaged, method="model", threshold=DECOY_THRESHOLD).mask
