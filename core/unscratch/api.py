@@ -378,9 +378,9 @@ def repair(img, alpha: np.ndarray, inpainter, *, progress: Progress = None, canc
 def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], None], *, progress: Progress = None,
                    cancel: Cancel = None, layout: tuple[list, list] | None = None, grain: bool = False,
                    origin: tuple[int, int] = (0, 0), hole: np.ndarray | None = None) -> None:
-    """Run `inpainter` over the pixels where alpha > 0 (the hole it sees, unless `hole` is given) and hand each band's repaired
-    pixels, blended with weight `alpha`, to `emit` as a Patch. `img` is read block by block.
-    `grain=True` adds back the film grain a smooth fill lacks (`unscratch.grain`); `origin` is where
+    """Run `inpainter` over the pixels where alpha > 0 (the hole it sees, unless `hole` is given) and hand
+    each band's repaired pixels, blended with weight `alpha`, to `emit` as a Patch. `img` is read block by
+    block. `grain=True` adds back the film grain a smooth fill lacks (`unscratch.grain`); `origin` is where
     img[0, 0] lies when img is a window of a larger image, so the grain matches a whole-image run.
 
     `hole`: what the inpainter sees as the hole, a superset of alpha > 0; see _plan.
