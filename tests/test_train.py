@@ -63,9 +63,9 @@ def test_decoy_holes_are_detector_false_positives_clear_of_real_damage():
     assert not decoys[:, :60].any() and decoys.sum() < 60
 
 
-def test_restorer_trains_with_decoy_holes(tiny_pool, tmp_path):
+def test_restorer_trains_with_decoy_and_varied_holes(tiny_pool, tmp_path):
     out = tmp_path / "out"
     assert train.main(["restore", "--steps", "2", "--size", "64", "--batch", "2", "--threads", "1", "--workers", "0",
-                       "--decoys", "1", "--out", str(out)]) == 0
+                       "--decoys", "1", "--vary-hole", "--out", str(out)]) == 0
     decoys = json.loads((out / "unscratch-restorer.json").read_text())["training"]["decoys"]
     assert decoys["share"] == 1 and decoys["detector_sha256"] == models.default_card("detect").sha256

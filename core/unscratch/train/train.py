@@ -44,8 +44,9 @@ class PairStream(torch.utils.data.IterableDataset):
     """
 
     def __init__(self, split: str, size: int, seed: int, photos: list[np.ndarray] | None = None, max_photos=None,
-                 task: str = "detect", decoys: float = 0.0):
+                 task: str = "detect", decoys: float = 0.0, vary_hole: bool = False):
         self.split, self.size, self.seed, self.task, self.decoys = split, size, seed, task, decoys
+        self.vary_hole = vary_hole
         self.photos = photos
         self.max_photos = max_photos
 
@@ -71,7 +72,10 @@ class PairStream(torch.utils.data.IterableDataset):
             if self.task == "restore":
                 if self.decoys and rng.random() < self.decoys:
                     mask = mask | decoy_mask(x, mask)
-                mask = repair_weight(mask) > 0
+                # restore() grows a mask by 2 px and feathers 2 more; varied, the hole's margin stops being
+                # a cue for where the damage is (a hole cut along a tight selection has almost none)
+                grow = (int(rng.integers(0, 5)), int(rng.integers(0, 4))) if self.vary_hole else (2, 2)
+                mask = repair_weight(mask, *grow) > 0
                 x = restorer_input(x, mask)
             y = torch.from_numpy(clean.transpose(2, 0, 1).copy())
             yield torch.from_numpy(x.transpose(2, 0, 1).copy()), y, torch.from_numpy(mask[None].astype(np.float32))
@@ -182,6 +186,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-photos", type=int, default=None, help="use only this many train photos (smoke runs)")
     ap.add_argument("--decoys", type=float, default=0.0,
                     help="restorer: share of pairs whose hole also covers the detector's false positives")
+    ap.add_argument("--vary-hole", action="store_true",
+                    help="restorer: grow each training hole by a random 0-4 px and feather 0-3 px (default 2 and 2)")
     ap.add_argument("--init", help="start from this checkpoint")
     ap.add_argument("--out", default="models", help="folder for <name>.onnx, .json and .pt")
     ap.add_argument("--name", default=None)
@@ -197,7 +203,7 @@ def main(argv=None) -> int:
     if args.init:
         load_grown(model, torch.load(args.init, map_location="cpu"))
     stream = PairStream("train", args.size, args.seed, max_photos=args.max_photos, task=args.task,
-                         decoys=args.decoys)
+                         decoys=args.decoys, vary_hole=args.vary_hole)
     loader = torch.utils.data.DataLoader(stream, batch_size=args.batch, num_workers=args.workers,
                                          persistent_workers=args.workers > 0)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
