@@ -78,6 +78,17 @@ def test_tight_selection_clips_the_repair_not_what_the_restorer_sees():
     assert err < 0.03
 
 
+@pytest.mark.parametrize("dilate,feather", [(0, 0), (2, 2), (4, 3)])
+def test_the_restorer_repairs_whatever_margin_the_hole_has(dilate, feather):
+    """The hole's margin of intact picture must not be the restorer's cue for where damage is: one trained
+    only on holes grown 2+2 px left this scratch almost as it was when its hole had no margin (error 0.45;
+    0.017 at 2+2 px)."""
+    damaged, clean, truth = scratched()
+    out = unscratch.restore(damaged, mask=truth, dilate=dilate, feather=feather, grain=False)
+    err = np.abs(out[truth].astype(float) - clean[truth]).mean() / 255
+    assert err < 0.05
+
+
 def test_empty_region_returns_unchanged_copy():
     damaged, _, _ = scratched()
     region = np.zeros(damaged.shape[:2], bool)

@@ -326,9 +326,9 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
     sees or None for alpha > 0, inpainter, progress left for the repair). Detection runs here when `mask`
     is None.
 
-    A selection clips where the repair is composited (alpha), not the grown defect the restorer sees:
-    it was trained on defects with a margin of grown hole around them and, given a hole cut straight
-    along a tight selection, it leaves much of a scratch 4 px inside that edge as it is (measured)."""
+    A selection clips where the repair is composited (alpha), not the grown defect the restorer sees: it
+    says where pixels may change, not what surrounds the defect (a restorer trained only on 2+2-px hole
+    margins left much of a scratch 4 px inside a hole cut along a tight selection)."""
     img = check_image(image, lazy_ok=True)
     if mode not in MODES:
         raise InputError(f"mode: {mode!r} is not one of {', '.join(MODES)}")
