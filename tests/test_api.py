@@ -66,8 +66,9 @@ def test_soft_region_blends():
 
 
 def test_tight_selection_clips_the_repair_not_what_the_restorer_sees():
-    """A selection 4 px either side of a scratch: inside it, the same repair as without a selection (the
-    restorer sees the whole grown defect; given a hole cut along the selection it left the scratch)."""
+    """A selection 4 px either side of a scratch: inside it, the same repair as without a selection. The
+    selection limits where pixels change, not the grown hole the restorer sees (a restorer trained on one
+    hole margin left much of a scratch whose hole was cut along a tight selection)."""
     damaged, clean, truth = scratched()
     sel = np.zeros(truth.shape, bool)
     sel[44:54, 12:116] = True   # the scratch is rows 48-49, columns 16-111

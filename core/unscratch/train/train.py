@@ -45,8 +45,8 @@ class PairStream(torch.utils.data.IterableDataset):
 
     def __init__(self, split: str, size: int, seed: int, photos: list[np.ndarray] | None = None, max_photos=None,
                  task: str = "detect", decoys: float = 0.0, vary_hole: bool = False):
-        self.split, self.size, self.seed, self.task, self.decoys = split, size, seed, task, decoys
-        self.vary_hole = vary_hole
+        self.split, self.size, self.seed, self.task = split, size, seed, task
+        self.decoys, self.vary_hole = decoys, vary_hole
         self.photos = photos
         self.max_photos = max_photos
 
@@ -90,8 +90,6 @@ def decoy_mask(damaged: np.ndarray, truth: np.ndarray) -> np.ndarray:
     learns to paint over whatever is there, and wipes out the stars, buttons and rim lights a detector
     mistakes for dust. Decoy holes, whose target is the picture as it is, teach it to keep them (in part,
     so far: see the restorer's card)."""
-    if models.default_card("detect") is None:
-        return np.zeros_like(truth)
     fired = api.detect(damaged, method="model", threshold=DECOY_THRESHOLD).mask
     near_truth = cv2.dilate(truth.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     return fired & ~near_truth
@@ -199,6 +197,9 @@ def main(argv=None) -> int:
     name = args.name or ("unscratch-detector" if args.task == "detect" else "unscratch-restorer")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    decoy_detector = models.default_card("detect") if args.decoys and args.task == "restore" else None
+    if args.decoys and args.task == "restore" and decoy_detector is None:
+        ap.error(f"--decoys needs a shipped detector in {models.models_dir()}")
     model = Detector() if args.task == "detect" else Restorer()
     if args.init:
         load_grown(model, torch.load(args.init, map_location="cpu"))
@@ -250,8 +251,7 @@ def main(argv=None) -> int:
                              "licences); damage: unscratch.train.simulate with the train split of the MIT-licensed "
                              "FilmDamageSimulator sprites (Ivanova et al., CGF 2023) plus procedural damage",
                      **({"decoys": {"share": args.decoys, "threshold": DECOY_THRESHOLD,
-                                    "detector_sha256": models.default_card("detect").sha256}}
-                        if args.decoys and args.task == "restore" and models.default_card("detect") else {})},
+                                    "detector_sha256": decoy_detector.sha256}} if decoy_detector else {})},
         "onnx_vs_torch_max_abs_error": err,
         "params": sum(p.numel() for p in model.parameters()),
         "sha256": models.sha256_of(onnx_path),
