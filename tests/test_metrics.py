@@ -87,3 +87,22 @@ def test_bad_input():
         metrics.psnr(np.zeros((4, 4, 2)), np.zeros((4, 4, 2)))
     with pytest.raises(InputError, match="NaN"):
         metrics.psnr(np.full((4, 4), np.nan, np.float32), np.zeros((4, 4), np.float32))
+
+
+def test_pipeline_error_budget_separates_misses_bad_repairs_and_false_positives():
+    """eval restore's error budget: shares of the damage's squared error, pooled over images."""
+    from unscratch.train.evaluate import Case, error_budget
+    clean = np.full((40, 40, 3), 0.5, np.float32)
+    truth = np.zeros((40, 40), bool)
+    truth[5:7, 5:15] = truth[30:32, 5:15] = True  # two equal scratches
+    damaged = clean.copy()
+    damaged[truth] = 0.9
+    out = damaged.copy()
+    out[5:7, 5:15] = 0.7          # the first found, half repaired; the second missed
+    out[20, 30] = 0.3             # and a false positive painted over
+    case = Case(damaged, clean, truth, truth.astype(np.float32))
+    budget = error_budget([out], [case])
+    total = 2 * 20 * 3 * 0.4 ** 2
+    assert budget["% damage error in changed pixels"] == pytest.approx(50, abs=1e-3)
+    assert budget["% left there after repair"] == pytest.approx(100 * 20 * 3 * 0.2 ** 2 / total, abs=1e-3)
+    assert budget["% added off the damage"] == pytest.approx(100 * 3 * 0.2 ** 2 / total, abs=1e-3)

@@ -306,6 +306,26 @@ def eval_restore(n_per_photo: int = 1, size: int = 512, seed: int = 0) -> dict:
 DSSIM_BINS = [-1, -0.01, 0, 0.01, 0.02, 0.05, 0.1, 1]
 
 
+def error_budget(restored, cases) -> dict:
+    """Where the pipeline's error lies, as shares of the damage's squared error (damaged vs clean, pooled
+    over the test set): how much of it lies in pixels the pipeline changed (what the mask found), how much
+    is left there after the repair, and how much the repair added off the damage (painting over false
+    positives). Separates a detector that misses damage from a restorer that repairs it badly."""
+    total = found = left = added = 0.0
+    for out, c in zip(restored, cases):
+        before = ((c.damaged - c.clean) ** 2).sum(2)
+        after = ((out - c.clean) ** 2).sum(2)
+        changed = (out != c.damaged).any(axis=2)
+        off_damage = changed & ~(api.repair_weight(c.mask) > 0)
+        total += before.sum()
+        found += before[changed].sum()
+        left += after[changed & ~off_damage].sum()
+        added += after[off_damage].sum() - before[off_damage].sum()
+    return {"% damage error in changed pixels": float(100 * found / total),
+            "% left there after repair": float(100 * left / total),
+            "% added off the damage": float(100 * added / total)}
+
+
 def _pipeline(cases, clean, threshold) -> tuple[dict, dict]:
     """restore(damaged) against the clean picture (ΔSSIM over the damaged input, as Ivanova et al.), and
     restore(clean) against itself: how much of an undamaged photo the pipeline touches."""
@@ -313,6 +333,7 @@ def _pipeline(cases, clean, threshold) -> tuple[dict, dict]:
     full = [api.restore(c.damaged, threshold=threshold) for c in cases]
     spm = (time.perf_counter() - start) / (sum(c.mask.size for c in cases) / 1e6)
     d_ssim = np.array([ssim_map(f, c.clean).mean() - ssim_map(c.damaged, c.clean).mean() for f, c in zip(full, cases)])
+    budget = error_budget(full, cases)
     clean_out = [api.restore(c, threshold=threshold) for c in clean]
     changed = [float((o != c).any(axis=2).mean()) for o, c in zip(clean_out, clean)]
     return ({"threshold": "auto" if threshold is None else threshold,
@@ -321,7 +342,7 @@ def _pipeline(cases, clean, threshold) -> tuple[dict, dict]:
              "dSSIM min": float(d_ssim.min()), "dSSIM mean": float(d_ssim.mean()),
              "images with lower SSIM than damaged": int((d_ssim < 0).sum()),
              "dSSIM histogram": np.histogram(d_ssim, bins=DSSIM_BINS)[0].tolist(), "dSSIM bins": DSSIM_BINS,
-             "s/MP": spm},
+             "s/MP": spm, **budget},
             {"images": len(clean),
              "mean SSIM(out, in)": float(np.mean([ssim_map(o, c).mean() for o, c in zip(clean_out, clean)])),
              "mean % pixels changed": 100 * float(np.mean(changed)),
