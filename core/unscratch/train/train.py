@@ -197,9 +197,11 @@ def main(argv=None) -> int:
     name = args.name or ("unscratch-detector" if args.task == "detect" else "unscratch-restorer")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    decoy_detector = models.default_card("detect") if args.decoys and args.task == "restore" else None
-    if args.decoys and args.task == "restore" and decoy_detector is None:
-        ap.error(f"--decoys needs a shipped detector in {models.models_dir()}")
+    decoy_detector = None
+    if args.decoys and args.task == "restore":
+        decoy_detector = models.default_card("detect")
+        if decoy_detector is None:
+            ap.error(f"--decoys needs a shipped detector in {models.models_dir()}")
     model = Detector() if args.task == "detect" else Restorer()
     if args.init:
         load_grown(model, torch.load(args.init, map_location="cpu"))
