@@ -69,3 +69,25 @@ def test_restorer_trains_with_decoy_and_varied_holes(tiny_pool, tmp_path):
                        "--decoys", "1", "--vary-hole", "--out", str(out)]) == 0
     decoys = json.loads((out / "unscratch-restorer.json").read_text())["training"]["decoys"]
     assert decoys["share"] == 1 and decoys["detector_sha256"] == models.default_card("detect").sha256
+
+
+def test_a_grown_net_computes_what_the_narrower_one_did():
+    """Growing a trained net (wider levels, one more input plane) must not change its output: training
+    goes on from the shipped model instead of starting over."""
+    import torch
+    from unscratch.train import nets
+    torch.manual_seed(0)
+    narrow = nets.UNet(4, 2, widths=(4, 8, 8, 12))
+    for module in narrow.modules():  # trained-looking batch-norm statistics, not the identity defaults
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+            module.weight.data.uniform_(0.5, 1.5)
+    wide = nets.UNet(5, 2, widths=(8, 16, 8, 16))
+    wide.load_grown(narrow.state_dict())
+    narrow.eval()
+    wide.eval()
+    x = torch.rand(1, 5, 32, 40)
+    with torch.no_grad():
+        assert (wide.features(x) - narrow.features(x[:, :4])).abs().max() < 1e-5
+    assert wide.enc0[0][0].weight[4:].abs().sum() > 0  # the new channels start at random, so they learn

@@ -1,7 +1,9 @@
 """The two networks, sized for a laptop CPU through onnxruntime.
 
-Both are small U-Nets whose full-resolution path stays thin (8–12 channels): thin scratches need
-full-resolution features, while context comes cheaply from the coarser levels. Detector: RGB →
+Both are small U-Nets whose full-resolution path stays thin (16 channels): thin scratches need
+full-resolution features, while context comes cheaply from the coarser levels. 16 is one block of
+onnxruntime's AVX-512 convolution kernels: measured at 2 threads, the detector's full-resolution
+level costs the same at 16 channels as at 8, and the restorer's is 7 % faster at 16 than at 12. Detector: RGB →
 defect logit. Restorer: RGB + defect mask → RGB, predicted as a residual on the damaged input so
 semi-transparent defects reuse the picture that shows through them.
 """
@@ -32,6 +34,44 @@ class UNet(nn.Module):
         self.dec1 = nn.Sequential(conv(w2 + w1, w1), conv(w1, w1))
         self.dec0 = nn.Sequential(conv(w1 + w0, w0), conv(w0, w0))
         self.head = nn.Conv2d(w0, cout, 1)
+
+    @staticmethod
+    def input_groups(key: str, weight: torch.Tensor, widths) -> list[int]:
+        """Sizes of the inputs a conv weight reads, for a net of `widths`: a decoder's first conv reads
+        the upsampled coarser level concatenated with the skip; every other conv one tensor."""
+        if key.startswith("dec") and key.endswith(".0.0.weight"):
+            level = int(key[3])
+            return [widths[level + 1], widths[level]]
+        return [weight.shape[1]]
+
+    def load_grown(self, state: dict) -> None:
+        """Load a checkpoint of a narrower net (fewer channels per level, or fewer input planes).
+
+        Old channels keep their weights; new ones start at random but every weight from a new channel
+        into an old one starts at zero, so the grown net computes exactly what the old one did and the
+        added channels learn from there (the Net2Net idea). Used to grow a trained model for the
+        onnxruntime kernels' channel blocks (16 on AVX-512), where the wider layer costs almost nothing."""
+        own = self.state_dict()
+        old_widths = [state[f"enc{k}.0.0.weight"].shape[0] for k in range(4)]
+        new_widths = [own[f"enc{k}.0.0.weight"].shape[0] for k in range(4)]
+        grown = {}
+        for key, new in own.items():
+            old = state[key]
+            if old.shape == new.shape:
+                grown[key] = old
+                continue
+            value = new.clone()
+            n = old.shape[0]
+            if old.ndim == 4:
+                value[:n] = 0
+                src = dst = 0
+                for o, g in zip(self.input_groups(key, old, old_widths), self.input_groups(key, new, new_widths)):
+                    value[:n, dst:dst + o] = old[:, src:src + o]
+                    src, dst = src + o, dst + g
+            else:
+                value[:n] = old
+            grown[key] = value
+        self.load_state_dict(grown)
 
     @staticmethod
     def _up(x, like):
@@ -81,7 +121,7 @@ class Detector(UNet):
     """RGB in [0, 1] → defect probability (sigmoid applied inside, so the ONNX output is a probability)."""
 
     def __init__(self):
-        super().__init__(3 + 2 * (len(TOPHAT_SIZES) + len(COARSE_TOPHATS)), 1, widths=(8, 16, 32, 64))
+        super().__init__(3 + 2 * (len(TOPHAT_SIZES) + len(COARSE_TOPHATS)), 1, widths=(16, 16, 32, 64))
 
     def logits(self, rgb):
         return self.features(torch.cat([rgb - 0.5, 4.0 * tophats(rgb)], 1))
@@ -100,7 +140,7 @@ class Restorer(UNet):
     """
 
     def __init__(self):
-        super().__init__(7, 3, widths=(12, 24, 48, 64))
+        super().__init__(7, 3, widths=(16, 24, 48, 64))
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 

@@ -101,18 +101,6 @@ def restorer_input(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return np.concatenate([planes, TELEA(planes)], axis=2)
 
 
-def load_grown(model, state: dict) -> None:
-    """Load a checkpoint into a model whose first layer takes more input planes (new cues added later):
-    the extra input weights start at zero, so the grown model starts out computing what the old one did."""
-    own = model.state_dict()
-    for key, value in state.items():
-        if key in own and own[key].shape != value.shape and value.ndim == 4 and own[key].shape[1] > value.shape[1]:
-            grown = torch.zeros_like(own[key])
-            grown[:, :value.shape[1]] = value
-            state[key] = grown
-    model.load_state_dict(state)
-
-
 def detect_loss(logits, mask):
     """BCE weighted toward the rare defect class + soft Dice: thin structures are a tiny fraction of pixels."""
     bce = F.binary_cross_entropy_with_logits(logits, mask, pos_weight=torch.tensor(4.0))
@@ -204,14 +192,14 @@ def main(argv=None) -> int:
             ap.error(f"--decoys needs a shipped detector in {models.models_dir()}")
     model = Detector() if args.task == "detect" else Restorer()
     if args.init:
-        load_grown(model, torch.load(args.init, map_location="cpu"))
+        model.load_grown(torch.load(args.init, map_location="cpu"))
     stream = PairStream("train", args.size, args.seed, max_photos=args.max_photos, task=args.task,
                          decoys=args.decoys, vary_hole=args.vary_hole)
     loader = torch.utils.data.DataLoader(stream, batch_size=args.batch, num_workers=args.workers,
                                          persistent_workers=args.workers > 0)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     budget_s = args.minutes * 60 if args.minutes is not None else None
-    total_steps = args.steps or 10 ** 9
+    total_steps = args.steps if args.steps is not None else 10 ** 9
     start = time.time()
     step, running = 0, None
     model.train()
