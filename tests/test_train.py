@@ -91,3 +91,25 @@ def test_a_grown_net_computes_what_the_narrower_one_did():
     with torch.no_grad():
         assert (wide.features(x) - narrow.features(x[:, :4])).abs().max() < 1e-5
     assert wide.enc0[0][0].weight[4:].abs().sum() > 0  # the new channels start at random, so they learn
+
+
+def test_the_restorer_gate_keeps_or_replaces_the_damaged_pixel():
+    """Inside the hole the restorer blends its fill with the damaged pixel by its gate: open, the pixel
+    stays as it is (a false positive or a grown margin); shut, the fill replaces it. Outside the hole the
+    input passes through whatever the gate says."""
+    import torch
+    from unscratch.train import nets
+    net = nets.Restorer().eval()
+    x = torch.rand(1, 7, 16, 24)
+    x[:, 3] = 0
+    x[:, 3, 4:12, 6:18] = 1
+    rgb, hole, prefill = x[:, :3], x[:, 3:4] > 0, x[:, 4:7]
+    with torch.no_grad():
+        assert torch.sigmoid(net.head.bias[3]) < 0.02, "starts almost shut, close to a restorer without a gate"
+        net.head.bias[3] = 30.0
+        open_ = net(x)
+        net.head.bias[3] = -30.0
+        shut = net(x)
+    assert torch.allclose(open_, rgb, atol=1e-6)
+    assert torch.allclose(shut[hole.expand_as(rgb)], prefill[hole.expand_as(rgb)], atol=1e-6)
+    assert torch.equal(shut[~hole.expand_as(rgb)], rgb[~hole.expand_as(rgb)])
