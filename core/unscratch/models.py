@@ -141,8 +141,8 @@ def session(card: ModelCard):
 
 
 # The detector learnt on 160-256 px crops. On a much smaller image its zero-padded borders dominate: a
-# 40x56 noiseless gradient with one full-height scratch made the 16-wide candidate mark a ghost line
-# 15 px beside it (probability 0.907); reflected out to 128 px, 0.042. Restorer tiles are not widened:
+# 40x56 noiseless gradient with one full-height scratch made the shipped detector mark a ghost line
+# 15 px beside it (probability 0.907; 0.74 with the 8-wide one before it); reflected out to 128 px, 0.042. Restorer tiles are not widened:
 # they are windows cut around holes, whose fill must equal the whole tile's, also at the image's edge.
 MIN_SIDE = {"detect": 128}
 
