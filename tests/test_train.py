@@ -103,7 +103,8 @@ def test_the_restorer_gate_keeps_or_replaces_the_damaged_pixel():
     x = torch.rand(1, 7, 16, 24)
     x[:, 3] = 0
     x[:, 3, 4:12, 6:18] = 1
-    rgb, hole, prefill = x[:, :3], x[:, 3:4] > 0, x[:, 4:7]
+    rgb, prefill = x[:, :3], x[:, 4:7]
+    hole = (x[:, 3:4] > 0).expand_as(rgb)
     with torch.no_grad():
         assert torch.sigmoid(net.head.bias[3]) < 0.02, "starts almost shut, close to a restorer without a gate"
         net.head.bias[3] = 30.0
@@ -111,5 +112,5 @@ def test_the_restorer_gate_keeps_or_replaces_the_damaged_pixel():
         net.head.bias[3] = -30.0
         shut = net(x)
     assert torch.allclose(open_, rgb, atol=1e-6)
-    assert torch.allclose(shut[hole.expand_as(rgb)], prefill[hole.expand_as(rgb)], atol=1e-6)
-    assert torch.equal(shut[~hole.expand_as(rgb)], rgb[~hole.expand_as(rgb)])
+    assert torch.allclose(shut[hole], prefill[hole], atol=1e-6)
+    assert torch.equal(shut[~hole], rgb[~hole])

@@ -51,6 +51,7 @@ class ModelCard:
     tile: int
     overlap: int
     multiple: int
+    min_side: int  # smaller tiles are reflected out to this many px first (0: only to `multiple`)
     threshold: float | None
     input_channels: int
     card: dict = field(hash=False, compare=False, repr=False)
@@ -67,7 +68,7 @@ def read_card(json_path: Path) -> ModelCard:
         return ModelCard(
             name=card["name"], task=card["task"], path=json_path.with_suffix(".onnx"), sha256=card["sha256"],
             tile=int(card["tile"]), overlap=int(card["overlap"]), multiple=int(card.get("multiple", 1)),
-            threshold=card.get("threshold"), input_channels=int(card["input"]["channels"]), card=card)
+            min_side=int(card.get("min_side", 0)), threshold=card.get("threshold"), input_channels=int(card["input"]["channels"]), card=card)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{json_path}: not a valid model card ({exc})") from None
 
@@ -140,13 +141,6 @@ def session(card: ModelCard):
     return sess
 
 
-# The detector learnt on 160-256 px crops. On a much smaller image its zero-padded borders dominate: a
-# 40x56 noiseless gradient with one full-height scratch made the shipped detector mark a ghost line
-# 15 px beside it (probability 0.907; 0.74 with the 8-wide one before it); reflected out to 128 px, 0.042. Restorer tiles are not widened:
-# they are windows cut around holes, whose fill must equal the whole tile's, also at the image's edge.
-MIN_SIDE = {"detect": 128}
-
-
 def _padded(length: int, multiple: int, min_side: int) -> int:
     """The side a tile of `length` px is reflected out to: at least min_side, a multiple of `multiple`."""
     n = max(length, min_side)
@@ -155,7 +149,7 @@ def _padded(length: int, multiple: int, min_side: int) -> int:
 
 class OnnxTileFn:
     """Callable mapping an HxWxC float32 tile to the model's HxWxK output; pads (by reflection) to the
-    model's multiple and, for its task, to MIN_SIDE."""
+    model's multiple and to its card's min_side."""
 
     def __init__(self, card: ModelCard):
         self.card = card
@@ -165,8 +159,7 @@ class OnnxTileFn:
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         h, w = tile.shape[:2]
         m = self.card.multiple
-        least = MIN_SIDE.get(self.card.task, 0)
-        ph, pw = _padded(h, m, least) - h, _padded(w, m, least) - w
+        ph, pw = _padded(h, m, self.card.min_side) - h, _padded(w, m, self.card.min_side) - w
         if ph or pw:
             tile = np.pad(tile, ((0, ph), (0, pw), (0, 0)), mode="reflect")
         x = np.ascontiguousarray(tile.transpose(2, 0, 1)[None], dtype=np.float32)

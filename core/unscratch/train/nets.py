@@ -2,8 +2,8 @@
 
 Both are small U-Nets whose full-resolution path stays thin (16 channels): thin scratches need
 full-resolution features, while context comes cheaply from the coarser levels. 16 is one block of
-onnxruntime's AVX-512 convolution kernels: at 2 threads the detector costs 2 % more at 16 channels than
-at 8, and the restorer runs 8 % faster at 16 than at 12 (measured on whole networks; older checkpoints
+onnxruntime's AVX-512 convolution kernels: at 2 threads the detector at 16 channels runs within 2 % of
+its time at 8, and the restorer runs 8 % faster at 16 than at 12 (measured on whole networks; older checkpoints
 are widened with UNet.load_grown). Detector: RGB → defect logit. Restorer: RGB + hole + Telea prefill →
 RGB, a correction to the prefill blended with the damaged pixel by a learnt gate, so semi-transparent
 defects and false positives keep the picture that shows through them.

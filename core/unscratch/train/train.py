@@ -32,7 +32,11 @@ TELEA = ClassicalInpainter()
 # The card's tiling. Overlap: the least at which tiled and untiled runs agree (shipped detector 3.1e-4 at
 # 256, its predecessor 6e-3 at 192; restorer 2/65535 at 192). Tile: the largest whose buffers stay within
 # 650-900 MB (onnxruntime's memory pattern off); bigger tiles repeat less of the image in their overlaps.
-TILING = {"detect": {"tile": 1536, "overlap": 256}, "restore": {"tile": 1024, "overlap": 192}}
+# min_side: the detector learnt on 160-256 px crops, and on a much smaller image its zero-padded borders
+# dominate (a 40x56 noiseless gradient with one full-height scratch: a ghost line 15 px beside it at 0.907;
+# reflected out to 128 px, 0.042). Restorer tiles stay as they are: they are windows cut around holes,
+# whose fill must equal the whole tile's, also at the image's edge.
+TILING = {"detect": {"tile": 1536, "overlap": 256, "min_side": 128}, "restore": {"tile": 1024, "overlap": 192}}
 
 
 class PairStream(torch.utils.data.IterableDataset):
@@ -231,7 +235,8 @@ def main(argv=None) -> int:
         "input": {"channels": 3 if args.task == "detect" else 7,
                   "layout": "NCHW float32 in [0,1]; RGB (gray replicated)" + ("" if args.task == "detect" else " + hole mask + Telea prefill of the RGB")},
         **({} if args.task == "detect" else {"prefill": "telea"}),
-        "output": "defect probability" if args.task == "detect" else "repaired RGB",
+        "output": "defect probability" if args.task == "detect" else
+                  "repaired RGB (the network's fill blended with the damaged pixel by its own gate, inside the hole)",
         **TILING[args.task], "multiple": 8,
         "threshold": 0.5 if args.task == "detect" else None,
         "training": {"command": "python -m unscratch.train.train " + " ".join(sys.argv[1:] if argv is None else argv),
