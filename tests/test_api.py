@@ -116,8 +116,8 @@ def test_tiny_images_come_back_unchanged(shape):
 
 def test_a_small_image_gets_no_ghost_beside_a_scratch():
     """Networks trained on 160-256 px crops see a 40x56 image mostly as border: unpadded, a full-height
-    scratch on a noiseless gradient made a ghost line 15 px beside it (0.91 with the shipped detector,
-    0.74 with the 8-wide one before it). Reflected out to the card's min_side the ghost stays near zero."""
+    scratch on a noiseless gradient made a ghost line 15 px beside it (0.99 with the shipped detector, 0.91
+    and 0.74 with two before it). Reflected out to the card's min_side the ghost stays near zero."""
     yy, xx = np.mgrid[0:40, 0:56].astype(np.float32)
     img = 0.35 + 0.2 * xx / 56 + 0.1 * yy / 40
     img[:, 20] = 0.98
