@@ -24,8 +24,8 @@ TOLERANCE_PX = 2
 AUTO_CHANGE_BUDGET = 0.0025  # restore(mask=None) may touch at most this share of a clean val photo's pixels
 AUTO_FINE = (0.995, 0.996, 0.997, 0.998, 0.999, 0.9995, 0.9999)  # auto_threshold candidates above the 0.01 grid
 SPECK_MAX_AREA = 150  # px: a ground-truth component this small and compact counts as a dust speck
-CLEAR_DELTA = 0.1     # damage that changes the picture by at least this much (max channel) is "clear"; about
-                      # half of what the detector misses changes it by less, at the level of film grain
+CLEAR_DELTA = 0.1     # damage whose |damaged - clean| (max channel, JPEG error included) reaches this is "clear";
+                      # about half of what the detector misses changes the picture by less, at film grain's level
 
 
 @dataclass
