@@ -283,6 +283,23 @@ def test_dtype_and_channels_preserved(make_napari_viewer, dtype, channels):
     assert np.array_equal(restored[:, :12], img[:, :12])
 
 
+def test_restored_channel_is_shown_as_its_original(make_napari_viewer):
+    """A channel of a multichannel view (additive, its own colormap, gamma, opacity) is restored into a
+    layer shown the same way, so it does not cover the other channels."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.full((H, W), 0.3, np.float32), name="other channel", colormap="magenta", blending="additive")
+    scan = viewer.add_image(scratched(np.float32), name="scan", colormap="green", blending="additive",
+                            gamma=0.7, opacity=0.8)
+    det = dock(viewer, "Detect scratches")
+    det.image.value = scan
+    run(det)
+    rest = dock(viewer, "Restore")
+    rest.image.value = scan
+    restored = run(rest)["restored"]
+    assert (restored.blending, restored.colormap.name) == ("additive", "green")
+    assert restored.gamma == pytest.approx(0.7) and restored.opacity == pytest.approx(0.8)
+
+
 def test_tiff_reader_writer_keep_16_bit(make_napari_viewer, tmp_path):
     from unscratch import io
     viewer = make_napari_viewer()

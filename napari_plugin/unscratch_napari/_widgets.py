@@ -590,7 +590,11 @@ class RestoreWidget(_JobWidget):
             dzero = L.zeros_like_stack(src, diffs[next(iter(diffs))].shape, diffs[next(iter(diffs))].dtype, lazy=True)
             ddata = L.compose(dzero, diffs, lead) if lead else diffs[()]
             kwargs = _layer_kwargs(image)
-            extra = {} if image.rgb else {"colormap": image.colormap.name}
+            # shown as the original is: an additive channel of a multichannel view stays additive instead of
+            # covering the other channels
+            extra = {"blending": image.blending, "opacity": image.opacity, "gamma": image.gamma}
+            if not image.rgb:
+                extra["colormap"] = image.colormap.name
             out_layer = L.unwrap(viewer.add_image(data, name=RESTORED_NAME, rgb=image.rgb,
                                                   contrast_limits=tuple(image.contrast_limits),
                                                   metadata=self._meta(job, "restored", models, set(results)),
