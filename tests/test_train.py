@@ -48,6 +48,25 @@ def test_a_few_steps_export_a_model_the_engine_runs(tiny_pool, tmp_path, task, c
     assert result.shape == (37, 53, 1 if task == "detect" else 3) and np.isfinite(result).all()
 
 
+@pytest.mark.parametrize("task", ["detect", "restore"])
+def test_training_can_start_from_the_shipped_onnx(tiny_pool, tmp_path, task):
+    """Checkpoints are not committed, so the retrain recipe starts from models/*.onnx: zero steps from it
+    must export the shipped model's output again (its BatchNorms were folded into the convs)."""
+    shipped = models.default_card(task)
+    if shipped is None:
+        pytest.skip("no shipped model")
+    out = tmp_path / "out"
+    assert train.main([task, "--init", str(shipped.path), "--steps", "0", "--size", "64", "--batch", "2",
+                       "--threads", "1", "--workers", "0", "--out", str(out)]) == 0
+    again = models.read_card(out / f"{shipped.path.stem}.json")
+    channels = 3 if task == "detect" else 7
+    tile = np.random.default_rng(2).random((64, 72, channels)).astype(np.float32)
+    if task == "restore":
+        tile[:, :, 3] = tile[:, :, 3] > 0.7
+    diff = np.abs(models.OnnxTileFn(again)(tile) - models.OnnxTileFn(shipped)(tile)).max()
+    assert diff < 1e-4
+
+
 
 def test_decoy_holes_are_detector_false_positives_clear_of_real_damage():
     """Two identical white specks, one of them marked as damage: only the other becomes a decoy hole."""

@@ -74,6 +74,55 @@ class UNet(nn.Module):
             grown[key] = value
         self.load_state_dict(grown)
 
+    def load_onnx(self, path, sample: torch.Tensor) -> None:
+        """Start from a shipped ONNX file: checkpoints live in runs/, which is never committed.
+
+        The export folded each BatchNorm into the conv before it, so the conv takes the folded weights and
+        its BatchNorm is made to pass them through: running statistics and affine are this net's own
+        activations on `sample` (a batch of training inputs). Eval then computes exactly the ONNX output,
+        and training, whose BatchNorm uses each batch's statistics, starts close to it."""
+        import onnx
+        from onnx import numpy_helper
+
+        graph = onnx.load(str(path)).graph
+        weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        folded = [[torch.from_numpy(weights[name].copy()) for name in node.input[1:]]
+                  for node in graph.node if node.op_type == "Conv"]
+        convs = self._run_order(nn.Conv2d, sample)
+        if len(folded) != len(convs) or any(c.weight.shape != f[0].shape for c, f in zip(convs, folded)):
+            raise ValueError(f"{path}: its convolutions do not match a {type(self).__name__}")
+        norms = []
+        with torch.no_grad():
+            for c, (w, b) in zip(convs, folded):
+                c.weight.copy_(w)
+                c.bias.copy_(b)
+            for bn in (m for m in self.modules() if isinstance(m, nn.BatchNorm2d)):
+                bn.running_mean.zero_(), bn.running_var.fill_(1.0)
+                bn.weight.fill_((1.0 + bn.eps) ** 0.5), bn.bias.zero_()
+                norms.append(bn)
+            stats = {}
+            hooks = [bn.register_forward_hook(lambda m, inp, out: stats.__setitem__(m, (
+                inp[0].mean((0, 2, 3)), inp[0].var((0, 2, 3), unbiased=False)))) for bn in norms]
+            self.eval()
+            self(sample)
+            for h in hooks:
+                h.remove()
+            for bn in norms:
+                mean, var = stats[bn]
+                bn.running_mean.copy_(mean), bn.running_var.copy_(var)
+                bn.weight.copy_((var + bn.eps).sqrt()), bn.bias.copy_(mean)
+
+    def _run_order(self, kind, sample) -> list:
+        """Modules of `kind` in the order a forward pass on `sample` calls them (the ONNX graph's order)."""
+        order = []
+        hooks = [m.register_forward_hook(lambda m, i, o: order.append(m)) for m in self.modules() if isinstance(m, kind)]
+        with torch.no_grad():
+            self.eval()
+            self(sample[:1])
+        for h in hooks:
+            h.remove()
+        return order
+
     @staticmethod
     def _up(x, like):
         return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)

@@ -10,6 +10,7 @@ the damage sprites. The card records the exact command, data, steps, wall time a
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -37,6 +38,8 @@ TELEA = ClassicalInpainter()
 # reflected out to 128 px, 0.042). Restorer tiles stay as they are: they are windows cut around holes,
 # whose fill must equal the whole tile's, also at the image's edge.
 TILING = {"detect": {"tile": 1536, "overlap": 256, "min_side": 128}, "restore": {"tile": 1024, "overlap": 192}}
+
+ONNX_INIT_SAMPLE = 16  # training crops whose activations set the BatchNorm statistics of an --init from ONNX
 
 
 class PairStream(torch.utils.data.IterableDataset):
@@ -178,7 +181,7 @@ def main(argv=None) -> int:
                     help="restorer: share of pairs whose hole also covers the detector's false positives")
     ap.add_argument("--vary-hole", action="store_true",
                     help="restorer: grow each training hole by a random 0-4 px and feather 0-3 px (default 2 and 2)")
-    ap.add_argument("--init", help="start from this checkpoint")
+    ap.add_argument("--init", help="start from this checkpoint (.pt), or from a shipped model (.onnx)")
     ap.add_argument("--out", default="models", help="folder for <name>.onnx, .json and .pt")
     ap.add_argument("--name", default=None)
     args = ap.parse_args(argv)
@@ -195,10 +198,14 @@ def main(argv=None) -> int:
         if decoy_detector is None:
             ap.error(f"--decoys needs a shipped detector in {models.models_dir()}")
     model = Detector() if args.task == "detect" else Restorer()
-    if args.init:
-        model.load_grown(torch.load(args.init, map_location="cpu"))
     stream = PairStream("train", args.size, args.seed, max_photos=args.max_photos, task=args.task,
                          decoys=args.decoys, vary_hole=args.vary_hole)
+    if args.init and args.init.endswith(".onnx"):
+        sample = itertools.islice(iter(PairStream("train", args.size, args.seed + 1, max_photos=args.max_photos,
+                                                  task=args.task)), ONNX_INIT_SAMPLE)
+        model.load_onnx(args.init, torch.stack([x for x, _, _ in sample]))
+    elif args.init:
+        model.load_grown(torch.load(args.init, map_location="cpu"))
     loader = torch.utils.data.DataLoader(stream, batch_size=args.batch, num_workers=args.workers,
                                          persistent_workers=args.workers > 0)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
