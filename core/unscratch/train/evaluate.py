@@ -26,6 +26,7 @@ AUTO_FINE = (0.995, 0.996, 0.997, 0.998, 0.999, 0.9995, 0.9999)  # auto_threshol
 SPECK_MAX_AREA = 150  # px: a ground-truth component this small and compact counts as a dust speck
 CLEAR_DELTA = 0.1     # damage whose |damaged - clean| (max channel, JPEG error included) reaches this is "clear";
                       # about half of what the detector misses changes the picture by less, at film grain's level
+CLEAR_RECALL = f"recall@2px, clear damage (>= {CLEAR_DELTA})"
 
 
 @dataclass
@@ -80,6 +81,11 @@ def tolerant_counts(pred: np.ndarray, truth: np.ndarray, px: int = TOLERANCE_PX)
     return (int((pred & _near(truth, px)).sum()), int(pred.sum()), int((truth & _near(pred, px)).sum()), int(truth.sum()))
 
 
+def tolerant_prf(preds, truths) -> tuple[float, float, float]:
+    """Precision, recall and F1 at TOLERANCE_PX, pooled over pairs of masks."""
+    return prf([tolerant_counts(a, b) for a, b in zip(preds, truths)])
+
+
 def prf(counts) -> tuple[float, float, float]:
     tp_p, n_p, tp_t, n_t = (sum(c[i] for c in counts) for i in range(4))
     p = tp_p / n_p if n_p else 1.0
@@ -113,7 +119,7 @@ def average_precision(probs, truths) -> float:
 
 def best_threshold(probs, truths, grid=None) -> float:
     grid = np.linspace(0.05, 0.95, 19) if grid is None else grid
-    scores = [prf([tolerant_counts(pr >= th, tr) for pr, tr in zip(probs, truths)])[2] for th in grid]
+    scores = [tolerant_prf([pr >= th for pr in probs], truths)[2] for th in grid]
     return float(grid[int(np.argmax(scores))])
 
 
@@ -151,22 +157,22 @@ def eval_detect(n_per_photo: int = 3, size: int = 512, seed: int = 0) -> dict:
         th = best_threshold(vprobs, [c.mask for c in val])
         probs, spm = _probabilities(det, [c.damaged for c in test])
         preds = [p >= th for p in probs]
-        p, r, f1 = prf([tolerant_counts(a, b) for a, b in zip(preds, truths)])
+        p, r, f1 = tolerant_prf(preds, truths)
         sr, n_specks = speck_recall(preds, truths)
         cprobs, _ = _probabilities(det, clean)
         fp = sum(int((c >= th).sum()) for c in cprobs) / sum(c.size for c in cprobs)
         rows[name] = {"threshold (tuned on val)": th, "precision@2px": p, "recall@2px": r, "F1@2px": f1,
-                      f"recall@2px, clear damage (>= {CLEAR_DELTA})": prf([tolerant_counts(a, b) for a, b in zip(preds, clear)])[1],
+                      CLEAR_RECALL: tolerant_prf(preds, clear)[1],
                       "speck recall": sr, "AP": average_precision(probs, truths), "clean FP area %": 100 * fp,
                       "s/MP": spm}
         if det == "model":  # the stricter mask restore(mask=None) repairs, tuned on clean val photos
             high = auto_threshold(_probabilities(det, clean_crops("val", 1024, seed))[0], th)
             preds = [api.hysteresis(p, high, th) for p in probs]
-            p, r, f1 = prf([tolerant_counts(a, b) for a, b in zip(preds, truths)])
+            p, r, f1 = tolerant_prf(preds, truths)
             cmasks = [api.hysteresis(c, high, th) for c in cprobs]
             rows[name + ", restore's auto mask"] = {
                 "threshold (tuned on val)": high, "precision@2px": p, "recall@2px": r, "F1@2px": f1,
-                f"recall@2px, clear damage (>= {CLEAR_DELTA})": prf([tolerant_counts(a, b) for a, b in zip(preds, clear)])[1],
+                CLEAR_RECALL: tolerant_prf(preds, clear)[1],
                 "speck recall": speck_recall(preds, truths)[0],
                 "clean FP area %": 100 * sum(int(m.sum()) for m in cmasks) / sum(m.size for m in cmasks),
                 "clean repaired area %": 100 * float(np.mean([(api.repair_weight(m) > 0).mean() for m in cmasks]))}
