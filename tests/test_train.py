@@ -67,7 +67,6 @@ def test_training_can_start_from_the_shipped_onnx(tiny_pool, tmp_path, task):
     assert diff < 1e-4
 
 
-
 def test_decoy_holes_are_detector_false_positives_clear_of_real_damage():
     """Two identical white specks, one of them marked as damage: only the other becomes a decoy hole."""
     if models.default_card("detect") is None:

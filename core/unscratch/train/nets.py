@@ -91,26 +91,32 @@ class UNet(nn.Module):
         convs = self._run_order(nn.Conv2d, sample)
         if len(folded) != len(convs) or any(c.weight.shape != f[0].shape for c, f in zip(convs, folded)):
             raise ValueError(f"{path}: its convolutions do not match a {type(self).__name__}")
-        norms = []
+        norms = [m for m in self.modules() if isinstance(m, nn.BatchNorm2d)]
+        stats = {}
+
+        def record(bn, inputs, _output):
+            stats[bn] = inputs[0].mean((0, 2, 3)), inputs[0].var((0, 2, 3), unbiased=False)
+
         with torch.no_grad():
             for c, (w, b) in zip(convs, folded):
                 c.weight.copy_(w)
                 c.bias.copy_(b)
-            for bn in (m for m in self.modules() if isinstance(m, nn.BatchNorm2d)):
-                bn.running_mean.zero_(), bn.running_var.fill_(1.0)
-                bn.weight.fill_((1.0 + bn.eps) ** 0.5), bn.bias.zero_()
-                norms.append(bn)
-            stats = {}
-            hooks = [bn.register_forward_hook(lambda m, inp, out: stats.__setitem__(m, (
-                inp[0].mean((0, 2, 3)), inp[0].var((0, 2, 3), unbiased=False)))) for bn in norms]
+            for bn in norms:  # identity first, so each conv's output is what the ONNX graph computes
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0)
+                bn.weight.fill_((1.0 + bn.eps) ** 0.5)
+                bn.bias.zero_()
+            hooks = [bn.register_forward_hook(record) for bn in norms]
             self.eval()
             self(sample)
             for h in hooks:
                 h.remove()
             for bn in norms:
                 mean, var = stats[bn]
-                bn.running_mean.copy_(mean), bn.running_var.copy_(var)
-                bn.weight.copy_((var + bn.eps).sqrt()), bn.bias.copy_(mean)
+                bn.running_mean.copy_(mean)
+                bn.running_var.copy_(var)
+                bn.weight.copy_((var + bn.eps).sqrt())
+                bn.bias.copy_(mean)
 
     def _run_order(self, kind, sample) -> list:
         """Modules of `kind` in the order a forward pass on `sample` calls them (the ONNX graph's order)."""
