@@ -132,3 +132,26 @@ def test_the_restorer_gate_keeps_or_replaces_the_damaged_pixel():
     assert torch.allclose(open_, rgb, atol=1e-6)
     assert torch.allclose(shut[hole], prefill[hole], atol=1e-6)
     assert torch.equal(shut[~hole], rgb[~hole])
+
+
+def test_shipping_a_run_adds_it_as_the_next_stage_of_the_card(tiny_pool, tmp_path):
+    """`unscratch.train.ship` copies the run's ONNX file, appends the run to the card's stages and drops
+    the old model's metrics (they described another file); the loader accepts the result."""
+    shipped = models.default_card("detect")
+    if shipped is None:
+        pytest.skip("no shipped model")
+    from unscratch.train import ship
+    run_dir, models_dir = tmp_path / "run", tmp_path / "models"
+    assert train.main(["detect", "--init", str(shipped.path), "--steps", "2", "--size", "64", "--batch", "2",
+                       "--threads", "1", "--workers", "0", "--out", str(run_dir)]) == 0
+    models_dir.mkdir()
+    for suffix in (".json", ".onnx"):
+        (models_dir / shipped.path.with_suffix(suffix).name).write_bytes(shipped.path.with_suffix(suffix).read_bytes())
+    assert ship.main([str(run_dir), "--note", "a test stage", "--models", str(models_dir)]) == 0
+    card = models.read_card(models_dir / f"{shipped.name}.json")
+    assert card.sha256 == models.sha256_of(card.path) == models.read_card(run_dir / f"{shipped.name}.json").sha256
+    before, after = shipped.card["training"], card.card["training"]
+    assert after["stages"][:-1] == before["stages"]
+    assert after["stages"][-1]["note"] == "a test stage" and after["stages"][-1]["steps"] == 2
+    assert after["total_steps"] == before["total_steps"] + 2 and after["steps"] == 2
+    assert "metrics" not in card.card and card.card["limitations"] == shipped.card["limitations"]

@@ -1,0 +1,90 @@
+"""Ship a training run: its ONNX file into a models folder, and the run as the next stage of the card there.
+
+    python -m unscratch.train.ship runs/detector15 --note "eighth fine-tune, ..." [--models models]
+
+A shipped model grows in stages (each `train --init` goes on from the last), so its card lists every
+stage's command, steps and wall time. The old model's held-out metrics no longer describe the new file:
+they are dropped, and `unscratch eval <task> --write-card` puts the new ones (and the thresholds tuned on
+validation) back. Both files are written to temporary names first, then renamed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from .. import models
+
+STAGE_KEYS = ("command", "steps", "wall_seconds")  # what a stage records, plus its note (and decoys if any)
+RUN_KEYS = ("command", "steps", "batch", "crop", "wall_seconds", "threads", "torch")  # the card's latest run
+MODEL_KEYS = ("sha256", "params", "onnx_vs_torch_max_abs_error")  # facts about the ONNX file itself
+
+
+def run_card(run_dir: Path) -> Path:
+    """The one model card a training run wrote into its output folder."""
+    cards = sorted(Path(run_dir).glob("unscratch-*.json"))
+    if len(cards) != 1:
+        raise SystemExit(f"{run_dir}: expected one model card (unscratch-*.json), found {len(cards)}")
+    return cards[0]
+
+
+def merged_card(shipped: dict | None, run: dict, note: str) -> dict:
+    """The shipped card with `run` added as its next stage (or the run's own card for a first model)."""
+    stage = {key: run["training"][key] for key in STAGE_KEYS}
+    stage["note"] = note
+    if "decoys" in run["training"]:
+        stage["decoys"] = run["training"]["decoys"]
+    if shipped is None:
+        card = dict(run)
+        card["training"] = {**run["training"], "stages": [stage], "total_steps": stage["steps"]}
+        return card
+    card = {key: value for key, value in shipped.items() if key != "metrics"}
+    training = dict(shipped["training"])
+    training.update({key: run["training"][key] for key in RUN_KEYS})
+    if "decoys" in run["training"]:
+        training["decoys"] = run["training"]["decoys"]
+    training["stages"] = [*training.get("stages", []), stage]
+    training["total_steps"] = sum(s["steps"] for s in training["stages"])
+    card["training"] = training
+    card.update({key: run[key] for key in MODEL_KEYS})
+    return card
+
+
+def _write_atomically(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def ship(run_dir: Path, models_dir: Path, note: str) -> Path:
+    """Copy the run's ONNX file into `models_dir` and merge its card; returns the shipped card's path."""
+    source = run_card(run_dir)
+    run = json.loads(source.read_text())
+    if models.sha256_of(source.with_suffix(".onnx")) != run["sha256"]:
+        raise SystemExit(f"{source.with_suffix('.onnx')}: checksum differs from its card")
+    target = Path(models_dir) / source.name
+    shipped = json.loads(target.read_text()) if target.exists() else None
+    card = merged_card(shipped, run, note)
+    _write_atomically(target.with_suffix(".onnx"), lambda tmp: shutil.copyfile(source.with_suffix(".onnx"), tmp))
+    _write_atomically(target, lambda tmp: tmp.write_text(json.dumps(card, indent=2) + "\n"))
+    return target
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m unscratch.train.ship", description=__doc__.split("\n\n")[0])
+    ap.add_argument("run_dir", type=Path, help="a training run's --out folder")
+    ap.add_argument("--note", required=True, help="what this stage changed, for the card")
+    ap.add_argument("--models", type=Path, default=None, help="models folder (default: the one unscratch loads)")
+    args = ap.parse_args(argv)
+    target = ship(args.run_dir, args.models or models.models_dir(), args.note)
+    card = json.loads(target.read_text())
+    print(f"shipped {args.run_dir} as stage {len(card['training']['stages'])} of {target}; "
+          f"now run: unscratch eval {card['task']} --write-card")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
