@@ -29,6 +29,12 @@ CLEAR_DELTA = 0.1     # damage whose |damaged - clean| (max channel, JPEG error 
 CLEAR_RECALL = f"recall@2px, clear damage (>= {CLEAR_DELTA})"
 
 
+def _each(items, desc: str):
+    """`items` with a progress bar on stderr: an evaluation runs for minutes (Ctrl-C cancels it)."""
+    from tqdm import tqdm
+    return tqdm(items, desc=desc, leave=False, file=sys.stderr)
+
+
 @dataclass
 class Case:
     damaged: np.ndarray
@@ -47,7 +53,7 @@ def make_cases(split: str, n_per_photo: int, size: int, seed: int, jpeg=None) ->
     bank = simulate.OverlayBank(split=split)
     rng = np.random.default_rng([seed, {"train": 0, "val": 1, "test": 2}[split]])
     cases = []
-    for path in pool.photo_paths(split):
+    for path in _each(pool.photo_paths(split), f"damaging {split} photos"):
         photo = np.rint(pool.load_photo(path) * 255).astype(np.uint8)
         for _ in range(n_per_photo):
             d = simulate.make_pair(photo, rng, bank, size=min(size, *photo.shape[:2]), scale_range=(0.5, 1.0),
@@ -137,7 +143,7 @@ def auto_threshold(clean_probs, threshold: float) -> float:
 def _probabilities(method: str, images) -> tuple[list, float]:
     """Probability maps through the public detect() (same tiling as users get) and seconds per MP."""
     start = time.perf_counter()
-    out = [api.detect(img, method=method).probability for img in images]
+    out = [api.detect(img, method=method).probability for img in _each(images, f"detect ({method})")]
     mp = sum(i.shape[0] * i.shape[1] for i in images) / 1e6
     return out, (time.perf_counter() - start) / mp
 
@@ -235,7 +241,7 @@ def grain_ratio(result: np.ndarray, clean: np.ndarray, where: np.ndarray) -> flo
 def _restore_row(inp, cases, grain: bool = False) -> dict:
     start = time.perf_counter()
     weights = [api.repair_weight(c.mask) for c in cases]
-    results = [api.repair(c.damaged, w, inp, grain=grain) for c, w in zip(cases, weights)]
+    results = [api.repair(c.damaged, w, inp, grain=grain) for c, w in _each(list(zip(cases, weights)), getattr(inp, "name", "repair"))]
     spm = (time.perf_counter() - start) / (sum(c.mask.size for c in cases) / 1e6)
     inside = [w > 0 for w in weights]
     ssims = [ssim_map(r, c.clean) for r, c in zip(results, cases)]
@@ -282,7 +288,7 @@ def eval_fill(cases, seed: int) -> dict:
     methods = {"unscratch model (fill mode)": {}, "OpenCV Telea (method=classical)": {"method": "classical"}}
     rows = {}
     for name, kw in methods.items():
-        out = [api.restore(c.clean, region=hole, mode="fill", **kw) for c, hole in zip(cases, holes)]
+        out = [api.restore(c.clean, region=hole, mode="fill", **kw) for c, hole in _each(list(zip(cases, holes)), name)]
         rows[name] = {
             "PSNR in hole": float(np.mean([psnr(o, c.clean, m) for o, c, m in zip(out, cases, holes)])),
             "SSIM in hole": float(np.mean([ssim_map(o, c.clean)[m].mean() for o, c, m in zip(out, cases, holes)])),
@@ -350,11 +356,12 @@ def _pipeline(cases, clean, threshold) -> tuple[dict, dict]:
     """restore(damaged) against the clean picture (ΔSSIM over the damaged input, as Ivanova et al.), and
     restore(clean) against itself: how much of an undamaged photo the pipeline touches."""
     start = time.perf_counter()
-    full = [api.restore(c.damaged, threshold=threshold) for c in cases]
+    label = "pipeline, " + ("auto mask" if threshold is None else f"threshold {threshold}")
+    full = [api.restore(c.damaged, threshold=threshold) for c in _each(cases, label)]
     spm = (time.perf_counter() - start) / (sum(c.mask.size for c in cases) / 1e6)
     d_ssim = np.array([ssim_map(f, c.clean).mean() - c.damaged_ssim for f, c in zip(full, cases)])
     budget = error_budget(full, cases)
-    clean_out = [api.restore(c, threshold=threshold) for c in clean]
+    clean_out = [api.restore(c, threshold=threshold) for c in _each(clean, label + ", clean photos")]
     changed = [float((o != c).any(axis=2).mean()) for o, c in zip(clean_out, clean)]
     return ({"threshold": "auto" if threshold is None else threshold,
              "PSNR image (detector+restorer)": float(np.mean([psnr(f, c.clean) for f, c in zip(full, cases)])),
