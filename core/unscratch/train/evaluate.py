@@ -241,7 +241,8 @@ def grain_ratio(result: np.ndarray, clean: np.ndarray, where: np.ndarray) -> flo
 def _restore_row(inp, cases, grain: bool = False) -> dict:
     start = time.perf_counter()
     weights = [api.repair_weight(c.mask) for c in cases]
-    results = [api.repair(c.damaged, w, inp, grain=grain) for c, w in _each(list(zip(cases, weights)), getattr(inp, "name", "repair"))]
+    pairs = _each(list(zip(cases, weights)), getattr(inp, "name", "repair"))
+    results = [api.repair(c.damaged, w, inp, grain=grain) for c, w in pairs]
     spm = (time.perf_counter() - start) / (sum(c.mask.size for c in cases) / 1e6)
     inside = [w > 0 for w in weights]
     ssims = [ssim_map(r, c.clean) for r, c in zip(results, cases)]

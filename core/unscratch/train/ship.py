@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     target = ship(args.run_dir, args.models or models.models_dir(), args.note)
     card = json.loads(target.read_text())
     print(f"shipped {args.run_dir} as stage {len(card['training']['stages'])} of {target}; "
-          f"now run: unscratch eval {card['task']} --write-card")
+          f"now run `unscratch eval {card['task']} --write-card` and bring the card's limitations up to date")
     return 0
 
 
