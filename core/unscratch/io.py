@@ -132,10 +132,10 @@ def write(path, image, *, info: ImageInfo | None = None, source=None, overwrite_
         raise InputError(f"{path}: output folder {path.parent} does not exist")
     info = info or ImageInfo()
     if suffix in (".tif", ".tiff"):
-        _atomic(path, lambda tmp: _write_tiff(tmp, image, info))
+        write_atomically(path, lambda tmp: _write_tiff(tmp, image, info))
         return path
     data = _encode(image, suffix, info, jpeg_quality)
-    _atomic(path, lambda tmp: tmp.write_bytes(data))
+    write_atomically(path, lambda tmp: tmp.write_bytes(data))
     return path
 
 
@@ -146,7 +146,9 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _atomic(path: Path, write_tmp) -> None:
+def write_atomically(path: Path, write_tmp) -> None:
+    """`write_tmp(tmp)` writes a temporary file beside `path`, which then replaces `path` in one step: a
+    crash leaves the old file or the new one, never half of one."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)

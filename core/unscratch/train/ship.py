@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
 
 from .. import models
+from ..io import write_atomically
 
-STAGE_KEYS = ("command", "steps", "wall_seconds")  # what a stage records, plus its note (and decoys if any)
-RUN_KEYS = ("command", "steps", "batch", "crop", "wall_seconds", "threads", "torch")  # the card's latest run
+STAGE_KEYS = ("command", "steps", "wall_seconds", "decoys")  # what a stage records besides its note
+RUN_KEYS = ("command", "steps", "batch", "crop", "wall_seconds", "threads", "torch", "decoys")  # the latest run
 MODEL_KEYS = ("sha256", "params", "onnx_vs_torch_max_abs_error")  # facts about the ONNX file itself
 
 
@@ -32,45 +32,30 @@ def run_card(run_dir: Path) -> Path:
 
 
 def merged_card(shipped: dict | None, run: dict, note: str) -> dict:
-    """The shipped card with `run` added as its next stage (or the run's own card for a first model)."""
-    stage = {key: run["training"][key] for key in STAGE_KEYS}
-    stage["note"] = note
-    if "decoys" in run["training"]:
-        stage["decoys"] = run["training"]["decoys"]
+    """The shipped card with `run` added as its next stage (or the run's own card for a first model);
+    a stage records `decoys` only when its run trained with them."""
+    trained = run["training"]
+    stage = {key: trained[key] for key in STAGE_KEYS if key in trained} | {"note": note}
     if shipped is None:
-        card = dict(run)
-        card["training"] = {**run["training"], "stages": [stage], "total_steps": stage["steps"]}
-        return card
+        return run | {"training": trained | {"stages": [stage], "total_steps": stage["steps"]}}
+    stages = [*shipped["training"].get("stages", []), stage]
+    training = (shipped["training"] | {key: trained[key] for key in RUN_KEYS if key in trained}
+                | {"stages": stages, "total_steps": sum(s["steps"] for s in stages)})
     card = {key: value for key, value in shipped.items() if key != "metrics"}
-    training = dict(shipped["training"])
-    training.update({key: run["training"][key] for key in RUN_KEYS})
-    if "decoys" in run["training"]:
-        training["decoys"] = run["training"]["decoys"]
-    training["stages"] = [*training.get("stages", []), stage]
-    training["total_steps"] = sum(s["steps"] for s in training["stages"])
-    card["training"] = training
-    card.update({key: run[key] for key in MODEL_KEYS})
-    return card
+    return card | {"training": training} | {key: run[key] for key in MODEL_KEYS}
 
 
-def _write_atomically(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def ship(run_dir: Path, models_dir: Path, note: str) -> Path:
-    """Copy the run's ONNX file into `models_dir` and merge its card; returns the shipped card's path."""
+def ship(run_dir: Path, models_dir: Path, note: str) -> tuple[Path, dict]:
+    """Copy the run's ONNX file into `models_dir` and merge its card; returns the card's path and content."""
     source = run_card(run_dir)
+    models.verify(models.read_card(source))  # never ship a file its own card does not describe
     run = json.loads(source.read_text())
-    if models.sha256_of(source.with_suffix(".onnx")) != run["sha256"]:
-        raise SystemExit(f"{source.with_suffix('.onnx')}: checksum differs from its card")
     target = Path(models_dir) / source.name
     shipped = json.loads(target.read_text()) if target.exists() else None
     card = merged_card(shipped, run, note)
-    _write_atomically(target.with_suffix(".onnx"), lambda tmp: shutil.copyfile(source.with_suffix(".onnx"), tmp))
-    _write_atomically(target, lambda tmp: tmp.write_text(json.dumps(card, indent=2) + "\n"))
-    return target
+    write_atomically(target.with_suffix(".onnx"), lambda tmp: shutil.copyfile(source.with_suffix(".onnx"), tmp))
+    write_atomically(target, lambda tmp: tmp.write_text(json.dumps(card, indent=2) + "\n"))
+    return target, card
 
 
 def main(argv=None) -> int:
@@ -79,8 +64,7 @@ def main(argv=None) -> int:
     ap.add_argument("--note", required=True, help="what this stage changed, for the card")
     ap.add_argument("--models", type=Path, default=None, help="models folder (default: the one unscratch loads)")
     args = ap.parse_args(argv)
-    target = ship(args.run_dir, args.models or models.models_dir(), args.note)
-    card = json.loads(target.read_text())
+    target, card = ship(args.run_dir, args.models or models.models_dir(), args.note)
     print(f"shipped {args.run_dir} as stage {len(card['training']['stages'])} of {target}; "
           f"now run `unscratch eval {card['task']} --write-card` and bring the card's limitations up to date")
     return 0
