@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import os
 
+import struct
+
+import cv2
 import numpy as np
 import pytest
+import tifffile
+from PIL import Image
 
 from unscratch import InputError, io
 
@@ -94,3 +99,96 @@ def test_truncated_and_unsupported(tmp_path):
         io.read(tmp_path / "x.bmp")
     with pytest.raises(InputError, match="no such file"):
         io.read(tmp_path / "missing.png")
+
+
+def exif_block(orientation=1, artist=b"A. Archivist\0"):
+    """A little-endian EXIF TIFF structure: IFD0 with Orientation and Artist."""
+    entries = [(0x0112, 3, 1, struct.pack("<HH", orientation, 0))]
+    head = 8 + 2 + 12 * 2 + 4
+    entries.append((0x013B, 2, len(artist), struct.pack("<I", head)))
+    ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHI", t, k, n) + v for t, k, n, v in entries)
+    return b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + artist
+
+
+def with_jpeg_segments(jpeg: bytes, *segments: bytes) -> bytes:
+    return jpeg[:2] + b"".join(segments) + jpeg[2:]
+
+
+def segment(marker: int, body: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientation_is_applied_as_viewers_do_and_written_upright(tmp_path, orientation):
+    """A phone or camera JPEG stores its pixels sideways with an EXIF flag; masks and selections are drawn
+    on the picture as shown, so reading turns it as OpenCV's own EXIF-aware decoder does (the reference),
+    and the output, stored upright, must not be turned again by viewers (its flag says 1). TIFF's
+    Orientation tag is read the same way."""
+    img = np.full((24, 40), 40, np.uint8)
+    img[2:6, 3:15] = 250   # marks no turn or flip maps onto themselves
+    img[15:22, 30:37] = 160
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 100])
+    data = with_jpeg_segments(buf.tobytes(), segment(0xE1, b"Exif\0\0" + exif_block(orientation)))
+    src = tmp_path / "phone.jpg"
+    src.write_bytes(data)
+    reference = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, 0]
+    image, info = io.read_with_info(src)
+    np.testing.assert_array_equal(image, reference)
+    for ext in (".jpg", ".png"):
+        out = io.write(tmp_path / f"out{ext}", image, info=info, source=src)
+        with Image.open(out) as shown:
+            assert shown.getexif().get(0x0112) == 1 and shown.getexif().get(0x013B) == "A. Archivist"
+            assert shown.size == (image.shape[1], image.shape[0])
+    tif = tmp_path / "sideways.tif"
+    tifffile.imwrite(tif, img, photometric="minisblack", extratags=[(274, 3, 1, orientation, True)])
+    turned = io.read(tif)
+    assert turned.shape == reference.shape and np.abs(turned.astype(int) - reference).max() <= 4
+
+
+def copy(src, dst) -> io.ImageInfo:
+    """What the CLI does with a file's metadata: read it with the pixels, write both, read the copy's."""
+    image, info = io.read_with_info(src)
+    return io.read_with_info(io.write(dst, image, info=info, source=src))[1]
+
+
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><dc:identifier>ACC-1987-042</dc:identifier></rdf:RDF></x:xmpmeta>'
+
+
+def test_exif_xmp_and_the_formats_own_text_survive(tmp_path):
+    """Archives keep accession numbers, captions and credits in a scan's XMP, IPTC and text tags; a restored
+    copy that dropped them would be cut off from its catalogue record."""
+    img = sample((16, 20, 3), np.uint8)
+    ok, buf = cv2.imencode(".jpg", img)
+    iptc = b"Photoshop 3.0\08BIM\x04\x04\0\0\0\0\0\x0c\x1c\x02\x78\0\x07caption"
+    jpg = tmp_path / "scan.jpg"
+    jpg.write_bytes(with_jpeg_segments(buf.tobytes(), segment(0xE1, b"Exif\0\0" + exif_block()),
+                                       segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0" + XMP),
+                                       segment(0xED, iptc), segment(0xFE, b"scanned 1987")))
+    image, info = io.read_with_info(jpg)
+    out, out_info = io.read_with_info(io.write(tmp_path / "restored.jpg", image, info=info))
+    assert out_info.xmp == XMP and out_info.exif == info.exif and out_info.native == info.native
+    with Image.open(tmp_path / "restored.jpg") as shown:
+        assert shown.getexif().get(0x013B) == "A. Archivist"
+        assert shown.info.get("comment") == b"scanned 1987"
+    # XMP goes to every format; EXIF to PNG; IPTC and comments only to JPEG, which alone can hold them
+    png_info = io.read_with_info(io.write(tmp_path / "restored.png", image, info=info))[1]
+    assert png_info.xmp == XMP and png_info.exif == info.exif and png_info.native is None
+    tif_info = io.read_with_info(io.write(tmp_path / "restored.tif", image, info=info))[1]
+    assert tif_info.xmp == XMP and tif_info.native is None
+
+    png = tmp_path / "scan.png"
+    text = [(b"tEXt", b"Title\0Wedding, 1952"), (b"iTXt", b"Author\0\0\0\0\0J\xc3\xb6rg")]
+    io.write(png, image, info=io.ImageInfo(native=(".png", text)))
+    assert copy(png, tmp_path / "restored2.png").native == (".png", text)
+    with Image.open(tmp_path / "restored2.png") as shown:
+        assert shown.text["Title"] == "Wedding, 1952" and shown.text["Author"] == "Jörg"
+
+    tif = tmp_path / "scan.tif"
+    tifffile.imwrite(tif, img, photometric="rgb", extratags=[(315, 2, 0, "Jörg M.".encode(), True), (33432, 2, 0, "CC0", True),
+                                                            (33723, 4, 2, (0x1C020500, 0x03414243), True),
+                                                            (700, 1, len(XMP), XMP, True)])
+    assert copy(tif, tmp_path / "restored.tiff").xmp == XMP
+    with tifffile.TiffFile(tmp_path / "restored.tiff") as t:
+        tags = t.pages[0].tags
+        assert tags["Artist"].value == "Jörg M." and tags["Copyright"].value == "CC0"
+        assert bytes(tags[33723].value) == struct.pack("<II", 0x1C020500, 0x03414243)

@@ -1,9 +1,13 @@
-"""Read and write PNG, JPEG and TIFF at full precision, atomically, keeping ICC and resolution.
+"""Read and write PNG, JPEG and TIFF at full precision, atomically, keeping the file's metadata.
 
-OpenCV does the pixel coding for PNG and JPEG; the ICC profile (iCCP / APP2) and resolution
-(pHYs / JFIF density) chunks are carried across by hand because OpenCV drops them. TIFF goes
-through tifffile, which keeps 16-bit and float samples. Every write goes to a temporary file in
-the destination folder and is renamed into place, so an interrupted write leaves nothing behind.
+OpenCV does the pixel coding for PNG and JPEG; the ICC profile (iCCP / APP2), resolution (pHYs / JFIF
+density), EXIF (eXIf / APP1), XMP (iTXt / APP1) and the format's own text (PNG text chunks, JPEG IPTC
+and comments) are carried across by hand because OpenCV drops them. TIFF goes through tifffile, which
+keeps 16-bit and float samples; its ICC, resolution, XMP, IPTC and text tags are carried too (its EXIF
+sub-IFD is not). A file's orientation flag (EXIF or TIFF Orientation) is applied on reading, as editors
+and viewers do, so masks and selections drawn on what the user sees line up; outputs are written upright
+with the flag reset. Every write goes to a temporary file in the destination folder and is renamed into
+place, so an interrupted write leaves nothing behind.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import os
 import struct
 import tempfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -30,7 +34,11 @@ class ImageInfo:
     """What a file says beside its pixels that a faithful copy must keep."""
     icc_profile: bytes | None = None
     dpi: tuple[float, float] | None = None
-    extra: dict = field(default_factory=dict)
+    exif: bytes | None = None      # TIFF-structured EXIF (JPEG APP1 / PNG eXIf body), orientation reset to 1
+    xmp: bytes | None = None       # XMP packet
+    # metadata only a file of the same format can hold: (".png", [(chunk type, body)]),
+    # (".jpg", [(marker, body)]) or (".tif", [tifffile extratag tuples])
+    native: tuple[str, list] | None = None
 
 
 def _suffix(path: Path) -> str:
@@ -64,7 +72,52 @@ def read_with_info(path) -> tuple[np.ndarray, ImageInfo]:
         if image.ndim == 3:
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
         info = _png_info(data) if suffix == ".png" else _jpeg_info(data)
+        orientation, info.exif = _exif_upright(info.exif)
+        image = _oriented(image, orientation)
     return _normalise(image, path), info
+
+
+# EXIF / TIFF orientation -> (transpose, flip left-right, flip top-bottom) that shows the stored pixels upright
+_ORIENTATIONS = {2: (False, True, False), 3: (False, True, True), 4: (False, False, True), 5: (True, False, False),
+                 6: (True, True, False), 7: (True, True, True), 8: (True, False, True)}
+
+
+def _oriented(image: np.ndarray, orientation: int) -> np.ndarray:
+    transpose, flip_lr, flip_ud = _ORIENTATIONS.get(orientation, (False, False, False))
+    if transpose:
+        image = np.swapaxes(image, 0, 1)
+    if flip_lr:
+        image = image[:, ::-1]
+    if flip_ud:
+        image = image[::-1]
+    return np.ascontiguousarray(image)
+
+
+def _exif_upright(exif: bytes | None) -> tuple[int, bytes | None]:
+    """(the orientation EXIF asks for, the EXIF with its orientation set to 1 and its thumbnail dropped).
+
+    The pixels are turned upright on reading, so a copy of the EXIF that still asked for a turn would turn
+    them twice; its thumbnail shows the damaged picture, so IFD0's link to it is cut."""
+    if not exif or exif[:4] not in (b"II*\0", b"MM\0*"):
+        return 1, exif
+    order = "<" if exif[:2] == b"II" else ">"
+    out = bytearray(exif)
+    orientation = 1
+    try:
+        ifd = struct.unpack(order + "I", exif[4:8])[0]
+        count = struct.unpack(order + "H", exif[ifd:ifd + 2])[0]
+        for k in range(count):
+            entry = ifd + 2 + 12 * k
+            tag, kind = struct.unpack(order + "HH", exif[entry:entry + 4])
+            if tag == 0x0112 and kind == 3:
+                orientation = struct.unpack(order + "H", exif[entry + 8:entry + 10])[0]
+                out[entry + 8:entry + 10] = struct.pack(order + "H", 1)
+        end = ifd + 2 + 12 * count
+        if end + 4 <= len(out):
+            out[end:end + 4] = b"\0\0\0\0"
+    except struct.error:  # truncated EXIF: keep it as it is, pixels as stored
+        return 1, exif
+    return orientation, bytes(out)
 
 
 def _normalise(image: np.ndarray, path: Path) -> np.ndarray:
@@ -105,6 +158,11 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, ImageInfo]:
                 info.dpi = (ratio(tags["XResolution"].value) * scale, ratio(tags["YResolution"].value) * scale)
             if page.photometric == tifffile.PHOTOMETRIC.MINISWHITE:
                 image = np.iinfo(image.dtype).max - image if image.dtype.kind == "u" else 1.0 - image
+            if "XMP" in tags:
+                info.xmp = bytes(tags["XMP"].value)
+            native = [(code, TIFF_CARRIED[code], *_tag_bytes(tif, tags[code]), True) for code in TIFF_CARRIED if code in tags]
+            info.native = (".tif", native) if native else None
+            orientation = int(tags["Orientation"].value) if "Orientation" in tags else 1
     except InputError:
         raise
     except Exception as exc:  # tifffile raises many types for broken files
@@ -113,7 +171,19 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, ImageInfo]:
         image = np.moveaxis(image, 0, -1)  # planar configuration
     if image.ndim != 2 and image.ndim != 3:
         raise InputError(f"{path}: TIFF with shape {image.shape} is not a single 2-D image")
-    return image, info
+    return _oriented(image, orientation), info
+
+
+# TIFF tags carried from a TIFF to a TIFF copy -> the type they are written as (2 text, 7 bytes):
+# description, make, model, date, artist, host computer, copyright, IPTC
+TIFF_CARRIED = {270: 2, 271: 2, 272: 2, 306: 2, 315: 2, 316: 2, 33432: 2, 33723: 7}
+
+
+def _tag_bytes(tif, tag) -> tuple[int, bytes]:
+    """(count, bytes) of a tag's value as stored: tifffile decodes text (guessing its encoding) and numbers."""
+    tif.filehandle.seek(tag.valueoffset)
+    raw = tif.filehandle.read(tag.valuebytecount)
+    return (0, raw.rstrip(b"\0")) if tag.dtype == 2 else (len(raw), raw)
 
 
 def write(path, image, *, info: ImageInfo | None = None, source=None, overwrite_source: bool = False,
@@ -192,13 +262,22 @@ def _write_tiff(tmp: Path, image: np.ndarray, info: ImageInfo) -> None:
     extratags = []
     if info.icc_profile:
         extratags.append((34675, 7, len(info.icc_profile), info.icc_profile, True))
+    if info.xmp:
+        extratags.append((700, 1, len(info.xmp), info.xmp, True))
+    extratags += _native(info, ".tif")
     kwargs = {}
     if info.dpi:
         kwargs = dict(resolution=(float(info.dpi[0]), float(info.dpi[1])), resolutionunit="INCH")
     photometric = "minisblack" if image.ndim == 2 or image.shape[2] == 1 else "rgb"
     extrasamples = ("unassalpha",) if image.ndim == 3 and image.shape[2] == 4 else None
     tifffile.imwrite(tmp, image, photometric=photometric, extrasamples=extrasamples, extratags=extratags,
-                     compression="zlib", metadata=None, **kwargs)
+                     compression="zlib", metadata=None, software="unscratch", **kwargs)
+
+
+def _native(info: ImageInfo, suffix: str) -> list:
+    """The format's own metadata of `info`, if it came from a file of the same format."""
+    same = {".jpeg": ".jpg", ".tiff": ".tif"}.get(suffix, suffix)
+    return list(info.native[1]) if info.native and info.native[0] == same else []
 
 
 # --- PNG chunks --------------------------------------------------------------------------------
@@ -210,12 +289,23 @@ def _png_chunks(data: bytes):
         pos += 12 + length
 
 
+PNG_XMP = b"XML:com.adobe.xmp\0"
+PNG_CARRIED = {b"tEXt", b"zTXt", b"iTXt", b"gAMA", b"cHRM", b"sRGB"}  # text, and colour without an ICC profile
+
+
 def _png_info(data: bytes) -> ImageInfo:
     info = ImageInfo()
     if not data.startswith(PNG_SIG):
         return info
+    native = []
     for ctype, body, _, _ in _png_chunks(data):
-        if ctype == b"iCCP":
+        if ctype == b"eXIf":
+            info.exif = body
+        elif ctype == b"iTXt" and body.startswith(PNG_XMP) and len(body) > len(PNG_XMP) + 2:
+            info.xmp = _itxt_text(body)
+        elif ctype in PNG_CARRIED:
+            native.append((ctype, body))
+        elif ctype == b"iCCP":
             try:
                 name_end = body.index(b"\0")
                 info.icc_profile = zlib.decompress(body[name_end + 2:])
@@ -225,7 +315,20 @@ def _png_info(data: bytes) -> ImageInfo:
             px, py, unit = struct.unpack(">IIB", body)
             if unit == 1:
                 info.dpi = (px * 0.0254, py * 0.0254)
+    info.native = (".png", native) if native else None
     return info
+
+
+def _itxt_text(body: bytes) -> bytes | None:
+    """The text of an iTXt chunk: keyword, compression flag and method, language, translated keyword, text."""
+    compressed = body[body.index(b"\0") + 1]
+    rest = body[body.index(b"\0") + 3:]
+    rest = rest[rest.index(b"\0") + 1:]
+    text = rest[rest.index(b"\0") + 1:]
+    try:
+        return zlib.decompress(text) if compressed else text
+    except zlib.error:
+        return None
 
 
 def _png_chunk(ctype: bytes, body: bytes) -> bytes:
@@ -238,6 +341,13 @@ def _png_add_info(data: bytes, info: ImageInfo) -> bytes:
         extra += _png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(info.icc_profile))
     if info.dpi:
         extra += _png_chunk(b"pHYs", struct.pack(">IIB", round(info.dpi[0] / 0.0254), round(info.dpi[1] / 0.0254), 1))
+    if info.exif:
+        extra += _png_chunk(b"eXIf", info.exif)
+    if info.xmp:
+        extra += _png_chunk(b"iTXt", PNG_XMP + b"\0\0\0\0" + info.xmp)
+    for ctype, body in _native(info, ".png"):
+        if not (ctype == b"sRGB" and info.icc_profile):  # a PNG holds an ICC profile or sRGB, not both
+            extra += _png_chunk(ctype, body)
     if not extra:
         return data
     ihdr_end = 8 + 12 + 13
@@ -256,11 +366,24 @@ def _jpeg_segments(data: bytes):
         pos += 2 + length
 
 
+JPEG_EXIF = b"Exif\0\0"
+JPEG_XMP = b"http://ns.adobe.com/xap/1.0/\0"
+JPEG_CARRIED = {0xED, 0xFE}  # APP13 (IPTC in Photoshop resources) and comments
+JPEG_SEGMENT_MAX = 65533     # body bytes
+
+
 def _jpeg_info(data: bytes) -> ImageInfo:
     info = ImageInfo()
     icc_parts = {}
+    native = []
     for marker, body, _, _ in _jpeg_segments(data):
-        if marker == 0xE2 and body.startswith(b"ICC_PROFILE\0"):
+        if marker == 0xE1 and body.startswith(JPEG_EXIF) and info.exif is None:
+            info.exif = body[len(JPEG_EXIF):]
+        elif marker == 0xE1 and body.startswith(JPEG_XMP) and info.xmp is None:
+            info.xmp = body[len(JPEG_XMP):]
+        elif marker in JPEG_CARRIED:
+            native.append((marker, body))
+        elif marker == 0xE2 and body.startswith(b"ICC_PROFILE\0"):
             icc_parts[body[12]] = body[14:]
         elif marker == 0xE0 and body.startswith(b"JFIF\0") and len(body) >= 12:
             unit, xd, yd = struct.unpack(">BHH", body[7:12])
@@ -269,7 +392,12 @@ def _jpeg_info(data: bytes) -> ImageInfo:
                 info.dpi = (xd * scale, yd * scale)
     if icc_parts:
         info.icc_profile = b"".join(icc_parts[k] for k in sorted(icc_parts))
+    info.native = (".jpg", native) if native else None
     return info
+
+
+def _jpeg_segment(marker: int, body: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body
 
 
 def _jpeg_add_info(data: bytes, info: ImageInfo) -> bytes:
@@ -281,12 +409,16 @@ def _jpeg_add_info(data: bytes, info: ImageInfo) -> bytes:
         body = bytearray(body)
         if info.dpi and body.startswith(b"JFIF\0") and len(body) >= 12:
             body[7:12] = struct.pack(">BHH", 1, round(info.dpi[0]), round(info.dpi[1]))
-        out_head += b"\xff\xe0" + struct.pack(">H", len(body) + 2) + body
+        out_head += _jpeg_segment(0xE0, body)
         rest_start = end
+    for prefix, payload in ((JPEG_EXIF, info.exif), (JPEG_XMP, info.xmp)):
+        if payload and len(prefix) + len(payload) <= JPEG_SEGMENT_MAX:  # larger ones need a PNG or TIFF
+            out_head += _jpeg_segment(0xE1, prefix + payload)
     if info.icc_profile:
         chunk = 65519
         parts = [info.icc_profile[i:i + chunk] for i in range(0, len(info.icc_profile), chunk)]
         for i, part in enumerate(parts):
-            body = b"ICC_PROFILE\0" + bytes([i + 1, len(parts)]) + part
-            out_head += b"\xff\xe2" + struct.pack(">H", len(body) + 2) + body
+            out_head += _jpeg_segment(0xE2, b"ICC_PROFILE\0" + bytes([i + 1, len(parts)]) + part)
+    for marker, body in _native(info, ".jpg"):
+        out_head += _jpeg_segment(marker, body)
     return bytes(out_head) + data[rest_start:]
