@@ -191,7 +191,8 @@ def write(path, image, *, info: ImageInfo | None = None, source=None, overwrite_
     """Write `image` to `path` atomically; refuse to replace `source` unless `overwrite_source`.
 
     PNG keeps 8/16-bit; float data is written to PNG as 16-bit. JPEG is 8-bit only (wider data is
-    rounded). TIFF keeps uint8, uint16 and float32.
+    rounded). TIFF keeps uint8, uint16 and float32. A JPEG written from a JPEG `source` re-encodes only
+    the blocks whose pixels differ from it (see `_jpeg_blockwise`); `jpeg_quality` applies otherwise.
     """
     path = Path(path)
     suffix = _suffix(path)
@@ -204,7 +205,9 @@ def write(path, image, *, info: ImageInfo | None = None, source=None, overwrite_
     if suffix in (".tif", ".tiff"):
         write_atomically(path, lambda tmp: _write_tiff(tmp, image, info))
         return path
-    data = _encode(image, suffix, info, jpeg_quality)
+    data = _jpeg_blockwise(image, Path(source), info) if suffix in JPEG_SUFFIXES and source is not None else None
+    if data is None:
+        data = _encode(image, suffix, info, jpeg_quality)
     write_atomically(path, lambda tmp: tmp.write_bytes(data))
     return path
 
@@ -366,6 +369,7 @@ def _jpeg_segments(data: bytes):
         pos += 2 + length
 
 
+JPEG_SUFFIXES = (".jpg", ".jpeg")
 JPEG_EXIF = b"Exif\0\0"
 JPEG_XMP = b"http://ns.adobe.com/xap/1.0/\0"
 JPEG_CARRIED = {0xED, 0xFE}  # APP13 (IPTC in Photoshop resources) and comments
@@ -422,3 +426,71 @@ def _jpeg_add_info(data: bytes, info: ImageInfo) -> bytes:
     for marker, body in _native(info, ".jpg"):
         out_head += _jpeg_segment(marker, body)
     return bytes(out_head) + data[rest_start:]
+
+
+def _jpeg_blockwise(image: np.ndarray, source: Path, info: ImageInfo) -> bytes | None:
+    """A JPEG that keeps `source`'s compressed blocks wherever `image` equals the decoded source and
+    re-encodes, with the source's quantisation and chroma sampling, only the MCUs (8-16 px blocks) that
+    differ. Re-encoding the whole picture would cost every pixel a JPEG generation; this way every pixel more
+    than 2 px (the decoder's chroma upsampling) from a changed MCU decodes exactly as the source did, and
+    the file keeps its size.
+
+    None when this cannot be done, and the caller encodes the whole image: no jpeglib (it has no wheels for
+    Linux on ARM), a source that is not an upright baseline or progressive 8-bit YCbCr or gray JPEG of the same
+    size, or an image that is not 8-bit. The plain encoder is always correct; this only saves quality."""
+    try:
+        import jpeglib
+    except ImportError:
+        return None
+    if image.dtype != np.uint8 or source.suffix.lower() not in JPEG_SUFFIXES or not source.is_file():
+        return None
+    pixels = image[:, :, :3] if image.ndim == 3 else image  # JPEG has no alpha
+    try:
+        data = source.read_bytes()
+        if _exif_upright(_jpeg_info(data).exif)[0] != 1:
+            return None  # stored sideways: the upright image's blocks are not the source's
+        before = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if before is None:
+            return None
+        if before.ndim == 3:
+            before = cv2.cvtColor(before, cv2.COLOR_BGR2RGB)
+        if before.shape != pixels.shape:
+            return None
+        changed = pixels != before if pixels.ndim == 2 else (pixels != before).any(axis=2)
+        with tempfile.TemporaryDirectory() as tmp:
+            kept = jpeglib.read_dct(str(source))
+            if kept.num_components != (1 if pixels.ndim == 2 else 3):
+                return None
+            if changed.any():
+                fresh = jpeglib.from_spatial(pixels if pixels.ndim == 3 else pixels[:, :, None])
+                fresh.samp_factor = kept.samp_factor
+                fresh.write_spatial(f"{tmp}/fresh.jpg", qt=kept.qt, quant_tbl_no=kept.quant_tbl_no)
+                new = jpeglib.read_dct(f"{tmp}/fresh.jpg")
+                factors = np.asarray(kept.samp_factor).reshape(-1, 2)  # (vertical, horizontal) per component
+                mcu_h, mcu_w = 8 * factors[:, 0].max(), 8 * factors[:, 1].max()
+                rows, cols = -(-changed.shape[0] // mcu_h), -(-changed.shape[1] // mcu_w)
+                grid = np.zeros((rows * mcu_h, cols * mcu_w), bool)
+                grid[:changed.shape[0], :changed.shape[1]] = changed
+                touched = grid.reshape(rows, mcu_h, cols, mcu_w).any(axis=(1, 3))
+                for name, (v, h) in zip(("Y", "Cb", "Cr"), factors):
+                    keep, fix = getattr(kept, name), getattr(new, name)
+                    blocks = np.repeat(np.repeat(touched, v, 0), h, 1)[:keep.shape[0], :keep.shape[1]]
+                    keep[blocks] = fix[blocks]
+            kept.write_dct(f"{tmp}/out.jpg")
+            merged = Path(f"{tmp}/out.jpg").read_bytes()
+    except Exception:  # noqa: BLE001 - libjpeg rejects exotic files (arithmetic coding, 12-bit) in many ways
+        return None
+    return _jpeg_add_info(_without_app_segments(merged), info)
+
+
+def _without_app_segments(data: bytes) -> bytes:
+    """The JPEG with its first APP0 (JFIF) but no other application segment or comment: jpeglib copies
+    the source's markers after its own JFIF, and `_jpeg_add_info` writes the metadata that belongs."""
+    out, seen_app0, end = bytearray(data[:2]), False, 2
+    for marker, body, start, end in _jpeg_segments(data):
+        if marker == 0xE0 and not seen_app0:
+            seen_app0 = True
+        elif 0xE0 <= marker <= 0xEF or marker == 0xFE:
+            continue
+        out += data[start:end]
+    return bytes(out) + data[end:]
