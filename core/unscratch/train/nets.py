@@ -130,17 +130,20 @@ class UNet(nn.Module):
         return order
 
     @staticmethod
-    def _up(x, like):
-        return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+    def _up(x):
+        # inputs are multiples of 8 (`multiple`), so each level is exactly twice the next. A constant scale,
+        # not a size read from the tensor, lets onnxruntime run the Resize in its blocked (NCHWc) layout:
+        # the same output (within 3e-7) and about 10 % less time than reordering around it
+        return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
 
     def features(self, x):
         e0 = self.enc0(x)
         e1 = self.enc1(e0)
         e2 = self.enc2(e1)
         e3 = self.enc3(e2)
-        d2 = self.dec2(torch.cat([self._up(e3, e2), e2], 1))
-        d1 = self.dec1(torch.cat([self._up(d2, e1), e1], 1))
-        d0 = self.dec0(torch.cat([self._up(d1, e0), e0], 1))
+        d2 = self.dec2(torch.cat([self._up(e3), e2], 1))
+        d1 = self.dec1(torch.cat([self._up(d2), e1], 1))
+        d0 = self.dec0(torch.cat([self._up(d1), e0], 1))
         return self.head(d0)
 
 
@@ -169,7 +172,7 @@ def tophats(rgb):
         out += _tophat_pair(luma, k)
     for factor, k in COARSE_TOPHATS:
         coarse = _tophat_pair(F.avg_pool2d(luma, factor), k)
-        out += [F.interpolate(t, size=luma.shape[-2:], mode="bilinear", align_corners=False) for t in coarse]
+        out += [F.interpolate(t, scale_factor=float(factor), mode="bilinear", align_corners=False) for t in coarse]
     return torch.cat(out, 1)
 
 
