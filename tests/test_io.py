@@ -219,3 +219,15 @@ def test_a_jpeg_from_a_jpeg_reencodes_only_the_blocks_a_repair_changed(tmp_path,
     # the whole-image encoder, for comparison, changes pixels everywhere
     plain = io.read(io.write(tmp_path / "plain.jpg", repaired, jpeg_quality=85))
     assert (plain[~near] != scan[~near]).mean() > 0.02
+
+
+def test_broken_metadata_does_not_cost_the_picture(tmp_path):
+    """Truncated EXIF and a malformed XMP chunk: the pixels are read as stored, the broken parts dropped."""
+    img = sample((12, 16, 3), np.uint8)
+    png = io.write(tmp_path / "a.png", img)
+    data = png.read_bytes()
+    chunks = io._png_chunk(b"eXIf", b"II*\0\x08\0\0\0\x05") + io._png_chunk(b"iTXt", io.PNG_XMP + b"\x01\x00en")
+    png.write_bytes(data[:33] + chunks + data[33:])
+    back, info = io.read_with_info(png)
+    np.testing.assert_array_equal(back, img)
+    assert info.xmp is None and info.native is None

@@ -304,7 +304,7 @@ def _png_info(data: bytes) -> ImageInfo:
     for ctype, body, _, _ in _png_chunks(data):
         if ctype == b"eXIf":
             info.exif = body
-        elif ctype == b"iTXt" and body.startswith(PNG_XMP) and len(body) > len(PNG_XMP) + 2:
+        elif ctype == b"iTXt" and body.startswith(PNG_XMP):
             info.xmp = _itxt_text(body)
         elif ctype in PNG_CARRIED:
             native.append((ctype, body))
@@ -323,14 +323,15 @@ def _png_info(data: bytes) -> ImageInfo:
 
 
 def _itxt_text(body: bytes) -> bytes | None:
-    """The text of an iTXt chunk: keyword, compression flag and method, language, translated keyword, text."""
-    compressed = body[body.index(b"\0") + 1]
-    rest = body[body.index(b"\0") + 3:]
-    rest = rest[rest.index(b"\0") + 1:]
-    text = rest[rest.index(b"\0") + 1:]
+    """The text of an iTXt chunk: keyword, compression flag and method, language, translated keyword, text.
+    None if the chunk is malformed: the picture is still read, without its XMP."""
     try:
+        keyword_end = body.index(b"\0")
+        compressed = body[keyword_end + 1]
+        language_end = body.index(b"\0", keyword_end + 3)
+        text = body[body.index(b"\0", language_end + 1) + 1:]
         return zlib.decompress(text) if compressed else text
-    except zlib.error:
+    except (ValueError, IndexError, zlib.error):
         return None
 
 
