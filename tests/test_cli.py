@@ -45,7 +45,7 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
 
 def test_console_script_and_info():
     exe = subprocess.run([sys.executable, "-m", "unscratch", "info"], capture_output=True, text=True)
-    assert exe.returncode == 0 and "onnxruntime providers" in exe.stdout
+    assert exe.returncode == 0 and "onnxruntime providers" in exe.stdout and "jpeglib 1" in exe.stdout
     bad = subprocess.run([sys.executable, "-m", "unscratch", "detect", "nope.png", "-o", "x.png"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 

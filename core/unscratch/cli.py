@@ -89,6 +89,11 @@ def cmd_info(args) -> int:
     from . import __version__, models
     print(f"unscratch {__version__} (python {sys.version.split()[0]})")
     print(f"numpy {np.__version__}, onnxruntime {onnxruntime.__version__}, opencv {cv2.__version__}")
+    try:
+        import jpeglib
+        print(f"jpeglib {jpeglib.__version__}: a JPEG restored into a JPEG re-encodes only the repaired blocks")
+    except ImportError:
+        print("jpeglib missing: a JPEG restored into a JPEG is encoded whole")
     print(f"onnxruntime providers: {', '.join(onnxruntime.get_available_providers())} (using {', '.join(models.providers())})")
     print(f"models in {models.models_dir()}:")
     cards = models.list_cards()
