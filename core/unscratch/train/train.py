@@ -48,8 +48,8 @@ class PairStream(torch.utils.data.IterableDataset):
     For the restorer the mask is the hole exactly as `restore` builds it (defect grown and feathered,
     > 0), and the input carries the Telea prefill the model corrects. On a `decoys` share of restorer
     pairs the hole also covers the shipped detector's false positives (see `decoy_mask`). For the
-    detector a `hard` share of crops is centred on picture the shipped detector takes for damage, and left
-    undamaged (see `hard_points`).
+    detector a `hard` share of crops is centred on picture the shipped detector takes for damage (see
+    `hard_points`).
     """
 
     def __init__(self, split: str, size: int, seed: int, photos: list[np.ndarray] | None = None, max_photos=None,
@@ -74,14 +74,13 @@ class PairStream(torch.utils.data.IterableDataset):
         points = hard_points(self.photos, rng) if self.hard else []
         hard_photos = [i for i, p in enumerate(points) if len(p)]
         while True:
-            centre, severity = None, None
+            centre = None
             if hard_photos and rng.random() < self.hard:
                 i = hard_photos[rng.integers(len(hard_photos))]
-                centre, severity = tuple(points[i][rng.integers(len(points[i]))]), 0.0
+                centre = tuple(points[i][rng.integers(len(points[i]))])
             else:
                 i = rng.integers(len(self.photos))
-            pair = simulate.make_pair(self.photos[i], rng, bank, size=self.size, scale_range=(0.25, 1.0),
-                                      centre=centre, severity=severity)
+            pair = simulate.make_pair(self.photos[i], rng, bank, size=self.size, scale_range=(0.25, 1.0), centre=centre)
             # scans come in any orientation (film-transport scratches run along the film, which may lie
             # either way), so no direction may be learned as "picture": a random quarter turn
             turn = int(rng.integers(4))
@@ -106,9 +105,7 @@ HARD_POINTS = 400      # per photo at most
 def hard_points(photos: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
     """Per clean photo, up to HARD_POINTS places (row, column as fractions) where the shipped detector
     reports damage: textures it mistakes for dust or hairs (fruit pulp, stars, antennae). Crops centred on
-    them, aged but left undamaged, show the net more of what it must leave alone than uniform crops do.
-    (Damaged as usual instead, they made a worse detector: F1 0.540 against 0.553, clean FP 0.33 % against
-    0.28 %.)"""
+    them, damaged as usual, show the net more of what it must learn to leave alone than uniform crops do."""
     out = []
     for photo in photos:
         h, w = photo.shape[:2]
