@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("torch")
 from unscratch import models  # noqa: E402
-from unscratch.train import pool, train  # noqa: E402
+from unscratch.train import train  # noqa: E402
 
 
 @pytest.fixture
@@ -87,22 +87,6 @@ def test_restorer_trains_with_decoy_and_varied_holes(tiny_pool, tmp_path):
                        "--decoys", "1", "--vary-hole", "--out", str(out)]) == 0
     decoys = json.loads((out / "unscratch-restorer.json").read_text())["training"]["decoys"]
     assert decoys["share"] == 1 and decoys["detector_sha256"] == models.default_card("detect").sha256
-
-
-def test_hard_crops_centre_on_what_the_detector_mistakes_for_damage(tiny_pool, tmp_path):
-    """A clean photo with one white speck of picture: the hard points lie on it, a crop centred on one holds
-    it, and a run with --hard records where its points came from."""
-    photo = np.full((300, 400, 3), 110, np.uint8)
-    photo[200:203, 300:303] = 255
-    points = train.hard_points([photo], np.random.default_rng(0))[0]
-    assert len(points) and np.abs(points * (300, 400) - (201.5, 301.5)).max() < 6
-    crop, _ = pool.random_crop(photo, 64, np.random.default_rng(0), scale=(1, 1), augment=False, centre=tuple(points[0]))
-    assert (crop > 0.9).any()
-    out = tmp_path / "out"
-    assert train.main(["detect", "--steps", "2", "--size", "64", "--batch", "2", "--threads", "1", "--workers", "0",
-                       "--hard", "0.5", "--out", str(out)]) == 0
-    hard = json.loads((out / "unscratch-detector.json").read_text())["training"]["hard"]
-    assert hard["share"] == 0.5 and hard["detector_sha256"] == models.default_card("detect").sha256
 
 
 def test_a_grown_net_computes_what_the_narrower_one_did():

@@ -571,14 +571,13 @@ def load_photo(path) -> np.ndarray:
 
 
 def random_crop(image: np.ndarray, size, rng: np.random.Generator, *, scale=(0.3, 1.0),
-                augment: bool = True, centre: tuple[float, float] | None = None) -> tuple[np.ndarray, float]:
+                augment: bool = True) -> tuple[np.ndarray, float]:
     """A random ``size`` crop of ``image`` after scaling it by a random factor in ``scale``.
 
     The scaling is done on the crop window only (cheap on big photos). If the photo is too small for
     the lowest factor, the factor is raised (up to upscaling small photos). ``augment`` adds random
     flips / 90-degree turns. Returns (float32 crop HxWx3 in [0, 1], factor applied); the effective
-    resolution of the crop's source is ``factor * min(H, W)``. ``centre`` (row, column as fractions of
-    the photo) places the crop around that point instead of at random.
+    resolution of the crop's source is ``factor * min(H, W)``.
     """
     th, tw = (size, size) if np.isscalar(size) else (int(size[0]), int(size[1]))
     h, w = image.shape[:2]
@@ -587,12 +586,8 @@ def random_crop(image: np.ndarray, size, rng: np.random.Generator, *, scale=(0.3
     s = float(rng.uniform(lo, hi)) if hi > lo else lo
     wh = min(h, max(1, int(round(th / s))))
     ww = min(w, max(1, int(round(tw / s))))
-    if centre is None:
-        y0 = int(rng.integers(0, h - wh + 1))
-        x0 = int(rng.integers(0, w - ww + 1))
-    else:
-        y0 = min(max(int(round(centre[0] * h - wh / 2)), 0), h - wh)
-        x0 = min(max(int(round(centre[1] * w - ww / 2)), 0), w - ww)
+    y0 = int(rng.integers(0, h - wh + 1))
+    x0 = int(rng.integers(0, w - ww + 1))
     patch = image[y0:y0 + wh, x0:x0 + ww]
     if (wh, ww) != (th, tw):
         interp = cv2.INTER_AREA if wh > th else cv2.INTER_CUBIC

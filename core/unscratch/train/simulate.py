@@ -814,17 +814,15 @@ def simulate(clean: np.ndarray, rng: np.random.Generator, bank: OverlayBank | No
 
 
 def make_pair(photo, rng: np.random.Generator, bank: OverlayBank | None, size=256, *,
-              severity: float | None = None, scale_range=(0.3, 1.0), jpeg: bool | int | None = None,
-              centre: tuple[float, float] | None = None) -> Damaged:
+              severity: float | None = None, scale_range=(0.3, 1.0), jpeg: bool | int | None = None) -> Damaged:
     """Random crop of a photo (path or array), scaled by a random factor in ``scale_range`` first so that
-    resolutions vary, then :func:`simulate` with the defect scale of the scaled photo. ``centre``: see
-    :func:`pool.random_crop`."""
+    resolutions vary, then :func:`simulate` with the defect scale of the scaled photo."""
     from .pool import random_crop, read_rgb
 
     img = read_rgb(photo) if isinstance(photo, (str, os.PathLike)) else np.asarray(photo)
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, 2)
-    crop, f = random_crop(img[:, :, :3], size, rng, scale=scale_range, centre=centre)
+    crop, f = random_crop(img[:, :, :3], size, rng, scale=scale_range)
     return simulate(crop, rng, bank, severity=severity, scale=resolution_scale(min(img.shape[:2]) * f), jpeg=jpeg)
 
 

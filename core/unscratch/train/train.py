@@ -47,15 +47,13 @@ class PairStream(torch.utils.data.IterableDataset):
 
     For the restorer the mask is the hole exactly as `restore` builds it (defect grown and feathered,
     > 0), and the input carries the Telea prefill the model corrects. On a `decoys` share of restorer
-    pairs the hole also covers the shipped detector's false positives (see `decoy_mask`). For the
-    detector a `hard` share of crops is centred on picture the shipped detector takes for damage (see
-    `hard_points`).
+    pairs the hole also covers the shipped detector's false positives (see `decoy_mask`).
     """
 
     def __init__(self, split: str, size: int, seed: int, photos: list[np.ndarray] | None = None, max_photos=None,
-                 task: str = "detect", decoys: float = 0.0, vary_hole: bool = False, hard: float = 0.0):
+                 task: str = "detect", decoys: float = 0.0, vary_hole: bool = False):
         self.split, self.size, self.seed, self.task = split, size, seed, task
-        self.decoys, self.vary_hole, self.hard = decoys, vary_hole, hard
+        self.decoys, self.vary_hole = decoys, vary_hole
         self.photos = photos
         self.max_photos = max_photos
 
@@ -71,16 +69,9 @@ class PairStream(torch.utils.data.IterableDataset):
         if self.decoys and info is not None:
             models.configure(threads=1)  # a data worker's detector runs beside training: one thread
         bank = simulate.OverlayBank(split=self.split if self.split in ("train", "val", "test") else "all")
-        points = hard_points(self.photos, rng) if self.hard else []
-        hard_photos = [i for i, p in enumerate(points) if len(p)]
         while True:
-            centre = None
-            if hard_photos and rng.random() < self.hard:
-                i = hard_photos[rng.integers(len(hard_photos))]
-                centre = tuple(points[i][rng.integers(len(points[i]))])
-            else:
-                i = rng.integers(len(self.photos))
-            pair = simulate.make_pair(self.photos[i], rng, bank, size=self.size, scale_range=(0.25, 1.0), centre=centre)
+            photo = self.photos[rng.integers(len(self.photos))]
+            pair = simulate.make_pair(photo, rng, bank, size=self.size, scale_range=(0.25, 1.0))
             # scans come in any orientation (film-transport scratches run along the film, which may lie
             # either way), so no direction may be learned as "picture": a random quarter turn
             turn = int(rng.integers(4))
@@ -95,27 +86,6 @@ class PairStream(torch.utils.data.IterableDataset):
                 x = restorer_input(x, mask)
             y = torch.from_numpy(clean.transpose(2, 0, 1).copy())
             yield torch.from_numpy(x.transpose(2, 0, 1).copy()), y, torch.from_numpy(mask[None].astype(np.float32))
-
-
-HARD_SCALE = 0.5       # hard_points looks at each photo at this scale, mid-way through training's (0.25, 1)
-HARD_THRESHOLD = 0.5
-HARD_POINTS = 400      # per photo at most
-
-
-def hard_points(photos: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """Per clean photo, up to HARD_POINTS places (row, column as fractions) where the shipped detector
-    reports damage: textures it mistakes for dust or hairs (fruit pulp, stars, antennae). Crops centred on
-    them, damaged as usual, show the net more of what it must learn to leave alone than uniform crops do."""
-    out = []
-    for photo in photos:
-        h, w = photo.shape[:2]
-        f = HARD_SCALE if min(h, w) * HARD_SCALE >= 512 else 1.0
-        small = cv2.resize(photo, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) if f != 1 else photo
-        fired = np.argwhere(api.detect(small, method="model", threshold=HARD_THRESHOLD).mask)
-        if len(fired) > HARD_POINTS:
-            fired = fired[rng.choice(len(fired), HARD_POINTS, replace=False)]
-        out.append((fired + 0.5) / np.array(small.shape[:2], np.float64))
-    return out
 
 
 DECOY_THRESHOLD = 0.5  # permissive: more of the detector's typical mistakes than users' masks hold
@@ -209,8 +179,6 @@ def main(argv=None) -> int:
     ap.add_argument("--max-photos", type=int, default=None, help="use only this many train photos (smoke runs)")
     ap.add_argument("--decoys", type=float, default=0.0,
                     help="restorer: share of pairs whose hole also covers the detector's false positives")
-    ap.add_argument("--hard", type=float, default=0.0,
-                    help="detector: share of crops centred on picture the shipped detector takes for damage")
     ap.add_argument("--vary-hole", action="store_true",
                     help="restorer: grow each training hole by a random 0-4 px and feather 0-3 px (default 2 and 2)")
     ap.add_argument("--init", help="start from this checkpoint (.pt), or from a shipped model (.onnx)")
@@ -225,13 +193,13 @@ def main(argv=None) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     decoy_detector = None
-    if (args.decoys and args.task == "restore") or (args.hard and args.task == "detect"):
+    if args.decoys and args.task == "restore":
         decoy_detector = models.default_card("detect")
         if decoy_detector is None:
-            ap.error(f"--decoys and --hard need a shipped detector in {models.models_dir()}")
+            ap.error(f"--decoys needs a shipped detector in {models.models_dir()}")
     model = Detector() if args.task == "detect" else Restorer()
     stream = PairStream("train", args.size, args.seed, max_photos=args.max_photos, task=args.task,
-                         decoys=args.decoys, vary_hole=args.vary_hole, hard=args.hard)
+                         decoys=args.decoys, vary_hole=args.vary_hole)
     if args.init and args.init.endswith(".onnx"):
         sample = itertools.islice(iter(PairStream("train", args.size, args.seed + 1, max_photos=args.max_photos,
                                                   task=args.task)), ONNX_INIT_SAMPLE)
@@ -285,9 +253,7 @@ def main(argv=None) -> int:
                              "licences); damage: unscratch.train.simulate with the train split of the MIT-licensed "
                              "FilmDamageSimulator sprites (Ivanova et al., CGF 2023) plus procedural damage",
                      **({"decoys": {"share": args.decoys, "threshold": DECOY_THRESHOLD,
-                                    "detector_sha256": decoy_detector.sha256}} if decoy_detector and args.decoys else {}),
-                     **({"hard": {"share": args.hard, "threshold": HARD_THRESHOLD, "scale": HARD_SCALE,
-                                  "detector_sha256": decoy_detector.sha256}} if decoy_detector and args.hard else {})},
+                                    "detector_sha256": decoy_detector.sha256}} if decoy_detector else {})},
         "onnx_vs_torch_max_abs_error": err,
         "params": sum(p.numel() for p in model.parameters()),
         "sha256": models.sha256_of(onnx_path),
