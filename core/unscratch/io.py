@@ -58,23 +58,28 @@ def read_with_info(path) -> tuple[np.ndarray, ImageInfo]:
     suffix = _suffix(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    if suffix in (".tif", ".tiff"):  # tifffile reads the file itself: reading its bytes here too doubled the I/O
+        image, info = _read_tiff(path)
+        return _normalise(image, path), info
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
-    if suffix in (".tif", ".tiff"):
-        image, info = _read_tiff(path)
-    else:
-        buf = np.frombuffer(data, np.uint8)
-        image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
-        if image is None:
-            raise InputError(f"{path}: not a readable {suffix[1:].upper()} file (corrupt or truncated)")
-        if image.ndim == 3:
-            image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-        info = _png_info(data) if suffix == ".png" else _jpeg_info(data)
-        orientation, info.exif = _exif_upright(info.exif)
-        image = _oriented(image, orientation)
-    return _normalise(image, path), info
+    image = _decode(data)
+    if image is None:
+        raise InputError(f"{path}: not a readable {suffix[1:].upper()} file (corrupt or truncated)")
+    info = _png_info(data) if suffix == ".png" else _jpeg_info(data)
+    orientation, info.exif = _exif_upright(info.exif)
+    return _normalise(_oriented(image, orientation), path), info
+
+
+def _decode(data: bytes) -> np.ndarray | None:
+    """PNG or JPEG bytes as stored (no orientation applied), colour order RGB(A); None if undecodable."""
+    buf = np.frombuffer(data, np.uint8)
+    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+    if image is not None and image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return image
 
 
 # EXIF / TIFF orientation -> (transpose, flip left-right, flip top-bottom) that shows the stored pixels upright
@@ -433,12 +438,11 @@ def _jpeg_blockwise(image: np.ndarray, source: Path, info: ImageInfo) -> bytes |
     """A JPEG that keeps `source`'s compressed blocks wherever `image` equals the decoded source and
     re-encodes, with the source's quantisation and chroma sampling, only the MCUs (8-16 px blocks) that
     differ. Re-encoding the whole picture would cost every pixel a JPEG generation; this way every pixel more
-    than 2 px (the decoder's chroma upsampling) from a changed MCU decodes exactly as the source did, and
-    the file keeps its size.
+    than 2 px (the decoder's chroma upsampling) from a changed MCU decodes exactly as the source did.
 
     None when this cannot be done, and the caller encodes the whole image: no jpeglib (it has no wheels for
-    Linux on ARM), a source that is not an upright baseline or progressive 8-bit YCbCr or gray JPEG of the same
-    size, or an image that is not 8-bit. The plain encoder is always correct; this only saves quality."""
+    Linux on ARM), a source that is not an upright 8-bit YCbCr or gray JPEG of the same size, or an image
+    that is not 8-bit. The plain encoder is always correct; this only saves quality."""
     try:
         import jpeglib
     except ImportError:
@@ -450,12 +454,8 @@ def _jpeg_blockwise(image: np.ndarray, source: Path, info: ImageInfo) -> bytes |
         data = source.read_bytes()
         if _exif_upright(_jpeg_info(data).exif)[0] != 1:
             return None  # stored sideways: the upright image's blocks are not the source's
-        before = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if before is None:
-            return None
-        if before.ndim == 3:
-            before = cv2.cvtColor(before, cv2.COLOR_BGR2RGB)
-        if before.shape != pixels.shape:
+        before = _decode(data)
+        if before is None or before.shape != pixels.shape:
             return None
         changed = pixels != before if pixels.ndim == 2 else (pixels != before).any(axis=2)
         with tempfile.TemporaryDirectory() as tmp:

@@ -133,7 +133,7 @@ class UNet(nn.Module):
     def _up(x):
         # inputs are multiples of 8 (`multiple`), so each level is exactly twice the next. A constant scale,
         # not a size read from the tensor, lets onnxruntime run the Resize in its blocked (NCHWc) layout:
-        # the same output (within 3e-7) and about 10 % less time than reordering around it
+        # the same output (within 4.2e-7) in 0.85x the time of reordering around it (1-MP tile, AVX2)
         return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
 
     def features(self, x):
