@@ -23,10 +23,12 @@ from .classical import ClassicalDetector, ClassicalInpainter
 from .engine import run_tiled
 from . import grain as grain_mod
 from .errors import InputError
+from .infrared import InfraredDetector
 
 Progress = Callable[[float], None] | None
 Cancel = Callable[[], bool] | None
 METHODS = ("auto", "model", "classical")
+DETECT_METHODS = METHODS + ("infrared",)  # infrared: a film scanner's fourth plane (see unscratch.infrared)
 MODES = ("defects", "fill")
 
 
@@ -85,15 +87,23 @@ def _sub_progress(progress: Progress, start: float, end: float) -> Progress:
 
 
 def get_detector(method: str = "auto"):
-    """The shipped detector network (method auto/model) or the classical baseline."""
-    if method not in METHODS:
-        raise InputError(f"method: {method!r} is not one of {', '.join(METHODS)}")
+    """The shipped detector network (method auto/model), the classical baseline, or the infrared plane's."""
+    if method not in DETECT_METHODS:
+        raise InputError(f"method: {method!r} is not one of {', '.join(DETECT_METHODS)}")
+    if method == "infrared":
+        return InfraredDetector()
     card = models.default_card("detect") if method != "classical" else None
     if card is None:
         if method == "model":
             raise models.ModelError(f"no detector model found in {models.models_dir()}")
         return ClassicalDetector()
     return _NetworkOp(card)
+
+
+def detect_method_for(method: str, infrared: bool) -> str:
+    """The detector for a file: `method`, except that "auto" on a scan saved with an infrared plane
+    (io.ImageInfo.infrared) uses that plane, which sees dust and scratches whatever the picture shows."""
+    return "infrared" if infrared and method == "auto" else method
 
 
 def get_inpainter(method: str = "auto", *, fill: bool = False):
@@ -185,10 +195,15 @@ def detect(image, *, region=None, threshold=None, progress: Progress = None, can
     inside = None if weight is None else weight > 0
     detector = get_detector(method)
     threshold = resolve_threshold(detector, threshold)
+    infrared = getattr(detector, "reads_infrared", False)
+    if infrared:
+        detector.fit(img)
     probability = np.zeros((H, W), np.float32)
     roi = (0, H, 0, W) if inside is None else bbox(inside)
     if roi is not None and min(H, W) > 1:
         def source(y0, y1, x0, x1):
+            if infrared:
+                return to_float(read_block(img, y0, y1, x0, x1, all_planes=True))
             return to_rgb_float(read_block(img, y0, y1, x0, x1))
 
         def sink(y0, y1, x0, x1, block):

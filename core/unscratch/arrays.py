@@ -50,14 +50,15 @@ def _check_finite(block: np.ndarray, name: str, where: str = "") -> None:
         raise InputError(f"{name}: contains NaN or infinite values{where}")
 
 
-def read_block(image, y0: int, y1: int, x0: int, x1: int, name: str = "image") -> np.ndarray:
-    """Colour planes (HxWxC, alpha excluded) of image[y0:y1, x0:x1] as an ndarray: a view for numpy;
-    for a lazy image only this block is computed, and checked as check_image would have."""
+def read_block(image, y0: int, y1: int, x0: int, x1: int, name: str = "image", all_planes: bool = False) -> np.ndarray:
+    """Colour planes (HxWxC, alpha excluded unless `all_planes`) of image[y0:y1, x0:x1] as an ndarray: a view
+    for numpy; for a lazy image only this block is computed, and checked as check_image would have."""
     if isinstance(image, np.ndarray):
-        return colour_planes(image[y0:y1, x0:x1])
-    block = np.asarray(image[y0:y1, x0:x1])
-    _check_finite(block, name, f" (rows {y0}–{y1}, columns {x0}–{x1})")
-    return colour_planes(block)
+        block = image[y0:y1, x0:x1]
+    else:
+        block = np.asarray(image[y0:y1, x0:x1])
+        _check_finite(block, name, f" (rows {y0}–{y1}, columns {x0}–{x1})")
+    return block if all_planes else colour_planes(block)
 
 
 def max_value(dtype) -> float:

@@ -341,7 +341,11 @@ def process_file(job: Job, cfg: Config) -> dict:
         H, W = image.shape[:2]
         res.update(width=W, height=H, channels=1 if image.ndim == 2 else image.shape[2], dtype=str(image.dtype))
         s = cfg.settings
-        split = s.split_mp > 0 and H * W >= s.split_mp * 1e6 and min(H, W) > 1 and _in_dask_worker()
+        detect_method = api.detect_method_for(s.method, info.infrared)
+        res["detect_method"] = detect_method
+        # the infrared detector fits its leakage over the whole image first, so an RGBI scan is not split
+        split = (s.split_mp > 0 and H * W >= s.split_mp * 1e6 and min(H, W) > 1 and _in_dask_worker()
+                 and detect_method != "infrared")
         t = time.perf_counter()
         if split:
             from distributed import worker_client
@@ -358,9 +362,9 @@ def process_file(job: Job, cfg: Config) -> dict:
             restored = api.restore(image, region=selection, mode="fill", method=s.method)
             timings["restore"] = time.perf_counter() - t
         else:
-            det = api.detect(image, threshold=s.threshold, method=s.method)
+            det = api.detect(image, threshold=s.threshold, method=detect_method)
             probability = det.probability
-            hole = api.auto_mask(det, api.get_detector(s.method), s.threshold)  # what restore(image) repairs
+            hole = api.auto_mask(det, api.get_detector(detect_method), s.threshold)  # what restore(image) repairs
             timings["detect"] = time.perf_counter() - t
             t = time.perf_counter()
             restored = api.restore(image, hole, method=s.method, dilate=s.dilate, feather=s.feather)

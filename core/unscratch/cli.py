@@ -40,13 +40,22 @@ def _read_plane(path: str, shape, what: str) -> np.ndarray:
     return plane
 
 
+def _detect_method(method: str, info, path: str) -> str:
+    from .api import detect_method_for
+    chosen = detect_method_for(method, info.infrared)
+    if chosen != method:
+        print(f"{path}: using its infrared plane to find defects (--detect-method model to ignore it)", file=sys.stderr)
+    return chosen
+
+
 def cmd_detect(args) -> int:
     from . import detect, io
     image, info = io.read_with_info(args.input)
     region = _read_plane(args.region, image.shape[:2], "region") if args.region else None
+    method = _detect_method(args.method, info, args.input)
     bar = _Bar("detect", args.quiet)
     try:
-        det = detect(image, region=region, threshold=args.threshold, progress=bar, method=args.method)
+        det = detect(image, region=region, threshold=args.threshold, progress=bar, method=method)
     finally:
         bar.close()
     io.write(args.output, det.mask.astype(np.uint8) * 255, info=info, source=args.input)
@@ -63,10 +72,11 @@ def cmd_restore(args) -> int:
     mask = _read_plane(args.mask, image.shape[:2], "mask") if args.mask else None
     if args.fill and region is None:
         raise InputError("--fill needs --region SEL (the selection to heal)")
+    detect_method = _detect_method(args.detect_method, info, args.input) if mask is None and not args.fill else args.detect_method
     bar = _Bar("restore", args.quiet)
     try:
         out = restore(image, mask, region=region, mode="fill" if args.fill else "defects", progress=bar,
-                      threshold=args.threshold, method=args.method, grain=args.grain)
+                      threshold=args.threshold, method=args.method, detect_method=detect_method, grain=args.grain)
     finally:
         bar.close()
     io.write(args.output, out, info=info, source=args.input)
@@ -138,6 +148,7 @@ def cmd_batch(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
+    from .api import DETECT_METHODS, METHODS
     p = argparse.ArgumentParser(prog="unscratch", description="Find and repair scratches, dust and hairs on scans.")
     p.add_argument("--version", action="version", version=f"unscratch {__version__}")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
@@ -149,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--probability", help="also write the probability map (TIFF keeps float)")
     d.add_argument("--threshold", type=float)
     d.add_argument("--region", help="selection image: only look inside its nonzero pixels")
-    d.add_argument("--method", choices=("auto", "model", "classical"), default="auto")
+    d.add_argument("--method", choices=DETECT_METHODS, default="auto",
+                   help="auto: the model, or a scan's infrared plane when it has one (RGBI TIFF); infrared: that plane")
     d.add_argument("-q", "--quiet", action="store_true")
     d.set_defaults(func=cmd_detect)
 
@@ -160,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--region", help="selection image: change only pixels inside it (soft selections blend)")
     r.add_argument("--fill", action="store_true", help="treat the whole region as the hole")
     r.add_argument("--threshold", type=float, help="detection threshold when no --mask is given")
-    r.add_argument("--method", choices=("auto", "model", "classical"), default="auto")
+    r.add_argument("--method", choices=METHODS, default="auto", help="the restorer")
+    r.add_argument("--detect-method", choices=DETECT_METHODS, default="auto",
+                   help="the detector when no --mask is given (as detect --method)")
     r.add_argument("--no-grain", dest="grain", action="store_false",
                    help="leave fills smooth instead of matching the film grain around them")
     r.add_argument("-q", "--quiet", action="store_true")
@@ -187,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--fill-region", metavar="PATH", help="selection image for every file, or a folder of selections "
                                                          "mirroring IN_DIR: those files are healed inside it (like restore --fill)")
     b.add_argument("--threshold", type=float, help="detection threshold (default: the detector's)")
-    b.add_argument("--method", choices=("auto", "model", "classical"), default="auto")
+    b.add_argument("--method", choices=METHODS, default="auto")
     b.add_argument("--format", choices=("same", "png", "tiff"), default="same",
                    help="output format: as the input (default), png, or tiff (lossless for every input)")
     b.add_argument("--split-mp", type=float, default=64.0, metavar="MP",

@@ -39,6 +39,9 @@ class ImageInfo:
     # metadata only a file of the same format can hold: (".png", [(chunk type, body)]),
     # (".jpg", [(marker, body)]) or (".tif", [tifffile extratag tuples])
     native: tuple[str, list] | None = None
+    # a TIFF's fourth plane is an extra sample of unspecified meaning (ExtraSamples 0 or absent), not alpha:
+    # what film scanners write as infrared (VueScan "64 bit RGBI", SilverFast HDRi); see unscratch.infrared
+    infrared: bool = False
 
 
 def _suffix(path: Path) -> str:
@@ -168,6 +171,8 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, ImageInfo]:
             native = [(code, TIFF_CARRIED[code], *_tag_bytes(tif, tags[code]), True) for code in TIFF_CARRIED if code in tags]
             info.native = (".tif", native) if native else None
             orientation = int(tags["Orientation"].value) if "Orientation" in tags else 1
+            extra = tuple(int(e) for e in (page.extrasamples or ()))
+            info.infrared = page.samplesperpixel in (2, 4) and extra[-1:] in ((), (0,))
     except InputError:
         raise
     except Exception as exc:  # tifffile raises many types for broken files
@@ -207,6 +212,8 @@ def write(path, image, *, info: ImageInfo | None = None, source=None, overwrite_
     if not path.parent.is_dir():
         raise InputError(f"{path}: output folder {path.parent} does not exist")
     info = info or ImageInfo()
+    if info.infrared and suffix not in (".tif", ".tiff") and image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, :3]  # PNG would show an infrared plane as alpha, and JPEG has no room for it
     if suffix in (".tif", ".tiff"):
         write_atomically(path, lambda tmp: _write_tiff(tmp, image, info))
         return path
@@ -277,7 +284,9 @@ def _write_tiff(tmp: Path, image: np.ndarray, info: ImageInfo) -> None:
     if info.dpi:
         kwargs = dict(resolution=(float(info.dpi[0]), float(info.dpi[1])), resolutionunit="INCH")
     photometric = "minisblack" if image.ndim == 2 or image.shape[2] == 1 else "rgb"
-    extrasamples = ("unassalpha",) if image.ndim == 3 and image.shape[2] == 4 else None
+    extrasamples = None
+    if image.ndim == 3 and image.shape[2] == 4:
+        extrasamples = ("unspecified",) if info.infrared else ("unassalpha",)
     tifffile.imwrite(tmp, image, photometric=photometric, extrasamples=extrasamples, extratags=extratags,
                      compression="zlib", metadata=None, software="unscratch", **kwargs)
 

@@ -1,0 +1,95 @@
+"""Defects from a film scanner's infrared plane: RGBI TIFFs are read as such, the plane finds the damage the
+picture hides, and it is written back untouched."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+
+from unscratch import api, io
+from unscratch.cli import main
+from unscratch.demo import sample_photo
+from unscratch.errors import InputError
+from unscratch.infrared import InfraredDetector
+from unscratch.train.evaluate import tolerant_prf
+
+
+def film_scan(seed=0, size=384, damaged=True):
+    """(RGBI float32, truth mask): a photo with dust, scratches and a hair, and an infrared plane as scanners
+    give it: dyes leak into it (a share of red), it is blurrier than the colour planes, one pixel off them,
+    noisy, and defects dim it by 70 % of their opacity."""
+    rng = np.random.default_rng(seed)
+    clean = sample_photo()[:size, :size].astype(np.float32) / 255
+    opacity = np.zeros((size, size), np.float32)
+    if damaged:
+        for _ in range(25):  # dust specks
+            cv2.circle(opacity, tuple(int(v) for v in rng.integers(8, size - 8, 2)), int(rng.integers(1, 6)), 1.0, -1)
+        for _ in range(3):  # scratches, 1-3 px
+            p, q = rng.integers(0, size, (2, 2))
+            cv2.line(opacity, tuple(int(v) for v in p), tuple(int(v) for v in q), float(rng.uniform(0.5, 1)), int(rng.integers(1, 4)))
+        hair = np.cumsum(rng.normal(0, 3, (60, 2)), 0) + size / 2
+        cv2.polylines(opacity, [hair.astype(np.int32)], False, 0.9, 1)
+    dark = np.float32(0.08)
+    pic = clean * (1 - opacity[..., None]) + dark * opacity[..., None]
+    truth = (opacity > 0.1) & (np.abs(pic - clean).max(2) > 0.03)
+    ir = (0.7 + 0.25 * clean[..., 0]) * (1 - 0.7 * opacity)
+    ir = cv2.GaussianBlur(ir, (0, 0), 1.5)
+    ir = np.concatenate([ir[:, :1], ir[:, :-1]], axis=1) + rng.normal(0, 0.01, ir.shape)
+    return np.dstack([pic, np.clip(ir, 0, 1)]).astype(np.float32), truth
+
+
+def test_the_infrared_plane_finds_the_damage_and_not_the_picture():
+    scan, truth = film_scan()
+    det = api.detect(scan, method="infrared")
+    precision, recall, f1 = tolerant_prf([det.mask], [truth])
+    assert f1 >= 0.85, (precision, recall)
+    assert 0.15 <= det.provenance["detector"]["infrared"]["leak"] <= 0.35  # the red leakage was found
+    clean, _ = film_scan(damaged=False)
+    assert api.detect(clean, method="infrared").mask.mean() <= 0.0005  # leakage and picture edges are not defects
+
+
+def test_tiles_agree_with_one_pass():
+    scan = np.concatenate([film_scan(1)[0], film_scan(2)[0]], axis=1)
+    scan = np.concatenate([scan, scan[::-1]], axis=0)[:, :, :]  # 768 x 768
+    scan = cv2.resize(scan, (1300, 1100), interpolation=cv2.INTER_LINEAR)  # over one 1024-px tile
+    tiled = api.detect(scan, method="infrared").probability
+    whole = InfraredDetector()
+    whole.fit(scan)
+    assert np.abs(tiled - whole(scan)[:, :, 0]).max() <= 1e-6
+
+
+def test_an_image_without_an_infrared_plane_is_refused():
+    with pytest.raises(InputError, match="fourth, infrared plane"):
+        api.detect(film_scan()[0][:, :, :3], method="infrared")
+
+
+def test_an_rgbi_tiff_is_restored_with_its_infrared_plane_and_keeps_it(tmp_path, capsys):
+    scan, truth = film_scan()
+    raw = np.rint(scan * 65535).astype(np.uint16)
+    src = tmp_path / "scan.tif"
+    tifffile.imwrite(src, raw, photometric="rgb", extrasamples=("unspecified",))  # as VueScan's 64-bit RGBI
+    image, info = io.read_with_info(src)
+    assert info.infrared and image.shape[2] == 4
+
+    assert main(["restore", str(src), "-o", str(tmp_path / "out.tif"), "-q"]) == 0
+    assert "infrared plane" in capsys.readouterr().err
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        out = tif.pages[0].asarray()
+        assert tuple(tif.pages[0].extrasamples) == (0,)  # still infrared, not alpha
+    assert np.array_equal(out[:, :, 3], raw[:, :, 3])
+    changed = (out[:, :, :3] != raw[:, :, :3]).any(axis=2)
+    # the mask lies within 3 px of the damage (the infrared is blurrier); the repair grows it by 2 + 2 px feather
+    near = cv2.distanceTransform((~truth).astype(np.uint8), cv2.DIST_L2, 3) <= 3 + 4 + 2
+    assert changed[truth].mean() >= 0.8 and not changed[~near].any()
+
+    # the model can still be asked for; a PNG cannot hold the infrared plane, so it is left out
+    assert main(["restore", str(src), "-o", str(tmp_path / "out.png"), "--detect-method", "model", "-q"]) == 0
+    assert "infrared" not in capsys.readouterr().err
+    assert io.read(tmp_path / "out.png").shape == (*raw.shape[:2], 3)
+
+
+def test_alpha_stays_alpha(tmp_path):
+    rgba = np.zeros((16, 16, 4), np.uint8)
+    tifffile.imwrite(tmp_path / "a.tif", rgba, photometric="rgb", extrasamples=("unassalpha",))
+    assert not io.read_with_info(tmp_path / "a.tif")[1].infrared
