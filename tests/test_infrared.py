@@ -2,6 +2,8 @@
 picture hides, and it is written back untouched."""
 from __future__ import annotations
 
+import sqlite3
+
 import cv2
 import numpy as np
 import pytest
@@ -13,12 +15,12 @@ from unscratch.demo import sample_photo
 from unscratch.errors import InputError
 from unscratch.infrared import InfraredDetector
 from unscratch.train.evaluate import tolerant_prf
+from unscratch.train.simulate import infrared_plane
 
 
 def film_scan(seed=0, size=384, damaged=True):
-    """(RGBI float32, truth mask): a photo with dust, scratches and a hair, and an infrared plane as scanners
-    give it: dyes leak into it (a share of red), it is blurrier than the colour planes, one pixel off them,
-    noisy, and defects dim it by 70 % of their opacity."""
+    """(RGBI float32, truth mask): a photo with dust, scratches and a hair, and the infrared plane the
+    simulator's scanner model gives it (dye leakage, blurrier, one pixel off, noisy)."""
     rng = np.random.default_rng(seed)
     clean = sample_photo()[:size, :size].astype(np.float32) / 255
     opacity = np.zeros((size, size), np.float32)
@@ -33,10 +35,7 @@ def film_scan(seed=0, size=384, damaged=True):
     dark = np.float32(0.08)
     pic = clean * (1 - opacity[..., None]) + dark * opacity[..., None]
     truth = (opacity > 0.1) & (np.abs(pic - clean).max(2) > 0.03)
-    ir = (0.7 + 0.25 * clean[..., 0]) * (1 - 0.7 * opacity)
-    ir = cv2.GaussianBlur(ir, (0, 0), 1.5)
-    ir = np.concatenate([ir[:, :1], ir[:, :-1]], axis=1) + rng.normal(0, 0.01, ir.shape)
-    return np.dstack([pic, np.clip(ir, 0, 1)]).astype(np.float32), truth
+    return np.dstack([pic, infrared_plane(clean, opacity, rng)]).astype(np.float32), truth
 
 
 def test_the_infrared_plane_finds_the_damage_and_not_the_picture():
@@ -87,6 +86,23 @@ def test_an_rgbi_tiff_is_restored_with_its_infrared_plane_and_keeps_it(tmp_path,
     assert main(["restore", str(src), "-o", str(tmp_path / "out.png"), "--detect-method", "model", "-q"]) == 0
     assert "infrared" not in capsys.readouterr().err
     assert io.read(tmp_path / "out.png").shape == (*raw.shape[:2], 3)
+
+
+def test_batch_uses_each_files_infrared_plane(tmp_path):
+    from unscratch import batch
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    scan, truth = film_scan()
+    tifffile.imwrite(src / "rgbi.tif", np.rint(scan * 65535).astype(np.uint16), photometric="rgb", extrasamples=("unspecified",))
+    io.write(src / "plain.tif", np.rint(scan[:, :, :3] * 65535).astype(np.uint16))
+    assert main(["batch", str(src), str(out), "--masks", "-q"]) == 0
+    db = sqlite3.connect(out / batch.MANIFEST_NAME)
+    assert dict(db.execute("SELECT path, detect_method FROM files").fetchall()) == {"rgbi.tif": "infrared", "plain.tif": "auto"}
+    db.close()
+    mask = io.read(out / "_masks" / "rgbi.tif.png") > 0
+    assert tolerant_prf([mask], [truth])[2] >= 0.85
+    with tifffile.TiffFile(out / "rgbi.tif") as tif:
+        assert tuple(tif.pages[0].extrasamples) == (0,)
 
 
 def test_alpha_stays_alpha(tmp_path):

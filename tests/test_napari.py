@@ -323,6 +323,38 @@ def test_tiff_reader_writer_keep_16_bit(make_napari_viewer, tmp_path):
     assert io.read(saved_mask[0]).dtype == np.uint8
 
 
+def test_rgbi_scan_opens_with_its_infrared_layer_and_detects_with_it(make_napari_viewer, tmp_path):
+    import tifffile
+    from unscratch.infrared import InfraredDetector
+    viewer = make_napari_viewer()
+    img = scratched(np.uint16, 3)
+    ir = np.full((H, W), 52000, np.uint16)
+    ir[:, 20] = 20000        # the scratch blocks infrared
+    ir[29:32, 43:46] = 15000  # so does the speck
+    ir[5:8, 5:8] = 30000     # dust on flat picture the network would not see (it is not in the colour planes)
+    src = tmp_path / "film.tif"
+    tifffile.imwrite(src, np.dstack([img, ir]), photometric="rgb", extrasamples=("unspecified",))
+    layers = viewer.open(str(src), plugin=PLUGIN)
+    scan, infrared = viewer.layers["film"], viewer.layers["film infrared"]
+    assert scan.rgb and scan.data.shape == (H, W, 3) and np.array_equal(scan.data, img)  # not RGBA: no alpha
+    assert not infrared.visible and np.array_equal(infrared.data, ir) and len(layers) == 2
+    det = dock(viewer, "Detect scratches")
+    det.image.value = scan
+    assert det.infrared.value is infrared  # pre-selected
+    assert det.threshold.value == pytest.approx(InfraredDetector.threshold)
+    mask = run(det)["mask"].data > 0
+    assert mask[:, 20].all() and mask[29:32, 43:46].all() and mask[5:8, 5:8].all()
+    assert mask.sum() <= (H + 9 + 9) + 4 * H, "only the defects and their infrared fringe"
+    assert det.outputs["mask"].metadata["unscratch"]["parameters"]["method"] == "infrared"
+    det.infrared.value = None
+    assert det.threshold.value == pytest.approx(unscratch.models.default_card("detect").threshold)
+    viewer.add_image(np.zeros((H + 1, W), np.uint16), name="wrong")
+    det.infrared.value = viewer.layers["wrong"]
+    n0 = len(notification_manager.records)
+    assert det() == {}
+    assert_error_notification(n0, "infrared layer 'wrong'", "does not match")
+
+
 # --- stacks and dask ---------------------------------------------------------------------------
 def test_stack_current_slice_then_all_slices(make_napari_viewer):
     viewer = make_napari_viewer()

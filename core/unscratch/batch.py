@@ -342,7 +342,7 @@ def process_file(job: Job, cfg: Config) -> dict:
         res.update(width=W, height=H, channels=1 if image.ndim == 2 else image.shape[2], dtype=str(image.dtype))
         s = cfg.settings
         detect_method = api.detect_method_for(s.method, info.infrared)
-        res["detect_method"] = detect_method
+        res["detect_method"] = None if job.region else detect_method
         # the infrared detector fits its leakage over the whole image first, so an RGBI scan is not split
         split = (s.split_mp > 0 and H * W >= s.split_mp * 1e6 and min(H, W) > 1 and _in_dask_worker()
                  and detect_method != "infrared")
@@ -403,7 +403,7 @@ def process_file(job: Job, cfg: Config) -> dict:
 _COLUMNS = {
     "path": "TEXT PRIMARY KEY", "source": "TEXT", "size": "INTEGER", "mtime_ns": "INTEGER", "sha256": "TEXT",
     "region": "TEXT", "region_size": "INTEGER", "region_mtime_ns": "INTEGER", "region_sha256": "TEXT",
-    "mode": "TEXT", "params": "TEXT", "params_key": "TEXT", "models": "TEXT", "status": "TEXT", "error": "TEXT",
+    "mode": "TEXT", "detect_method": "TEXT", "params": "TEXT", "params_key": "TEXT", "models": "TEXT", "status": "TEXT", "error": "TEXT",
     "trace": "TEXT", "width": "INTEGER", "height": "INTEGER", "channels": "INTEGER", "dtype": "TEXT",
     "defect_pixels": "INTEGER", "defect_fraction": "REAL", "changed_pixels": "INTEGER", "outputs": "TEXT",
     "t_hash": "REAL", "t_read": "REAL", "t_detect": "REAL", "t_restore": "REAL", "t_write": "REAL", "t_total": "REAL",
@@ -426,6 +426,9 @@ class Manifest:
         self.db.execute("PRAGMA temp_store=MEMORY")
         cols = ", ".join(f"{k} {v}" for k, v in _COLUMNS.items())
         self.db.execute(f"CREATE TABLE IF NOT EXISTS files ({cols})")
+        have = {r["name"] for r in self.db.execute("PRAGMA table_info(files)")}
+        for name in (c for c in _COLUMNS if c not in have):  # a manifest from an older version gains new columns
+            self.db.execute(f"ALTER TABLE files ADD COLUMN {name} {_COLUMNS[name]}")
         self.db.execute("CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT, "
                         "finished_at TEXT, in_dir TEXT, argv TEXT, version TEXT, params TEXT, models TEXT, "
                         "total INTEGER, done INTEGER, reused INTEGER, skipped INTEGER, failed INTEGER, "
@@ -459,6 +462,7 @@ class Manifest:
         if not res.get("reused"):
             row.update({
                 "sha256": res.get("sha256"), "region_sha256": res.get("region_sha256"), "mode": res.get("mode"),
+                "detect_method": res.get("detect_method"),
                 "params": json.dumps(params, sort_keys=True), "params_key": key,
                 "models": json.dumps(models, sort_keys=True), "error": res.get("error"), "trace": res.get("trace"),
                 "width": res.get("width"), "height": res.get("height"), "channels": res.get("channels"),

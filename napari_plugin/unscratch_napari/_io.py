@@ -37,14 +37,21 @@ def read_tiff(path) -> list:
     path = Path(path)
     with tifffile.TiffFile(path) as tif:
         pages = len(tif.pages)
+    infrared = None
     if pages <= 1:
-        data = io.read(path)
+        data, info = io.read_with_info(path)
+        if info.infrared:  # a film scan's fourth plane is infrared, not alpha: its own layer
+            data, infrared = data[:, :, :3], data[:, :, 3]
         rgb = data.ndim == 3
     else:
         data = tifffile.imread(path)
         rgb = data.ndim == 4 and data.shape[-1] in (3, 4)
     meta = {"unscratch": {"file": str(path), "dtype": str(data.dtype)}}
-    return [(data, {"name": path.stem, "rgb": rgb, "metadata": meta}, "image")]
+    layers = [(data, {"name": path.stem, "rgb": rgb, "metadata": meta}, "image")]
+    if infrared is not None:
+        layers.append((infrared, {"name": f"{path.stem} infrared", "colormap": "gray", "visible": False,
+                                  "metadata": {"unscratch": dict(meta["unscratch"], infrared=True)}}, "image"))
+    return layers
 
 
 def _target(path: str) -> Path:

@@ -173,6 +173,32 @@ def selection_planes(layer, image_layer, src: ImageSource, indices, role: str) -
     raise InputError(f"{role} layer '{layer.name}' is a {type(layer).__name__} layer; use a Shapes or Labels layer")
 
 
+def infrared_planes(layer, src: ImageSource, indices) -> dict | None:
+    """{slice index: (H, W) plane} of a film scan's infrared layer (a gray Image layer the size of the image's
+    planes or of its whole stack), or None when none is chosen."""
+    import napari.layers
+
+    if layer is None:
+        return None
+    if not isinstance(layer, napari.layers.Image) or layer.rgb:
+        raise InputError(f"infrared layer '{layer.name}' must be a gray image layer (the scanner's infrared plane)")
+    data = layer.data[0] if layer.multiscale else layer.data
+    shape = tuple(int(s) for s in data.shape)
+    if shape == tuple(src.plane_shape):
+        return {idx: to_core(np.asarray(data)) for idx in indices}
+    if shape == src.full_shape:
+        return {idx: to_core(np.asarray(data[idx])) for idx in indices}
+    raise InputError(f"infrared layer '{layer.name}' has shape {shape}, which does not match the image "
+                     f"'{src.name}': expected {tuple(src.plane_shape)}")
+
+
+def with_infrared(plane, infrared: np.ndarray) -> np.ndarray:
+    """R, G, B and infrared as one float32 image, what unscratch.detect(method="infrared") reads."""
+    from unscratch.arrays import colour_planes, to_float, to_rgb_float
+
+    return np.dstack([to_rgb_float(colour_planes(np.asarray(plane))), to_float(infrared)])
+
+
 def require_nonempty(planes: dict | None, layer, role: str, hint: str) -> None:
     if planes is None:
         return

@@ -278,6 +278,7 @@ class _DetectJob:
     regions: dict | None
     threshold: float
     region_name: str | None
+    infrared: dict | None = None  # {slice index: infrared plane} of a film scan, or None: the network
 
 
 @dataclass
@@ -311,11 +312,30 @@ class DetectWidget(_JobWidget):
                                 value=_default_threshold(),
                                 tooltip="probability above which a pixel is a defect; moving it re-thresholds "
                                         "the last detection without running the detector again")
+        infrared = ComboBox(name="infrared", label="infrared", nullable=True, value=None, choices=_choices(viewer_ref, Image),
+                            tooltip="optional: the film scanner's infrared plane of this image (an RGBI TIFF "
+                                    "opens as the image and an 'infrared' layer); defects are found in it "
+                                    "instead of by the network (----- = the network)")
         all_slices = CheckBox(name="all_slices", text="all slices", value=False,
                               tooltip="stacks: process every slice (otherwise only the slice on screen)")
         self._states: dict[int, _DetectState] = {}
-        super().__init__(napari_viewer, [image, region, threshold, all_slices])
+        super().__init__(napari_viewer, [image, region, threshold, infrared, all_slices])
         threshold.changed.connect(self._on_threshold)
+        infrared.changed.connect(self._on_infrared)
+        if infrared.value is not None:  # pre-selected from a layer already open
+            self._on_infrared(infrared.value)
+
+    def _on_inserted(self, layer) -> None:
+        # an RGBI scan's infrared layer, as the reader opens it, is what to detect with
+        if layer.metadata.get("unscratch", {}).get("infrared") and self.infrared.value is None:
+            try:
+                self.infrared.value = layer
+            except ValueError:
+                pass
+
+    def _on_infrared(self, layer) -> None:
+        """The two detectors have their own scales: the slider starts at the chosen one's threshold."""
+        self.threshold.value = unscratch.api.get_detector("infrared").threshold if layer is not None else _default_threshold()
 
     def _prepare(self) -> _DetectJob:
         viewer, image = self.viewer, self.image.value
@@ -326,7 +346,8 @@ class DetectWidget(_JobWidget):
         regions = L.selection_planes(region, image, src, indices, "region")
         L.require_nonempty(regions, region, "region", "draw the region over the image or choose no region (-----)")
         return _DetectJob(L.unwrap(image), src, indices, regions, float(self.threshold.value),
-                          region.name if region is not None else None)
+                          region.name if region is not None else None,
+                          L.infrared_planes(self.infrared.value, src, indices))
 
     @staticmethod
     def _compute(job: _DetectJob, progress, cancel) -> dict:
@@ -336,8 +357,11 @@ class DetectWidget(_JobWidget):
             if cancel.is_set():
                 raise Cancelled("cancelled")
             plane = job.src.work_plane(idx)
+            method = "auto"
+            if job.infrared is not None:
+                plane, method = L.with_infrared(plane, job.infrared[idx]), "infrared"
             region = job.regions[idx] if job.regions is not None else None
-            out[idx] = unscratch.detect(plane, region=region, threshold=job.threshold, cancel=cancel,
+            out[idx] = unscratch.detect(plane, region=region, threshold=job.threshold, cancel=cancel, method=method,
                                         progress=lambda f, k=k: progress((k + f) / n))
         return out
 

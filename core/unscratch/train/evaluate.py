@@ -327,7 +327,25 @@ def eval_restore(n_per_photo: int = 1, size: int = 512, seed: int = 0) -> dict:
     interactive = api.get_detector().threshold
     if interactive is not None:
         res["pipeline, interactive mask"], res["clean input, interactive mask"] = _pipeline(cases, clean, interactive)
+    res["pipeline, infrared plane (simulated)"] = _infrared_pipeline(cases, seed)
     return res
+
+
+def _infrared_pipeline(cases, seed: int) -> dict:
+    """The full pipeline on the same crops as film scans with an infrared plane (simulate.infrared_plane, a
+    model of one, not a measured scanner): restore(detect_method="infrared"), no oracle."""
+    rng = np.random.default_rng([seed, 77])
+    full, masks = [], []
+    for c in _each(cases, "pipeline, infrared plane"):
+        scan = np.dstack([c.damaged, simulate.infrared_plane(c.clean, c.opacity, rng)])
+        masks.append(api.detect(scan, method="infrared").mask)
+        full.append(api.restore(scan, detect_method="infrared")[:, :, :3])
+    d_ssim = np.array([ssim_map(f, c.clean).mean() - c.damaged_ssim for f, c in zip(full, cases)])
+    p, r, f1 = tolerant_prf(masks, [c.mask for c in cases])
+    return {"PSNR image (detector+restorer)": float(np.mean([psnr(f, c.clean) for f, c in zip(full, cases)])),
+            "dSSIM min": float(d_ssim.min()), "dSSIM mean": float(d_ssim.mean()),
+            "images with lower SSIM than damaged": int((d_ssim < 0).sum()),
+            "mask precision@2px": p, "mask recall@2px": r, "mask F1@2px": f1}
 
 
 DSSIM_BINS = [-1, -0.01, 0, 0.01, 0.02, 0.05, 0.1, 1]
@@ -415,7 +433,8 @@ def main(argv=None) -> int:
     if "fill" in res:
         print(f"fill mode, one {res['fill']['hole diameters px']} px elliptical hole per clean test crop:")
         print_table(res["fill"]["rows"])
-    for key in ("pipeline", "clean input", "pipeline, interactive mask", "clean input, interactive mask"):
+    for key in ("pipeline", "clean input", "pipeline, interactive mask", "clean input, interactive mask",
+                "pipeline, infrared plane (simulated)"):
         if key in res:
             print(f"{key}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in res[key].items()))
     if args.json:

@@ -828,6 +828,20 @@ def make_pair(photo, rng: np.random.Generator, bank: OverlayBank | None, size=25
 
 # ============================================================================================ preview
 
+def infrared_plane(clean: np.ndarray, opacity: np.ndarray, rng: np.random.Generator, *, block: float = 0.7,
+                   leak: float = 0.25, blur: float = 1.5, noise: float = 0.01) -> np.ndarray:
+    """The infrared plane a film scanner would record beside `clean` under defects of `opacity` (HxW float32).
+
+    A model, not a measurement (no permissively licensed RGBI scan was at hand): the film base passes 70 % of
+    the lamp; the cyan dye leaks a `leak` share of the red plane into it; defects dim it by `block` times their
+    opacity; it is blurrier than the colour planes (Gaussian `blur` px), one pixel to the right of them, and
+    noisy. Evaluation only: what unscratch.infrared would find on such a scan."""
+    ir = (0.7 + leak * clean[:, :, 0]) * (1 - block * opacity)
+    ir = cv2.GaussianBlur(ir.astype(np.float32), (0, 0), blur)
+    ir = np.concatenate([ir[:, :1], ir[:, :-1]], axis=1) + rng.normal(0, noise, ir.shape).astype(np.float32)
+    return np.clip(ir, 0, 1)
+
+
 def _synthetic_photo(rng: np.random.Generator, size: int) -> np.ndarray:
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     img = np.stack([0.3 + 0.5 * xx, 0.25 + 0.4 * yy, 0.5 - 0.3 * xx * yy], 2)
