@@ -106,6 +106,5 @@ def test_batch_uses_each_files_infrared_plane(tmp_path):
 
 
 def test_alpha_stays_alpha(tmp_path):
-    rgba = np.zeros((16, 16, 4), np.uint8)
-    tifffile.imwrite(tmp_path / "a.tif", rgba, photometric="rgb", extrasamples=("unassalpha",))
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((16, 16, 4), np.uint8), photometric="rgb", extrasamples=("unassalpha",))
     assert not io.read_with_info(tmp_path / "a.tif")[1].infrared

@@ -99,6 +99,16 @@ def test_truncated_and_unsupported(tmp_path):
         io.read(tmp_path / "x.bmp")
     with pytest.raises(InputError, match="no such file"):
         io.read(tmp_path / "missing.png")
+    tifffile.imwrite(tmp_path / "cmyk.tif", np.zeros((8, 8, 4), np.uint8), photometric="separated")
+    with pytest.raises(InputError, match="cmyk.tif: SEPARATED TIFF is not supported"):  # not RGBA: a CMYK scan
+        io.read(tmp_path / "cmyk.tif")
+
+
+def test_a_palette_tiff_is_read_as_its_colours(tmp_path):
+    colormap = np.zeros((3, 256), np.uint16)
+    colormap[:, 1] = (65535, 0, 257 * 128)
+    tifffile.imwrite(tmp_path / "p.tif", np.array([[0, 1]], np.uint8), photometric="palette", colormap=colormap)
+    assert io.read(tmp_path / "p.tif").tolist() == [[[0, 0, 0], [255, 0, 128]]]
 
 
 def exif_block(orientation=1, artist=b"A. Archivist\0"):

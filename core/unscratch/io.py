@@ -164,6 +164,14 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, ImageInfo]:
                 unit = tags["ResolutionUnit"].value if "ResolutionUnit" in tags else 2
                 scale = 2.54 if int(unit) == 3 else 1.0
                 info.dpi = (ratio(tags["XResolution"].value) * scale, ratio(tags["YResolution"].value) * scale)
+            P = tifffile.PHOTOMETRIC
+            if page.photometric == P.PALETTE and page.colormap is not None:  # indexed colour: the colours it means
+                image = np.moveaxis(page.colormap[:, image], 0, -1)
+                if not (image % 257).any():
+                    image = (image // 257).astype(np.uint8)
+            elif page.photometric not in (P.MINISBLACK, P.MINISWHITE, P.RGB, P.YCBCR):
+                raise InputError(f"{path}: {page.photometric.name} TIFF is not supported; save it as RGB or gray "
+                                 "(keeping its ICC profile) first")
             if page.photometric == tifffile.PHOTOMETRIC.MINISWHITE:
                 image = np.iinfo(image.dtype).max - image if image.dtype.kind == "u" else 1.0 - image
             if "XMP" in tags:
@@ -172,7 +180,8 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, ImageInfo]:
             info.native = (".tif", native) if native else None
             orientation = int(tags["Orientation"].value) if "Orientation" in tags else 1
             extra = tuple(int(e) for e in (page.extrasamples or ()))
-            info.infrared = page.samplesperpixel in (2, 4) and extra[-1:] in ((), (0,))
+            colour = {2: (P.MINISBLACK, P.MINISWHITE), 4: (P.RGB,)}
+            info.infrared = page.photometric in colour.get(page.samplesperpixel, ()) and extra[-1:] in ((), (0,))
     except InputError:
         raise
     except Exception as exc:  # tifffile raises many types for broken files
