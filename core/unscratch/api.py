@@ -188,7 +188,10 @@ def _region_plane(region, shape) -> np.ndarray | None:
 
 def detect(image, *, region=None, threshold=None, progress: Progress = None, cancel: Cancel = None,
            method: str = "auto") -> Detection:
-    """Defect probability at native resolution and its mask inside `region` (bool or soft selection)."""
+    """Defect probability at native resolution and its mask inside `region` (bool or soft selection).
+
+    method: "auto"/"model" (the shipped network), "classical", or "infrared" for a film scan whose fourth
+    plane is the scanner's infrared (R, G, B, IR; see unscratch.infrared)."""
     img = check_image(image, lazy_ok=True)
     H, W = img.shape[:2]
     weight = _region_plane(region, (H, W))
