@@ -118,18 +118,6 @@ class UNet(nn.Module):
                 bn.weight.copy_((var + bn.eps).sqrt())
                 bn.bias.copy_(mean)
 
-    @staticmethod
-    def onnx_widths(path) -> tuple:
-        """The level widths of a U-Net exported to `path`: the output channels of each encoder level's first
-        convolution (enc0 and enc1 have two convolutions, enc2 and enc3 three), in graph order."""
-        import onnx
-        from onnx import numpy_helper
-
-        graph = onnx.load(str(path)).graph
-        weights = {t.name: t for t in graph.initializer}
-        outs = [numpy_helper.to_array(weights[n.input[1]]).shape[0] for n in graph.node if n.op_type == "Conv"]
-        return tuple(outs[i] for i in (0, 2, 4, 7))
-
     def _run_order(self, kind, sample) -> list:
         """Modules of `kind` in the order a forward pass on `sample` calls them (the ONNX graph's order)."""
         order = []
@@ -190,10 +178,9 @@ def tophats(rgb):
 
 class Detector(UNet):
     """RGB in [0, 1] → defect probability (sigmoid applied inside, so the ONNX output is a probability)."""
-    WIDTHS = (16, 16, 32, 64)
 
-    def __init__(self, widths=WIDTHS):
-        super().__init__(3 + 2 * (len(TOPHAT_SIZES) + len(COARSE_TOPHATS)), 1, widths=tuple(widths))
+    def __init__(self):
+        super().__init__(3 + 2 * (len(TOPHAT_SIZES) + len(COARSE_TOPHATS)), 1, widths=(16, 16, 32, 64))
 
     def logits(self, rgb):
         return self.features(torch.cat([rgb - 0.5, 4.0 * tophats(rgb)], 1))

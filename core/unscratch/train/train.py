@@ -182,9 +182,6 @@ def main(argv=None) -> int:
     ap.add_argument("--vary-hole", action="store_true",
                     help="restorer: grow each training hole by a random 0-4 px and feather 0-3 px (default 2 and 2)")
     ap.add_argument("--init", help="start from this checkpoint (.pt), or from a shipped model (.onnx)")
-    ap.add_argument("--widths", type=int, nargs=4, metavar="W", default=None,
-                    help="detector: channels per level (default Detector.WIDTHS); an --init narrower than this is "
-                         "grown to it without changing its output (UNet.load_grown)")
     ap.add_argument("--out", default="models", help="folder for <name>.onnx, .json and .pt")
     ap.add_argument("--name", default=None)
     args = ap.parse_args(argv)
@@ -200,20 +197,13 @@ def main(argv=None) -> int:
         decoy_detector = models.default_card("detect")
         if decoy_detector is None:
             ap.error(f"--decoys needs a shipped detector in {models.models_dir()}")
-    widths = tuple(args.widths or Detector.WIDTHS)
-    model = Detector(widths) if args.task == "detect" else Restorer()
+    model = Detector() if args.task == "detect" else Restorer()
     stream = PairStream("train", args.size, args.seed, max_photos=args.max_photos, task=args.task,
                          decoys=args.decoys, vary_hole=args.vary_hole)
     if args.init and args.init.endswith(".onnx"):
         sample = itertools.islice(iter(PairStream("train", args.size, args.seed + 1, max_photos=args.max_photos,
                                                   task=args.task)), ONNX_INIT_SAMPLE)
-        sample = torch.stack([x for x, _, _ in sample])
-        if args.task == "detect" and Detector.onnx_widths(args.init) != widths:
-            shipped = Detector(Detector.onnx_widths(args.init))
-            shipped.load_onnx(args.init, sample)
-            model.load_grown(shipped.state_dict())
-        else:
-            model.load_onnx(args.init, sample)
+        model.load_onnx(args.init, torch.stack([x for x, _, _ in sample]))
     elif args.init:
         model.load_grown(torch.load(args.init, map_location="cpu"))
     loader = torch.utils.data.DataLoader(stream, batch_size=args.batch, num_workers=args.workers,
