@@ -61,9 +61,10 @@ def _host_env(home: Path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTHON", "XDG_", "QT_", "KDE_")) and k not in ("DISPLAY", "WAYLAND_DISPLAY",
                                                                                  "VIRTUAL_ENV", "UNSCRATCH_PYTHON")}
-    run = home / "run"
-    run.mkdir(mode=0o700, exist_ok=True)
-    env.update(HOME=str(home), XDG_RUNTIME_DIR=str(run), LANG="C.UTF-8", LC_ALL="C.UTF-8")
+    run, tmp = home / "run", home / "tmp"  # Krita's swap files, frame caches and Qt's locks go to TMPDIR:
+    run.mkdir(mode=0o700, exist_ok=True)  # inside the session's folder they are removed with it
+    tmp.mkdir(exist_ok=True)
+    env.update(HOME=str(home), XDG_RUNTIME_DIR=str(run), TMPDIR=str(tmp), LANG="C.UTF-8", LC_ALL="C.UTF-8")
     env.update(extra)
     return env
 
