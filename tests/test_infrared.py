@@ -48,6 +48,18 @@ def test_the_infrared_plane_finds_the_damage_and_not_the_picture():
     assert api.detect(clean, method="infrared").mask.mean() <= 0.0005  # leakage and picture edges are not defects
 
 
+def test_the_film_holder_is_not_damage_but_a_scratch_across_the_frame_is():
+    scan, truth = film_scan()
+    scan[:, :30] = 0.02  # an uncropped scan: the holder's edge is dark in colour and in infrared
+    truth[:, :30] = False
+    scan[:, 250:252, :3], scan[:, 250:252, 3] = 0.08, scan[:, 250:252, 3] * 0.3  # a scratch along the whole film
+    truth[:, 250:252] = True
+    mask = api.detect(scan, method="infrared").mask
+    assert not mask[:, :28].any()
+    assert mask[:, 250:252].all()
+    assert tolerant_prf([mask], [truth])[2] >= 0.85
+
+
 def test_tiles_agree_with_one_pass():
     scan = np.concatenate([film_scan(1)[0], film_scan(2)[0]], axis=1)
     scan = np.concatenate([scan, scan[::-1]], axis=0)[:, :, :]  # 768 x 768
@@ -55,12 +67,18 @@ def test_tiles_agree_with_one_pass():
     tiled = api.detect(scan, method="infrared").probability
     whole = InfraredDetector()
     whole.fit(scan)
-    assert np.abs(tiled - whole(scan)[:, :, 0]).max() <= 1e-6
+    untiled = whole(scan)[:, :, 0]
+    whole.clear_frame(untiled)
+    assert np.abs(tiled - untiled).max() <= 1e-6
 
 
-def test_an_image_without_an_infrared_plane_is_refused():
+def test_an_image_without_a_usable_infrared_plane_is_refused():
+    scan, _ = film_scan()
     with pytest.raises(InputError, match="fourth, infrared plane"):
-        api.detect(film_scan()[0][:, :, :3], method="infrared")
+        api.detect(scan[:, :, :3], method="infrared")
+    scan[:, :, 3] = 0.05 + 0.9 * scan[:, :, :3].mean(axis=2)  # silver film: the infrared shows the picture
+    with pytest.raises(InputError, match="follows the picture"):
+        api.detect(scan, method="infrared")
 
 
 def test_an_rgbi_tiff_is_restored_with_its_infrared_plane_and_keeps_it(tmp_path, capsys):

@@ -215,6 +215,8 @@ def detect(image, *, region=None, threshold=None, progress: Progress = None, can
         run_tiled(detector, source, sink, shape=(H, W), out_channels=1, tile=detector.tile,
                   overlap=detector.overlap, multiple=getattr(detector, "multiple", 1), roi=roi, progress=progress,
                   cancel=_cancel_fn(cancel))
+    if infrared:
+        detector.clear_frame(probability)
     if inside is not None:
         probability[~inside] = 0.0
     mask = threshold_mask(probability, threshold, inside)

@@ -28,6 +28,9 @@ REGISTRATION_PX = 5  # infrared may lie this far (px, window) off the colour pla
 MIN_DEPTH = 0.08     # a drop in infrared smaller than this share of the plane's level is never a defect
 NOISE_SIGMAS = 5.0   # ... nor one within this many noise deviations of the background
 FIT_SAMPLES = 512    # the leakage and noise fit reads about FIT_SAMPLES² pixels, evenly strided
+LEAK_MAX = 0.8       # red's share in the infrared, relative to its level, above which the plane shows the picture
+OPAQUE = 0.25        # infrared below this share of the level: something opaque (dust, or the film holder)
+FRAME_SHARE = 0.25   # a detection that runs this share of an image edge along it is the film holder, not damage
 
 
 class InfraredDetector:
@@ -62,6 +65,10 @@ class InfraredDetector:
             keep = residual > np.quantile(residual, 0.05)
         self.leak = float(max(a, 0.0))  # the dye absorbs infrared where red is dark: never a negative share
         self.level = float(max(np.median(ir), 1e-3))
+        if self.leak > LEAK_MAX * self.level:  # colour dyes leak a little; a silver image blocks infrared itself
+            raise InputError(f"image: its infrared plane follows the picture (red's share {self.leak / self.level:.2f} "
+                             "of its level), as on silver black-and-white film or Kodachrome, so it cannot tell "
+                             "damage from picture; use the network (--detect-method model)")
         plane = (sample[:, :, 3] - self.leak * sample[:, :, 0]).astype(np.float32)
         noise = 1.4826 * float(np.median(np.abs(plane - cv2.medianBlur(plane, 3)))) if min(plane.shape) >= 3 else 0.0
         self.depth = max(MIN_DEPTH, NOISE_SIGMAS * noise / self.level)
@@ -79,4 +86,21 @@ class InfraredDetector:
         small = np.clip(np.rint(small * 250), 0, 255).astype(np.uint8)
         k = max(3, BACKGROUND_PX // 4 | 1)
         background = cv2.resize(cv2.medianBlur(small, k).astype(np.float32) / 250, (w, h), interpolation=cv2.INTER_LINEAR)
-        return np.clip((background - plane) / np.float32(2 * self.depth), 0.0, 1.0)[:, :, None]
+        probability = np.clip((background - plane) / np.float32(2 * self.depth), 0.0, 1.0)
+        probability[plane < OPAQUE] = 1.0  # where almost nothing passes, even inside wide dark areas
+        return probability[:, :, None]
+
+    def clear_frame(self, probability: np.ndarray) -> None:
+        """Zero, in place, detections that run along an image edge: an uncropped scan's film holder or frame
+        edge blocks infrared too (it is OPAQUE, so it is one detection from the edge inwards), but repairing it
+        would paint picture over the border. A scratch that crosses an edge touches it over a few pixels and
+        stays."""
+        candidate = (probability >= self.threshold / 2).astype(np.uint8)
+        n, labels = cv2.connectedComponents(candidate, connectivity=8, ltype=cv2.CV_32S)
+        del candidate
+        frame = np.zeros(n, bool)
+        for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+            ids, counts = np.unique(edge[edge > 0], return_counts=True)
+            frame[ids[counts >= FRAME_SHARE * edge.size]] = True
+        if frame.any():
+            probability[frame[labels]] = 0.0
