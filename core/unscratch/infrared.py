@@ -68,7 +68,8 @@ class InfraredDetector:
         if self.leak > LEAK_MAX * self.level:  # colour dyes leak a little; a silver image blocks infrared itself
             raise InputError(f"image: its infrared plane follows the picture (red's share {self.leak / self.level:.2f} "
                              "of its level), as on silver black-and-white film or Kodachrome, so it cannot tell "
-                             "damage from picture; use the network (--detect-method model)")
+                             "damage from picture; use the network instead (method \"model\": detect --method model, restore "
+                             "--detect-method model, batch --method model)")
         plane = (sample[:, :, 3] - self.leak * sample[:, :, 0]).astype(np.float32)
         noise = 1.4826 * float(np.median(np.abs(plane - cv2.medianBlur(plane, 3)))) if min(plane.shape) >= 3 else 0.0
         self.depth = max(MIN_DEPTH, NOISE_SIGMAS * noise / self.level)
