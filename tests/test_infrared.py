@@ -29,7 +29,8 @@ def film_scan(seed=0, size=384, damaged=True):
             cv2.circle(opacity, tuple(int(v) for v in rng.integers(8, size - 8, 2)), int(rng.integers(1, 6)), 1.0, -1)
         for _ in range(3):  # scratches, 1-3 px
             p, q = rng.integers(0, size, (2, 2))
-            cv2.line(opacity, tuple(int(v) for v in p), tuple(int(v) for v in q), float(rng.uniform(0.5, 1)), int(rng.integers(1, 4)))
+            cv2.line(opacity, tuple(int(v) for v in p), tuple(int(v) for v in q), float(rng.uniform(0.5, 1)),
+                     int(rng.integers(1, 4)))
         hair = np.cumsum(rng.normal(0, 3, (60, 2)), 0) + size / 2
         cv2.polylines(opacity, [hair.astype(np.int32)], False, 0.9, 1)
     dark = np.float32(0.08)
@@ -111,11 +112,13 @@ def test_batch_uses_each_files_infrared_plane(tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     scan, truth = film_scan()
-    tifffile.imwrite(src / "rgbi.tif", np.rint(scan * 65535).astype(np.uint16), photometric="rgb", extrasamples=("unspecified",))
+    tifffile.imwrite(src / "rgbi.tif", np.rint(scan * 65535).astype(np.uint16), photometric="rgb",
+                     extrasamples=("unspecified",))
     io.write(src / "plain.tif", np.rint(scan[:, :, :3] * 65535).astype(np.uint16))
     assert main(["batch", str(src), str(out), "--masks", "-q"]) == 0
     db = sqlite3.connect(out / batch.MANIFEST_NAME)
-    assert dict(db.execute("SELECT path, detect_method FROM files").fetchall()) == {"rgbi.tif": "infrared", "plain.tif": "auto"}
+    rows = dict(db.execute("SELECT path, detect_method FROM files").fetchall())
+    assert rows == {"rgbi.tif": "infrared", "plain.tif": "auto"}
     db.close()
     mask = io.read(out / "_masks" / "rgbi.tif.png") > 0
     assert tolerant_prf([mask], [truth])[2] >= 0.85
@@ -124,5 +127,6 @@ def test_batch_uses_each_files_infrared_plane(tmp_path):
 
 
 def test_alpha_stays_alpha(tmp_path):
-    tifffile.imwrite(tmp_path / "a.tif", np.zeros((16, 16, 4), np.uint8), photometric="rgb", extrasamples=("unassalpha",))
+    rgba = np.zeros((16, 16, 4), np.uint8)
+    tifffile.imwrite(tmp_path / "a.tif", rgba, photometric="rgb", extrasamples=("unassalpha",))
     assert not io.read_with_info(tmp_path / "a.tif")[1].infrared

@@ -68,8 +68,8 @@ class InfraredDetector:
         if self.leak > LEAK_MAX * self.level:  # colour dyes leak a little; a silver image blocks infrared itself
             raise InputError(f"image: its infrared plane follows the picture (red's share {self.leak / self.level:.2f} "
                              "of its level), as on silver black-and-white film or Kodachrome, so it cannot tell "
-                             "damage from picture; use the network instead (method \"model\": detect --method model, restore "
-                             "--detect-method model, batch --method model)")
+                             "damage from picture; use the network instead (method \"model\": detect --method "
+                             "model, restore --detect-method model, batch --method model)")
         plane = (sample[:, :, 3] - self.leak * sample[:, :, 0]).astype(np.float32)
         noise = 1.4826 * float(np.median(np.abs(plane - cv2.medianBlur(plane, 3)))) if min(plane.shape) >= 3 else 0.0
         self.depth = max(MIN_DEPTH, NOISE_SIGMAS * noise / self.level)
@@ -86,7 +86,8 @@ class InfraredDetector:
         small = cv2.resize(plane, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
         small = np.clip(np.rint(small * 250), 0, 255).astype(np.uint8)
         k = max(3, BACKGROUND_PX // 4 | 1)
-        background = cv2.resize(cv2.medianBlur(small, k).astype(np.float32) / 250, (w, h), interpolation=cv2.INTER_LINEAR)
+        background = cv2.medianBlur(small, k).astype(np.float32) / 250
+        background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
         probability = np.clip((background - plane) / np.float32(2 * self.depth), 0.0, 1.0)
         probability[plane < OPAQUE] = 1.0  # where almost nothing passes, even inside wide dark areas
         return probability[:, :, None]

@@ -312,7 +312,8 @@ class DetectWidget(_JobWidget):
                                 value=_default_threshold(),
                                 tooltip="probability above which a pixel is a defect; moving it re-thresholds "
                                         "the last detection without running the detector again")
-        infrared = ComboBox(name="infrared", label="infrared", nullable=True, value=None, choices=_choices(viewer_ref, Image),
+        infrared = ComboBox(name="infrared", label="infrared", nullable=True, value=None,
+                            choices=_choices(viewer_ref, Image),
                             tooltip="optional: the film scanner's infrared plane of this image (an RGBI TIFF "
                                     "opens as the image and an 'infrared' layer); defects are found in it "
                                     "instead of by the network (----- = the network)")
@@ -335,7 +336,8 @@ class DetectWidget(_JobWidget):
 
     def _on_infrared(self, layer) -> None:
         """The two detectors have their own scales: the slider starts at the chosen one's threshold."""
-        self.threshold.value = unscratch.api.get_detector("infrared").threshold if layer is not None else _default_threshold()
+        infrared = unscratch.api.get_detector("infrared").threshold
+        self.threshold.value = infrared if layer is not None else _default_threshold()
 
     def _prepare(self) -> _DetectJob:
         viewer, image = self.viewer, self.image.value
