@@ -63,8 +63,8 @@ def test_the_film_holder_is_not_damage_but_a_scratch_across_the_frame_is():
 
 def test_tiles_agree_with_one_pass():
     scan = np.concatenate([film_scan(1)[0], film_scan(2)[0]], axis=1)
-    scan = np.concatenate([scan, scan[::-1]], axis=0)[:, :, :]  # 768 x 768
-    scan = cv2.resize(scan, (1300, 1100), interpolation=cv2.INTER_LINEAR)  # over one 1024-px tile
+    scan = np.concatenate([scan, scan[::-1]], axis=0)
+    scan = cv2.resize(scan, (1300, 1100), interpolation=cv2.INTER_LINEAR)  # more than one 1024-px tile
     tiled = api.detect(scan, method="infrared").probability
     whole = InfraredDetector()
     whole.fit(scan)
@@ -91,7 +91,10 @@ def test_an_rgbi_tiff_is_restored_with_its_infrared_plane_and_keeps_it(tmp_path,
     assert info.infrared and image.shape[2] == 4
 
     assert main(["restore", str(src), "-o", str(tmp_path / "out.tif"), "-q"]) == 0
-    assert "infrared plane" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "infrared plane" in err and "--detect-method model to ignore it" in err
+    assert main(["detect", str(src), "-o", str(tmp_path / "mask.png"), "-q"]) == 0
+    assert "--method model to ignore it" in capsys.readouterr().err  # each command names its own option
     with tifffile.TiffFile(tmp_path / "out.tif") as tif:
         out = tif.pages[0].asarray()
         assert tuple(tif.pages[0].extrasamples) == (0,)  # still infrared, not alpha

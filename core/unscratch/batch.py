@@ -352,7 +352,7 @@ def process_file(job: Job, cfg: Config) -> dict:
             with worker_client() as client:
                 restored, probability, hole = split_restore(
                     image, region=selection, mode="fill" if job.region else "defects", threshold=s.threshold,
-                    method=s.method, detect_method=s.method, dilate=s.dilate, feather=s.feather,
+                    method=s.method, detect_method=detect_method, dilate=s.dilate, feather=s.feather,
                     chunk=s.split_chunk, scheduler=client)
             res["split"] = True
             timings["restore"] = time.perf_counter() - t

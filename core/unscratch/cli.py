@@ -40,11 +40,12 @@ def _read_plane(path: str, shape, what: str) -> np.ndarray:
     return plane
 
 
-def _detect_method(method: str, info, path: str) -> str:
+def _detect_method(method: str, info, path: str, option: str) -> str:
+    """The detector for this file (api.detect_method_for), said on stderr when it is the infrared plane."""
     from .api import detect_method_for
     chosen = detect_method_for(method, info.infrared)
     if chosen != method:
-        print(f"{path}: using its infrared plane to find defects (--detect-method model to ignore it)", file=sys.stderr)
+        print(f"{path}: using its infrared plane to find defects ({option} model to ignore it)", file=sys.stderr)
     return chosen
 
 
@@ -52,7 +53,7 @@ def cmd_detect(args) -> int:
     from . import detect, io
     image, info = io.read_with_info(args.input)
     region = _read_plane(args.region, image.shape[:2], "region") if args.region else None
-    method = _detect_method(args.method, info, args.input)
+    method = _detect_method(args.method, info, args.input, "--method")
     bar = _Bar("detect", args.quiet)
     try:
         det = detect(image, region=region, threshold=args.threshold, progress=bar, method=method)
@@ -72,7 +73,9 @@ def cmd_restore(args) -> int:
     mask = _read_plane(args.mask, image.shape[:2], "mask") if args.mask else None
     if args.fill and region is None:
         raise InputError("--fill needs --region SEL (the selection to heal)")
-    detect_method = _detect_method(args.detect_method, info, args.input) if mask is None and not args.fill else args.detect_method
+    detect_method = args.detect_method
+    if mask is None and not args.fill:
+        detect_method = _detect_method(detect_method, info, args.input, "--detect-method")
     bar = _Bar("restore", args.quiet)
     try:
         out = restore(image, mask, region=region, mode="fill" if args.fill else "defects", progress=bar,

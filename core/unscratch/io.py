@@ -172,7 +172,7 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, ImageInfo]:
             elif page.photometric not in (P.MINISBLACK, P.MINISWHITE, P.RGB, P.YCBCR):
                 raise InputError(f"{path}: {page.photometric.name} TIFF is not supported; save it as RGB or gray "
                                  "(keeping its ICC profile) first")
-            if page.photometric == tifffile.PHOTOMETRIC.MINISWHITE:
+            if page.photometric == P.MINISWHITE:
                 image = np.iinfo(image.dtype).max - image if image.dtype.kind == "u" else 1.0 - image
             if "XMP" in tags:
                 info.xmp = bytes(tags["XMP"].value)

@@ -109,19 +109,25 @@ def slice_indices(src: ImageSource, current: tuple, all_slices: bool) -> list[tu
     return [current]
 
 
-def _labels_planes(layer, src: ImageSource, indices, role: str) -> dict:
+def _per_slice(layer, src: ImageSource, indices, role: str, convert) -> dict:
+    """{slice index: convert(plane)} from a layer the size of the image's planes (one plane for every slice,
+    converted once) or of its whole stack; InputError when it is neither."""
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
     shape = tuple(int(s) for s in data.shape)
-    # label ids are not weights: any nonzero label selects the pixel fully (the core reads uint8 as a soft
-    # 0..255 selection). `> 0` also makes a snapshot, so painting during the run changes nothing.
     if shape == tuple(src.plane_shape):
-        plane = np.asarray(data) > 0
+        plane = convert(np.asarray(data))
         return {idx: plane for idx in indices}
     if shape == src.full_shape:
-        return {idx: np.asarray(data[idx]) > 0 for idx in indices}
+        return {idx: convert(np.asarray(data[idx])) for idx in indices}
     want = f"{tuple(src.plane_shape)}" + (f" or {src.full_shape}" if src.leading else "")
     raise InputError(f"{role} layer '{layer.name}' has shape {shape}, which does not match the image "
                      f"'{src.name}': expected {want}")
+
+
+def _labels_planes(layer, src: ImageSource, indices, role: str) -> dict:
+    # label ids are not weights: any nonzero label selects the pixel fully (the core reads uint8 as a soft
+    # 0..255 selection). `> 0` also makes a snapshot, so painting during the run changes nothing.
+    return _per_slice(layer, src, indices, role, lambda plane: plane > 0)
 
 
 def _shapes_planes(layer, image_layer, src: ImageSource, indices, role: str) -> dict:
@@ -182,14 +188,7 @@ def infrared_planes(layer, src: ImageSource, indices) -> dict | None:
         return None
     if not isinstance(layer, napari.layers.Image) or layer.rgb:
         raise InputError(f"infrared layer '{layer.name}' must be a gray image layer (the scanner's infrared plane)")
-    data = layer.data[0] if layer.multiscale else layer.data
-    shape = tuple(int(s) for s in data.shape)
-    if shape == tuple(src.plane_shape):
-        return {idx: to_core(np.asarray(data)) for idx in indices}
-    if shape == src.full_shape:
-        return {idx: to_core(np.asarray(data[idx])) for idx in indices}
-    raise InputError(f"infrared layer '{layer.name}' has shape {shape}, which does not match the image "
-                     f"'{src.name}': expected {tuple(src.plane_shape)}")
+    return _per_slice(layer, src, indices, "infrared", to_core)
 
 
 def with_infrared(plane, infrared: np.ndarray) -> np.ndarray:
