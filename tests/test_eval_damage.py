@@ -1,0 +1,80 @@
+"""The independent evaluation damage generator: deterministic, exact masks, every family visible, and
+kept apart from the training simulator."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from unscratch.train import eval_damage as ed
+
+
+def _photo(size=160, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    base = 0.45 + 0.25 * np.sin(xx / 13) * np.cos(yy / 19)
+    img = np.dstack([base, base * 0.9 + 0.05, base * 0.7 + 0.1]) + rng.normal(0, 0.01, (size, size, 3))
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def test_same_seed_same_samples_other_seed_other_samples():
+    photos = [_photo(seed=0), _photo(seed=1)]
+    a = ed.make_samples(photos, 2, 128, seed=3)
+    b = ed.make_samples(photos, 2, 128, seed=3)
+    c = ed.make_samples(photos, 2, 128, seed=4)
+    for x, y in zip(a, b):
+        assert np.array_equal(x.damaged, y.damaged) and np.array_equal(x.mask, y.mask)
+        assert np.array_equal(x.family, y.family)
+    assert any(not np.array_equal(x.damaged, z.damaged) for x, z in zip(a, c))
+
+
+@pytest.mark.parametrize("family", ed.FAMILIES)
+def test_each_family_is_visible_and_its_mask_exact(family):
+    rng = np.random.default_rng(ed.FAMILIES.index(family))
+    found = 0
+    for _ in range(4):
+        s = ed.damage(ed.old_look(_photo(), rng), rng, [family], jpeg=False)
+        diff = np.abs(s.damaged - s.clean).max(axis=2)
+        # exact: the mask is precisely where the picture changed visibly, and its pixels carry the family
+        assert np.array_equal(s.mask, diff >= ed.VISIBLE)
+        assert np.all(s.family[s.mask] == ed.FAMILIES.index(family))
+        assert np.all(s.family[~s.mask] == -1)
+        found += int(s.mask.sum())
+    assert found >= 20, f"{family}: only {found} visible pixels in 4 crops"
+
+
+def test_jpeg_changes_the_damaged_picture_only_and_mask_is_unaffected():
+    rng1, rng2 = np.random.default_rng(5), np.random.default_rng(5)
+    a = ed.damage(_photo(), rng1, ["scratch"], jpeg=False)
+    b = ed.damage(_photo(), rng2, ["scratch"], jpeg=True)
+    assert np.array_equal(a.mask, b.mask) and np.array_equal(a.clean, b.clean)
+
+
+def test_clean_samples_have_no_damage_and_are_deterministic():
+    a = ed.clean_samples([_photo()], 64, seed=1)
+    b = ed.clean_samples([_photo()], 64, seed=1)
+    assert len(a) == 1 and np.array_equal(a[0], b[0]) and a[0].shape == (128, 128, 3)
+
+
+def test_generator_never_touches_the_training_simulator():
+    """Written apart: it neither imports the simulator nor its damage package, nor reads the sprites."""
+    src = Path(ed.__file__).read_text()
+    names = set()
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.ImportFrom):
+            names.add(node.module or "")
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    assert not any("simulate" in n or n == "damage" or n.endswith(".damage") for n in names), names
+    assert "damage-overlays" not in src and "OverlayBank" not in src
+
+
+def test_training_never_imports_the_generator():
+    train_dir = Path(ed.__file__).parent
+    for name in ("train.py", "simulate.py", "pool.py", "nets.py"):
+        path = train_dir / name
+        if path.is_file():
+            assert "eval_damage" not in path.read_text(), name
