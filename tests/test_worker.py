@@ -78,3 +78,30 @@ def test_missing_interpreter_says_how_to_fix(tmp_path, monkeypatch):
     monkeypatch.delenv("UNSCRATCH_PYTHON", raising=False)
     with pytest.raises(protocol.WorkerError, match="unscratch install"):
         protocol.worker_python(str(tmp_path))
+
+
+def test_restore_reports_what_it_repaired():
+    """Hosts say how many pixels were repaired and with which rule, from result["info"] alone."""
+    damaged, _, truth = scratched()
+    region = np.zeros(damaged.shape[:2], np.uint8)
+    region[30:70, :] = 255
+    info, out = protocol.run_job(sys.executable, "restore", {"image": as_msg(damaged), "region": as_msg(region)})
+    restored = np.frombuffer(out["restored"][0], np.uint8).reshape(damaged.shape)
+    changed = np.frombuffer(out["changed"][0], np.uint8).reshape(damaged.shape[:2]) > 0
+    assert np.array_equal(changed, (restored != damaged).any(axis=2))
+    assert info["info"]["repaired_pixels"] == int(changed.sum()) > 0
+    assert info["info"]["rule"] == "selection" and 0 < info["info"]["threshold"] <= 1
+    mask = np.zeros(damaged.shape[:2], np.uint8)
+    mask[truth] = 255
+    mask[:, :60] = 0  # only the right part of the scratch is marked
+    info, out = protocol.run_job(sys.executable, "restore", {"image": as_msg(damaged), "mask": as_msg(mask)})
+    changed = np.frombuffer(out["changed"][0], np.uint8).reshape(damaged.shape[:2]) > 0
+    assert info["info"]["rule"] == "mask" and info["info"]["mask_pixels"] == int((mask > 0).sum())
+    assert not changed[:, :55].any() and changed[truth & (np.arange(damaged.shape[1]) >= 60)].all()
+
+
+def test_describe_gives_the_thresholds_a_host_shows():
+    info, out = protocol.run_job(sys.executable, "describe", {})
+    assert out == {} and 0 < info["info"]["threshold"] <= 1
+    high = info["info"]["auto_threshold"]
+    assert high is None or high > info["info"]["threshold"]

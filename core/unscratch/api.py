@@ -318,8 +318,10 @@ def restore(image, mask=None, *, region=None, mode: str = "defects", progress: P
             threshold: float | None = None, dilate: int = 2, feather: int = 2, grain: bool = True) -> np.ndarray:
     """Repaired copy of `image` (same shape and dtype); only (dilated mask ∩ region) changes.
 
-    mode="defects": repair the defects in `mask`. When mask is None they are detected first, and unless a
-    `threshold` is given only defects the detector is sure of somewhere are repaired (`auto_mask`).
+    mode="defects": repair the defects in `mask`. When mask is None they are detected first: inside a
+    `region` (a selection: "the damage is here") every pixel at or above the detector's threshold (or
+    `threshold`, the sensitivity) is repaired; on a whole image, unless a `threshold` is given, only defects
+    the detector is sure of somewhere (`auto_mask`).
     mode="fill": the whole region is the hole, filled from its surroundings (heal a selection).
     A soft region (uint8/float selection) blends the repair in proportion to its weight.
     `grain`: add back the film grain of the surroundings that a smooth fill lacks.
@@ -368,7 +370,10 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
             detect_share = 0.4
             detection = detect(img, region=region, threshold=threshold, cancel=cancel, method=detect_method,
                                progress=_sub_progress(progress, 0, detect_share))
-            hole = auto_mask(detection, get_detector(detect_method), threshold)
+            # a selection says "the damage is here": repair what the detector marks inside it at its threshold
+            # (or the caller's); only a whole image nobody reviewed gets the cautious rule (auto_mask)
+            hole = detection.mask if weight is not None else auto_mask(detection, get_detector(detect_method),
+                                                                      threshold)
             del detection
         else:
             hole = plane_weight(check_plane(mask, (H, W), "mask")) > 0

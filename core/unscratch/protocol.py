@@ -6,6 +6,13 @@ precision. The host runs `PYTHON -m unscratch.worker JOBDIR` with every PYTHON* 
 (the host's PYTHONPATH would make the worker import the host's incompatible packages). The worker
 prints `progress F` lines, writes the outputs as `.npy`, then `result.json` last and atomically.
 Cancel kills the worker; a crash or hang in inference never takes the host down.
+
+What a host reports comes back in result["info"]: detect gives `threshold` and `defect_pixels`;
+restore and fill give `repaired_pixels` (pixels that differ from the input; also sent as the uint8 plane
+`changed`, 255 where a pixel changed) and `rule`: "mask" (the mask sent ∩ region, `mask_pixels`),
+"selection" (the detector's mask at `threshold` inside the region), "threshold" (the same on the whole
+image), "cautious" (whole image, no threshold given: defects reaching `auto_threshold`), or "fill".
+`describe` (no arrays) gives the detector's `threshold` and `auto_threshold` for a host's controls.
 """
 from __future__ import annotations
 
@@ -22,7 +29,7 @@ import time
 PROTOCOL_VERSION = 1
 DTYPES = {"uint8": "|u1", "uint16": "<u2", "float32": "<f4"}
 ITEMSIZE = {"|u1": 1, "<u2": 2, "<f4": 4}
-OPS = ("detect", "restore", "fill")
+OPS = ("detect", "restore", "fill", "describe")  # describe: the detector's thresholds, no image
 
 
 class WorkerError(RuntimeError):

@@ -14,6 +14,7 @@ import traceback
 import numpy as np
 
 from . import __version__, detect, restore
+from .api import get_detector, resolve_threshold
 from .errors import Cancelled, InputError, ModelError
 from .protocol import PROTOCOL_VERSION
 
@@ -51,14 +52,16 @@ def run(job: str) -> dict:
         request = json.load(fh)
     if request.get("version") != PROTOCOL_VERSION:
         raise InputError(f"protocol version {request.get('version')} is not {PROTOCOL_VERSION}; reinstall the plug-in")
-    inputs = {k: np.load(os.path.join(job, v)) for k, v in request["inputs"].items()}
+    op = request["op"]
     params = request.get("params", {})
+    info = {"version": __version__}
+    if op == "describe":
+        return {"ok": True, "outputs": {}, "info": dict(info, **describe(params.get("method", "auto")))}
+    inputs = {k: np.load(os.path.join(job, v)) for k, v in request["inputs"].items()}
     if "image" not in inputs:
         raise InputError("no image was sent")
-    op = request["op"]
     image, alpha = split_gray_alpha(inputs["image"])
     outputs = {}
-    info = {"version": __version__}
     if op == "detect":
         det = detect(image, region=inputs.get("region"), threshold=params.get("threshold"),
                      progress=_progress, cancel=_host_gone, method=params.get("method", "auto"))
@@ -67,14 +70,52 @@ def run(job: str) -> dict:
         outputs = {"probability": "probability.npy", "mask": "mask.npy"}
         info.update(det.provenance, defect_pixels=int(det.mask.sum()))
     elif op in ("restore", "fill"):
-        result = restore(image, inputs.get("mask"), region=inputs.get("region"),
-                         mode="fill" if op == "fill" else "defects", threshold=params.get("threshold"),
+        mask, region = inputs.get("mask"), inputs.get("region")
+        mode = "fill" if op == "fill" else "defects"
+        result = restore(image, mask, region=region, mode=mode, threshold=params.get("threshold"),
                          progress=_progress, cancel=_host_gone, method=params.get("method", "auto"))
+        changed = result != image
+        if changed.ndim == 3:
+            changed = changed.any(axis=2)
         np.save(os.path.join(job, "restored.npy"), result if alpha is None else np.dstack([result, alpha]))
-        outputs = {"restored": "restored.npy"}
+        np.save(os.path.join(job, "changed.npy"), changed.astype(np.uint8) * 255)
+        outputs = {"restored": "restored.npy", "changed": "changed.npy"}
+        info.update(repair_rule(mode, mask, region, params), repaired_pixels=int(changed.sum()))
     else:
         raise InputError(f"unknown operation {op!r}")
     return {"ok": True, "outputs": outputs, "info": info}
+
+
+def describe(method: str = "auto") -> dict:
+    """What a host shows before any run: the detector's own threshold and the stricter whole-image one."""
+    detector = get_detector(method)
+    return {"threshold": float(detector.threshold), "auto_threshold": _auto_threshold(detector),
+            "detector": detector.provenance}
+
+
+def _auto_threshold(detector) -> float | None:
+    high = getattr(detector, "auto_threshold", None)
+    return float(high) if high is not None and high > detector.threshold else None
+
+
+def repair_rule(mode: str, mask, region, params: dict) -> dict:
+    """Which pixels restore was asked to repair, in words a host can show (see api.restore):
+    rule "fill" (the whole region), "mask" (the mask sent, ∩ region), "selection" (the detector's mask at
+    `threshold` inside the region) or "cautious" (whole image, no threshold: defects that reach
+    `auto_threshold` somewhere, grown down to `threshold`)."""
+    if mode == "fill":
+        return {"rule": "fill"}
+    if mask is not None:
+        hole = mask > 0
+        if region is not None:
+            hole &= region > 0
+        return {"rule": "mask", "mask_pixels": int(hole.sum())}
+    method = params.get("detect_method", "auto")
+    detector = get_detector(method)
+    threshold = resolve_threshold(detector, params.get("threshold"))
+    if region is None and params.get("threshold") is None and _auto_threshold(detector) is not None:
+        return {"rule": "cautious", "threshold": threshold, "auto_threshold": _auto_threshold(detector)}
+    return {"rule": "selection" if region is not None else "threshold", "threshold": threshold}
 
 
 def main(argv=None) -> int:
