@@ -78,3 +78,53 @@ def test_training_never_imports_the_generator():
         path = train_dir / name
         if path.is_file():
             assert "eval_damage" not in path.read_text(), name
+
+
+# --- the evaluation on a tiny set ---------------------------------------------------------------------
+def _tiny_sets():
+    photos = [_photo(96, 0), _photo(96, 1)]
+    from unscratch.train import evaluate
+    return evaluate, evaluate.independent_sets(photos, 1, 96, seed=0, jpeg=True), photos
+
+
+def test_independent_detect_runs_and_scores_in_range():
+    evaluate, sets, _ = _tiny_sets()
+    rows, fams = evaluate.independent_detect("classical", "classical", 0.4, None, sets)
+    r = rows["classical"]
+    assert 0 <= r["F1@2px"] <= 1 and 0 <= r["AP"] <= 1 and 0 <= r["clean FP area %"] <= 100
+    assert set(fams) == set(ed.FAMILIES) and all(0 <= f["recall@2px"] <= 1 for f in fams.values())
+
+
+def test_a_perfect_detector_scores_one_and_a_blind_one_zero():
+    evaluate, sets, _ = _tiny_sets()
+    truths = [s.mask for s in sets["mixed"]]
+    assert evaluate.tolerant_prf(truths, truths)[2] == pytest.approx(1.0)
+    assert evaluate.tolerant_prf([np.zeros_like(t) for t in truths], truths)[1] == 0.0
+
+
+def test_independent_restore_runs_and_telea_beats_doing_nothing():
+    evaluate, _, photos = _tiny_sets()
+    res = evaluate.independent_restore(photos, 1, 96, seed=0)
+    telea = res["rows"]["OpenCV Telea"]
+    damaged = np.mean([evaluate.psnr(c.damaged, c.clean) for c in
+                       [evaluate.Case(s.damaged, s.clean, s.mask, None) for s in
+                        ed.make_samples(photos, 1, 96, 0, jpeg=False)]])
+    assert telea["PSNR image"] > damaged
+    assert "images with lower SSIM than damaged" in res["pipeline"]
+
+
+def test_eval_real_writes_one_sheet_per_photo_and_reads_nothing_it_writes(tmp_path):
+    import cv2
+    from unscratch.train import evaluate
+    src = tmp_path / "photos"
+    src.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(src / f"p{i}.png"), np.rint(_photo(64, i) * 255).astype(np.uint8))
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    rows = evaluate.eval_real(src, tmp_path / "out")
+    assert [r["photo"] for r in rows] == ["p0.png", "p1.png"]
+    assert all(0 <= r["mask %"] <= 100 and 0 <= r["changed %"] <= 100 for r in rows)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photos-p0.jpg", "photos-p1.jpg"]
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before
+    with pytest.raises(ValueError):
+        evaluate.eval_real(src, src)

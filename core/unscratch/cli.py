@@ -216,9 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="versions, models and their checksums, onnxruntime providers")
     i.set_defaults(func=cmd_info)
 
-    e = sub.add_parser("eval", help="held-out metrics: `eval detect` or `eval restore` (needs the train extra)")
-    e.add_argument("what", choices=("detect", "restore"))
-    e.add_argument("rest", nargs=argparse.REMAINDER, help="--per-photo N --size PX --seed S --json FILE")
+    e = sub.add_parser("eval", help="held-out metrics: `eval detect`, `eval restore`, or `eval real DIR [-o OUT]` "
+                                    "(contact sheets of real photos); needs the train extra")
+    e.add_argument("what", choices=("detect", "restore", "real"))
+    e.add_argument("rest", nargs=argparse.REMAINDER, help="--quick --per-photo N --size PX --seed S --json FILE")
     e.set_defaults(func=cmd_eval)
 
     for name, func in (("install", cmd_install), ("uninstall", cmd_uninstall)):

@@ -104,8 +104,8 @@ def _dark(rng) -> np.ndarray:
 class _Canvas:
     """The picture being damaged, and per family the strongest coverage so far (for the family labels)."""
 
-    def __init__(self, clean: np.ndarray):
-        self.img = clean.copy()
+    def __init__(self, clean: np.ndarray, opaque: bool = False):
+        self.img, self.opaque = clean.copy(), opaque
         self.strength = np.zeros((len(FAMILIES),) + clean.shape[:2], np.float32)
 
     def paint(self, family: str, at, cov: np.ndarray, colour, opacity=1.0) -> None:
@@ -152,7 +152,8 @@ def draw_scratch(cv: _Canvas, rng) -> None:
     widths = width * (0.6 + 0.4 * _smooth_noise(len(pts), rng, 25))
     colour = _bright(rng) if rng.random() < 0.6 else _dark(rng)
     along = np.clip(_smooth_noise(len(pts), rng, 30) * 1.6 - 0.1, 0, 1)  # fades and breaks along its length
-    op = _opacity(rng)
+    op = 1.0 if cv.opaque else _opacity(rng)
+    along = np.ones_like(along) if cv.opaque else along
     for i in range(0, len(pts) - 1, 6):       # piecewise, so the opacity follows `along`
         seg = slice(i, min(i + 7, len(pts)))
         if along[i] > 0.05:
@@ -211,7 +212,7 @@ def draw_crack(cv: _Canvas, rng) -> None:
         _crack_walk(rng, rng.uniform(0, 1, 2) * (w, h), rng.uniform(0, 2 * np.pi),
                     rng.uniform(0.2, 0.9) * max(h, w), rng.uniform(1, 4), 0, branches)
     colour = _bright(rng) if rng.random() < 0.7 else _dark(rng)
-    op = 1.0 if rng.random() < 0.6 else rng.uniform(0.5, 1.0)
+    op = 1.0 if cv.opaque or rng.random() < 0.6 else rng.uniform(0.5, 1.0)
     for pts, widths in branches:
         at, cov = _stroke((h, w), pts, widths)
         cv.paint("crack", at, cov, colour, op)
@@ -326,13 +327,14 @@ def old_look(img: np.ndarray, rng) -> np.ndarray:
     return np.clip(out, 0, 1).astype(np.float32)
 
 
-def damage(clean: np.ndarray, rng, families=None, *, jpeg: bool = True) -> Sample:
+def damage(clean: np.ndarray, rng, families=None, *, jpeg: bool = True, opaque: bool = False) -> Sample:
     """Damage `clean` (HxWx3 float32 in [0, 1], already given its look) with some of `families`
-    (default: one to three of them at random); then the scan's blur on both, JPEG on the damaged only."""
+    (default: one to three of them at random); then the scan's blur on both, JPEG on the damaged only.
+    `opaque`: scratches and cracks fully opaque along their whole length (the ghost-line check)."""
     families = list(FAMILIES if families is None else families)
     if len(families) > 1:
         families = list(rng.choice(families, size=int(rng.integers(1, min(3, len(families)) + 1)), replace=False))
-    cv = _Canvas(clean)
+    cv = _Canvas(clean, opaque)
     for fam in families:
         lo, hi = COUNT[fam]
         for _ in range(int(rng.integers(lo, hi + 1))):
@@ -386,14 +388,14 @@ def _load(path) -> np.ndarray:
 
 
 def make_samples(photos, n_per_photo: int, size: int, seed: int, families=None, *, jpeg: bool = True,
-                 progress=None) -> list[Sample]:
+                 opaque: bool = False, progress=None) -> list[Sample]:
     """Deterministic damaged crops: the same photos, seed and arguments give the same samples."""
     rng = np.random.default_rng([seed, 4242, 0 if families is None else sum(FAMILIES.index(f) + 1 for f in families)])
     out = []
     for path in (photos if progress is None else progress(photos)):
         photo = _load(path) if not isinstance(path, np.ndarray) else path
         for _ in range(n_per_photo):
-            out.append(damage(old_look(_crop(photo, size, rng), rng), rng, families, jpeg=jpeg))
+            out.append(damage(old_look(_crop(photo, size, rng), rng), rng, families, jpeg=jpeg, opaque=opaque))
     return out
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from .. import api, models
 from ..classical import ClassicalInpainter
 from ..metrics import psnr, ssim_map
+from . import eval_damage as ed
 from . import pool, simulate
 
 TOLERANCE_PX = 2
@@ -48,25 +49,28 @@ class Case:
         return float(ssim_map(self.damaged, self.clean).mean())
 
 
-def make_cases(split: str, n_per_photo: int, size: int, seed: int, jpeg=None) -> list[Case]:
-    """Damaged crops of the split's photos at native-ish resolution (scale 0.5–1), damage from that split's sprites."""
+def make_cases(split: str, n_per_photo: int, size: int, seed: int, jpeg=None, families=None,
+               photos=None) -> list[Case]:
+    """Damaged crops of the split's photos at native-ish resolution (scale 0.5–1), damage from that split's sprites.
+    `families`: only these of the simulator's damage families (see simulator_families)."""
     bank = simulate.OverlayBank(split=split)
     rng = np.random.default_rng([seed, {"train": 0, "val": 1, "test": 2}[split]])
+    only = {} if families is None else {"families": list(families)}
     cases = []
-    for path in _each(pool.photo_paths(split), f"damaging {split} photos"):
+    for path in _each(pool.photo_paths(split) if photos is None else photos, f"damaging {split} photos"):
         photo = np.rint(pool.load_photo(path) * 255).astype(np.uint8)
         for _ in range(n_per_photo):
             d = simulate.make_pair(photo, rng, bank, size=min(size, *photo.shape[:2]), scale_range=(0.5, 1.0),
-                                   severity=float(rng.uniform(0.15, 0.8)), jpeg=jpeg)
+                                   severity=float(rng.uniform(0.15, 0.8)), jpeg=jpeg, **only)
             cases.append(Case(d.damaged, d.clean, d.mask, d.opacity))
     return cases
 
 
-def clean_crops(split: str, size: int, seed: int) -> list[np.ndarray]:
+def clean_crops(split: str, size: int, seed: int, photos=None) -> list[np.ndarray]:
     """Undamaged photos: each photo's centre crop as-is, and one aged (grain, fade, JPEG) but undamaged crop."""
     rng = np.random.default_rng([seed, 99])
     out = []
-    for path in pool.photo_paths(split):
+    for path in pool.photo_paths(split) if photos is None else photos:
         photo = pool.load_photo(path)
         h, w = photo.shape[:2]
         s = min(size, h, w)
@@ -148,16 +152,27 @@ def _probabilities(method: str, images) -> tuple[list, float]:
     return out, (time.perf_counter() - start) / mp
 
 
-def eval_detect(n_per_photo: int = 3, size: int = 512, seed: int = 0) -> dict:
+QUICK = {"photos": 5, "per_photo": 1, "size": 384}  # --quick: a small run, minutes not tens of minutes
+
+
+def eval_detect(n_per_photo: int = 3, size: int = 512, seed: int = 0, quick: bool = False,
+                photos: str = "auto") -> dict:
+    """The simulator's test split, the simulator's families one at a time, and the independent generator's
+    damage (eval_damage) on `photos`, each with the threshold tuned on the simulator's val split."""
     detectors = {"classical (median diff.)": "classical"}
     if models.default_card("detect") is not None:
         detectors["unscratch model"] = "model"
-    val = make_cases("val", 2, size, seed)
-    test = make_cases("test", n_per_photo, size, seed)
-    clean = clean_crops("test", 1024, seed)
+    few = (lambda xs: xs[:QUICK["photos"]]) if quick else (lambda xs: xs)
+    val = make_cases("val", 1 if quick else 2, size, seed, photos=few(pool.photo_paths("val")))
+    test = make_cases("test", n_per_photo, size, seed, photos=few(pool.photo_paths("test")))
+    clean = clean_crops("test", 1024, seed, photos=few(pool.photo_paths("test")))
+    indep = independent_sets(few(ed.eval_photos(photos)), n_per_photo, size, seed)
+    sim_families = simulator_families()
+    sim_sets = {f: make_cases("test", 1, size, seed, families=[f], photos=few(pool.photo_paths("test")))
+                for f in (sim_families or ())}
     truths = [c.mask for c in test]
     clear = [c.mask & (np.abs(c.damaged - c.clean).max(axis=2) >= CLEAR_DELTA) for c in test]
-    rows = {}
+    rows, indep_rows, indep_fam, sim_fam = {}, {}, {}, {}
     for name, det in detectors.items():
         vprobs, _ = _probabilities(det, [c.damaged for c in val])
         th = best_threshold(vprobs, [c.mask for c in val])
@@ -171,8 +186,10 @@ def eval_detect(n_per_photo: int = 3, size: int = 512, seed: int = 0) -> dict:
                       CLEAR_RECALL: tolerant_prf(preds, clear)[1],
                       "speck recall": sr, "AP": average_precision(probs, truths), "clean FP area %": 100 * fp,
                       "s/MP": spm}
+        high = None
         if det == "model":  # the stricter mask restore(mask=None) repairs, tuned on clean val photos
-            high = auto_threshold(_probabilities(det, clean_crops("val", 1024, seed))[0], th)
+            vclean = clean_crops("val", 1024, seed, photos=few(pool.photo_paths("val")))
+            high = auto_threshold(_probabilities(det, vclean)[0], th)
             preds = [api.hysteresis(p, high, th) for p in probs]
             p, r, f1 = tolerant_prf(preds, truths)
             cmasks = [api.hysteresis(c, high, th) for c in cprobs]
@@ -182,8 +199,71 @@ def eval_detect(n_per_photo: int = 3, size: int = 512, seed: int = 0) -> dict:
                 "speck recall": speck_recall(preds, truths)[0],
                 "clean FP area %": 100 * sum(int(m.sum()) for m in cmasks) / sum(m.size for m in cmasks),
                 "clean repaired area %": 100 * float(np.mean([(api.repair_weight(m) > 0).mean() for m in cmasks]))}
+        got_rows, indep_fam[name] = independent_detect(name, det, th, high, indep)
+        indep_rows.update(got_rows)
+        if sim_sets:
+            sim_fam[name] = {f: _family_row(_probabilities(det, [c.damaged for c in cs])[0], th,
+                                            [c.mask for c in cs]) for f, cs in sim_sets.items()}
     return {"rows": rows, "n_test_images": len(test), "n_val_images": len(val), "n_clean_images": len(clean),
-            "n_specks": n_specks, "test_megapixels": sum(c.mask.size for c in test) / 1e6}
+            "n_specks": n_specks, "test_megapixels": sum(c.mask.size for c in test) / 1e6,
+            "independent": {"rows": indep_rows, "families": indep_fam, "photos": indep["photos"],
+                            "n_images": len(indep["mixed"]), "n_clean_images": len(indep["clean"]),
+                            "n_per_family": len(next(iter(indep["families"].values())))},
+            "simulator families": sim_fam if sim_sets else
+            "not available: simulate.make_pair has no families= keyword (or simulate no FAMILIES) yet"}
+
+
+# --- the independent generator: damage the simulator never drew ---------------------------------------
+def simulator_families():
+    """The simulator's damage family names, when its make_pair can draw one family alone (families=);
+    None until it can."""
+    import inspect
+    names = getattr(simulate, "FAMILIES", None)
+    if names is None or "families" not in inspect.signature(simulate.make_pair).parameters:
+        return None
+    return list(names)
+
+
+def independent_sets(photos, n_per_photo: int, size: int, seed: int, jpeg: bool = True) -> dict:
+    """Damaged crops with every family mixed, each family alone (one crop per photo), and clean crops."""
+    return {"photos": len(photos),
+            "mixed": ed.make_samples(photos, n_per_photo, size, seed, jpeg=jpeg,
+                                     progress=lambda xs: _each(xs, "independent damage")),
+            "families": {f: ed.make_samples(photos, 1, size, seed, [f], jpeg=jpeg) for f in
+                         _each(ed.FAMILIES, "independent damage, one family at a time")},
+            "clean": ed.clean_samples(photos, size, seed)}
+
+
+def _family_row(probs, th, truths) -> dict:
+    p, r, f1 = tolerant_prf([pr >= th for pr in probs], truths)
+    return {"F1@2px": f1, "recall@2px": r, "precision@2px": p, "true px": int(sum(t.sum() for t in truths))}
+
+
+def independent_detect(name: str, det: str, th: float, high, sets: dict) -> tuple[dict, dict]:
+    """The independent generator's figures for one detector at its val threshold (and, for the model,
+    restore's auto mask at `high`): table rows, and per family F1/recall (each family drawn alone)."""
+    mixed = sets["mixed"]
+    truths = [s.mask for s in mixed]
+    probs, _ = _probabilities(det, [s.damaged for s in mixed])
+    cprobs, _ = _probabilities(det, sets["clean"])
+    area = sum(c.size for c in cprobs)
+    rows = {}
+    for label, mask_of in ((name, lambda p: p >= th),) + (
+            ((name + ", restore's auto mask", lambda p: api.hysteresis(p, high, th)),) if high else ()):
+        preds = [mask_of(p) for p in probs]
+        p, r, f1 = tolerant_prf(preds, truths)
+        rows[label] = {"threshold": high if label != name else th, "precision@2px": p, "recall@2px": r,
+                       "F1@2px": f1, "speck recall": speck_recall(preds, truths)[0],
+                       "clean FP area %": 100 * sum(int(mask_of(c).sum()) for c in cprobs) / area}
+        if label == name:
+            rows[label]["AP"] = average_precision(probs, truths)
+            plain = preds
+    fams = {f: _family_row(_probabilities(det, [s.damaged for s in ss])[0], th, [s.mask for s in ss])
+            for f, ss in sets["families"].items()}
+    for f in ed.FAMILIES:  # and each family's recall where the families are mixed
+        fam = [s.family_mask(f) for s in mixed]
+        fams[f]["recall@2px (mixed crops)"] = tolerant_prf(plain, fam)[1] if any(m.any() for m in fam) else float("nan")
+    return rows, fams
 
 
 # --- restoration ---------------------------------------------------------------------------------
@@ -300,8 +380,13 @@ def eval_fill(cases, seed: int) -> dict:
     return {"rows": rows, "hole diameters px": "64-160"}
 
 
-def eval_restore(n_per_photo: int = 1, size: int = 512, seed: int = 0) -> dict:
-    cases = make_cases("test", n_per_photo, size, seed, jpeg=False)
+def eval_restore(n_per_photo: int = 1, size: int = 512, seed: int = 0, quick: bool = False,
+                 photos: str = "auto", crops: str | None = None) -> dict:
+    """The simulator's test split with oracle masks, fill mode, the full pipeline; then the same on the
+    independent generator's damage (eval_damage) on `photos`; `crops`: write a sheet of opaque scratches
+    after each method there."""
+    few = (lambda xs: xs[:QUICK["photos"]]) if quick else (lambda xs: xs)
+    cases = make_cases("test", n_per_photo, size, seed, jpeg=False, photos=few(pool.photo_paths("test")))
     mp = sum(c.mask.size for c in cases) / 1e6
     rows, oracle_psnr = {}, []
     methods = inpainters()
@@ -318,7 +403,7 @@ def eval_restore(n_per_photo: int = 1, size: int = 512, seed: int = 0) -> dict:
     if "unscratch model" in methods:
         rows[f"unscratch model, first {SLOW_SUBSET} (as biharmonic, G'MIC)"] = _restore_row(methods["unscratch model"], cases[:SLOW_SUBSET])[0]
     rows["Telea, first %d" % SLOW_SUBSET] = _restore_row(methods["OpenCV Telea"], cases[:SLOW_SUBSET])[0]
-    clean = clean_crops("test", 512, seed)
+    clean = clean_crops("test", 512, seed, photos=few(pool.photo_paths("test")))
     res = {"rows": rows, "n_images": len(cases), "megapixels": mp, "fill": eval_fill(cases, seed)}
     # the full pipeline: our detector, then our restorer, no oracle; with restore's own (auto) mask, and with
     # the interactive mask a user reviews in an editor, whose false positives the restorer must leave intact
@@ -328,7 +413,102 @@ def eval_restore(n_per_photo: int = 1, size: int = 512, seed: int = 0) -> dict:
     if interactive is not None:
         res["pipeline, interactive mask"], res["clean input, interactive mask"] = _pipeline(cases, clean, interactive)
     res["pipeline, infrared plane (simulated)"] = _infrared_pipeline(cases, seed)
+    indep_photos = few(ed.eval_photos(photos))
+    res["independent"] = independent_restore(indep_photos, n_per_photo, size, seed)
+    if crops:
+        opaque_crops(indep_photos, seed, crops)
+        res["independent"]["crops"] = crops
     return res
+
+
+def restore_methods() -> dict:
+    """Our restorer as restore() runs it on defects and in fill mode (the hole's pixels hidden), then
+    every baseline, all composited through the same api.repair."""
+    out = {}
+    if models.default_card("restore") is not None:
+        out["restore (defects)"] = api.get_inpainter("model")
+        out["restore (mode='fill')"] = api.get_inpainter("model", fill=True)
+    out.update((k, v) for k, v in inpainters().items() if k != "unscratch model")
+    return out
+
+
+def independent_restore(photos, n_per_photo: int, size: int, seed: int) -> dict:
+    """Oracle-mask repair and the full pipeline on the independent generator's damage (no JPEG, so the
+    clean target is exact outside the damage)."""
+    samples = ed.make_samples(photos, n_per_photo, size, seed, jpeg=False,
+                              progress=lambda xs: _each(xs, "independent damage"))
+    cases = [Case(s.damaged, s.clean, s.mask, np.zeros(s.mask.shape, np.float32)) for s in samples]
+    rows, oracle, methods = {}, {}, restore_methods()
+    for name, inp in methods.items():
+        if isinstance(inp, str):
+            rows[name] = {"note": inp}
+            continue
+        subset = cases[:SLOW_SUBSET] if isinstance(inp, (GmicInpainter, BiharmonicInpainter)) else cases
+        rows[name if subset is cases else f"{name}, first {SLOW_SUBSET}"], oracle[name] = _restore_row(inp, subset)
+        if name == "restore (defects)":
+            rows[name + " + grain (restore's default)"], oracle["grain"] = _restore_row(inp, subset, grain=True)
+    if any(isinstance(v, (GmicInpainter, BiharmonicInpainter)) for v in methods.values()):
+        for name in ("restore (defects)", "OpenCV Telea"):  # beside the slow baselines, on their images
+            if name in oracle:
+                rows[f"{name}, first {SLOW_SUBSET}"] = _restore_row(methods[name], cases[:SLOW_SUBSET])[0]
+    clean = ed.clean_samples(photos, size // 2, seed)
+    res = {"rows": rows, "n_images": len(cases), "photos": len(photos)}
+    res["pipeline"], res["clean input"] = _pipeline(cases, clean, None)
+    best = oracle.get("grain", oracle.get("restore (defects)", oracle.get("OpenCV Telea")))
+    res["pipeline"]["PSNR image (restorer, oracle mask)"] = float(np.mean(best))
+    interactive = api.get_detector().threshold
+    if interactive is not None:
+        res["pipeline, interactive mask"], res["clean input, interactive mask"] = _pipeline(cases, clean, interactive)
+    return res
+
+
+CROP = 112  # px: the side of each crop in the opaque-scratch sheet
+
+
+def opaque_crops(photos, seed: int, path, n: int = 4) -> None:
+    """A sheet (rows: crops; columns: damaged, clean, then each method with the true mask) of fully
+    opaque scratches and cracks from the independent generator: a ghost line left by a method shows."""
+    samples = ed.make_samples(photos[:max(n, 1) * 2], 1, 256, seed + 1, ["scratch"], jpeg=False, opaque=True)
+    samples = sorted(samples, key=lambda s: -int(s.mask.sum()))[:n]
+    methods = {k: v for k, v in restore_methods().items() if not isinstance(v, (str, GmicInpainter))}
+    tiles = []
+    for s in samples:
+        ys, xs = np.nonzero(s.mask)
+        mid = len(ys) // 2
+        y0 = int(np.clip(ys[mid] - CROP // 2, 0, s.mask.shape[0] - CROP))
+        x0 = int(np.clip(xs[mid] - CROP // 2, 0, s.mask.shape[1] - CROP))
+        weight = api.repair_weight(s.mask)
+        outs = [s.damaged, s.clean] + [api.repair(s.damaged, weight, inp, grain=name.startswith("restore (def"))
+                                       for name, inp in methods.items()]
+        tiles.append([o[y0:y0 + CROP, x0:x0 + CROP] for o in outs])
+    labels = ["damaged", "clean"] + [k.replace("OpenCV ", "").replace("skimage ", "") for k in methods]
+    _write_sheet(path, tiles, labels)
+
+
+def _write_sheet(path, tiles, labels, gap: int = 4) -> None:
+    """Rows of equal tiles (float RGB in [0, 1]) with a label above each column, written atomically
+    (PNG or JPEG by suffix)."""
+    import os
+    from pathlib import Path
+    path = Path(path)
+    h, w = tiles[0][0].shape[:2]
+    header = 18
+    sheet = np.full((header + len(tiles) * (h + gap), len(labels) * (w + gap), 3), 255, np.uint8)
+    for j, label in enumerate(labels):
+        cv2.putText(sheet, label[:w // 6], (j * (w + gap) + 2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    for i, row in enumerate(tiles):
+        for j, t in enumerate(row):
+            y, x = header + i * (h + gap), j * (w + gap)
+            sheet[y:y + h, x:x + w] = np.rint(np.clip(t, 0, 1) * 255).astype(np.uint8)[:, :, ::-1]  # BGR
+    path.parent.mkdir(parents=True, exist_ok=True)
+    jpeg = path.suffix.lower() in (".jpg", ".jpeg")
+    ok, buf = cv2.imencode(path.suffix or ".png", sheet, [cv2.IMWRITE_JPEG_QUALITY, 80] if jpeg else [])
+    if not ok:
+        raise ValueError(f"{path}: cannot write an image with this suffix (use .png or .jpg)")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buf.tobytes())
+    os.replace(tmp, path)
 
 
 def _infrared_pipeline(cases, seed: int) -> dict:
@@ -396,12 +576,47 @@ def _pipeline(cases, clean, threshold) -> tuple[dict, dict]:
              "max % pixels changed": 100 * float(np.max(changed))})
 
 
-def print_table(rows: dict) -> None:
+# --- real photos ------------------------------------------------------------------------------------
+REAL_SIDE = 360  # px: the longest side of each panel of a real photo's contact sheet
+
+
+def eval_real(folder, out, side: int = REAL_SIDE) -> list[dict]:
+    """detect() and restore(image) on every photo of `folder`: per photo the mask % (interactive
+    threshold), the % of pixels restore() changes, and a contact sheet in `out` (input | mask over the input
+    in red | automatic repair). Real damage has no clean target: the sheets are for looking at."""
+    from pathlib import Path
+    from .. import io
+    folder, out = Path(folder), Path(out)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".tif", ".tiff"})
+    if not files:
+        raise ValueError(f"{folder}: no photos (png, jpg, tif) in this folder")
+    if out.resolve() == folder.resolve():
+        raise ValueError(f"{out}: the sheets must go to another folder than the photos")
+    rows = []
+    for f in _each(files, "real photos"):
+        img = io.read(f)
+        detection = api.detect(img)
+        fixed = api.restore(img)
+        colour = (lambda x: x[:, :, :3] if x.ndim == 3 else x[:, :, None].repeat(3, 2))
+        rgb, rep = (colour(x).astype(np.float32) / np.float32(np.iinfo(img.dtype).max if img.dtype.kind == "u" else 1)
+                    for x in (img, fixed))
+        changed = (colour(fixed) != colour(img)).any(axis=2)
+        red = rgb.copy()
+        red[detection.mask] = 0.3 * red[detection.mask] + 0.7 * np.array([1, 0, 0], np.float32)
+        scale = min(1.0, side / max(img.shape[:2]))
+        small = [cv2.resize(x, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for x in (rgb, red, rep)]
+        _write_sheet(out / f"{folder.name}-{f.stem}.jpg", [small], ["input", "mask (red)", "restore(image)"])
+        rows.append({"photo": f.name, "mask %": 100 * float(detection.mask.mean()),
+                     "changed %": 100 * float(changed.mean())})
+    return rows
+
+
+def print_table(rows: dict, first: str = "method") -> None:
     cols = []
     for r in rows.values():
         cols += [k for k in r if k not in cols]
     width = max(len(n) for n in rows) + 2
-    print("method".ljust(width) + "".join(c.rjust(max(12, len(c) + 2)) for c in cols))
+    print(first.ljust(width) + "".join(c.rjust(max(12, len(c) + 2)) for c in cols))
     for name, r in rows.items():
         cells = []
         for c in cols:
@@ -410,24 +625,64 @@ def print_table(rows: dict) -> None:
         print(name.ljust(width) + "".join(cells))
 
 
+def _print_pairs(label: str, d: dict) -> None:
+    print(f"{label}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in d.items()))
+
+
+def _print_families(title: str, per_detector: dict) -> None:
+    """One row per family, F1 and recall of each detector side by side."""
+    rows = {}
+    for det, fams in per_detector.items():
+        short = "model" if "model" in det else "classical"
+        for f, r in fams.items():
+            names = {"F1@2px": "F1", "recall@2px": "recall", "precision@2px": "precision",
+                     "recall@2px (mixed crops)": "recall in mix"}
+            rows.setdefault(f, {}).update({f"{short} {names.get(k, k)}": v for k, v in r.items() if k in names})
+    print(title)
+    print_table(rows, "family")
+
+
 def main(argv=None) -> int:
     import argparse
     ap = argparse.ArgumentParser(prog="unscratch eval")
-    ap.add_argument("what", choices=("detect", "restore"))
+    ap.add_argument("what", choices=("detect", "restore", "real"))
+    ap.add_argument("folder", nargs="?", help="eval real: the folder of real photos")
+    ap.add_argument("-o", "--out", help="eval real: where the contact sheets go (default: ./real-photo-sheets); "
+                                        "eval restore: the sheet of opaque-scratch crops (.png or .jpg)")
     ap.add_argument("--per-photo", type=int, default=None)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true",
+                    help=f"a small run: the first {QUICK['photos']} photos, {QUICK['per_photo']} crop each, "
+                         f"{QUICK['size']} px (not for the card)")
+    ap.add_argument("--photos", default="auto",
+                    help="photos for the independent damage: a folder or a pool split (default: the pool's "
+                         "held-out eval photos, else its test split)")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--write-card", action="store_true",
                     help="store these held-out metrics (and, for detect, the val-tuned threshold) in the shipped card")
     args = ap.parse_args(argv)
+    if args.what == "real":
+        if not args.folder:
+            ap.error("eval real needs a folder of photos")
+        rows = eval_real(args.folder, args.out or "real-photo-sheets")
+        print(f"{len(rows)} photos from {args.folder}; contact sheets in {args.out or 'real-photo-sheets'}")
+        print_table({r["photo"]: {k: v for k, v in r.items() if k != "photo"} for r in rows}, "photo")
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(rows, fh, indent=2)
+        return 0
+    if args.quick:
+        if args.write_card:
+            ap.error("--quick figures do not go into the card")
+        args.per_photo, args.size = args.per_photo or QUICK["per_photo"], QUICK["size"]
     if args.what == "detect":
-        res = eval_detect(args.per_photo or 3, args.size, args.seed)
+        res = eval_detect(args.per_photo or 3, args.size, args.seed, args.quick, args.photos)
         print(f"held-out test split: {res['n_test_images']} damaged crops ({res['test_megapixels']:.1f} MP, "
               f"{res['n_specks']} dust specks), {res['n_clean_images']} clean crops; thresholds tuned on "
               f"{res['n_val_images']} val crops; tolerance {TOLERANCE_PX} px")
     else:
-        res = eval_restore(args.per_photo or 1, args.size, args.seed)
+        res = eval_restore(args.per_photo or 1, args.size, args.seed, args.quick, args.photos, args.out)
         print(f"held-out test split: {res['n_images']} damaged crops ({res['megapixels']:.1f} MP), oracle masks, "
               "every method composited inside the same dilated mask")
     print_table(res["rows"])
@@ -437,7 +692,24 @@ def main(argv=None) -> int:
     for key in ("pipeline", "clean input", "pipeline, interactive mask", "clean input, interactive mask",
                 "pipeline, infrared plane (simulated)"):
         if key in res:
-            print(f"{key}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in res[key].items()))
+            _print_pairs(key, res[key])
+    if isinstance(res.get("simulator families"), dict):
+        _print_families("simulator's test split, one family at a time:", res["simulator families"])
+    elif "simulator families" in res:
+        print("simulator's families: " + res["simulator families"])
+    ind = res["independent"]
+    print(f"\nINDEPENDENT damage (eval_damage, not the simulator): {ind['n_images']} crops of {ind['photos']} photos"
+          + (f", {ind['n_clean_images']} clean crops, {ind['n_per_family']} crops per family alone; thresholds "
+             "as above (tuned on the simulator's val)" if args.what == "detect" else ", true masks"))
+    print_table(ind["rows"])
+    if args.what == "detect":
+        _print_families("independent damage, one family at a time (recall also within the mixed crops):",
+                        ind["families"])
+    for key in ("pipeline", "clean input", "pipeline, interactive mask", "clean input, interactive mask"):
+        if key in ind:
+            _print_pairs(f"independent {key}", ind[key])
+    if ind.get("crops"):
+        print(f"opaque-scratch crops after each method: {ind['crops']}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(res, fh, indent=2)
