@@ -27,7 +27,9 @@ or absent (plus, at worst, hidden `.*.part` temporaries, which the next run dele
 and a rerun reprocesses exactly the files not recorded as done. A file is skipped when its row is
 `done` with the same parameters and models (`params_key`), the same input (size and mtime unchanged;
 when they changed, the sha256 is recomputed and a matching file is not reprocessed), the same
-selection file, and all outputs asked for present. Failed files are retried on every run. When a file
+selection file, and all outputs asked for present and intact: each output's size, mtime and sha256 are
+recorded when it is written, and an output whose size differs (truncated) or whose content no longer
+hashes the same is redone. Failed files are retried on every run. When a file
 is reprocessed, outputs of its previous row that are no longer produced are deleted, so the tree
 never holds two versions of one result. `--force` reprocesses everything. One run at a time per
 OUT_DIR (an advisory lock on OUT_DIR/.unscratch-manifest.lock).
@@ -67,6 +69,7 @@ import sqlite3
 import sys
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterator, NamedTuple
@@ -263,6 +266,27 @@ def sha256_file(path) -> str:
     return h.hexdigest()
 
 
+def output_fingerprint(path: Path) -> list:
+    """[size, mtime_ns, sha256] of a finished output, for the manifest: a rerun checks the output is intact."""
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, sha256_file(path)]
+
+
+def output_intact(path: Path, fingerprint: list | None) -> bool:
+    """Whether `path` is the output the manifest recorded: same size, and the same sha256 unless the mtime
+    is unchanged too. An output recorded before fingerprints existed only has to be a file."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    if not fingerprint:
+        return path.is_file()
+    size, mtime_ns, digest = fingerprint
+    if st.st_size != size:
+        return False
+    return st.st_mtime_ns == mtime_ns or sha256_file(path) == digest
+
+
 def read_selection(path, shape, image_path) -> np.ndarray:
     """A selection image as a 2-D plane of the image's size (alpha of RGBA, else the first channel)."""
     try:
@@ -331,7 +355,8 @@ def process_file(job: Job, cfg: Config) -> dict:
         timings["hash"] = time.perf_counter() - t
         known = job.known
         if (known and known.get("sha256") == res["sha256"] and known.get("region_sha256") == res.get("region_sha256")
-                and all((Path(job.out_dir) / p).is_file() for p in job.outputs.values())):
+                and all(output_intact(Path(job.out_dir) / p, (job.known.get("files") or {}).get(p))
+                        for p in job.outputs.values())):
             res.update(status="done", reused=True)
             return res
         t = time.perf_counter()
@@ -373,18 +398,23 @@ def process_file(job: Job, cfg: Config) -> dict:
         res.update(defect_pixels=int(hole.sum()), defect_fraction=float(hole.mean()), changed_pixels=int(changed.sum()))
         t = time.perf_counter()
         out_root = Path(job.out_dir)
-        for kind, rel in job.outputs.items():
-            path = out_root / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if kind == "image":
-                io.write(path, restored, info=info, source=src, jpeg_quality=JPEG_QUALITY)
-            elif kind == "mask":
-                io.write(path, hole.astype(np.uint8) * 255, info=info, source=src)
-            elif kind == "probability":
-                io.write(path, probability.astype(np.float32), info=info, source=src)
-            elif kind == "thumb":
-                io.write(path, thumbnail_pair(image, restored), source=src, jpeg_quality=90)
-            res["outputs"][kind] = rel
+        with warnings.catch_warnings(record=True) as losses:  # what a format cannot hold: in the manifest
+            warnings.simplefilter("always", io.LossWarning)
+            for kind, rel in job.outputs.items():
+                path = out_root / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if kind == "image":
+                    io.write(path, restored, info=info, source=src, jpeg_quality=JPEG_QUALITY)
+                elif kind == "mask":
+                    io.write(path, hole.astype(np.uint8) * 255, info=info, source=src)
+                elif kind == "probability":
+                    io.write(path, probability.astype(np.float32), info=info, source=src)
+                elif kind == "thumb":
+                    io.write(path, thumbnail_pair(image, restored), source=src, jpeg_quality=90)
+                res["outputs"][kind] = rel
+                res.setdefault("output_files", {})[rel] = output_fingerprint(path)
+        notes = [str(w.message) for w in losses if issubclass(w.category, io.LossWarning)]
+        res["notes"] = "; ".join(notes) or None
         timings["write"] = time.perf_counter() - t
         res["status"] = "done"
     except (InputError, ModelError) as exc:
@@ -409,6 +439,8 @@ _COLUMNS = {
     "t_hash": "REAL", "t_read": "REAL", "t_detect": "REAL", "t_restore": "REAL", "t_write": "REAL", "t_total": "REAL",
     "worker": "TEXT", "split": "INTEGER", "attempts": "INTEGER", "version": "TEXT", "run_id": "INTEGER",
     "finished_at": "TEXT",
+    "output_files": "TEXT",  # {relative path: [size, mtime_ns, sha256]} of each output as written
+    "notes": "TEXT",         # what the output format could not hold (io.LossWarning), or NULL
 }
 
 
@@ -469,6 +501,7 @@ class Manifest:
                 "dtype": res.get("dtype"), "defect_pixels": res.get("defect_pixels"),
                 "defect_fraction": res.get("defect_fraction"), "changed_pixels": res.get("changed_pixels"),
                 "outputs": json.dumps(res.get("outputs", {}), sort_keys=True),
+                "output_files": json.dumps(res.get("output_files", {}), sort_keys=True), "notes": res.get("notes"),
                 "t_hash": t.get("hash"), "t_read": t.get("read"), "t_detect": t.get("detect"),
                 "t_restore": t.get("restore"), "t_write": t.get("write"), "t_total": t.get("total"),
                 "split": int(bool(res.get("split"))), "version": __version__,
@@ -491,8 +524,10 @@ def params_key(params: dict, models: dict) -> str:
 
 
 def _outputs_present(out_dir: Path, row: dict, wanted: dict) -> bool:
+    """Every wanted output recorded in the row and still as it was written (see `output_intact`)."""
     have = json.loads(row.get("outputs") or "{}")
-    return all(have.get(kind) == rel and (out_dir / rel).is_file() for kind, rel in wanted.items())
+    files = json.loads(row.get("output_files") or "{}")
+    return all(have.get(kind) == rel and output_intact(out_dir / rel, files.get(rel)) for kind, rel in wanted.items())
 
 
 def plan(jobs: list[Job], rows: dict, key: str, out_dir: Path, force: bool) -> tuple[list[Job], list[Job]]:
@@ -508,7 +543,8 @@ def plan(jobs: list[Job], rows: dict, key: str, out_dir: Path, force: bool) -> t
             skip.append(job)
             continue
         if same_setup:
-            job.known = {"sha256": row["sha256"], "region_sha256": row["region_sha256"]}
+            job.known = {"sha256": row["sha256"], "region_sha256": row["region_sha256"],
+                         "files": json.loads(row.get("output_files") or "{}")}
         todo.append(job)
     return todo, skip
 
@@ -720,6 +756,9 @@ def run_batch(in_dir, out_dir, *, glob: str = "**/*", workers: int = 1, schedule
             write_contact_sheets(out_dir, manifest.rows(), [j.path for j in jobs])
         summary.seconds = time.perf_counter() - started
         manifest.finish_run(run_id, summary)
+    except sqlite3.Error as exc:  # e.g. "database or disk is full": one line, and a rerun resumes
+        raise InputError(f"{out_dir / MANIFEST_NAME}: cannot record progress ({exc}); free some space and "
+                         "rerun the same command to resume") from None
     finally:
         if bar is not None:
             bar.close()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,39 @@ def _read_plane(path: str, shape, what: str) -> np.ndarray:
     return plane
 
 
+def _check_outputs(args, outputs: list[tuple[str, str]], reads: list[str]) -> None:
+    """Every output path, before any work (issue 24): a known extension, not a folder, in a folder that
+    exists and can be written, not any file the command reads (input, --mask, --region, by inode), and no
+    two outputs the same file. Then remove temporaries a killed run left for these outputs."""
+    from . import io
+    reads = [r for r in reads if r]
+    tiffs = [path for _, path in outputs if Path(path).suffix.lower() in (".tif", ".tiff")]
+    if args.compression is not None and not tiffs:
+        raise InputError(f"--compression {args.compression}: applies to TIFF outputs, and none is asked for")
+    for k, (option, path) in enumerate(outputs):
+        io.check_output(path, reads=reads, compression=args.compression, name=option)
+        for other_option, other in outputs[:k]:
+            if io.same_file(Path(path), Path(other)):
+                raise InputError(f"{option} {path}: is the same file as {other_option}; choose two different outputs")
+    for _, path in outputs:
+        io.remove_stale_temporaries(Path(path))
+    _warn_missing_models()
+
+
+def _warn_missing_models() -> None:
+    """A models folder named by UNSCRATCH_MODELS_DIR that does not exist is a typo, not a choice: say so
+    instead of falling back to the classical methods without a word."""
+    from . import models
+    note = models.missing_dir_note()
+    if note:
+        print(f"unscratch: warning: {note}", file=sys.stderr)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (what a write loses, see io.LossWarning) as one line each, without a source location."""
+    print(f"unscratch: warning: {message}", file=sys.stderr)
+
+
 def _detect_method(method: str, info, path: str, option: str) -> str:
     """The detector for this file (api.detect_method_for), said on stderr when it is the infrared plane."""
     from .api import detect_method_for
@@ -51,6 +85,8 @@ def _detect_method(method: str, info, path: str, option: str) -> str:
 
 def cmd_detect(args) -> int:
     from . import detect, io
+    outputs = [("-o", args.output)] + ([("--probability", args.probability)] if args.probability else [])
+    _check_outputs(args, outputs, [args.input, args.region])
     image, info = io.read_with_info(args.input)
     region = _read_plane(args.region, image.shape[:2], "region") if args.region else None
     method = _detect_method(args.method, info, args.input, "--method")
@@ -59,15 +95,16 @@ def cmd_detect(args) -> int:
         det = detect(image, region=region, threshold=args.threshold, progress=bar, method=method)
     finally:
         bar.close()
-    io.write(args.output, det.mask.astype(np.uint8) * 255, info=info, source=args.input)
+    io.write(args.output, det.mask.astype(np.uint8) * 255, info=info, source=args.input, compression=args.compression)
     if args.probability:
-        io.write(args.probability, det.probability, info=info, source=args.input)
+        io.write(args.probability, det.probability, info=info, source=args.input, compression=args.compression)
     print(f"{args.output}: {int(det.mask.sum())} defect pixels ({100 * det.mask.mean():.3f} %) at threshold {det.threshold:.3f}")
     return 0
 
 
 def cmd_restore(args) -> int:
     from . import io, restore
+    _check_outputs(args, [("-o", args.output)], [args.input, args.mask, args.region])
     image, info = io.read_with_info(args.input)
     region = _read_plane(args.region, image.shape[:2], "region") if args.region else None
     mask = _read_plane(args.mask, image.shape[:2], "mask") if args.mask else None
@@ -82,7 +119,7 @@ def cmd_restore(args) -> int:
                       threshold=args.threshold, method=args.method, detect_method=detect_method, grain=args.grain)
     finally:
         bar.close()
-    io.write(args.output, out, info=info, source=args.input)
+    io.write(args.output, out, info=info, source=args.input, compression=args.compression)
     changed = (out != image).reshape(out.shape[0], out.shape[1], -1).any(axis=2)
     print(f"{args.output}: {int(changed.sum())} pixels repaired ({100 * changed.mean():.3f} %)")
     return 0
@@ -109,8 +146,11 @@ def cmd_info(args) -> int:
         print("jpeglib missing: a JPEG restored into a JPEG is encoded whole")
     print(f"onnxruntime providers: {', '.join(onnxruntime.get_available_providers())} (using {', '.join(models.providers())})")
     print(f"models in {models.models_dir()}:")
-    cards = models.list_cards()
-    if not cards:
+    note = models.missing_dir_note()
+    cards, skipped = models.scan_cards()
+    if note:
+        print(f"  {note}")
+    elif not cards:
         print("  none (classical methods in use)")
     for card in cards:
         try:
@@ -119,6 +159,8 @@ def cmd_info(args) -> int:
         except ModelError as exc:
             status = f"BAD: {exc}"
         print(f"  {card.name:24s} {card.task:8s} sha256 {card.sha256[:16]}…  {status}")
+    for path, reason in skipped:
+        print(f"  skipped {path.name}: {reason}")
     return 0
 
 
@@ -146,7 +188,14 @@ def cmd_eval(args) -> int:
 
 def cmd_batch(args) -> int:
     from . import batch
+    _warn_missing_models()
     return batch.main(args)
+
+
+def _compression_option(parser) -> None:
+    from .io import DEFAULT_COMPRESSION, TIFF_COMPRESSIONS
+    parser.add_argument("--compression", choices=tuple(TIFF_COMPRESSIONS), default=None,
+                        help=f"lossless compression of TIFF outputs (default {DEFAULT_COMPRESSION})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--region", help="selection image: only look inside its nonzero pixels")
     d.add_argument("--method", choices=DETECT_METHODS, default="auto",
                    help="auto: the model, or a scan's infrared plane when it has one (RGBI TIFF); infrared: that plane")
+    _compression_option(d)
     d.add_argument("-q", "--quiet", action="store_true")
     d.set_defaults(func=cmd_detect)
 
@@ -180,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the detector when no --mask is given (as detect --method)")
     r.add_argument("--no-grain", dest="grain", action="store_false",
                    help="leave fills smooth instead of matching the film grain around them")
+    _compression_option(r)
     r.add_argument("-q", "--quiet", action="store_true")
     r.set_defaults(func=cmd_restore)
 
@@ -234,12 +285,18 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.threads:
-            from .models import configure
-            configure(threads=args.threads)
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            if args.threads:
+                from .models import configure
+                configure(threads=args.threads)
+            return args.func(args)
     except (InputError, ModelError) as exc:
         print(f"unscratch: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file system refusal the checks could not foresee (raced, quota, disk full)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"unscratch: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except Cancelled:
         print("unscratch: cancelled", file=sys.stderr)

@@ -7,13 +7,26 @@ keeps 16-bit and float samples; its ICC, resolution, XMP, IPTC and text tags are
 sub-IFD is not). A file's orientation flag (EXIF or TIFF Orientation) is applied on reading, as editors
 and viewers do, so masks and selections drawn on what the user sees line up; outputs are written upright
 with the flag reset. Every write goes to a temporary file in the destination folder and is renamed into
-place, so an interrupted write leaves nothing behind.
+place, so an interrupted write leaves nothing behind; a temporary left by a killed run is removed by the
+next write of the same file. Outputs get the mode the umask allows (a replaced file keeps its own).
+
+A file's header is read before its pixels, and one declaring more than `max_pixels()` (1000 MP unless
+UNSCRATCH_MAX_MEGAPIXELS says otherwise) is refused, so a decompression bomb never reaches a decoder.
+Writes that lose something (16-bit or alpha into JPEG, float into PNG, a CMYK JPEG's colours) say so
+with a `LossWarning`.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import re
+import stat
 import struct
+import sys
 import tempfile
+import threading
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +40,32 @@ from .errors import InputError
 
 PNG_SIG = b"\x89PNG\r\n\x1a\n"
 READABLE = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
+MAX_MEGAPIXELS = 1000  # default pixel limit: above any film scan we can hold in memory, below OpenCV's 1074
+# TIFF compressions a user may choose for output (all lossless) -> tifffile's name; "deflate" is the default
+TIFF_COMPRESSIONS = {"none": None, "lzw": "lzw", "deflate": "zlib", "zstd": "zstd"}
+DEFAULT_COMPRESSION = "deflate"
+
+
+class LossWarning(UserWarning):
+    """A write kept less than the image holds (bit depth, alpha, colour model); the message says what."""
+
+
+def max_pixels() -> int:
+    """The most pixels a file may declare: UNSCRATCH_MAX_MEGAPIXELS (in MP) or MAX_MEGAPIXELS."""
+    try:
+        return int(float(os.environ.get("UNSCRATCH_MAX_MEGAPIXELS") or MAX_MEGAPIXELS) * 1e6)
+    except ValueError:
+        return MAX_MEGAPIXELS * 1_000_000
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    """Refuse a declared size before decoding: an empty image, or a decompression bomb."""
+    if width <= 0 or height <= 0:
+        raise InputError(f"{path}: the file declares an empty {width}x{height} image")
+    limit = max_pixels()
+    if width * height > limit:
+        raise InputError(f"{path}: declares {width}x{height} pixels ({width * height / 1e6:.0f} MP), over the "
+                         f"{limit / 1e6:.0f} MP limit (set UNSCRATCH_MAX_MEGAPIXELS to raise it)")
 
 
 @dataclass
@@ -42,6 +81,8 @@ class ImageInfo:
     # a TIFF's fourth plane is an extra sample of unspecified meaning (ExtraSamples 0 or absent), not alpha:
     # what film scanners write as infrared (VueScan "64 bit RGBI", SilverFast HDRi); see unscratch.infrared
     infrared: bool = False
+    # a CMYK (or YCCK) JPEG: the decoder gave RGB pixels, and its CMYK ICC profile was left out
+    cmyk: bool = False
 
 
 def _suffix(path: Path) -> str:
@@ -59,6 +100,8 @@ def read(path) -> np.ndarray:
 def read_with_info(path) -> tuple[np.ndarray, ImageInfo]:
     path = Path(path)
     suffix = _suffix(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not an image file")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     if suffix in (".tif", ".tiff"):  # tifffile reads the file itself: reading its bytes here too doubled the I/O
@@ -68,18 +111,84 @@ def read_with_info(path) -> tuple[np.ndarray, ImageInfo]:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
-    image = _decode(data)
+    size = _png_size(data) if data.startswith(PNG_SIG) else _jpeg_size(data)
+    if size is not None:
+        _check_size(path, *size)
+    image, chatter = _decode_quietly(data)
     if image is None:
-        raise InputError(f"{path}: not a readable {suffix[1:].upper()} file (corrupt or truncated)")
+        why = f": {chatter}" if chatter else ""
+        raise InputError(f"{path}: not a readable {suffix[1:].upper()} file (corrupt or truncated{why})")
     info = _png_info(data) if suffix == ".png" else _jpeg_info(data)
     orientation, info.exif = _exif_upright(info.exif)
     return _normalise(_oriented(image, orientation), path), info
 
 
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR, or None when the header is not there."""
+    if len(data) >= 24 and data[12:16] == b"IHDR":
+        return struct.unpack(">II", data[16:24])
+    return None
+
+
+_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
+
+
+def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
+    """(width, height, components) from a JPEG's start-of-frame segment, or None."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    for marker, body, _, _ in _jpeg_segments(data):
+        if marker in _SOF and len(body) >= 6:
+            height, width = struct.unpack(">HH", body[1:5])
+            return width, height, body[5]
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    frame = _jpeg_frame(data)
+    return frame[:2] if frame else None
+
+
+_stderr_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _stderr_captured():
+    """Capture what C libraries print to file descriptor 2 (libpng's and libjpeg's complaints) while the
+    block runs; yields a list that then holds the text. Our one-line error says what is wrong instead."""
+    out: list[str] = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real stderr (embedded hosts): nothing to capture
+        yield out
+        return
+    with _stderr_lock, tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield out
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            out.append(sink.read(4096).decode("utf-8", "replace"))
+
+
+def _decode_quietly(data: bytes) -> tuple[np.ndarray | None, str]:
+    """`_decode`, with the decoder's complaints captured: (image or None, the first complaint)."""
+    with _stderr_captured() as chatter:
+        image = _decode(data)
+    lines = [line.strip() for text in chatter for line in text.splitlines() if line.strip()]
+    return image, lines[0] if lines else ""
+
+
 def _decode(data: bytes) -> np.ndarray | None:
     """PNG or JPEG bytes as stored (no orientation applied), colour order RGB(A); None if undecodable."""
     buf = np.frombuffer(data, np.uint8)
-    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+    try:
+        image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+    except cv2.error:  # e.g. over OpenCV's own pixel limit when UNSCRATCH_MAX_MEGAPIXELS was raised past it
+        return None
     if image is not None and image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
     return image
@@ -143,17 +252,27 @@ def _normalise(image: np.ndarray, path: Path) -> np.ndarray:
         finite = np.isfinite(image)
         if not finite.all():
             raise InputError(f"{path}: contains NaN or infinite samples")
+        low, high = float(image.min()), float(image.max())
+        if high > FLOAT_SLACK or low < 1 - FLOAT_SLACK:
+            scale = "0-255" if high <= 255.5 else "0-65535" if high <= 65535.5 else "another range"
+            raise InputError(f"{path}: float samples range {low:g} to {high:g}; unscratch reads float images as "
+                             f"0-1 (1 = white) and these look like {scale}; scale them to 0-1 or save as "
+                             "8- or 16-bit integers")
     try:
         return check_image(image, str(path))
     except InputError:
         raise
 
 
+FLOAT_SLACK = 1.01  # float samples outside [-0.01, 1.01] are not 0-1 data (rounding aside)
+
+
 def _read_tiff(path: Path) -> tuple[np.ndarray, ImageInfo]:
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
-            image = page.asarray()
+            _check_size(path, int(page.imagewidth), int(page.imagelength))
+            image = _tiff_pixels(page, path)
             info = ImageInfo()
             tags = page.tags
             if "InterColorProfile" in tags:
@@ -184,6 +303,8 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, ImageInfo]:
             info.infrared = page.photometric in colour.get(page.samplesperpixel, ()) and extra[-1:] in ((), (0,))
     except InputError:
         raise
+    except PermissionError:
+        raise InputError(f"{path}: cannot be read (permission denied)") from None
     except Exception as exc:  # tifffile raises many types for broken files
         raise InputError(f"{path}: not a readable TIFF file ({exc})") from None
     if image.ndim == 3 and image.shape[0] in (1, 3, 4) and image.shape[2] not in (1, 3, 4):
@@ -191,6 +312,18 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, ImageInfo]:
     if image.ndim != 2 and image.ndim != 3:
         raise InputError(f"{path}: TIFF with shape {image.shape} is not a single 2-D image")
     return _oriented(image, orientation), info
+
+
+def _tiff_pixels(page, path: Path) -> np.ndarray:
+    """The page's pixels; a compression whose codec is missing is named (imagecodecs reads them all)."""
+    try:
+        return page.asarray()
+    except ValueError as exc:
+        if "imagecodecs" in str(exc):
+            name = getattr(page.compression, "name", str(page.compression))
+            raise InputError(f"{path}: {name} compressed TIFF needs the imagecodecs package "
+                             "(pip install imagecodecs)") from None
+        raise
 
 
 # TIFF tags carried from a TIFF to a TIFF copy -> the type they are written as (2 text, 7 bytes):
@@ -206,54 +339,181 @@ def _tag_bytes(tif, tag) -> tuple[int, bytes]:
 
 
 def write(path, image, *, info: ImageInfo | None = None, source=None, overwrite_source: bool = False,
-          jpeg_quality: int = 95) -> Path:
+          jpeg_quality: int = 95, compression: str | None = None) -> Path:
     """Write `image` to `path` atomically; refuse to replace `source` unless `overwrite_source`.
 
     PNG keeps 8/16-bit; float data is written to PNG as 16-bit. JPEG is 8-bit only (wider data is
-    rounded). TIFF keeps uint8, uint16 and float32. A JPEG written from a JPEG `source` re-encodes only
-    the blocks whose pixels differ from it (see `_jpeg_blockwise`); `jpeg_quality` applies otherwise.
+    rounded). TIFF keeps uint8, uint16 and float32, compressed losslessly with `compression` (one of
+    TIFF_COMPRESSIONS; deflate by default). A JPEG written from a JPEG `source` re-encodes only the blocks
+    whose pixels differ from it (see `_jpeg_blockwise`); `jpeg_quality` applies otherwise. What the format
+    cannot hold is said with a LossWarning. A failed write (disk full, no permission) raises InputError and
+    leaves nothing behind.
     """
     path = Path(path)
-    suffix = _suffix(path)
+    check_output(path, reads=[source] if source is not None and not overwrite_source else (),
+                 compression=compression)
     image = check_image(image, "image to write")
-    if source is not None and not overwrite_source and _same_file(path, Path(source)):
-        raise InputError(f"{path}: refusing to overwrite the input image; choose another output path")
-    if not path.parent.is_dir():
-        raise InputError(f"{path}: output folder {path.parent} does not exist")
+    suffix = path.suffix.lower()
     info = info or ImageInfo()
+    _warn_losses(path, image, info, source)
     if info.infrared and suffix not in (".tif", ".tiff") and image.ndim == 3 and image.shape[2] == 4:
         image = image[:, :, :3]  # PNG would show an infrared plane as alpha, and JPEG has no room for it
-    if suffix in (".tif", ".tiff"):
-        write_atomically(path, lambda tmp: _write_tiff(tmp, image, info))
-        return path
-    data = _jpeg_blockwise(image, Path(source), info) if suffix in JPEG_SUFFIXES and source is not None else None
-    if data is None:
-        data = _encode(image, suffix, info, jpeg_quality)
-    write_atomically(path, lambda tmp: tmp.write_bytes(data))
+    try:
+        if suffix in (".tif", ".tiff"):
+            write_atomically(path, lambda tmp: _write_tiff(tmp, image, info, compression or DEFAULT_COMPRESSION))
+            return path
+        data = _jpeg_blockwise(image, Path(source), info) if suffix in JPEG_SUFFIXES and source is not None else None
+        if data is None:
+            data = _encode(image, suffix, info, jpeg_quality)
+        write_atomically(path, lambda tmp: tmp.write_bytes(data))
+    except OSError as exc:
+        reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        raise InputError(f"{path}: cannot be written ({reason}); nothing was written") from None
     return path
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def check_output(path, *, reads=(), compression: str | None = None, name: str = "") -> Path:
+    """Refuse an output path before any work: an unknown extension, a folder, a missing or unwritable
+    folder, or a file the command reads (`reads`: paths; symlinks and hard links count as the same file).
+    `name` (e.g. "--probability") is said in the message."""
+    path = Path(path)
+    what = f"{name} {path}" if name else str(path)
+    suffix = path.suffix.lower()
+    if suffix not in READABLE:
+        raise InputError(f"{what}: unsupported output type '{path.suffix}'; use .png, .jpg, .jpeg, .tif or .tiff")
+    if compression is not None:
+        if compression not in TIFF_COMPRESSIONS:
+            raise InputError(f"--compression {compression}: not one of {', '.join(TIFF_COMPRESSIONS)}")
+    if path.is_dir():
+        raise InputError(f"{what}: is a folder; name the output file")
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputError(f"{what}: output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{what}: cannot write to the output folder {folder} (permission denied)")
+    reads = [Path(r) for r in reads if r is not None]
+    for read in reads:
+        if same_file(path, read):
+            which = "the input" if same_file(read, reads[0]) else f"{read}, an input"
+            raise InputError(f"{what}: refusing to overwrite {which} this command reads; choose another output path")
+    return path
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same inode when both exist (symlinks, hard links), else the
+    same resolved path."""
+    a, b = Path(a), Path(b)
     try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
     except OSError:
         return False
 
 
+def _warn_losses(path: Path, image: np.ndarray, info: ImageInfo, source) -> None:
+    """Say what writing `image` to `path` loses (a LossWarning per write, one line)."""
+    suffix = path.suffix.lower()
+    lost = []
+    if suffix in JPEG_SUFFIXES:
+        if image.dtype != np.uint8:
+            lost.append(f"its {'16-bit' if image.dtype == np.uint16 else 'float'} samples are rounded to 8 bits")
+        if image.ndim == 3 and image.shape[2] == 4 and not info.infrared:
+            lost.append("its alpha channel is dropped")
+    elif suffix == ".png" and image.dtype == np.float32:
+        lost.append("its float samples are stored as 16-bit integers")
+    if info.infrared and suffix not in (".tif", ".tiff") and image.ndim == 3 and image.shape[2] == 4:
+        lost.append("its infrared plane is dropped")
+    if lost:
+        keep = ".tif" if suffix == ".png" else ".tif or .png"
+        warnings.warn(f"{path}: {suffix[1:].upper()} cannot hold this image: {' and '.join(lost)}; "
+                      f"write {keep} to keep it", LossWarning, stacklevel=3)
+    if info.cmyk:
+        whole = " and, as JPEG, re-encoded whole (every pixel takes a JPEG generation)" \
+            if suffix in JPEG_SUFFIXES else ""
+        warnings.warn(f"{path}: {source or 'the input'} is a CMYK JPEG; it is written as RGB without its CMYK "
+                      f"ICC profile{whole}", LossWarning, stacklevel=3)
+
+
+def _part_pattern(name: str) -> re.Pattern:
+    """Names of `write_atomically`'s temporaries for a file called `name` (mkstemp's 8 random chars)."""
+    return re.compile(rf"^\.{re.escape(name)}\.[a-z0-9_]{{8}}\.part$")
+
+
+def remove_stale_temporaries(path: Path) -> int:
+    """Delete the temporaries a killed write of `path` left beside it; one still being written is held
+    locked by its writer and is left alone. Returns how many were removed."""
+    pattern = _part_pattern(path.name)
+    removed = 0
+    try:
+        names = [n for n in os.listdir(path.parent) if pattern.match(n)]
+    except OSError:
+        return 0
+    for name in names:
+        tmp = path.parent / name
+        try:
+            with open(tmp, "rb") as fh:
+                if not _try_lock(fh.fileno()):
+                    continue  # a live writer holds it
+            tmp.unlink()
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _try_lock(fd: int) -> bool:
+    """An exclusive advisory lock on `fd` without waiting; True where the platform has none."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows (changing it races other threads)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path: Path, write_tmp) -> None:
     """`write_tmp(tmp)` writes a temporary file beside `path`, which then replaces `path` in one step: a
-    crash leaves the old file or the new one, never half of one."""
+    crash leaves the old file or the new one, never half of one. The temporary is locked while it is
+    written, so a later write can tell a killed run's leftover from a live one and remove it. The new
+    file gets the replaced file's mode, else what the umask allows (mkstemp's own is 0600)."""
+    path = Path(path)
+    remove_stale_temporaries(path)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mode = 0o666 & ~_umask()
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
     tmp = Path(tmp_name)
     try:
+        _try_lock(fd)
         write_tmp(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
 
 
 def _encode(image: np.ndarray, suffix: str, info: ImageInfo, jpeg_quality: int) -> bytes:
@@ -282,7 +542,7 @@ def _to_bgr(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _write_tiff(tmp: Path, image: np.ndarray, info: ImageInfo) -> None:
+def _write_tiff(tmp: Path, image: np.ndarray, info: ImageInfo, compression: str = DEFAULT_COMPRESSION) -> None:
     extratags = []
     if info.icc_profile:
         extratags.append((34675, 7, len(info.icc_profile), info.icc_profile, True))
@@ -297,7 +557,7 @@ def _write_tiff(tmp: Path, image: np.ndarray, info: ImageInfo) -> None:
     if image.ndim == 3 and image.shape[2] == 4:
         extrasamples = ("unspecified",) if info.infrared else ("unassalpha",)
     tifffile.imwrite(tmp, image, photometric=photometric, extrasamples=extrasamples, extratags=extratags,
-                     compression="zlib", metadata=None, software="unscratch", **kwargs)
+                     compression=TIFF_COMPRESSIONS[compression], metadata=None, software="unscratch", **kwargs)
 
 
 def _native(info: ImageInfo, suffix: str) -> list:
@@ -420,6 +680,10 @@ def _jpeg_info(data: bytes) -> ImageInfo:
                 info.dpi = (xd * scale, yd * scale)
     if icc_parts:
         info.icc_profile = b"".join(icc_parts[k] for k in sorted(icc_parts))
+    frame = _jpeg_frame(data)
+    if (frame and frame[2] == 4) or (info.icc_profile or b"")[16:20] == b"CMYK":
+        info.cmyk = True  # the decoder hands over RGB: a CMYK profile would mislabel those pixels
+        info.icc_profile = None
     info.native = (".jpg", native) if native else None
     return info
 
@@ -472,7 +736,7 @@ def _jpeg_blockwise(image: np.ndarray, source: Path, info: ImageInfo) -> bytes |
         data = source.read_bytes()
         if _exif_upright(_jpeg_info(data).exif)[0] != 1:
             return None  # stored sideways: the upright image's blocks are not the source's
-        before = _decode(data)
+        before = _decode_quietly(data)[0]
         if before is None or before.shape != pixels.shape:
             return None
         changed = pixels != before if pixels.ndim == 2 else (pixels != before).any(axis=2)

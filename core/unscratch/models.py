@@ -73,11 +73,42 @@ def read_card(json_path: Path) -> ModelCard:
         raise ModelError(f"{json_path}: not a valid model card ({exc})") from None
 
 
-def list_cards(directory: Path | None = None) -> list[ModelCard]:
+def missing_dir_note() -> str | None:
+    """What to tell the user when UNSCRATCH_MODELS_DIR names a folder that does not exist (a typo would
+    otherwise switch to the classical methods without a word), else None."""
+    env = os.environ.get("UNSCRATCH_MODELS_DIR")
+    if env and not Path(env).is_dir():
+        return (f"models folder {env} (UNSCRATCH_MODELS_DIR) does not exist; using the classical methods "
+                "instead of the shipped models")
+    return None
+
+
+def scan_cards(directory: Path | None = None) -> tuple[list[ModelCard], list[tuple[Path, str]]]:
+    """(the model cards in the folder, [(path, why it was skipped)] for its other .json files).
+
+    A folder may hold other JSON (notes, a backup copy of a card): what is not a card is skipped, and so is
+    a copy of a card whose model file is not beside it and whose name belongs to another file (a real card
+    with its model missing is kept, so that `verify` says so loudly)."""
     directory = Path(directory) if directory else models_dir()
     if not directory.is_dir():
-        return []
-    return [read_card(p) for p in sorted(directory.glob("*.json"))]
+        return [], []
+    cards, skipped = [], []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            card = read_card(path)
+        except ModelError as exc:
+            skipped.append((path, f"not a model card ({str(exc).split('(', 1)[-1].rstrip(')')})"))
+            continue
+        if not card.path.exists() and card.name != path.stem:
+            skipped.append((path, f"a copy of the card {card.name!r} without its model file {card.path.name}"))
+            continue
+        cards.append(card)
+    return cards, skipped
+
+
+def list_cards(directory: Path | None = None) -> list[ModelCard]:
+    """The model cards in the folder (other .json files are skipped; `scan_cards` says which)."""
+    return scan_cards(directory)[0]
 
 
 def default_card(task: str) -> ModelCard | None:
