@@ -241,8 +241,10 @@ def test_detect_adds_layer_and_channel_at_offsets(fake):
     _, dirty = scratched(np.uint8)
     image, layer = make_image(dirty, offsets=(5, 3), canvas=(66, 50))
     status, new, channel = fake.run_procedure(NAMES[0], image, [layer])
-    assert status == "success" and fake.messages == []
+    assert status == "success" and len(fake.messages) == 1 and "marked" in fake.messages[0]
+    assert "threshold 0.9" in fake.messages[0] and "Restore selection" in fake.messages[0]
     assert [l.name for l in image.layers] == ["Scratches in Background", "Background"]
+    assert image.active is layer                            # not Detect's channel: Restore works next
     rgba = array_of(new.pixels)
     found = rgba[..., 3] == 255
     scratch = np.zeros(found.shape, bool)
@@ -399,3 +401,90 @@ def test_worker_stops_when_its_host_is_gone(tmp_path, monkeypatch):
     assert not job.exists()
     monkeypatch.setattr(worker, "_PARENT", os.getppid())
     assert not worker._host_gone()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Detect → (edit) → Restore: the mask the user sees is the mask that is repaired
+def _changed(new, layer):
+    return (array_of(new.pixels) != array_of(layer.pixels)).any(axis=-1)
+
+
+def _near(mask, px):
+    import cv2
+    return cv2.dilate(mask.astype(np.uint8), np.ones((2 * px + 1, 2 * px + 1), np.uint8)) > 0
+
+
+def test_detect_then_restore_with_detects_channel_active(fake):
+    """Detect leaves its channel as the last item made; Restore finds the photo layer whatever is active."""
+    clean, dirty = scratched(np.uint8)
+    image, layer = make_image(dirty)
+    status, marks, channel = fake.run_procedure(NAMES[0], image, [layer])
+    assert status == "success"
+    for active in (channel, marks):
+        status, new = fake.run_procedure(NAMES[1], image, [active])
+        assert status == "success" and new.name == "Background (restored)", new
+        assert new.parent is None and image.layers.index(new) == image.layers.index(layer) - 1
+        err = np.abs(array_of(new.pixels)[SCRATCH].astype(float) - clean[SCRATCH]).mean() / 255
+        assert err < 0.03
+        assert "pixels repaired" in fake.messages[-1] and "Scratches in Background" in fake.messages[-1]
+        assert not marks.visible                                  # hidden so that the result shows
+        assert image.undo() and marks.visible                     # one step: layer and visibility
+    _assert_refused(fake, image, [shim.FakeChannel("Other", 64, 48, bytes(64 * 48))], NAMES[1], "channel", "Fix:")
+
+
+def test_restore_repairs_exactly_the_edited_detect_layer(fake):
+    clean, dirty = scratched(np.uint8)
+    image, layer = make_image(dirty)
+    _, marks, channel = fake.run_procedure(NAMES[0], image, [layer])
+    rgba = array_of(marks.pixels).copy()
+    rgba[:, :32, 3] = 0                                           # the user erases the left half of the marks
+    marks.pixels = pixels_of(rgba)
+    left = rgba[..., 3] > 127
+    status, new = fake.run_procedure(NAMES[1], image, [layer])
+    assert status == "success"
+    changed = _changed(new, layer)
+    assert changed[left].all() and not changed[~_near(left, 5)].any()   # marks + a margin of 2+2 px
+    assert not changed[:, :26].any()                             # the erased marks are left alone
+    assert f"{int(left.sum())} pixels marked" in fake.messages[-1]
+    # with a selection too: the marks ∩ the selection
+    image.undo()
+    image.select_rectangle(40, 0, 24, 48)
+    status, new = fake.run_procedure(NAMES[1], image, [layer])
+    changed = _changed(new, layer)
+    assert changed[:, 40:][left[:, 40:]].all() and not changed[:, :40].any()
+    # Detect's layer gone: its channel is the mask (unedited: the whole scratch)
+    image.select_none()
+    image.siblings(marks).remove(marks)
+    status, new = fake.run_procedure(NAMES[1], image, [layer])
+    chan = np.frombuffer(channel.data, np.uint8).reshape(48, 64) > 127
+    changed = _changed(new, layer)
+    assert changed[chan].all() and not changed[~_near(chan, 5)].any()
+
+
+def test_nothing_repaired_adds_no_layer_and_says_what_to_do(fake):
+    _, dirty = scratched(np.uint8)
+    image, layer = make_image(dirty)
+    _, marks, _ = fake.run_procedure(NAMES[0], image, [layer])
+    rgba = array_of(marks.pixels).copy()
+    rgba[..., 3] = 0                                              # every mark erased
+    marks.pixels = pixels_of(rgba)
+    undo = len(image.undo_stack)
+    assert fake.run_procedure(NAMES[1], image, [layer]) == ("success", None)
+    assert len(image.undo_stack) == undo and [l.name for l in image.layers] == ["Scratches in Background",
+                                                                                  "Background"]
+    assert "nothing was repaired" in fake.messages[-1] and "marks no pixel" in fake.messages[-1]
+    assert "Fix:" in fake.messages[-1]
+
+
+def test_selection_repairs_the_detectors_mask_and_says_so(fake):
+    """No Detect layer: inside a selection the detector's mask at its threshold is repaired, and the message
+    gives the count and the threshold; an explicit threshold is the sensitivity."""
+    clean, dirty = scratched(np.uint8)
+    image, layer = make_image(dirty)
+    image.select_rectangle(4, 16, 56, 10)
+    status, new = fake.run_procedure(NAMES[1], image, [layer])
+    assert status == "success"
+    n = int(_changed(new, layer).sum())
+    assert f"{n} pixels repaired" in fake.messages[-1] and "inside the selection at threshold 0." in fake.messages[-1]
+    status, new = fake.run_procedure(NAMES[1], image, [layer], threshold=0.99)
+    assert "at threshold 0.99" in fake.messages[-1]

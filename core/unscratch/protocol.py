@@ -76,6 +76,39 @@ def read_npy(path: str) -> tuple[bytes, tuple, str]:
     return data, tuple(header["shape"]), names[header["descr"]]
 
 
+def repair_summary(info: dict, *, source: str | None = None, fill_hint: str = "Fill selection",
+                   select_hint: str = "select the damaged area") -> str:
+    """What a restore did, for the user, from its result info (see the module docstring): how many pixels
+    were repaired and which ones; when none were, why and what to do. `source` names the mask the host
+    sent (e.g. "the layer 'Scratches in Photo'"); the hints name the host's own commands."""
+    n, rule = int(info.get("repaired_pixels", 0)), info.get("rule")
+    inside = " inside the selection" if info.get("selection") else ""
+    t, high = info.get("threshold"), info.get("auto_threshold")
+    if rule == "fill":
+        return (f"{n} pixels healed from their surroundings{inside}." if n else
+                "Nothing changed: the selection already matches its surroundings.")
+    if rule == "mask":
+        marked = f"{info.get('mask_pixels', 0)} pixels marked in {source or 'the defect mask'}{inside}"
+        if n:
+            return f"{n} pixels repaired: the {marked}, with a 2-px margin for their fringe."
+        return (f"{(source or 'the defect mask').capitalize()} marks no pixel{inside}. Fix: paint the defects on "
+                f"it (or delete it to let the detector find them), or use {fill_hint} to heal the selection.")
+    at = f" at threshold {t:.2f}" if t is not None else ""
+    if rule == "cautious":
+        if n:
+            return (f"{n} pixels repaired: with nothing selected only defects the detector is sure of are "
+                    f"repaired (reaching {high:.3f}, grown down to {t:.2f}). To repair more, {select_hint}: "
+                    f"inside a selection every defect{at} is repaired.")
+        return (f"No defect on the whole layer was certain enough to repair (with nothing selected only those "
+                f"reaching {high:.3f} are). Fix: {select_hint} (inside a selection every defect{at} is repaired), "
+                f"or lower the threshold (sensitivity), or use {fill_hint}.")
+    where = inside or " on the whole layer"
+    if n:
+        return f"{n} pixels repaired: the defects the detector found{where}{at}, with a 2-px margin."
+    return (f"The detector found no defect{where}{at}. Fix: lower the threshold (sensitivity), "
+            f"or use {fill_hint} to heal the whole selection.")
+
+
 def worker_env(environ=None) -> dict:
     """The host's environment without PYTHON* variables."""
     environ = os.environ if environ is None else environ

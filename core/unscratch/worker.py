@@ -103,19 +103,20 @@ def repair_rule(mode: str, mask, region, params: dict) -> dict:
     rule "fill" (the whole region), "mask" (the mask sent, ∩ region), "selection" (the detector's mask at
     `threshold` inside the region) or "cautious" (whole image, no threshold: defects that reach
     `auto_threshold` somewhere, grown down to `threshold`)."""
+    selected = {"selection": region is not None}
     if mode == "fill":
-        return {"rule": "fill"}
+        return dict(selected, rule="fill")
     if mask is not None:
         hole = mask > 0
         if region is not None:
             hole &= region > 0
-        return {"rule": "mask", "mask_pixels": int(hole.sum())}
+        return dict(selected, rule="mask", mask_pixels=int(hole.sum()))
     method = params.get("detect_method", "auto")
     detector = get_detector(method)
     threshold = resolve_threshold(detector, params.get("threshold"))
     if region is None and params.get("threshold") is None and _auto_threshold(detector) is not None:
-        return {"rule": "cautious", "threshold": threshold, "auto_threshold": _auto_threshold(detector)}
-    return {"rule": "selection" if region is not None else "threshold", "threshold": threshold}
+        return dict(selected, rule="cautious", threshold=threshold, auto_threshold=_auto_threshold(detector))
+    return dict(selected, rule="selection" if region is not None else "threshold", threshold=threshold)
 
 
 def main(argv=None) -> int:

@@ -40,6 +40,7 @@ __all__ = [
     "register", "main", "gimp", "pdb", "PluginError", "Pixels",
     "read_pixels", "read_selection", "new_layer_like", "new_mask_layer", "new_channel", "check_paint_layer",
     "item_name", "undo_group", "backend", "use_backend", "FakeBackend",
+    "item_kind", "find_layer", "find_channel", "read_mask", "set_active_layer", "set_visible", "is_visible",
     "PF_INT8", "PF_INT16", "PF_INT32", "PF_INT", "PF_FLOAT", "PF_STRING", "PF_VALUE", "PF_TOGGLE", "PF_BOOL",
     "PF_SLIDER", "PF_SPINNER", "PF_ADJUSTMENT", "PF_OPTION", "PF_RADIO", "PF_IMAGE", "PF_DRAWABLE", "PF_LAYER",
     "PF_CHANNEL", "RUN_INTERACTIVE", "RUN_NONINTERACTIVE", "RUN_WITH_LAST_VALS",
@@ -302,6 +303,44 @@ def item_name(item) -> str:
     return _backend.item_name(item)
 
 
+def item_kind(item) -> str:
+    """"layer", "group", "channel", "layer-mask" (or "other"): what the user has active."""
+    return _backend.item_kind(item)
+
+
+def find_layer(image, name, exclude=None):
+    """The layer (groups searched too) called `name`, other than `exclude`; of several, the lowest in the
+    stack (a layer inserted just above its source, like Detect's, is the newest of its name there)."""
+    found = [l for l in _backend.all_layers(image) if _backend.item_name(l) == name and l != exclude
+             and _backend.item_kind(l) == "layer"]
+    return found[-1] if found else None
+
+
+def find_channel(image, name):
+    """The image channel called `name` (the newest, as new channels go on top)."""
+    found = [c for c in _backend.channels(image) if _backend.item_name(c) == name]
+    return found[0] if found else None
+
+
+def read_mask(image, item, drawable) -> bytes:
+    """A layer's alpha or a channel's values (uint8) over the drawable's area, as the image lines them up
+    (offsets kept; 0 where the item does not reach)."""
+    return _backend.read_mask(image, item, drawable)
+
+
+def set_active_layer(image, layer) -> None:
+    """Make `layer` the selected (active) layer, as a click in the Layers dialog would."""
+    _backend.set_active_layer(image, layer)
+
+
+def set_visible(item, visible: bool) -> None:
+    _backend.set_visible(item, visible)
+
+
+def is_visible(item) -> bool:
+    return _backend.is_visible(item)
+
+
 class undo_group:
     """`with undo_group(image):` — everything inside is one step in Edit › Undo."""
 
@@ -386,6 +425,7 @@ class FakeImage:
         self.width, self.height, self.base, self.dtype, self.indexed = width, height, base, dtype, indexed
         self.layers, self.channels = [], []
         self.selection = None
+        self.active = None              # the selected layer (set_active_layer)
         self.undo_stack, self._group_depth, self._open_group = [], 0, None
 
     # structure
@@ -450,11 +490,13 @@ class FakeImage:
         """Edit › Undo: revert the last undo step (a whole group)."""
         if not self.undo_stack:
             return False
-        for kind, item in reversed(self.undo_stack.pop()):
+        for kind, item, *extra in reversed(self.undo_stack.pop()):
             if kind == "remove-layer":
                 self.siblings(item).remove(item)
             elif kind == "remove-channel":
                 self.channels.remove(item)
+            elif kind == "visible":
+                item.visible = extra[0]
         return True
 
 
@@ -565,6 +607,44 @@ class FakeBackend:
     # items and pixels
     def item_name(self, item):
         return item.name
+
+    def item_kind(self, item):
+        kind = getattr(item, "kind", "other")
+        return "group" if kind == "layer" and item.is_group else kind
+
+    def all_layers(self, image):
+        return image.all_layers()
+
+    def channels(self, image):
+        return list(image.channels)
+
+    def read_mask(self, image, item, drawable):
+        out = bytearray(drawable.width * drawable.height)
+        if item.kind == "channel":
+            for layer_span, image_span in _overlap_spans(image, drawable):
+                out[layer_span] = item.data[image_span]
+            return bytes(out)
+        px = item.pixels
+        alpha = px.data[px.channels - 1::px.channels] if px.has_alpha else bytes([255]) * (px.width * px.height)
+        dx, dy = drawable.offsets[0] - item.offsets[0], drawable.offsets[1] - item.offsets[1]
+        x0, x1 = max(0, -dx), min(drawable.width, px.width - dx)
+        for y in range(max(0, -dy), min(drawable.height, px.height - dy)):
+            if x0 < x1:
+                out[y * drawable.width + x0:y * drawable.width + x1] = \
+                    alpha[(y + dy) * px.width + x0 + dx:(y + dy) * px.width + x1 + dx]
+        return bytes(out)
+
+    def set_active_layer(self, image, layer):
+        image.active = layer
+
+    def set_visible(self, item, visible):
+        image = getattr(item, "image", None)
+        if image is not None and getattr(item, "visible", True) != bool(visible):
+            image._record(("visible", item, getattr(item, "visible", True)))
+        item.visible = bool(visible)
+
+    def is_visible(self, item):
+        return getattr(item, "visible", True)
 
     def check_paint_layer(self, drawable):
         kind = getattr(drawable, "kind", None)
@@ -837,6 +917,50 @@ class GimpBackend:
     # -- items and pixels --------------------------------------------------------------------------------------
     def item_name(self, item):
         return item.get_name()
+
+    def item_kind(self, item):
+        Gimp = self.Gimp
+        if isinstance(item, Gimp.LayerMask):
+            return "layer-mask"
+        if isinstance(item, Gimp.Channel):
+            return "channel"
+        if isinstance(item, Gimp.Layer):
+            return "group" if item.is_group() else "layer"
+        return "other"
+
+    def all_layers(self, image):
+        out = []
+
+        def walk(items):
+            for item in items:
+                out.append(item)
+                if item.is_group():
+                    walk(item.get_children())
+        walk(image.get_layers())
+        return out
+
+    def channels(self, image):
+        return list(image.get_channels())
+
+    def read_mask(self, image, item, drawable):
+        Gegl = self.Gegl
+        w, h = drawable.get_width(), drawable.get_height()
+        _, ox, oy = drawable.get_offsets()
+        if self.item_kind(item) == "channel":
+            return item.get_buffer().get(Gegl.Rectangle.new(ox, oy, w, h), 1.0, "Y u8", Gegl.AbyssPolicy.NONE)
+        _, ix, iy = item.get_offsets()
+        rgba = item.get_buffer().get(Gegl.Rectangle.new(ox - ix, oy - iy, w, h), 1.0, "R'G'B'A u8",
+                                     Gegl.AbyssPolicy.NONE)
+        return bytes(rgba[3::4])
+
+    def set_active_layer(self, image, layer):
+        image.set_selected_layers([layer])
+
+    def set_visible(self, item, visible):
+        item.set_visible(bool(visible))
+
+    def is_visible(self, item):
+        return bool(item.get_visible())
 
     def check_paint_layer(self, drawable):
         Gimp = self.Gimp

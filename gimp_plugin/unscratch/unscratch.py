@@ -37,13 +37,16 @@ def _load(module_name, *paths):
 
 _load("gimpfu_shim", os.path.join(PLUGIN_DIR, "gimpfu_shim.py"))
 from gimpfu_shim import (PF_CHANNEL, PF_DRAWABLE, PF_IMAGE, PF_LAYER, PF_SLIDER, PF_TOGGLE,  # noqa: E402
-                         PluginError, check_paint_layer, gimp, item_name, main, new_channel, new_layer_like,
-                         new_mask_layer, read_pixels, read_selection, register, undo_group)
+                         PluginError, check_paint_layer, find_channel, find_layer, gimp, is_visible, item_kind,
+                         item_name, main, new_channel, new_layer_like, new_mask_layer, read_mask, read_pixels,
+                         read_selection, register, set_active_layer, set_visible, undo_group)
 
 MENU = "<Image>/Filters/Enhance/Scratches"
 AUTHOR, COPYRIGHT, DATE = "unscratch developers", "MIT License", "2025"
 IMAGE_TYPES = "RGB*, GRAY*"
 FIX_INSTALL = "python -m unscratch install gimp"
+DETECT_PREFIX = "Scratches in "          # Detect's layer and channel: "Scratches in <layer name>"
+_HALF = bytes(128) + bytes([255]) * 128  # a mask byte at 50 % or more is marked
 
 
 # protocol.py is copied beside this file by the installer; in a source checkout it is core's own copy
@@ -58,6 +61,32 @@ def worker_image(px):
     repairs the gray plane and leaves alpha alone, as it does for RGBA)."""
     shape = (px.height, px.width) if px.channels == 1 else (px.height, px.width, px.channels)
     return px.data, shape, px.dtype
+
+
+def source_layer(image, drawable):
+    """The layer to work on: the active one, or, when Detect's channel or layer is active (Detect leaves its
+    channel selected), the layer Detect was run on."""
+    name = item_name(drawable)
+    if item_kind(drawable) in ("channel", "layer") and name.startswith(DETECT_PREFIX):
+        source = find_layer(image, name[len(DETECT_PREFIX):], exclude=drawable)
+        if source is not None:
+            return source
+        if item_kind(drawable) == "channel":
+            raise PluginError(f"The channel '{name}' is selected and the layer "
+                              f"'{name[len(DETECT_PREFIX):]}' it was made from is gone. "
+                              "Fix: select the layer to repair in the Layers dialog.")
+    check_paint_layer(drawable)
+    return drawable
+
+
+def detect_mask(image, layer):
+    """(item, uint8 mask bytes) from what Detect scratches made for `layer`, as the user may have edited it:
+    its layer's opaque pixels or, when that layer is gone, its channel; (None, None) when there is neither."""
+    name = DETECT_PREFIX + item_name(layer)
+    item = find_layer(image, name, exclude=layer) or find_channel(image, name)
+    if item is None:
+        return None, None
+    return item, read_mask(image, item, layer).translate(_HALF)
 
 
 def _selection(image, drawable, required, what):
@@ -107,13 +136,13 @@ def _params(threshold):
 # The three procedures
 def detect_scratches(image, drawable, threshold=0.0, add_channel=True):
     """New layer showing the defects (red, opaque on defects) and, optionally, a channel holding the defect mask."""
-    check_paint_layer(drawable)
+    drawable = source_layer(image, drawable)
     region = _selection(image, drawable, False, "Detect scratches")
     px = read_pixels(drawable)
     arrays = {"image": worker_image(px)}
     if region is not None:
         arrays["region"] = (region, (px.height, px.width), "float32")
-    _, outputs = _run("detect", arrays, _params(threshold), "Detecting scratches…")
+    result, outputs = _run("detect", arrays, _params(threshold), "Detecting scratches…")
     mask, shape, dtype = outputs["mask"]
     if tuple(shape) != (px.height, px.width) or dtype != "uint8":
         raise PluginError(f"unscratch's worker sent a mask of shape {shape} ({dtype}) for a "
@@ -122,36 +151,64 @@ def detect_scratches(image, drawable, threshold=0.0, add_channel=True):
     with undo_group(image):
         layer = new_mask_layer(image, drawable, f"Scratches in {name}", mask)
         channel = new_channel(image, drawable, f"Scratches in {name}", mask) if add_channel else None
+        set_active_layer(image, drawable)   # the next command works on the photo, not on our channel
     gimp.displays_flush()
-    if mask.count(0) == len(mask):
+    info = result.get("info", {})
+    found = len(mask) - mask.count(0)
+    at = f" at threshold {info['threshold']:.2f}" if "threshold" in info else ""
+    if found == 0:
         gimp.message(f"No scratches, dust or hairs were found in '{name}'"
-                     + (" inside the selection" if region is not None else "")
+                     + (" inside the selection" if region is not None else "") + at
                      + ". If you can see some, run Detect scratches… again with a lower threshold, or select them "
                        "and use Fill selection….")
+    else:
+        gimp.message(f"Detect scratches marked {found} pixels in '{name}'{at}, shown in red in the layer "
+                     f"'{DETECT_PREFIX}{name}'. Erase false marks or paint missed ones on it; Restore selection… "
+                     "then repairs exactly what that layer shows (inside the selection, if any).")
     return layer, channel
 
 
 def _repair(image, drawable, op, threshold, label, suffix, what):
-    check_paint_layer(drawable)
+    drawable = source_layer(image, drawable)
     region = _selection(image, drawable, op == "fill", what)
     px = read_pixels(drawable)
     sent = worker_image(px)
     arrays = {"image": sent}
     if region is not None:
         arrays["region"] = (region, (px.height, px.width), "float32")
-    _, outputs = _run(op, arrays, _params(threshold) if op == "restore" else {}, label)
+    marks = None
+    if op == "restore":
+        marks, mask = detect_mask(image, drawable)
+        if marks is not None:
+            arrays["mask"] = (mask, (px.height, px.width), "uint8")
+    result, outputs = _run(op, arrays, _params(threshold) if op == "restore" else {}, label)
     data, shape, dtype = outputs["restored"]
     if tuple(shape) != tuple(sent[1]) or dtype != px.dtype:
         raise PluginError(f"unscratch's worker sent {shape} {dtype} for a {sent[1]} {px.dtype} layer. "
                           f"Fix: reinstall with  {FIX_INSTALL}")
+    info = result.get("info", {})
+    source = f"the layer '{item_name(marks)}'" if marks is not None else None
+    if data == px.data:     # nothing changed: say so, and add no layer identical to the original
+        gimp.message(f"{what}: nothing was repaired in '{item_name(drawable)}'. "
+                     + protocol.repair_summary(info, source=source, fill_hint="Fill selection…"))
+        return None
     with undo_group(image):
         layer = new_layer_like(image, drawable, f"{item_name(drawable)} {suffix}", px.replace(data))
+        hidden = marks is not None and item_kind(marks) == "layer" and is_visible(marks)
+        if hidden:          # its red marks would cover the result
+            set_visible(marks, False)
+        set_active_layer(image, drawable)
     gimp.displays_flush()
+    gimp.message(f"{what}: " + protocol.repair_summary(info, source=source, fill_hint="Fill selection…")
+                 + f" The result is the layer '{item_name(layer)}'"
+                 + (f"; '{item_name(marks)}' was hidden to show it." if hidden else "."))
     return layer
 
 
 def restore_selection(image, drawable, threshold=0.0):
-    """Find and repair the defects inside the selection (the whole layer when nothing is selected)."""
+    """Repair the defects inside the selection (the whole layer when nothing is selected): those Detect's
+    layer (or channel) marks, as the user edited it, when the image has one; else those the detector finds,
+    at its threshold inside a selection, only the ones it is sure of on a whole layer."""
     return _repair(image, drawable, "restore", threshold, "Restoring scratches…", "(restored)", "Restore selection")
 
 
@@ -161,7 +218,7 @@ def fill_selection(image, drawable):
 
 
 _IN = [(PF_IMAGE, "image", "Input image", None), (PF_DRAWABLE, "drawable", "Input layer", None)]
-_THRESHOLD = (PF_SLIDER, "threshold", "Threshold (0 = the detector's own)", 0.0, (0.0, 1.0, 0.01))
+_THRESHOLD = (PF_SLIDER, "threshold", "Sensitivity: threshold (0 = the detector's own)", 0.0, (0.0, 1.0, 0.01))
 
 register(
     "plug-in-unscratch-detect",
@@ -178,12 +235,15 @@ register(
 register(
     "plug-in-unscratch-restore-selection",
     "Repair the scratches, dust and hairs inside the selection, as a new layer",
-    "Detects the defects inside the selection (the whole layer when nothing is selected) and repairs only them, "
-    "at the layer's own precision. The result is a new layer above the original; pixels outside the selection "
-    "are the original's exactly. A soft selection blends the repair. One step in Edit › Undo.",
+    "Repairs the defects inside the selection (the whole layer when nothing is selected), at the layer's own "
+    "precision. When the image has the layer (or channel) 'Scratches in <layer>' that Detect scratches made, "
+    "exactly what it marks is repaired, as you edited it; otherwise the detector runs first: inside a selection "
+    "it repairs every pixel at or above the threshold, on a whole layer only the defects it is sure of. The result "
+    "is a new layer above the original; pixels outside the selection are the original's exactly; no layer is added "
+    "when nothing changes. A soft selection blends the repair. One step in Edit › Undo.",
     AUTHOR, COPYRIGHT, DATE, "Restore selection…", IMAGE_TYPES,
     _IN + [_THRESHOLD],
-    [(PF_LAYER, "new-layer", "The restored layer")],
+    [(PF_LAYER, "new-layer", "The restored layer (none when nothing needed repair)")],
     restore_selection, menu=MENU)
 
 register(
@@ -194,7 +254,7 @@ register(
     "a new layer above the original; one step in Edit › Undo.",
     AUTHOR, COPYRIGHT, DATE, "Fill selection…", IMAGE_TYPES,
     _IN,
-    [(PF_LAYER, "new-layer", "The filled layer")],
+    [(PF_LAYER, "new-layer", "The filled layer (none when nothing changed)")],
     fill_selection, menu=MENU)
 
 main()
