@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from unscratch.train import simulate as S
+from unscratch.train.damage import negatives
 
 
 def _photo(h=96, w=128, seed=0) -> np.ndarray:
@@ -127,9 +128,10 @@ def test_no_damage_samples(bank):
 
 
 def test_procedural_only_without_bank():
-    d = S.simulate(_photo(), np.random.default_rng(3), None, severity=1.0)
-    assert d.mask.any()
-    assert not any(k.startswith("sprite:") for k in d.info["kinds"])
+    for seed in range(6):
+        d = S.simulate(_photo(), np.random.default_rng(seed), None, severity=1.0)
+        assert d.mask.any()
+        assert "sprites" not in d.info["kinds"] and "sprites" not in d.info["families"]
 
 
 def test_defects_grow_with_resolution_scale():
@@ -173,3 +175,83 @@ def test_sprite_cache_is_capped(bank):
     for _ in range(40):
         small.sample(rng)
     assert small._cached <= 0.01 * (1 << 20) + 80 * 80
+
+
+def test_family_shares_form_a_table():
+    assert set(S.FAMILIES) == {"sprites", "scratches", "dust", "fibres", "blotches", "cracks", "creases", "losses",
+                               "foxing", "scuffs"}
+    assert abs(sum(S.FAMILIES.values()) - 1) < 1e-6 and min(S.FAMILIES.values()) > 0
+
+
+@pytest.mark.parametrize("family", list(S.FAMILIES))
+def test_each_family_draws_visible_damage_of_its_own_kind_and_an_exact_mask(bank, family):
+    visible = 0
+    for seed in range(4):
+        d = S.simulate(_photo(128, 128, seed), np.random.default_rng(seed), bank, severity=0.6, jpeg=False,
+                       families=family, hard_negatives=0)
+        assert d.info["families"] == [family]
+        assert d.info["kinds"] and set(d.info["kinds"]) == {family}
+        diff = np.abs(d.damaged - d.clean).max(2)
+        assert (diff <= d.opacity + 1e-4).all()                       # change bounded by opacity
+        assert d.mask[diff > S.MASK_THRESHOLD + 1e-4].all()          # every visible change is in the mask
+        assert not (d.mask & ~(d.opacity > S.MASK_THRESHOLD)).any()
+        if d.mask.sum() > 10:
+            visible += 1
+            assert diff[d.mask].mean() > 0.05
+    assert visible >= 3
+
+
+def test_print_families_make_a_print():
+    for fam in ("cracks", "creases", "losses", "foxing", "scuffs"):
+        d = S.simulate(_photo(), np.random.default_rng(1), None, severity=0.5, families=fam)
+        assert d.info["medium"] == "print"
+
+
+def test_restricting_and_excluding_families():
+    for seed in range(12):
+        d = S.simulate(_photo(64, 64), np.random.default_rng(seed), None, severity=0.9, exclude=["cracks", "dust"])
+        assert not {"cracks", "dust"} & set(d.info["kinds"] + d.info["families"])
+        d = S.simulate(_photo(64, 64), np.random.default_rng(seed), None, severity=0.9, families=["cracks", "dust"])
+        assert set(d.info["families"]) <= {"cracks", "dust"} and d.info["families"]
+    with pytest.raises(ValueError, match="unknown damage family"):
+        S.simulate(_photo(), np.random.default_rng(0), None, families="nope")
+    with pytest.raises(ValueError):
+        S.simulate(_photo(), np.random.default_rng(0), None, families="cracks", exclude="cracks")
+    p = S.make_pair(_photo(200, 300), np.random.default_rng(0), None, 64, severity=0.5, families="creases")
+    assert p.info["families"] == ["creases"]
+
+
+def test_hard_negatives_are_picture_not_damage():
+    """Thin structure goes into the clean photo: it is in the target, and the mask stays empty."""
+    for seed in range(6):
+        d = S.simulate(_photo(seed=seed), np.random.default_rng(seed), None, severity=0, hard_negatives=3,
+                       jpeg=False)
+        assert len(d.info["negatives"]) == 3
+        assert not d.mask.any() and d.opacity.max() == 0
+        np.testing.assert_array_equal(d.damaged, d.clean)
+    flat = np.full((96, 96, 3), 0.5, np.float32)
+    for kind in negatives.KINDS:
+        changed = 0.0
+        for seed in range(3):
+            out = negatives.draw(flat, np.random.default_rng(seed), 1.0, {}, 1, kind=kind)
+            changed = max(changed, float((np.abs(out - flat).max(2) > 0.1).mean()))
+        assert changed > 0.002, kind
+
+
+def test_negatives_come_in_a_high_share_and_with_damage_too(bank):
+    with_neg = 0
+    for seed in range(40):
+        d = S.simulate(_photo(48, 48), np.random.default_rng(seed), bank)
+        with_neg += bool(d.info["negatives"])
+    assert 0.4 <= with_neg / 40 <= 0.8
+
+
+def test_old_look_changes_the_target_not_the_mask():
+    img = _photo()
+    modes = set()
+    for seed in range(30):
+        d = S.simulate(img, np.random.default_rng(seed), None, severity=0, old=True, hard_negatives=0, jpeg=False)
+        assert not d.mask.any()
+        np.testing.assert_array_equal(d.damaged, d.clean)
+        modes.add(d.info["mode"])
+    assert {"gray", "sepia"} <= modes and len(modes) >= 4

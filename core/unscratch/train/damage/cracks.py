@@ -1,0 +1,116 @@
+"""Crack networks on prints: long jagged cracks that branch, 1-10 px wide (times scale), bright where the
+paper base shows through (white to yellowed cream) or dark where dirt filled them, with flakes of lost
+emulsion along them. Opacity from opaque (most) to faint."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .draw import Canvas, paper_colour, smooth_1d
+
+DARK_P = 0.25       # share of crack networks filled with dirt (dark) rather than showing paper (bright)
+
+
+def _path(rng, start, theta, length, step, jag, wander):
+    """A jagged path that keeps its general direction: per-step angle noise that does not accumulate,
+    on top of a slow wander."""
+    n = max(3, int(length / step))
+    thetas = theta + wander * smooth_1d(rng, n, int(rng.integers(3, 8))) + rng.normal(0, jag, n)
+    steps = step * rng.uniform(0.5, 1.5, n)
+    d = np.stack([np.cos(thetas), np.sin(thetas)], 1) * steps[:, None]
+    return np.vstack([start, start + np.cumsum(d, 0)]), thetas
+
+
+def _network(rng, start, theta, length, step, jag, base_w, depth, segs, max_segs=30):
+    """Append (pts, base width) of a crack and its branches to ``segs``."""
+    pts, thetas = _path(rng, start, theta, length, step, jag, rng.uniform(0.1, 0.5))
+    segs.append((pts, base_w))
+    if depth >= 2 or len(segs) >= max_segs:
+        return
+    n_br = int(rng.poisson(length / (step * rng.uniform(8, 30))))
+    for i in rng.choice(len(thetas), size=min(n_br, len(thetas)), replace=False):
+        sgn = 1 if rng.random() < 0.5 else -1
+        _network(rng, pts[i + 1], thetas[i] + sgn * rng.uniform(0.35, 1.4), length * rng.uniform(0.1, 0.6),
+                 step, jag, max(0.6, base_w * rng.uniform(0.4, 0.9)), depth + 1, segs, max_segs)
+
+
+def _stroke(patch, rng, pts, base_w, flake_p, s):
+    """Draw one crack path with a width that changes every few steps, and flakes beside it."""
+    q = np.round(pts * 16).astype(np.int32)
+    run = int(rng.integers(2, 6))
+    wv = base_w * np.clip(1 + 0.45 * smooth_1d(rng, len(q), int(rng.integers(3, 10)))
+                          + rng.normal(0, 0.2, len(q)), 0.35, 2.0)
+    gaps = smooth_1d(rng, len(q), int(rng.integers(4, 16))) > (-0.85 if rng.random() < 0.5 else -2)
+    for i in range(0, len(q) - 1, run):
+        if not gaps[i]:
+            continue
+        w = float(wv[i])
+        th = max(1, int(round(w)))
+        v = 255 if w >= 1 else int(255 * max(w, 0.5))
+        cv2.polylines(patch, [q[i:i + run + 1]], False, v, th, cv2.LINE_AA, 4)
+    # flakes of lost emulsion: small irregular polygons hanging off one side of the crack
+    n_fl = int(rng.poisson(flake_p * len(pts)))
+    for i in rng.integers(0, len(pts) - 1, n_fl):
+        r = max(1.0, base_w) * rng.uniform(0.8, 3.5) * (2.5 if rng.random() < 0.1 else 1.0)
+        d = pts[i + 1] - pts[i]
+        nrm = np.array([-d[1], d[0]]) / (np.hypot(*d) + 1e-6)
+        c = pts[i] + nrm * r * rng.uniform(0.2, 0.9) * (1 if rng.random() < 0.5 else -1)
+        k = int(rng.integers(4, 8))
+        ang = np.sort(rng.uniform(0, 2 * np.pi, k))
+        rad = r * rng.uniform(0.4, 1.0, k)
+        poly = c + np.stack([np.cos(ang) * rad, np.sin(ang) * rad], 1) * np.array([1.0, rng.uniform(0.4, 1.0)])
+        cv2.fillPoly(patch, [np.round(poly * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+
+
+def crack_style(cv: Canvas, dark_p: float = DARK_P) -> dict:
+    """Paper colour (bright) or dirt (dark); most cracks opaque, some faint."""
+    rng = cv.rng
+    st = cv.style(bright_p=1.0, faint_p=0.15, opacity=(0.75, 1.0))
+    if rng.random() < dark_p:
+        st["bright"] = False
+        st["colour"] = (np.array([0.16, 0.12, 0.09], np.float32) * rng.uniform(0.2, 1.2)).clip(0, 1)
+    else:
+        st["bright"] = True
+        st["colour"] = paper_colour(rng)
+    st["strength"] = float(rng.uniform(0.8, 1.0)) if rng.random() < 0.8 else float(rng.uniform(0.5, 0.8))
+    st["tint"] = None
+    return st
+
+
+def draw_network(cv: Canvas, patch: np.ndarray, start, theta, length, scale: float, *, widen: float = 1.0):
+    """One crack network into ``patch`` (uint8, image-sized)."""
+    rng = cv.rng
+    s = max(scale, 0.35)
+    base_w = (0.7 + 3.0 * rng.beta(1.1, 3.0)) * s * widen        # mostly 1-2 px at scale 1 ...
+    if rng.random() < 0.12:
+        base_w *= rng.uniform(1.5, 3.0)                             # ... some wide, up to 10 with flakes
+    step = rng.uniform(3.0, 10.0) * s          # straight runs between kinks: polygonal, not wiggly
+    jag = rng.uniform(0.1, 0.45)
+    segs: list = []
+    _network(rng, np.asarray(start, np.float64), theta, length, step, jag, base_w, 0, segs)
+    flake_p = rng.uniform(0.0, 0.08) if rng.random() < 0.7 else 0.0
+    for pts, w in segs:
+        _stroke(patch, rng, pts, w, flake_p, s)
+
+
+def draw(cv: Canvas, n: int, scale: float) -> None:
+    """``n`` crack networks, each from an image edge or an interior point, across much of the picture."""
+    rng = cv.rng
+    h, w = cv.h, cv.w
+    side = min(h, w)
+    for _ in range(n):
+        patch = np.zeros((h, w), np.uint8)
+        st = crack_style(cv)
+        widen = 1.0 if st["bright"] else 0.6            # dirt fills fine cracks; wide dark ones look like twigs
+        for _ in range(1 + int(rng.poisson(0.8))):      # a network: several cracks sharing one style
+            if rng.random() < 0.5:
+                start = np.array([rng.uniform(0, w), rng.uniform(0, h)])
+                theta = rng.uniform(0, 2 * np.pi)
+            else:                                          # from an edge, inwards
+                e = int(rng.integers(4))
+                t = rng.uniform(0, 1)
+                start = [np.array([t * w, 0]), np.array([t * w, h]), np.array([0, t * h]), np.array([w, t * h])][e]
+                theta = [np.pi / 2, -np.pi / 2, 0.0, np.pi][e] + rng.normal(0, 0.5)
+            draw_network(cv, patch, start, theta, rng.uniform(0.3, 1.4) * side, scale, widen=widen)
+        cv.add(0, 0, patch, st, "cracks")
