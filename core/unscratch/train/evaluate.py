@@ -462,7 +462,7 @@ def independent_restore(photos, n_per_photo: int, size: int, seed: int) -> dict:
     return res
 
 
-CROP = 112  # px: the side of each crop in the opaque-scratch sheet
+CROP = 128  # px: the side of each crop in the opaque-scratch sheet
 
 
 def opaque_crops(photos, seed: int, path, n: int = 4) -> None:
@@ -481,7 +481,9 @@ def opaque_crops(photos, seed: int, path, n: int = 4) -> None:
         outs = [s.damaged, s.clean] + [api.repair(s.damaged, weight, inp, grain=name.startswith("restore (def"))
                                        for name, inp in methods.items()]
         tiles.append([o[y0:y0 + CROP, x0:x0 + CROP] for o in outs])
-    labels = ["damaged", "clean"] + [k.replace("OpenCV ", "").replace("skimage ", "") for k in methods]
+    short = {"restore (defects)": "restore", "restore (mode='fill')": "restore fill", "OpenCV Telea": "Telea",
+             "OpenCV Navier-Stokes": "Navier-Stokes", "skimage biharmonic": "biharmonic"}
+    labels = ["damaged", "clean"] + [short.get(k, k) for k in methods]
     _write_sheet(path, tiles, labels)
 
 
@@ -658,6 +660,7 @@ def main(argv=None) -> int:
     ap.add_argument("--photos", default="auto",
                     help="photos for the independent damage: a folder or a pool split (default: the pool's "
                          "held-out eval photos, else its test split)")
+    ap.add_argument("--side", type=int, default=REAL_SIDE, help="eval real: longest side of each sheet panel, px")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--write-card", action="store_true",
                     help="store these held-out metrics (and, for detect, the val-tuned threshold) in the shipped card")
@@ -665,7 +668,7 @@ def main(argv=None) -> int:
     if args.what == "real":
         if not args.folder:
             ap.error("eval real needs a folder of photos")
-        rows = eval_real(args.folder, args.out or "real-photo-sheets")
+        rows = eval_real(args.folder, args.out or "real-photo-sheets", args.side)
         print(f"{len(rows)} photos from {args.folder}; contact sheets in {args.out or 'real-photo-sheets'}")
         print_table({r["photo"]: {k: v for k, v in r.items() if k != "photo"} for r in rows}, "photo")
         if args.json:
