@@ -357,16 +357,18 @@ def damage(clean: np.ndarray, rng, families=None, *, jpeg: bool = True, opaque: 
 # --- sets of samples -------------------------------------------------------------------------------
 def eval_photos(source: str = "auto") -> list:
     """The photos to damage: a folder, or a split of the photo pool. "auto" takes the pool's eval-only
-    held-out photos when it has them, else its test split (never trained on)."""
+    held-out photos (pool.HOLDOUT) when it has them, else its test split (never trained on)."""
     from pathlib import Path
     from . import pool
-    if source not in ("auto",) + tuple(getattr(pool, "SPLITS", ())) + ("heldout", "all"):
+    holdout = getattr(pool, "HOLDOUT", None)  # the pool's eval-only split of held-out sources, once it has one
+    if source not in ("auto", "all", holdout) + tuple(getattr(pool, "SPLITS", ())):
         folder = Path(source)
         if not folder.is_dir():
             raise ValueError(f"photos: {source!r} is neither a folder nor a split of the pool")
         return sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".tif", ".tiff"})
     if source == "auto":
-        source = "heldout" if "heldout" in getattr(pool, "SPLITS", ()) else "test"
+        held = pool.photo_paths(holdout) if holdout else []
+        return held if held else pool.photo_paths("test")
     return pool.photo_paths(source)
 
 

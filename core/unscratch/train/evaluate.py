@@ -219,9 +219,9 @@ def simulator_families():
     None until it can."""
     import inspect
     names = getattr(simulate, "FAMILIES", None)
-    if names is None or "families" not in inspect.signature(simulate.make_pair).parameters:
-        return None
-    return list(names)
+    params = inspect.signature(simulate.make_pair).parameters
+    takes = "families" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return list(names) if names is not None and takes else None
 
 
 def independent_sets(photos, n_per_photo: int, size: int, seed: int, jpeg: bool = True) -> dict:
