@@ -107,6 +107,7 @@ def test_procedures_registered_with_stable_names_and_menu():
     assert procs[NAMES[2]].label == "Fill selection…"
     assert [p.name for p in procs[NAMES[0]].params] == ["threshold", "add-channel"]
     assert [p.name for p in procs[NAMES[1]].params] == ["threshold"]
+    assert [r[1] for r in procs[NAMES[1]].results] == ["new-layer", "repaired-pixels"]
     assert procs[NAMES[2]].params == []
 
 
@@ -192,7 +193,7 @@ def test_restore_selection_end_to_end(fake, dtype):
     clean, dirty = scratched(dtype)
     image, layer = make_image(dirty)
     image.select_rectangle(4, 16, 56, 10)
-    status, new = fake.run_procedure(NAMES[1], image, [layer])
+    status, new, _ = fake.run_procedure(NAMES[1], image, [layer])
     assert status == "success"
     assert [l.name for l in image.layers] == ["Background (restored)", "Background"]
     assert new.pixels.dtype == np.dtype(dtype).name and new.offsets == layer.offsets
@@ -212,7 +213,7 @@ def test_restore_selection_end_to_end(fake, dtype):
 def test_restore_rgba_keeps_alpha_and_whole_layer_without_selection(fake):
     clean, dirty = scratched(np.uint16, channels=4)
     image, layer = make_image(dirty)
-    status, new = fake.run_procedure(NAMES[1], image, [layer])
+    status, new, _ = fake.run_procedure(NAMES[1], image, [layer])
     assert status == "success"
     out = array_of(new.pixels)
     assert np.array_equal(out[..., 3], dirty[..., 3])
@@ -225,7 +226,7 @@ def test_fill_selection_gray_alpha_with_offsets_in_group(fake):
     graya = np.concatenate([dirty, np.full_like(dirty, 200)], -1)
     image, layer = make_image(graya, base="gray", offsets=(10, 7), canvas=(90, 70), group=True)
     image.select_rectangle(10 + 6, 7 + 19, 52, 4)
-    status, new = fake.run_procedure(NAMES[2], image, [layer])
+    status, new, _ = fake.run_procedure(NAMES[2], image, [layer])
     assert status == "success"
     group = image.layers[0]
     assert new.parent is group and group.children.index(new) == group.children.index(layer) - 1
@@ -421,7 +422,7 @@ def test_detect_then_restore_with_detects_channel_active(fake):
     status, marks, channel = fake.run_procedure(NAMES[0], image, [layer])
     assert status == "success"
     for active in (channel, marks):
-        status, new = fake.run_procedure(NAMES[1], image, [active])
+        status, new, _ = fake.run_procedure(NAMES[1], image, [active])
         assert status == "success" and new.name == "Background (restored)", new
         assert new.parent is None and image.layers.index(new) == image.layers.index(layer) - 1
         err = np.abs(array_of(new.pixels)[SCRATCH].astype(float) - clean[SCRATCH]).mean() / 255
@@ -440,7 +441,7 @@ def test_restore_repairs_exactly_the_edited_detect_layer(fake):
     rgba[:, :32, 3] = 0                                           # the user erases the left half of the marks
     marks.pixels = pixels_of(rgba)
     left = rgba[..., 3] > 127
-    status, new = fake.run_procedure(NAMES[1], image, [layer])
+    status, new, _ = fake.run_procedure(NAMES[1], image, [layer])
     assert status == "success"
     changed = _changed(new, layer)
     assert changed[left].all() and not changed[~_near(left, 5)].any()   # marks + a margin of 2+2 px
@@ -449,13 +450,13 @@ def test_restore_repairs_exactly_the_edited_detect_layer(fake):
     # with a selection too: the marks ∩ the selection
     image.undo()
     image.select_rectangle(40, 0, 24, 48)
-    status, new = fake.run_procedure(NAMES[1], image, [layer])
+    status, new, _ = fake.run_procedure(NAMES[1], image, [layer])
     changed = _changed(new, layer)
     assert changed[:, 40:][left[:, 40:]].all() and not changed[:, :40].any()
     # Detect's layer gone: its channel is the mask (unedited: the whole scratch)
     image.select_none()
     image.siblings(marks).remove(marks)
-    status, new = fake.run_procedure(NAMES[1], image, [layer])
+    status, new, _ = fake.run_procedure(NAMES[1], image, [layer])
     chan = np.frombuffer(channel.data, np.uint8).reshape(48, 64) > 127
     changed = _changed(new, layer)
     assert changed[chan].all() and not changed[~_near(chan, 5)].any()
@@ -469,7 +470,7 @@ def test_nothing_repaired_adds_no_layer_and_says_what_to_do(fake):
     rgba[..., 3] = 0                                              # every mark erased
     marks.pixels = pixels_of(rgba)
     undo = len(image.undo_stack)
-    assert fake.run_procedure(NAMES[1], image, [layer]) == ("success", None)
+    assert fake.run_procedure(NAMES[1], image, [layer]) == ("success", None, 0)
     assert len(image.undo_stack) == undo and [l.name for l in image.layers] == ["Scratches in Background",
                                                                                   "Background"]
     assert "nothing was repaired" in fake.messages[-1] and "marks no pixel" in fake.messages[-1]
@@ -482,9 +483,8 @@ def test_selection_repairs_the_detectors_mask_and_says_so(fake):
     clean, dirty = scratched(np.uint8)
     image, layer = make_image(dirty)
     image.select_rectangle(4, 16, 56, 10)
-    status, new = fake.run_procedure(NAMES[1], image, [layer])
-    assert status == "success"
-    n = int(_changed(new, layer).sum())
+    status, new, n = fake.run_procedure(NAMES[1], image, [layer])
+    assert status == "success" and n == int(_changed(new, layer).sum()) > 0
     assert f"{n} pixels repaired" in fake.messages[-1] and "inside the selection at threshold 0." in fake.messages[-1]
-    status, new = fake.run_procedure(NAMES[1], image, [layer], threshold=0.99)
+    status, new, _ = fake.run_procedure(NAMES[1], image, [layer], threshold=0.99)
     assert "at threshold 0.99" in fake.messages[-1]

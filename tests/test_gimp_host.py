@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import PHOTO_RECT, damaged_photo
+
 pytestmark = pytest.mark.gimp
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,9 +99,12 @@ def gimp_session(tmp_path_factory):
     clean8, dirty8, clean16, dirty16 = _images()
     cv2.imwrite(str(work / "in8.png"), dirty8[..., ::-1])
     cv2.imwrite(str(work / "in16.png"), dirty16[..., ::-1])
+    photo, photo_clean, _ = damaged_photo()
+    cv2.imwrite(str(work / "photo.png"), photo[..., ::-1])
     cfg = work / "gimp3dir"
     install_gimp.install(str(cfg))
-    spec = {"repo": str(REPO), "sel": SEL, "tight": TIGHT, "canvas": CANVAS, "offsets": OFFSETS}
+    spec = {"repo": str(REPO), "sel": SEL, "tight": TIGHT, "canvas": CANVAS, "offsets": OFFSETS,
+            "photo_rect": PHOTO_RECT}
     script = REPO / "gimp_plugin" / "batch" / "host_checks.py"
     proc, secs = _run_in_gimp(work, [
         "gimp-console-3.0", "-i", "--batch-interpreter=python-fu-eval",
@@ -112,7 +117,7 @@ def gimp_session(tmp_path_factory):
     print(f"GIMP batch run: {secs:.1f} s; per call: "
           + ", ".join(f"{k} {v.get('secs')}s" for k, v in results.items() if "secs" in v))
     return {"dir": work, "results": results, "log": log, "clean8": clean8, "dirty8": dirty8,
-            "clean16": clean16, "dirty16": dirty16, "cfg": cfg}
+            "clean16": clean16, "dirty16": dirty16, "cfg": cfg, "photo": photo, "photo_clean": photo_clean}
 
 
 def _scenario(session, name):
@@ -270,6 +275,47 @@ def test_errors_name_problem_and_fix(gimp_session):
     status, msg = res["no_interpreter"]
     assert status == "execution-error" and "unscratch install gimp" in msg[0]
     assert res["layers_added"] == 0                                       # failures leave nothing behind
+
+
+def test_restore_selection_repairs_a_damaged_photo(gimp_session):
+    """Issue 23: a selection means "the damage is here": the detector's mask at its threshold inside it is
+    repaired (not the cautious whole-image rule), and nothing outside the selection changes."""
+    res = _scenario(gimp_session, "photo_selection")
+    assert res["status"] == "success" and res["new_name"] == "Background (restored)"
+    before, new = _npy(gimp_session, "photo_before"), _npy(gimp_session, "photo_new")
+    assert np.array_equal(before, gimp_session["photo"])
+    inside = _rect_mask(PHOTO_RECT, before.shape[:2])
+    assert np.array_equal(new[~inside], before[~inside])                  # bit-identical outside
+    clean = gimp_session["photo_clean"].astype(np.float64)
+    err_before, err_after = (float(np.abs(a[inside] - clean[inside]).mean()) for a in (before, new))
+    print(f"GIMP Restore selection on the photo: mean error inside {err_before:.2f} -> {err_after:.2f} "
+          f"({100 * (1 - err_after / err_before):.0f} % lower)")
+    assert err_after <= 0.8 * err_before, (err_before, err_after)
+    assert res["repaired"] == int((new != before).any(axis=-1).sum())
+    assert f"{res['repaired']} pixels repaired: the defects the detector found inside the selection at threshold" \
+        in gimp_session["log"]                                            # GIMP's message says what it did
+
+
+def test_detect_erase_restore_repairs_what_is_left_of_the_mask(gimp_session):
+    import cv2
+    res = _scenario(gimp_session, "detect_edit_restore")
+    assert res["status"] == "success" and res["status_restore"] == "success", res
+    assert res["active_after_detect"] == ["Background"], "Detect must leave the photo's layer active"
+    assert res["new_name"] == "Background (restored)" and not res["marks_visible"]
+    detected = _npy(gimp_session, "edit_marks_detected")[..., 3] > 127
+    left = _npy(gimp_session, "edit_marks")[..., 3] > 127
+    half = detected.shape[1] // 2
+    assert detected[:, :half].sum() > 50 and not left[:, :half].any() and left.sum() > 50
+    before, new = _npy(gimp_session, "edit_before"), _npy(gimp_session, "edit_new")
+    changed = (new != before).any(axis=-1)
+    near = cv2.dilate(left.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0    # marks + the 2+2-px margin
+    assert changed[left].mean() > 0.95 and not changed[~near].any()
+    assert not changed[:, :half - 5].any(), "pixels whose marks were erased were repaired"
+    assert res["repaired"] == int(changed.sum())
+    # every mark erased, Detect's channel active: success, no layer, and a message saying why
+    assert res["status_none"] == "success" and res["none_layer"] and res["none_repaired"] == 0
+    assert res["none_layers_added"] == 0
+    assert "marks no pixel" in gimp_session["log"]
 
 
 # ---------------------------------------------------------------------------------------------------------------

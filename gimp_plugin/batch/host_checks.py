@@ -256,6 +256,53 @@ def offsets_group():
 
 
 @scenario
+def photo_selection():
+    """A damaged photo with a rectangle selected, nothing detected beforehand: Restore selection."""
+    image = _load("photo.png")
+    layer = image.get_layers()[0]
+    _dump(layer, "photo_before", "R'G'B' u8", 3, "uint8")
+    _rect(image, "photo_rect")
+    status, values, secs = _call("plug-in-unscratch-restore-selection", image, [layer])
+    new, repaired = values[0], values[1]
+    _dump(new, "photo_new", "R'G'B' u8", 3, "uint8")
+    info = _info(image, layer, new)
+    image.delete()
+    return dict(info, status=status, secs=secs, repaired=repaired)
+
+
+@scenario
+def detect_edit_restore():
+    """Detect, erase the left half of its marks in its layer, Restore with whatever Detect left active;
+    then erase every mark and Restore again with Detect's channel active: nothing to repair, no layer."""
+    image = _load("photo.png")
+    layer = image.get_layers()[0]
+    status, values, _ = _call("plug-in-unscratch-detect", image, [layer])
+    marks, channel = values[0], values[1]
+    active = list(image.get_selected_drawables())
+    _dump(marks, "edit_marks_detected", "R'G'B'A u8", 4, "uint8")
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, 0, 0, layer.get_width() // 2, layer.get_height())
+    marks.edit_clear()                    # the user erases false marks
+    Gimp.Selection.none(image)
+    _dump(marks, "edit_marks", "R'G'B'A u8", 4, "uint8")
+    _dump(layer, "edit_before", "R'G'B' u8", 3, "uint8")
+    status_restore, values, secs = _call("plug-in-unscratch-restore-selection", image, active)
+    new, repaired = values[0], values[1]
+    _dump(new, "edit_new", "R'G'B' u8", 3, "uint8")
+    out = dict(status=status, status_restore=status_restore, secs=secs, repaired=repaired,
+               active_after_detect=_names(active), new_name=new.get_name(), marks_visible=marks.get_visible(),
+               layers=_names(image.get_layers()))
+    Gimp.Selection.all(image)
+    marks.edit_clear()                    # every mark erased
+    Gimp.Selection.none(image)
+    before = _names(image.get_layers())
+    status_none, values, _ = _call("plug-in-unscratch-restore-selection", image, [channel])
+    out.update(status_none=status_none, none_layer=values[0] is None, none_repaired=values[1],
+               none_layers_added=len(image.get_layers()) - len(before))
+    image.delete()
+    return out
+
+
+@scenario
 def errors():
     out = {}
     image = _load("in8.png")

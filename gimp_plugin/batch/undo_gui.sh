@@ -7,11 +7,16 @@
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
 D="$UNSCRATCH_CHECKS_DIR"
-export DISPLAY=:77
-Xvfb :77 -screen 0 1280x1024x24 -nolisten tcp >"$D/xvfb.log" 2>&1 &
+# Xvfb picks a free display itself (-displayfd): a fixed number raced other X servers of the machine
+# (their abstract sockets are shared with the chroot), as xvfb-run -a does (issue 24)
+rm -f "$D/xvfb.display"
+Xvfb -displayfd 3 -screen 0 1280x1024x24 -nolisten tcp 3>"$D/xvfb.display" >"$D/xvfb.log" 2>&1 &
 XPID=$!
 trap 'kill $XPID 2>/dev/null' EXIT
-for _ in $(seq 100); do [ -S /tmp/.X11-unix/X77 ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -s "$D/xvfb.display" ] && break; sleep 0.1; done
+[ -s "$D/xvfb.display" ] || { echo "Xvfb did not start:" >&2; cat "$D/xvfb.log" >&2; exit 1; }
+export DISPLAY=":$(head -n 1 "$D/xvfb.display")"
+echo "Xvfb on $DISPLAY"
 mkdir -p "$GIMP3_DIRECTORY"
 printf '(show-welcome-dialog no)\n(save-session-info no)\n' >> "$GIMP3_DIRECTORY/gimprc"
 gimp-3.0 --no-splash --batch-interpreter=python-fu-eval -b "exec(open('$HERE/undo_gui.py').read())" --quit &

@@ -6,7 +6,8 @@ GIMP's own Python needs nothing beyond the standard library here: the pixels go,
 `unscratch install gimp` in unscratch_config.json beside this file), which does the work.
 
 PDB names (stable, for scripts): plug-in-unscratch-detect, plug-in-unscratch-restore-selection,
-plug-in-unscratch-fill-selection — standard run-mode, image and drawables arguments; each returns the new layer.
+plug-in-unscratch-fill-selection — standard run-mode, image and drawables arguments; each returns the new layer
+(restore and fill: none when nothing changed, and how many pixels were repaired).
 """
 import importlib.util
 import os
@@ -36,7 +37,7 @@ def _load(module_name, *paths):
 
 
 _load("gimpfu_shim", os.path.join(PLUGIN_DIR, "gimpfu_shim.py"))
-from gimpfu_shim import (PF_CHANNEL, PF_DRAWABLE, PF_IMAGE, PF_LAYER, PF_SLIDER, PF_TOGGLE,  # noqa: E402
+from gimpfu_shim import (PF_CHANNEL, PF_DRAWABLE, PF_IMAGE, PF_INT32, PF_LAYER, PF_SLIDER, PF_TOGGLE,  # noqa: E402
                          PluginError, check_paint_layer, find_channel, find_layer, gimp, is_visible, item_kind,
                          item_name, main, new_channel, new_layer_like, new_mask_layer, read_mask, read_pixels,
                          read_selection, register, set_active_layer, set_visible, undo_group)
@@ -191,7 +192,7 @@ def _repair(image, drawable, op, threshold, label, suffix, what):
     if data == px.data:     # nothing changed: say so, and add no layer identical to the original
         gimp.message(f"{what}: nothing was repaired in '{item_name(drawable)}'. "
                      + protocol.repair_summary(info, source=source, fill_hint="Fill selection…"))
-        return None
+        return None, 0
     with undo_group(image):
         layer = new_layer_like(image, drawable, f"{item_name(drawable)} {suffix}", px.replace(data))
         hidden = marks is not None and item_kind(marks) == "layer" and is_visible(marks)
@@ -202,7 +203,7 @@ def _repair(image, drawable, op, threshold, label, suffix, what):
     gimp.message(f"{what}: " + protocol.repair_summary(info, source=source, fill_hint="Fill selection…")
                  + f" The result is the layer '{item_name(layer)}'"
                  + (f"; '{item_name(marks)}' was hidden to show it." if hidden else "."))
-    return layer
+    return layer, int(info.get("repaired_pixels", 0))
 
 
 def restore_selection(image, drawable, threshold=0.0):
@@ -243,7 +244,8 @@ register(
     "when nothing changes. A soft selection blends the repair. One step in Edit › Undo.",
     AUTHOR, COPYRIGHT, DATE, "Restore selection…", IMAGE_TYPES,
     _IN + [_THRESHOLD],
-    [(PF_LAYER, "new-layer", "The restored layer (none when nothing needed repair)")],
+    [(PF_LAYER, "new-layer", "The restored layer (none when nothing needed repair)"),
+     (PF_INT32, "repaired-pixels", "How many pixels differ from the original")],
     restore_selection, menu=MENU)
 
 register(
@@ -254,7 +256,8 @@ register(
     "a new layer above the original; one step in Edit › Undo.",
     AUTHOR, COPYRIGHT, DATE, "Fill selection…", IMAGE_TYPES,
     _IN,
-    [(PF_LAYER, "new-layer", "The filled layer (none when nothing changed)")],
+    [(PF_LAYER, "new-layer", "The filled layer (none when nothing changed)"),
+     (PF_INT32, "repaired-pixels", "How many pixels differ from the original")],
     fill_selection, menu=MENU)
 
 main()
