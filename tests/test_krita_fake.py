@@ -611,7 +611,8 @@ def test_nothing_found_adds_no_layer_and_says_so(plugin):
     ui = RecordingUI()
     result = plugin.host.run("restore", doc, ui=ui)
     assert result.ok and result.layer_name is None and len(doc.topLevelNodes()) == 1
-    assert "No defects were found" in ui.infos[0]
+    assert "Nothing was repaired, so no layer was added" in ui.infos[0] and "Fix:" in ui.infos[0]
+    assert "select the damaged area" in ui.infos[0] and result.rule == "cautious"
 
 
 # ------------------------------------------------------------------------------------- extension, docker, dialogs
@@ -661,7 +662,7 @@ def test_docker_controls(plugin, qtbot):
     doc, *_ = document(plugin)
     dock.restore_button.click()  # mode fill
     assert plugin.host.last_result.op == "fill" and plugin.host.last_result.ok
-    assert "repaired" in dock.status.text()
+    assert "healed" in dock.status.text()
     dock.detect_button.click()  # to the selection
     assert plugin.host.last_result.op == "detect" and len(doc.topLevelNodes()) == 2
     dock.canvasChanged(None)
@@ -785,3 +786,63 @@ def test_installed_copy_finds_its_worker(krita_env, monkeypatch):
 def test_provision_script_is_valid_bash():
     script = REPO / "krita_plugin" / "provision.sh"
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+
+
+
+# ------------------------------------------------------------------------------------- issue 23
+def _near(mask, px):
+    import cv2
+    return cv2.dilate(mask.astype(np.uint8), np.ones((2 * px + 1, 2 * px + 1), np.uint8)) > 0
+
+
+def test_selection_repairs_the_detectors_mask_at_its_threshold(plugin):
+    doc, src, clean, truth = document(plugin)
+    result = plugin.host.run("restore", doc, ui=RecordingUI())
+    assert result.ok and result.rule == "selection" and 0 < result.threshold <= 1
+    assert f"{result.changed_pixels} pixels repaired" in result.message and "inside the selection" in result.message
+    result = plugin.host.run("restore", doc, settings=plugin.host.Settings(threshold=0.97), ui=RecordingUI())
+    assert result.threshold == 0.97 and "at threshold 0.97" in result.message
+
+
+@pytest.mark.parametrize("depth", ["U8", "F16"])
+def test_detect_edit_restore_repairs_what_is_left_of_the_marks(plugin, depth):
+    """Detect → erase the left half of its marks → Restore (with Detect's layer active): exactly what is
+    left of the marks is repaired (plus the 2+2-px margin), and the marks layer is hidden to show it."""
+    doc, src, clean, truth = document(plugin, depth=depth, select=None)
+    assert plugin.host.run("detect", doc, ui=RecordingUI()).ok
+    marks = [n for n in doc.topLevelNodes() if n.name() == "Background (defects)"][0]
+    layer = decode(marks.data, "RGBA", depth).copy()
+    layer[:, :40, 3] = 0                                   # the user erases the marks on the left
+    marks.data = bytearray(encode(layer, "RGBA", depth))
+    left = as_float(layer[:, :, 3], depth) >= 0.5
+    assert left.sum() > 20 and truth[:, :40].any()
+    doc.setActiveNode(marks)                               # what a user clicked last
+    ui = RecordingUI()
+    result = plugin.host.run("restore", doc, ui=ui)
+    assert result.ok and result.rule == "mask" and result.mask_layer == "Background (defects)"
+    assert result.source_name == "Background" and not marks.visible()
+    new = [n for n in doc.topLevelNodes() if n.name() == "Background (restored)"][0]
+    changed = decode(new.data, "RGBA", depth)[:, :, 3] != 0
+    assert changed[left].mean() > 0.95 and not changed[~_near(left, 5)].any() and not changed[:, :35].any()
+    assert f"{int(left.sum())} pixels marked in the layer 'Background (defects)'" in result.message
+    # every mark erased: nothing repaired, no layer, and the message says what to do
+    marks.data = bytearray(len(marks.data))
+    before = len(doc.topLevelNodes())
+    result = plugin.host.run("restore", doc, ui=ui)
+    assert result.ok and result.layer is None and len(doc.topLevelNodes()) == before
+    assert "marks no pixel" in ui.infos[-1] and "Fix:" in ui.infos[-1]
+
+
+def test_docker_shows_the_threshold_in_use(plugin, qtbot):
+    plugin.host.known_thresholds.clear()
+    dock = plugin.app.factories[0].klass()
+    qtbot.addWidget(dock)
+    assert dock.auto_threshold.isChecked() and not dock.threshold.isEnabled()
+    qtbot.waitUntil(lambda: "inside it" in dock.rule.text(), timeout=30000)
+    used = plugin.host.known_thresholds["threshold"]
+    assert dock.threshold.value() == pytest.approx(used, abs=0.005) and used != 0.5
+    assert f"{used:.2f} (the detector's own)" in dock.rule.text() and "sure of" in dock.rule.text()
+    dock.auto_threshold.setChecked(False)                  # the box starts from the value that was in use
+    assert dock.threshold.isEnabled() and dock.threshold.value() == pytest.approx(used, abs=0.005)
+    dock.threshold.setValue(0.6)
+    assert "at or above 0.60 inside it" in dock.rule.text() and "sure of" not in dock.rule.text()

@@ -149,12 +149,17 @@ class Result:
         self.source_name: str | None = None
         self.changed_pixels = 0
         self.defect_pixels: int | None = None
+        self.threshold: float | None = None  # the detector's threshold in use (None: a mask was given)
+        self.rule: str | None = None        # which pixels were repaired (protocol.repair_summary)
+        self.mask_layer: str | None = None  # Detect's layer whose marks were repaired
+        self.message: str | None = None     # what happened, in words
         self.seconds = 0.0
 
     def as_dict(self) -> dict:
         return {"op": self.op, "ok": self.ok, "cancelled": self.cancelled, "error": self.error,
                 "layer": self.layer_name, "source": self.source_name, "changed_pixels": self.changed_pixels,
-                "defect_pixels": self.defect_pixels, "seconds": round(self.seconds, 3)}
+                "defect_pixels": self.defect_pixels, "threshold": self.threshold, "rule": self.rule,
+                "mask_layer": self.mask_layer, "message": self.message, "seconds": round(self.seconds, 3)}
 
     def summary(self) -> str:
         if self.cancelled:
@@ -163,10 +168,9 @@ class Result:
             return f"{TITLES[self.op]} failed: {self.error}"
         if self.op == "detect":
             where = f"layer '{self.layer_name}'" if self.layer_name else "the selection"
-            return f"Found {self.defect_pixels} defect pixels ({where})"
-        if not self.layer_name:
-            return f"{TITLES[self.op]}: nothing needed repair"
-        return f"{TITLES[self.op]}: {self.changed_pixels} pixels repaired in layer '{self.layer_name}'"
+            at = f" at threshold {self.threshold:.2f}" if self.threshold is not None else ""
+            return f"Found {self.defect_pixels} defect pixels{at} ({where})"
+        return f"{TITLES[self.op]}: {self.message}" if self.message else f"{TITLES[self.op]}: done"
 
 
 last_result: Result | None = None  # for scripts: what the last action did
@@ -271,6 +275,42 @@ def add_layer_above(doc, node, name: str, data: bytes, w: int, h: int):
     return layer
 
 
+def defects_layer(doc, node):
+    """The layer Detect scratches made for `node` ("NAME (defects)"), or None. Of several, the lowest:
+    Detect inserts its layer just above the source, so that is the newest."""
+    name = f"{node.name()} ({SUFFIX['detect']})"
+    found = []
+
+    def walk(parent):
+        for child in parent.childNodes():  # bottom first
+            if child.type() == "paintlayer" and child.name() == name:
+                found.append(child)
+            elif child.type() == "grouplayer":
+                walk(child)
+
+    walk(doc.rootNode())
+    return found[0] if found else None
+
+
+def marks_of(doc, layer) -> bytes:
+    """Detect's layer as the user left it: 255 where a mark is at least half opaque, else 0."""
+    fmt = pixels.Format(layer.colorModel(), layer.colorDepth())
+    w, h = doc.width(), doc.height()
+    return fmt.alpha_mask(bytes(layer.pixelData(0, 0, w, h)), w, h)
+
+
+known_thresholds: dict = {}  # the detector's own thresholds, once a worker reported them (docker display)
+
+
+def detector_thresholds(python: str | None = None) -> dict:
+    """{"threshold", "auto_threshold"} of the detector in use, asked of the worker once (about a second)."""
+    if "auto_threshold" not in known_thresholds:
+        info, _ = protocol.run_job(python or protocol.worker_python(PLUGIN_DIR), "describe", {})
+        facts = info.get("info", {})
+        known_thresholds.update(threshold=facts.get("threshold"), auto_threshold=facts.get("auto_threshold"))
+    return dict(known_thresholds)
+
+
 def set_selection(doc, mask: bytes, w: int, h: int) -> None:
     from krita import Selection
     sel = Selection()
@@ -314,8 +354,7 @@ def run(op: str, doc, *, node=None, settings: Settings | None = None, ui=None, p
         result.seconds = time.monotonic() - start
     log(result.summary(), f"({result.seconds:.2f} s)")
     if result.ok and result.op != "detect" and not result.layer_name:
-        ui.info(f"Unscratch: {TITLES[op]}", "No defects were found, so no layer was added. Lower the threshold "
-                "in the Unscratch docker, or use Fill selection to heal the whole selection.")
+        ui.info(f"Unscratch: {TITLES[op]}", f"Nothing was repaired, so no layer was added. {result.message}")
     return result
 
 
@@ -333,11 +372,19 @@ def _run(op, doc, node, settings, ui, python, result):
     arrays = {"image": fmt.to_worker(original, w, h)}
     if region is not None:
         arrays["region"] = region
+    marks = defects_layer(doc, node) if op == "restore" else None
+    if marks is not None:  # the mask the user sees (and may have edited) is the mask that is repaired
+        arrays["mask"] = (marks_of(doc, marks), (h, w), "uint8")
+        result.mask_layer = marks.name()
     label = {"detect": "Looking for scratches, dust and hairs…", "restore": "Repairing defects…",
              "fill": "Healing the selection…"}[op]
     with ui.progress(f"Unscratch: {TITLES[op]}", label) as bar:
         info, outputs = protocol.run_job(python, op, arrays, settings.params(), progress=bar.update,
                                          cancel=bar.cancelled)
+    facts = info.get("info", {})
+    result.threshold, result.rule = facts.get("threshold"), facts.get("rule")
+    if result.threshold is not None and settings.threshold is None:
+        known_thresholds.update({k: facts[k] for k in ("threshold", "auto_threshold") if k in facts})
     if op == "detect":
         mask, shape, dtype = outputs["mask"]
         if tuple(shape) != (h, w) or dtype != "uint8":
@@ -354,11 +401,18 @@ def _run(op, doc, node, settings, ui, python, result):
     native = fmt.from_worker(restored, original, w, h)
     patch, changed = fmt.patch(native, original)
     result.changed_pixels = changed
+    source = f"the layer '{marks.name()}'" if marks is not None else None
+    result.message = protocol.repair_summary(dict(facts, repaired_pixels=changed), source=source,
+                                             fill_hint="Fill selection")
     if changed == 0:
         return
     name = f"{node.name()} ({SUFFIX[op]})"
     result.layer = add_layer_above(doc, node, name, patch, w, h)
     result.layer_name = name
+    if marks is not None and marks.visible():  # its red marks would cover the result
+        marks.setVisible(False)
+        doc.refreshProjection()
+        result.message += f" '{marks.name()}' was hidden to show the result."
 
 
 def run_action(op: str, settings: Settings | None = None) -> Result:

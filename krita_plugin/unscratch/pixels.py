@@ -152,6 +152,20 @@ class Format:
         return struct.pack("<f", value)
 
 
+    def alpha_mask(self, data: bytes, w: int, h: int) -> bytes:
+        """1 byte per pixel, 255 where the pixel's alpha is at least half (a mark the user sees), else 0.
+
+        Read from the alpha's most significant byte, which decides it at every depth: u8 >= 128,
+        u16 >= 32768, and for non-negative IEEE floats bits >= those of 0.5 (high byte 0x38-0x7F for half,
+        0x3F-0x7F for float32; 0x80 and up are negative)."""
+        self.expect(data, w, h)
+        high = (self.channels - 1) * self.itemsize + self.itemsize - 1
+        return bytes(data)[high::self.pixel_size].translate(_ALPHA_HALF[self.depth])
+
+
+_ALPHA_HALF = {depth: bytes(255 if lo <= b < hi else 0 for b in range(256))
+               for depth, (lo, hi) in {"U8": (128, 256), "U16": (128, 256), "F16": (0x38, 0x80),
+                                       "F32": (0x3F, 0x80)}.items()}
 _NONZERO_TO_ONE = bytes([0]) + bytes([1]) * 255
 _NONZERO_TO_FF = bytes([0]) + bytes([255]) * 255
 
