@@ -416,10 +416,23 @@ def clean_samples(photos, size: int, seed: int) -> list[np.ndarray]:
 
 
 def preview(path, seed: int = 0, size: int = 256) -> None:
-    """A sheet of every family (one row each: damaged, mask) on a gray gradient, for looking at."""
+    """A sheet of every family on a gray gradient, for looking at: per family one row of two draws,
+    each as damaged | mask."""
     rows = []
     base = np.dstack([np.tile(np.linspace(0.15, 0.85, size, dtype=np.float32), (size, 1))] * 3)
     for i, fam in enumerate(FAMILIES):
-        s = damage(base, np.random.default_rng([seed, i]), [fam], jpeg=False)
-        rows.append(np.hstack([s.damaged, np.dstack([s.mask.astype(np.float32)] * 3)]))
-    cv2.imwrite(str(path), np.rint(np.vstack(rows)[:, :, ::-1] * 255).astype(np.uint8))
+        row = []
+        for k in range(2):
+            s = damage(base, np.random.default_rng([seed, i, k]), [fam], jpeg=False)
+            row += [s.damaged, np.dstack([s.mask.astype(np.float32)] * 3), np.ones((size, 6, 3), np.float32)]
+        rows += [np.hstack(row), np.ones((6, len(row) // 3 * (2 * size + 6), 3), np.float32)]
+    sheet = np.ascontiguousarray(np.rint(np.vstack(rows)[:, :, ::-1] * 255).astype(np.uint8))
+    for i, fam in enumerate(FAMILIES):
+        cv2.putText(sheet, fam, (4, i * (size + 6) + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (40, 40, 230), 1, cv2.LINE_AA)
+    ok, buf = cv2.imencode(str(path)[-4:], sheet)
+    open(path, "wb").write(buf.tobytes())
+
+
+if __name__ == "__main__":  # python -m unscratch.train.eval_damage OUT.png [SEED]: the preview sheet
+    import sys
+    preview(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)

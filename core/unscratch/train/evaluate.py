@@ -318,11 +318,14 @@ def grain_ratio(result: np.ndarray, clean: np.ndarray, where: np.ndarray) -> flo
     return float(hf(result) / max(hf(clean), 1e-6))
 
 
-def _restore_row(inp, cases, grain: bool = False) -> dict:
+def _restore_row(inp, cases, grain: bool = False, keep: list | None = None) -> dict:
+    """One method's row with oracle masks, and each image's whole-image PSNR; `keep` collects the results."""
     start = time.perf_counter()
     weights = [api.repair_weight(c.mask) for c in cases]
     pairs = _each(list(zip(cases, weights)), getattr(inp, "name", "repair"))
     results = [api.repair(c.damaged, w, inp, grain=grain) for c, w in pairs]
+    if keep is not None:
+        keep.extend(results)
     spm = (time.perf_counter() - start) / (sum(c.mask.size for c in cases) / 1e6)
     inside = [w > 0 for w in weights]
     ssims = [ssim_map(r, c.clean) for r, c in zip(results, cases)]
@@ -438,13 +441,15 @@ def independent_restore(photos, n_per_photo: int, size: int, seed: int) -> dict:
     samples = ed.make_samples(photos, n_per_photo, size, seed, jpeg=False,
                               progress=lambda xs: _each(xs, "independent damage"))
     cases = [Case(s.damaged, s.clean, s.mask, np.zeros(s.mask.shape, np.float32)) for s in samples]
-    rows, oracle, methods = {}, {}, restore_methods()
+    rows, oracle, methods, kept = {}, {}, restore_methods(), {}
     for name, inp in methods.items():
         if isinstance(inp, str):
             rows[name] = {"note": inp}
             continue
         subset = cases[:SLOW_SUBSET] if isinstance(inp, (GmicInpainter, BiharmonicInpainter)) else cases
-        rows[name if subset is cases else f"{name}, first {SLOW_SUBSET}"], oracle[name] = _restore_row(inp, subset)
+        kept[name] = [] if subset is cases else None
+        rows[name if subset is cases else f"{name}, first {SLOW_SUBSET}"], oracle[name] = _restore_row(
+            inp, subset, keep=kept[name])
         if name == "restore (defects)":
             rows[name + " + grain (restore's default)"], oracle["grain"] = _restore_row(inp, subset, grain=True)
     if any(isinstance(v, (GmicInpainter, BiharmonicInpainter)) for v in methods.values()):
@@ -452,7 +457,8 @@ def independent_restore(photos, n_per_photo: int, size: int, seed: int) -> dict:
             if name in oracle:
                 rows[f"{name}, first {SLOW_SUBSET}"] = _restore_row(methods[name], cases[:SLOW_SUBSET])[0]
     clean = ed.clean_samples(photos, size // 2, seed)
-    res = {"rows": rows, "n_images": len(cases), "photos": len(photos)}
+    res = {"rows": rows, "n_images": len(cases), "photos": len(photos),
+           "families": _family_psnr(samples, {k: v for k, v in kept.items() if v})}
     res["pipeline"], res["clean input"] = _pipeline(cases, clean, None)
     best = oracle.get("grain", oracle.get("restore (defects)", oracle.get("OpenCV Telea")))
     res["pipeline"]["PSNR image (restorer, oracle mask)"] = float(np.mean(best))
@@ -460,6 +466,19 @@ def independent_restore(photos, n_per_photo: int, size: int, seed: int) -> dict:
     if interactive is not None:
         res["pipeline, interactive mask"], res["clean input, interactive mask"] = _pipeline(cases, clean, interactive)
     return res
+
+
+def _family_psnr(samples, results: dict) -> dict:
+    """PSNR inside each family's own mask pixels (mean over the images that have it), per method: which
+    kinds of damage a method repairs worse than another."""
+    out = {}
+    for i, f in enumerate(ed.FAMILIES):
+        has = [j for j, s in enumerate(samples) if (s.family == i).any()]
+        if has:
+            out[f] = {m: float(np.mean([psnr(res[j], samples[j].clean, samples[j].family == i) for j in has]))
+                      for m, res in results.items()}
+            out[f]["images"] = len(has)
+    return out
 
 
 CROP = 128  # px: the side of each crop in the opaque-scratch sheet
@@ -708,6 +727,9 @@ def main(argv=None) -> int:
     if args.what == "detect":
         _print_families("independent damage, one family at a time (recall also within the mixed crops):",
                         ind["families"])
+    else:
+        print("independent damage, PSNR inside each family's mask pixels (true masks):")
+        print_table(ind["families"], "family")
     for key in ("pipeline", "clean input", "pipeline, interactive mask", "clean input, interactive mask"):
         if key in ind:
             _print_pairs(f"independent {key}", ind[key])
