@@ -31,7 +31,8 @@ FAMILIES = {
 }
 PRINT_FAMILIES = ("cracks", "creases", "losses", "foxing", "scuffs")
 # drawing order: large areas first, fine things last (dust lies on top of everything)
-ORDER = ("losses", "blotches", "foxing", "creases", "cracks", "scratches", "scuffs", "sprites", "fibres", "dust")
+ORDER = ("losses", "blotches", "foxing", "creases", "cracks", "scratches", "scuffs", "sprites", "fibres",
+         "dust")
 
 
 def _pois(rng, lam, least=1) -> int:
@@ -57,7 +58,8 @@ _DRAW = {"scratches": scratches.draw, "dust": dust.draw, "fibres": fibres.draw, 
          "scuffs": scuffs.draw}
 
 
-def allowed(families: Iterable[str] | str | None = None, exclude: Iterable[str] | str | None = None) -> list[str]:
+def allowed(families: Iterable[str] | str | None = None,
+            exclude: Iterable[str] | str | None = None) -> list[str]:
     """The families a sample may draw from: ``families`` (all when None) less ``exclude``."""
     def _names(x):
         names = [x] if isinstance(x, str) else list(x)

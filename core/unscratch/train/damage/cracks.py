@@ -59,7 +59,8 @@ def _stroke(patch, rng, pts, base_w, flake_p, s):
         k = int(rng.integers(4, 8))
         ang = np.sort(rng.uniform(0, 2 * np.pi, k))
         rad = r * rng.uniform(0.4, 1.0, k)
-        poly = c + np.stack([np.cos(ang) * rad, np.sin(ang) * rad], 1) * np.array([1.0, rng.uniform(0.4, 1.0)])
+        squash = np.array([1.0, rng.uniform(0.4, 1.0)])
+        poly = c + np.stack([np.cos(ang) * rad, np.sin(ang) * rad], 1) * squash
         cv2.fillPoly(patch, [np.round(poly * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
 
 
@@ -102,7 +103,7 @@ def draw(cv: Canvas, n: int, scale: float) -> None:
     for _ in range(n):
         patch = np.zeros((h, w), np.uint8)
         st = crack_style(cv)
-        widen = 1.0 if st["bright"] else 0.6            # dirt fills fine cracks; wide dark ones look like twigs
+        widen = 1.0 if st["bright"] else 0.6      # dirt fills fine cracks; wide dark ones look like twigs
         for _ in range(1 + int(rng.poisson(0.8))):      # a network: several cracks sharing one style
             if rng.random() < 0.5:
                 start = np.array([rng.uniform(0, w), rng.uniform(0, h)])
@@ -110,7 +111,7 @@ def draw(cv: Canvas, n: int, scale: float) -> None:
             else:                                          # from an edge, inwards
                 e = int(rng.integers(4))
                 t = rng.uniform(0, 1)
-                start = [np.array([t * w, 0]), np.array([t * w, h]), np.array([0, t * h]), np.array([w, t * h])][e]
+                start = np.array([(t * w, 0), (t * w, h), (0, t * h), (w, t * h)][e], np.float64)
                 theta = [np.pi / 2, -np.pi / 2, 0.0, np.pi][e] + rng.normal(0, 0.5)
             draw_network(cv, patch, start, theta, rng.uniform(0.3, 1.4) * side, scale, widen=widen)
         cv.add(0, 0, patch, st, "cracks")

@@ -27,19 +27,20 @@ def draw(cv: Canvas, n: int, scale: float) -> None:
         bow = rng.normal(0, 0.02) * length * (1 - 4 * t ** 2)
         wob = rng.uniform(0.3, 2.0) * s * smooth_1d(rng, m, int(rng.integers(4, 12)))[:, None]
         spine = c + t * length * d + (bow + wob) * nrm
-        band = rng.uniform(2.0, 9.0) * s                # half-width of the soft band
+        band = rng.uniform(1.5, 6.0) * s                # half-width of the soft band
         if rng.random() < 0.85:      # the light and the shadow side of the ridge
-            lo = rng.uniform(0.25, 0.6)
+            lo = rng.uniform(0.4, 0.7)
             for sign, bright in ((1, True), (-1, False)):
                 patch = np.zeros((h, w), np.uint8)
                 off = spine + nrm * sign * band * 0.6
                 q = np.round(off * 16).astype(np.int32)
                 cv2.polylines(patch, [q], False, 255, max(1, int(round(band))), cv2.LINE_AA, 4)
-                f = cv2.GaussianBlur(patch.astype(np.float32) * np.float32(1 / 255), (0, 0), max(0.8, band * 0.5))
+                f = cv2.GaussianBlur(patch.astype(np.float32) * np.float32(1 / 255), (0, 0),
+                                     max(0.8, band * 0.5))
                 f *= np.float32(np.clip(rng.uniform(0.6, 1.0), 0, 1))
                 st = cv.style(bright_p=1.0 if bright else 0.0, faint_p=0.0, opacity=(lo, lo + 0.3))
                 st["keep"] = True
-                st["strength"] = float(rng.uniform(0.5, 0.9))
+                st["strength"] = float(rng.uniform(0.6, 1.0))
                 cv.add(0, 0, f, st, "creases")
         if rng.random() < 0.7:       # cracked along the spine, with short cracks off it
             patch = np.zeros((h, w), np.uint8)

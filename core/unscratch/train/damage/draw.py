@@ -117,23 +117,6 @@ def soften(out, thick: int, rng: np.random.Generator, texture: float = 0.35):
     return y0, x0, np.clip(f * np.float32(1 / 255), 0, 1)
 
 
-def walk(rng, start, theta, length, step, jitter, depth, branch_p, lines, thick, inten, max_depth=3,
-         max_lines=40, spread=(0.4, 1.3)):
-    """A jagged random walk that branches: appends (pts, thick, inten) polylines to ``lines``."""
-    n = max(2, int(length / step))
-    thetas = theta + np.cumsum(rng.normal(0, jitter, n))
-    steps = step * rng.uniform(0.6, 1.4, n)
-    pts = np.vstack([start, start + np.cumsum(np.stack([np.cos(thetas), np.sin(thetas)], 1) * steps[:, None], 0)])
-    lines.append((pts, thick, inten))
-    if depth >= max_depth or len(lines) > max_lines:
-        return
-    for i in np.nonzero(rng.random(n) < branch_p)[0]:
-        sgn = 1 if rng.random() < 0.5 else -1
-        walk(rng, pts[i + 1], thetas[i] + sgn * rng.uniform(*spread), length * rng.uniform(0.15, 0.5),
-             step, jitter, depth + 1, branch_p * 0.7, lines, max(1, thick - 1), inten * rng.uniform(0.6, 0.95),
-             max_depth, max_lines, spread)
-
-
 def paper_colour(rng: np.random.Generator) -> np.ndarray:
     """The colour of bare photo paper: white to yellowed cream."""
     y = rng.uniform(0.0, 1.0) ** 1.5

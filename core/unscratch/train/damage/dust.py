@@ -31,7 +31,8 @@ def _specks(cv: Canvas, n: int, scale: float, bright: bool | None = None) -> Non
             ang = np.linspace(0, 2 * np.pi, k, endpoint=False)
             harm = np.arange(1, 9)[:, None]
             amp = rng.normal(0, 1, (8, 1)) * (0.3 / harm ** 0.9) * rng.uniform(0.4, 1.2)
-            rad = r * np.clip(1 + (amp * np.cos(harm * ang + rng.uniform(0, 2 * np.pi, (8, 1)))).sum(0), 0.3, 1.9)
+            wave = (amp * np.cos(harm * ang + rng.uniform(0, 2 * np.pi, (8, 1)))).sum(0)
+            rad = r * np.clip(1 + wave, 0.3, 1.9)
             el = rng.uniform(1.0, 1.5)
             rot = rng.uniform(0, np.pi)
             px, py = rad * np.cos(ang) * el, rad * np.sin(ang) / el

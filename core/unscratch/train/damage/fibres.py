@@ -20,6 +20,7 @@ def draw(cv: Canvas, n: int, scale: float) -> None:
         ctrl = [p0, p0 + d * length / 3 + nrm * rng.normal(0, 0.3) * length,
                 p0 + d * 2 * length / 3 + nrm * rng.normal(0, 0.3) * length, p0 + d * length]
         thick, fac = width(rng.uniform(0.7, 2.0) * s)
-        out = draw_lines(h, w, [(bezier(np.stack(ctrl), max(6, int(length / 3))), thick, 255 * fac)], thick + 2)
+        pts = bezier(np.stack(ctrl), max(6, int(length / 3)))
+        out = draw_lines(h, w, [(pts, thick, 255 * fac)], thick + 2)
         if out:
             cv.add(*out, cv.style(faint_p=0.2), "fibres")

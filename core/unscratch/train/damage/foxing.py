@@ -44,14 +44,16 @@ def _mould(cv: Canvas, s: float) -> None:
         a = rng.uniform(0, 2 * np.pi)
         p = np.array([size / 2, size / 2]) + np.array([np.cos(a), np.sin(a)]) * size * rng.uniform(0.1, 0.3)
         q = p + np.array([np.cos(a), np.sin(a)]) * size * rng.uniform(0.1, 0.3)
-        cv2.line(lines, (int(p[0] * 16), int(p[1] * 16)), (int(q[0] * 16), int(q[1] * 16)), 200, 1, cv2.LINE_AA, 4)
+        cv2.line(lines, (int(p[0] * 16), int(p[1] * 16)), (int(q[0] * 16), int(q[1] * 16)), 200, 1,
+                 cv2.LINE_AA, 4)
     a = np.maximum(blob, lines.astype(np.float32) / 255)
     st = cv.style(bright_p=0.5, faint_p=0.3, opacity=(0.5, 0.95))
     st["tint"] = None
     grey = rng.uniform(0.55, 0.95) if st["bright"] else rng.uniform(0.15, 0.4)
     st["colour"] = np.array([grey, grey * rng.uniform(0.95, 1.08), grey * rng.uniform(0.85, 1.0)], np.float32)
     st["strength"] = float(rng.uniform(0.6, 1.0))
-    cv.add(int(rng.uniform(0, h) - size / 2), int(rng.uniform(0, w) - size / 2), a.astype(np.float32), st, "foxing")
+    y0, x0 = int(rng.uniform(0, h) - size / 2), int(rng.uniform(0, w) - size / 2)
+    cv.add(y0, x0, a.astype(np.float32), st, "foxing")
 
 
 def draw(cv: Canvas, n: int, scale: float) -> None:

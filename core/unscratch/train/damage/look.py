@@ -42,7 +42,8 @@ def _halftone(img: np.ndarray, rng, s: float) -> np.ndarray:
     return base + rep3(dots) * (img / np.maximum(rep3(l), 1e-3)).clip(0, 1.5) * mix
 
 
-def age(img: np.ndarray, rng: np.random.Generator, scale: float, info: dict, *, old: bool = True) -> np.ndarray:
+def age(img: np.ndarray, rng: np.random.Generator, scale: float, info: dict, *,
+        old: bool = True) -> np.ndarray:
     """The clean photo as an old print would show it. ``old=False`` keeps to the mild ageing of modern
     colour: casts, fading and grain only."""
     img = np.array(img, dtype=np.float32, copy=True)
@@ -98,8 +99,7 @@ def age(img: np.ndarray, rng: np.random.Generator, scale: float, info: dict, *, 
         yy, xx = np.ogrid[0:h, 0:w]
         cy, cx = h * rng.uniform(0.35, 0.65), w * rng.uniform(0.35, 0.65)
         r = np.sqrt(((yy - cy) / (0.7 * h)) ** 2 + ((xx - cx) / (0.7 * w)) ** 2).astype(np.float32)
-        fall = np.clip(r ** 2, 0, 1.5) * np.float32(rng.uniform(0.1, 0.5) * max(h, w) / max(256, 1024 * scale))
-        fall = np.minimum(fall, np.float32(0.6))
+        fall = np.minimum(np.clip(r ** 2, 0, 1.5) * np.float32(rng.uniform(0.1, 0.45)), np.float32(0.6))
         if rng.random() < 0.8:
             img *= rep3(1 - fall)
         else:
@@ -133,7 +133,8 @@ def age(img: np.ndarray, rng: np.random.Generator, scale: float, info: dict, *, 
 
 def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     u8 = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(u8, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(u8, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         return img
     out = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)

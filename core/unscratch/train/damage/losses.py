@@ -88,7 +88,8 @@ def draw(cv: Canvas, n: int, scale: float) -> None:
         st["strength"] = float(rng.uniform(0.85, 1.0))
         if edge and rng.random() < 0.35:         # the scanner's lid or a dark mount behind the tear
             st["bright"] = rng.random() < 0.5
-            st["colour"] = np.full(3, rng.uniform(0.9, 1.0) if st["bright"] else rng.uniform(0.0, 0.12), np.float32)
+            grey = rng.uniform(0.9, 1.0) if st["bright"] else rng.uniform(0.0, 0.12)
+            st["colour"] = np.full(3, grey, np.float32)
         else:
             st["colour"] = paper_colour(rng) * np.float32(rng.uniform(0.85, 1.0))
         if rng.random() < 0.5:               # a dirty rim where the emulsion broke off

@@ -9,7 +9,7 @@ import math
 import cv2
 import numpy as np
 
-from .draw import bezier, smooth_1d
+from .draw import bezier, rep3, smooth_1d
 
 HARD_NEGATIVE_P = 0.6       # share of crops that get thin picture structure
 
@@ -62,8 +62,10 @@ def _branch(a, rng, p, ang, length, th, depth):
     angs = ang + 0.5 * smooth_1d(rng, n, 4) + np.cumsum(rng.normal(0, 0.05, n))
     pts = p + np.cumsum(np.stack([np.cos(angs), np.sin(angs)], 1) * (length / n), 0)
     pts = np.vstack([p, pts])
-    for i in range(n):                                       # tapering
-        _line(a, pts[i], pts[i + 1], max(1.0, th * (1 - 0.6 * i / n)))
+    for j in range(3):                                       # tapering, in three steps
+        seg = pts[j * n // 3:(j + 1) * n // 3 + 1]
+        cv2.polylines(a, [np.round(seg * 16).astype(np.int32)], False, 255,
+                      max(1, int(round(th * (1 - 0.25 * j)))), cv2.LINE_AA, 4)
     if depth < 4:
         for i in rng.integers(1, n, int(rng.integers(1, 4))):
             _branch(a, rng, pts[i], angs[i - 1] + rng.choice([-1, 1]) * rng.uniform(0.3, 1.0),
@@ -86,7 +88,8 @@ def _grass(a, rng, h, w, s):
         lean = rng.normal(0, 0.3)
         ctrl = np.array([[x, y], [x + lean * L * 0.2, y - L * 0.5], [x + lean * L * 0.6, y - L * 0.8],
                          [x + lean * L, y - L]])
-        cv2.polylines(a, [np.round(bezier(ctrl, 8) * 16).astype(np.int32)], False, int(255 * rng.uniform(0.4, 1)),
+        cv2.polylines(a, [np.round(bezier(ctrl, 8) * 16).astype(np.int32)], False,
+                      int(255 * rng.uniform(0.4, 1)),
                       max(1, int(round(rng.uniform(0.6, 2) * s))), cv2.LINE_AA, 4)
 
 
@@ -146,7 +149,8 @@ def _fabric(a, rng, h, w, s):
     pat = np.clip(pat * rng.uniform(1.0, 3.0), 0, 1)
     cy, cx = rng.uniform(0.2, 0.8) * h, rng.uniform(0.2, 0.8) * w
     region = np.zeros((h, w), np.uint8)
-    cv2.ellipse(region, _pt((cx, cy)), (int(rng.uniform(0.2, 0.7) * w * 16), int(rng.uniform(0.2, 0.7) * h * 16)),
+    axes = (int(rng.uniform(0.2, 0.7) * w * 16), int(rng.uniform(0.2, 0.7) * h * 16))
+    cv2.ellipse(region, _pt((cx, cy)), axes,
                 rng.uniform(0, 180), 0, 360, 255, -1, cv2.LINE_AA, 4)
     a[:] = np.maximum(a, (pat * region * rng.uniform(0.5, 1.0)).astype(np.uint8))
 
@@ -188,17 +192,28 @@ def draw(img: np.ndarray, rng: np.random.Generator, scale: float, info: dict, n:
         kind = fixed or names[int(rng.choice(len(names), p=p / p.sum()))]
         a = np.zeros((h, w), np.uint8)
         _DRAW[kind](a, rng, h, w, s)
-        af = a.astype(np.float32) * np.float32(rng.uniform(0.6, 1.0) / 255)
-        if rng.random() < 0.5:
-            af = cv2.GaussianBlur(af, (0, 0), rng.uniform(0.3, 0.8))
-        bright = rng.random() < {"petals": 0.85, "stars": 1.0, "wires": 0.2, "rigging": 0.3, "branches": 0.25}.get(kind, 0.5)
-        if kind == "stars" or rng.random() < 0.6:      # as thin damage would be coloured: relative to the photo
-            k = np.float32(rng.uniform(0.5, 1.0))
-            col = local * (1 - k) + (k if bright else 0)
-        else:                                          # a colour of its own
-            base = rng.uniform(0.75, 1.0) if bright else rng.uniform(0.0, 0.3)
-            col = np.clip(base + rng.normal(0, 0.08, 3), 0, 1).astype(np.float32)
-        a3 = af[:, :, None]
-        out = out * (1 - a3) + col * a3
+        bright = rng.random() < {"petals": 0.85, "stars": 1.0, "wires": 0.2, "rigging": 0.3,
+                                 "branches": 0.25}.get(kind, 0.5)
+        gain = rng.uniform(0.6, 1.0)
+        blur = rng.uniform(0.3, 0.8) if rng.random() < 0.5 else 0.0
+        own = kind != "stars" and rng.random() >= 0.6
+        k = np.float32(rng.uniform(0.5, 1.0))
+        base = rng.uniform(0.75, 1.0) if bright else rng.uniform(0.0, 0.3)
+        tone = rng.normal(0, 0.04, 3)
         info["negatives"].append(kind)
+        x, y, bw, bh = cv2.boundingRect(a)
+        if bw == 0 or bh == 0:
+            continue
+        pad = 3 if blur else 0
+        x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(w, x + bw + pad), min(h, y + bh + pad)
+        af = a[y0:y1, x0:x1].astype(np.float32) * np.float32(gain / 255)
+        if blur:
+            af = cv2.GaussianBlur(af, (0, 0), blur)
+        if own:                                      # a colour of its own
+            col = np.clip(base + tone, 0, 1).astype(np.float32)
+        else:                                        # as thin damage would be coloured: relative to the photo
+            col = local[y0:y1, x0:x1] * (1 - k) + (k if bright else np.float32(0))
+        a3 = rep3(af)
+        roi = out[y0:y1, x0:x1]
+        roi += (col - roi) * a3
     return np.clip(out, 0, 1, out=out)

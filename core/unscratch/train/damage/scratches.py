@@ -66,7 +66,8 @@ def _vertical_scratches(cv: Canvas, scale: float) -> None:
         if rng.random() < 0.35:     # intermittent
             var *= smooth_1d(rng, m, int(rng.integers(6, 20))) > -0.5
         st = dict(st0) if i and rng.random() < 0.7 else cv.style(bright_p=bright_p, faint_p=0.4)
-        out = soften(draw_lines(h, w, [(pts, thick, np.clip(255 * fac * var, 0, 255))], thick + 2), thick, rng)
+        inten = np.clip(255 * fac * var, 0, 255)
+        out = soften(draw_lines(h, w, [(pts, thick, inten)], thick + 2), thick, rng)
         if out:
             cv.add(*out, st, "scratches")
 

@@ -40,6 +40,7 @@ def draw(cv: Canvas, n: int, scale: float) -> None:
         st["keep"] = True
         a = patch
         if rng.random() < 0.3:           # a faint haze where the surface was abraded
-            haze = cv2.GaussianBlur(patch.astype(np.float32), (0, 0), max(1.0, band / 3)) * np.float32(0.5 / 255)
+            haze = cv2.GaussianBlur(patch.astype(np.float32), (0, 0), max(1.0, band / 3))
+            haze *= np.float32(0.5 / 255)
             a = np.maximum(patch.astype(np.float32) * np.float32(1 / 255), np.clip(haze * 3, 0, 0.3))
         cv.add(0, 0, a, st, "scuffs")

@@ -42,7 +42,8 @@ def default_overlays() -> Path:
 
 def sprite_split(name: str) -> str:
     """The split ("train", "val" or "test") of a sprite, from a hash of ``category/file``."""
-    u = int.from_bytes(hashlib.sha256(("unscratch-sprite-v1:" + name).encode()).digest()[:8], "big") / 2.0 ** 64
+    digest = hashlib.sha256(("unscratch-sprite-v1:" + name).encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2.0 ** 64
     if u < SPRITE_SPLIT[0]:
         return "train"
     return "val" if u < SPRITE_SPLIT[0] + SPRITE_SPLIT[1] else "test"
