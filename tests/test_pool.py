@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import cv2
 import numpy as np
@@ -72,7 +73,8 @@ def _write_fake_cache(root):
         path = root / src / f"{name}.png"
         cv2.imwrite(str(path), img)
         photos.append(pool.describe(path, root, src, name, "CC0-1.0", "test"))
-    manifest = {"version": 1, "sources": {s: {"complete": True} for s in "abc"}, "photos": photos}
+    manifest = {"version": 1, "sources": {s: {"complete": True, "max_side": pool.MAX_SIDE} for s in "abc"},
+                "photos": photos}
     (root / "manifest.json").write_text(json.dumps(manifest))
     return manifest
 
@@ -145,3 +147,116 @@ def test_repo_root_and_default_cache(monkeypatch):
     root = pool.repo_root()
     assert (root / "pyproject.toml").is_file()
     assert pool.default_cache() == root / ".cache" / "photos"
+
+
+# ------------------------------------------------------------------ issue 22: more sources, holdout, export
+
+def test_first_pool_split_does_not_move_when_sources_are_added():
+    """Earlier figures stay comparable: adding (or holding out) sources never moves a first-pool photo."""
+    rng = np.random.default_rng(3)
+    first = [_entry(src, f"p{i:03d}", int(rng.integers(400, 4000)), int(rng.integers(400, 3000)))
+             for i, src in enumerate(sorted(pool.FIRST_POOL) * 10)]
+    before = pool.make_split(first)
+    later = [_entry("newsrc", f"n{i:03d}", 3840, 2160) for i in range(40)]
+    later += [_entry(next(iter(pool.HOLDOUT_SOURCES)), f"h{i:02d}", 640, 480) for i in range(25)]
+    after = pool.make_split(first + later)
+    for s in pool.SPLITS:
+        assert [f for f in after[s] if not f.startswith("newsrc/")] == before[s], s
+
+
+def test_holdout_sources_are_never_in_train_val_or_test():
+    held = sorted(pool.HOLDOUT_SOURCES)
+    assert held, "at least one source must be held out"
+    photos = [_entry(h, f"x{i}", 3000, 2000) for h in held for i in range(8)]
+    photos += _fake_manifest()
+    a = pool.make_split(photos)
+    assert sorted(a[pool.HOLDOUT]) == sorted(e["file"] for e in photos if e["source"] in held)
+    pooled = {f for s in pool.SPLITS for f in a[s]}
+    assert not pooled & set(a[pool.HOLDOUT])
+    assert pooled | set(a[pool.HOLDOUT]) == {e["file"] for e in photos}
+
+
+def test_downscaled_photo_still_counts_as_large():
+    e = _entry("big", "x", 2560, 1440)
+    e.update(orig_width=3840, orig_height=2160)
+    assert pool._short_side(e) == 2160 >= pool.LARGE_SIDE
+
+
+def test_every_source_states_a_licence():
+    names = [s.name for s in pool.SOURCES]
+    assert len(names) == len(set(names))
+    for s in pool.SOURCES:
+        assert s.licence.strip() and s.kind in ("bookworm", "trixie", "wheel"), s.name
+        assert not re.search(r"non.?commercial|research only|\bNC\b", s.licence, re.I), s.name
+
+
+def _fake_sources(root):
+    """Two fake sources ('a' pooled, 'held' held out) whose unpacked roots hold generated photos."""
+    rng = np.random.default_rng(5)
+    (root / "a").mkdir(parents=True)
+    (root / "held").mkdir(parents=True)
+    cv2.imwrite(str(root / "a/huge.png"), (rng.random((1500, 3000, 3)) * 255).astype(np.uint8))
+    cv2.imwrite(str(root / "a/small.jpg"), (rng.random((200, 300, 3)) * 255).astype(np.uint8))
+    cv2.imwrite(str(root / "held/h1.png"), (rng.random((100, 120, 3)) * 255).astype(np.uint8))
+    return (pool.Source("a", "wheel", "x", "CC0-1.0",
+                        lambda r: [("huge", r / "huge.png", "CC0-1.0"), ("small", r / "small.jpg", "CC-BY-4.0")]),
+            pool.Source("held", "wheel", "y", "public domain",
+                        lambda r: [("h1", r / "h1.png", "public domain", "a note")], holdout=True))
+
+
+def test_fetch_downscales_records_licences_and_holds_out(tmp_path, monkeypatch):
+    srcs = _fake_sources(tmp_path / "unpacked")
+    monkeypatch.setattr(pool, "SOURCES", srcs)
+    monkeypatch.setattr(pool, "HOLDOUT_SOURCES", frozenset({"held"}))
+    monkeypatch.setattr(pool._Fetcher, "unpack", lambda self, src: tmp_path / "unpacked" / src.name)
+    cache = tmp_path / "cache"
+    manifest = pool.fetch(cache, log=None)
+    e = {x["name"]: x for x in manifest["photos"]}
+    assert set(e) == {"huge", "small", "h1"}
+    assert all(x["licence"] and x["origin"] for x in manifest["photos"])
+    assert e["small"]["licence"] == "CC-BY-4.0" and "(a note)" in e["h1"]["origin"]
+    assert max(e["huge"]["width"], e["huge"]["height"]) == pool.MAX_SIDE
+    assert (e["huge"]["orig_width"], e["huge"]["orig_height"]) == (3000, 1500)
+    assert e["huge"]["file"].endswith(".jpg")
+    assert (cache / e["small"]["file"]).read_bytes() == (tmp_path / "unpacked/a/small.jpg").read_bytes()
+    assert [p.name for p in pool.photo_paths(pool.HOLDOUT, cache)] == ["h1.png"]
+    assert "held/h1.png" not in {p.relative_to(cache).as_posix() for p in pool.photo_paths("all", cache)}
+
+
+def test_export_is_a_usable_compact_cache(tmp_path, monkeypatch):
+    srcs = _fake_sources(tmp_path / "unpacked")
+    monkeypatch.setattr(pool, "SOURCES", srcs)
+    monkeypatch.setattr(pool, "HOLDOUT_SOURCES", frozenset({"held"}))
+    monkeypatch.setattr(pool._Fetcher, "unpack", lambda self, src: tmp_path / "unpacked" / src.name)
+    cache = tmp_path / "cache"
+    pool.fetch(cache, log=None)
+    want = {p.relative_to(cache).with_suffix(".jpg").as_posix() for p in pool.photo_paths("all", cache)}
+    out = tmp_path / "out"
+    pool.export(out, splits=pool.SPLITS, cache=cache, max_side=64, log=None)
+    got = pool.photo_paths("all", out)
+    assert {p.relative_to(out).as_posix() for p in got} == want
+    assert pool.photo_paths(pool.HOLDOUT, out) == []
+    for p in got:
+        img = cv2.imread(str(p))
+        assert max(img.shape[:2]) <= 64
+    m = pool.read_manifest(out)
+    assert all(x["licence"] and x["orig_width"] >= x["width"] for x in m["photos"])
+    monkeypatch.setenv("UNSCRATCH_PHOTOS", str(out))
+    assert pool.photo_paths("all") == got
+    with pytest.raises(pool.PoolError, match="not an empty folder"):
+        pool.export(out, cache=cache, log=None)
+
+
+def test_real_pool_if_fetched():
+    """On a machine with the fetched pool: licences everywhere, holdout apart and big enough."""
+    cache = pool.default_cache()
+    if not (cache / "manifest.json").is_file():
+        pytest.skip("photo pool not fetched here")
+    manifest = pool.read_manifest(cache)
+    split = pool.read_split(cache)
+    assert all(e["licence"].strip() for e in manifest["photos"])
+    pooled = {f for s in pool.SPLITS for f in split[s]}
+    held = set(split.get(pool.HOLDOUT, []))
+    assert not pooled & held
+    if any(info.get("holdout") for info in manifest.get("sources", {}).values()):
+        assert len(held) >= 20

