@@ -155,3 +155,20 @@ def test_shipping_a_run_adds_it_as_the_next_stage_of_the_card(tiny_pool, tmp_pat
     assert after["stages"][-1]["note"] == "a test stage" and after["stages"][-1]["steps"] == 2
     assert after["total_steps"] == before["total_steps"] + 2 and after["steps"] == 2
     assert "metrics" not in card.card and card.card["limitations"] == shipped.card["limitations"]
+
+
+def test_ablation_candidates_never_see_the_family_they_leave_out(tiny_pool, tmp_path):
+    """One shared stream, several detectors: 'no-cracks' trains only on the pairs that hold no cracks."""
+    from unscratch.train import ablate
+    out = tmp_path / "abl"
+    assert ablate.main(["--seconds", "4", "--workers", "0", "--size", "64", "--batch", "6", "--ablate", "cracks",
+                        "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    seen = summary["batches"] * summary["batch"]
+    cracks = round(summary["family_share"]["cracks"] * seen)
+    assert summary["candidates"]["scratch"]["pairs"] == seen
+    assert summary["candidates"]["no-cracks"]["pairs"] == seen - cracks
+    import onnxruntime as ort
+    session = ort.InferenceSession(str(out / "no-cracks.onnx"), providers=["CPUExecutionProvider"])
+    prob = session.run(None, {"input": np.random.default_rng(0).random((1, 3, 64, 96), np.float32)})[0]
+    assert prob.shape == (1, 1, 64, 96) and np.isfinite(prob).all()

@@ -51,8 +51,9 @@ class PairStream(torch.utils.data.IterableDataset):
     """
 
     def __init__(self, split: str, size: int, seed: int, photos: list[np.ndarray] | None = None, max_photos=None,
-                 task: str = "detect", decoys: float = 0.0, vary_hole: bool = False):
+                 task: str = "detect", decoys: float = 0.0, vary_hole: bool = False, families=None):
         self.split, self.size, self.seed, self.task = split, size, seed, task
+        self.families = families  # when given, each item also carries which of these families it holds
         self.decoys, self.vary_hole = decoys, vary_hole
         self.photos = photos
         self.max_photos = max_photos
@@ -84,8 +85,12 @@ class PairStream(torch.utils.data.IterableDataset):
                 grow = (int(rng.integers(0, 5)), int(rng.integers(0, 4))) if self.vary_hole else (2, 2)
                 mask = repair_weight(mask, *grow) > 0
                 x = restorer_input(x, mask)
-            y = torch.from_numpy(clean.transpose(2, 0, 1).copy())
-            yield torch.from_numpy(x.transpose(2, 0, 1).copy()), y, torch.from_numpy(mask[None].astype(np.float32))
+            item = (torch.from_numpy(x.transpose(2, 0, 1).copy()), torch.from_numpy(clean.transpose(2, 0, 1).copy()),
+                    torch.from_numpy(mask[None].astype(np.float32)))
+            if self.families is not None:
+                drawn = set(pair.info.get("families", ()))
+                item += (torch.tensor([f in drawn for f in self.families], dtype=torch.float32),)
+            yield item
 
 
 DECOY_THRESHOLD = 0.5  # permissive: more of the detector's typical mistakes than users' masks hold
@@ -110,7 +115,7 @@ def restorer_input(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
 def detect_loss(logits, mask):
     """BCE weighted toward the rare defect class + soft Dice: thin structures are a tiny fraction of pixels."""
-    bce = F.binary_cross_entropy_with_logits(logits, mask, pos_weight=torch.tensor(4.0))
+    bce = F.binary_cross_entropy_with_logits(logits, mask, pos_weight=torch.tensor(4.0, device=logits.device))
     p = torch.sigmoid(logits)
     inter = (p * mask).sum((1, 2, 3))
     dice = 1 - (2 * inter + 1) / (p.sum((1, 2, 3)) + mask.sum((1, 2, 3)) + 1)
@@ -206,8 +211,12 @@ def main(argv=None) -> int:
         model.load_onnx(args.init, torch.stack([x for x, _, _ in sample]))
     elif args.init:
         model.load_grown(torch.load(args.init, map_location="cpu"))
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.workers:
+        cv2.setNumThreads(1)  # forked data workers inherit it; OpenCV's own pool in each oversubscribes the cores
+    model = model.to(dev)
     loader = torch.utils.data.DataLoader(stream, batch_size=args.batch, num_workers=args.workers,
-                                         persistent_workers=args.workers > 0)
+                                         persistent_workers=args.workers > 0, pin_memory=dev.type == "cuda")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     budget_s = args.minutes * 60 if args.minutes is not None else None
     total_steps = args.steps if args.steps is not None else 10 ** 9
@@ -215,6 +224,7 @@ def main(argv=None) -> int:
     step, running = 0, None
     model.train()
     for x, y, m in loader:
+        x, y, m = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True), m.to(dev, non_blocking=True)
         elapsed = time.time() - start
         if step >= total_steps or (budget_s is not None and elapsed >= budget_s):
             break
@@ -234,6 +244,7 @@ def main(argv=None) -> int:
             print(f"step {step} {elapsed / 60:.1f} min loss {running:.4f}", flush=True)
             torch.save(model.state_dict(), out_dir / f"{name}.pt")
     wall = time.time() - start
+    model = model.cpu()
     torch.save(model.state_dict(), out_dir / f"{name}.pt")
     onnx_path = out_dir / f"{name}.onnx"
     err = export_onnx(model, args.task, onnx_path)
