@@ -82,15 +82,15 @@ def crack_style(cv: Canvas, dark_p: float = DARK_P) -> dict:
 def draw_network(cv: Canvas, patch: np.ndarray, start, theta, length, scale: float, *, widen: float = 1.0):
     """One crack network into ``patch`` (uint8, image-sized)."""
     rng = cv.rng
-    s = max(scale, 0.35)
-    base_w = (0.7 + 3.0 * rng.beta(1.1, 3.0)) * s * widen        # mostly 1-2 px at scale 1 ...
+    s = max(scale, 0.6)         # even on a small scan a crack is a pixel or more wide (they are, on real ones)
+    base_w = (1.2 + 3.5 * rng.beta(1.1, 2.5)) * s * widen        # mostly 1-3 px at scale 1 ...
     if rng.random() < 0.12:
         base_w *= rng.uniform(1.5, 3.0)                             # ... some wide, up to 10 with flakes
     step = rng.uniform(3.0, 10.0) * s          # straight runs between kinks: polygonal, not wiggly
     jag = rng.uniform(0.1, 0.45)
     segs: list = []
     _network(rng, np.asarray(start, np.float64), theta, length, step, jag, base_w, 0, segs)
-    flake_p = rng.uniform(0.0, 0.08) if rng.random() < 0.7 else 0.0
+    flake_p = rng.uniform(0.01, 0.12) if rng.random() < 0.8 else 0.0
     for pts, w in segs:
         _stroke(patch, rng, pts, w, flake_p, s)
 
@@ -103,8 +103,9 @@ def draw(cv: Canvas, n: int, scale: float) -> None:
     for _ in range(n):
         patch = np.zeros((h, w), np.uint8)
         st = crack_style(cv)
-        widen = 1.0 if st["bright"] else 0.6      # dirt fills fine cracks; wide dark ones look like twigs
-        for _ in range(1 + int(rng.poisson(0.8))):      # a network: several cracks sharing one style
+        widen = 1.0 if st["bright"] else 0.7      # dirt fills fine cracks; wide dark ones look like twigs
+        dense = rng.random() < 0.35                 # crazing: many long cracks right across the print
+        for _ in range(3 + int(rng.poisson(4)) if dense else 1 + int(rng.poisson(0.8))):
             if rng.random() < 0.5:
                 start = np.array([rng.uniform(0, w), rng.uniform(0, h)])
                 theta = rng.uniform(0, 2 * np.pi)
@@ -113,5 +114,6 @@ def draw(cv: Canvas, n: int, scale: float) -> None:
                 t = rng.uniform(0, 1)
                 start = np.array([(t * w, 0), (t * w, h), (0, t * h), (w, t * h)][e], np.float64)
                 theta = [np.pi / 2, -np.pi / 2, 0.0, np.pi][e] + rng.normal(0, 0.5)
-            draw_network(cv, patch, start, theta, rng.uniform(0.3, 1.4) * side, scale, widen=widen)
+            length = rng.uniform(0.7, 1.6) if dense else rng.uniform(0.3, 1.4)
+            draw_network(cv, patch, start, theta, length * side, scale, widen=widen)
         cv.add(0, 0, patch, st, "cracks")
