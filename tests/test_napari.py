@@ -614,3 +614,72 @@ def test_metrics_readout(make_napari_viewer):
     n0 = len(notification_manager.records)
     assert m() == {}
     assert_error_notification(n0, "must match")
+
+
+# --- issue 23: a selection means "the damage is here"; the mask the user sees is the mask repaired ---------------
+def test_restore_with_a_region_repairs_a_damaged_photo(make_napari_viewer):
+    from conftest import PHOTO_RECT, damaged_photo
+
+    viewer = make_napari_viewer()
+    photo, clean, _ = damaged_photo()
+    viewer.add_image(photo, name="photo", rgb=True)
+    x, y, w, h = PHOTO_RECT
+    viewer.add_shapes([rect(y, x, y + h - 1, x + w - 1)], shape_type="rectangle", name="sel")
+    rest = dock(viewer, "Restore")
+    assert rest.sensitivity.value == pytest.approx(unscratch.api.get_detector("auto").threshold)  # the value in use
+    rest.region.value = viewer.layers["sel"]
+    restored = run(rest)["restored"].data
+    inside = np.zeros(photo.shape[:2], bool)
+    inside[y:y + h, x:x + w] = True
+    assert np.array_equal(restored[~inside], photo[~inside])
+    before, after = (float(np.abs(a[inside].astype(float) - clean[inside]).mean()) for a in (photo, restored))
+    print(f"napari Restore with a region on the photo: mean error inside {before:.2f} -> {after:.2f} "
+          f"({100 * (1 - after / before):.0f} % lower)")
+    assert after <= 0.8 * before, (before, after)
+    n = int(np.any(restored != photo, axis=2).sum())
+    assert rest.status.value.startswith(f"{n} pixels repaired: the defects the detector found inside the selection")
+    info = rest.outputs["restored"].metadata["unscratch"]
+    assert info["parameters"]["rule"] == "selection" and info["threshold"] == pytest.approx(rest.sensitivity.value)
+
+
+def test_detect_erase_restore_on_a_photo_and_nothing_left(make_napari_viewer):
+    import cv2
+    from conftest import damaged_photo
+
+    viewer = make_napari_viewer()
+    photo, _, _ = damaged_photo()
+    viewer.add_image(photo, name="photo", rgb=True)
+    labels = run(dock(viewer, "Detect scratches"))["mask"]
+    half = photo.shape[1] // 2
+    assert labels.data[:, :half].sum() > 50
+    labels.data[:, :half] = 0                                     # the user erases the left half of the marks
+    labels.refresh()
+    left = labels.data > 0
+    rest = dock(viewer, "Restore")
+    assert rest.mask.value is labels
+    restored = run(rest)["restored"].data
+    changed = np.any(restored != photo, axis=2)
+    near = cv2.dilate(left.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0
+    assert changed[left].mean() > 0.95 and not changed[~near].any() and not changed[:, :half - 5].any()
+    assert f"{int(left.sum())} pixels marked in the layer '{labels.name}'" in rest.status.value
+    # every mark erased: refused with what to do before anything runs, and no layer is added
+    labels.data[:] = 0
+    labels.refresh()
+    count, seen = len(viewer.layers), len(notification_manager.records)
+    rest.outputs = {}
+    run(rest)
+    assert rest.outputs == {} and len(viewer.layers) == count
+    assert any("paint the defects" in str(r.message) for r in notifications_since(seen))
+
+
+def test_nothing_repaired_adds_no_layer(make_napari_viewer):
+    viewer = make_napari_viewer()
+    flat = np.full((H, W), 0.5, np.float32)
+    viewer.add_image(flat, name="flat")
+    viewer.add_shapes([rect(2, 2, 30, 40)], shape_type="rectangle", name="sel")
+    rest = dock(viewer, "Restore")
+    rest.region.value = viewer.layers["sel"]
+    count = len(viewer.layers)
+    assert run(rest) == {} and len(viewer.layers) == count
+    assert "nothing repaired (no layer added)" in rest.status.value and "Fix:" in rest.status.value
+    assert "lower the threshold" in rest.status.value

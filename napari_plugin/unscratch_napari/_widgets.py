@@ -33,6 +33,8 @@ import unscratch
 import unscratch.api
 from unscratch import Cancelled, InputError, ModelError
 from unscratch import metrics as _metrics
+from unscratch.protocol import repair_summary
+from unscratch.worker import repair_rule
 
 from . import _layers as L
 
@@ -478,13 +480,16 @@ class _RestoreJob:
     mask_name: str | None
     mask_provenance: dict | None
     region_name: str | None
+    threshold: float | None = None  # when mask is None: the sensitivity; None = the detector's own rules
 
 
 class RestoreWidget(_JobWidget):
     """Image + mask (Labels from detection or painted) + optional region + mode → "restored" and "difference".
 
-    The input layer is never modified. mask ----- in "defects" mode detects the defects first (with the
-    detector's default threshold); "fill" heals the whole region from its surroundings.
+    The input layer is never modified. mask ----- in "defects" mode detects the defects first: inside a region,
+    every pixel at or above the sensitivity (the detector's threshold unless moved); on a whole image at the
+    detector's own threshold, only the defects it is sure of (unless the sensitivity was moved). "fill" heals
+    the whole region from its surroundings. Nothing changed: no layer is added, and the status says why.
     """
     title = "Restore"
     run_text = "Restore"
@@ -502,10 +507,16 @@ class RestoreWidget(_JobWidget):
                           tooltip="optional Shapes or Labels layer: change nothing outside it")
         mode = ComboBox(name="mode", label="mode", choices=MODES, value="defects",
                         tooltip="defects: repair the masked pixels; fill: heal the whole region")
+        sensitivity = FloatSlider(name="sensitivity", label="sensitivity", min=0.0, max=1.0, step=0.01,
+                                  value=_default_threshold(),
+                                  tooltip="with mask -----: the detection threshold. Inside a region every pixel "
+                                          "at or above it is repaired. On the whole image, at the detector's own "
+                                          "value (the default shown) only defects it is sure of are repaired; "
+                                          "move it to repair every pixel at or above it. Unused with a mask.")
         all_slices = CheckBox(name="all_slices", text="all slices", value=False,
                               tooltip="stacks: process every slice (otherwise only the slice on screen)")
         self._outputs: dict[int, dict] = {}
-        super().__init__(napari_viewer, [image, mask, region, mode, all_slices])
+        super().__init__(napari_viewer, [image, mask, region, mode, sensitivity, all_slices])
 
     def _on_inserted(self, layer) -> None:
         # a fresh detection mask becomes the mask to restore with, on the image it was detected on
@@ -541,9 +552,12 @@ class RestoreWidget(_JobWidget):
         if mask_layer is not None and mode == "defects":
             info = (mask_layer.metadata or {}).get("unscratch")
             mask_prov = dict(info) if isinstance(info, dict) else None
+        threshold = float(self.sensitivity.value)
+        if regions is None and abs(threshold - _default_threshold()) < 1e-9:
+            threshold = None  # the whole image at the detector's own value: its cautious rule
         return _RestoreJob(L.unwrap(image), src, indices, masks, regions, mode,
                            mask_layer.name if (mask_layer is not None and mode == "defects") else None, mask_prov,
-                           region_layer.name if region_layer is not None else None)
+                           region_layer.name if region_layer is not None else None, threshold)
 
     @staticmethod
     def _compute(job: _RestoreJob, progress, cancel):
@@ -554,7 +568,8 @@ class RestoreWidget(_JobWidget):
                 raise Cancelled("cancelled")
             mask = job.masks[idx] if job.masks is not None else None
             region = job.regions[idx] if job.regions is not None else None
-            options = dict(region=region, mode=job.mode, cancel=cancel, progress=lambda f, k=k: progress((k + f) / n))
+            options = dict(region=region, mode=job.mode, cancel=cancel, progress=lambda f, k=k: progress((k + f) / n),
+                           threshold=job.threshold if mask is None else None)
             work = job.src.work_plane(idx)
             if job.src.lazy:  # keep only the changed pixels; the layers overlay them on the input lazily
                 patches = unscratch.restore_patches(work, mask, **options)
@@ -569,6 +584,10 @@ class RestoreWidget(_JobWidget):
         models = {"inpainter": unscratch.api.get_inpainter("auto").provenance}
         if job.mode == "defects" and job.masks is None:
             models["detector"] = unscratch.api.get_detector("auto").provenance
+        first = job.indices[0]
+        models["rule"] = repair_rule(job.mode, job.masks[first] if job.masks is not None else None,
+                                     job.regions[first] if job.regions is not None else None,
+                                     {} if job.threshold is None else {"threshold": job.threshold})
         return out, models
 
     def _meta(self, job: _RestoreJob, output: str, models: dict, slices) -> dict:
@@ -577,6 +596,8 @@ class RestoreWidget(_JobWidget):
             detector = job.mask_provenance.get("detector")
         used = [m for m in (detector, models.get("inpainter")) if m]
         mask_threshold = job.mask_provenance.get("threshold") if job.mask_provenance else None
+        if job.mode == "defects" and job.masks is None:
+            mask_threshold = models["rule"].get("threshold")
         return _provenance(
             operation="restore", output=output, source_layer=job.src.name, models=used,
             inpainter=models.get("inpainter"), detector=detector, threshold=mask_threshold,
@@ -584,12 +605,20 @@ class RestoreWidget(_JobWidget):
             parameters={"mode": job.mode, "mask_layer": job.mask_name, "region_layer": job.region_name,
                         "method": "auto", "dilate": 2, "feather": 2, "grain": True,
                         "slices": _index_list(sorted(slices)),
+                        "rule": models["rule"].get("rule"),
                         "mask": "detected automatically (restore's auto mask)"
                         if (job.mode == "defects" and job.masks is None)
                         else ("layer" if job.mode == "defects" else "region is the hole")})
 
     def _apply(self, job: _RestoreJob, payload) -> str:
         results, models = payload
+        changed = sum(r.changed for r in results.values())
+        source = f"the layer '{job.mask_name}'" if job.mask_name else None
+        summary = repair_summary(dict(models["rule"], repaired_pixels=changed), source=source,
+                                 fill_hint="mode 'fill region'", select_hint="choose a region over the damage")
+        if changed == 0:  # an unchanged copy would only hide that nothing happened
+            show_info(f"{self.title}: nothing was repaired, so no layer was added. {summary}")
+            return f"nothing repaired (no layer added). {summary}"
         viewer, src, image = self.viewer, job.src, job.image
         lead = tuple(src.leading)
         restored = {i: r.restored for i, r in results.items()}
@@ -632,8 +661,7 @@ class RestoreWidget(_JobWidget):
             self._outputs[id(image)] = {"image": weakref.ref(image), "restored": weakref.ref(out_layer),
                                         "difference": weakref.ref(diff_layer)}
         self.outputs = {"restored": out_layer, "difference": diff_layer}
-        changed = sum(r.changed for r in results.values())
-        return f"{changed} pixels changed → '{out_layer.name}', '{diff_layer.name}' (hidden)"
+        return f"{summary} → '{out_layer.name}', '{diff_layer.name}' (hidden)"
 
 
 class _Restored(NamedTuple):
