@@ -35,7 +35,8 @@ def test_lossless_round_trip(tmp_path, ext, dtype, shape):
 
 def test_float_to_png_is_16_bit(tmp_path):
     img = sample((8, 9, 3), np.float32)
-    back = io.read(io.write(tmp_path / "f.png", img))
+    with pytest.warns(io.LossWarning, match="float samples are stored as 16-bit integers"):
+        back = io.read(io.write(tmp_path / "f.png", img))
     assert back.dtype == np.uint16
     assert np.abs(back / 65535.0 - img).max() <= 0.5 / 65535 + 1e-7
 

@@ -59,14 +59,17 @@ Exit status: 0 when every file is done, 1 when some failed (listed in the summar
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import sqlite3
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -602,6 +605,21 @@ def _run_local(jobs: list[Job], cfg: Config) -> Iterator[tuple[Job, dict]]:
         yield job, process_file(job, cfg)
 
 
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c():
+    """Start worker processes with SIGINT ignored (a child keeps an ignored signal, and Python then installs
+    no KeyboardInterrupt handler): Ctrl-C reaches the whole process group, and only this process should
+    act on it, closing the cluster, instead of each worker printing a 30-line traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class _DaskRunner:
     """LocalCluster of N processes or an existing scheduler; keeps a bounded number of files in flight."""
 
@@ -622,7 +640,7 @@ class _DaskRunner:
             cfg.quiet_opencv = False  # not our processes: leave their logging alone
         else:
             self.local_dir.mkdir(exist_ok=True)
-            with dask.config.set({"temporary-directory": str(self.local_dir)}):
+            with dask.config.set({"temporary-directory": str(self.local_dir)}), _workers_ignore_ctrl_c():
                 self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                             dashboard_address=None, silence_logs=logging.ERROR,
                                             local_directory=str(self.local_dir))

@@ -378,14 +378,12 @@ def check_output(path, *, reads=(), compression: str | None = None, name: str = 
     `name` (e.g. "--probability") is said in the message."""
     path = Path(path)
     what = f"{name} {path}" if name else str(path)
-    suffix = path.suffix.lower()
-    if suffix not in READABLE:
-        raise InputError(f"{what}: unsupported output type '{path.suffix}'; use .png, .jpg, .jpeg, .tif or .tiff")
-    if compression is not None:
-        if compression not in TIFF_COMPRESSIONS:
-            raise InputError(f"--compression {compression}: not one of {', '.join(TIFF_COMPRESSIONS)}")
     if path.is_dir():
         raise InputError(f"{what}: is a folder; name the output file")
+    if path.suffix.lower() not in READABLE:
+        raise InputError(f"{what}: unsupported output type '{path.suffix}'; use .png, .jpg, .jpeg, .tif or .tiff")
+    if compression is not None and compression not in TIFF_COMPRESSIONS:
+        raise InputError(f"--compression {compression}: not one of {', '.join(TIFF_COMPRESSIONS)}")
     folder = path.parent
     if not folder.is_dir():
         raise InputError(f"{what}: output folder {folder} does not exist")

@@ -1,0 +1,445 @@
+"""What a hostile (or careless) user does to the CLI (issue 24): every case is one line, exit 2, nothing
+written, no file the command reads ever touched, no traceback, no decoder noise."""
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import stat
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from unscratch import batch, io, models
+from unscratch.cli import main
+from conftest import scratched
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, env=None) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ, PYTHONPATH=str(REPO / "core"), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "unscratch", *map(str, args)], capture_output=True, text=True,
+                           env=full_env, timeout=120)
+
+
+def snapshot(folder: Path) -> dict:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("unscratch: error:"), err
+    return lines[0]
+
+
+@pytest.fixture
+def scan(tmp_path):
+    """A scratched 8-bit PNG, a mask and a selection of its size, in tmp_path."""
+    damaged, _, truth = scratched()
+    src = io.write(tmp_path / "in.png", damaged)
+    io.write(tmp_path / "m.png", truth.astype(np.uint8) * 255)
+    sel = np.zeros(damaged.shape[:2], np.uint8)
+    sel[30:70, 10:120] = 255
+    io.write(tmp_path / "sel.png", sel)
+    return src
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Reading the input counts as work: a check that comes after it fails the test."""
+    def forbidden(*a, **k):
+        raise AssertionError("the input was read before the outputs were checked")
+    monkeypatch.setattr(io, "read_with_info", forbidden)
+
+
+# --- 1. every output checked before any work -----------------------------------------------------
+@pytest.mark.parametrize("argv, clobbered", [
+    (["restore", "in.png", "--mask", "m.png", "-o", "m.png"], "m.png"),
+    (["restore", "in.png", "--region", "sel.png", "-o", "sel.png"], "sel.png"),
+    (["restore", "in.png", "--region", "sel.png", "--fill", "-o", "sel.png"], "sel.png"),
+    (["detect", "in.png", "--region", "sel.png", "-o", "sel.png"], "sel.png"),
+    (["detect", "in.png", "-o", "mask.png", "--probability", "sel.png", "--region", "sel.png"], "sel.png"),
+    (["detect", "in.png", "-o", "in.png"], "in.png"),
+])
+def test_no_file_the_command_reads_is_written(tmp_path, scan, capsys, no_work, argv, clobbered):
+    before = snapshot(tmp_path)
+    assert main([str(tmp_path / a) if a.endswith(".png") else a for a in argv] + ["-q"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "refusing to overwrite" in line and clobbered in line
+    assert snapshot(tmp_path) == before
+
+
+def test_a_link_to_an_input_is_the_input(tmp_path, scan, capsys, no_work):
+    os.symlink(tmp_path / "m.png", tmp_path / "soft.png")
+    os.link(tmp_path / "m.png", tmp_path / "hard.png")
+    before = snapshot(tmp_path)
+    for out in ("soft.png", "hard.png"):
+        assert main(["restore", str(scan), "--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / out)]) == 2
+        assert "refusing to overwrite" in one_error_line(capsys.readouterr().err)
+    assert snapshot(tmp_path) == before
+
+
+def test_two_outputs_may_not_be_one_file(tmp_path, scan, capsys, no_work):
+    assert main(["detect", str(scan), "-o", str(tmp_path / "x.tif"), "--probability", str(tmp_path / "x.tif")]) == 2
+    assert "same file as -o" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "x.tif").exists()
+
+
+@pytest.mark.parametrize("output, message", [
+    ("folder", "is a folder"),
+    ("missing_dir/x.png", "output folder"),
+    ("out.bmp", "unsupported output type '.bmp'"),
+    ("out", "unsupported output type ''"),
+])
+def test_bad_output_paths_fail_before_work(tmp_path, scan, capsys, no_work, output, message):
+    (tmp_path / "folder").mkdir()
+    before = snapshot(tmp_path)
+    assert main(["restore", str(scan), "-o", str(tmp_path / output), "-q"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert message in line and output.split("/")[0] in line
+    assert snapshot(tmp_path) == before and not any((tmp_path / "folder").iterdir())
+
+
+def test_an_unwritable_output_folder_fails_before_the_first_output(tmp_path, scan, capsys, no_work, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.geteuid() == 0:  # root writes anywhere: make os.access say what it says to everyone else
+        real = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == ro else real(p, mode))
+    assert main(["detect", str(scan), "-o", str(tmp_path / "ok.png"), "--probability", str(ro / "p.tif")]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "--probability" in line and "permission denied" in line
+    assert not (tmp_path / "ok.png").exists() and not list(ro.iterdir())
+
+
+# --- 2. bombs, empty images, folders, full disks -------------------------------------------------
+def _png_with_size(width: int, height: int) -> bytes:
+    """A small valid PNG whose IHDR then declares another size (CRC fixed, so only the size is wrong)."""
+    data = bytearray(io._encode(np.zeros((8, 8), np.uint8), ".png", io.ImageInfo(), 95))
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])) & 0xFFFFFFFF)
+    return bytes(data)
+
+
+def _jpeg_with_size(width: int, height: int) -> bytes:
+    data = bytearray(io._encode(np.zeros((16, 16, 3), np.uint8), ".jpg", io.ImageInfo(), 90))
+    for marker, body, start, _ in io._jpeg_segments(bytes(data)):
+        if marker == 0xC0:
+            data[start + 5:start + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("bomb.png", _png_with_size(100000, 100000), "declares 100000x100000 pixels (10000 MP), over the 1000 MP limit"),
+    ("bomb.jpg", _jpeg_with_size(60000, 60000), "declares 60000x60000 pixels (3600 MP), over the 1000 MP limit"),
+    ("empty.png", _png_with_size(0, 0), "declares an empty 0x0 image"),
+])
+def test_bombs_and_empty_images_are_one_line_without_decoder_noise(tmp_path, name, data, message):
+    (tmp_path / name).write_bytes(data)
+    res = run_cli("restore", tmp_path / name, "-o", tmp_path / "out.png")
+    assert res.returncode == 2 and "Traceback" not in res.stderr and "libpng" not in res.stderr
+    assert message in one_error_line(res.stderr) and name in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_a_bomb_tiff_is_refused_from_its_header(tmp_path):
+    path = tmp_path / "bomb.tif"
+    tifffile.imwrite(path, np.zeros((16, 16), np.uint8))
+    with tifffile.TiffFile(path) as tif:  # where ImageWidth and ImageLength are stored
+        where = [(tif.pages[0].tags[code].valueoffset, tif.pages[0].tags[code].dtype) for code in (256, 257)]
+    data = bytearray(path.read_bytes())
+    for offset, dtype in where:  # now it declares 40000x40000, without the pixels behind it
+        data[offset:offset + (2 if int(dtype) == 3 else 4)] = struct.pack("<H" if int(dtype) == 3 else "<I", 40000)
+    path.write_bytes(bytes(data))
+    with pytest.raises(io.InputError, match=r"40000x40000 pixels \(1600 MP\), over the 1000 MP limit"):
+        io.read(path)
+
+
+def test_the_pixel_limit_can_be_raised(tmp_path, monkeypatch):
+    io.write(tmp_path / "a.png", np.zeros((20, 20), np.uint8))
+    monkeypatch.setenv("UNSCRATCH_MAX_MEGAPIXELS", "0.0001")
+    with pytest.raises(io.InputError, match="over the 0 MP limit"):
+        io.read(tmp_path / "a.png")
+    monkeypatch.setenv("UNSCRATCH_MAX_MEGAPIXELS", "1")
+    assert io.read(tmp_path / "a.png").shape == (20, 20)
+
+
+def test_a_corrupt_png_is_one_line_naming_libpngs_reason(tmp_path):
+    data = bytearray(_png_with_size(8, 8))
+    data[40:48] = b"\xff" * 8  # inside the compressed pixels
+    (tmp_path / "bad.png").write_bytes(bytes(data))
+    res = run_cli("detect", tmp_path / "bad.png", "-o", tmp_path / "m.png")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "not a readable PNG file" in one_error_line(res.stderr)
+
+
+def test_a_folder_as_input_is_one_line(tmp_path):
+    (tmp_path / "scan.png").mkdir()
+    res = run_cli("restore", tmp_path / "scan.png", "-o", tmp_path / "out.png")
+    assert res.returncode == 2 and "is a folder" in one_error_line(res.stderr)
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, scan, capsys, monkeypatch):
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(os, "fsync", full)
+    before = snapshot(tmp_path)
+    assert main(["restore", str(scan), "-o", str(tmp_path / "out.tif"), "-q"]) == 2
+    assert "out.tif: cannot be written (the disk is full)" in one_error_line(capsys.readouterr().err)
+    assert snapshot(tmp_path) == before and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_an_oserror_nobody_foresaw_is_still_one_line(tmp_path, scan, capsys, monkeypatch):
+    def denied(*a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "x"))
+    monkeypatch.setattr(io, "remove_stale_temporaries", denied)
+    assert main(["restore", str(scan), "-o", str(tmp_path / "out.png"), "-q"]) == 2
+    assert "Permission denied" in one_error_line(capsys.readouterr().err)
+
+
+def _batch_input(tmp_path) -> Path:
+    src = tmp_path / "scans"
+    src.mkdir()
+    io.write(src / "a.png", scratched(seed=1)[0])
+    return src
+
+
+def test_batch_on_a_full_disk_records_the_failure(tmp_path, monkeypatch):
+    src = _batch_input(tmp_path)
+    real = os.fsync
+
+    def full(fd):  # the manifest still commits; the output does not fit
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".part"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd)
+    monkeypatch.setattr(os, "fsync", full)
+    summary = batch.run_batch(src, tmp_path / "out", quiet=True, out=open(os.devnull, "w"))
+    assert summary.failed == 1 and "the disk is full" in summary.failures[0][1]
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.name.endswith(".part") or p.name == "a.png"]
+
+
+def test_batch_manifest_on_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
+    src = _batch_input(tmp_path)
+
+    def full(*a, **k):
+        raise sqlite3.OperationalError("database or disk is full")
+    monkeypatch.setattr(batch.Manifest, "record", full)
+    assert main(["batch", str(src), str(tmp_path / "out"), "-q"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "database or disk is full" in line and "rerun" in line
+
+
+# --- 3. scanner TIFFs ---------------------------------------------------------------------------
+@pytest.mark.parametrize("compression", ["lzw", "packbits", "zlib", "zstd", "jpeg"])
+def test_scanner_tiff_compressions_are_read(tmp_path, compression):
+    image = scratched()[0]
+    path = tmp_path / f"{compression}.tif"
+    tifffile.imwrite(path, image, photometric="rgb", compression=compression)
+    back = io.read(path)
+    if compression == "jpeg":
+        assert back.shape == image.shape and np.abs(back.astype(int) - image).mean() < 3
+    else:
+        assert np.array_equal(back, image)
+
+
+@pytest.mark.parametrize("choice, tag", [(None, 8), ("none", 1), ("lzw", 5), ("deflate", 8), ("zstd", 50000)])
+def test_16_bit_tiff_written_with_the_chosen_compression(tmp_path, choice, tag):
+    damaged = scratched(dtype=np.uint16)[0]
+    src = io.write(tmp_path / "in.tif", damaged)
+    argv = ["restore", str(src), "-o", str(tmp_path / "out.tif"), "-q"] + (["--compression", choice] if choice else [])
+    assert main(argv) == 0
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        assert int(tif.pages[0].compression) == tag and tif.pages[0].dtype == np.uint16
+    out = io.read(tmp_path / "out.tif")
+    assert out.dtype == np.uint16 and (out != damaged).any()
+
+
+def test_compression_without_a_tiff_output_is_refused(tmp_path, scan, capsys):
+    assert main(["restore", str(scan), "-o", str(tmp_path / "out.png"), "--compression", "lzw"]) == 2
+    assert "applies to TIFF outputs" in one_error_line(capsys.readouterr().err)
+
+
+# --- 4. permissions -----------------------------------------------------------------------------
+def test_outputs_honour_the_umask_and_a_replaced_file_keeps_its_mode(tmp_path, scan):
+    old = os.umask(0o022)
+    try:
+        assert main(["detect", str(scan), "-o", str(tmp_path / "m2.png"), "--probability",
+                     str(tmp_path / "p.tif"), "-q"]) == 0
+        for name in ("m2.png", "p.tif"):
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
+        (tmp_path / "out.png").write_bytes(b"old")
+        (tmp_path / "out.png").chmod(0o444)
+        assert main(["restore", str(scan), "-o", str(tmp_path / "out.png"), "-q"]) == 0
+        assert stat.S_IMODE((tmp_path / "out.png").stat().st_mode) == 0o444
+        assert io.read(tmp_path / "out.png").shape == io.read(scan).shape
+        os.umask(0o007)
+        summary = batch.run_batch(_batch_input(tmp_path), tmp_path / "out", quiet=True,
+                                  settings=batch.Settings(masks=True))
+        assert summary.done == 1
+        for name in ("a.png", "_masks/a.png.png"):
+            assert stat.S_IMODE((tmp_path / "out" / name).stat().st_mode) == 0o660
+    finally:
+        os.umask(old)
+
+
+# --- 5. the models folder -----------------------------------------------------------------------
+def test_extra_json_in_the_models_folder_is_skipped_and_listed(tmp_path, scan, monkeypatch, capsys):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for path in models.models_dir().iterdir():
+        if path.suffix in (".json", ".onnx"):
+            os.symlink(path, folder / path.name)
+    (folder / "notes.json").write_text('{"todo": "retrain"}')
+    shutil.copy(folder / "unscratch-detector.json", folder / "unscratch-detector backup.json")
+    monkeypatch.setenv("UNSCRATCH_MODELS_DIR", str(folder))
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped notes.json: not a model card" in out
+    assert "skipped unscratch-detector backup.json: a copy of the card 'unscratch-detector'" in out
+    assert "unscratch-detector " in out and "ok" in out
+    assert main(["detect", str(scan), "-o", str(tmp_path / "d.png"), "-q"]) == 0
+    assert {c.name for c in models.list_cards()} == {"unscratch-detector", "unscratch-restorer"}
+
+
+def test_a_models_folder_that_does_not_exist_is_said(tmp_path, scan, monkeypatch, capsys):
+    monkeypatch.setenv("UNSCRATCH_MODELS_DIR", str(tmp_path / "modles"))
+    assert main(["info"]) == 0
+    assert "modles (UNSCRATCH_MODELS_DIR) does not exist; using the classical methods" in capsys.readouterr().out
+    assert main(["detect", str(scan), "-o", str(tmp_path / "d.png"), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "unscratch: warning: models folder" in err and "does not exist" in err
+
+
+# --- 6. leftovers ---------------------------------------------------------------------------------
+def test_a_killed_runs_temporary_is_removed_by_the_next_write(tmp_path, scan):
+    stale = tmp_path / ".out.png.k1ll3d00.part"
+    live = tmp_path / ".out.png.wr1t1ng0.part"
+    other = tmp_path / ".other.png.k1ll3d00.part"
+    for path in (stale, live, other):
+        path.write_bytes(b"\x89PNG half")
+    with open(live, "rb") as held:  # a writer still at work holds its temporary locked
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        assert main(["restore", str(scan), "-o", str(tmp_path / "out.png"), "-q"]) == 0
+    assert not stale.exists() and live.exists() and other.exists()
+
+
+def test_a_sigkilled_write_leaves_a_temporary_the_rerun_removes(tmp_path, scan):
+    big = io.write(tmp_path / "big.tif", np.random.default_rng(0).integers(0, 65535, (3000, 3000, 3), np.uint16))
+    code = ("import os, signal, tifffile\n"
+            "real = tifffile.imwrite\n"
+            "def killed(*a, **k):\n"
+            "    real(*a, **k); os.kill(os.getpid(), signal.SIGKILL)\n"
+            "tifffile.imwrite = killed\n"
+            "from unscratch import io\n"
+            f"io.write({str(tmp_path / 'out.tif')!r}, io.read({str(big)!r}))\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "core"))
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == -9
+    assert [p.name for p in tmp_path.glob(".out.tif.*.part")]
+    assert main(["restore", str(scan), "-o", str(tmp_path / "out.tif"), "-q"]) == 0
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_batch_quiet_is_silent_about_a_broken_png(tmp_path):
+    src = _batch_input(tmp_path)
+    data = bytearray((src / "a.png").read_bytes())
+    data[60:80] = b"\x00" * 20
+    (src / "b.png").write_bytes(bytes(data))
+    (src / "c.png").write_bytes(_png_with_size(0, 0))
+    res = run_cli("batch", src, tmp_path / "out", "-q")
+    assert res.returncode == 1 and res.stderr == "", res.stderr
+    assert "FAILED b.png" in res.stdout and "FAILED c.png" in res.stdout and "Traceback" not in res.stdout
+
+
+# --- 7. losses told -------------------------------------------------------------------------------
+def test_a_cmyk_jpeg_written_as_jpeg_is_said(tmp_path):
+    PIL = pytest.importorskip("PIL.Image")
+    rgb = scratched()[0]
+    PIL.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg", quality=92)
+    res = run_cli("restore", tmp_path / "cmyk.jpg", "-o", tmp_path / "out.jpg", "-q")
+    assert res.returncode == 0
+    assert "is a CMYK JPEG; it is written as RGB" in res.stderr and "re-encoded whole" in res.stderr
+    assert io.read(tmp_path / "out.jpg").shape == rgb.shape
+
+
+@pytest.mark.parametrize("channels, dtype, lost", [
+    (3, np.uint16, "16-bit samples are rounded to 8 bits"),
+    (4, np.uint8, "alpha channel is dropped"),
+    (4, np.uint16, "16-bit samples are rounded to 8 bits and its alpha channel is dropped"),
+])
+def test_what_jpeg_cannot_hold_is_said(tmp_path, channels, dtype, lost):
+    src = io.write(tmp_path / "in.png", scratched(channels=channels, dtype=dtype)[0])
+    res = run_cli("restore", src, "-o", tmp_path / "out.jpg", "-q")
+    assert res.returncode == 0
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("unscratch: warning:") and lost in lines[0], res.stderr
+    assert "out.jpg" in lines[0]
+    assert run_cli("restore", src, "-o", tmp_path / "out.png", "-q").stderr == ""
+
+
+def test_float_samples_in_0_255_are_refused(tmp_path, capsys):
+    damaged = scratched()[0].astype(np.float32)
+    tifffile.imwrite(tmp_path / "f.tif", damaged, photometric="rgb")
+    assert main(["detect", str(tmp_path / "f.tif"), "-o", str(tmp_path / "m.png")]) == 2
+    assert "look like 0-255" in one_error_line(capsys.readouterr().err)
+    tifffile.imwrite(tmp_path / "ok.tif", damaged / 255, photometric="rgb")
+    assert main(["detect", str(tmp_path / "ok.tif"), "-o", str(tmp_path / "m.png"), "-q"]) == 0
+
+
+def test_batch_redoes_a_truncated_output(tmp_path):
+    src = _batch_input(tmp_path)
+    out = tmp_path / "out"
+    assert batch.run_batch(src, out, quiet=True, settings=batch.Settings(masks=True)).done == 1
+    good = (out / "a.png").read_bytes()
+    db = sqlite3.connect(out / batch.MANIFEST_NAME)
+    files = json.loads(db.execute("SELECT output_files FROM files").fetchone()[0])
+    db.close()
+    assert files["a.png"][0] == len(good) and files["a.png"][2] == hashlib.sha256(good).hexdigest()
+    with open(out / "a.png", "r+b") as fh:
+        fh.truncate(1000)
+    again = batch.run_batch(src, out, quiet=True, settings=batch.Settings(masks=True))
+    assert (again.done, again.skipped) == (1, 0) and (out / "a.png").read_bytes() == good
+    # same size, new content, mtime put back: the checksum still tells
+    mask = out / "_masks" / "a.png.png"
+    st = mask.stat()
+    data = bytearray(mask.read_bytes())
+    data[-20] ^= 0xFF
+    mask.write_bytes(bytes(data))
+    os.utime(mask, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    third = batch.run_batch(src, out, quiet=True, settings=batch.Settings(masks=True))
+    assert (third.done, third.skipped) == (1, 0)
+    assert batch.run_batch(src, out, quiet=True, settings=batch.Settings(masks=True)).skipped == 1
+
+
+def test_ctrl_c_on_a_local_cluster_is_quiet(tmp_path):
+    pytest.importorskip("distributed")
+    import signal
+    import time
+    src = tmp_path / "scans"
+    src.mkdir()
+    for i in range(6):
+        io.write(src / f"f{i}.png", scratched(h=600, w=800, seed=i)[0])
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(REPO / "core"))
+    proc = subprocess.Popen([sys.executable, "-m", "unscratch", "batch", str(src), str(out), "--workers", "2", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and list(out.glob(".*.part")) + list(out.glob("*.png"))):  # the workers are at work
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted; rerun the same command to resume" in stdout
+    assert stderr == "", stderr
