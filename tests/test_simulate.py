@@ -255,3 +255,16 @@ def test_old_look_changes_the_target_not_the_mask():
         np.testing.assert_array_equal(d.damaged, d.clean)
         modes.add(d.info["mode"])
     assert {"gray", "sepia"} <= modes and len(modes) >= 4
+
+
+def test_preview_sheets_per_family(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNSCRATCH_PHOTOS", str(tmp_path / "no-pool"))      # synthetic photos: fast, no pool
+    monkeypatch.setenv("UNSCRATCH_OVERLAYS", str(tmp_path / "no-overlays"))
+    for fam in ("cracks", "all", "negatives"):
+        out = tmp_path / f"{fam}.png"
+        assert S.main(["--preview", str(out), "--family", fam, "--size", "48", "-n", "2"]) == 0
+        sheet = cv2.imread(str(out))
+        assert sheet is not None and sheet.shape[0] >= 48
+    assert cv2.imread(str(tmp_path / "all.png")).shape[0] >= 48 * len(S.FAMILIES)
+    with pytest.raises(SystemExit):
+        S.main(["--preview", str(tmp_path / "x.png"), "--family", "nope"])

@@ -230,18 +230,23 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
 
 
 def _pairs(rng, photos, bank, size, n, with_clean, **kw) -> list[np.ndarray]:
-    """``n`` tiles (clean |) damaged | mask of random photos (synthetic ones when the pool is missing)."""
+    """``n`` tiles (clean |) damaged | mask of random photos (synthetic ones when the pool is missing).
+    Without damage (severity 0, the hard-negative sheet): photo as it came | target with thin structure
+    and the old look | mask (empty)."""
+    from .pool import random_crop, read_rgb
     tiles = []
     for _ in range(n):
         sev = float(rng.uniform(0.3, 1.0)) if kw.get("severity") is None else kw["severity"]
-        args = dict(kw, severity=sev)
         if photos:
-            d = make_pair(photos[int(rng.integers(len(photos)))], rng, bank, size, **args)
+            img = read_rgb(photos[int(rng.integers(len(photos)))])
+            crop, f = random_crop(img[:, :, :3], size, rng, scale=(0.3, 1.0))
+            d = simulate(crop, rng, bank, **dict(kw, severity=sev, scale=resolution_scale(min(img.shape[:2]) * f)))
         else:
-            d = simulate(_synthetic_photo(rng, size), rng, bank, **args)
+            crop = _synthetic_photo(rng, size)
+            d = simulate(crop, rng, bank, **dict(kw, severity=sev))
         parts = ([d.clean] if with_clean else []) + [d.damaged, rep3(d.mask.astype(np.float32))]
-        if kw.get("severity") == 0:         # hard negatives: show where the structure went (picture)
-            parts[-1] = d.clean
+        if sev == 0:
+            parts = [_as_float_rgb(crop), d.clean, rep3(d.mask.astype(np.float32))]
         row = []
         for p in parts:
             row += [p, np.full((size, 3, 3), 0.5, np.float32)]
