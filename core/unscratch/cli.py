@@ -122,6 +122,17 @@ def cmd_restore(args) -> int:
     io.write(args.output, out, info=info, source=args.input, compression=args.compression)
     changed = (out != image).reshape(out.shape[0], out.shape[1], -1).any(axis=2)
     print(f"{args.output}: {int(changed.sum())} pixels repaired ({100 * changed.mean():.3f} %)")
+    if not args.quiet:  # which pixels, by which rule, and what to do when none were
+        from .protocol import repair_summary
+        from .worker import repair_rule
+        params = {"detect_method": detect_method}
+        if args.threshold is not None:
+            params["threshold"] = args.threshold
+        facts = dict(repair_rule("fill" if args.fill else "defects", mask, region, params),
+                     repaired_pixels=int(changed.sum()))
+        print(f"{args.input}: " + repair_summary(facts, source=f"--mask {args.mask}" if mask is not None else None,
+                                                  fill_hint="--fill --region SEL", whole="the whole image",
+                                                  select_hint="give --region SEL over the damage"), file=sys.stderr)
     return 0
 
 
@@ -224,7 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--mask", help="defect mask (default: detect first)")
     r.add_argument("--region", help="selection image: change only pixels inside it (soft selections blend)")
     r.add_argument("--fill", action="store_true", help="treat the whole region as the hole")
-    r.add_argument("--threshold", type=float, help="detection threshold when no --mask is given")
+    r.add_argument("--threshold", type=float,
+                   help="sensitivity: the detection threshold when no --mask is given (default: the detector's). "
+                        "With --region every defect at or above it inside the region is repaired; on a whole "
+                        "image, without --threshold, only the defects the detector is sure of")
     r.add_argument("--method", choices=METHODS, default="auto", help="the restorer")
     r.add_argument("--detect-method", choices=DETECT_METHODS, default="auto",
                    help="the detector when no --mask is given (as detect --method)")

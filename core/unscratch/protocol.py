@@ -77,7 +77,7 @@ def read_npy(path: str) -> tuple[bytes, tuple, str]:
 
 
 def repair_summary(info: dict, *, source: str | None = None, fill_hint: str = "Fill selection",
-                   select_hint: str = "select the damaged area") -> str:
+                   select_hint: str = "select the damaged area", whole: str = "the whole layer") -> str:
     """What a restore did, for the user, from its result info (see the module docstring): how many pixels
     were repaired and which ones; when none were, why and what to do. `source` names the mask the host
     sent (e.g. "the layer 'Scratches in Photo'"); the hints name the host's own commands."""
@@ -99,10 +99,10 @@ def repair_summary(info: dict, *, source: str | None = None, fill_hint: str = "F
             return (f"{n} pixels repaired: with nothing selected only defects the detector is sure of are "
                     f"repaired (reaching {high:.3f}, grown down to {t:.2f}). To repair more, {select_hint}: "
                     f"inside a selection every defect{at} is repaired.")
-        return (f"No defect on the whole layer was certain enough to repair (with nothing selected only those "
+        return (f"No defect on {whole} was certain enough to repair (with nothing selected only those "
                 f"reaching {high:.3f} are). Fix: {select_hint} (inside a selection every defect{at} is repaired), "
                 f"or lower the threshold (sensitivity), or use {fill_hint}.")
-    where = inside or " on the whole layer"
+    where = inside or f" on {whole}"
     if n:
         return f"{n} pixels repaired: the defects the detector found{where}{at}, with a 2-px margin."
     return (f"The detector found no defect{where}{at}. Fix: lower the threshold (sensitivity), "
