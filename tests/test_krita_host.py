@@ -6,7 +6,7 @@ database, 12-24 s) is paid once:
 * kritarunner (no window, no X): the installed plug-in's host logic on real documents at every depth
   (U8, U16, F16, F32; RGB and gray), soft selections, Detect to a layer and to the selection, layers
   inside groups, and the refusals (CMYK, Fill without a selection);
-* the GUI under xvfb-run: the plug-in loaded by Krita itself from the pykrita folder that
+* the GUI under Xvfb (on a display it picks itself, see `x_display`): the plug-in loaded by Krita itself from the pykrita folder that
   `unscratch install krita` filled, its actions triggered by name on the active document, Undo,
   the docker, a 16-bit document, the progress dialog's Cancel on a hung worker and the message box
   for a crashing worker (Krita survives both).
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import scratched
+from conftest import PHOTO_RECT, damaged_photo, scratched
 
 pytestmark = pytest.mark.krita
 
@@ -41,7 +41,7 @@ TIMEOUT = float(os.environ.get("UNSCRATCH_KRITA_TIMEOUT", "300"))
 
 
 def _missing() -> str | None:
-    for tool, package in (("krita", "krita"), ("kritarunner", "krita"), ("xvfb-run", "xvfb"), ("xauth", "xauth")):
+    for tool, package in (("krita", "krita"), ("kritarunner", "krita"), ("Xvfb", "xvfb")):
         if shutil.which(tool) is None:
             return (f"{tool} is not installed (Debian package {package}); run `bash krita_plugin/provision.sh` "
                     f"as root to install real Krita for these tests")
@@ -114,6 +114,8 @@ def _prepare(root: Path) -> dict:
     d16, c16, _ = scratched(H, W, 3, np.uint16)
     _write_png(root / "in8.png", d8)
     _write_png(root / "in16.png", d16)
+    photo, photo_clean, _ = damaged_photo()
+    _write_png(root / "photo.png", photo)
     hang = root / "hang-python"
     hang.write_text("#!/bin/sh\nexec sleep 600\n")
     crash = root / "crash-python"
@@ -122,9 +124,10 @@ def _prepare(root: Path) -> dict:
         f.chmod(f.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     inputs = dict(UNSCRATCH_KRITA_IN8=str(root / "in8.png"), UNSCRATCH_KRITA_IN16=str(root / "in16.png"),
                   UNSCRATCH_KRITA_RECT=",".join(map(str, RECT)), UNSCRATCH_KRITA_RECT2=",".join(map(str, RECT2)),
-                  UNSCRATCH_KRITA_HANG=str(hang), UNSCRATCH_KRITA_CRASH=str(crash))
+                  UNSCRATCH_KRITA_HANG=str(hang), UNSCRATCH_KRITA_CRASH=str(crash),
+                  UNSCRATCH_KRITA_PHOTO=str(root / "photo.png"), UNSCRATCH_KRITA_PHOTO_RECT=",".join(map(str, PHOTO_RECT)))
     return {"root": root, "home": home, "pykrita": pykrita, "inputs": inputs, "install_s": time.monotonic() - t0,
-            "d8": d8, "c8": c8, "d16": d16, "c16": c16, "truth": truth}
+            "d8": d8, "c8": c8, "d16": d16, "c16": c16, "truth": truth, "photo": photo, "photo_clean": photo_clean}
 
 
 def _run(cmd, env, out: Path, what: str) -> dict:
@@ -158,13 +161,50 @@ def runner(krita_session):
 
 
 @pytest.fixture(scope="session")
-def gui(krita_session, runner):
-    """The GUI under xvfb-run; the test driver runs gui_scenario.py and exits Krita with its code."""
+def x_display(krita_session):
+    """A private X server for Krita's GUI on a display number no other X server can take: Xvfb picks a free
+    one itself and says which (-displayfd). `xvfb-run -a` chose a number and started Xvfb on it after, so a
+    second X server of the same session (pytest-xvfb's, another test run's) could take it in between and
+    Krita failed with "could not connect to display" (issue 24)."""
+    import select
+
+    log = open(krita_session["root"] / "xvfb.log", "wb")
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+                            pass_fds=(write_end,), stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    os.close(write_end)
+    number = b""
+    deadline = time.monotonic() + 30
+    while not number.endswith(b"\n") and time.monotonic() < deadline and proc.poll() is None:
+        if select.select([read_end], [], [], 0.5)[0]:
+            chunk = os.read(read_end, 16)
+            if not chunk:
+                break
+            number += chunk
+    os.close(read_end)
+    if not number.strip().isdigit():
+        proc.kill()
+        log.close()
+        pytest.fail(f"Xvfb did not start: {(krita_session['root'] / 'xvfb.log').read_text()[-2000:]}")
+    try:
+        yield ":" + number.decode().strip()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def gui(krita_session, runner, x_display):
+    """The GUI on `x_display`; the test driver runs gui_scenario.py and exits Krita with its code."""
     out = krita_session["root"] / "gui"
     out.mkdir()
-    env = _host_env(krita_session["home"], UNSCRATCH_KRITA_OUT=str(out),
+    env = _host_env(krita_session["home"], UNSCRATCH_KRITA_OUT=str(out), DISPLAY=x_display, QT_QPA_PLATFORM="xcb",
                     UNSCRATCH_KRITA_DRIVER=str(TESTING / "gui_scenario.py"), **krita_session["inputs"])
-    result = _run(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", "krita", "--nosplash"], env, out, "krita GUI")
+    result = _run(["krita", "--nosplash"], env, out, "krita GUI")
     assert result["returncode"] == 0, result["log"][-4000:]
     assert not result["errors"], "\n".join(result["errors"])
     return result
@@ -331,6 +371,8 @@ def test_gui_registers_actions_menu_and_docker(gui, krita_session):
 def test_gui_restore_selection_action(gui, krita_session):
     out, step = gui["out"], gui["steps"]["u8_restore"]
     assert step["last"]["ok"], step["last"]
+    # Detect ran just before (u8_detect): its layer is the mask that is repaired, hidden to show the result
+    assert step["last"]["rule"] == "mask" and step["last"]["mask_layer"] == "Background (defects)"
     names = [n[0] for n in step["after"]]
     assert len(step["after"]) == len(step["before"]) + 1 and "Background (restored)" in names
     assert names.index("Background (restored)") == names.index("Background") + 1  # right above the original
@@ -428,3 +470,59 @@ def test_gui_worker_crash_is_a_message_box_and_krita_survives(gui):
     assert "Segmentation fault" in step["text"] and step["layers_added"] == 0
     alive = gui["steps"]["alive_after_failures"]
     assert alive["last"]["ok"] and alive["layers_added"] == 1
+
+
+# ------------------------------------------------------------------------------------- issue 23
+def _photo(out: Path, info: dict) -> np.ndarray:
+    return np.rint(load(out, info)[:, :, :3] * 255)
+
+
+def test_restore_selection_repairs_a_damaged_photo(runner, krita_session):
+    """A selection means "the damage is here": the detector's mask at its threshold inside it is repaired
+    (not the cautious whole-image rule); nothing outside the selection changes."""
+    out, case = runner["out"], runner["cases"]["photo_selection"]
+    assert case["result"]["ok"] and case["layers_added"] == 1, case["result"]
+    assert case["result"]["rule"] == "selection" and "inside the selection" in case["result"]["message"]
+    src = _photo(out, case["source"])
+    assert np.array_equal(src, krita_session["photo"])
+    x, y, w, h = PHOTO_RECT
+    inside = np.zeros(src.shape[:2], bool)
+    inside[y:y + h, x:x + w] = True
+    new = load(out, case["new"])
+    assert not (new[~inside][:, 3] > 0).any()                     # the layer holds nothing outside
+    proj = _photo(out, case["projection"])
+    assert np.array_equal(proj[~inside], src[~inside])             # what Krita shows: bit-identical outside
+    clean = krita_session["photo_clean"].astype(np.float64)
+    before, after = (float(np.abs(a[inside] - clean[inside]).mean()) for a in (src, proj))
+    print(f"Krita Restore selection on the photo: mean error inside {before:.2f} -> {after:.2f} "
+          f"({100 * (1 - after / before):.0f} % lower)")
+    assert after <= 0.8 * before, (before, after)
+    assert case["result"]["changed_pixels"] == int((new[:, :, 3] > 0).sum())
+    assert f"{case['result']['changed_pixels']} pixels repaired" in case["result"]["message"]
+
+
+def test_detect_erase_restore_repairs_what_is_left_of_the_marks(runner):
+    import cv2
+    out, case = runner["out"], runner["cases"]["detect_edit_restore"]
+    assert case["detect"]["ok"] and case["result"]["ok"], case
+    detected = load(out, case["marks_detected"])[:, :, 3] >= 0.5
+    left = load(out, case["marks"])[:, :, 3] >= 0.5
+    half = left.shape[1] // 2
+    assert detected[:, :half].sum() > 50 and not left[:, :half].any() and left.sum() > 50
+    r = case["result"]
+    assert r["rule"] == "mask" and r["mask_layer"].endswith("(defects)") and r["source"] == "Background"
+    assert not case["marks_visible"], "the marks layer covers the result"
+    changed = load(out, case["new"])[:, :, 3] > 0
+    near = cv2.dilate(left.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0    # marks + the 2+2-px margin
+    assert changed[left].mean() > 0.95 and not changed[~near].any()
+    assert not changed[:, :half - 5].any(), "pixels whose marks were erased were repaired"
+    assert f"{int(left.sum())} pixels marked" in r["message"]
+    none = case["none"]
+    assert none["ok"] and none["layer"] is None and none["layers_added"] == 0 and "marks no pixel" in none["message"]
+
+
+def test_gui_docker_shows_the_threshold_in_use(gui):
+    step = gui["steps"]["docker_threshold"]
+    assert step["auto"] and not step["enabled"]
+    assert step["value"] == pytest.approx(step["known"]["threshold"], abs=0.005), step
+    assert f"{step['known']['threshold']:.2f} (the detector's own)" in step["rule"]

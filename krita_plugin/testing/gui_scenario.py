@@ -109,6 +109,20 @@ def main():
                 "menu": menu_texts(), "dockers": [d for d in dockers if "unscratch" in d],
                 "plugin_module": getattr(sys.modules.get("unscratch"), "__file__", None)}
 
+    @step("docker_threshold")
+    def _():
+        # Automatic: the greyed box shows the detector's own threshold (asked of the worker in the background)
+        from PyQt5.QtWidgets import QCheckBox, QDoubleSpinBox, QLabel
+        dock = [d for d in app.dockers() if d.objectName() == "unscratch_docker"][0]
+        rule = dock.findChild(QLabel, "unscratch_rule")
+        deadline = time.monotonic() + 60
+        while not rule.text() and time.monotonic() < deadline:
+            QApplication.processEvents()
+            time.sleep(0.05)
+        box = dock.findChild(QDoubleSpinBox, "unscratch_threshold")
+        return {"auto": dock.findChild(QCheckBox, "unscratch_auto_threshold").isChecked(), "value": box.value(),
+                "enabled": box.isEnabled(), "rule": rule.text(), "known": dict(plugin().known_thresholds)}
+
     doc8 = open_doc(os.environ["UNSCRATCH_KRITA_IN8"])
     select(doc8, rect1)
     doc8.setActiveNode(background(doc8))
@@ -185,6 +199,9 @@ def main():
     def _():
         app.action("deselect").trigger()
         doc8.waitForDone()
+        for n in doc8.topLevelNodes():  # without Detect's layer the detector runs on the whole layer
+            if n.name().endswith("(defects)"):
+                n.remove()
         doc8.setActiveNode(background(doc8))
         r = trigger("unscratch_restore_selection")
         r["selection"] = doc8.selection() is not None

@@ -120,3 +120,39 @@ def _main(result):
         node.setVisible(False)
         return copy
     case("layer_in_group", in8, prepare=in_group)
+
+    # issue 23: a damaged photo with a rectangle selected, nothing detected beforehand
+    photo = os.environ["UNSCRATCH_KRITA_PHOTO"]
+    rect[:] = [int(v) for v in os.environ["UNSCRATCH_KRITA_PHOTO_RECT"].split(",")]
+    case("photo_selection", photo)
+
+    # Detect, erase the left half of its marks, Restore with Detect's layer active: what is left is repaired
+    try:
+        doc = open_doc(photo)
+        node = paint_layer(doc)
+        w, h = doc.width(), doc.height()
+        info = {"detect": host.run("detect", doc, node=node, ui=host.NullUI()).as_dict()}
+        marks = [n for n in doc.topLevelNodes() if n.name().endswith("(defects)")][0]
+        info["marks_detected"] = dump("edit_marks_detected", marks.pixelData(0, 0, w, h), doc, marks)
+        data = bytearray(marks.pixelData(0, 0, w, h))
+        for y in range(h):  # the user erases the marks on the left half (8-bit BGRA: 4 bytes a pixel)
+            data[y * w * 4:(y * w + w // 2) * 4] = bytes(w // 2 * 4)
+        marks.setPixelData(bytes(data), 0, 0, w, h)
+        info["marks"] = dump("edit_marks", marks.pixelData(0, 0, w, h), doc, marks)
+        info["source"] = dump("edit_source", node.pixelData(0, 0, w, h), doc, node)
+        doc.setActiveNode(marks)
+        r = host.run("restore", doc, ui=host.NullUI())
+        info["result"] = r.as_dict()
+        info["marks_visible"] = marks.visible()
+        if r.layer is not None:
+            info["new"] = dump("edit_new", r.layer.pixelData(0, 0, w, h), doc, r.layer)
+        marks.setPixelData(bytes(len(data)), 0, 0, w, h)  # every mark erased: nothing to repair
+        count = len(doc.topLevelNodes())
+        ui = host.NullUI()
+        r = host.run("restore", doc, node=node, ui=ui)
+        info["none"] = dict(r.as_dict(), layers_added=len(doc.topLevelNodes()) - count)
+        result["cases"]["detect_edit_restore"] = info
+        doc.setModified(False)
+        doc.close()
+    except BaseException:
+        result["errors"].append("detect_edit_restore: " + traceback.format_exc())
