@@ -38,30 +38,35 @@ def _network(rng, start, theta, length, step, jag, base_w, depth, segs, max_segs
 def _stroke(patch, rng, pts, base_w, flake_p, s):
     """Draw one crack path with a width that changes every few steps, and flakes beside it."""
     q = np.round(pts * 16).astype(np.int32)
+    n = len(q)
     run = int(rng.integers(2, 6))
-    wv = base_w * np.clip(1 + 0.45 * smooth_1d(rng, len(q), int(rng.integers(3, 10)))
-                          + rng.normal(0, 0.2, len(q)), 0.35, 2.0)
-    gaps = smooth_1d(rng, len(q), int(rng.integers(4, 16))) > (-0.85 if rng.random() < 0.5 else -2)
-    for i in range(0, len(q) - 1, run):
-        if not gaps[i]:
-            continue
-        w = float(wv[i])
-        th = max(1, int(round(w)))
-        v = 255 if w >= 1 else int(255 * max(w, 0.5))
-        cv2.polylines(patch, [q[i:i + run + 1]], False, v, th, cv2.LINE_AA, 4)
+    wv = base_w * np.clip(1 + 0.45 * smooth_1d(rng, n, int(rng.integers(3, 10)))
+                          + rng.normal(0, 0.2, n), 0.35, 2.0)
+    gaps = smooth_1d(rng, n, int(rng.integers(4, 16))) > (-0.85 if rng.random() < 0.5 else -2)
+    starts = np.arange(0, n - 1, run)
+    starts = starts[gaps[starts]]
+    w = wv[starts]
+    th = np.maximum(1, np.round(w)).astype(int)
+    v = np.where(w >= 1, 255, (255 * np.maximum(w, 0.5)) // 32 * 32).astype(int)
+    for key in set(zip(th.tolist(), v.tolist())):          # one call per (thickness, intensity)
+        sel = starts[(th == key[0]) & (v == key[1])]
+        cv2.polylines(patch, [q[i:i + run + 1] for i in sel], False, key[1], key[0], cv2.LINE_AA, 4)
     # flakes of lost emulsion: small irregular polygons hanging off one side of the crack
-    n_fl = int(rng.poisson(flake_p * len(pts)))
-    for i in rng.integers(0, len(pts) - 1, n_fl):
-        r = max(1.0, base_w) * rng.uniform(0.8, 3.5) * (2.5 if rng.random() < 0.1 else 1.0)
-        d = pts[i + 1] - pts[i]
-        nrm = np.array([-d[1], d[0]]) / (np.hypot(*d) + 1e-6)
-        c = pts[i] + nrm * r * rng.uniform(0.2, 0.9) * (1 if rng.random() < 0.5 else -1)
-        k = int(rng.integers(4, 8))
-        ang = np.sort(rng.uniform(0, 2 * np.pi, k))
-        rad = r * rng.uniform(0.4, 1.0, k)
-        squash = np.array([1.0, rng.uniform(0.4, 1.0)])
-        poly = c + np.stack([np.cos(ang) * rad, np.sin(ang) * rad], 1) * squash
-        cv2.fillPoly(patch, [np.round(poly * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+    n_fl = int(rng.poisson(flake_p * n))
+    if n_fl == 0:
+        return
+    idx = rng.integers(0, n - 1, n_fl)
+    r = max(1.0, base_w) * rng.uniform(0.6, 2.5, n_fl) * np.where(rng.random(n_fl) < 0.1, 2.5, 1.0)
+    d = pts[idx + 1] - pts[idx]
+    nrm = np.stack([-d[:, 1], d[:, 0]], 1) / (np.hypot(d[:, 0], d[:, 1])[:, None] + 1e-6)
+    side = np.where(rng.random(n_fl) < 0.5, 1.0, -1.0)
+    c = pts[idx] + nrm * (r * rng.uniform(0.2, 0.9, n_fl) * side)[:, None]
+    ang = np.sort(rng.uniform(0, 2 * np.pi, (n_fl, 6)), 1)
+    rad = r[:, None] * rng.uniform(0.4, 1.0, (n_fl, 6))
+    squash = rng.uniform(0.4, 1.0, n_fl)[:, None]
+    polys = np.round((c[:, None, :] + np.stack([np.cos(ang) * rad, np.sin(ang) * rad * squash], 2)) * 16)
+    for poly in polys.astype(np.int32):
+        cv2.fillPoly(patch, [poly], 255, cv2.LINE_AA, 4)
 
 
 def crack_style(cv: Canvas, dark_p: float = DARK_P) -> dict:
@@ -90,7 +95,7 @@ def draw_network(cv: Canvas, patch: np.ndarray, start, theta, length, scale: flo
     jag = rng.uniform(0.1, 0.45)
     segs: list = []
     _network(rng, np.asarray(start, np.float64), theta, length, step, jag, base_w, 0, segs)
-    flake_p = rng.uniform(0.01, 0.12) if rng.random() < 0.8 else 0.0
+    flake_p = rng.uniform(0.005, 0.06) if rng.random() < 0.8 else 0.0
     for pts, w in segs:
         _stroke(patch, rng, pts, w, flake_p, s)
 
