@@ -127,8 +127,8 @@ def simulate(clean: np.ndarray, rng: np.random.Generator, bank: OverlayBank | No
     aged = look.age(img, rng, scale, info, old=is_old)
     info["old"] = is_old
     ws = scale ** SIZE_EXP      # size factor for defects
-    ctx = {"bright_p": MEDIA[medium][1], "colour": info["mode"] in ("colour", "cast"), "palette": PALETTE,
-           "kinds": info["kinds"], "polarity": info["polarity"], "medium": medium, "info": info}
+    ctx = {"bright_p": MEDIA[medium][1], "colour": info["mode"] in ("colour", "cast", "autochrome"),
+           "palette": PALETTE, "kinds": info["kinds"], "polarity": info["polarity"], "medium": medium, "info": info}
     cv = Canvas(aged, rng, ctx)
 
     if drawn:
@@ -240,7 +240,8 @@ def _pairs(rng, photos, bank, size, n, with_clean, **kw) -> list[np.ndarray]:
         if photos:
             img = read_rgb(photos[int(rng.integers(len(photos)))])
             crop, f = random_crop(img[:, :, :3], size, rng, scale=(0.3, 1.0))
-            d = simulate(crop, rng, bank, **dict(kw, severity=sev, scale=resolution_scale(min(img.shape[:2]) * f)))
+            sc = resolution_scale(min(img.shape[:2]) * f)
+            d = simulate(crop, rng, bank, **dict(kw, severity=sev, scale=sc))
         else:
             crop = _synthetic_photo(rng, size)
             d = simulate(crop, rng, bank, **dict(kw, severity=sev))

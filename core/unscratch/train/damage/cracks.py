@@ -87,7 +87,7 @@ def crack_style(cv: Canvas, dark_p: float = DARK_P) -> dict:
 def draw_network(cv: Canvas, patch: np.ndarray, start, theta, length, scale: float, *, widen: float = 1.0):
     """One crack network into ``patch`` (uint8, image-sized)."""
     rng = cv.rng
-    s = max(scale, 0.6)         # even on a small scan a crack is a pixel or more wide (they are, on real ones)
+    s = max(scale, 0.6)         # even on a small scan a crack is a pixel or more wide (as on real ones)
     base_w = (1.2 + 3.5 * rng.beta(1.1, 2.5)) * s * widen        # mostly 1-3 px at scale 1 ...
     if rng.random() < 0.12:
         base_w *= rng.uniform(1.5, 3.0)                             # ... some wide, up to 10 with flakes

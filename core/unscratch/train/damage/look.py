@@ -13,7 +13,8 @@ import numpy as np
 from .draw import lum, normal, rep3, smooth_noise
 
 # colour modes of the aged photo: name -> share
-MODES = {"gray": 0.24, "sepia": 0.16, "selenium": 0.06, "cyanotype": 0.04, "cast": 0.16, "colour": 0.34}
+MODES = {"gray": 0.24, "sepia": 0.16, "selenium": 0.06, "cyanotype": 0.04, "cast": 0.16, "autochrome": 0.06,
+         "colour": 0.28}
 
 
 def _tone(l: np.ndarray, shadow, light) -> np.ndarray:
@@ -55,9 +56,9 @@ def age(img: np.ndarray, rng: np.random.Generator, scale: float, info: dict, *,
     names = list(MODES) if old else ["gray", "cast", "colour"]
     p = np.array([MODES[m] for m in names])
     mode = names[int(rng.choice(len(names), p=p / p.sum()))]
-    if src_gray and mode in ("cast", "colour"):
+    if src_gray and mode in ("cast", "colour", "autochrome"):
         mode = "gray"
-    if mode != "colour" and mode != "cast":
+    if mode in ("gray", "sepia", "selenium", "cyanotype"):
         l = lum(img)
         if mode == "gray":
             img = rep3(l)
@@ -70,6 +71,12 @@ def age(img: np.ndarray, rng: np.random.Generator, scale: float, info: dict, *,
     elif mode == "cast":                 # aged colour print: yellowing / red-magenta shift
         cast = np.array([1.0, rng.uniform(0.88, 1.0), rng.uniform(0.7, 0.95)], np.float32)
         img *= cast[rng.permutation(3)] if rng.random() < 0.25 else cast
+    elif mode == "autochrome":           # early colour plate: muted colour through a screen of dyed grains
+        l3 = rep3(lum(img))
+        img = cv2.addWeighted(img, 0.6, l3, 0.4, 0)
+        g = max(1.0, rng.uniform(0.8, 1.6) * s)
+        dots = cv2.merge([smooth_noise(rng, h, w, g) for _ in range(3)])
+        img *= 1 + dots * np.float32(rng.uniform(0.08, 0.2))
     if old and rng.random() < 0.25:      # soft focus: an old lens, or a soft-focus glow
         sig = rng.uniform(0.5, 2.0) * s
         if rng.random() < 0.5:
@@ -105,6 +112,14 @@ def age(img: np.ndarray, rng: np.random.Generator, scale: float, info: dict, *,
         else:
             img += rep3(fall) * (1 - img)
         info["vignette"] = True
+    if old and rng.random() < 0.06:      # an oval or round mat around the picture: its edge is picture too
+        yy, xx = np.ogrid[0:h, 0:w]
+        ry, rx = h * rng.uniform(0.4, 0.9), w * rng.uniform(0.4, 0.9)
+        r = np.sqrt(((yy - h / 2) / ry) ** 2 + ((xx - w / 2) / rx) ** 2).astype(np.float32)
+        inside = np.clip((1 - r) * np.float32(min(ry, rx) / rng.uniform(0.7, 3.0)) + 0.5, 0, 1)
+        mat = np.float32(rng.uniform(0.0, 0.15) if rng.random() < 0.7 else rng.uniform(0.8, 0.95))
+        img = img * rep3(inside) + mat * rep3(1 - inside)
+        info["mat"] = True
     if rng.random() < 0.8:      # film grain, clumped, luminance-dependent (strongest in mid-tones)
         sigma = rng.uniform(0.006, 0.05)
         gs = max(1.0, rng.uniform(0.7, 1.8) * max(scale, 0.5))
@@ -116,7 +131,7 @@ def age(img: np.ndarray, rng: np.random.Generator, scale: float, info: dict, *,
         l = np.clip(lum(img), 0, 1)
         amp = (np.float32(0.35) + np.float32(2.6) * l * (1 - l)) * np.float32(sigma)
         grain = noise * amp
-        if mode in ("colour", "cast") and rng.random() < 0.7:     # a little chroma grain
+        if mode in ("colour", "cast", "autochrome") and rng.random() < 0.7:     # a little chroma grain
             ch = cv2.merge([normal(rng, max(2, h // 3), max(2, w // 3)) for _ in range(3)])
             ch = cv2.resize(ch, (w, h), interpolation=cv2.INTER_LINEAR)
             img += ch * rep3(amp * np.float32(0.4))

@@ -95,9 +95,9 @@ def _grass(a, rng, h, w, s):
 
 def _petals(a, rng, h, w, s):
     cy, cx, spread = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0.05, 0.4) * min(h, w)
-    for _ in range(int(rng.integers(1, 12))):
+    for _ in range(int(rng.integers(1, 30))):
         y, x = cy + rng.normal(0, spread), cx + rng.normal(0, spread)
-        r = rng.uniform(3, 16) * s
+        r = rng.uniform(2, 14) * s
         k = int(rng.integers(4, 9))
         rot = rng.uniform(0, 2 * math.pi)
         for j in range(k):
