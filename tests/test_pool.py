@@ -199,7 +199,8 @@ def _fake_sources(root):
     cv2.imwrite(str(root / "a/small.jpg"), (rng.random((200, 300, 3)) * 255).astype(np.uint8))
     cv2.imwrite(str(root / "held/h1.png"), (rng.random((100, 120, 3)) * 255).astype(np.uint8))
     return (pool.Source("a", "wheel", "x", "CC0-1.0",
-                        lambda r: [("huge", r / "huge.png", "CC0-1.0"), ("small", r / "small.jpg", "CC-BY-4.0")]),
+                        lambda r: [("huge", r / "huge.png", "CC0-1.0"),
+                                   ("small", r / "small.jpg", "CC-BY-4.0")]),
             pool.Source("held", "wheel", "y", "public domain",
                         lambda r: [("h1", r / "h1.png", "public domain", "a note")], holdout=True))
 
@@ -260,3 +261,48 @@ def test_real_pool_if_fetched():
     assert not pooled & held
     if any(info.get("holdout") for info in manifest.get("sources", {}).values()):
         assert len(held) >= 20
+
+
+def _tiny_rcc(files: dict[str, bytes], compress: set[str] = frozenset()) -> bytes:
+    """A Qt resource bundle (format 2) holding ``files`` in one folder, for the reader's test."""
+    import struct
+    import zlib
+    folder = "res"
+    names = b""
+    name_off = {}
+    for n in [folder, *files]:
+        name_off[n] = len(names)
+        names += struct.pack(">HI", len(n), 0) + n.encode("utf-16-be")
+    payload = b""
+    data_off = {}
+    for n, blob in files.items():
+        if n in compress:
+            blob = struct.pack(">I", len(blob)) + zlib.compress(blob)
+        data_off[n] = len(payload)
+        payload += struct.pack(">I", len(blob)) + blob
+    node = 22
+    tree = struct.pack(">IHII", 0, 2, 1, 1) + b"\0" * 8                   # root: one child
+    tree += struct.pack(">IHII", name_off[folder], 2, len(files), 2) + b"\0" * 8
+    for n in files:
+        tree += struct.pack(">IHHHI", name_off[n], 1 if n in compress else 0, 0, 0, data_off[n]) + b"\0" * 8
+    assert len(tree) == node * (2 + len(files))
+    head = 20
+    return (b"qres" + struct.pack(">IIII", 2, head, head + len(tree), head + len(tree) + len(payload))
+            + tree + payload + names)
+
+
+def test_rcc_reader_and_readme_licences():
+    readme = (b"Copyright: A. Person\nLicense: CC-BY-SA 4.0\nSource: https://example.org/a\n"
+              b"Files:\nx.webp\n\n"
+              b"Copyright: B\nLicense: Public Domain\nFiles: y.webp\n\nCopyright: C\nLicense: CC-BY-NC 2.0\n"
+              b"Files:\nz.webp\n")
+    files = pool._rcc_files(_tiny_rcc({"README": readme, "x.webp": b"X" * 50}, compress={"README"}))
+    assert files == {"res/README": readme, "res/x.webp": b"X" * 50}
+    lic = pool._readme_licences(readme.decode())
+    assert lic["x.webp"] == ("CC-BY-SA-4.0", "A. Person, https://example.org/a")
+    assert lic["y.webp"][0] == "public domain"
+    assert pool._PERMISSIVE.match(lic["x.webp"][0]) and pool._PERMISSIVE.match(lic["y.webp"][0])
+    assert not pool._PERMISSIVE.match(lic["z.webp"][0])             # non-commercial: left out
+    assert pool._licence_name("GPLv3") == "GPL-3.0"
+    with pytest.raises(pool.PoolError):
+        pool._rcc_files(b"nope" + b"\0" * 30)

@@ -9,7 +9,7 @@ left out; every photo's licence and origin is recorded in the manifest (``info``
     python -m unscratch.train.pool split  [--cache DIR]    # rebuild split.json from manifest.json
     python -m unscratch.train.pool info   [--cache DIR]    # counts per split / source / licence
     python -m unscratch.train.pool export [--cache DIR] [--split train] [--max-side 1024] OUT_DIR
-                                                           # compact JPEG copy of some splits, usable as a cache
+                                                  # compact JPEG copy of some splits, usable as a cache
 
 Layout of the cache (default ``<repo>/.cache/photos`` or ``$UNSCRATCH_PHOTOS``; photos are never committed)::
 
@@ -36,11 +36,13 @@ import os
 import pickle
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import zipfile
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +103,9 @@ GROUPS = {
     ("opencv", "left"): "books", ("opencv", "right"): "books",
     ("opencv", "aero1"): "aero", ("opencv", "aero3"): "aero",
     ("skimage", "motorcycle_left"): "motorcycle", ("skimage", "motorcycle_right"): "motorcycle",
+    **{("kphotoalbum", f"{n}{s}"): n for n in ("bar55", "donna", "jesper", "pool", "skagen", "spiff")
+       for s in ("", "_2")},
+    **{("kphotoalbum", f"{n}_{i}"): n for n in ("grand_canyon", "new_wave") for i in (1, 2, 3)},
 }
 
 BUDGIE_SKIP = {"saturnian-profile", "ocean-waves", "valley-midnight", "waves-midnight"}  # render, painting, vector
@@ -204,11 +209,11 @@ def _pick_opencv(root: Path) -> list:
 
 ENLIGHTENMENT_PHOTOS = ("Bamboo", "Foggy-Trees", "God-Rays", "Green-Maple", "Lichen-Branches", "Mountain",
                         "Peaks", "Red-Maple", "Sea-of-Lanterns", "Snow-Trees", "Spruce-Needles",
-                        "Sunset-Clouds", "White-Flower", "Yellow-Flower")   # not: Dunes, Flat-*, Squiggle-*, ...
+                        "Sunset-Clouds", "White-Flower", "Yellow-Flower")   # not Dunes, Flat-*, Squiggle-*
 # lxqt-themes' wallpapers/License credits these to stefonarch under CC-BY-SA-3.0 (debian/copyright: LGPL-2.1+
 # for Files: *); Valendas, cloud and Butterfly-Kenneth-Wimer have no credit there, so they are left out.
-LXQT_PHOTOS = ("appleflower.png", "beam.png", "butterfly.png", "drop.png", "flowers.png", "after-the-rain.jpg",
-               "fog.jpg", "this-is-not-windows.jpg")
+LXQT_PHOTOS = ("appleflower.png", "beam.png", "butterfly.png", "drop.png", "flowers.png",
+               "after-the-rain.jpg", "fog.jpg", "this-is-not-windows.jpg")
 GRUB2_SKIP = {"Glasses_800_edit"}   # a POV-Ray render
 LOMIRI2004_PHOTOS = ("Kleiber_by_Lukas_Baubkus.jpg",)   # the others are renders and vector art
 
@@ -274,7 +279,8 @@ def _pick_grub2(root: Path) -> list:
 def _pick_lomiri2004(root: Path) -> list:
     lic = _debian_copyright_licences(root / "usr/share/doc/lomiri-wallpapers-20.04/copyright")
     folder = root / "usr/share/backgrounds"
-    return [(Path(n).stem, folder / n, lic[n]) for n in LOMIRI2004_PHOTOS if (folder / n).is_file() and n in lic]
+    return [(Path(n).stem, folder / n, lic[n]) for n in LOMIRI2004_PHOTOS
+            if (folder / n).is_file() and n in lic]
 
 
 def _pick_jigsaw(root: Path) -> list:
@@ -295,15 +301,129 @@ def _pick_scipy_misc(root: Path) -> list:
     out_dir.mkdir(parents=True, exist_ok=True)
     out = []
     if (folder / "face.dat").is_file():
-        rgb = np.frombuffer(bz2.decompress((folder / "face.dat").read_bytes()), np.uint8).reshape(768, 1024, 3)
+        raw = bz2.decompress((folder / "face.dat").read_bytes())
+        rgb = np.frombuffer(raw, np.uint8).reshape(768, 1024, 3)
         cv2.imwrite(str(out_dir / "face.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         out.append(("face", out_dir / "face.png", "public domain", "raccoon, public-domain-image.com"))
     if (folder / "ascent.dat").is_file():
         with open(folder / "ascent.dat", "rb") as f:
             gray = np.asarray(_NoGlobals(f).load(), dtype=np.float64)
         cv2.imwrite(str(out_dir / "ascent.png"), np.clip(gray, 0, 255).astype(np.uint8))
-        out.append(("ascent", out_dir / "ascent.png", "public domain", "people on stairs, public-domain-image.com"))
+        out.append(("ascent", out_dir / "ascent.png", "public domain",
+                    "people on stairs, public-domain-image.com"))
     return out
+
+
+TUXPAINT_TEMPLATES = "usr/share/tuxpaint/templates"   # 19 photos by Bill Kendrick (AUTHORS.txt), GPL-2+
+KPHOTOALBUM_SKIP = {"qt-logo"}
+# GCompris (gcompris-qt-data 3.1) keeps its activities' files in Qt resource bundles (.rcc), with a README
+# beside the photos giving each one's author, Wikimedia source and licence. Paintings (details), drawings
+# (lang, babyshapes) and duplicates of explore_monuments (categorization/monuments) are left out.
+GCOMPRIS_LARGE = ("erase", "explore_monuments", "explore_world_animals", "explore_farm_animals",
+                  "explore_world_music")                                    # 500..1920 px
+GCOMPRIS_SMALL = ("categorization/images/fishes", "categorization/images/others",
+                  "categorization/images/renewable", "categorization/images/tools")     # ~320 px
+_GCOMPRIS_LICENCES = "public domain / CC0 / CC-BY / CC-BY-SA / GPL (per file, README beside it)"
+_PERMISSIVE = re.compile(r"^(public domain|CC0-1\.0|CC-BY(-SA)?-[1-4]\.\d|GPL-[23]\.0(-or-later)?)$")
+
+
+def _rcc_files(data: bytes) -> dict[str, bytes]:
+    """path -> bytes of every file in a Qt resource bundle (.rcc, format 1-3; zlib-compressed entries)."""
+    if data[:4] != b"qres":
+        raise PoolError("not a Qt resource file")
+    version, tree, payload, names = struct.unpack(">IIII", data[4:20])
+    node = 22 if version >= 2 else 14      # format 2 adds an 8-byte modification time per node
+
+    def name_at(off: int) -> str:
+        (n,) = struct.unpack(">H", data[names + off:names + off + 2])
+        return data[names + off + 6:names + off + 6 + 2 * n].decode("utf-16-be")
+
+    out: dict[str, bytes] = {}
+    todo = [(0, "")]
+    while todo:
+        index, prefix = todo.pop()
+        base = tree + index * node
+        name_off, flags = struct.unpack(">IH", data[base:base + 6])
+        path = prefix + name_at(name_off) if index else ""
+        if flags & 2:                                   # directory
+            count, first = struct.unpack(">II", data[base + 6:base + 14])
+            todo.extend((first + k, path + "/" if path else "") for k in range(count))
+            continue
+        (off,) = struct.unpack(">I", data[base + 10:base + 14])
+        (size,) = struct.unpack(">I", data[payload + off:payload + off + 4])
+        blob = data[payload + off + 4:payload + off + 4 + size]
+        if flags & 1:
+            blob = zlib.decompress(blob[4:])
+        elif flags & 4:
+            continue                                    # zstd: not used by the bundles we read
+        out[path] = blob
+    return out
+
+
+def _licence_name(text: str) -> str:
+    """'CC-BY-SA 4.0' -> 'CC-BY-SA-4.0', 'Public Domain' -> 'public domain', 'GPLv3' -> 'GPL-3.0'."""
+    t = text.strip().rstrip(".")
+    if t.lower() in ("public domain", "public-domain", "pd"):
+        return "public domain"
+    t = re.sub(r"^GPLv?(\d)\+?$", lambda m: f"GPL-{m.group(1)}.0" + ("-or-later" if "+" in t else ""), t)
+    return re.sub(r"^(CC-BY(?:-SA)?)[ -](\d\.\d)$", r"\1-\2", t)
+
+
+def _readme_licences(text: str) -> dict[str, tuple[str, str]]:
+    """file (relative to the README) -> (licence, 'author, source') from a GCompris resource README."""
+    out: dict[str, tuple[str, str]] = {}
+    for block in re.split(r"\n\s*\n", text):
+        lic = re.search(r"^License:\s*(.+)$", block, re.M)
+        files = re.search(r"^Files?:\s*(.*?)(?=^[A-Z][\w ]*:|\Z)", block, re.S | re.M)
+        if not (lic and files):
+            continue
+        who = re.search(r"^Copyright:\s*(.+)$", block, re.M)
+        src = re.search(r"^Source:\s*(.+)$", block, re.M)
+        note = ", ".join(m.group(1).strip() for m in (who, src) if m)
+        for f in files.group(1).split():
+            out[f] = (_licence_name(lic.group(1)), note)
+    return out
+
+
+def _pick_gcompris(folders: Iterable[str]) -> Callable[[Path], list]:
+    def pick(root: Path) -> list:
+        out = []
+        rcc_dir = root / "usr/share/gcompris-qt/rcc"
+        for folder in folders:
+            activity, _, sub = folder.partition("/")
+            bundle = rcc_dir / f"{activity}.rcc"
+            if not bundle.is_file():
+                continue
+            files = _rcc_files(bundle.read_bytes())
+            prefix = f"gcompris/src/activities/{activity}/resource/" + (f"{sub}/" if sub else "")
+            readmes = {k[:-len("README")]: v for k, v in files.items()
+                       if k.startswith(prefix) and k.endswith("/README")}
+            for rdir, text in sorted(readmes.items()):
+                for rel, (lic, note) in sorted(_readme_licences(text.decode("utf-8", "replace")).items()):
+                    key = rdir + rel
+                    if Path(rel).suffix.lower() not in (".webp", ".jpg", ".jpeg") or key not in files:
+                        continue
+                    if not _PERMISSIVE.match(lic):
+                        continue
+                    dest = root / "_extracted" / key
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.write_bytes(files[key])
+                    name = f"{activity}-{Path(rel).stem}" if activity != "categorization" else \
+                        f"{Path(rdir).name}-{Path(rel).stem}"
+                    out.append((name, dest, lic, f"{activity}.rcc:{key[len('gcompris/'):]}; {note}"))
+        return out
+    return pick
+
+
+def _pick_tuxpaint(root: Path) -> list:
+    return [(p.stem, p, "GPL-2.0-or-later", "photo by Bill Kendrick (AUTHORS.txt)")
+            for p in _stem_files(root / TUXPAINT_TEMPLATES, "*.jpg")]
+
+
+def _pick_kphotoalbum(root: Path) -> list:
+    return [(p.stem, p, "GPL-2.0-or-later", "demo album of the upstream author")
+            for p in _stem_files(root / "usr/share/kphotoalbum/demo", "*.jpg")
+            if p.stem not in KPHOTOALBUM_SKIP]
 
 
 def _pick_members(prefix: str, names: Iterable[str], licence: str) -> Callable[[Path], list]:
@@ -328,10 +448,16 @@ SOURCES: tuple[Source, ...] = (
     # ---- added for issue 22: split among themselves (the split of the sources above stays as it was)
     Source("enlightenment", "bookworm", "enlightenment-data", "BSD-2-Clause", _pick_enlightenment),
     Source("lomiri2004", "bookworm", "lomiri-wallpapers-20.04", "CC-BY-SA-3.0", _pick_lomiri2004),
-    # ---- held out: never in train/val/test, for evaluation on photos outside the pool
+    Source("lxqt", "bookworm", "lxqt-themes", "CC-BY-SA-3.0", _pick_lxqt),
+    Source("tuxpaint", "bookworm", "tuxpaint-data", "GPL-2.0-or-later", _pick_tuxpaint),
+    Source("gcompris", "bookworm", "gcompris-qt-data", _GCOMPRIS_LICENCES, _pick_gcompris(GCOMPRIS_LARGE)),
+    Source("gcompris-small", "bookworm", "gcompris-qt-data", _GCOMPRIS_LICENCES,
+           _pick_gcompris(GCOMPRIS_SMALL)),
+    # ---- held out: never in train/val/test, for evaluation on photos outside the pool (people, buildings,
+    # ---- machines, animals, landscapes)
+    Source("kphotoalbum", "bookworm", "kphotoalbum", "GPL-2.0-or-later", _pick_kphotoalbum, holdout=True),
     Source("grub2", "trixie", "grub2-splashimages", "public domain / GFDL-1.2-or-later", _pick_grub2,
            holdout=True),
-    Source("lxqt", "bookworm", "lxqt-themes", "CC-BY-SA-3.0", _pick_lxqt, holdout=True),
     Source("jigsaw", "bookworm", "puzzle-jigsaw", "CC0-1.0", _pick_jigsaw, holdout=True),
     Source("scipy", "wheel", "scipy==1.9.3", "public domain", _pick_scipy_misc, holdout=True),
 )
@@ -342,8 +468,10 @@ FIRST_POOL = frozenset({"budgie", "plasma", "mate", "lomiri", "palapeli", "openc
                         "sklearn"})
 
 # wheel -> (folder inside it to unpack, extra file endings to unpack beside images)
-_WHEEL_PREFIX = {"scikit-image": ("skimage/data/", ()), "matplotlib": ("matplotlib/mpl-data/sample_data/", ()),
-                 "scikit-learn": ("sklearn/datasets/images/", ()), "scipy": ("scipy/misc/", (".dat",))}
+_WHEEL_PREFIX = {"scikit-image": ("skimage/data/", ()),
+                 "matplotlib": ("matplotlib/mpl-data/sample_data/", ()),
+                 "scikit-learn": ("sklearn/datasets/images/", ()),
+                 "scipy": ("scipy/misc/", (".dat",))}
 # old wheels (scipy 1.9, which still bundled its photos) are fetched for a fixed platform: we only unzip them
 _WHEEL_PLATFORM = ["--python-version", "3.11", "--platform", "manylinux2014_x86_64", "--implementation", "cp"]
 
@@ -410,8 +538,16 @@ class _Fetcher:
         self._bookworm_updated = False
         self._trixie_opts: list[str] | None = None
         self._pip: list[str] | None = None
+        self._unpacked: dict[tuple[str, str], Path] = {}
 
     def unpack(self, src: Source) -> Path:
+        """The unpacked package of ``src`` (a package two sources share is fetched once)."""
+        key = (src.kind, src.package)
+        if key not in self._unpacked:
+            self._unpacked[key] = self._unpack(src)
+        return self._unpacked[key]
+
+    def _unpack(self, src: Source) -> Path:
         out = self.scratch / "root" / src.name
         out.mkdir(parents=True, exist_ok=True)
         if src.kind in ("bookworm", "trixie"):
@@ -597,7 +733,8 @@ def fetch(cache=None, *, sources: Iterable[str] | None = None, log=print) -> dic
                 manifest["photos"] = [e for e in manifest["photos"] if e["source"] != src.name] + entries
                 manifest["sources"][src.name] = {"package": src.package, "kind": src.kind,
                                                  "licence": src.licence, "photos": len(entries),
-                                                 "holdout": src.holdout, "max_side": MAX_SIDE, "complete": True}
+                                                 "holdout": src.holdout, "max_side": MAX_SIDE,
+                                                 "complete": True}
                 log(f"  {src.name}: {len(entries)} photos")
                 changed = True
                 # write after each source so an interrupted fetch resumes where it stopped
