@@ -21,10 +21,10 @@ def _fox(cv: Canvas, s: float) -> None:
         r = (0.6 + 8 * rng.random() ** 2.5) * s
         cv2.circle(patch, (int(x * 16), int(y * 16)), max(1, int(r * 16)), float(rng.uniform(0.4, 1.0)), -1,
                    cv2.LINE_AA, 4)
-    soft = cv2.GaussianBlur(patch, (0, 0), max(0.8, 1.5 * s))
-    body = np.maximum(patch * np.float32(0.9), soft * np.float32(1.3))
+    soft = cv2.GaussianBlur(patch, (0, 0), max(0.7, 1.0 * s))        # a narrow halo round a darker core
+    body = np.maximum(patch, soft * np.float32(1.2))
     body *= np.clip(0.75 + 0.35 * smooth_noise(rng, h, w, 2.0 * s), 0.3, 1.0)
-    st = cv.style(bright_p=0.0, faint_p=0.3, opacity=(0.5, 0.95))
+    st = cv.style(bright_p=0.0, faint_p=0.2, opacity=(0.6, 1.0))
     st["bright"], st["tint"] = False, None
     st["colour"] = np.array([0.62, 0.40, 0.22], np.float32) * np.float32(rng.uniform(0.55, 1.1))
     st["strength"] = float(rng.uniform(0.6, 1.0))

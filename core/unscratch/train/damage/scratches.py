@@ -13,7 +13,7 @@ def _bezier_scratch(cv: Canvas, scale: float) -> None:
     h, w = cv.h, cv.w
     side = min(h, w)
     length = rng.uniform(0.25, 1.3) * side
-    p0 = np.array([rng.uniform(-0.1, 1.1) * w, rng.uniform(-0.1, 1.1) * h])
+    p0 = np.array([rng.uniform(0.0, 1.0) * w, rng.uniform(0.0, 1.0) * h])     # starts inside the crop
     th = rng.uniform(0, 2 * np.pi)
     d = np.array([np.cos(th), np.sin(th)])
     nrm = np.array([-d[1], d[0]])
