@@ -56,7 +56,8 @@ def damaged_photo(seed=0):
     for _ in range(6):
         p = rng.uniform([0, 0], [w, h], size=(4, 2))
         t = np.linspace(0, 1, 400)[:, None]
-        curve = (1 - t) ** 3 * p[0] + 3 * (1 - t) ** 2 * t * p[1] + 3 * (1 - t) * t ** 2 * p[2] + t ** 3 * p[3]
+        curve = ((1 - t) ** 3 * p[0] + 3 * (1 - t) ** 2 * t * p[1] + 3 * (1 - t) * t ** 2 * p[2]
+                 + t ** 3 * p[3])
         stroke = np.zeros((h, w), np.float32)
         cv2.polylines(stroke, [np.round(curve * 16).astype(np.int32)], False, 1.0, int(rng.integers(1, 3)),
                       cv2.LINE_AA, 4)

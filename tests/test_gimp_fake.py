@@ -430,7 +430,8 @@ def test_detect_then_restore_with_detects_channel_active(fake):
         assert "pixels repaired" in fake.messages[-1] and "Scratches in Background" in fake.messages[-1]
         assert not marks.visible                                  # hidden so that the result shows
         assert image.undo() and marks.visible                     # one step: layer and visibility
-    _assert_refused(fake, image, [shim.FakeChannel("Other", 64, 48, bytes(64 * 48))], NAMES[1], "channel", "Fix:")
+    other = shim.FakeChannel("Other", 64, 48, bytes(64 * 48))
+    _assert_refused(fake, image, [other], NAMES[1], "channel", "Fix:")
 
 
 def test_restore_repairs_exactly_the_edited_detect_layer(fake):
@@ -485,6 +486,7 @@ def test_selection_repairs_the_detectors_mask_and_says_so(fake):
     image.select_rectangle(4, 16, 56, 10)
     status, new, n = fake.run_procedure(NAMES[1], image, [layer])
     assert status == "success" and n == int(_changed(new, layer).sum()) > 0
-    assert f"{n} pixels repaired" in fake.messages[-1] and "inside the selection at threshold 0." in fake.messages[-1]
+    assert f"{n} pixels repaired" in fake.messages[-1]
+    assert "inside the selection at threshold 0." in fake.messages[-1]
     status, new, _ = fake.run_procedure(NAMES[1], image, [layer], threshold=0.99)
     assert "at threshold 0.99" in fake.messages[-1]

@@ -292,8 +292,8 @@ def test_restore_selection_repairs_a_damaged_photo(gimp_session):
           f"({100 * (1 - err_after / err_before):.0f} % lower)")
     assert err_after <= 0.8 * err_before, (err_before, err_after)
     assert res["repaired"] == int((new != before).any(axis=-1).sum())
-    assert f"{res['repaired']} pixels repaired: the defects the detector found inside the selection at threshold" \
-        in gimp_session["log"]                                            # GIMP's message says what it did
+    said = f"{res['repaired']} pixels repaired: the defects the detector found inside the selection at threshold"
+    assert said in gimp_session["log"]                                            # GIMP's message says what it did
 
 
 def test_detect_erase_restore_repairs_what_is_left_of_the_mask(gimp_session):

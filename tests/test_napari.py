@@ -616,7 +616,7 @@ def test_metrics_readout(make_napari_viewer):
     assert_error_notification(n0, "must match")
 
 
-# --- issue 23: a selection means "the damage is here"; the mask the user sees is the mask repaired ---------------
+# --- issue 23: a selection means "the damage is here"; the mask the user sees is the mask repaired -----
 def test_restore_with_a_region_repairs_a_damaged_photo(make_napari_viewer):
     from conftest import PHOTO_RECT, damaged_photo
 
@@ -626,7 +626,7 @@ def test_restore_with_a_region_repairs_a_damaged_photo(make_napari_viewer):
     x, y, w, h = PHOTO_RECT
     viewer.add_shapes([rect(y, x, y + h - 1, x + w - 1)], shape_type="rectangle", name="sel")
     rest = dock(viewer, "Restore")
-    assert rest.sensitivity.value == pytest.approx(unscratch.api.get_detector("auto").threshold)  # the value in use
+    assert rest.sensitivity.value == pytest.approx(unscratch.api.get_detector("auto").threshold)  # in use
     rest.region.value = viewer.layers["sel"]
     restored = run(rest)["restored"].data
     inside = np.zeros(photo.shape[:2], bool)
@@ -637,9 +637,11 @@ def test_restore_with_a_region_repairs_a_damaged_photo(make_napari_viewer):
           f"({100 * (1 - after / before):.0f} % lower)")
     assert after <= 0.8 * before, (before, after)
     n = int(np.any(restored != photo, axis=2).sum())
-    assert rest.status.value.startswith(f"{n} pixels repaired: the defects the detector found inside the selection")
+    said = f"{n} pixels repaired: the defects the detector found inside the selection"
+    assert rest.status.value.startswith(said)
     info = rest.outputs["restored"].metadata["unscratch"]
-    assert info["parameters"]["rule"] == "selection" and info["threshold"] == pytest.approx(rest.sensitivity.value)
+    assert info["parameters"]["rule"] == "selection"
+    assert info["threshold"] == pytest.approx(rest.sensitivity.value)
 
 
 def test_detect_erase_restore_on_a_photo_and_nothing_left(make_napari_viewer):

@@ -85,7 +85,8 @@ def test_restore_reports_what_it_repaired():
     damaged, _, truth = scratched()
     region = np.zeros(damaged.shape[:2], np.uint8)
     region[30:70, :] = 255
-    info, out = protocol.run_job(sys.executable, "restore", {"image": as_msg(damaged), "region": as_msg(region)})
+    arrays = {"image": as_msg(damaged), "region": as_msg(region)}
+    info, out = protocol.run_job(sys.executable, "restore", arrays)
     restored = np.frombuffer(out["restored"][0], np.uint8).reshape(damaged.shape)
     changed = np.frombuffer(out["changed"][0], np.uint8).reshape(damaged.shape[:2]) > 0
     assert np.array_equal(changed, (restored != damaged).any(axis=2))

@@ -130,9 +130,10 @@ def cmd_restore(args) -> int:
             params["threshold"] = args.threshold
         facts = dict(repair_rule("fill" if args.fill else "defects", mask, region, params),
                      repaired_pixels=int(changed.sum()))
-        print(f"{args.input}: " + repair_summary(facts, source=f"--mask {args.mask}" if mask is not None else None,
-                                                  fill_hint="--fill --region SEL", whole="the whole image",
-                                                  select_hint="give --region SEL over the damage"), file=sys.stderr)
+        summary = repair_summary(facts, source=f"--mask {args.mask}" if mask is not None else None,
+                                 fill_hint="--fill --region SEL", whole="the whole image",
+                                 select_hint="give --region SEL over the damage")
+        print(f"{args.input}: {summary}", file=sys.stderr)
     return 0
 
 
@@ -236,9 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--region", help="selection image: change only pixels inside it (soft selections blend)")
     r.add_argument("--fill", action="store_true", help="treat the whole region as the hole")
     r.add_argument("--threshold", type=float,
-                   help="sensitivity: the detection threshold when no --mask is given (default: the detector's). "
-                        "With --region every defect at or above it inside the region is repaired; on a whole "
-                        "image, without --threshold, only the defects the detector is sure of")
+                   help="sensitivity: the detection threshold when no --mask is given (default: the "
+                        "detector's). With --region every defect at or above it inside the region is repaired; "
+                        "on a whole image, without --threshold, only the defects the detector is sure of")
     r.add_argument("--method", choices=METHODS, default="auto", help="the restorer")
     r.add_argument("--detect-method", choices=DETECT_METHODS, default="auto",
                    help="the detector when no --mask is given (as detect --method)")

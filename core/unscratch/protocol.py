@@ -91,8 +91,9 @@ def repair_summary(info: dict, *, source: str | None = None, fill_hint: str = "F
         marked = f"{info.get('mask_pixels', 0)} pixels marked in {source or 'the defect mask'}{inside}"
         if n:
             return f"{n} pixels repaired: the {marked}, with a 2-px margin for their fringe."
-        return (f"{(source or 'the defect mask').capitalize()} marks no pixel{inside}. Fix: paint the defects on "
-                f"it (or delete it to let the detector find them), or use {fill_hint} to heal the selection.")
+        return (f"{(source or 'the defect mask').capitalize()} marks no pixel{inside}. Fix: paint the "
+                f"defects on it (or delete it to let the detector find them), or use {fill_hint} to heal "
+                "the selection.")
     at = f" at threshold {t:.2f}" if t is not None else ""
     if rule == "cautious":
         if n:
@@ -100,8 +101,8 @@ def repair_summary(info: dict, *, source: str | None = None, fill_hint: str = "F
                     f"repaired (reaching {high:.3f}, grown down to {t:.2f}). To repair more, {select_hint}: "
                     f"inside a selection every defect{at} is repaired.")
         return (f"No defect on {whole} was certain enough to repair (with nothing selected only those "
-                f"reaching {high:.3f} are). Fix: {select_hint} (inside a selection every defect{at} is repaired), "
-                f"or lower the threshold (sensitivity), or use {fill_hint}.")
+                f"reaching {high:.3f} are). Fix: {select_hint} (inside a selection every defect{at} is "
+                f"repaired), or lower the threshold (sensitivity), or use {fill_hint}.")
     where = inside or f" on {whole}"
     if n:
         return f"{n} pixels repaired: the defects the detector found{where}{at}, with a 2-px margin."

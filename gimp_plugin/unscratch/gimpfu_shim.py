@@ -625,7 +625,8 @@ class FakeBackend:
                 out[layer_span] = item.data[image_span]
             return bytes(out)
         px = item.pixels
-        alpha = px.data[px.channels - 1::px.channels] if px.has_alpha else bytes([255]) * (px.width * px.height)
+        n = px.width * px.height
+        alpha = px.data[px.channels - 1::px.channels] if px.has_alpha else bytes([255]) * n
         dx, dy = drawable.offsets[0] - item.offsets[0], drawable.offsets[1] - item.offsets[1]
         x0, x1 = max(0, -dx), min(drawable.width, px.width - dx)
         for y in range(max(0, -dy), min(drawable.height, px.height - dy)):

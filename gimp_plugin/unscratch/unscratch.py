@@ -6,8 +6,8 @@ GIMP's own Python needs nothing beyond the standard library here: the pixels go,
 `unscratch install gimp` in unscratch_config.json beside this file), which does the work.
 
 PDB names (stable, for scripts): plug-in-unscratch-detect, plug-in-unscratch-restore-selection,
-plug-in-unscratch-fill-selection — standard run-mode, image and drawables arguments; each returns the new layer
-(restore and fill: none when nothing changed, and how many pixels were repaired).
+plug-in-unscratch-fill-selection — standard run-mode, image and drawables arguments; each returns the new
+layer (restore and fill: none when nothing changed, and how many pixels were repaired).
 """
 import importlib.util
 import os
@@ -37,9 +37,9 @@ def _load(module_name, *paths):
 
 
 _load("gimpfu_shim", os.path.join(PLUGIN_DIR, "gimpfu_shim.py"))
-from gimpfu_shim import (PF_CHANNEL, PF_DRAWABLE, PF_IMAGE, PF_INT32, PF_LAYER, PF_SLIDER, PF_TOGGLE,  # noqa: E402
-                         PluginError, check_paint_layer, find_channel, find_layer, gimp, is_visible, item_kind,
-                         item_name, main, new_channel, new_layer_like, new_mask_layer, read_mask, read_pixels,
+from gimpfu_shim import (PF_CHANNEL, PF_DRAWABLE, PF_IMAGE, PF_INT32, PF_LAYER, PF_SLIDER,  # noqa: E402
+                         PF_TOGGLE, PluginError, check_paint_layer, find_channel, find_layer, gimp, is_visible,
+                         item_kind, item_name, main, new_channel, new_layer_like, new_mask_layer, read_mask, read_pixels,
                          read_selection, register, set_active_layer, set_visible, undo_group)
 
 MENU = "<Image>/Filters/Enhance/Scratches"
@@ -164,8 +164,9 @@ def detect_scratches(image, drawable, threshold=0.0, add_channel=True):
                        "and use Fill selection….")
     else:
         gimp.message(f"Detect scratches marked {found} pixels in '{name}'{at}, shown in red in the layer "
-                     f"'{DETECT_PREFIX}{name}'. Erase false marks or paint missed ones on it; Restore selection… "
-                     "then repairs exactly what that layer shows (inside the selection, if any).")
+                     f"'{DETECT_PREFIX}{name}'. Erase false marks or paint missed ones on it; "
+                     "Restore selection… then repairs exactly what that layer shows (inside the selection, "
+                     "if any).")
     return layer, channel
 
 
@@ -219,7 +220,8 @@ def fill_selection(image, drawable):
 
 
 _IN = [(PF_IMAGE, "image", "Input image", None), (PF_DRAWABLE, "drawable", "Input layer", None)]
-_THRESHOLD = (PF_SLIDER, "threshold", "Sensitivity: threshold (0 = the detector's own)", 0.0, (0.0, 1.0, 0.01))
+_THRESHOLD = (PF_SLIDER, "threshold", "Sensitivity: threshold (0 = the detector's own)", 0.0,
+              (0.0, 1.0, 0.01))
 
 register(
     "plug-in-unscratch-detect",
@@ -238,10 +240,10 @@ register(
     "Repair the scratches, dust and hairs inside the selection, as a new layer",
     "Repairs the defects inside the selection (the whole layer when nothing is selected), at the layer's own "
     "precision. When the image has the layer (or channel) 'Scratches in <layer>' that Detect scratches made, "
-    "exactly what it marks is repaired, as you edited it; otherwise the detector runs first: inside a selection "
-    "it repairs every pixel at or above the threshold, on a whole layer only the defects it is sure of. The result "
-    "is a new layer above the original; pixels outside the selection are the original's exactly; no layer is added "
-    "when nothing changes. A soft selection blends the repair. One step in Edit › Undo.",
+    "exactly what it marks is repaired, as you edited it; otherwise the detector runs first: inside a "
+    "selection it repairs every pixel at or above the threshold, on a whole layer only the defects it is sure "
+    "of. The result is a new layer above the original; pixels outside the selection are the original's "
+    "exactly; no layer is added when nothing changes. A soft selection blends the repair. One step in Edit › Undo.",
     AUTHOR, COPYRIGHT, DATE, "Restore selection…", IMAGE_TYPES,
     _IN + [_THRESHOLD],
     [(PF_LAYER, "new-layer", "The restored layer (none when nothing needed repair)"),

@@ -120,8 +120,8 @@ def main():
             QApplication.processEvents()
             time.sleep(0.05)
         box = dock.findChild(QDoubleSpinBox, "unscratch_threshold")
-        return {"auto": dock.findChild(QCheckBox, "unscratch_auto_threshold").isChecked(), "value": box.value(),
-                "enabled": box.isEnabled(), "rule": rule.text(), "known": dict(plugin().known_thresholds)}
+        auto = dock.findChild(QCheckBox, "unscratch_auto_threshold").isChecked()
+        return {"auto": auto, "value": box.value(), "enabled": box.isEnabled(), "rule": rule.text(), "known": dict(plugin().known_thresholds)}
 
     doc8 = open_doc(os.environ["UNSCRATCH_KRITA_IN8"])
     select(doc8, rect1)

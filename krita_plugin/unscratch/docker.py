@@ -41,8 +41,9 @@ class UnscratchDocker(DockWidget):
         self.threshold.setRange(0.0, 1.0)
         self.threshold.setSingleStep(0.05)
         self.threshold.setDecimals(2)
-        self.threshold.setToolTip("Sensitivity: lower finds fainter defects (and more false ones); higher finds "
-                                  "only clear ones. Inside a selection every pixel at or above it is repaired.")
+        self.threshold.setToolTip("Sensitivity: lower finds fainter defects (and more false ones); higher "
+                                  "finds only clear ones. Inside a selection every pixel at or above it is "
+                                  "repaired.")
         row = QHBoxLayout()
         row.addWidget(self.threshold)
         row.addWidget(self.auto_threshold)
@@ -134,13 +135,15 @@ class UnscratchDocker(DockWidget):
         cautious = "every defect at or above it"
         if self.auto_threshold.isChecked():
             cautious = "only defects it is sure of" + (f" (reaching {high:.3f})" if high else "")
-        self.rule.setText(f"Restore with a selection repairs every defect at or above {used} inside it; with no "
-                          f"selection, {cautious}. With a '(defects)' layer from Detect, exactly what it shows.")
+        self.rule.setText(f"Restore with a selection repairs every defect at or above {used} inside it; "
+                          f"with no selection, {cautious}. With a '(defects)' layer from Detect, exactly what "
+                          "it shows.")
 
     def load(self, s: "host.Settings") -> None:
         self.auto_threshold.setChecked(s.threshold is None)
         known = host.known_thresholds.get("threshold")
-        self.threshold.setValue(s.threshold if s.threshold is not None else known if known is not None else 0.5)
+        shown = s.threshold if s.threshold is not None else known if known is not None else 0.5
+        self.threshold.setValue(shown)
         self.threshold.setEnabled(s.threshold is not None)
         for box, value in ((self.mode, s.mode), (self.method, s.method), (self.output, s.detect_output)):
             index = box.findData(value)

@@ -486,8 +486,8 @@ class _RestoreJob:
 class RestoreWidget(_JobWidget):
     """Image + mask (Labels from detection or painted) + optional region + mode → "restored" and "difference".
 
-    The input layer is never modified. mask ----- in "defects" mode detects the defects first: inside a region,
-    every pixel at or above the sensitivity (the detector's threshold unless moved); on a whole image at the
+    The input layer is never modified. mask ----- in "defects" mode detects the defects first: inside a
+    region, every pixel at or above the sensitivity (the detector's threshold unless moved); on a whole image at the
     detector's own threshold, only the defects it is sure of (unless the sensitivity was moved). "fill" heals
     the whole region from its surroundings. Nothing changed: no layer is added, and the status says why.
     """
@@ -509,10 +509,11 @@ class RestoreWidget(_JobWidget):
                         tooltip="defects: repair the masked pixels; fill: heal the whole region")
         sensitivity = FloatSlider(name="sensitivity", label="sensitivity", min=0.0, max=1.0, step=0.01,
                                   value=_default_threshold(),
-                                  tooltip="with mask -----: the detection threshold. Inside a region every pixel "
-                                          "at or above it is repaired. On the whole image, at the detector's own "
-                                          "value (the default shown) only defects it is sure of are repaired; "
-                                          "move it to repair every pixel at or above it. Unused with a mask.")
+                                  tooltip="with mask -----: the detection threshold. Inside a region every "
+                                          "pixel at or above it is repaired. On the whole image, at the "
+                                          "detector's own value (the default shown) only defects it is sure "
+                                          "of are repaired; move it to repair every pixel at or above it. "
+                                          "Unused with a mask.")
         all_slices = CheckBox(name="all_slices", text="all slices", value=False,
                               tooltip="stacks: process every slice (otherwise only the slice on screen)")
         self._outputs: dict[int, dict] = {}
@@ -568,8 +569,8 @@ class RestoreWidget(_JobWidget):
                 raise Cancelled("cancelled")
             mask = job.masks[idx] if job.masks is not None else None
             region = job.regions[idx] if job.regions is not None else None
-            options = dict(region=region, mode=job.mode, cancel=cancel, progress=lambda f, k=k: progress((k + f) / n),
-                           threshold=job.threshold if mask is None else None)
+            options = dict(region=region, mode=job.mode, cancel=cancel, threshold=job.threshold if mask is None
+                           else None, progress=lambda f, k=k: progress((k + f) / n))
             work = job.src.work_plane(idx)
             if job.src.lazy:  # keep only the changed pixels; the layers overlay them on the input lazily
                 patches = unscratch.restore_patches(work, mask, **options)
@@ -615,7 +616,8 @@ class RestoreWidget(_JobWidget):
         changed = sum(r.changed for r in results.values())
         source = f"the layer '{job.mask_name}'" if job.mask_name else None
         summary = repair_summary(dict(models["rule"], repaired_pixels=changed), source=source,
-                                 fill_hint="mode 'fill region'", select_hint="choose a region over the damage")
+                                 fill_hint="mode 'fill region'",
+                                 select_hint="choose a region over the damage")
         if changed == 0:  # an unchanged copy would only hide that nothing happened
             show_info(f"{self.title}: nothing was repaired, so no layer was added. {summary}")
             return f"nothing repaired (no layer added). {summary}"
