@@ -314,15 +314,16 @@ def _pick_scipy_misc(root: Path) -> list:
     return out
 
 
-TUXPAINT_TEMPLATES = "usr/share/tuxpaint/templates"   # 19 photos by Bill Kendrick (AUTHORS.txt), GPL-2+
+TUXPAINT_TEMPLATES = "usr/share/tuxpaint/templates"   # 21 photos by Bill Kendrick (AUTHORS.txt), GPL-2+
 KPHOTOALBUM_SKIP = {"qt-logo"}
 # GCompris (gcompris-qt-data 3.1) keeps its activities' files in Qt resource bundles (.rcc), with a README
 # beside the photos giving each one's author, Wikimedia source and licence. Paintings (details), drawings
-# (lang, babyshapes) and duplicates of explore_monuments (categorization/monuments) are left out.
+# (lang, babyshapes) and puzzle pieces are left out.
 GCOMPRIS_LARGE = ("erase", "explore_monuments", "explore_world_animals", "explore_farm_animals",
                   "explore_world_music")                                    # 500..1920 px
-GCOMPRIS_SMALL = ("categorization/images/fishes", "categorization/images/others",
-                  "categorization/images/renewable", "categorization/images/tools")     # ~320 px
+GCOMPRIS_SMALL = ("categorization/images/fishes", "categorization/images/monuments",
+                  "categorization/images/others", "categorization/images/renewable",
+                  "categorization/images/tools")                           # ~320 px
 _GCOMPRIS_LICENCES = "public domain / CC0 / CC-BY / CC-BY-SA / GPL (per file, README beside it)"
 _PERMISSIVE = re.compile(r"^(public domain|CC0-1\.0|CC-BY(-SA)?-[1-4]\.\d|GPL-[23]\.0(-or-later)?)$")
 
@@ -449,7 +450,7 @@ SOURCES: tuple[Source, ...] = (
     Source("enlightenment", "bookworm", "enlightenment-data", "BSD-2-Clause", _pick_enlightenment),
     Source("lomiri2004", "bookworm", "lomiri-wallpapers-20.04", "CC-BY-SA-3.0", _pick_lomiri2004),
     Source("lxqt", "bookworm", "lxqt-themes", "CC-BY-SA-3.0", _pick_lxqt),
-    Source("tuxpaint", "bookworm", "tuxpaint-data", "GPL-2.0-or-later", _pick_tuxpaint),
+    Source("tuxpaint", "trixie", "tuxpaint-data", "GPL-2.0-or-later", _pick_tuxpaint),
     Source("gcompris", "bookworm", "gcompris-qt-data", _GCOMPRIS_LICENCES, _pick_gcompris(GCOMPRIS_LARGE)),
     Source("gcompris-small", "bookworm", "gcompris-qt-data", _GCOMPRIS_LICENCES,
            _pick_gcompris(GCOMPRIS_SMALL)),
