@@ -28,10 +28,10 @@ def _network(rng, start, theta, length, step, jag, base_w, depth, segs, max_segs
     segs.append((pts, base_w))
     if depth >= 2 or len(segs) >= max_segs:
         return
-    n_br = int(rng.poisson(length / (step * rng.uniform(8, 30))))
+    n_br = int(rng.poisson(length / (step * rng.uniform(15, 60))))      # few, long branches: polygons
     for i in rng.choice(len(thetas), size=min(n_br, len(thetas)), replace=False):
         sgn = 1 if rng.random() < 0.5 else -1
-        _network(rng, pts[i + 1], thetas[i] + sgn * rng.uniform(0.35, 1.4), length * rng.uniform(0.1, 0.6),
+        _network(rng, pts[i + 1], thetas[i] + sgn * rng.uniform(0.35, 1.4), length * rng.uniform(0.15, 0.8),
                  step, jag, max(0.6, base_w * rng.uniform(0.4, 0.9)), depth + 1, segs, max_segs)
 
 
@@ -121,4 +121,9 @@ def draw(cv: Canvas, n: int, scale: float) -> None:
                 theta = [np.pi / 2, -np.pi / 2, 0.0, np.pi][e] + rng.normal(0, 0.5)
             length = rng.uniform(0.7, 1.6) if dense else rng.uniform(0.3, 1.4)
             draw_network(cv, patch, start, theta, length * side, scale, widen=widen)
+        if st["bright"] and rng.random() < 0.3:     # dirt caught along the broken edges of the emulsion
+            rim = cv2.morphologyEx(patch, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+            dirt = np.array([0.2, 0.16, 0.12], np.float32) * np.float32(rng.uniform(0.3, 1.0))
+            rst = dict(st, bright=False, colour=dirt, opacity=float(rng.uniform(0.25, 0.6)))
+            cv.add(0, 0, rim, rst, "cracks")
         cv.add(0, 0, patch, st, "cracks")

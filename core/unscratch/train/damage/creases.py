@@ -28,7 +28,8 @@ def draw(cv: Canvas, n: int, scale: float) -> None:
         wob = rng.uniform(0.3, 2.0) * s * smooth_1d(rng, m, int(rng.integers(4, 12)))[:, None]
         spine = c + t * length * d + (bow + wob) * nrm
         band = rng.uniform(1.5, 6.0) * s                # half-width of the soft band
-        if rng.random() < 0.85:      # the light and the shadow side of the ridge
+        band_side = rng.random() < 0.85
+        if band_side:                # the light and the shadow side of the ridge
             lo = rng.uniform(0.4, 0.7)
             for sign, bright in ((1, True), (-1, False)):
                 patch = np.zeros((h, w), np.uint8)
@@ -42,7 +43,7 @@ def draw(cv: Canvas, n: int, scale: float) -> None:
                 st["keep"] = True
                 st["strength"] = float(rng.uniform(0.6, 1.0))
                 cv.add(0, 0, f, st, "creases")
-        if rng.random() < 0.7:       # cracked along the spine, with short cracks off it
+        if rng.random() < 0.7 or not band_side:      # cracked along the spine, with short cracks off it
             patch = np.zeros((h, w), np.uint8)
             cut = spine[int(rng.integers(0, m // 3)):]
             step = max(2, len(cut) // int(rng.integers(1, 4)))
