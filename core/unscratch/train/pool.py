@@ -201,10 +201,14 @@ def _pick_palapeli(root: Path) -> list:
     return out
 
 
+# opencv-doc's debian/copyright names no licence for samples/data, so its "Files: *" applies (lena is removed)
+OPENCV_LICENCE = "Apache-2.0 AND BSD-3-Clause (opencv-doc copyright, Files: *)"
+
+
 def _pick_opencv(root: Path) -> list:
     folder = root / "usr/share/doc/opencv-doc/examples/data"
     have = {p.stem: p for p in _stem_files(folder)}
-    return [(n, have[n], "various permissive (see opencv-doc copyright)") for n in OPENCV_PHOTOS if n in have]
+    return [(n, have[n], OPENCV_LICENCE) for n in OPENCV_PHOTOS if n in have]
 
 
 ENLIGHTENMENT_PHOTOS = ("Bamboo", "Foggy-Trees", "God-Rays", "Green-Maple", "Lichen-Branches", "Mountain",
@@ -439,7 +443,7 @@ SOURCES: tuple[Source, ...] = (
     Source("mate", "bookworm", "mate-backgrounds", "GPL-2.0-or-later", _pick_mate),
     Source("lomiri", "bookworm", "lomiri-wallpapers-16.04", "CC-BY-4.0 / CC-BY-SA-4.0", _pick_lomiri),
     Source("palapeli", "bookworm", "palapeli-data", "Public Domain / GFDL", _pick_palapeli),
-    Source("opencv", "bookworm", "opencv-doc", "various", _pick_opencv),
+    Source("opencv", "bookworm", "opencv-doc", "Apache-2.0 AND BSD-3-Clause", _pick_opencv),
     Source("skimage", "wheel", "scikit-image", "CC0 / public domain",
            _pick_members("skimage/data", SKIMAGE_PHOTOS, "CC0 / public domain")),
     Source("matplotlib", "wheel", "matplotlib", "public domain",
