@@ -41,7 +41,8 @@ def main() -> None:
     cv2.setNumThreads(1)
     from unscratch.train import pool, simulate
 
-    photos = [np.rint(pool.load_photo(p) * 255).astype(np.uint8) for p in pool.photo_paths("train")[:args.photos]]
+    paths = pool.photo_paths("train")[:args.photos]
+    photos = [np.rint(pool.load_photo(p) * 255).astype(np.uint8) for p in paths]
     mods = {"current": simulate}
     if args.baseline:
         mods = {"baseline": _load_baseline(args.baseline), "current": simulate}
@@ -73,10 +74,12 @@ def main() -> None:
     for k in mods:
         print(f"{k}: {count[k] / cpu[k]:.1f} pairs/s per core at {args.size} px ({count[k]} pairs)")
     if args.baseline:
-        print(f"current / baseline: {cpu['baseline'] / count['baseline'] / (cpu['current'] / count['current']):.2f}")
+        per_pair = {k: cpu[k] / count[k] for k in mods}
+        print(f"current / baseline (pairs/s): {per_pair['baseline'] / per_pair['current']:.2f}")
     n = count["current"]
     print(f"\nof {n} pairs: {neg / n:.0%} with hard negatives, {old / n:.0%} with the old-photo look")
-    print(f"{'family':10s} {'share':>6s} {'in pairs':>9s} {'mask %':>7s} {'pairs/s':>8s}  (drawn alone, severity 0.5)")
+    print(f"{'family':10s} {'share':>6s} {'in pairs':>9s} {'mask %':>7s} {'pairs/s':>8s}"
+          "  (mask % and pairs/s: drawn alone, severity 0.5)")
     for fam, share in simulate.FAMILIES.items():
         t = time.process_time()
         cover = [one("current", families=fam, severity=0.5).mask.mean() for _ in range(40)]

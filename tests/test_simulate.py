@@ -178,7 +178,8 @@ def test_sprite_cache_is_capped(bank):
 
 
 def test_family_shares_form_a_table():
-    assert set(S.FAMILIES) == {"sprites", "scratches", "dust", "fibres", "blotches", "cracks", "creases", "losses",
+    assert set(S.FAMILIES) == {"sprites", "scratches", "dust", "fibres", "blotches", "cracks", "creases",
+                               "losses",
                                "foxing", "scuffs"}
     assert abs(sum(S.FAMILIES.values()) - 1) < 1e-6 and min(S.FAMILIES.values()) > 0
 
@@ -209,9 +210,11 @@ def test_print_families_make_a_print():
 
 def test_restricting_and_excluding_families():
     for seed in range(12):
-        d = S.simulate(_photo(64, 64), np.random.default_rng(seed), None, severity=0.9, exclude=["cracks", "dust"])
+        d = S.simulate(_photo(64, 64), np.random.default_rng(seed), None, severity=0.9,
+                       exclude=["cracks", "dust"])
         assert not {"cracks", "dust"} & set(d.info["kinds"] + d.info["families"])
-        d = S.simulate(_photo(64, 64), np.random.default_rng(seed), None, severity=0.9, families=["cracks", "dust"])
+        d = S.simulate(_photo(64, 64), np.random.default_rng(seed), None, severity=0.9,
+                       families=["cracks", "dust"])
         assert set(d.info["families"]) <= {"cracks", "dust"} and d.info["families"]
     with pytest.raises(ValueError, match="unknown damage family"):
         S.simulate(_photo(), np.random.default_rng(0), None, families="nope")
@@ -250,7 +253,8 @@ def test_old_look_changes_the_target_not_the_mask():
     img = _photo()
     modes = set()
     for seed in range(30):
-        d = S.simulate(img, np.random.default_rng(seed), None, severity=0, old=True, hard_negatives=0, jpeg=False)
+        d = S.simulate(img, np.random.default_rng(seed), None, severity=0, old=True, hard_negatives=0,
+                       jpeg=False)
         assert not d.mask.any()
         np.testing.assert_array_equal(d.damaged, d.clean)
         modes.add(d.info["mode"])
