@@ -35,7 +35,11 @@ def test_split_is_deterministic_complete_and_disjoint():
     assert a == b
     files = [f for s in pool.SPLITS for f in a[s]]
     assert sorted(files) == sorted(e["file"] for e in photos)      # every photo exactly once
-    n = len(photos)
+    n = len(photos)                                   # all but aloe are "later" sources: 80/10/10
+    assert 0.70 < len(a["train"]) / n < 0.90
+    assert 0.04 < len(a["val"]) / n < 0.18 and 0.04 < len(a["test"]) / n < 0.18
+    first = [dict(e, source="opencv") for e in photos]     # a first-pool source: 70/15/15
+    a = pool.make_split(first)
     assert 0.60 < len(a["train"]) / n < 0.80
     assert 0.08 < len(a["val"]) / n < 0.24 and 0.08 < len(a["test"]) / n < 0.24
 

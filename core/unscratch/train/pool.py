@@ -60,7 +60,8 @@ MAX_SIDE = 2560            # cached photos are downscaled to at most this on the
 CACHE_JPEG_QUALITY = 92    # ... and then stored as JPEG of this quality
 EXPORT_MAX_SIDE = 1024     # defaults of `export` (a compact copy to ship to a GPU machine)
 EXPORT_JPEG_QUALITY = 90
-SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
+SPLIT_FRACTIONS = (0.70, 0.15, 0.15)         # train / val / test of the first pool's sources
+LATER_SPLIT_FRACTIONS = (0.80, 0.10, 0.10)   # ... of later sources: val and test had enough photos already
 LARGE_SIDE = 1500          # a photo whose short side is at least this is "large"
 MIN_LARGE_PER_SPLIT = 3    # every split gets at least this many large photo groups (when the pool has them)
 MANIFEST_VERSION = 1
@@ -324,7 +325,11 @@ KPHOTOALBUM_SKIP = {"qt-logo"}
 # beside the photos giving each one's author, Wikimedia source and licence. Paintings (details), drawings
 # (lang, babyshapes) and puzzle pieces are left out.
 GCOMPRIS_LARGE = ("erase", "explore_monuments", "explore_world_animals", "explore_farm_animals",
-                  "explore_world_music")                                    # 500..1920 px
+                  "explore_world_music", "clickgame")                       # 500..1920 px
+# photos that no README lists, with their licence from gcompris-qt-data's debian/copyright (the README beside
+# them lists clickgame's fish, which are drawings)
+GCOMPRIS_LISTED = {"clickgame": ([f"sea{i}.webp" for i in range(1, 7)], "GPL-3.0",
+                                 "debian/copyright: 2000, 2008 Bruno Coudoin and others")}
 GCOMPRIS_SMALL = ("categorization/images/fishes", "categorization/images/monuments",
                   "categorization/images/others", "categorization/images/renewable",
                   "categorization/images/tools")                           # ~320 px
@@ -401,10 +406,13 @@ def _pick_gcompris(folders: Iterable[str]) -> Callable[[Path], list]:
                 continue
             files = _rcc_files(bundle.read_bytes())
             prefix = f"gcompris/src/activities/{activity}/resource/" + (f"{sub}/" if sub else "")
-            readmes = {k[:-len("README")]: v for k, v in files.items()
-                       if k.startswith(prefix) and k.endswith("/README")}
-            for rdir, text in sorted(readmes.items()):
-                for rel, (lic, note) in sorted(_readme_licences(text.decode("utf-8", "replace")).items()):
+            readmes = {k[:-len("README")]: _readme_licences(v.decode("utf-8", "replace"))
+                       for k, v in files.items() if k.startswith(prefix) and k.endswith("/README")}
+            if activity in GCOMPRIS_LISTED:
+                names, lic, note = GCOMPRIS_LISTED[activity]
+                readmes = {prefix: {n: (lic, note) for n in names}}
+            for rdir, listed in sorted(readmes.items()):
+                for rel, (lic, note) in sorted(listed.items()):
                     key = rdir + rel
                     if Path(rel).suffix.lower() not in (".webp", ".jpg", ".jpeg") or key not in files:
                         continue
@@ -766,26 +774,29 @@ def _short_side(e: dict) -> int:
     return min(e.get("orig_width", e["width"]), e.get("orig_height", e["height"]))
 
 
-def make_split(photos: list[dict], *, fractions=SPLIT_FRACTIONS, large_side: int = LARGE_SIDE,
-               min_large: int = MIN_LARGE_PER_SPLIT, holdout_sources: Iterable[str] | None = None,
+def make_split(photos: list[dict], *, fractions=SPLIT_FRACTIONS, later_fractions=LATER_SPLIT_FRACTIONS,
+               large_side: int = LARGE_SIDE, min_large: int = MIN_LARGE_PER_SPLIT,
+               holdout_sources: Iterable[str] | None = None,
                first_pool: Iterable[str] | None = None) -> dict[str, list[str]]:
     """Assign every photo (manifest entries) to train/val/test/holdout.
 
     Photos of ``holdout_sources`` (default: sources marked ``holdout``) all go to "holdout". The rest is
     split in two parts, each on its own: the sources of ``first_pool`` (default ``FIRST_POOL``), so that
-    adding sources never moves a photo of the first pool, and all later sources. Within a part a group's
-    split comes from a hash of ``source/group``; then, if val or test (or train) holds fewer than
-    ``min_large`` large groups (short side >= ``large_side`` as fetched), large groups are moved to it from
-    the split with the most, by hash order, so each split sees some high-resolution photos. All photos of a
-    group stay together.
+    adding sources never moves a photo of the first pool, and all later sources (``later_fractions``).
+    Within a part a group's split comes from a hash of ``source/group``; then, if val or test (or train)
+    holds fewer than ``min_large`` large groups (short side >= ``large_side`` as fetched), large groups are
+    moved to it from the split with the most, by hash order, so each split sees some high-resolution
+    photos. All photos of a group stay together.
     """
     held = set(HOLDOUT_SOURCES if holdout_sources is None else holdout_sources)
     first = set(FIRST_POOL if first_pool is None else first_pool)
     out: dict[str, list[str]] = {s: [] for s in ALL_SPLITS}
     out[HOLDOUT] = sorted(e["file"] for e in photos if e["source"] in held)
-    for part in ([e for e in photos if e["source"] in first and e["source"] not in held],
-                 [e for e in photos if e["source"] not in first and e["source"] not in held]):
-        for s, files in _split_part(part, fractions, large_side, min_large).items():
+    pooled = [e for e in photos if e["source"] not in held]
+    first_part = [e for e in pooled if e["source"] in first]
+    later_part = [e for e in pooled if e["source"] not in first]
+    for part, fracs in ((first_part, fractions), (later_part, later_fractions)):
+        for s, files in _split_part(part, fracs, large_side, min_large).items():
             out[s].extend(files)
     for s in ALL_SPLITS:
         out[s].sort()
@@ -840,9 +851,9 @@ def write_split(cache=None, manifest: dict | None = None) -> dict:
     data = {
         "version": 2,
         "rule": (f"sources {sorted(HOLDOUT_SOURCES)} -> holdout; the rest by sha256('{_SPLIT_SALT}' + "
-                 f"source/group) into {SPLIT_FRACTIONS}, the first pool's sources and later ones each on "
-                 f"their own; at least {MIN_LARGE_PER_SPLIT} groups with short side >= {LARGE_SIDE} px "
-                 "(as fetched) per split"),
+                 f"source/group) into {SPLIT_FRACTIONS} for the first pool's sources and "
+                 f"{LATER_SPLIT_FRACTIONS} for later ones, each part on its own; at least "
+                 f"{MIN_LARGE_PER_SPLIT} groups with short side >= {LARGE_SIDE} px (as fetched) per split"),
         "counts": {s: len(split[s]) for s in ALL_SPLITS},
         "large": {s: sum(_short_side(by_file[f]) >= LARGE_SIDE for f in split[s]) for s in ALL_SPLITS},
         **split,
