@@ -430,7 +430,10 @@ def test_detect_then_restore_with_detects_channel_active(fake):
         assert "pixels repaired" in fake.messages[-1] and "Scratches in Background" in fake.messages[-1]
         assert not marks.visible                                  # hidden so that the result shows
         assert image.undo() and marks.visible                     # one step: layer and visibility
-    other = shim.FakeChannel("Other", 64, 48, bytes(64 * 48))
+    other = shim.FakeChannel("Other", 64, 48, bytes(64 * 48))   # any channel: the image's one photo layer
+    status, new, _ = fake.run_procedure(NAMES[1], image, [other])
+    assert status == "success" and new.name == "Background (restored)"
+    image.insert_layer(shim.FakeLayer("Second", layer.pixels), None, 0)   # two photos: which one? say so
     _assert_refused(fake, image, [other], NAMES[1], "channel", "Fix:")
 
 

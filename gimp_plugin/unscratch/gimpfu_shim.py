@@ -41,6 +41,7 @@ __all__ = [
     "read_pixels", "read_selection", "new_layer_like", "new_mask_layer", "new_channel", "check_paint_layer",
     "item_name", "undo_group", "backend", "use_backend", "FakeBackend",
     "item_kind", "find_layer", "find_channel", "read_mask", "set_active_layer", "set_visible", "is_visible",
+    "all_layers",
     "PF_INT8", "PF_INT16", "PF_INT32", "PF_INT", "PF_FLOAT", "PF_STRING", "PF_VALUE", "PF_TOGGLE", "PF_BOOL",
     "PF_SLIDER", "PF_SPINNER", "PF_ADJUSTMENT", "PF_OPTION", "PF_RADIO", "PF_IMAGE", "PF_DRAWABLE", "PF_LAYER",
     "PF_CHANNEL", "RUN_INTERACTIVE", "RUN_NONINTERACTIVE", "RUN_WITH_LAST_VALS",
@@ -306,6 +307,11 @@ def item_name(item) -> str:
 def item_kind(item) -> str:
     """"layer", "group", "channel", "layer-mask" (or "other"): what the user has active."""
     return _backend.item_kind(item)
+
+
+def all_layers(image) -> list:
+    """Every layer of the image, groups and their children included, top first."""
+    return _backend.all_layers(image)
 
 
 def find_layer(image, name, exclude=None):

@@ -38,9 +38,10 @@ def _load(module_name, *paths):
 
 _load("gimpfu_shim", os.path.join(PLUGIN_DIR, "gimpfu_shim.py"))
 from gimpfu_shim import (PF_CHANNEL, PF_DRAWABLE, PF_IMAGE, PF_INT32, PF_LAYER, PF_SLIDER,  # noqa: E402
-                         PF_TOGGLE, PluginError, check_paint_layer, find_channel, find_layer, gimp, is_visible,
-                         item_kind, item_name, main, new_channel, new_layer_like, new_mask_layer, read_mask, read_pixels,
-                         read_selection, register, set_active_layer, set_visible, undo_group)
+                         PF_TOGGLE, PluginError, all_layers, check_paint_layer, find_channel, find_layer, gimp,
+                         is_visible, item_kind, item_name, main, new_channel, new_layer_like, new_mask_layer,
+                         read_mask, read_pixels, read_selection, register, set_active_layer, set_visible,
+                         undo_group)
 
 MENU = "<Image>/Filters/Enhance/Scratches"
 AUTHOR, COPYRIGHT, DATE = "unscratch developers", "MIT License", "2025"
@@ -66,18 +67,24 @@ def worker_image(px):
 
 def source_layer(image, drawable):
     """The layer to work on: the active one, or, when Detect's channel or layer is active (Detect leaves its
-    channel selected), the layer Detect was run on."""
-    name = item_name(drawable)
-    if item_kind(drawable) in ("channel", "layer") and name.startswith(DETECT_PREFIX):
+    channel selected), the layer Detect was run on; when another channel is active, the image's only photo
+    layer, if it has just one."""
+    name, kind = item_name(drawable), item_kind(drawable)
+    if kind in ("channel", "layer") and name.startswith(DETECT_PREFIX):
         source = find_layer(image, name[len(DETECT_PREFIX):], exclude=drawable)
         if source is not None:
             return source
-        if item_kind(drawable) == "channel":
-            raise PluginError(f"The channel '{name}' is selected and the layer "
-                              f"'{name[len(DETECT_PREFIX):]}' it was made from is gone. "
-                              "Fix: select the layer to repair in the Layers dialog.")
+    if kind == "channel":
+        photos = [l for l in all_layers(image) if item_kind(l) == "layer" and not _ours(item_name(l))]
+        if len(photos) == 1:
+            return photos[0]
     check_paint_layer(drawable)
     return drawable
+
+
+def _ours(name):
+    """A layer this plug-in made (Detect's marks, a restored or filled copy), not a photo."""
+    return name.startswith(DETECT_PREFIX) or name.endswith((" (restored)", " (filled)"))
 
 
 def detect_mask(image, layer):
