@@ -199,16 +199,19 @@ def eval_detect(n_per_photo: int = 3, size: int = 512, seed: int = 0, quick: boo
                 "speck recall": speck_recall(preds, truths)[0],
                 "clean FP area %": 100 * sum(int(m.sum()) for m in cmasks) / sum(m.size for m in cmasks),
                 "clean repaired area %": 100 * float(np.mean([(api.repair_weight(m) > 0).mean() for m in cmasks]))}
-        got_rows, indep_fam[name] = independent_detect(name, det, th, high, indep)
+        shipped = api.get_detector(det)  # the thresholds users get, from the card (not retuned here)
+        got_rows, indep_fam[name] = independent_detect(name, det, shipped.threshold,
+                                                       getattr(shipped, "auto_threshold", None), indep, th)
         indep_rows.update(got_rows)
         if sim_sets:
-            sim_fam[name] = {f: _family_row(_probabilities(det, [c.damaged for c in cs])[0], th,
+            sim_fam[name] = {f: _family_row(_probabilities(det, [c.damaged for c in cs])[0], shipped.threshold,
                                             [c.mask for c in cs]) for f, cs in sim_sets.items()}
     return {"rows": rows, "n_test_images": len(test), "n_val_images": len(val), "n_clean_images": len(clean),
             "n_specks": n_specks, "test_megapixels": sum(c.mask.size for c in test) / 1e6,
             "independent": {"rows": indep_rows, "families": indep_fam, "photos": indep["photos"],
                             "n_images": len(indep["mixed"]), "n_clean_images": len(indep["clean"]),
-                            "n_per_family": len(next(iter(indep["families"].values())))},
+                            "n_per_family": len(next(iter(indep["families"].values()))),
+                            "thresholds": "each detector's own (its card's threshold and auto_threshold)"},
             "simulator families": sim_fam if sim_sets else
             "not available: simulate.make_pair has no families= keyword (or simulate no FAMILIES) yet"}
 
@@ -239,23 +242,32 @@ def _family_row(probs, th, truths) -> dict:
     return {"F1@2px": f1, "recall@2px": r, "precision@2px": p, "true px": int(sum(t.sum() for t in truths))}
 
 
-def independent_detect(name: str, det: str, th: float, high, sets: dict) -> tuple[dict, dict]:
-    """The independent generator's figures for one detector at its val threshold (and, for the model,
-    restore's auto mask at `high`): table rows, and per family F1/recall (each family drawn alone)."""
+def independent_detect(name: str, det: str, th: float, high, sets: dict, tuned: float | None = None
+                       ) -> tuple[dict, dict]:
+    """The independent generator's figures for one detector at the thresholds users get: `th` (the
+    detector's own, from its card) and, for the model, restore's auto mask (`high`, the card's
+    auto_threshold); also at `tuned` (tuned on the simulator's val) when that differs. Returns table rows,
+    and per family F1/recall at `th` (each family drawn alone, and within the mixed crops)."""
     mixed = sets["mixed"]
     truths = [s.mask for s in mixed]
     probs, _ = _probabilities(det, [s.damaged for s in mixed])
     cprobs, _ = _probabilities(det, sets["clean"])
     area = sum(c.size for c in cprobs)
-    rows = {}
-    for label, mask_of in ((name, lambda p: p >= th),) + (
-            ((name + ", restore's auto mask", lambda p: api.hysteresis(p, high, th)),) if high else ()):
+    variants = [(f"{name} @ {th:g}", th, None)]
+    if high:
+        variants.append((f"{name}, restore's auto mask @ {high:g}", th, high))
+    if tuned is not None and tuned != th:
+        variants.append((f"{name} @ {tuned:g} (tuned on the simulator's val)", tuned, None))
+    rows, plain = {}, None
+    for label, low, hi in variants:
+        def mask_of(p, low=low, hi=hi):
+            return api.hysteresis(p, hi, low) if hi else p >= low
         preds = [mask_of(p) for p in probs]
         p, r, f1 = tolerant_prf(preds, truths)
-        rows[label] = {"threshold": high if label != name else th, "precision@2px": p, "recall@2px": r,
-                       "F1@2px": f1, "speck recall": speck_recall(preds, truths)[0],
+        rows[label] = {"threshold": hi or low, "precision@2px": p, "recall@2px": r, "F1@2px": f1,
+                       "speck recall": speck_recall(preds, truths)[0],
                        "clean FP area %": 100 * sum(int(mask_of(c).sum()) for c in cprobs) / area}
-        if label == name:
+        if plain is None:
             rows[label]["AP"] = average_precision(probs, truths)
             plain = preds
     fams = {f: _family_row(_probabilities(det, [s.damaged for s in ss])[0], th, [s.mask for s in ss])
@@ -716,16 +728,18 @@ def main(argv=None) -> int:
         if key in res:
             _print_pairs(key, res[key])
     if isinstance(res.get("simulator families"), dict):
-        _print_families("simulator's test split, one family at a time:", res["simulator families"])
+        _print_families("simulator's test split, one family at a time (each detector's own threshold, as "
+                        "shipped):", res["simulator families"])
     elif "simulator families" in res:
         print("simulator's families: " + res["simulator families"])
     ind = res["independent"]
     print(f"\nINDEPENDENT damage (eval_damage, not the simulator): {ind['n_images']} crops of {ind['photos']} photos"
-          + (f", {ind['n_clean_images']} clean crops, {ind['n_per_family']} crops per family alone; thresholds "
-             "as above (tuned on the simulator's val)" if args.what == "detect" else ", true masks"))
+          + (f", {ind['n_clean_images']} clean crops, {ind['n_per_family']} crops per family alone; each "
+             "detector's own thresholds (as shipped)" if args.what == "detect" else ", true masks"))
     print_table(ind["rows"])
     if args.what == "detect":
-        _print_families("independent damage, one family at a time (recall also within the mixed crops):",
+        _print_families("independent damage, one family at a time (recall also within the mixed crops), "
+                        "each detector's own threshold:",
                         ind["families"])
     else:
         print("independent damage, PSNR inside each family's mask pixels (true masks):")
