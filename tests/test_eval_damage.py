@@ -134,5 +134,6 @@ def test_eval_real_writes_one_sheet_per_photo_and_reads_nothing_it_writes(tmp_pa
 def test_family_psnr_is_perfect_for_a_perfect_repair():
     from unscratch.train import evaluate
     samples = ed.make_samples([_photo(96, 2)], 2, 96, seed=1, jpeg=False)
-    got = evaluate._family_psnr(samples, {"oracle": [s.clean for s in samples], "none": [s.damaged for s in samples]})
+    results = {"oracle": [s.clean for s in samples], "none": [s.damaged for s in samples]}
+    got = evaluate._family_psnr(samples, results)
     assert got and all(v["oracle"] == float("inf") and np.isfinite(v["none"]) for v in got.values())

@@ -66,7 +66,8 @@ def _polygon(shape, points: np.ndarray) -> tuple[tuple[int, int], np.ndarray]:
     s = SUPERSAMPLE
     canvas = np.zeros(((y1 - y0) * s, (x1 - x0) * s), np.uint8)
     cv2.fillPoly(canvas, [np.rint((points - (x0, y0)) * s).astype(np.int32)], 255, cv2.LINE_8)
-    return (y0, x0), cv2.resize(canvas.astype(np.float32) / 255, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    cov = cv2.resize(canvas.astype(np.float32) / 255, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    return (y0, x0), cov
 
 
 def _jagged_outline(centre, radius: float, rng, n: int = 28, rough: float = 0.35) -> np.ndarray:
@@ -234,7 +235,8 @@ def draw_crease(cv: _Canvas, rng) -> None:
     d += 2.5 * np.sin(along / rng.uniform(30, 90) + rng.uniform(0, 6))
     half = rng.uniform(3, 12)
     light, shadow = rng.uniform(0.05, 0.25), rng.uniform(0.05, 0.25)
-    offset = light * np.exp(-((d + half / 2) / (half / 2)) ** 2) - shadow * np.exp(-((d - half / 2) / (half / 2)) ** 2)
+    side = half / 2
+    offset = light * np.exp(-((d + side) / side) ** 2) - shadow * np.exp(-((d - side) / side) ** 2)
     cv.shift("crease", offset.astype(np.float32))
     if rng.random() < 0.6:
         t = np.linspace(-1.5, 1.5, 400) * max(h, w)
@@ -258,7 +260,8 @@ def draw_loss(cv: _Canvas, rng) -> None:
         edge += rng.normal(0, 0.025 * (a + b), edge.shape) * np.sin(np.pi * t)[:, None]
         outline = np.vstack([[cx, cy], edge])
     else:
-        outline = _jagged_outline(rng.uniform(0.1, 0.9, 2) * (w, h), rng.uniform(8, 0.18 * min(h, w)), rng, 40, 0.45)
+        centre, radius = rng.uniform(0.1, 0.9, 2) * (w, h), rng.uniform(8, 0.18 * min(h, w))
+        outline = _jagged_outline(centre, radius, rng, 40, 0.45)
     at, cov = _polygon((h, w), outline)
     if cov.size == 0:
         return
@@ -303,8 +306,8 @@ def draw_scuff(cv: _Canvas, rng) -> None:
         cv.paint("scuff", at, cov, np.clip(colour, 0, 1), op * rng.uniform(0.5, 1.0))
 
 
-DRAW = {"scratch": draw_scratch, "hair": draw_hair, "dust": draw_dust, "crack": draw_crack, "crease": draw_crease,
-        "loss": draw_loss, "foxing": draw_foxing, "scuff": draw_scuff}
+DRAW = {"scratch": draw_scratch, "hair": draw_hair, "dust": draw_dust, "crack": draw_crack,
+        "crease": draw_crease, "loss": draw_loss, "foxing": draw_foxing, "scuff": draw_scuff}
 COUNT = {"scratch": (1, 6), "hair": (1, 4), "dust": (1, 3), "crack": (1, 3), "crease": (1, 2), "loss": (1, 2),
          "foxing": (1, 3), "scuff": (1, 3)}    # how many of each a crop that has the family gets
 
@@ -322,7 +325,8 @@ def old_look(img: np.ndarray, rng) -> np.ndarray:
         lo, hi = rng.uniform(0, 0.15), rng.uniform(0.8, 1.0)
         out = lo + (hi - lo) * out
     if rng.random() < 0.4:
-        grain = cv2.GaussianBlur(rng.normal(0, 1, out.shape[:2]).astype(np.float32), (0, 0), rng.uniform(0.4, 1.0))
+        noise = rng.normal(0, 1, out.shape[:2]).astype(np.float32)
+        grain = cv2.GaussianBlur(noise, (0, 0), rng.uniform(0.4, 1.0))
         out = out + rng.uniform(0.005, 0.03) * grain[:, :, None] / max(grain.std(), 1e-6)
     return np.clip(out, 0, 1).astype(np.float32)
 
@@ -333,7 +337,8 @@ def damage(clean: np.ndarray, rng, families=None, *, jpeg: bool = True, opaque: 
     `opaque`: scratches and cracks fully opaque along their whole length (the ghost-line check)."""
     families = list(FAMILIES if families is None else families)
     if len(families) > 1:
-        families = list(rng.choice(families, size=int(rng.integers(1, min(3, len(families)) + 1)), replace=False))
+        n = int(rng.integers(1, min(3, len(families)) + 1))
+        families = list(rng.choice(families, size=n, replace=False))
     cv = _Canvas(clean, opaque)
     for fam in families:
         lo, hi = COUNT[fam]
@@ -349,9 +354,14 @@ def damage(clean: np.ndarray, rng, families=None, *, jpeg: bool = True, opaque: 
     family = np.where(mask, np.argmax(strength, axis=0), -1).astype(np.int8)
     if jpeg and rng.random() < 0.6:
         q = int(rng.integers(55, 95))
-        ok, buf = cv2.imencode(".jpg", np.rint(damaged[:, :, ::-1] * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, q])
-        damaged = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1].astype(np.float32) / 255
+        damaged = _jpeg(damaged, q)
     return Sample(np.ascontiguousarray(damaged, np.float32), clean.astype(np.float32), mask, family)
+
+
+def _jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
+    bgr = np.rint(rgb[:, :, ::-1] * 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1].astype(np.float32) / 255
 
 
 # --- sets of samples -------------------------------------------------------------------------------
@@ -360,12 +370,13 @@ def eval_photos(source: str = "auto") -> list:
     held-out photos (pool.HOLDOUT) when it has them, else its test split (never trained on)."""
     from pathlib import Path
     from . import pool
-    holdout = getattr(pool, "HOLDOUT", None)  # the pool's eval-only split of held-out sources, once it has one
+    holdout = getattr(pool, "HOLDOUT", None)  # the pool's eval-only split of held-out sources, if any
     if source not in ("auto", "all", holdout) + tuple(getattr(pool, "SPLITS", ())):
         folder = Path(source)
         if not folder.is_dir():
             raise ValueError(f"photos: {source!r} is neither a folder nor a split of the pool")
-        return sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".tif", ".tiff"})
+        exts = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in exts)
     if source == "auto":
         held = pool.photo_paths(holdout) if holdout else []
         return held if held else pool.photo_paths("test")
@@ -392,12 +403,14 @@ def _load(path) -> np.ndarray:
 def make_samples(photos, n_per_photo: int, size: int, seed: int, families=None, *, jpeg: bool = True,
                  opaque: bool = False, progress=None) -> list[Sample]:
     """Deterministic damaged crops: the same photos, seed and arguments give the same samples."""
-    rng = np.random.default_rng([seed, 4242, 0 if families is None else sum(FAMILIES.index(f) + 1 for f in families)])
+    which = 0 if families is None else sum(FAMILIES.index(f) + 1 for f in families)
+    rng = np.random.default_rng([seed, 4242, which])
     out = []
     for path in (photos if progress is None else progress(photos)):
         photo = _load(path) if not isinstance(path, np.ndarray) else path
         for _ in range(n_per_photo):
-            out.append(damage(old_look(_crop(photo, size, rng), rng), rng, families, jpeg=jpeg, opaque=opaque))
+            clean = old_look(_crop(photo, size, rng), rng)
+            out.append(damage(clean, rng, families, jpeg=jpeg, opaque=opaque))
     return out
 
 
@@ -408,9 +421,7 @@ def clean_samples(photos, size: int, seed: int) -> list[np.ndarray]:
     for path in photos:
         img = old_look(_crop(_load(path) if not isinstance(path, np.ndarray) else path, 2 * size, rng), rng)
         if rng.random() < 0.6:
-            ok, buf = cv2.imencode(".jpg", np.rint(img[:, :, ::-1] * 255).astype(np.uint8),
-                                   [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(55, 95))])
-            img = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1].astype(np.float32) / 255
+            img = _jpeg(img, int(rng.integers(55, 95)))
         out.append(img)
     return out
 
@@ -428,7 +439,8 @@ def preview(path, seed: int = 0, size: int = 256) -> None:
         rows += [np.hstack(row), np.ones((6, len(row) // 3 * (2 * size + 6), 3), np.float32)]
     sheet = np.ascontiguousarray(np.rint(np.vstack(rows)[:, :, ::-1] * 255).astype(np.uint8))
     for i, fam in enumerate(FAMILIES):
-        cv2.putText(sheet, fam, (4, i * (size + 6) + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (40, 40, 230), 1, cv2.LINE_AA)
+        cv2.putText(sheet, fam, (4, i * (size + 6) + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (40, 40, 230), 1,
+                    cv2.LINE_AA)
     ok, buf = cv2.imencode(str(path)[-4:], sheet)
     open(path, "wb").write(buf.tobytes())
 

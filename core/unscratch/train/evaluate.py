@@ -51,8 +51,8 @@ class Case:
 
 def make_cases(split: str, n_per_photo: int, size: int, seed: int, jpeg=None, families=None,
                photos=None) -> list[Case]:
-    """Damaged crops of the split's photos at native-ish resolution (scale 0.5–1), damage from that split's sprites.
-    `families`: only these of the simulator's damage families (see simulator_families)."""
+    """Damaged crops of the split's photos at native-ish resolution (scale 0.5–1), damage from that split's
+    sprites. `families`: only these of the simulator's damage families (see simulator_families)."""
     bank = simulate.OverlayBank(split=split)
     rng = np.random.default_rng([seed, {"train": 0, "val": 1, "test": 2}[split]])
     only = {} if families is None else {"families": list(families)}
@@ -204,8 +204,9 @@ def eval_detect(n_per_photo: int = 3, size: int = 512, seed: int = 0, quick: boo
                                                        getattr(shipped, "auto_threshold", None), indep, th)
         indep_rows.update(got_rows)
         if sim_sets:
-            sim_fam[name] = {f: _family_row(_probabilities(det, [c.damaged for c in cs])[0], shipped.threshold,
-                                            [c.mask for c in cs]) for f, cs in sim_sets.items()}
+            sim_fam[name] = {f: _family_row(_probabilities(det, [c.damaged for c in cs])[0],
+                                            shipped.threshold, [c.mask for c in cs])
+                             for f, cs in sim_sets.items()}
     return {"rows": rows, "n_test_images": len(test), "n_val_images": len(val), "n_clean_images": len(clean),
             "n_specks": n_specks, "test_megapixels": sum(c.mask.size for c in test) / 1e6,
             "independent": {"rows": indep_rows, "families": indep_fam, "photos": indep["photos"],
@@ -274,7 +275,8 @@ def independent_detect(name: str, det: str, th: float, high, sets: dict, tuned: 
             for f, ss in sets["families"].items()}
     for f in ed.FAMILIES:  # and each family's recall where the families are mixed
         fam = [s.family_mask(f) for s in mixed]
-        fams[f]["recall@2px (mixed crops)"] = tolerant_prf(plain, fam)[1] if any(m.any() for m in fam) else float("nan")
+        has = any(m.any() for m in fam)
+        fams[f]["recall@2px (mixed crops)"] = tolerant_prf(plain, fam)[1] if has else float("nan")
     return rows, fams
 
 
@@ -463,7 +465,8 @@ def independent_restore(photos, n_per_photo: int, size: int, seed: int) -> dict:
         rows[name if subset is cases else f"{name}, first {SLOW_SUBSET}"], oracle[name] = _restore_row(
             inp, subset, keep=kept[name])
         if name == "restore (defects)":
-            rows[name + " + grain (restore's default)"], oracle["grain"] = _restore_row(inp, subset, grain=True)
+            grained = _restore_row(inp, subset, grain=True)
+            rows[name + " + grain (restore's default)"], oracle["grain"] = grained
     if any(isinstance(v, (GmicInpainter, BiharmonicInpainter)) for v in methods.values()):
         for name in ("restore (defects)", "OpenCV Telea"):  # beside the slow baselines, on their images
             if name in oracle:
@@ -476,7 +479,8 @@ def independent_restore(photos, n_per_photo: int, size: int, seed: int) -> dict:
     res["pipeline"]["PSNR image (restorer, oracle mask)"] = float(np.mean(best))
     interactive = api.get_detector().threshold
     if interactive is not None:
-        res["pipeline, interactive mask"], res["clean input, interactive mask"] = _pipeline(cases, clean, interactive)
+        both = _pipeline(cases, clean, interactive)
+        res["pipeline, interactive mask"], res["clean input, interactive mask"] = both
     return res
 
 
@@ -509,7 +513,7 @@ def opaque_crops(photos, seed: int, path, n: int = 4) -> None:
         y0 = int(np.clip(ys[mid] - CROP // 2, 0, s.mask.shape[0] - CROP))
         x0 = int(np.clip(xs[mid] - CROP // 2, 0, s.mask.shape[1] - CROP))
         weight = api.repair_weight(s.mask)
-        outs = [s.damaged, s.clean] + [api.repair(s.damaged, weight, inp, grain=name.startswith("restore (def"))
+        outs = [s.damaged, s.clean] + [api.repair(s.damaged, weight, inp, grain=name == "restore (defects)")
                                        for name, inp in methods.items()]
         tiles.append([o[y0:y0 + CROP, x0:x0 + CROP] for o in outs])
     short = {"restore (defects)": "restore", "restore (mode='fill')": "restore fill", "OpenCV Telea": "Telea",
@@ -528,8 +532,8 @@ def _write_sheet(path, tiles, labels, gap: int = 4) -> None:
     header = 18
     sheet = np.full((header + len(tiles) * (h + gap), len(labels) * (w + gap), 3), 255, np.uint8)
     for j, label in enumerate(labels):
-        cv2.putText(sheet, label[:w // 6], (j * (w + gap) + 2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+        cv2.putText(sheet, label[:w // 6], (j * (w + gap) + 2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0),
+                    1, cv2.LINE_AA)
     for i, row in enumerate(tiles):
         for j, t in enumerate(row):
             y, x = header + i * (h + gap), j * (w + gap)
@@ -620,7 +624,8 @@ def eval_real(folder, out, side: int = REAL_SIDE) -> list[dict]:
     from pathlib import Path
     from .. import io
     folder, out = Path(folder), Path(out)
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".tif", ".tiff"})
+    exts = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in exts)
     if not files:
         raise ValueError(f"{folder}: no photos (png, jpg, tif) in this folder")
     if out.resolve() == folder.resolve():
@@ -630,14 +635,16 @@ def eval_real(folder, out, side: int = REAL_SIDE) -> list[dict]:
         img = io.read(f)
         detection = api.detect(img)
         fixed = api.restore(img)
-        colour = (lambda x: x[:, :, :3] if x.ndim == 3 else x[:, :, None].repeat(3, 2))
-        rgb, rep = (colour(x).astype(np.float32) / np.float32(np.iinfo(img.dtype).max if img.dtype.kind == "u" else 1)
-                    for x in (img, fixed))
+        def colour(x):
+            return x[:, :, :3] if x.ndim == 3 else x[:, :, None].repeat(3, 2)
+        white = np.float32(np.iinfo(img.dtype).max if img.dtype.kind == "u" else 1)
+        rgb, rep = (colour(x).astype(np.float32) / white for x in (img, fixed))
         changed = (colour(fixed) != colour(img)).any(axis=2)
         red = rgb.copy()
         red[detection.mask] = 0.3 * red[detection.mask] + 0.7 * np.array([1, 0, 0], np.float32)
         scale = min(1.0, side / max(img.shape[:2]))
-        small = [cv2.resize(x, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for x in (rgb, red, rep)]
+        small = [cv2.resize(x, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+                 for x in (rgb, red, rep)]
         _write_sheet(out / f"{folder.name}-{f.stem}.jpg", [small], ["input", "mask (red)", "restore(image)"])
         rows.append({"photo": f.name, "mask %": 100 * float(detection.mask.mean()),
                      "changed %": 100 * float(changed.mean())})
@@ -659,7 +666,8 @@ def print_table(rows: dict, first: str = "method") -> None:
 
 
 def _print_pairs(label: str, d: dict) -> None:
-    print(f"{label}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in d.items()))
+    cells = (f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in d.items())
+    print(f"{label}: " + ", ".join(cells))
 
 
 def _print_families(title: str, per_detector: dict) -> None:
@@ -670,7 +678,8 @@ def _print_families(title: str, per_detector: dict) -> None:
         for f, r in fams.items():
             names = {"F1@2px": "F1", "recall@2px": "recall", "precision@2px": "precision",
                      "recall@2px (mixed crops)": "recall in mix"}
-            rows.setdefault(f, {}).update({f"{short} {names.get(k, k)}": v for k, v in r.items() if k in names})
+            cells = {f"{short} {names[k]}": v for k, v in r.items() if k in names}
+            rows.setdefault(f, {}).update(cells)
     print(title)
     print_table(rows, "family")
 
@@ -680,8 +689,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="unscratch eval")
     ap.add_argument("what", choices=("detect", "restore", "real"))
     ap.add_argument("folder", nargs="?", help="eval real: the folder of real photos")
-    ap.add_argument("-o", "--out", help="eval real: where the contact sheets go (default: ./real-photo-sheets); "
-                                        "eval restore: the sheet of opaque-scratch crops (.png or .jpg)")
+    ap.add_argument("-o", "--out", help="eval real: where the contact sheets go (default: "
+                                        "./real-photo-sheets); eval restore: the sheet of opaque-scratch "
+                                        "crops (.png or .jpg)")
     ap.add_argument("--per-photo", type=int, default=None)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
@@ -691,7 +701,8 @@ def main(argv=None) -> int:
     ap.add_argument("--photos", default="auto",
                     help="photos for the independent damage: a folder or a pool split (default: the pool's "
                          "held-out eval photos, else its test split)")
-    ap.add_argument("--side", type=int, default=REAL_SIDE, help="eval real: longest side of each sheet panel, px")
+    ap.add_argument("--side", type=int, default=REAL_SIDE,
+                    help="eval real: longest side of each sheet panel, px")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--write-card", action="store_true",
                     help="store these held-out metrics (and, for detect, the val-tuned threshold) in the shipped card")
@@ -733,7 +744,8 @@ def main(argv=None) -> int:
     elif "simulator families" in res:
         print("simulator's families: " + res["simulator families"])
     ind = res["independent"]
-    print(f"\nINDEPENDENT damage (eval_damage, not the simulator): {ind['n_images']} crops of {ind['photos']} photos"
+    print(f"\nINDEPENDENT damage (eval_damage, not the simulator): {ind['n_images']} crops of "
+          f"{ind['photos']} photos"
           + (f", {ind['n_clean_images']} clean crops, {ind['n_per_family']} crops per family alone; each "
              "detector's own thresholds (as shipped)" if args.what == "detect" else ", true masks"))
     print_table(ind["rows"])
