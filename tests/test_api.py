@@ -354,3 +354,23 @@ def test_grain_amplitude_is_finite_beside_flat_areas():
     hole[100:200, 200:290] = True
     for see_through in (False, True):
         assert np.isfinite(grain.amplitude(luma, hole, see_through)).all()
+
+
+def test_a_region_repairs_the_detection_mask_inside_it():
+    """Issue 23: a selection says "the damage is here": restore(image, region=...) repairs the detector's mask
+    at its threshold inside it (or at `threshold`), not the cautious whole-image rule."""
+    import cv2
+    from conftest import PHOTO_RECT, damaged_photo
+
+    photo, _, _ = damaged_photo()
+    x, y, w, h = PHOTO_RECT
+    region = np.zeros(photo.shape[:2], bool)
+    region[y:y + h, x:x + w] = True
+    det = unscratch.detect(photo, region=region)
+    changed = (unscratch.restore(photo, region=region) != photo).any(axis=2)
+    near = cv2.dilate(det.mask.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0
+    assert changed[det.mask].mean() > 0.95 and not changed[~near].any() and not changed[~region].any()
+    cautious = (unscratch.restore(photo) != photo).any(axis=2)
+    assert changed.sum() > 1.5 * cautious[region].sum()          # the whole-image rule repairs far less there
+    strict = (unscratch.restore(photo, region=region, threshold=0.99) != photo).any(axis=2)
+    assert 0 < strict.sum() < changed.sum()                       # the sensitivity is the threshold
