@@ -493,3 +493,28 @@ def test_selection_repairs_the_detectors_mask_and_says_so(fake):
     assert "inside the selection at threshold 0." in fake.messages[-1]
     status, new, _ = fake.run_procedure(NAMES[1], image, [layer], threshold=0.99)
     assert "at threshold 0.99" in fake.messages[-1]
+
+
+def test_dialogs_show_the_threshold_in_use(fake, monkeypatch):
+    """The INTERACTIVE dialog starts at the detector's own threshold (not a 0 that means it); accepted as
+    shown, Restore keeps the detector's rules (on a whole layer: only the defects it is sure of)."""
+    seen = []
+    real = plugin.protocol.run_job
+
+    def spy(python, op, arrays, params=None, **kw):
+        seen.append((op, params))
+        return real(python, op, arrays, params, **kw)
+
+    monkeypatch.setattr(plugin.protocol, "run_job", spy)
+    monkeypatch.setattr(plugin, "_described", {})
+    _, dirty = scratched(np.uint8)
+    image, layer = make_image(dirty)
+    status, new, n = fake.run_procedure(NAMES[1], image, [layer], run_mode=shim.RUN_INTERACTIVE)
+    assert status == "success"
+    shown = fake.dialogs[-1][1]["threshold"]
+    assert 0 < shown < 1 and shown == round(plugin._described["threshold"], 2)
+    assert seen[-1] == ("restore", {}) and "sure of" in fake.messages[-1]
+    fake.run_procedure(NAMES[1], image, [layer], run_mode=shim.RUN_INTERACTIVE, threshold=0.5)
+    assert fake.dialogs[-1][1]["threshold"] == 0.5 and seen[-1] == ("restore", {"threshold": 0.5})
+    fake.run_procedure(NAMES[0], image, [layer], run_mode=shim.RUN_INTERACTIVE)
+    assert fake.dialogs[-1][1]["threshold"] == shown

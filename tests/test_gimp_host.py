@@ -351,3 +351,9 @@ def test_dialog_then_undo_removes_the_new_layer_in_one_step(tmp_path_factory):
     assert res["layers_after_undo"] == ["Background"], "one Ctrl+Z did not remove the restored layer"
     assert res["selection_kept"], "Ctrl+Z undid more than the plug-in's step (the selection is gone)"
     assert np.array_equal(np.load(work / "undo_after.npy"), dirty8)     # the original is back, unchanged
+    # the dialog started at the threshold in use (the detector's own), not at a 0 standing for it: accepted
+    # as shown, it is what GIMP kept as the last value
+    last = "".join(p.read_text() for p in (cfg / "plug-in-settings").glob("*unscratch-restore-selection.last"))
+    import re
+    shown = re.search(r"\(threshold ([0-9.]+)\)", last)
+    assert shown and 0.05 < float(shown.group(1)) < 1, last

@@ -117,9 +117,24 @@ class ProcedureSpec:
                            and params[1][0] in (PF_DRAWABLE, PF_LAYER))
         self.params = [_Param(*p) for p in (params[2:] if self.image_proc else params)]
         self.results = [(r[0], _arg_name(r[1]), r[2] if len(r) > 2 else r[1]) for r in results]
+        self.dialog_defaults = None
 
     def defaults(self) -> dict:
         return {p.name: p.default for p in self.params}
+
+    def dialog_values(self, current: dict) -> dict:
+        """What the INTERACTIVE dialog starts from: `current`, with each parameter still at its registered
+        default replaced by what spec.dialog_defaults() says is in use (e.g. the model's own threshold behind
+        a 0 that means "automatic"). Nothing is replaced when that call fails."""
+        if self.dialog_defaults is None:
+            return dict(current)
+        try:
+            shown = dict(self.dialog_defaults())
+        except Exception:  # the dialog still opens, with the registered defaults
+            traceback.print_exc()
+            return dict(current)
+        defaults = self.defaults()
+        return {k: shown[k] if k in shown and v == defaults.get(k) else v for k, v in current.items()}
 
 
 class _Param:
@@ -180,13 +195,17 @@ _registry: dict[str, ProcedureSpec] = {}
 
 
 def register(proc_name, blurb, help, author, copyright, date, label, imagetypes, params, results, function,
-             menu=None, domain=None, on_query=None, on_run=None):
-    """gimpfu.register: declare a procedure. `function(image, drawable, *params)` for image procedures."""
+             menu=None, domain=None, on_query=None, on_run=None, dialog_defaults=None):
+    """gimpfu.register: declare a procedure. `function(image, drawable, *params)` for image procedures.
+
+    `dialog_defaults` (ours, not gimpfu's): a callable giving {parameter: value} to show in the INTERACTIVE
+    dialog for parameters still at their registered default (see ProcedureSpec.dialog_values)."""
     if not (proc_name.startswith(("python-", "plug-in-", "extension-", "file-")) or "-fu-" in proc_name):
         proc_name = "python-fu-" + proc_name
     proc_name = proc_name.replace("_", "-")
     _registry[proc_name] = ProcedureSpec(proc_name, blurb, help, author, copyright, date, label, imagetypes,
                                          params, results, function, menu)
+    _registry[proc_name].dialog_defaults = dialog_defaults
     return proc_name
 
 
@@ -526,6 +545,7 @@ class FakeBackend:
 
     def __init__(self):
         self.messages, self.progress, self.pdb_calls, self.flushes = [], [], [], 0
+        self.dialogs = []       # (procedure, the values its INTERACTIVE dialog showed)
         self.images = []
         self._throttle = _Progress()
 
@@ -550,6 +570,9 @@ class FakeBackend:
                 return ("calling-error", str(exc))
         if spec.image_proc and image is not None and self._imagetype_refused(spec, image):
             return ("calling-error", f"{name} does not work on this image type ({spec.imagetypes})")
+        if run_mode == RUN_INTERACTIVE:  # the dialog, accepted as shown
+            values = spec.dialog_values(values)
+            self.dialogs.append((name, dict(values)))
         try:
             results = call_function(spec, image, drawables, values)
         except Exception as exc:  # what GIMP would show
@@ -824,6 +847,11 @@ class GimpBackend:
         if not self._ui_ready:
             GimpUi.init(spec.name)
             self._ui_ready = True
+        current = self._values(spec, config)
+        shown = spec.dialog_values(current)
+        for p in spec.params:
+            if shown[p.name] != current[p.name] and p.choices is None:
+                config.set_property(p.name, shown[p.name])
         dialog = GimpUi.ProcedureDialog.new(procedure, config, spec.label.rstrip("…").rstrip("."))
         dialog.fill(None)
         ok = dialog.run()

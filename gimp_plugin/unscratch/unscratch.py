@@ -136,8 +136,25 @@ def _run(op, arrays, params, label):
         gimp.progress_end()
 
 
+_described: dict = {}   # the detector's thresholds, once the worker described them in this run
+
+
+def in_use():
+    """What the dialogs show (asked of the worker, about a second): the detector's own threshold, the value
+    used when the threshold is left at 0."""
+    if "threshold" not in _described:
+        _described.update(protocol.run_job(_worker_python(), "describe", {})[0].get("info", {}))
+    return {"threshold": round(float(_described["threshold"]), 2)}
+
+
 def _params(threshold):
-    return {"threshold": float(threshold)} if threshold and threshold > 0 else {}
+    """0, or the detector's own value as the dialog showed it: the detector's rules (for Restore on a whole
+    layer, only the defects it is sure of); any other value is the threshold."""
+    if not threshold or threshold <= 0:
+        return {}
+    if "threshold" in _described and abs(threshold - round(_described["threshold"], 2)) < 1e-9:
+        return {}
+    return {"threshold": float(threshold)}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -227,8 +244,8 @@ def fill_selection(image, drawable):
 
 
 _IN = [(PF_IMAGE, "image", "Input image", None), (PF_DRAWABLE, "drawable", "Input layer", None)]
-_THRESHOLD = (PF_SLIDER, "threshold", "Sensitivity: threshold (0 = the detector's own)", 0.0,
-              (0.0, 1.0, 0.01))
+_THRESHOLD = (PF_SLIDER, "threshold", "Sensitivity: threshold (starts at the detector's own; 0 = the same)",
+              0.0, (0.0, 1.0, 0.01))
 
 register(
     "plug-in-unscratch-detect",
@@ -240,7 +257,7 @@ register(
     _IN + [_THRESHOLD, (PF_TOGGLE, "add_channel", "Also add a channel (load it as a selection)", True)],
     [(PF_LAYER, "new-layer", "The layer showing the defects"),
      (PF_CHANNEL, "new-channel", "The channel holding the defect mask (none when add-channel is off)")],
-    detect_scratches, menu=MENU)
+    detect_scratches, menu=MENU, dialog_defaults=in_use)
 
 register(
     "plug-in-unscratch-restore-selection",
@@ -255,7 +272,7 @@ register(
     _IN + [_THRESHOLD],
     [(PF_LAYER, "new-layer", "The restored layer (none when nothing needed repair)"),
      (PF_INT32, "repaired-pixels", "How many pixels differ from the original")],
-    restore_selection, menu=MENU)
+    restore_selection, menu=MENU, dialog_defaults=in_use)
 
 register(
     "plug-in-unscratch-fill-selection",
