@@ -129,7 +129,7 @@ def cmd_restore(args) -> int:
         if args.threshold is not None:
             params["threshold"] = args.threshold
         facts = dict(repair_rule("fill" if args.fill else "defects", mask, region, params),
-                     repaired_pixels=int(changed.sum()))
+                     repaired_pixels=int(np.sum(changed)))  # a count or a plane
         summary = repair_summary(facts, source=f"--mask {args.mask}" if mask is not None else None,
                                  fill_hint="--fill --region SEL", whole="the whole image",
                                  select_hint="give --region SEL over the damage")
