@@ -191,6 +191,25 @@ def test_a_folder_as_input_is_one_line(tmp_path):
     assert res.returncode == 2 and "is a folder" in one_error_line(res.stderr)
 
 
+@pytest.mark.parametrize("name", ["in.png", "in.tif"])
+def test_an_unreadable_input_is_one_line(tmp_path, capsys, monkeypatch, name):
+    src = io.write(tmp_path / name, scratched()[0])
+    if os.geteuid() == 0:  # root reads anything: make opening it fail as it does for everyone else
+        real_open = open
+
+        def denied(file, *a, **k):
+            if Path(file) == src:
+                raise PermissionError(errno.EACCES, "Permission denied", str(file))
+            return real_open(file, *a, **k)
+        monkeypatch.setattr("builtins.open", denied)
+        monkeypatch.setattr(Path, "read_bytes", lambda self: denied(self))
+    else:
+        src.chmod(0)
+    assert main(["detect", str(src), "-o", str(tmp_path / "m.png")]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert name in line and "cannot be read (permission denied)" in line.lower()
+
+
 def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, scan, capsys, monkeypatch):
     def full(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -413,8 +413,16 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
     Tiles cover the mask's bounding box (grown by the overlap); a split image's block passes its share of
     the whole image's tiles as `layout` instead (see engine.run_tiled)."""
     H, W = img.shape[:2]
-    hole = alpha > 0 if hole is None else hole
-    roi = bbox(hole)
+    if hole is None:  # where alpha > 0, read block by block: a whole plane would be 100 MB more on 100-MP scans
+        roi = bbox(alpha > 0)
+
+        def hole_at(y0, y1, x0, x1):
+            return alpha[y0:y1, x0:x1] > 0
+    else:
+        roi = bbox(hole)
+
+        def hole_at(y0, y1, x0, x1):
+            return hole[y0:y1, x0:x1]
     if roi is None or min(H, W) == 1:
         if progress is not None:
             progress(1.0)
@@ -425,10 +433,10 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
     def source(y0, y1, x0, x1):
         planes = read_block(img, y0, y1, x0, x1)
         block = to_rgb_float(planes) if wants_rgb else to_float(planes)
-        return np.concatenate([block, hole[y0:y1, x0:x1, None].astype(np.float32)], axis=2)
+        return np.concatenate([block, hole_at(y0, y1, x0, x1)[:, :, None].astype(np.float32)], axis=2)
 
     def skip(y0, y1, x0, x1):
-        return not hole[y0:y1, x0:x1].any()
+        return not hole_at(y0, y1, x0, x1).any()
 
     def sink(y0, y1, x0, x1, block):
         a = alpha[y0:y1, x0:x1]
