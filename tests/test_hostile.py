@@ -29,12 +29,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run_cli(*args, env=None) -> subprocess.CompletedProcess:
     full_env = dict(os.environ, PYTHONPATH=str(REPO / "core"), **(env or {}))
-    return subprocess.run([sys.executable, "-m", "unscratch", *map(str, args)], capture_output=True, text=True,
-                           env=full_env, timeout=120)
+    return subprocess.run([sys.executable, "-m", "unscratch", *map(str, args)], capture_output=True,
+                          text=True, env=full_env, timeout=120)
 
 
 def snapshot(folder: Path) -> dict:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def one_error_line(err: str) -> str:
@@ -91,7 +92,8 @@ def test_a_link_to_an_input_is_the_input(tmp_path, scan, capsys, no_work):
 
 
 def test_two_outputs_may_not_be_one_file(tmp_path, scan, capsys, no_work):
-    assert main(["detect", str(scan), "-o", str(tmp_path / "x.tif"), "--probability", str(tmp_path / "x.tif")]) == 2
+    same = str(tmp_path / "x.tif")
+    assert main(["detect", str(scan), "-o", same, "--probability", same]) == 2
     assert "same file as -o" in one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "x.tif").exists()
 
@@ -111,14 +113,16 @@ def test_bad_output_paths_fail_before_work(tmp_path, scan, capsys, no_work, outp
     assert snapshot(tmp_path) == before and not any((tmp_path / "folder").iterdir())
 
 
-def test_an_unwritable_output_folder_fails_before_the_first_output(tmp_path, scan, capsys, no_work, monkeypatch):
+def test_an_unwritable_output_folder_fails_before_the_first_output(tmp_path, scan, capsys, no_work,
+                                                                    monkeypatch):
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o555)
     if os.geteuid() == 0:  # root writes anywhere: make os.access say what it says to everyone else
         real = os.access
         monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == ro else real(p, mode))
-    assert main(["detect", str(scan), "-o", str(tmp_path / "ok.png"), "--probability", str(ro / "p.tif")]) == 2
+    argv = ["detect", str(scan), "-o", str(tmp_path / "ok.png"), "--probability", str(ro / "p.tif")]
+    assert main(argv) == 2
     line = one_error_line(capsys.readouterr().err)
     assert "--probability" in line and "permission denied" in line
     assert not (tmp_path / "ok.png").exists() and not list(ro.iterdir())
@@ -142,7 +146,8 @@ def _jpeg_with_size(width: int, height: int) -> bytes:
 
 
 @pytest.mark.parametrize("name, data, message", [
-    ("bomb.png", _png_with_size(100000, 100000), "declares 100000x100000 pixels (10000 MP), over the 1000 MP limit"),
+    ("bomb.png", _png_with_size(100000, 100000),
+     "declares 100000x100000 pixels (10000 MP), over the 1000 MP limit"),
     ("bomb.jpg", _jpeg_with_size(60000, 60000), "declares 60000x60000 pixels (3600 MP), over the 1000 MP limit"),
     ("empty.png", _png_with_size(0, 0), "declares an empty 0x0 image"),
 ])
@@ -161,7 +166,8 @@ def test_a_bomb_tiff_is_refused_from_its_header(tmp_path):
         where = [(tif.pages[0].tags[code].valueoffset, tif.pages[0].tags[code].dtype) for code in (256, 257)]
     data = bytearray(path.read_bytes())
     for offset, dtype in where:  # now it declares 40000x40000, without the pixels behind it
-        data[offset:offset + (2 if int(dtype) == 3 else 4)] = struct.pack("<H" if int(dtype) == 3 else "<I", 40000)
+        short = int(dtype) == 3
+        data[offset:offset + (2 if short else 4)] = struct.pack("<H" if short else "<I", 40000)
     path.write_bytes(bytes(data))
     with pytest.raises(io.InputError, match=r"40000x40000 pixels \(1600 MP\), over the 1000 MP limit"):
         io.read(path)
@@ -249,6 +255,14 @@ def test_batch_on_a_full_disk_records_the_failure(tmp_path, monkeypatch):
     assert not [p for p in (tmp_path / "out").rglob("*") if p.name.endswith(".part") or p.name == "a.png"]
 
 
+def test_batch_into_an_impossible_folder_is_one_line(tmp_path):
+    src = _batch_input(tmp_path)
+    (tmp_path / "afile").write_text("not a folder")
+    res = run_cli("batch", src, tmp_path / "afile" / "out", "-q")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "afile" in one_error_line(res.stderr)
+
+
 def test_batch_manifest_on_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
     src = _batch_input(tmp_path)
 
@@ -277,7 +291,8 @@ def test_scanner_tiff_compressions_are_read(tmp_path, compression):
 def test_16_bit_tiff_written_with_the_chosen_compression(tmp_path, choice, tag):
     damaged = scratched(dtype=np.uint16)[0]
     src = io.write(tmp_path / "in.tif", damaged)
-    argv = ["restore", str(src), "-o", str(tmp_path / "out.tif"), "-q"] + (["--compression", choice] if choice else [])
+    argv = ["restore", str(src), "-o", str(tmp_path / "out.tif"), "-q"]
+    argv += ["--compression", choice] if choice else []
     assert main(argv) == 0
     with tifffile.TiffFile(tmp_path / "out.tif") as tif:
         assert int(tif.pages[0].compression) == tag and tif.pages[0].dtype == np.uint16
@@ -335,7 +350,8 @@ def test_extra_json_in_the_models_folder_is_skipped_and_listed(tmp_path, scan, m
 def test_a_models_folder_that_does_not_exist_is_said(tmp_path, scan, monkeypatch, capsys):
     monkeypatch.setenv("UNSCRATCH_MODELS_DIR", str(tmp_path / "modles"))
     assert main(["info"]) == 0
-    assert "modles (UNSCRATCH_MODELS_DIR) does not exist; using the classical methods" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "modles (UNSCRATCH_MODELS_DIR) does not exist; using the classical methods" in out
     assert main(["detect", str(scan), "-o", str(tmp_path / "d.png"), "-q"]) == 0
     err = capsys.readouterr().err
     assert "unscratch: warning: models folder" in err and "does not exist" in err
@@ -355,7 +371,8 @@ def test_a_killed_runs_temporary_is_removed_by_the_next_write(tmp_path, scan):
 
 
 def test_a_sigkilled_write_leaves_a_temporary_the_rerun_removes(tmp_path, scan):
-    big = io.write(tmp_path / "big.tif", np.random.default_rng(0).integers(0, 65535, (3000, 3000, 3), np.uint16))
+    noise = np.random.default_rng(0).integers(0, 65535, (3000, 3000, 3), np.uint16)
+    big = io.write(tmp_path / "big.tif", noise)
     code = ("import os, signal, tifffile\n"
             "real = tifffile.imwrite\n"
             "def killed(*a, **k):\n"
@@ -451,11 +468,11 @@ def test_ctrl_c_on_a_local_cluster_is_quiet(tmp_path):
         io.write(src / f"f{i}.png", scratched(h=600, w=800, seed=i)[0])
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=str(REPO / "core"))
-    proc = subprocess.Popen([sys.executable, "-m", "unscratch", "batch", str(src), str(out), "--workers", "2", "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    argv = [sys.executable, "-m", "unscratch", "batch", str(src), str(out), "--workers", "2", "-q"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
     deadline = time.monotonic() + 120
-    while not (out.is_dir() and list(out.glob(".*.part")) + list(out.glob("*.png"))):  # the workers are at work
+    while not (out.is_dir() and list(out.glob(".*.part")) + list(out.glob("*.png"))):  # the workers work
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group

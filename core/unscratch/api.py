@@ -413,7 +413,7 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
     Tiles cover the mask's bounding box (grown by the overlap); a split image's block passes its share of
     the whole image's tiles as `layout` instead (see engine.run_tiled)."""
     H, W = img.shape[:2]
-    if hole is None:  # where alpha > 0, read block by block: a whole plane would be 100 MB more on 100-MP scans
+    if hole is None:  # where alpha > 0, read block by block: a whole plane is 100 MB more on 100-MP scans
         roi = bbox(alpha > 0)
 
         def hole_at(y0, y1, x0, x1):

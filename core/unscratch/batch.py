@@ -270,7 +270,7 @@ def sha256_file(path) -> str:
 
 
 def output_fingerprint(path: Path) -> list:
-    """[size, mtime_ns, sha256] of a finished output, for the manifest: a rerun checks the output is intact."""
+    """[size, mtime_ns, sha256] of a finished output, for the manifest: a rerun checks it is intact."""
     st = path.stat()
     return [st.st_size, st.st_mtime_ns, sha256_file(path)]
 
@@ -504,7 +504,8 @@ class Manifest:
                 "dtype": res.get("dtype"), "defect_pixels": res.get("defect_pixels"),
                 "defect_fraction": res.get("defect_fraction"), "changed_pixels": res.get("changed_pixels"),
                 "outputs": json.dumps(res.get("outputs", {}), sort_keys=True),
-                "output_files": json.dumps(res.get("output_files", {}), sort_keys=True), "notes": res.get("notes"),
+                "output_files": json.dumps(res.get("output_files", {}), sort_keys=True),
+                "notes": res.get("notes"),
                 "t_hash": t.get("hash"), "t_read": t.get("read"), "t_detect": t.get("detect"),
                 "t_restore": t.get("restore"), "t_write": t.get("write"), "t_total": t.get("total"),
                 "split": int(bool(res.get("split"))), "version": __version__,
@@ -530,7 +531,8 @@ def _outputs_present(out_dir: Path, row: dict, wanted: dict) -> bool:
     """Every wanted output recorded in the row and still as it was written (see `output_intact`)."""
     have = json.loads(row.get("outputs") or "{}")
     files = json.loads(row.get("output_files") or "{}")
-    return all(have.get(kind) == rel and output_intact(out_dir / rel, files.get(rel)) for kind, rel in wanted.items())
+    return all(have.get(kind) == rel and output_intact(out_dir / rel, files.get(rel))
+               for kind, rel in wanted.items())
 
 
 def plan(jobs: list[Job], rows: dict, key: str, out_dir: Path, force: bool) -> tuple[list[Job], list[Job]]:

@@ -54,7 +54,8 @@ def _check_outputs(args, outputs: list[tuple[str, str]], reads: list[str]) -> No
         io.check_output(path, reads=reads, compression=args.compression, name=option)
         for other_option, other in outputs[:k]:
             if io.same_file(Path(path), Path(other)):
-                raise InputError(f"{option} {path}: is the same file as {other_option}; choose two different outputs")
+                raise InputError(f"{option} {path}: is the same file as {other_option}; "
+                                 "choose two different outputs")
     for _, path in outputs:
         io.remove_stale_temporaries(Path(path))
     _warn_missing_models()
@@ -95,9 +96,10 @@ def cmd_detect(args) -> int:
         det = detect(image, region=region, threshold=args.threshold, progress=bar, method=method)
     finally:
         bar.close()
-    io.write(args.output, det.mask.astype(np.uint8) * 255, info=info, source=args.input, compression=args.compression)
+    tiff = {"compression": args.compression}
+    io.write(args.output, det.mask.astype(np.uint8) * 255, info=info, source=args.input, **tiff)
     if args.probability:
-        io.write(args.probability, det.probability, info=info, source=args.input, compression=args.compression)
+        io.write(args.probability, det.probability, info=info, source=args.input, **tiff)
     print(f"{args.output}: {int(det.mask.sum())} defect pixels ({100 * det.mask.mean():.3f} %) at threshold {det.threshold:.3f}")
     return 0
 

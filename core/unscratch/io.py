@@ -64,8 +64,8 @@ def _check_size(path: Path, width: int, height: int) -> None:
         raise InputError(f"{path}: the file declares an empty {width}x{height} image")
     limit = max_pixels()
     if width * height > limit:
-        raise InputError(f"{path}: declares {width}x{height} pixels ({width * height / 1e6:.0f} MP), over the "
-                         f"{limit / 1e6:.0f} MP limit (set UNSCRATCH_MAX_MEGAPIXELS to raise it)")
+        raise InputError(f"{path}: declares {width}x{height} pixels ({width * height / 1e6:.0f} MP), over "
+                         f"the {limit / 1e6:.0f} MP limit (set UNSCRATCH_MAX_MEGAPIXELS to raise it)")
 
 
 @dataclass
@@ -255,9 +255,9 @@ def _normalise(image: np.ndarray, path: Path) -> np.ndarray:
         low, high = float(image.min()), float(image.max())
         if high > FLOAT_SLACK or low < 1 - FLOAT_SLACK:
             scale = "0-255" if high <= 255.5 else "0-65535" if high <= 65535.5 else "another range"
-            raise InputError(f"{path}: float samples range {low:g} to {high:g}; unscratch reads float images as "
-                             f"0-1 (1 = white) and these look like {scale}; scale them to 0-1 or save as "
-                             "8- or 16-bit integers")
+            raise InputError(f"{path}: float samples range {low:g} to {high:g}; unscratch reads float images "
+                             f"as 0-1 (1 = white) and these look like {scale}; scale them to 0-1 or save "
+                             "as 8- or 16-bit integers")
     try:
         return check_image(image, str(path))
     except InputError:
@@ -360,9 +360,11 @@ def write(path, image, *, info: ImageInfo | None = None, source=None, overwrite_
         image = image[:, :, :3]  # PNG would show an infrared plane as alpha, and JPEG has no room for it
     try:
         if suffix in (".tif", ".tiff"):
-            write_atomically(path, lambda tmp: _write_tiff(tmp, image, info, compression or DEFAULT_COMPRESSION))
+            chosen = compression or DEFAULT_COMPRESSION
+            write_atomically(path, lambda tmp: _write_tiff(tmp, image, info, chosen))
             return path
-        data = _jpeg_blockwise(image, Path(source), info) if suffix in JPEG_SUFFIXES and source is not None else None
+        blockwise = suffix in JPEG_SUFFIXES and source is not None
+        data = _jpeg_blockwise(image, Path(source), info) if blockwise else None
         if data is None:
             data = _encode(image, suffix, info, jpeg_quality)
         write_atomically(path, lambda tmp: tmp.write_bytes(data))
@@ -381,7 +383,8 @@ def check_output(path, *, reads=(), compression: str | None = None, name: str = 
     if path.is_dir():
         raise InputError(f"{what}: is a folder; name the output file")
     if path.suffix.lower() not in READABLE:
-        raise InputError(f"{what}: unsupported output type '{path.suffix}'; use .png, .jpg, .jpeg, .tif or .tiff")
+        raise InputError(f"{what}: unsupported output type '{path.suffix}'; "
+                         "use .png, .jpg, .jpeg, .tif or .tiff")
     if compression is not None and compression not in TIFF_COMPRESSIONS:
         raise InputError(f"--compression {compression}: not one of {', '.join(TIFF_COMPRESSIONS)}")
     folder = path.parent
@@ -393,7 +396,8 @@ def check_output(path, *, reads=(), compression: str | None = None, name: str = 
     for read in reads:
         if same_file(path, read):
             which = "the input" if same_file(read, reads[0]) else f"{read}, an input"
-            raise InputError(f"{what}: refusing to overwrite {which} this command reads; choose another output path")
+            raise InputError(f"{what}: refusing to overwrite {which} this command reads; "
+                             "choose another output path")
     return path
 
 
@@ -415,7 +419,8 @@ def _warn_losses(path: Path, image: np.ndarray, info: ImageInfo, source) -> None
     lost = []
     if suffix in JPEG_SUFFIXES:
         if image.dtype != np.uint8:
-            lost.append(f"its {'16-bit' if image.dtype == np.uint16 else 'float'} samples are rounded to 8 bits")
+            depth = "16-bit" if image.dtype == np.uint16 else "float"
+            lost.append(f"its {depth} samples are rounded to 8 bits")
         if image.ndim == 3 and image.shape[2] == 4 and not info.infrared:
             lost.append("its alpha channel is dropped")
     elif suffix == ".png" and image.dtype == np.float32:
@@ -429,8 +434,8 @@ def _warn_losses(path: Path, image: np.ndarray, info: ImageInfo, source) -> None
     if info.cmyk:
         whole = " and, as JPEG, re-encoded whole (every pixel takes a JPEG generation)" \
             if suffix in JPEG_SUFFIXES else ""
-        warnings.warn(f"{path}: {source or 'the input'} is a CMYK JPEG; it is written as RGB without its CMYK "
-                      f"ICC profile{whole}", LossWarning, stacklevel=3)
+        warnings.warn(f"{path}: {source or 'the input'} is a CMYK JPEG; it is written as RGB without its "
+                      f"CMYK ICC profile{whole}", LossWarning, stacklevel=3)
 
 
 def _part_pattern(name: str) -> re.Pattern:
@@ -540,7 +545,8 @@ def _to_bgr(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _write_tiff(tmp: Path, image: np.ndarray, info: ImageInfo, compression: str = DEFAULT_COMPRESSION) -> None:
+def _write_tiff(tmp: Path, image: np.ndarray, info: ImageInfo,
+                compression: str = DEFAULT_COMPRESSION) -> None:
     extratags = []
     if info.icc_profile:
         extratags.append((34675, 7, len(info.icc_profile), info.icc_profile, True))
@@ -555,7 +561,8 @@ def _write_tiff(tmp: Path, image: np.ndarray, info: ImageInfo, compression: str 
     if image.ndim == 3 and image.shape[2] == 4:
         extrasamples = ("unspecified",) if info.infrared else ("unassalpha",)
     tifffile.imwrite(tmp, image, photometric=photometric, extrasamples=extrasamples, extratags=extratags,
-                     compression=TIFF_COMPRESSIONS[compression], metadata=None, software="unscratch", **kwargs)
+                     compression=TIFF_COMPRESSIONS[compression], metadata=None, software="unscratch",
+                     **kwargs)
 
 
 def _native(info: ImageInfo, suffix: str) -> list:

@@ -100,7 +100,8 @@ def scan_cards(directory: Path | None = None) -> tuple[list[ModelCard], list[tup
             skipped.append((path, f"not a model card ({str(exc).split('(', 1)[-1].rstrip(')')})"))
             continue
         if not card.path.exists() and card.name != path.stem:
-            skipped.append((path, f"a copy of the card {card.name!r} without its model file {card.path.name}"))
+            reason = f"a copy of the card {card.name!r} without its model file {card.path.name}"
+            skipped.append((path, reason))
             continue
         cards.append(card)
     return cards, skipped
