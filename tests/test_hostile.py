@@ -300,6 +300,18 @@ def test_16_bit_tiff_written_with_the_chosen_compression(tmp_path, choice, tag):
     assert out.dtype == np.uint16 and (out != damaged).any()
 
 
+def test_batch_writes_tiffs_with_the_chosen_compression(tmp_path):
+    src = _batch_input(tmp_path)
+    argv = ["batch", str(src), str(tmp_path / "out"), "--format", "tiff", "--probability", "-q"]
+    assert main(argv + ["--compression", "zstd"]) == 0
+    for name in ("a.tif", "_probability/a.png.tif"):
+        with tifffile.TiffFile(tmp_path / "out" / name) as tif:
+            assert int(tif.pages[0].compression) == 50000
+    assert main(argv + ["--compression", "lzw"]) == 0  # another compression rewrites the files
+    with tifffile.TiffFile(tmp_path / "out" / "a.tif") as tif:
+        assert int(tif.pages[0].compression) == 5
+
+
 def test_compression_without_a_tiff_output_is_refused(tmp_path, scan, capsys):
     assert main(["restore", str(scan), "-o", str(tmp_path / "out.png"), "--compression", "lzw"]) == 2
     assert "applies to TIFF outputs" in one_error_line(capsys.readouterr().err)

@@ -112,14 +112,18 @@ class Settings:
     split_mp: float = 64.0
     split_chunk: int = 4096  # target chunk side (px) when splitting one image; rounded to the tile grid
     threads: int | None = None
+    compression: str | None = None  # of TIFF outputs (io.TIFF_COMPRESSIONS); None: io's default (deflate)
 
     def params(self, detector) -> dict:
         """The settings that decide the pixels, with the detector's defaults filled in (no --threshold:
         restore's auto mask, so its auto_threshold counts too)."""
         threshold = api.resolve_threshold(detector, self.threshold)
         auto = getattr(detector, "auto_threshold", None) if self.threshold is None else None
-        return {"method": self.method, "threshold": threshold, "auto_threshold": auto, "dilate": self.dilate,
-                "feather": self.feather, "format": self.format, "jpeg_quality": JPEG_QUALITY}
+        params = {"method": self.method, "threshold": threshold, "auto_threshold": auto,
+                  "dilate": self.dilate, "feather": self.feather, "format": self.format, "jpeg_quality": JPEG_QUALITY}
+        if self.compression:  # not the pixels, but the files: a rerun with another one rewrites them
+            params["compression"] = self.compression
+        return params
 
 
 @dataclass
@@ -407,11 +411,13 @@ def process_file(job: Job, cfg: Config) -> dict:
                 path = out_root / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if kind == "image":
-                    io.write(path, restored, info=info, source=src, jpeg_quality=JPEG_QUALITY)
+                    io.write(path, restored, info=info, source=src, jpeg_quality=JPEG_QUALITY,
+                             compression=s.compression)
                 elif kind == "mask":
                     io.write(path, hole.astype(np.uint8) * 255, info=info, source=src)
                 elif kind == "probability":
-                    io.write(path, probability.astype(np.float32), info=info, source=src)
+                    io.write(path, probability.astype(np.float32), info=info, source=src,
+                             compression=s.compression)
                 elif kind == "thumb":
                     io.write(path, thumbnail_pair(image, restored), source=src, jpeg_quality=90)
                 res["outputs"][kind] = rel
@@ -718,6 +724,9 @@ def run_batch(in_dir, out_dir, *, glob: str = "**/*", workers: int = 1, schedule
             raise InputError(f"{region}: --fill-region must not lie inside OUT_DIR")
     if settings.format not in FORMATS:
         raise InputError(f"--format: {settings.format!r} is not one of {', '.join(FORMATS)}")
+    if settings.compression is not None and settings.compression not in io.TIFF_COMPRESSIONS:
+        choices = ", ".join(io.TIFF_COMPRESSIONS)
+        raise InputError(f"--compression: {settings.compression!r} is not one of {choices}")
     if workers < 1:
         raise InputError(f"--workers: {workers} must be at least 1")
     if workers > 1 and scheduler:
@@ -1070,7 +1079,8 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
 def main(args) -> int:
     settings = Settings(method=args.method, threshold=args.threshold, format=args.format, masks=args.masks,
                         probability=args.probability, contact_sheet=args.contact_sheet, split_mp=args.split_mp,
-                        threads=getattr(args, "threads", None))
+                        threads=getattr(args, "threads", None),
+                        compression=getattr(args, "compression", None))
     summary = run_batch(args.in_dir, args.out_dir, glob=args.glob, workers=args.workers, scheduler=args.scheduler,
                         settings=settings, fill_region=args.fill_region, force=args.force, quiet=args.quiet,
                         quiet_opencv=True)

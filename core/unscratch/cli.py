@@ -285,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--method", choices=METHODS, default="auto")
     b.add_argument("--format", choices=("same", "png", "tiff"), default="same",
                    help="output format: as the input (default), png, or tiff (lossless for every input)")
+    _compression_option(b)
     b.add_argument("--split-mp", type=float, default=64.0, metavar="MP",
                    help="on a cluster, split images of MP megapixels or more across the workers (0: never)")
     b.add_argument("--force", action="store_true", help="reprocess files already done")
