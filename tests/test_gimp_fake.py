@@ -1,4 +1,5 @@
-"""The GIMP 3 plug-in's logic on the gimpfu shim's pure-Python fake backend (no GIMP needed), and its installer."""
+"""The GIMP 3 plug-in's logic on a pure-Python fake GIMP (tests/gimpfu_fake.py, no GIMP needed), and its
+installer."""
 from __future__ import annotations
 
 import importlib.util
@@ -33,13 +34,14 @@ def _load_plugin():
 
 plugin = _load_plugin()
 import gimpfu_shim as shim  # noqa: E402  (on sys.path once the plug-in is loaded)
+import gimpfu_fake as fakes  # noqa: E402  (tests/: GIMP's stand-in, never installed)
 
 NAMES = ("plug-in-unscratch-detect", "plug-in-unscratch-restore-selection", "plug-in-unscratch-fill-selection")
 
 
 @pytest.fixture
 def fake(monkeypatch):
-    backend = shim.FakeBackend()
+    backend = fakes.FakeBackend()
     old = shim.use_backend(backend)
     monkeypatch.setenv("UNSCRATCH_PYTHON", sys.executable)
     yield backend
@@ -61,13 +63,13 @@ def array_of(px: shim.Pixels) -> np.ndarray:
 def make_image(arr, base="rgb", offsets=(0, 0), canvas=None, group=False):
     h, w = arr.shape[:2]
     W, H = canvas or (w, h)
-    image = shim.FakeImage(W, H, base, arr.dtype.name)
-    layer = shim.FakeLayer("Background", pixels_of(arr, base == "gray"), offsets)
+    image = fakes.FakeImage(W, H, base, arr.dtype.name)
+    layer = fakes.FakeLayer("Background", pixels_of(arr, base == "gray"), offsets)
     parent = None
     if group:
-        parent = shim.FakeLayer("group", group=True)
+        parent = fakes.FakeLayer("group", group=True)
         image.insert_layer(parent, None, 0)
-        image.insert_layer(shim.FakeLayer("below", pixels_of(np.zeros((H, W, 3), arr.dtype))), parent, 0)
+        image.insert_layer(fakes.FakeLayer("below", pixels_of(np.zeros((H, W, 3), arr.dtype))), parent, 0)
     image.insert_layer(layer, parent, 0)
     image.undo_stack.clear()            # opening the image is not an undo step
     return image, layer
@@ -305,7 +307,7 @@ def test_selection_missing_the_layer(fake):
 def test_not_a_paint_layer(fake):
     image, layer = make_image(scratched()[1], group=True)
     _assert_refused(fake, image, [image.layers[0]], NAMES[1], "layer group", "Fix:")
-    _assert_refused(fake, image, [shim.FakeLayerMask(layer)], NAMES[1], "layer mask", "Fix:")
+    _assert_refused(fake, image, [fakes.FakeLayerMask(layer)], NAMES[1], "layer mask", "Fix:")
     _assert_refused(fake, image, [layer, image.layers[0]], NAMES[1], "one layer at a time", "Fix:")
 
 
@@ -337,6 +339,7 @@ def test_install_and_uninstall(tmp_path, monkeypatch):
     main = path / "unscratch.py"
     assert main.is_file() and os.access(main, os.X_OK)               # folder and file names match, run bit set
     assert (path / "gimpfu_shim.py").is_file() and (path / "protocol.py").is_file()
+    assert not [f.name for f in path.iterdir() if "Fake" in f.read_text()]   # test fakes stay in tests/
     config = json.loads((path / "unscratch_config.json").read_text())
     assert config["python"] == sys.executable and config["version"]
     install_gimp.install(str(gdir))                                    # again: replaces cleanly
@@ -430,10 +433,10 @@ def test_detect_then_restore_with_detects_channel_active(fake):
         assert "pixels repaired" in fake.messages[-1] and "Scratches in Background" in fake.messages[-1]
         assert not marks.visible                                  # hidden so that the result shows
         assert image.undo() and marks.visible                     # one step: layer and visibility
-    other = shim.FakeChannel("Other", 64, 48, bytes(64 * 48))   # any channel: the image's one photo layer
+    other = fakes.FakeChannel("Other", 64, 48, bytes(64 * 48))   # any channel: the image's one photo layer
     status, new, _ = fake.run_procedure(NAMES[1], image, [other])
     assert status == "success" and new.name == "Background (restored)"
-    image.insert_layer(shim.FakeLayer("Second", layer.pixels), None, 0)   # two photos: which one? say so
+    image.insert_layer(fakes.FakeLayer("Second", layer.pixels), None, 0)   # two photos: which one? say so
     _assert_refused(fake, image, [other], NAMES[1], "channel", "Fix:")
 
 

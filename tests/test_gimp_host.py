@@ -1,6 +1,6 @@
 """The GIMP 3 plug-in inside real GIMP 3 (Debian trixie chroot made by gimp_plugin/provision.sh).
 
-One batch run of gimp-console (gimp_plugin/batch/host_checks.py) loads PNGs with a synthetic scratch, selects,
+One batch run of gimp-console (gimp_plugin/testing/host_checks.py) loads PNGs with a synthetic scratch, selects,
 calls our procedures through the PDB, exports and dumps pixels as .npy; the tests below check those. A second run,
 GIMP's GUI under Xvfb inside the chroot, checks that Edit › Undo (Ctrl+Z) removes the new layer in one step.
 Skips with the reason when the machine cannot run them (not root, chroot not provisioned).
@@ -105,7 +105,7 @@ def gimp_session(tmp_path_factory):
     install_gimp.install(str(cfg))
     spec = {"repo": str(REPO), "sel": SEL, "tight": TIGHT, "canvas": CANVAS, "offsets": OFFSETS,
             "photo_rect": PHOTO_RECT}
-    script = REPO / "gimp_plugin" / "batch" / "host_checks.py"
+    script = REPO / "gimp_plugin" / "testing" / "host_checks.py"
     proc, secs = _run_in_gimp(work, [
         "gimp-console-3.0", "-i", "--batch-interpreter=python-fu-eval",
         "-b", f"exec(open('{script}').read())", "--quit"],
@@ -337,7 +337,7 @@ def test_dialog_then_undo_removes_the_new_layer_in_one_step(tmp_path_factory):
     cv2.imwrite(str(work / "in8.png"), dirty8[..., ::-1])
     cfg = work / "gimp3dir"
     install_gimp.install(str(cfg))
-    proc, secs = _run_in_gimp(work, ["bash", str(REPO / "gimp_plugin" / "batch" / "undo_gui.sh")], {
+    proc, secs = _run_in_gimp(work, ["bash", str(REPO / "gimp_plugin" / "testing" / "undo_gui.sh")], {
         "GIMP3_DIRECTORY": cfg, "UNSCRATCH_CHECKS_DIR": work, "UNSCRATCH_UNDO_TITLE": f" {W}x{H} ",
         "UNSCRATCH_CHECKS_SPEC": json.dumps({"repo": str(REPO), "sel": SEL})})
     log = (proc.stdout + proc.stderr)[-6000:]

@@ -716,6 +716,7 @@ def test_install_into_home_and_uninstall(krita_env):
     for f in PLUGIN.glob("*.py"):
         assert (pykrita / "unscratch" / f.name).read_bytes() == f.read_bytes()
     assert (pykrita / "unscratch" / "protocol.py").read_bytes() == Path(protocol.__file__).read_bytes()
+    assert not [f.name for f in (pykrita / "unscratch").iterdir() if f.is_file() and "Fake" in f.read_text()]
     assert json.loads((pykrita / "unscratch" / "unscratch_config.json").read_text())["python"] == sys.executable
     kritarc = krita_env / ".config" / "kritarc"
     assert kritarc.read_text() == "[python]\nenable_unscratch=true\n"

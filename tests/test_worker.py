@@ -106,3 +106,18 @@ def test_describe_gives_the_thresholds_a_host_shows():
     assert out == {} and 0 < info["info"]["threshold"] <= 1
     high = info["info"]["auto_threshold"]
     assert high is None or high > info["info"]["threshold"]
+
+
+def test_hosts_share_the_params_and_the_output_checks():
+    from unscratch import api
+    assert protocol.METHODS == api.METHODS and set(protocol.IMAGE_OPS) < set(protocol.OPS)
+    assert protocol.job_params() == {} and protocol.job_params(None, method="model") == {"method": "model"}
+    assert protocol.job_params(0.3) == {"threshold": 0.3}
+    assert protocol.job_params(0.42, detector_threshold=0.4213) == {}        # the dialog showed the detector's own
+    assert protocol.job_params(0.43, detector_threshold=0.4213) == {"threshold": 0.43}
+    outputs = {"mask": (bytes(6), (2, 3), "uint8")}
+    assert protocol.output(outputs, "mask", (2, 3), "uint8") == bytes(6)
+    with pytest.raises(protocol.WorkerError, match=r"\(3, 2\) \(uint8\) layer.*install gimp"):
+        protocol.output(outputs, "mask", (3, 2), "uint8", host="gimp")
+    with pytest.raises(protocol.WorkerError, match="sent no restored"):
+        protocol.output(outputs, "restored", (2, 3), "uint8")

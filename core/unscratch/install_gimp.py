@@ -1,6 +1,6 @@
 """`unscratch install gimp [--dir DIR]` / `unscratch uninstall gimp`.
 
-Copies the GIMP 3 plug-in (gimp_plugin/unscratch/: unscratch.py, gimpfu_shim.py) and core's protocol.py into
+Copies the GIMP 3 plug-in (gimp_plugin/unscratch/: unscratch.py, gimpfu_shim.py, gimpfu_gimp.py) and protocol.py to
 `<GIMP3_DIRECTORY>/plug-ins/unscratch/` — the folder and the main file share the name and the main file is
 executable, as GIMP 3 requires — and records this interpreter as the worker's Python in unscratch_config.json.
 
@@ -21,7 +21,7 @@ from . import __version__
 from .errors import InputError
 
 PLUGIN_NAME = "unscratch"
-PLUGIN_FILES = ("unscratch.py", "gimpfu_shim.py")
+PLUGIN_FILES = ("unscratch.py", "gimpfu_shim.py", "gimpfu_gimp.py")
 MARKER = "unscratch_config.json"
 
 

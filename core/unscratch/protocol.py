@@ -22,14 +22,15 @@ import os
 import shutil
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 
 PROTOCOL_VERSION = 1
 DTYPES = {"uint8": "|u1", "uint16": "<u2", "float32": "<f4"}
 ITEMSIZE = {"|u1": 1, "<u2": 2, "<f4": 4}
-OPS = ("detect", "restore", "fill", "describe")  # describe: the detector's thresholds, no image
+IMAGE_OPS = ("detect", "restore", "fill")   # the jobs a host runs on a layer
+OPS = IMAGE_OPS + ("describe",)              # describe: the detector's thresholds, no image
+METHODS = ("auto", "model", "classical")     # params["method"]: unscratch.api.METHODS (the worker checks it)
 
 
 class WorkerError(RuntimeError):
@@ -108,6 +109,34 @@ def repair_summary(info: dict, *, source: str | None = None, fill_hint: str = "F
         return f"{n} pixels repaired: the defects the detector found{where}{at}, with a 2-px margin."
     return (f"The detector found no defect{where}{at}. Fix: lower the threshold (sensitivity), "
             f"or use {fill_hint} to heal the whole selection.")
+
+
+def job_params(threshold: float | None = None, *, method: str | None = None,
+               detector_threshold: float | None = None) -> dict:
+    """A job's params from a host's controls. `threshold` None: the detector's own (and its rules: on a whole
+    image, only the defects it is sure of); equal to `detector_threshold` as a dialog shows it (2 decimals):
+    the same. `method` None: the worker's default ("auto")."""
+    params = {} if method is None else {"method": method}
+    if threshold is None:
+        return params
+    if detector_threshold is not None and abs(threshold - round(detector_threshold, 2)) < 1e-9:
+        return params
+    params["threshold"] = float(threshold)
+    return params
+
+
+def output(outputs: dict, name: str, shape: tuple, dtype: str, host: str = "<gimp|krita>") -> bytes:
+    """The raw bytes of the worker's output `name`, once it is known to be the `shape` and `dtype` the host
+    expects (a worker of another unscratch version could send otherwise): else WorkerError naming the fix."""
+    if name not in outputs:
+        raise WorkerError(f"unscratch's worker sent no {name}. Fix: reinstall the plug-in with  "
+                          f"python -m unscratch install {host}")
+    data, got_shape, got_dtype = outputs[name]
+    if tuple(got_shape) != tuple(shape) or got_dtype != dtype:
+        raise WorkerError(f"unscratch's worker sent a {name} of shape {tuple(got_shape)} ({got_dtype}) for a "
+                          f"{tuple(shape)} ({dtype}) layer. Fix: reinstall the plug-in with  "
+                          f"python -m unscratch install {host}")
+    return data
 
 
 def worker_env(environ=None) -> dict:
@@ -227,7 +256,3 @@ def worker_python(plugin_dir: str) -> str:
             + (f" (recorded: {python})" if python else "")
             + ". Fix: run  python -m unscratch install <gimp|krita>  with the Python that has unscratch installed.")
     return python
-
-
-if __name__ == "__main__":  # pragma: no cover
-    print(sys.version)

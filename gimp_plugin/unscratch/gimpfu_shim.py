@@ -26,9 +26,9 @@ What it maps, on GIMP 3 (`GimpBackend`):
   * gimpfu's pixel regions were 8-bit only; instead the shim adds full-precision pixel I/O as bytes (no numpy needed):
     read_pixels(drawable), read_selection(image, drawable), new_layer_like(...), new_mask_layer(...), new_channel(...).
 
-`FakeBackend` implements the same surface in pure Python (images are bytes in memory) so a plug-in's logic is
-unit-tested without GIMP. The backend is chosen when this module is imported: GIMP 3's typelibs if they load (and
-UNSCRATCH_GIMPFU_BACKEND is not "fake"), else the fake one.
+The backend is chosen when this module is imported: GIMP 3's typelibs if they load (and UNSCRATCH_GIMPFU_BACKEND
+is not "fake"), else one that only registers (main() does nothing). The unit tests swap in a pure-Python fake
+(tests/gimpfu_fake.py, never installed) with use_backend().
 """
 from __future__ import annotations
 
@@ -39,36 +39,30 @@ import traceback
 __all__ = [
     "register", "main", "gimp", "pdb", "PluginError", "Pixels",
     "read_pixels", "read_selection", "new_layer_like", "new_mask_layer", "new_channel", "check_paint_layer",
-    "item_name", "undo_group", "backend", "use_backend", "FakeBackend",
+    "item_name", "undo_group", "backend", "use_backend",
     "item_kind", "find_layer", "find_channel", "read_mask", "set_active_layer", "set_visible", "is_visible",
     "all_layers",
-    "PF_INT8", "PF_INT16", "PF_INT32", "PF_INT", "PF_FLOAT", "PF_STRING", "PF_VALUE", "PF_TOGGLE", "PF_BOOL",
-    "PF_SLIDER", "PF_SPINNER", "PF_ADJUSTMENT", "PF_OPTION", "PF_RADIO", "PF_IMAGE", "PF_DRAWABLE", "PF_LAYER",
-    "PF_CHANNEL", "RUN_INTERACTIVE", "RUN_NONINTERACTIVE", "RUN_WITH_LAST_VALS",
+    "PF_INT32", "PF_INT", "PF_FLOAT", "PF_TOGGLE", "PF_BOOL", "PF_SLIDER", "PF_OPTION", "PF_IMAGE", "PF_DRAWABLE",
+    "PF_LAYER", "PF_CHANNEL", "RUN_INTERACTIVE", "RUN_NONINTERACTIVE",
 ]
 
 # ---------------------------------------------------------------------------------------------------------------
-# gimpfu's parameter types (the names and meanings of GIMP 2's gimpfu; the numbers are ours)
-PF_INT8, PF_INT16, PF_INT32 = "int8", "int16", "int32"
+# gimpfu's parameter types (the names and meanings of GIMP 2's gimpfu; the values are ours). Only those the
+# plug-in and its tests use: gimpfu's others (PF_INT8/16, PF_STRING, PF_RADIO, PF_SPINNER, ...) are left out.
+PF_INT32 = "int32"
 PF_INT = PF_INT32
 PF_FLOAT = "float"
-PF_STRING = "string"
-PF_VALUE = PF_STRING
 PF_TOGGLE = "toggle"
 PF_BOOL = PF_TOGGLE
 PF_SLIDER = "slider"          # float with (min, max, step)
-PF_SPINNER = "spinner"        # int with (min, max, step)
-PF_ADJUSTMENT = PF_SPINNER
 PF_OPTION = "option"          # int index into a list of labels
-PF_RADIO = "radio"            # value chosen from ((label, value), ...)
 PF_IMAGE = "image"
 PF_DRAWABLE = "drawable"
 PF_LAYER = "layer"
 PF_CHANNEL = "channel"
-RUN_INTERACTIVE, RUN_NONINTERACTIVE, RUN_WITH_LAST_VALS = "interactive", "noninteractive", "with-last-vals"
+RUN_INTERACTIVE, RUN_NONINTERACTIVE = "interactive", "noninteractive"
 
-INT_TYPES = (PF_INT8, PF_INT16, PF_INT32, PF_SPINNER)
-INT_RANGES = {PF_INT8: (0, 255), PF_INT16: (-32768, 32767), PF_INT32: (-2**31, 2**31 - 1)}
+INT32_RANGE = (-2**31, 2**31 - 1)
 DTYPE_SIZE = {"uint8": 1, "uint16": 2, "float32": 4}
 DTYPE_CODE = {"uint8": "B", "uint16": "H", "float32": "f"}
 
@@ -143,8 +137,6 @@ class _Param:
         self.pyname = name
         if ptype == PF_OPTION:
             self.choices = [(_nick(label, i), i, label) for i, label in enumerate(extra or ())]
-        elif ptype == PF_RADIO:
-            self.choices = [(_nick(label, i), value, label) for i, (label, value) in enumerate(extra or ())]
         else:
             self.choices = None
 
@@ -159,25 +151,6 @@ class _Param:
             if n == nick:
                 return val
         raise PluginError(f"{self.name}: {nick!r} is not one of {', '.join(n for n, _, _ in self.choices)}")
-
-    def check(self, value):
-        """Validate and coerce a value given by a caller (fake backend; GIMP validates its own arguments)."""
-        if self.type in (PF_SLIDER, PF_FLOAT):
-            value = float(value)
-        elif self.type in INT_TYPES:
-            value = int(value)
-        elif self.type == PF_TOGGLE:
-            value = bool(value)
-        elif self.type == PF_STRING:
-            value = str(value)
-        elif self.choices is not None:
-            if value not in [v for _, v, _ in self.choices]:
-                raise PluginError(f"{self.name}: {value!r} is not one of {[v for _, v, _ in self.choices]}")
-        if self.type in (PF_SLIDER, PF_SPINNER) and self.extra:
-            lo, hi = self.extra[0], self.extra[1]
-            if not lo <= value <= hi:
-                raise PluginError(f"{self.name}: {value} is outside [{lo}, {hi}]")
-        return value
 
 
 def _arg_name(name: str) -> str:
@@ -264,9 +237,6 @@ class _GimpNamespace:
 
     def displays_flush(self):
         _backend.displays_flush()
-
-    def image_list(self):
-        return _backend.image_list()
 
 
 class _PDBNamespace:
@@ -366,6 +336,22 @@ def is_visible(item) -> bool:
     return _backend.is_visible(item)
 
 
+def mask_layer_bytes(mask: bytes, rgb, gray: bool) -> bytes:
+    """Y'A u8 (gray images: the brightest of `rgb`) or R'G'B'A u8 pixels in colour `rgb`, with the uint8 mask
+    as alpha: what new_mask_layer fills its layer with."""
+    n = len(mask)
+    if gray:
+        data = bytearray(2 * n)
+        data[0::2] = bytes([max(rgb)]) * n
+        data[1::2] = mask
+    else:
+        data = bytearray(4 * n)
+        for c in range(3):
+            data[c::4] = bytes([rgb[c]]) * n
+        data[3::4] = mask
+    return bytes(data)
+
+
 class undo_group:
     """`with undo_group(image):` — everything inside is one step in Edit › Undo."""
 
@@ -399,727 +385,22 @@ class _Progress:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Fake backend: pure Python, for unit tests
-class FakeItem:
-    _next_id = 1
+class _NoGimp:
+    """The backend where GIMP 3's typelibs do not load (a plain Python; the unit tests, before they swap in
+    their fake): register() works and main() does nothing; anything else says that it needs GIMP."""
 
-    def __init__(self, name):
-        self.name = name
-        self.id = FakeItem._next_id
-        FakeItem._next_id += 1
-        self.parent = None
-        self.image = None
+    name = "none"
 
-
-class FakeLayer(FakeItem):
-    """A layer: `pixels` is a Pixels (the layer's own format). Groups have children and no pixels."""
-
-    def __init__(self, name, pixels: Pixels | None = None, offsets=(0, 0), group=False):
-        super().__init__(name)
-        self.pixels, self.offsets, self.is_group = pixels, tuple(offsets), group
-        self.children = [] if group else None
-        self.kind = "layer"
-
-    @property
-    def width(self):
-        return self.pixels.width if self.pixels else 0
-
-    @property
-    def height(self):
-        return self.pixels.height if self.pixels else 0
-
-
-class FakeChannel(FakeItem):
-    def __init__(self, name, width, height, data: bytes):
-        super().__init__(name)
-        self.width, self.height, self.data = width, height, bytes(data)
-        self.kind = "channel"
-
-
-class FakeLayerMask(FakeItem):
-    def __init__(self, layer):
-        super().__init__(layer.name + " mask")
-        self.layer = layer
-        self.kind = "layer-mask"
-
-
-class FakeImage:
-    """An image: `layers` top first (groups nest), `selection` float32 bytes image-sized or None, an undo stack."""
-
-    def __init__(self, width, height, base="rgb", dtype="uint8", indexed=False):
-        self.width, self.height, self.base, self.dtype, self.indexed = width, height, base, dtype, indexed
-        self.layers, self.channels = [], []
-        self.selection = None
-        self.active = None              # the selected layer (set_active_layer)
-        self.undo_stack, self._group_depth, self._open_group = [], 0, None
-
-    # structure
-    def siblings(self, item):
-        return item.parent.children if item.parent is not None else self.layers
-
-    def insert_layer(self, layer, parent=None, position=0):
-        layer.parent, layer.image = parent, self
-        (parent.children if parent is not None else self.layers).insert(position, layer)
-        self._record(("remove-layer", layer))
-
-    def insert_channel(self, channel):
-        channel.image = self
-        self.channels.insert(0, channel)
-        self._record(("remove-channel", channel))
-
-    def all_layers(self):
-        out = []
-
-        def walk(items):
-            for it in items:
-                out.append(it)
-                if it.is_group:
-                    walk(it.children)
-        walk(self.layers)
-        return out
-
-    # selection (image coordinates, float 0..1)
-    def select_rectangle(self, x, y, w, h, value=1.0):
-        import array
-        sel = array.array("f", self.selection or bytes(4 * self.width * self.height))
-        for yy in range(max(0, y), min(self.height, y + h)):
-            for xx in range(max(0, x), min(self.width, x + w)):
-                sel[yy * self.width + xx] = value
-        self.selection = sel.tobytes()
-
-    def select_none(self):
-        self.selection = None
-
-    # undo
-    def _record(self, step):
-        if self._open_group is not None:
-            self._open_group.append(step)
-        else:
-            self.undo_stack.append([step])
-
-    def undo_group_start(self):
-        if self._group_depth == 0:
-            self._open_group = []
-        self._group_depth += 1
-
-    def undo_group_end(self):
-        if self._group_depth == 0:
-            raise RuntimeError("undo_group_end without undo_group_start")
-        self._group_depth -= 1
-        if self._group_depth == 0:
-            if self._open_group:
-                self.undo_stack.append(self._open_group)
-            self._open_group = None
-
-    def undo(self):
-        """Edit › Undo: revert the last undo step (a whole group)."""
-        if not self.undo_stack:
-            return False
-        for kind, item, *extra in reversed(self.undo_stack.pop()):
-            if kind == "remove-layer":
-                self.siblings(item).remove(item)
-            elif kind == "remove-channel":
-                self.channels.remove(item)
-            elif kind == "visible":
-                item.visible = extra[0]
-        return True
-
-
-
-def _overlap_spans(image, drawable):
-    """Per row where the (offset) layer overlaps the image: (slice into the layer's pixels, slice into the
-    image's), both as flat row-major indices."""
-    ox, oy = drawable.offsets
-    x0, x1 = max(0, -ox), min(drawable.width, image.width - ox)
-    if x0 >= x1:
-        return
-    for y in range(max(0, -oy), min(drawable.height, image.height - oy)):
-        iy = y + oy
-        yield (slice(y * drawable.width + x0, y * drawable.width + x1),
-               slice(iy * image.width + ox + x0, iy * image.width + ox + x1))
-
-class FakeBackend:
-    """Records what a plug-in asked GIMP to do: messages, progress, PDB calls."""
-
-    name = "fake"
-
-    def __init__(self):
-        self.messages, self.progress, self.pdb_calls, self.flushes = [], [], [], 0
-        self.dialogs = []       # (procedure, the values its INTERACTIVE dialog showed)
-        self.images = []
-        self._throttle = _Progress()
-
-    # registration / running
     def main(self, registry):
         return None
 
-    def run_procedure(self, name, image=None, drawables=None, run_mode=RUN_NONINTERACTIVE, **params):
-        """Like calling the procedure through the PDB: ('success', values...) or ('execution-error', message)."""
-        spec = _registry.get(name)
-        if spec is None:
-            return ("calling-error", f"procedure {name!r} not found")
-        values = spec.defaults()
-        for key, value in params.items():
-            key = _arg_name(key)
-            param = next((p for p in spec.params if p.name == key), None)
-            if param is None:
-                return ("calling-error", f"{name} has no argument {key!r}")
-            try:
-                values[key] = param.check(value)
-            except (PluginError, TypeError, ValueError) as exc:
-                return ("calling-error", str(exc))
-        if spec.image_proc and image is not None and self._imagetype_refused(spec, image):
-            return ("calling-error", f"{name} does not work on this image type ({spec.imagetypes})")
-        if run_mode == RUN_INTERACTIVE:  # the dialog, accepted as shown
-            values = spec.dialog_values(values)
-            self.dialogs.append((name, dict(values)))
-        try:
-            results = call_function(spec, image, drawables, values)
-        except Exception as exc:  # what GIMP would show
-            if not isinstance(exc, PluginError):
-                traceback.print_exc()
-            if image is not None:
-                while image._group_depth:
-                    image.undo_group_end()
-            return ("execution-error", error_text(exc))
-        return ("success",) + tuple(results)
+    def __getattr__(self, name):
+        raise RuntimeError(f"{name}: this needs GIMP 3 (the gimpfu shim found no GIMP typelibs)")
 
-    @staticmethod
-    def _imagetype_refused(spec, image):
-        types = spec.imagetypes.replace(" ", "").split(",") if spec.imagetypes else []
-        if image.indexed:
-            return not any(t.startswith("INDEXED") or t == "*" for t in types)
-        base = "RGB" if image.base == "rgb" else "GRAY"
-        return not any(t.startswith(base) or t == "*" for t in types)
 
-    # gimp.*
-    def progress_init(self, message):
-        self._throttle.reset()
-        self.progress.append(("init", message))
-
-    def progress_update(self, fraction):
-        f = self._throttle.due(fraction)
-        if f is not None:
-            self.progress.append(("update", f))
-
-    def progress_end(self):
-        self.progress.append(("end", None))
-
-    def message(self, text):
-        self.messages.append(text)
-
-    def displays_flush(self):
-        self.flushes += 1
-
-    def image_list(self):
-        return list(self.images)
-
-    def pdb_call(self, name, args, kwargs):
-        self.pdb_calls.append((name, args))
-        if name == "gimp-image-undo-group-start":
-            args[0].undo_group_start()
-        elif name == "gimp-image-undo-group-end":
-            args[0].undo_group_end()
-        elif name == "gimp-message":
-            self.message(args[0])
-        elif name == "gimp-displays-flush":
-            self.displays_flush()
-        else:
-            raise AttributeError(f"the fake backend has no PDB procedure {name!r}")
-
-    def undo_group_start(self, image):
-        image.undo_group_start()
-
-    def undo_group_end(self, image):
-        image.undo_group_end()
-
-    # items and pixels
-    def item_name(self, item):
-        return item.name
-
-    def item_kind(self, item):
-        kind = getattr(item, "kind", "other")
-        return "group" if kind == "layer" and item.is_group else kind
-
-    def all_layers(self, image):
-        return image.all_layers()
-
-    def channels(self, image):
-        return list(image.channels)
-
-    def read_mask(self, image, item, drawable):
-        out = bytearray(drawable.width * drawable.height)
-        if item.kind == "channel":
-            for layer_span, image_span in _overlap_spans(image, drawable):
-                out[layer_span] = item.data[image_span]
-            return bytes(out)
-        px = item.pixels
-        n = px.width * px.height
-        alpha = px.data[px.channels - 1::px.channels] if px.has_alpha else bytes([255]) * n
-        dx, dy = drawable.offsets[0] - item.offsets[0], drawable.offsets[1] - item.offsets[1]
-        x0, x1 = max(0, -dx), min(drawable.width, px.width - dx)
-        for y in range(max(0, -dy), min(drawable.height, px.height - dy)):
-            if x0 < x1:
-                out[y * drawable.width + x0:y * drawable.width + x1] = \
-                    alpha[(y + dy) * px.width + x0 + dx:(y + dy) * px.width + x1 + dx]
-        return bytes(out)
-
-    def set_active_layer(self, image, layer):
-        image.active = layer
-
-    def set_visible(self, item, visible):
-        image = getattr(item, "image", None)
-        if image is not None and getattr(item, "visible", True) != bool(visible):
-            image._record(("visible", item, getattr(item, "visible", True)))
-        item.visible = bool(visible)
-
-    def is_visible(self, item):
-        return getattr(item, "visible", True)
-
-    def check_paint_layer(self, drawable):
-        kind = getattr(drawable, "kind", None)
-        if kind == "layer-mask":
-            raise PluginError(f"The layer mask of '{drawable.layer.name}' is selected, not the layer. "
-                              "Fix: click the layer's thumbnail (left of the mask) and run it again.")
-        if kind == "channel":
-            raise PluginError(f"The channel '{drawable.name}' is selected. Fix: select a layer in the Layers dialog.")
-        if kind == "layer" and drawable.is_group:
-            raise PluginError(f"'{drawable.name}' is a layer group. Fix: select one of the layers inside it.")
-        if drawable.image is not None and drawable.image.indexed:
-            raise PluginError("The image is in indexed colour. Fix: Image › Mode › RGB, then run it again.")
-
-    def read_pixels(self, drawable):
-        return drawable.pixels
-
-    def read_selection(self, image, drawable):
-        if image.selection is None:
-            return None
-        import array
-        sel = array.array("f", image.selection)
-        out = array.array("f", bytes(4 * drawable.width * drawable.height))
-        for layer_span, image_span in _overlap_spans(image, drawable):
-            out[layer_span] = sel[image_span]
-        return out.tobytes()
-
-    def _insert_above(self, image, drawable, layer):
-        siblings = image.siblings(drawable)
-        image.insert_layer(layer, drawable.parent, siblings.index(drawable))
-
-    def new_layer_like(self, image, drawable, name, pixels):
-        own = drawable.pixels
-        if (pixels.width, pixels.height, pixels.channels, pixels.dtype) != \
-                (own.width, own.height, own.channels, own.dtype):
-            raise ValueError(f"pixels {pixels.shape} {pixels.dtype} do not fit layer {own.shape} {own.dtype}")
-        layer = FakeLayer(name, pixels, drawable.offsets)
-        self._insert_above(image, drawable, layer)
-        return layer
-
-    def new_mask_layer(self, image, drawable, name, mask, rgb):
-        gray = image.base == "gray"
-        n = drawable.width * drawable.height
-        if gray:
-            data = bytearray(2 * n)
-            data[0::2] = bytes([max(rgb)]) * n
-            data[1::2] = mask
-        else:
-            data = bytearray(4 * n)
-            for c in range(3):
-                data[c::4] = bytes([rgb[c]]) * n
-            data[3::4] = mask
-        layer = FakeLayer(name, Pixels(data, drawable.width, drawable.height, 2 if gray else 4, "uint8", gray, True),
-                          drawable.offsets)
-        self._insert_above(image, drawable, layer)
-        return layer
-
-    def new_channel(self, image, drawable, name, mask):
-        data = bytearray(image.width * image.height)
-        for layer_span, image_span in _overlap_spans(image, drawable):
-            data[image_span] = mask[layer_span]
-        channel = FakeChannel(name, image.width, image.height, data)
-        image.insert_channel(channel)
-        return channel
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# GIMP 3 backend
-class GimpBackend:
-    name = "gimp"
-
-    def __init__(self, Gimp, Gegl, GObject, GLib, Babl):
-        self.Gimp, self.Gegl, self.GObject, self.GLib, self.Babl = Gimp, Gegl, GObject, GLib, Babl
-        self._throttle = _Progress()
-        self._ui_ready = False
-        self._open = 0          # undo groups this plug-in opened and has not closed yet
-
-    # -- registration ------------------------------------------------------------------------------------------
-    def main(self, registry):
-        Gimp, backend = self.Gimp, self
-
-        class ShimPlugIn(Gimp.PlugIn):
-            __gtype_name__ = "UnscratchGimpfuShimPlugIn"
-
-            def do_set_i18n(self, name):
-                return False
-
-            def do_query_procedures(self):
-                return list(registry)
-
-            def do_create_procedure(self, name):
-                return backend.create_procedure(self, registry[name])
-
-        return Gimp.main(ShimPlugIn.__gtype__, sys.argv)
-
-    def create_procedure(self, plugin, spec):
-        Gimp, GObject = self.Gimp, self.GObject
-        flags = GObject.ParamFlags.READWRITE
-        if spec.image_proc:
-            proc = Gimp.ImageProcedure.new(plugin, spec.name, Gimp.PDBProcType.PLUGIN, self._run_image, spec)
-            proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
-        else:
-            proc = Gimp.Procedure.new(plugin, spec.name, Gimp.PDBProcType.PLUGIN, self._run_plain, spec)
-            proc.add_enum_argument("run-mode", "Run mode", "The run mode", Gimp.RunMode,
-                                   Gimp.RunMode.NONINTERACTIVE, flags)
-        if spec.imagetypes:
-            proc.set_image_types(spec.imagetypes)
-        if spec.label:
-            proc.set_menu_label(spec.label)
-        if spec.menu:
-            proc.add_menu_path(spec.menu)
-        proc.set_documentation(spec.blurb, spec.help, spec.name)
-        proc.set_attribution(spec.author, spec.copyright, spec.date)
-        for p in spec.params:
-            self._add_argument(proc, p, flags)
-        for rtype, rname, rdesc in spec.results:
-            if rtype == PF_LAYER:
-                proc.add_layer_return_value(rname, rname, rdesc, True, flags)
-            elif rtype == PF_CHANNEL:
-                proc.add_channel_return_value(rname, rname, rdesc, True, flags)
-            elif rtype == PF_DRAWABLE:
-                proc.add_drawable_return_value(rname, rname, rdesc, True, flags)
-            elif rtype == PF_IMAGE:
-                proc.add_image_return_value(rname, rname, rdesc, True, flags)
-            elif rtype in (PF_FLOAT, PF_SLIDER):
-                proc.add_double_return_value(rname, rname, rdesc, -1e308, 1e308, 0.0, flags)
-            elif rtype in INT_TYPES:
-                proc.add_int_return_value(rname, rname, rdesc, -2**31, 2**31 - 1, 0, flags)
-            elif rtype == PF_TOGGLE:
-                proc.add_boolean_return_value(rname, rname, rdesc, False, flags)
-            else:
-                proc.add_string_return_value(rname, rname, rdesc, "", flags)
-        return proc
-
-    def _add_argument(self, proc, p, flags):
-        Gimp = self.Gimp
-        label = p.desc if "_" in p.desc else "_" + p.desc      # GIMP's dialogs want a mnemonic
-        if p.type in (PF_SLIDER, PF_FLOAT):
-            lo, hi = (p.extra[0], p.extra[1]) if p.extra else (-1e308, 1e308)
-            proc.add_double_argument(p.name, label, p.desc, lo, hi, float(p.default or 0.0), flags)
-        elif p.type in INT_TYPES:
-            lo, hi = (p.extra[0], p.extra[1]) if (p.type == PF_SPINNER and p.extra) else INT_RANGES.get(
-                p.type, INT_RANGES[PF_INT32])
-            proc.add_int_argument(p.name, label, p.desc, int(lo), int(hi), int(p.default or 0), flags)
-        elif p.type == PF_TOGGLE:
-            proc.add_boolean_argument(p.name, label, p.desc, bool(p.default), flags)
-        elif p.choices is not None:
-            choice = Gimp.Choice.new()
-            for i, (nick, _, text) in enumerate(p.choices):
-                choice.add(nick, i, text, "")
-            proc.add_choice_argument(p.name, label, p.desc, choice, p.nick_for(p.default), flags)
-        elif p.type in (PF_STRING,):
-            proc.add_string_argument(p.name, label, p.desc, str(p.default or ""), flags)
-        else:
-            raise ValueError(f"{p.name}: parameter type {p.type!r} is not supported by the shim")
-
-    def _values(self, spec, config):
-        values = {}
-        for p in spec.params:
-            v = config.get_property(p.name)
-            values[p.name] = p.value_for(v) if p.choices is not None else v
-        return values
-
-    def _interactive(self, procedure, config, spec):
-        """Show GIMP's own dialog for the procedure's arguments; False when cancelled."""
-        if not spec.params:
-            return True
-        gi = sys.modules["gi"]
-        gi.require_version("GimpUi", "3.0")
-        from gi.repository import GimpUi
-        if not self._ui_ready:
-            GimpUi.init(spec.name)
-            self._ui_ready = True
-        current = self._values(spec, config)
-        shown = spec.dialog_values(current)
-        for p in spec.params:
-            if shown[p.name] != current[p.name] and p.choices is None:
-                config.set_property(p.name, shown[p.name])
-        dialog = GimpUi.ProcedureDialog.new(procedure, config, spec.label.rstrip("…").rstrip("."))
-        dialog.fill(None)
-        ok = dialog.run()
-        dialog.destroy()
-        return ok
-
-    def _run_image(self, procedure, run_mode, image, drawables, config, spec):
-        return self._run(procedure, run_mode, image, drawables, config, spec)
-
-    def _run_plain(self, procedure, config, spec):
-        return self._run(procedure, config.get_property("run-mode"), None, None, config, spec)
-
-    def _run(self, procedure, run_mode, image, drawables, config, spec):
-        Gimp, GLib, GObject = self.Gimp, self.GLib, self.GObject
-        try:
-            if run_mode == Gimp.RunMode.INTERACTIVE and not self._interactive(procedure, config, spec):
-                return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
-            results = call_function(spec, image, drawables, self._values(spec, config))
-        except Exception as exc:
-            if not isinstance(exc, PluginError):
-                traceback.print_exc()
-            return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(error_text(exc)))
-        finally:
-            if image is not None:
-                self._close_undo_groups(image)
-        values = [GObject.Value(Gimp.PDBStatusType, Gimp.PDBStatusType.SUCCESS)]
-        for (rtype, _, _), value in zip(spec.results, results):
-            values.append(GObject.Value(self._gtype_of(rtype), value))
-        return Gimp.ValueArray.new_from_values(values)
-
-    def _gtype_of(self, rtype):
-        Gimp, GObject = self.Gimp, self.GObject
-        return {PF_LAYER: Gimp.Layer, PF_CHANNEL: Gimp.Channel, PF_DRAWABLE: Gimp.Drawable, PF_IMAGE: Gimp.Image,
-                PF_FLOAT: GObject.TYPE_DOUBLE, PF_SLIDER: GObject.TYPE_DOUBLE, PF_TOGGLE: GObject.TYPE_BOOLEAN,
-                PF_INT8: GObject.TYPE_INT, PF_INT16: GObject.TYPE_INT, PF_INT32: GObject.TYPE_INT,
-                PF_SPINNER: GObject.TYPE_INT}.get(rtype, GObject.TYPE_STRING)
-
-    # -- gimp.* ------------------------------------------------------------------------------------------------
-    def progress_init(self, message):
-        self._throttle.reset()
-        self.Gimp.progress_init(message)
-
-    def progress_update(self, fraction):
-        f = self._throttle.due(fraction)
-        if f is not None:
-            self.Gimp.progress_update(f)
-
-    def progress_end(self):
-        self.Gimp.progress_end()
-
-    def message(self, text):
-        self.Gimp.message(text)
-
-    def displays_flush(self):
-        self.Gimp.displays_flush()
-
-    def image_list(self):
-        return list(self.Gimp.get_images())
-
-    def pdb_call(self, name, args, kwargs):
-        proc = self.Gimp.get_pdb().lookup_procedure(name)
-        if proc is None:
-            raise AttributeError(f"no PDB procedure {name!r}")
-        config = proc.create_config()
-        specs = proc.get_arguments()
-        for spec, value in zip(specs, args):
-            self._set_config(config, spec, value)
-        for key, value in kwargs.items():
-            spec = next(s for s in specs if s.name == _arg_name(key))
-            self._set_config(config, spec, value)
-        result = proc.run(config)
-        status = result.index(0)
-        if status != self.Gimp.PDBStatusType.SUCCESS:
-            message = result.index(1) if result.length() > 1 else ""
-            raise PluginError(f"{name} failed: {message or status.value_nick}")
-        values = [result.index(i) for i in range(1, result.length())]
-        return None if not values else values[0] if len(values) == 1 else tuple(values)
-
-    def _set_config(self, config, spec, value):
-        if isinstance(value, (list, tuple)) and value and hasattr(value[0], "get_id"):
-            config.set_core_object_array(spec.name, list(value))
-        else:
-            config.set_property(spec.name, value)
-
-    def undo_group_start(self, image):
-        image.undo_group_start()
-        self._open += 1
-
-    def undo_group_end(self, image):
-        if self._open:
-            self._open -= 1
-            image.undo_group_end()
-
-    def _close_undo_groups(self, image):
-        while self._open:
-            self.undo_group_end(image)
-
-    # -- items and pixels --------------------------------------------------------------------------------------
-    def item_name(self, item):
-        return item.get_name()
-
-    def item_kind(self, item):
-        Gimp = self.Gimp
-        if isinstance(item, Gimp.LayerMask):
-            return "layer-mask"
-        if isinstance(item, Gimp.Channel):
-            return "channel"
-        if isinstance(item, Gimp.Layer):
-            return "group" if item.is_group() else "layer"
-        return "other"
-
-    def all_layers(self, image):
-        out = []
-
-        def walk(items):
-            for item in items:
-                out.append(item)
-                if item.is_group():
-                    walk(item.get_children())
-        walk(image.get_layers())
-        return out
-
-    def channels(self, image):
-        return list(image.get_channels())
-
-    def read_mask(self, image, item, drawable):
-        Gegl = self.Gegl
-        w, h = drawable.get_width(), drawable.get_height()
-        _, ox, oy = drawable.get_offsets()
-        if self.item_kind(item) == "channel":
-            return item.get_buffer().get(Gegl.Rectangle.new(ox, oy, w, h), 1.0, "Y u8", Gegl.AbyssPolicy.NONE)
-        _, ix, iy = item.get_offsets()
-        rgba = item.get_buffer().get(Gegl.Rectangle.new(ox - ix, oy - iy, w, h), 1.0, "R'G'B'A u8",
-                                     Gegl.AbyssPolicy.NONE)
-        return bytes(rgba[3::4])
-
-    def set_active_layer(self, image, layer):
-        image.set_selected_layers([layer])
-
-    def set_visible(self, item, visible):
-        item.set_visible(bool(visible))
-
-    def is_visible(self, item):
-        return bool(item.get_visible())
-
-    def check_paint_layer(self, drawable):
-        Gimp = self.Gimp
-        if isinstance(drawable, Gimp.LayerMask):
-            layer = Gimp.Layer.from_mask(drawable) if hasattr(Gimp.Layer, "from_mask") else None
-            owner = f" of '{layer.get_name()}'" if layer is not None else ""
-            raise PluginError(f"The layer mask{owner} is selected, not the layer. "
-                              "Fix: click the layer's thumbnail (left of the mask) and run it again.")
-        if isinstance(drawable, Gimp.Channel):
-            raise PluginError(f"The channel '{drawable.get_name()}' is selected. "
-                              "Fix: select a layer in the Layers dialog.")
-        if drawable.is_group():
-            raise PluginError(f"'{drawable.get_name()}' is a layer group. Fix: select one of the layers inside it.")
-        if drawable.is_indexed():
-            raise PluginError("The image is in indexed colour. Fix: Image › Mode › RGB, then run it again.")
-
-    def _layout(self, drawable):
-        """(dtype, channels, gray, has_alpha, babl format name) to read and write the drawable with.
-
-        The name is the drawable's own babl format (its precision, TRC and colour space, e.g. "R'G'B'A u16" or
-        "R'G'B'A u16-<space>" for an image with its own profile), so u8, u16 and float pixels travel byte for
-        byte. Half, u32 and double go as float32 in the same TRC and space (babl converts)."""
-        Babl = self.Babl
-        fmt = drawable.get_format()
-        model, _, ctype = Babl.format_get_encoding(fmt).rpartition(" ")
-        gray = drawable.is_gray()
-        alpha = bool(Babl.format_has_alpha(fmt))
-        channels = Babl.format_get_n_components(fmt)
-        if channels != (1 if gray else 3) + (1 if alpha else 0):
-            raise PluginError(f"The layer '{drawable.get_name()}' has an unexpected pixel format "
-                              f"({Babl.get_name(fmt)}). Fix: Image › Mode › RGB, then run it again.")
-        dtype = {"u8": "uint8", "u16": "uint16", "float": "float32"}.get(ctype)
-        if dtype is not None:
-            return dtype, channels, gray, alpha, Babl.get_name(fmt)
-        as_float = Babl.format_with_space(model + " float", Babl.format_get_space(fmt))
-        return "float32", channels, gray, alpha, Babl.get_name(as_float)
-
-    def read_pixels(self, drawable):
-        Gegl = self.Gegl
-        dtype, channels, gray, alpha, fmt = self._layout(drawable)
-        w, h = drawable.get_width(), drawable.get_height()
-        data = drawable.get_buffer().get(Gegl.Rectangle.new(0, 0, w, h), 1.0, fmt, Gegl.AbyssPolicy.NONE)
-        return Pixels(data, w, h, channels, dtype, gray, alpha, fmt)
-
-    def read_selection(self, image, drawable):
-        Gimp, Gegl = self.Gimp, self.Gegl
-        if Gimp.Selection.is_empty(image):
-            return None
-        w, h = drawable.get_width(), drawable.get_height()
-        _, ox, oy = drawable.get_offsets()
-        return image.get_selection().get_buffer().get(Gegl.Rectangle.new(ox, oy, w, h), 1.0, "Y float",
-                                                      Gegl.AbyssPolicy.NONE)
-
-    def _insert_above(self, image, drawable, layer, fmt, data):
-        """Fill the new layer, then put it just above `drawable` (same group, same offsets); nothing is left
-        behind when that fails."""
-        try:
-            self._write(layer, 0, 0, layer.get_width(), layer.get_height(), fmt, data)
-        except Exception:
-            layer.delete()
-            raise
-        image.insert_layer(layer, drawable.get_parent(), image.get_item_position(drawable))
-        _, ox, oy = drawable.get_offsets()
-        layer.set_offsets(ox, oy)
-        layer.update(0, 0, layer.get_width(), layer.get_height())
-
-    def _write(self, drawable, x, y, w, h, fmt, data):
-        Gegl = self.Gegl
-        buf = drawable.get_buffer()
-        buf.set(Gegl.Rectangle.new(x, y, w, h), fmt, data)
-        buf.flush()
-
-    def new_layer_like(self, image, drawable, name, pixels):
-        Gimp = self.Gimp
-        w, h = drawable.get_width(), drawable.get_height()
-        if (pixels.width, pixels.height) != (w, h):
-            raise ValueError(f"pixels {pixels.shape} do not fit layer {h}x{w}")
-        layer = Gimp.Layer.new(image, name, w, h, drawable.type(), 100.0, Gimp.LayerMode.NORMAL)
-        self._insert_above(image, drawable, layer, pixels.format, pixels.data)
-        return layer
-
-    def new_mask_layer(self, image, drawable, name, mask, rgb):
-        Gimp = self.Gimp
-        w, h = drawable.get_width(), drawable.get_height()
-        n = w * h
-        gray = image.get_base_type() == Gimp.ImageBaseType.GRAY
-        if gray:
-            data = bytearray(2 * n)
-            data[0::2] = bytes([max(rgb)]) * n
-            data[1::2] = mask
-            ltype, fmt = Gimp.ImageType.GRAYA_IMAGE, "Y'A u8"
-        else:
-            data = bytearray(4 * n)
-            for c in range(3):
-                data[c::4] = bytes([rgb[c]]) * n
-            data[3::4] = mask
-            ltype, fmt = Gimp.ImageType.RGBA_IMAGE, "R'G'B'A u8"
-        layer = Gimp.Layer.new(image, name, w, h, ltype, 100.0, Gimp.LayerMode.NORMAL)
-        self._insert_above(image, drawable, layer, fmt, bytes(data))
-        return layer
-
-    def new_channel(self, image, drawable, name, mask):
-        Gimp, Gegl = self.Gimp, self.Gegl
-        W, H = image.get_width(), image.get_height()
-        w, h = drawable.get_width(), drawable.get_height()
-        _, ox, oy = drawable.get_offsets()
-        channel = Gimp.Channel.new(image, name, W, H, 50.0, Gegl.Color.new("red"))
-        x0, y0, x1, y1 = max(0, ox), max(0, oy), min(W, ox + w), min(H, oy + h)
-        if x0 < x1 and y0 < y1:
-            rows = [mask[(y - oy) * w + (x0 - ox):(y - oy) * w + (x1 - ox)] for y in range(y0, y1)]
-            try:
-                self._write(channel, x0, y0, x1 - x0, y1 - y0, "Y u8", b"".join(rows))
-            except Exception:
-                channel.delete()
-                raise
-        image.insert_channel(channel, None, 0)
-        channel.set_visible(False)
-        return channel
-
-
-# ---------------------------------------------------------------------------------------------------------------
 def _load_backend():
     if os.environ.get("UNSCRATCH_GIMPFU_BACKEND", "").lower() == "fake":
-        return FakeBackend()
+        return _NoGimp()
     try:
         import gi
         gi.require_version("Gimp", "3.0")
@@ -1127,7 +408,8 @@ def _load_backend():
         gi.require_version("Babl", "0.1")
         from gi.repository import Babl, Gegl, GLib, GObject, Gimp
     except (ImportError, ValueError):
-        return FakeBackend()
+        return _NoGimp()
+    from gimpfu_gimp import GimpBackend  # beside this file: GIMP runs the plug-in with its folder on sys.path
     return GimpBackend(Gimp, Gegl, GObject, GLib, Babl)
 
 

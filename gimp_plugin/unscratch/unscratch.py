@@ -150,11 +150,15 @@ def in_use():
 def _params(threshold):
     """0, or the detector's own value as the dialog showed it: the detector's rules (for Restore on a whole
     layer, only the defects it is sure of); any other value is the threshold."""
-    if not threshold or threshold <= 0:
-        return {}
-    if "threshold" in _described and abs(threshold - round(_described["threshold"], 2)) < 1e-9:
-        return {}
-    return {"threshold": float(threshold)}
+    return protocol.job_params(threshold if threshold and threshold > 0 else None,
+                               detector_threshold=_described.get("threshold"))
+
+
+def _output(outputs, name, shape, dtype):
+    try:
+        return protocol.output(outputs, name, shape, dtype, host="gimp")
+    except protocol.WorkerError as exc:
+        raise PluginError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -168,10 +172,7 @@ def detect_scratches(image, drawable, threshold=0.0, add_channel=True):
     if region is not None:
         arrays["region"] = (region, (px.height, px.width), "float32")
     result, outputs = _run("detect", arrays, _params(threshold), "Detecting scratches…")
-    mask, shape, dtype = outputs["mask"]
-    if tuple(shape) != (px.height, px.width) or dtype != "uint8":
-        raise PluginError(f"unscratch's worker sent a mask of shape {shape} ({dtype}) for a "
-                          f"{px.height}x{px.width} layer. Fix: reinstall with  {FIX_INSTALL}")
+    mask = _output(outputs, "mask", (px.height, px.width), "uint8")
     name = item_name(drawable)
     with undo_group(image):
         layer = new_mask_layer(image, drawable, f"Scratches in {name}", mask)
@@ -208,10 +209,7 @@ def _repair(image, drawable, op, threshold, label, suffix, what):
         if marks is not None:
             arrays["mask"] = (mask, (px.height, px.width), "uint8")
     result, outputs = _run(op, arrays, _params(threshold) if op == "restore" else {}, label)
-    data, shape, dtype = outputs["restored"]
-    if tuple(shape) != tuple(sent[1]) or dtype != px.dtype:
-        raise PluginError(f"unscratch's worker sent {shape} {dtype} for a {sent[1]} {px.dtype} layer. "
-                          f"Fix: reinstall with  {FIX_INSTALL}")
+    data = _output(outputs, "restored", sent[1], px.dtype)
     info = result.get("info", {})
     source = f"the layer '{item_name(marks)}'" if marks is not None else None
     if data == px.data:     # nothing changed: say so, and add no layer identical to the original

@@ -17,35 +17,20 @@ import traceback
 from . import pixels
 
 PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
-OPS = ("detect", "restore", "fill")
 MODES = {"defects": "restore", "fill": "fill"}
-METHODS = ("auto", "model", "classical")
 DETECT_OUTPUTS = ("layer", "selection")
 SUFFIX = {"detect": "defects", "restore": "restored", "fill": "healed"}
 TITLES = {"detect": "Detect scratches", "restore": "Restore selection", "fill": "Fill selection"}
 
 
-def _load_protocol():
-    """The copy of unscratch/protocol.py that `unscratch install krita` put beside us; in a source
-    checkout (plug-in run straight from the repository) the core's own file."""
+try:  # the copy of unscratch/protocol.py that `unscratch install krita` put beside us
+    from . import protocol  # type: ignore[attr-defined]
+except ImportError:  # this package run from the source tree (the unit tests): the core's own
     try:
-        from . import protocol  # type: ignore[attr-defined]
-        return protocol
+        from unscratch import protocol  # in Krita, "unscratch" is this package: no core to fall back on
     except ImportError:
-        pass
-    import importlib.util
-    path = os.path.join(os.path.dirname(os.path.dirname(PLUGIN_DIR)), "core", "unscratch", "protocol.py")
-    if not os.path.exists(path):
         raise ImportError("the unscratch plug-in is incomplete (protocol.py is missing); "
-                          "reinstall it with: python -m unscratch install krita")
-    spec = importlib.util.spec_from_file_location(__name__.rpartition(".")[0] + ".protocol", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-protocol = _load_protocol()
+                          "reinstall it with: python -m unscratch install krita") from None
 
 
 class UnscratchError(RuntimeError):
@@ -80,7 +65,7 @@ class Settings:
         except ValueError:
             s.threshold = None
         s.mode = read("mode", "defects") if read("mode", "defects") in MODES else "defects"
-        s.method = read("method", "auto") if read("method", "auto") in METHODS else "auto"
+        s.method = read("method", "auto") if read("method", "auto") in protocol.METHODS else "auto"
         out = read("detect_output", "layer")
         s.detect_output = out if out in DETECT_OUTPUTS else "layer"
         return s
@@ -94,10 +79,7 @@ class Settings:
         app.writeSetting(self.GROUP, "detect_output", self.detect_output)
 
     def params(self) -> dict:
-        p = {"method": self.method}
-        if self.threshold is not None:
-            p["threshold"] = float(self.threshold)
-        return p
+        return protocol.job_params(self.threshold, method=self.method)
 
 
 # ------------------------------------------------------------------------------------- user interface
@@ -324,7 +306,7 @@ def run(op: str, doc, *, node=None, settings: Settings | None = None, ui=None, p
     """Run Detect ('detect'), Restore ('restore', defects inside the selection) or Fill ('fill', heal
     the whole selection) on `doc`. Errors are reported through `ui` and recorded in the Result."""
     global last_result, _busy
-    if op not in OPS:
+    if op not in protocol.IMAGE_OPS:
         raise ValueError(op)
     settings = settings or Settings()
     ui = ui or NullUI()
@@ -369,7 +351,8 @@ def _run(op, doc, node, settings, ui, python, result):
     if op == "fill" and region is None:
         raise UnscratchError("Fill selection needs a selection: select the area to heal first "
                              "(Restore selection without a selection repairs the whole layer)")
-    arrays = {"image": fmt.to_worker(original, w, h)}
+    sent = fmt.to_worker(original, w, h)
+    arrays = {"image": sent}
     if region is not None:
         arrays["region"] = region
     marks = defects_layer(doc, node) if op == "restore" else None
@@ -386,9 +369,7 @@ def _run(op, doc, node, settings, ui, python, result):
     if result.threshold is not None and settings.threshold is None:
         known_thresholds.update({k: facts[k] for k in ("threshold", "auto_threshold") if k in facts})
     if op == "detect":
-        mask, shape, dtype = outputs["mask"]
-        if tuple(shape) != (h, w) or dtype != "uint8":
-            raise UnscratchError(f"the worker returned a mask of shape {shape} ({dtype}) for a {w}x{h} image")
+        mask = protocol.output(outputs, "mask", (h, w), "uint8", host="krita")
         result.defect_pixels = int(info.get("info", {}).get("defect_pixels", len(mask) - bytes(mask).count(0)))
         if settings.detect_output == "selection":
             set_selection(doc, mask, w, h)
@@ -397,7 +378,7 @@ def _run(op, doc, node, settings, ui, python, result):
             result.layer = add_layer_above(doc, node, name, fmt.overlay(mask, w, h), w, h)
             result.layer_name = name
         return
-    restored, shape, dtype = outputs["restored"]
+    restored = protocol.output(outputs, "restored", sent[1], sent[2], host="krita")
     native = fmt.from_worker(restored, original, w, h)
     patch, changed = fmt.patch(native, original)
     result.changed_pixels = changed

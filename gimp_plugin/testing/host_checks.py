@@ -3,9 +3,9 @@
 # Environment: UNSCRATCH_CHECKS_DIR (inputs in, results out: results.json + .npy dumps + exported PNGs),
 # UNSCRATCH_CHECKS_SPEC (JSON: rects and the like), GIMP3_DIRECTORY (with the plug-in installed).
 # Every scenario runs even when another fails; failures are recorded in results.json, never raised as SystemExit.
-import importlib.util
 import json
 import os
+import sys
 import time
 import traceback
 
@@ -18,13 +18,11 @@ from gi.repository import Babl, Gegl, Gimp, Gio  # noqa: E402
 
 _D = os.environ["UNSCRATCH_CHECKS_DIR"]
 _SPEC = json.loads(os.environ["UNSCRATCH_CHECKS_SPEC"])
-_REPO = _SPEC["repo"]
-_ps = importlib.util.spec_from_file_location("unscratch_protocol_checks",
-                                             os.path.join(_REPO, "core", "unscratch", "protocol.py"))
-_protocol = importlib.util.module_from_spec(_ps)
-_ps.loader.exec_module(_protocol)
-_RESULTS = {}
+# protocol.py (for write_npy; GIMP's Python has no numpy) as the plug-in imports it: the copy installed beside it
 _PLUGIN_DIR = os.path.join(os.environ["GIMP3_DIRECTORY"], "plug-ins", "unscratch")
+sys.path.insert(0, _PLUGIN_DIR)
+import protocol as _protocol  # noqa: E402
+_RESULTS = {}
 
 
 def _load(name):

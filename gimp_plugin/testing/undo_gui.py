@@ -1,9 +1,9 @@
 # Runs inside GIMP 3's GUI (python-fu-eval) for undo_gui.sh: open in8.png in a display, select, run Restore
 # selection INTERACTIVE (its dialog appears; undo_gui.sh presses OK), signal "ready", wait for undo_gui.sh's Ctrl+Z to
 # take effect, record the layers and the pixels.
-import importlib.util
 import json
 import os
+import sys
 import time
 import traceback
 
@@ -15,10 +15,9 @@ from gi.repository import Gegl, Gimp, Gio  # noqa: E402
 
 _D = os.environ["UNSCRATCH_CHECKS_DIR"]
 _SPEC = json.loads(os.environ["UNSCRATCH_CHECKS_SPEC"])
-_ps = importlib.util.spec_from_file_location("unscratch_protocol_undo",
-                                             os.path.join(_SPEC["repo"], "core", "unscratch", "protocol.py"))
-_protocol = importlib.util.module_from_spec(_ps)
-_ps.loader.exec_module(_protocol)
+# protocol.py (for write_npy; GIMP's Python has no numpy) as the plug-in imports it: the copy installed beside it
+sys.path.insert(0, os.path.join(os.environ["GIMP3_DIRECTORY"], "plug-ins", "unscratch"))
+import protocol as _protocol  # noqa: E402
 _out = {"ok": False}
 try:
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(os.path.join(_D, "in8.png")))
