@@ -82,7 +82,7 @@ def test_missing_interpreter_says_how_to_fix(tmp_path, monkeypatch):
 
 def test_restore_reports_what_it_repaired():
     """Hosts say how many pixels were repaired and with which rule, from result["info"] alone."""
-    damaged, _, truth = scratched()
+    damaged, _, _ = scratched()
     region = np.zeros(damaged.shape[:2], np.uint8)
     region[30:70, :] = 255
     arrays = {"image": as_msg(damaged), "region": as_msg(region)}
@@ -121,3 +121,21 @@ def test_hosts_share_the_params_and_the_output_checks():
         protocol.output(outputs, "mask", (3, 2), "uint8", host="gimp")
     with pytest.raises(protocol.WorkerError, match="sent no restored"):
         protocol.output(outputs, "restored", (2, 3), "uint8")
+
+
+@pytest.mark.parametrize("with_region", [False, True])
+def test_restore_of_the_mask_detect_and_mask_gives_is_restore_without_a_mask(with_region):
+    """The worker detects with api.detect_and_mask, then restores that mask: the pixels api.restore gives."""
+    import unscratch
+    from unscratch import api
+    damaged, _, _ = scratched()
+    region = None
+    if with_region:
+        region = np.zeros(damaged.shape[:2], np.float32)
+        region[20:44, 10:60] = 1.0
+    scan = api.detect_and_mask(damaged, region=region)
+    assert scan.repair_mask.dtype == bool and scan.repair_mask.shape == damaged.shape[:2]
+    assert scan.repair_mask.any() and scan.detection.mask.shape == damaged.shape[:2]
+    assert np.array_equal(unscratch.restore(damaged, scan.repair_mask, region=region),
+                          unscratch.restore(damaged, region=region))
+

@@ -189,15 +189,15 @@ def cmd_info(args) -> int:
 
 
 def cmd_install(args) -> int:
-    from . import hosts
-    path = hosts.install(args.host, args.dir)
+    from . import install
+    path = install.install(args.host, args.dir)
     print(f"installed the {args.host} plug-in in {path}")
     return 0
 
 
 def cmd_uninstall(args) -> int:
-    from . import hosts
-    path = hosts.uninstall(args.host, args.dir)
+    from . import install
+    path = install.uninstall(args.host, args.dir)
     print(f"removed the {args.host} plug-in from {path}" if path else f"no {args.host} plug-in was installed")
     return 0
 

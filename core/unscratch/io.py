@@ -248,20 +248,15 @@ def _normalise(image: np.ndarray, path: Path) -> np.ndarray:
         raise InputError(f"{path}: signed 16-bit samples are not supported")
     elif image.dtype == bool:
         image = image.astype(np.uint8) * 255
+    image = check_image(image, str(path))  # layout, dtype, NaN and infinities: the core's rules
     if image.dtype == np.float32:
-        finite = np.isfinite(image)
-        if not finite.all():
-            raise InputError(f"{path}: contains NaN or infinite samples")
         low, high = float(image.min()), float(image.max())
         if high > FLOAT_SLACK or low < 1 - FLOAT_SLACK:
             scale = "0-255" if high <= 255.5 else "0-65535" if high <= 65535.5 else "another range"
             raise InputError(f"{path}: float samples range {low:g} to {high:g}; unscratch reads float images "
                              f"as 0-1 (1 = white) and these look like {scale}; scale them to 0-1 or save "
                              "as 8- or 16-bit integers")
-    try:
-        return check_image(image, str(path))
-    except InputError:
-        raise
+    return image
 
 
 FLOAT_SLACK = 1.01  # float samples outside [-0.01, 1.01] are not 0-1 data (rounding aside)

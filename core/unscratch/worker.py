@@ -14,7 +14,7 @@ import traceback
 import numpy as np
 
 from . import __version__, detect, restore
-from .api import get_detector, resolve_threshold
+from .api import detect_and_mask, resolve_threshold, settings
 from .errors import Cancelled, InputError, ModelError
 from .protocol import PROTOCOL_VERSION
 
@@ -72,8 +72,15 @@ def run(job: str) -> dict:
     elif op in ("restore", "fill"):
         mask, region = inputs.get("mask"), inputs.get("region")
         mode = "fill" if op == "fill" else "defects"
-        result = restore(image, mask, region=region, mode=mode, threshold=params.get("threshold"),
-                         progress=_progress, cancel=_host_gone, method=params.get("method", "auto"))
+        hole, progress = mask, _progress
+        if mode == "defects" and mask is None:  # detect first: the mask restore would repair (api.restore's rule)
+            hole = detect_and_mask(image, region=region, threshold=params.get("threshold"), cancel=_host_gone,
+                                   progress=lambda f: _progress(0.4 * f),
+                                   method=params.get("detect_method", "auto")).repair_mask
+            progress = lambda f: _progress(0.4 + 0.6 * f)  # noqa: E731
+        result = restore(image, hole, region=region, mode=mode, threshold=params.get("threshold"),
+                         progress=progress, cancel=_host_gone, method=params.get("method", "auto"))
+        del hole
         changed = result != image
         if changed.ndim == 3:
             changed = changed.any(axis=2)
@@ -88,14 +95,8 @@ def run(job: str) -> dict:
 
 def describe(method: str = "auto") -> dict:
     """What a host shows before any run: the detector's own threshold and the stricter whole-image one."""
-    detector = get_detector(method)
-    return {"threshold": float(detector.threshold), "auto_threshold": _auto_threshold(detector),
-            "detector": detector.provenance}
-
-
-def _auto_threshold(detector) -> float | None:
-    high = getattr(detector, "auto_threshold", None)
-    return float(high) if high is not None and high > detector.threshold else None
+    own = settings(method)
+    return {"threshold": own.threshold, "auto_threshold": own.auto_threshold, "detector": own.detector}
 
 
 def repair_rule(mode: str, mask, region, params: dict) -> dict:
@@ -111,11 +112,10 @@ def repair_rule(mode: str, mask, region, params: dict) -> dict:
         if region is not None:
             hole &= region > 0
         return dict(selected, rule="mask", mask_pixels=int(hole.sum()))
-    method = params.get("detect_method", "auto")
-    detector = get_detector(method)
-    threshold = resolve_threshold(detector, params.get("threshold"))
-    if region is None and params.get("threshold") is None and _auto_threshold(detector) is not None:
-        return dict(selected, rule="cautious", threshold=threshold, auto_threshold=_auto_threshold(detector))
+    own = settings(params.get("detect_method", "auto"))
+    threshold = resolve_threshold(own, params.get("threshold"))
+    if region is None and params.get("threshold") is None and own.auto_threshold is not None:
+        return dict(selected, rule="cautious", threshold=threshold, auto_threshold=own.auto_threshold)
     return dict(selected, rule="selection" if region is not None else "threshold", threshold=threshold)
 
 

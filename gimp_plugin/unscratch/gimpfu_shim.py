@@ -33,7 +33,6 @@ is not "fake"), else one that only registers (main() does nothing). The unit tes
 from __future__ import annotations
 
 import os
-import sys
 import traceback
 
 __all__ = [

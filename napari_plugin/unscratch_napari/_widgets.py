@@ -1,11 +1,8 @@
 """The dock widgets: "Detect scratches", "Restore" and "Restoration metrics".
 
-Each widget is a magicgui Container docked by napari (`viewer.window.add_plugin_dock_widget("unscratch",
-NAME)`). Pressing its button checks the chosen layers on the main thread, snapshots what the work needs
-(array references, region/mask planes), and runs the computation in a napari `thread_worker`; the
-progress bar follows the core's progress callback and Cancel sets the core's cancel event. Results are
-turned into layers back on the main thread. Problems with the input (no image, mismatched shapes, a
-region that selects nothing, …) become a napari error notification, never a traceback.
+Each widget is a JobWidget (_job.py: Run, Cancel, progress, status around a worker thread) docked by napari
+(`viewer.window.add_plugin_dock_widget("unscratch", NAME)`). Problems with the input (no image, mismatched
+shapes, a region that selects nothing, …) become a napari error notification, never a traceback.
 
 Stacks (leading axes before H, W): by default only the slice on screen is processed; tick "all slices"
 to process every slice, one after another. Outputs always have the image's full shape so they line up
@@ -15,260 +12,28 @@ lazy: only the processed slices' masks and the pixels a restoration changed are 
 """
 from __future__ import annotations
 
-import threading
-import time
 import weakref
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import NamedTuple
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, Label, ProgressBar, PushButton
+from magicgui.widgets import CheckBox, ComboBox, FloatSlider
 from napari.layers import Image
-from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtCore import QObject, Signal, Slot
+from napari.utils.notifications import show_info
 
 import unscratch
 import unscratch.api
-from unscratch import Cancelled, InputError, ModelError
+from unscratch import Cancelled, InputError
 from unscratch import metrics as _metrics
 from unscratch.protocol import repair_summary
 from unscratch.worker import repair_rule
 
 from . import _layers as L
+from ._job import (JobWidget, alive, default_threshold, index_list, layer_choices, layer_kwargs, output_kind,
+                   paint_red, provenance)
 
 MASK_NAME, PROB_NAME = "scratches", "scratch probability"
 RESTORED_NAME, DIFF_NAME = "restored", "difference"
-
-
-# --- helpers -----------------------------------------------------------------------------------
-class _Relay(QObject):
-    """Carries progress from the worker thread to the GUI thread (queued signal)."""
-    progress = Signal(float)
-
-    def __init__(self, callback, parent=None):
-        super().__init__(parent)
-        self._callback = callback
-        self.progress.connect(self._deliver)
-
-    @Slot(float)
-    def _deliver(self, value: float) -> None:
-        self._callback(value)
-
-
-def _guarded(compute, job, progress, cancel):
-    """Worker body: expected outcomes come back as values, so napari never shows them as tracebacks."""
-    try:
-        return "ok", compute(job, progress, cancel)
-    except Cancelled:
-        return "cancelled", None
-    except (InputError, ModelError) as exc:
-        return "error", str(exc)
-
-
-def _provenance(**fields) -> dict:
-    return {"unscratch": {"version": unscratch.__version__,
-                          "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **fields}}
-
-
-def _index_list(indices) -> list | None:
-    """Processed slices as lists (JSON-friendly); None for a single 2-D image."""
-    indices = list(indices)
-    if indices == [()]:
-        return None
-    return [list(i) for i in indices]
-
-
-def _default_threshold() -> float:
-    try:
-        card = unscratch.models.default_card("detect")
-    except Exception:  # a broken card is reported when detection runs
-        card = None
-    if card is not None and card.threshold is not None:
-        return float(card.threshold)
-    return float(unscratch.classical.ClassicalDetector.threshold)
-
-
-def _kind(layer) -> str | None:
-    meta = getattr(layer, "metadata", None) or {}
-    info = meta.get("unscratch") if isinstance(meta, dict) else None
-    return info.get("output") if isinstance(info, dict) else None
-
-
-def _alive(ref, viewer):
-    """The layer behind a weakref if it is still in the viewer, else None."""
-    layer = ref() if ref is not None else None
-    if layer is None or viewer is None:
-        return None
-    return layer if any(L.unwrap(x) is layer for x in viewer.layers) else None
-
-
-def _layer_kwargs(image) -> dict:
-    return {"scale": tuple(image.scale), "translate": tuple(image.translate)}
-
-
-# --- common machinery --------------------------------------------------------------------------
-class _JobWidget(Container):
-    """Run button, Cancel button, progress bar and status line around a threaded job."""
-    title = ""
-    run_text = "Run"
-    cancellable = True
-
-    def __init__(self, napari_viewer, controls):
-        self._viewer_ref = weakref.ref(L.unwrap(napari_viewer))
-        run = PushButton(text=self.run_text, name="run_button")
-        cancel = PushButton(text="Cancel", name="cancel_button", enabled=False, visible=self.cancellable)
-        buttons = Container(widgets=[run, cancel], layout="horizontal", labels=False, name="buttons")
-        bar = ProgressBar(value=0, min=0, max=1000, name="progress")
-        status = Label(value="", name="status")
-        form = Container(widgets=controls, labels=True, name="form")
-        super().__init__(widgets=[form, buttons, bar, status], labels=False)
-        for control in controls:  # widget.image, widget.threshold, … as in a magicgui FunctionGui
-            object.__setattr__(self, control.name, control)
-        status.native.setWordWrap(True)
-        self.worker = None
-        self.outputs: dict = {}
-        self._job = None
-        self._cancel_event: threading.Event | None = None
-        self._relay = _Relay(self._on_progress, parent=self.native)
-        run.changed.connect(lambda *_: self.run())
-        cancel.changed.connect(lambda *_: self.cancel())
-        events = self.viewer.layers.events
-        events.inserted.connect(self._on_layers_changed)
-        events.removed.connect(self._on_layers_changed)
-        events.moved.connect(self._on_layers_changed)
-        self.reset_choices()
-        for layer in list(self.viewer.layers):  # pre-select outputs already there (newest wins)
-            self._on_inserted(L.unwrap(layer))
-
-    # the viewer is held weakly: a dock widget must not keep a closed viewer alive
-    @property
-    def viewer(self):
-        return self._viewer_ref()
-
-    def _on_layers_changed(self, event=None):
-        self.reset_choices()
-        if event is not None and getattr(event, "type", "") == "inserted":
-            self._on_inserted(L.unwrap(event.value))
-
-    def _on_inserted(self, layer) -> None:
-        """Hook: a layer was added (used to pre-select fresh outputs)."""
-
-    def _layers(self, kind):
-        viewer = self.viewer
-        if viewer is None:
-            return []
-        return [L.unwrap(x) for x in viewer.layers if isinstance(x, kind)]
-
-    # --- running -------------------------------------------------------------------------------
-    def run(self):
-        """Start the job in a worker thread; returns the worker, or None when the input is unusable."""
-        if self.worker is not None:
-            show_warning(f"{self.title}: already running; wait for it or press Cancel")
-            return None
-        try:
-            job = self._prepare()
-        except InputError as exc:
-            self._report_error(str(exc))
-            return None
-        cancel = threading.Event()
-        relay = self._relay
-        last = [-1]
-
-        def progress(fraction: float) -> None:
-            step = int(round(min(max(fraction, 0.0), 1.0) * 1000))
-            if step != last[0]:
-                last[0] = step
-                try:
-                    relay.progress.emit(step / 1000)
-                except RuntimeError:  # widget closed while working
-                    cancel.set()
-
-        worker = create_worker(_guarded, self._compute, job, progress, cancel, _start_thread=False,
-                               _connect={"returned": self._on_returned, "errored": self._on_errored,
-                                         "finished": self._on_finished})
-        self.worker, self._job, self._cancel_event = worker, job, cancel
-        self.native.destroyed.connect(cancel.set)  # widget closed (e.g. viewer closed): stop the work
-        self._set_running(True)
-        self.progress.value = 0
-        self.status.value = "working…"
-        worker.start()
-        return worker
-
-    def cancel(self) -> None:
-        if self._cancel_event is not None:
-            self._cancel_event.set()
-            self.status.value = "cancelling…"
-
-    def wait(self, timeout: float = 300.0) -> None:
-        """Process Qt events until the running job has finished (for scripts and tests)."""
-        from qtpy.QtWidgets import QApplication
-
-        deadline = time.monotonic() + timeout
-        while self.worker is not None:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.title}: still running after {timeout} s")
-            QApplication.processEvents()
-            time.sleep(0.005)
-        QApplication.processEvents()
-
-    def __call__(self) -> dict:
-        """Run and wait; returns the output layers by kind (empty when nothing was made)."""
-        self.outputs = {}
-        if self.run() is not None:
-            self.wait()
-        return self.outputs
-
-    def _set_running(self, running: bool) -> None:
-        self.buttons.run_button.enabled = not running
-        self.buttons.cancel_button.enabled = running
-
-    def _on_progress(self, fraction: float) -> None:
-        self.progress.value = int(round(fraction * 1000))
-
-    def _on_returned(self, outcome) -> None:
-        kind, payload = outcome
-        if self.viewer is None:  # the viewer was closed meanwhile
-            return
-        if kind == "ok":
-            try:
-                message = self._apply(self._job, payload)
-            except InputError as exc:
-                self._report_error(str(exc))
-                return
-            self.progress.value = 1000
-            self.status.value = message or "done"
-        elif kind == "cancelled":
-            self.progress.value = 0
-            self.status.value = "cancelled; nothing was changed"
-            show_info(f"{self.title}: cancelled")
-        else:
-            self._report_error(payload)
-
-    def _on_errored(self, exc) -> None:
-        # an unexpected failure (a bug): napari's worker already shows it with its traceback
-        self.status.value = f"failed: {type(exc).__name__}: {exc}"
-
-    def _on_finished(self) -> None:
-        self.worker, self._cancel_event = None, None
-        self._set_running(False)
-
-    def _report_error(self, message: str) -> None:
-        self.progress.value = 0
-        self.status.value = message
-        show_error(f"{self.title}: {message}")
-
-    # --- to implement --------------------------------------------------------------------------
-    def _prepare(self):
-        raise NotImplementedError
-
-    @staticmethod
-    def _compute(job, progress, cancel):
-        raise NotImplementedError
-
-    def _apply(self, job, result) -> str:
-        raise NotImplementedError
 
 
 # --- Detect scratches --------------------------------------------------------------------------
@@ -293,7 +58,7 @@ class _DetectState:
     detections: dict = field(default_factory=dict)
 
 
-class DetectWidget(_JobWidget):
+class DetectWidget(JobWidget):
     """Image (+ optional Shapes/Labels region) → an editable Labels mask and a hidden probability layer.
 
     The threshold slider re-thresholds the cached probability live, without running the detector again
@@ -306,16 +71,16 @@ class DetectWidget(_JobWidget):
         from napari.layers import Image, Labels, Shapes
 
         viewer_ref = weakref.ref(L.unwrap(napari_viewer))
-        image = ComboBox(name="image", label="image", choices=_choices(viewer_ref, Image),
+        image = ComboBox(name="image", label="image", choices=layer_choices(viewer_ref, Image),
                          tooltip="the image to inspect (never modified)")
-        region = ComboBox(name="region", label="region", nullable=True, choices=_choices(viewer_ref, (Shapes, Labels)),
+        region = ComboBox(name="region", label="region", nullable=True, choices=layer_choices(viewer_ref, (Shapes, Labels)),
                           tooltip="optional Shapes or Labels layer: look only inside it (----- = whole image)")
         threshold = FloatSlider(name="threshold", label="threshold", min=0.0, max=1.0, step=0.01,
-                                value=_default_threshold(),
+                                value=default_threshold(),
                                 tooltip="probability above which a pixel is a defect; moving it re-thresholds "
                                         "the last detection without running the detector again")
         infrared = ComboBox(name="infrared", label="infrared", nullable=True, value=None,
-                            choices=_choices(viewer_ref, Image),
+                            choices=layer_choices(viewer_ref, Image),
                             tooltip="optional: the film scanner's infrared plane of this image (an RGBI TIFF "
                                     "opens as the image and an 'infrared' layer); defects are found in it "
                                     "instead of by the network (----- = the network)")
@@ -338,8 +103,8 @@ class DetectWidget(_JobWidget):
 
     def _on_infrared(self, layer) -> None:
         """The two detectors have their own scales: the slider starts at the chosen one's threshold."""
-        infrared = unscratch.api.get_detector("infrared").threshold
-        self.threshold.value = infrared if layer is not None else _default_threshold()
+        infrared = unscratch.api.settings("infrared").threshold
+        self.threshold.value = infrared if layer is not None else default_threshold()
 
     def _prepare(self) -> _DetectJob:
         viewer, image = self.viewer, self.image.value
@@ -374,7 +139,7 @@ class DetectWidget(_JobWidget):
         state = self._states.get(id(image))
         if state is None or state.image() is not image:
             return None
-        labels, prob = _alive(state.labels, self.viewer), _alive(state.probability, self.viewer)
+        labels, prob = alive(state.labels, self.viewer), alive(state.probability, self.viewer)
         if labels is None or prob is None or tuple(labels.data.shape) != tuple(prob.data.shape):
             return None
         return state
@@ -383,12 +148,12 @@ class DetectWidget(_JobWidget):
         det = next(iter(detections.values()))
         slices = {tuple(i) for i in ((previous or {}).get("parameters", {}).get("slices") or [])}
         slices |= set(detections)
-        return _provenance(
+        return provenance(
             operation="detect", output=output, source_layer=job.src.name,
             models=[det.provenance.get("detector")], detector=det.provenance.get("detector"),
             threshold=det.threshold,
             parameters={"method": det.provenance.get("method", "auto"), "region_layer": job.region_name,
-                        "threshold": det.threshold, "slices": _index_list(sorted(slices))})
+                        "threshold": det.threshold, "slices": index_list(sorted(slices))})
 
     def _apply(self, job: _DetectJob, detections: dict) -> str:
         viewer, src = self.viewer, job.src
@@ -408,11 +173,11 @@ class DetectWidget(_JobWidget):
             prob_data = L.compose(L.zeros_like_stack(src, src.plane_shape, np.float32, lazy=True), probs, lead)
             prob = L.unwrap(viewer.add_image(prob_data, name=PROB_NAME, colormap="inferno", contrast_limits=(0.0, 1.0),
                                              visible=False, metadata=self._meta(job, "probability", detections, None),
-                                             **_layer_kwargs(job.image)))
+                                             **layer_kwargs(job.image)))
             labels = L.unwrap(viewer.add_labels(mask_data, name=MASK_NAME, opacity=0.8,
                                                 metadata=self._meta(job, "mask", detections, None),
-                                                **_layer_kwargs(job.image)))
-            _paint_red(labels)
+                                                **layer_kwargs(job.image)))
+            paint_red(labels)
             state = _DetectState(weakref.ref(job.image), weakref.ref(labels), weakref.ref(prob), lead,
                                  dict(detections))
             self._states[id(job.image)] = state
@@ -445,26 +210,6 @@ class DetectWidget(_JobWidget):
         self.status.value = f"re-thresholded at {float(value):.2f}: {count} defect pixels (detector not re-run)"
 
 
-def _paint_red(labels) -> None:
-    try:
-        from napari.utils.colormaps import DirectLabelColormap
-
-        labels.colormap = DirectLabelColormap(color_dict={None: "transparent", 0: "transparent", 1: "red"})
-    except Exception:  # an older/newer napari without this API keeps its default colours
-        pass
-    labels.selected_label = 1
-
-
-def _choices(viewer_ref, kind):
-    """magicgui choices callable: the viewer's layers of `kind`, in layer-list order."""
-    def get(_widget=None):
-        viewer = viewer_ref()
-        if viewer is None:
-            return []
-        return [(x.name, L.unwrap(x)) for x in viewer.layers if isinstance(x, kind)]
-    return get
-
-
 # --- Restore -----------------------------------------------------------------------------------
 MODES = [("repair defects (mask)", "defects"), ("fill region", "fill")]
 
@@ -483,7 +228,7 @@ class _RestoreJob:
     threshold: float | None = None  # when mask is None: the sensitivity; None = the detector's own rules
 
 
-class RestoreWidget(_JobWidget):
+class RestoreWidget(JobWidget):
     """Image + mask (Labels from detection or painted) + optional region + mode → "restored" and "difference".
 
     The input layer is never modified. mask ----- in "defects" mode detects the defects first: inside a
@@ -498,17 +243,17 @@ class RestoreWidget(_JobWidget):
         from napari.layers import Image, Labels, Shapes
 
         viewer_ref = weakref.ref(L.unwrap(napari_viewer))
-        image = ComboBox(name="image", label="image", choices=_choices(viewer_ref, Image),
+        image = ComboBox(name="image", label="image", choices=layer_choices(viewer_ref, Image),
                          tooltip="the image to repair (never modified)")
-        mask = ComboBox(name="mask", label="mask", nullable=True, choices=_choices(viewer_ref, Labels),
+        mask = ComboBox(name="mask", label="mask", nullable=True, choices=layer_choices(viewer_ref, Labels),
                         tooltip="Labels layer marking the defects (from Detect scratches, or painted); "
                                 "----- = detect them now")
-        region = ComboBox(name="region", label="region", nullable=True, choices=_choices(viewer_ref, (Shapes, Labels)),
+        region = ComboBox(name="region", label="region", nullable=True, choices=layer_choices(viewer_ref, (Shapes, Labels)),
                           tooltip="optional Shapes or Labels layer: change nothing outside it")
         mode = ComboBox(name="mode", label="mode", choices=MODES, value="defects",
                         tooltip="defects: repair the masked pixels; fill: heal the whole region")
         sensitivity = FloatSlider(name="sensitivity", label="sensitivity", min=0.0, max=1.0, step=0.01,
-                                  value=_default_threshold(),
+                                  value=default_threshold(),
                                   tooltip="with mask -----: the detection threshold. Inside a region every "
                                           "pixel at or above it is repaired. On the whole image, at the "
                                           "detector's own value (the default shown) only defects it is sure "
@@ -521,7 +266,7 @@ class RestoreWidget(_JobWidget):
 
     def _on_inserted(self, layer) -> None:
         # a fresh detection mask becomes the mask to restore with, on the image it was detected on
-        if _kind(layer) == "mask":
+        if output_kind(layer) == "mask":
             try:
                 self.mask.value = layer
                 source = layer.metadata["unscratch"].get("source_layer")
@@ -554,7 +299,7 @@ class RestoreWidget(_JobWidget):
             info = (mask_layer.metadata or {}).get("unscratch")
             mask_prov = dict(info) if isinstance(info, dict) else None
         threshold = float(self.sensitivity.value)
-        if regions is None and abs(threshold - _default_threshold()) < 1e-9:
+        if regions is None and abs(threshold - default_threshold()) < 1e-9:
             threshold = None  # the whole image at the detector's own value: its cautious rule
         return _RestoreJob(L.unwrap(image), src, indices, masks, regions, mode,
                            mask_layer.name if (mask_layer is not None and mode == "defects") else None, mask_prov,
@@ -569,9 +314,15 @@ class RestoreWidget(_JobWidget):
                 raise Cancelled("cancelled")
             mask = job.masks[idx] if job.masks is not None else None
             region = job.regions[idx] if job.regions is not None else None
-            options = dict(region=region, mode=job.mode, cancel=cancel, threshold=job.threshold if mask is None
-                           else None, progress=lambda f, k=k: progress((k + f) / n))
             work = job.src.work_plane(idx)
+            start = 0.0  # the share of this slice's progress spent detecting
+            if mask is None and job.mode == "defects":  # detect first: the mask restore would repair
+                start = 0.4
+                mask = unscratch.api.detect_and_mask(work, region=region, threshold=job.threshold, cancel=cancel,
+                                                     progress=lambda f, k=k: progress((k + 0.4 * f) / n)
+                                                     ).repair_mask
+            options = dict(region=region, mode=job.mode, cancel=cancel,
+                           progress=lambda f, k=k, s=start: progress((k + s + (1 - s) * f) / n))
             if job.src.lazy:  # keep only the changed pixels; the layers overlay them on the input lazily
                 patches = unscratch.restore_patches(work, mask, **options)
                 original = job.src.lazy_plane(idx)
@@ -582,9 +333,10 @@ class RestoreWidget(_JobWidget):
                 result = L.from_core(unscratch.restore(work, mask, **options), plane, work)
                 diff = L.difference(plane, result)
                 out[idx] = _Restored(result, diff, float(diff.max()), int(np.count_nonzero(diff)))
-        models = {"inpainter": unscratch.api.get_inpainter("auto").provenance}
+        defaults = unscratch.api.settings()
+        models = {"inpainter": defaults.restorer, "defaults": defaults}
         if job.mode == "defects" and job.masks is None:
-            models["detector"] = unscratch.api.get_detector("auto").provenance
+            models["detector"] = defaults.detector
         first = job.indices[0]
         models["rule"] = repair_rule(job.mode, job.masks[first] if job.masks is not None else None,
                                      job.regions[first] if job.regions is not None else None,
@@ -599,13 +351,14 @@ class RestoreWidget(_JobWidget):
         mask_threshold = job.mask_provenance.get("threshold") if job.mask_provenance else None
         if job.mode == "defects" and job.masks is None:
             mask_threshold = models["rule"].get("threshold")
-        return _provenance(
+        return provenance(
             operation="restore", output=output, source_layer=job.src.name, models=used,
             inpainter=models.get("inpainter"), detector=detector, threshold=mask_threshold,
             mask_provenance=job.mask_provenance,
             parameters={"mode": job.mode, "mask_layer": job.mask_name, "region_layer": job.region_name,
-                        "method": "auto", "dilate": 2, "feather": 2, "grain": True,
-                        "slices": _index_list(sorted(slices)),
+                        "method": "auto", "dilate": models["defaults"].dilate,
+                        "feather": models["defaults"].feather, "grain": True,
+                        "slices": index_list(sorted(slices)),
                         "rule": models["rule"].get("rule"),
                         "mask": "detected automatically (restore's auto mask)"
                         if (job.mode == "defects" and job.masks is None)
@@ -629,7 +382,7 @@ class RestoreWidget(_JobWidget):
         entry = self._outputs.get(id(image))
         out_layer = diff_layer = None
         if entry is not None and entry["image"]() is image:
-            out_layer, diff_layer = _alive(entry["restored"], viewer), _alive(entry["difference"], viewer)
+            out_layer, diff_layer = alive(entry["restored"], viewer), alive(entry["difference"], viewer)
             if out_layer is None or diff_layer is None or tuple(out_layer.data.shape) != tuple(src.data.shape):
                 out_layer = diff_layer = None
         if out_layer is not None:
@@ -646,7 +399,7 @@ class RestoreWidget(_JobWidget):
             data = L.compose(L.lazy_view(src), restored, lead) if lead else restored[()]
             dzero = L.zeros_like_stack(src, diffs[next(iter(diffs))].shape, diffs[next(iter(diffs))].dtype, lazy=True)
             ddata = L.compose(dzero, diffs, lead) if lead else diffs[()]
-            kwargs = _layer_kwargs(image)
+            kwargs = layer_kwargs(image)
             # shown as the original is: an additive channel of a multichannel view stays additive instead of
             # covering the other channels
             extra = {"blending": image.blending, "opacity": image.opacity, "gamma": image.gamma}
@@ -683,7 +436,7 @@ class _MetricsJob:
     names: tuple
 
 
-class MetricsWidget(_JobWidget):
+class MetricsWidget(JobWidget):
     """PSNR and SSIM of an image against a reference, inside and outside a mask (on the slice on screen)."""
     title = "Restoration metrics"
     run_text = "Compute"
@@ -693,11 +446,11 @@ class MetricsWidget(_JobWidget):
         from napari.layers import Image, Labels
 
         viewer_ref = weakref.ref(L.unwrap(napari_viewer))
-        reference = ComboBox(name="reference", label="reference", choices=_choices(viewer_ref, Image),
+        reference = ComboBox(name="reference", label="reference", choices=layer_choices(viewer_ref, Image),
                              tooltip="the clean image to compare against")
-        image = ComboBox(name="image", label="image", choices=_choices(viewer_ref, Image),
+        image = ComboBox(name="image", label="image", choices=layer_choices(viewer_ref, Image),
                          tooltip="the image to score (e.g. 'restored')")
-        mask = ComboBox(name="mask", label="mask", nullable=True, choices=_choices(viewer_ref, Labels),
+        mask = ComboBox(name="mask", label="mask", nullable=True, choices=layer_choices(viewer_ref, Labels),
                         tooltip="Labels layer: report inside and outside it")
         self.result: dict | None = None
         super().__init__(napari_viewer, [reference, image, mask])
@@ -707,7 +460,7 @@ class MetricsWidget(_JobWidget):
                 break
 
     def _on_inserted(self, layer) -> None:
-        kind = _kind(layer)
+        kind = output_kind(layer)
         try:
             if kind == "restored":
                 self.image.value = layer
