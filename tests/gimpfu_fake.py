@@ -1,5 +1,6 @@
-"""A pure-Python stand-in for GIMP behind the gimpfu shim (images are bytes in memory), so the GIMP plug-in's
-logic is unit-tested without GIMP. Test code only: `unscratch install gimp` never copies it.
+"""A pure-Python stand-in for GIMP behind the gimpfu shim (images are bytes in memory), so the GIMP
+plug-in's logic is unit-tested without GIMP. Test code only: `unscratch install gimp` never copies
+it.
 
     import gimpfu_shim as shim          # once the plug-in is loaded (tests/test_gimp_fake.py)
     old = shim.use_backend(FakeBackend())
@@ -8,7 +9,8 @@ from __future__ import annotations
 
 import traceback
 
-from gimpfu_shim import (PF_FLOAT, PF_INT32, PF_SLIDER, PF_TOGGLE, RUN_INTERACTIVE, RUN_NONINTERACTIVE, Pixels,
+from gimpfu_shim import (PF_FLOAT, PF_INT32, PF_SLIDER, PF_TOGGLE, RUN_INTERACTIVE,
+                         RUN_NONINTERACTIVE, Pixels,
                          PluginError, _arg_name, _Progress, _registry, call_function, error_text,
                          mask_layer_bytes)
 
@@ -23,7 +25,8 @@ def check_argument(param, value):
         value = bool(value)
     elif param.choices is not None:
         if value not in [v for _, v, _ in param.choices]:
-            raise PluginError(f"{param.name}: {value!r} is not one of {[v for _, v, _ in param.choices]}")
+            raise PluginError(f"{param.name}: {value!r} is not one of "
+                              f"{[v for _, v, _ in param.choices]}")
     if param.type == PF_SLIDER and param.extra:
         lo, hi = param.extra[0], param.extra[1]
         if not lo <= value <= hi:
@@ -43,7 +46,8 @@ class FakeItem:
 
 
 class FakeLayer(FakeItem):
-    """A layer: `pixels` is a Pixels (the layer's own format). Groups have children and no pixels."""
+    """A layer: `pixels` is a Pixels (the layer's own format). Groups have children and no
+    pixels."""
 
     def __init__(self, name, pixels: Pixels | None = None, offsets=(0, 0), group=False):
         super().__init__(name)
@@ -75,10 +79,12 @@ class FakeLayerMask(FakeItem):
 
 
 class FakeImage:
-    """An image: `layers` top first (groups nest), `selection` float32 bytes image-sized or None, an undo stack."""
+    """An image: `layers` top first (groups nest), `selection` float32 bytes image-sized or None, an
+    undo stack."""
 
     def __init__(self, width, height, base="rgb", dtype="uint8", indexed=False):
-        self.width, self.height, self.base, self.dtype, self.indexed = width, height, base, dtype, indexed
+        self.width, self.height, self.base = width, height, base
+        self.dtype, self.indexed = dtype, indexed
         self.layers, self.channels = [], []
         self.selection = None
         self.active = None              # the selected layer (set_active_layer)
@@ -157,8 +163,8 @@ class FakeImage:
 
 
 def _overlap_spans(image, drawable):
-    """Per row where the (offset) layer overlaps the image: (slice into the layer's pixels, slice into the
-    image's), both as flat row-major indices."""
+    """Per row where the (offset) layer overlaps the image: (slice into the layer's pixels, slice
+    into the image's), both as flat row-major indices."""
     ox, oy = drawable.offsets
     x0, x1 = max(0, -ox), min(drawable.width, image.width - ox)
     if x0 >= x1:
@@ -184,8 +190,10 @@ class FakeBackend:
     def main(self, registry):
         return None
 
-    def run_procedure(self, name, image=None, drawables=None, run_mode=RUN_NONINTERACTIVE, **params):
-        """Like calling the procedure through the PDB: ('success', values...) or ('execution-error', message)."""
+    def run_procedure(self, name, image=None, drawables=None, run_mode=RUN_NONINTERACTIVE,
+                      **params):
+        """Like calling the procedure through the PDB: ('success', values...) or ('execution-error',
+        message)."""
         spec = _registry.get(name)
         if spec is None:
             return ("calling-error", f"procedure {name!r} not found")
@@ -307,14 +315,18 @@ class FakeBackend:
     def check_paint_layer(self, drawable):
         kind = getattr(drawable, "kind", None)
         if kind == "layer-mask":
-            raise PluginError(f"The layer mask of '{drawable.layer.name}' is selected, not the layer. "
-                              "Fix: click the layer's thumbnail (left of the mask) and run it again.")
+            raise PluginError(f"The layer mask of '{drawable.layer.name}' is selected, not the "
+                              "layer. Fix: click the layer's thumbnail (left of the mask) and run "
+                              "it again.")
         if kind == "channel":
-            raise PluginError(f"The channel '{drawable.name}' is selected. Fix: select a layer in the Layers dialog.")
+            raise PluginError(f"The channel '{drawable.name}' is selected. Fix: select a layer in "
+                              "the Layers dialog.")
         if kind == "layer" and drawable.is_group:
-            raise PluginError(f"'{drawable.name}' is a layer group. Fix: select one of the layers inside it.")
+            raise PluginError(f"'{drawable.name}' is a layer group. Fix: select one of the layers "
+                              "inside it.")
         if drawable.image is not None and drawable.image.indexed:
-            raise PluginError("The image is in indexed colour. Fix: Image › Mode › RGB, then run it again.")
+            raise PluginError("The image is in indexed colour. Fix: Image › Mode › RGB, then run "
+                              "it again.")
 
     def read_pixels(self, drawable):
         return drawable.pixels
@@ -337,7 +349,8 @@ class FakeBackend:
         own = drawable.pixels
         if (pixels.width, pixels.height, pixels.channels, pixels.dtype) != \
                 (own.width, own.height, own.channels, own.dtype):
-            raise ValueError(f"pixels {pixels.shape} {pixels.dtype} do not fit layer {own.shape} {own.dtype}")
+            raise ValueError(f"pixels {pixels.shape} {pixels.dtype} do not fit layer {own.shape} "
+                             f"{own.dtype}")
         layer = FakeLayer(name, pixels, drawable.offsets)
         self._insert_above(image, drawable, layer)
         return layer
@@ -345,8 +358,8 @@ class FakeBackend:
     def new_mask_layer(self, image, drawable, name, mask, rgb):
         gray = image.base == "gray"
         data = mask_layer_bytes(mask, rgb, gray)
-        layer = FakeLayer(name, Pixels(data, drawable.width, drawable.height, 2 if gray else 4, "uint8", gray,
-                                       True), drawable.offsets)
+        layer = FakeLayer(name, Pixels(data, drawable.width, drawable.height, 2 if gray else 4,
+                                       "uint8", gray, True), drawable.offsets)
         self._insert_above(image, drawable, layer)
         return layer
 

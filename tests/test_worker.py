@@ -82,7 +82,7 @@ def test_missing_interpreter_says_how_to_fix(tmp_path, monkeypatch):
 
 def test_restore_reports_what_it_repaired():
     """Hosts say how many pixels were repaired and with which rule, from result["info"] alone."""
-    damaged, _, _ = scratched()
+    damaged, _, truth = scratched()
     region = np.zeros(damaged.shape[:2], np.uint8)
     region[30:70, :] = 255
     arrays = {"image": as_msg(damaged), "region": as_msg(region)}

@@ -1,4 +1,5 @@
-"""`unscratch install|uninstall gimp|krita`: dispatch to each editor's installer (install_gimp, install_krita)."""
+"""`unscratch install|uninstall gimp|krita`: dispatch to each editor's installer (install_gimp,
+install_krita)."""
 from __future__ import annotations
 
 from pathlib import Path

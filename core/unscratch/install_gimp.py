@@ -1,12 +1,14 @@
 """`unscratch install gimp [--dir DIR]` / `unscratch uninstall gimp`.
 
-Copies the GIMP 3 plug-in (gimp_plugin/unscratch/: unscratch.py, gimpfu_shim.py, gimpfu_gimp.py) and protocol.py to
-`<GIMP3_DIRECTORY>/plug-ins/unscratch/` — the folder and the main file share the name and the main file is
-executable, as GIMP 3 requires — and records this interpreter as the worker's Python in unscratch_config.json.
+Copies the GIMP 3 plug-in (gimp_plugin/unscratch/: unscratch.py, gimpfu_shim.py, gimpfu_gimp.py) and
+protocol.py to `<GIMP3_DIRECTORY>/plug-ins/unscratch/` — the folder and the main file share the name
+and the main file is executable, as GIMP 3 requires — and records this interpreter as the worker's
+Python in unscratch_config.json.
 
-GIMP's folder: DIR when given (used as GIMP3_DIRECTORY), else $GIMP3_DIRECTORY, else GIMP 3.0's user folder
-(~/.config/GIMP/3.0 on Linux, %APPDATA%\\GIMP\\3.0 on Windows, ~/Library/Application Support/GIMP/3.0 on macOS).
-Without DIR, any other existing GIMP 3.x user folder next to it (e.g. 3.2) gets the plug-in too.
+GIMP's folder: DIR when given (used as GIMP3_DIRECTORY), else $GIMP3_DIRECTORY, else GIMP 3.0's user
+folder (~/.config/GIMP/3.0 on Linux, %APPDATA%\\GIMP\\3.0 on Windows, ~/Library/Application
+Support/GIMP/3.0 on macOS). Without DIR, any other existing GIMP 3.x user folder next to it (e.g.
+3.2) gets the plug-in too.
 """
 from __future__ import annotations
 
@@ -26,13 +28,16 @@ MARKER = "unscratch_config.json"
 
 
 def plugin_source() -> Path:
-    """gimp_plugin/unscratch of the source tree (editable install), or the copy a wheel ships in the package."""
+    """gimp_plugin/unscratch of the source tree (editable install), or the copy a wheel ships in the
+    package."""
     here = Path(__file__).resolve().parent
-    for candidate in (here.parents[1] / "gimp_plugin" / PLUGIN_NAME, here / "gimp_plugin" / PLUGIN_NAME):
+    for candidate in (here.parents[1] / "gimp_plugin" / PLUGIN_NAME,
+                      here / "gimp_plugin" / PLUGIN_NAME):
         if all((candidate / f).is_file() for f in PLUGIN_FILES):
             return candidate
-    raise InputError(f"the GIMP plug-in files were not found next to {here}; reinstall unscratch (pip install "
-                     "unscratch, or pip install -e . in its source checkout) and run this again")
+    raise InputError(f"the GIMP plug-in files were not found next to {here}; reinstall unscratch "
+                     "(pip install unscratch, or pip install -e . in its source checkout) and run "
+                     "this again")
 
 
 def _user_root() -> Path:
@@ -69,8 +74,8 @@ def _install_into(gimp_dir: Path, source: Path) -> Path:
         shutil.copy2(source / name, staging / name)
     shutil.copy2(Path(__file__).resolve().parent / "protocol.py", staging / "protocol.py")
     main = staging / "unscratch.py"
-    main.chmod(main.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH | stat.S_IRUSR | stat.S_IRGRP
-               | stat.S_IROTH)
+    main.chmod(main.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
+               | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     config = {"python": sys.executable, "version": __version__, "host": "gimp"}
     (staging / MARKER).write_text(json.dumps(config, indent=2) + "\n")
     if target.exists() or target.is_symlink():
@@ -83,22 +88,26 @@ def _remove(target: Path) -> None:
     if target.is_symlink() or target.is_file():
         target.unlink()
         return
-    if not (target / "unscratch.py").exists() and not (target / MARKER).exists() and any(target.iterdir()):
-        raise InputError(f"{target} exists but does not hold the unscratch plug-in; move it away and run again")
+    ours = (target / "unscratch.py").exists() or (target / MARKER).exists()
+    if not ours and any(target.iterdir()):
+        raise InputError(f"{target} exists but does not hold the unscratch plug-in; move it away "
+                         "and run again")
     shutil.rmtree(target)
 
 
 def install(directory: str | None = None) -> Path:
     """Install the plug-in; returns its folder (in the first GIMP folder)."""
     if not sys.executable:
-        raise InputError("cannot tell which Python is running this; run  python -m unscratch install gimp")
+        raise InputError("cannot tell which Python is running this; run  python -m unscratch "
+                         "install gimp")
     source = plugin_source()
     installed = [_install_into(d, source) for d in gimp_directories(directory)]
     return installed[0]
 
 
 def uninstall(directory: str | None = None) -> Path | None:
-    """Remove the plug-in; returns the folder removed (the first one), or None when none was installed."""
+    """Remove the plug-in; returns the folder removed (the first one), or None when none was
+    installed."""
     removed = []
     for d in gimp_directories(directory):
         target = d / "plug-ins" / PLUGIN_NAME

@@ -1,19 +1,20 @@
 """Read and write PNG, JPEG and TIFF at full precision, atomically, keeping the file's metadata.
 
-OpenCV does the pixel coding for PNG and JPEG; the ICC profile (iCCP / APP2), resolution (pHYs / JFIF
-density), EXIF (eXIf / APP1), XMP (iTXt / APP1) and the format's own text (PNG text chunks, JPEG IPTC
-and comments) are carried across by hand because OpenCV drops them. TIFF goes through tifffile, which
-keeps 16-bit and float samples; its ICC, resolution, XMP, IPTC and text tags are carried too (its EXIF
-sub-IFD is not). A file's orientation flag (EXIF or TIFF Orientation) is applied on reading, as editors
-and viewers do, so masks and selections drawn on what the user sees line up; outputs are written upright
-with the flag reset. Every write goes to a temporary file in the destination folder and is renamed into
-place, so an interrupted write leaves nothing behind; a temporary left by a killed run is removed by the
-next write of the same file. Outputs get the mode the umask allows (a replaced file keeps its own).
+OpenCV does the pixel coding for PNG and JPEG; the ICC profile (iCCP / APP2), resolution (pHYs /
+JFIF density), EXIF (eXIf / APP1), XMP (iTXt / APP1) and the format's own text (PNG text chunks,
+JPEG IPTC and comments) are carried across by hand (metadata.py) because OpenCV drops them. TIFF
+goes through tifffile, which keeps 16-bit and float samples; its ICC, resolution, XMP, IPTC and text
+tags are carried too (its EXIF sub-IFD is not). A file's orientation flag (EXIF or TIFF Orientation)
+is applied on reading, as editors and viewers do, so masks and selections drawn on what the user
+sees line up; outputs are written upright with the flag reset. Every write goes to a temporary file
+in the destination folder and is renamed into place, so an interrupted write leaves nothing behind;
+a temporary left by a killed run is removed by the next write of the same file. Outputs get the mode
+the umask allows (a replaced file keeps its own).
 
-A file's header is read before its pixels, and one declaring more than `max_pixels()` (1000 MP unless
-UNSCRATCH_MAX_MEGAPIXELS says otherwise) is refused, so a decompression bomb never reaches a decoder.
-Writes that lose something (16-bit or alpha into JPEG, float into PNG, a CMYK JPEG's colours) say so
-with a `LossWarning`.
+A file's header is read before its pixels, and one declaring more than `max_pixels()` (1000 MP
+unless UNSCRATCH_MAX_MEGAPIXELS says otherwise) is refused, so a decompression bomb never reaches a
+decoder. Writes that lose something (16-bit or alpha into JPEG, float into PNG, a CMYK JPEG's
+colours) say so with a `LossWarning`.
 """
 from __future__ import annotations
 
@@ -22,13 +23,10 @@ import errno
 import os
 import re
 import stat
-import struct
 import sys
 import tempfile
 import threading
 import warnings
-import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -37,17 +35,24 @@ import tifffile
 
 from .arrays import check_image
 from .errors import InputError
+from .metadata import (JPEG_SUFFIXES, PNG_SIG, ImageInfo, _exif_upright, _jpeg_add_info,
+                       _jpeg_info, _jpeg_size, _native, _png_add_info, _png_info, _png_size,
+                       _without_app_segments)
+# io's names from before metadata.py (the tests read them here)
+from .metadata import PNG_XMP, _jpeg_segments, _png_chunk  # noqa: F401
 
-PNG_SIG = b"\x89PNG\r\n\x1a\n"
 READABLE = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
-MAX_MEGAPIXELS = 1000  # default pixel limit: above any film scan we can hold in memory, below OpenCV's 1074
-# TIFF compressions a user may choose for output (all lossless) -> tifffile's name; "deflate" is the default
+# default pixel limit: above any film scan we can hold in memory, below OpenCV's 1074
+MAX_MEGAPIXELS = 1000
+# TIFF compressions a user may choose for output (all lossless) -> tifffile's name; "deflate" is the
+# default
 TIFF_COMPRESSIONS = {"none": None, "lzw": "lzw", "deflate": "zlib", "zstd": "zstd"}
 DEFAULT_COMPRESSION = "deflate"
 
 
 class LossWarning(UserWarning):
-    """A write kept less than the image holds (bit depth, alpha, colour model); the message says what."""
+    """A write kept less than the image holds (bit depth, alpha, colour model); the message says
+    what."""
 
 
 def max_pixels() -> int:
@@ -64,36 +69,22 @@ def _check_size(path: Path, width: int, height: int) -> None:
         raise InputError(f"{path}: the file declares an empty {width}x{height} image")
     limit = max_pixels()
     if width * height > limit:
-        raise InputError(f"{path}: declares {width}x{height} pixels ({width * height / 1e6:.0f} MP), over "
-                         f"the {limit / 1e6:.0f} MP limit (set UNSCRATCH_MAX_MEGAPIXELS to raise it)")
-
-
-@dataclass
-class ImageInfo:
-    """What a file says beside its pixels that a faithful copy must keep."""
-    icc_profile: bytes | None = None
-    dpi: tuple[float, float] | None = None
-    exif: bytes | None = None      # TIFF-structured EXIF (JPEG APP1 / PNG eXIf body), orientation reset to 1
-    xmp: bytes | None = None       # XMP packet
-    # metadata only a file of the same format can hold: (".png", [(chunk type, body)]),
-    # (".jpg", [(marker, body)]) or (".tif", [tifffile extratag tuples])
-    native: tuple[str, list] | None = None
-    # a TIFF's fourth plane is an extra sample of unspecified meaning (ExtraSamples 0 or absent), not alpha:
-    # what film scanners write as infrared (VueScan "64 bit RGBI", SilverFast HDRi); see unscratch.infrared
-    infrared: bool = False
-    # a CMYK (or YCCK) JPEG: the decoder gave RGB pixels, and its CMYK ICC profile was left out
-    cmyk: bool = False
+        raise InputError(f"{path}: declares {width}x{height} pixels ({width * height / 1e6:.0f} "
+                         f"MP), over the {limit / 1e6:.0f} MP limit (set UNSCRATCH_MAX_MEGAPIXELS "
+                         "to raise it)")
 
 
 def _suffix(path: Path) -> str:
     s = path.suffix.lower()
     if s not in READABLE:
-        raise InputError(f"{path}: unsupported file type '{path.suffix}'; use .png, .jpg, .jpeg, .tif or .tiff")
+        raise InputError(f"{path}: unsupported file type '{path.suffix}'; use .png, .jpg, .jpeg, "
+                         ".tif or .tiff")
     return s
 
 
 def read(path) -> np.ndarray:
-    """Pixels of an image file as uint8, uint16 or float32 (gray HxW, RGB or RGBA), colour order RGB."""
+    """Pixels of an image file as uint8, uint16 or float32 (gray HxW, RGB or RGBA), colour order
+    RGB."""
     return read_with_info(path)[0]
 
 
@@ -104,7 +95,8 @@ def read_with_info(path) -> tuple[np.ndarray, ImageInfo]:
         raise InputError(f"{path}: is a folder, not an image file")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    if suffix in (".tif", ".tiff"):  # tifffile reads the file itself: reading its bytes here too doubled the I/O
+    # tifffile reads the file itself: reading its bytes here too doubled the I/O
+    if suffix in (".tif", ".tiff"):
         image, info = _read_tiff(path)
         return _normalise(image, path), info
     try:
@@ -117,36 +109,11 @@ def read_with_info(path) -> tuple[np.ndarray, ImageInfo]:
     image, chatter = _decode_quietly(data)
     if image is None:
         why = f": {chatter}" if chatter else ""
-        raise InputError(f"{path}: not a readable {suffix[1:].upper()} file (corrupt or truncated{why})")
+        raise InputError(f"{path}: not a readable {suffix[1:].upper()} file (corrupt or "
+                         f"truncated{why})")
     info = _png_info(data) if suffix == ".png" else _jpeg_info(data)
     orientation, info.exif = _exif_upright(info.exif)
     return _normalise(_oriented(image, orientation), path), info
-
-
-def _png_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG's IHDR, or None when the header is not there."""
-    if len(data) >= 24 and data[12:16] == b"IHDR":
-        return struct.unpack(">II", data[16:24])
-    return None
-
-
-_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
-
-
-def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
-    """(width, height, components) from a JPEG's start-of-frame segment, or None."""
-    if not data.startswith(b"\xff\xd8"):
-        return None
-    for marker, body, _, _ in _jpeg_segments(data):
-        if marker in _SOF and len(body) >= 6:
-            height, width = struct.unpack(">HH", body[1:5])
-            return width, height, body[5]
-    return None
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    frame = _jpeg_frame(data)
-    return frame[:2] if frame else None
 
 
 _stderr_lock = threading.Lock()
@@ -154,13 +121,15 @@ _stderr_lock = threading.Lock()
 
 @contextlib.contextmanager
 def _stderr_captured():
-    """Capture what C libraries print to file descriptor 2 (libpng's and libjpeg's complaints) while the
-    block runs; yields a list that then holds the text. Our one-line error says what is wrong instead."""
+    """Capture what C libraries print to file descriptor 2 (libpng's and libjpeg's complaints) while
+    the block runs; yields a list that then holds the text. Our one-line error says what is wrong
+    instead."""
     out: list[str] = []
     try:
         sys.stderr.flush()
         saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):  # no real stderr (embedded hosts): nothing to capture
+    # no real stderr (embedded hosts): nothing to capture
+    except (OSError, ValueError, AttributeError):
         yield out
         return
     with _stderr_lock, tempfile.TemporaryFile() as sink:
@@ -183,20 +152,25 @@ def _decode_quietly(data: bytes) -> tuple[np.ndarray | None, str]:
 
 
 def _decode(data: bytes) -> np.ndarray | None:
-    """PNG or JPEG bytes as stored (no orientation applied), colour order RGB(A); None if undecodable."""
+    """PNG or JPEG bytes as stored (no orientation applied), colour order RGB(A); None if
+    undecodable."""
     buf = np.frombuffer(data, np.uint8)
     try:
         image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
-    except cv2.error:  # e.g. over OpenCV's own pixel limit when UNSCRATCH_MAX_MEGAPIXELS was raised past it
+    # e.g. over OpenCV's own pixel limit when UNSCRATCH_MAX_MEGAPIXELS was raised past it
+    except cv2.error:
         return None
     if image is not None and image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+        image = cv2.cvtColor(image,
+                             cv2.COLOR_BGRA2RGBA if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
     return image
 
 
-# EXIF / TIFF orientation -> (transpose, flip left-right, flip top-bottom) that shows the stored pixels upright
-_ORIENTATIONS = {2: (False, True, False), 3: (False, True, True), 4: (False, False, True), 5: (True, False, False),
-                 6: (True, True, False), 7: (True, True, True), 8: (True, False, True)}
+# EXIF / TIFF orientation -> (transpose, flip left-right, flip top-bottom) that shows the stored
+# pixels upright
+_ORIENTATIONS = {2: (False, True, False), 3: (False, True, True), 4: (False, False, True),
+                 5: (True, False, False), 6: (True, True, False), 7: (True, True, True),
+                 8: (True, False, True)}
 
 
 def _oriented(image: np.ndarray, orientation: int) -> np.ndarray:
@@ -210,37 +184,11 @@ def _oriented(image: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def _exif_upright(exif: bytes | None) -> tuple[int, bytes | None]:
-    """(the orientation EXIF asks for, the EXIF with its orientation set to 1 and its thumbnail dropped).
-
-    The pixels are turned upright on reading, so a copy of the EXIF that still asked for a turn would turn
-    them twice; its thumbnail shows the damaged picture, so IFD0's link to it is cut."""
-    if not exif or exif[:4] not in (b"II*\0", b"MM\0*"):
-        return 1, exif
-    order = "<" if exif[:2] == b"II" else ">"
-    out = bytearray(exif)
-    orientation = 1
-    try:
-        ifd = struct.unpack(order + "I", exif[4:8])[0]
-        count = struct.unpack(order + "H", exif[ifd:ifd + 2])[0]
-        for k in range(count):
-            entry = ifd + 2 + 12 * k
-            tag, kind = struct.unpack(order + "HH", exif[entry:entry + 4])
-            if tag == 0x0112 and kind == 3:
-                orientation = struct.unpack(order + "H", exif[entry + 8:entry + 10])[0]
-                out[entry + 8:entry + 10] = struct.pack(order + "H", 1)
-        end = ifd + 2 + 12 * count
-        if end + 4 <= len(out):
-            out[end:end + 4] = b"\0\0\0\0"
-    except struct.error:  # truncated EXIF: keep it as it is, pixels as stored
-        return 1, exif
-    return orientation, bytes(out)
-
-
 def _normalise(image: np.ndarray, path: Path) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
-    if image.ndim == 3 and image.shape[2] == 2:  # gray + alpha: widen to RGBA, our conventions have no GA
+    # gray + alpha: widen to RGBA, our conventions have no GA
+    if image.ndim == 3 and image.shape[2] == 2:
         image = np.dstack([image[:, :, 0]] * 3 + [image[:, :, 1]])
     if image.dtype in (np.float64, np.float16):
         image = image.astype(np.float32)
@@ -253,9 +201,9 @@ def _normalise(image: np.ndarray, path: Path) -> np.ndarray:
         low, high = float(image.min()), float(image.max())
         if high > FLOAT_SLACK or low < 1 - FLOAT_SLACK:
             scale = "0-255" if high <= 255.5 else "0-65535" if high <= 65535.5 else "another range"
-            raise InputError(f"{path}: float samples range {low:g} to {high:g}; unscratch reads float images "
-                             f"as 0-1 (1 = white) and these look like {scale}; scale them to 0-1 or save "
-                             "as 8- or 16-bit integers")
+            raise InputError(f"{path}: float samples range {low:g} to {high:g}; unscratch reads "
+                             f"float images as 0-1 (1 = white) and these look like {scale}; scale "
+                             "them to 0-1 or save as 8- or 16-bit integers")
     return image
 
 
@@ -277,25 +225,30 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, ImageInfo]:
                     return v[0] / v[1] if isinstance(v, tuple) else float(v)
                 unit = tags["ResolutionUnit"].value if "ResolutionUnit" in tags else 2
                 scale = 2.54 if int(unit) == 3 else 1.0
-                info.dpi = (ratio(tags["XResolution"].value) * scale, ratio(tags["YResolution"].value) * scale)
+                info.dpi = (ratio(tags["XResolution"].value) * scale,
+                            ratio(tags["YResolution"].value) * scale)
             P = tifffile.PHOTOMETRIC
-            if page.photometric == P.PALETTE and page.colormap is not None:  # indexed colour: the colours it means
+            # indexed colour: the colours it means
+            if page.photometric == P.PALETTE and page.colormap is not None:
                 image = np.moveaxis(page.colormap[:, image], 0, -1)
                 if not (image % 257).any():
                     image = (image // 257).astype(np.uint8)
             elif page.photometric not in (P.MINISBLACK, P.MINISWHITE, P.RGB, P.YCBCR):
-                raise InputError(f"{path}: {page.photometric.name} TIFF is not supported; save it as RGB or gray "
-                                 "(keeping its ICC profile) first")
+                raise InputError(f"{path}: {page.photometric.name} TIFF is not supported; save it "
+                                 "as RGB or gray (keeping its ICC profile) first")
             if page.photometric == P.MINISWHITE:
-                image = np.iinfo(image.dtype).max - image if image.dtype.kind == "u" else 1.0 - image
+                top = np.iinfo(image.dtype).max if image.dtype.kind == "u" else 1.0
+                image = top - image
             if "XMP" in tags:
                 info.xmp = bytes(tags["XMP"].value)
-            native = [(code, TIFF_CARRIED[code], *_tag_bytes(tif, tags[code]), True) for code in TIFF_CARRIED if code in tags]
+            native = [(code, TIFF_CARRIED[code], *_tag_bytes(tif, tags[code]),
+                       True) for code in TIFF_CARRIED if code in tags]
             info.native = (".tif", native) if native else None
             orientation = int(tags["Orientation"].value) if "Orientation" in tags else 1
             extra = tuple(int(e) for e in (page.extrasamples or ()))
             colour = {2: (P.MINISBLACK, P.MINISWHITE), 4: (P.RGB,)}
-            info.infrared = page.photometric in colour.get(page.samplesperpixel, ()) and extra[-1:] in ((), (0,))
+            info.infrared = (page.photometric in colour.get(page.samplesperpixel, ())
+                             and extra[-1:] in ((), (0,)))
     except InputError:
         raise
     except PermissionError:
@@ -310,7 +263,8 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, ImageInfo]:
 
 
 def _tiff_pixels(page, path: Path) -> np.ndarray:
-    """The page's pixels; a compression whose codec is missing is named (imagecodecs reads them all)."""
+    """The page's pixels; a compression whose codec is missing is named (imagecodecs reads them
+    all)."""
     try:
         return page.asarray()
     except ValueError as exc:
@@ -327,22 +281,24 @@ TIFF_CARRIED = {270: 2, 271: 2, 272: 2, 306: 2, 315: 2, 316: 2, 33432: 2, 33723:
 
 
 def _tag_bytes(tif, tag) -> tuple[int, bytes]:
-    """(count, bytes) of a tag's value as stored: tifffile decodes text (guessing its encoding) and numbers."""
+    """(count, bytes) of a tag's value as stored: tifffile decodes text (guessing its encoding) and
+    numbers."""
     tif.filehandle.seek(tag.valueoffset)
     raw = tif.filehandle.read(tag.valuebytecount)
     return (0, raw.rstrip(b"\0")) if tag.dtype == 2 else (len(raw), raw)
 
 
-def write(path, image, *, info: ImageInfo | None = None, source=None, overwrite_source: bool = False,
+def write(path, image, *, info: ImageInfo | None = None, source=None,
+          overwrite_source: bool = False,
           jpeg_quality: int = 95, compression: str | None = None) -> Path:
     """Write `image` to `path` atomically; refuse to replace `source` unless `overwrite_source`.
 
     PNG keeps 8/16-bit; float data is written to PNG as 16-bit. JPEG is 8-bit only (wider data is
     rounded). TIFF keeps uint8, uint16 and float32, compressed losslessly with `compression` (one of
-    TIFF_COMPRESSIONS; deflate by default). A JPEG written from a JPEG `source` re-encodes only the blocks
-    whose pixels differ from it (see `_jpeg_blockwise`); `jpeg_quality` applies otherwise. What the format
-    cannot hold is said with a LossWarning. A failed write (disk full, no permission) raises InputError and
-    leaves nothing behind.
+    TIFF_COMPRESSIONS; deflate by default). A JPEG written from a JPEG `source` re-encodes only the
+    blocks whose pixels differ from it (see `_jpeg_blockwise`); `jpeg_quality` applies otherwise.
+    What the format cannot hold is said with a LossWarning. A failed write (disk full, no
+    permission) raises InputError and leaves nothing behind.
     """
     path = Path(path)
     check_output(path, reads=[source] if source is not None and not overwrite_source else (),
@@ -351,8 +307,10 @@ def write(path, image, *, info: ImageInfo | None = None, source=None, overwrite_
     suffix = path.suffix.lower()
     info = info or ImageInfo()
     _warn_losses(path, image, info, source)
-    if info.infrared and suffix not in (".tif", ".tiff") and image.ndim == 3 and image.shape[2] == 4:
-        image = image[:, :, :3]  # PNG would show an infrared plane as alpha, and JPEG has no room for it
+    if info.infrared and suffix not in (".tif",
+                                        ".tiff") and image.ndim == 3 and image.shape[2] == 4:
+        # PNG would show an infrared plane as alpha, and JPEG has no room for it
+        image = image[:, :, :3]
     try:
         if suffix in (".tif", ".tiff"):
             chosen = compression or DEFAULT_COMPRESSION
@@ -370,9 +328,9 @@ def write(path, image, *, info: ImageInfo | None = None, source=None, overwrite_
 
 
 def check_output(path, *, reads=(), compression: str | None = None, name: str = "") -> Path:
-    """Refuse an output path before any work: an unknown extension, a folder, a missing or unwritable
-    folder, or a file the command reads (`reads`: paths; symlinks and hard links count as the same file).
-    `name` (e.g. "--probability") is said in the message."""
+    """Refuse an output path before any work: an unknown extension, a folder, a missing or
+    unwritable folder, or a file the command reads (`reads`: paths; symlinks and hard links count as
+    the same file). `name` (e.g. "--probability") is said in the message."""
     path = Path(path)
     what = f"{name} {path}" if name else str(path)
     if path.is_dir():
@@ -397,8 +355,8 @@ def check_output(path, *, reads=(), compression: str | None = None, name: str = 
 
 
 def same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name one file: the same inode when both exist (symlinks, hard links), else the
-    same resolved path."""
+    """Whether two paths name one file: the same inode when both exist (symlinks, hard links), else
+    the same resolved path."""
     a, b = Path(a), Path(b)
     try:
         if a.exists() and b.exists():
@@ -420,7 +378,8 @@ def _warn_losses(path: Path, image: np.ndarray, info: ImageInfo, source) -> None
             lost.append("its alpha channel is dropped")
     elif suffix == ".png" and image.dtype == np.float32:
         lost.append("its float samples are stored as 16-bit integers")
-    if info.infrared and suffix not in (".tif", ".tiff") and image.ndim == 3 and image.shape[2] == 4:
+    if info.infrared and suffix not in (".tif",
+                                        ".tiff") and image.ndim == 3 and image.shape[2] == 4:
         lost.append("its infrared plane is dropped")
     if lost:
         keep = ".tif" if suffix == ".png" else ".tif or .png"
@@ -429,18 +388,19 @@ def _warn_losses(path: Path, image: np.ndarray, info: ImageInfo, source) -> None
     if info.cmyk:
         whole = " and, as JPEG, re-encoded whole (every pixel takes a JPEG generation)" \
             if suffix in JPEG_SUFFIXES else ""
-        warnings.warn(f"{path}: {source or 'the input'} is a CMYK JPEG; it is written as RGB without its "
-                      f"CMYK ICC profile{whole}", LossWarning, stacklevel=3)
+        warnings.warn(f"{path}: {source or 'the input'} is a CMYK JPEG; it is written as RGB "
+                      f"without its CMYK ICC profile{whole}", LossWarning, stacklevel=3)
 
 
 def _part_pattern(name: str) -> re.Pattern:
-    """Names of `write_atomically`'s temporaries for a file called `name` (mkstemp's 8 random chars)."""
+    """Names of `write_atomically`'s temporaries for a file called `name` (mkstemp's 8 random
+    chars)."""
     return re.compile(rf"^\.{re.escape(name)}\.[a-z0-9_]{{8}}\.part$")
 
 
 def remove_stale_temporaries(path: Path) -> int:
-    """Delete the temporaries a killed write of `path` left beside it; one still being written is held
-    locked by its writer and is left alone. Returns how many were removed."""
+    """Delete the temporaries a killed write of `path` left beside it; one still being written is
+    held locked by its writer and is left alone. Returns how many were removed."""
     pattern = _part_pattern(path.name)
     removed = 0
     try:
@@ -474,7 +434,8 @@ def _try_lock(fd: int) -> bool:
 
 
 def _umask() -> int:
-    """The process umask, read without changing it where /proc allows (changing it races other threads)."""
+    """The process umask, read without changing it where /proc allows (changing it races other
+    threads)."""
     try:
         with open("/proc/self/status") as fh:
             for line in fh:
@@ -488,10 +449,11 @@ def _umask() -> int:
 
 
 def write_atomically(path: Path, write_tmp) -> None:
-    """`write_tmp(tmp)` writes a temporary file beside `path`, which then replaces `path` in one step: a
-    crash leaves the old file or the new one, never half of one. The temporary is locked while it is
-    written, so a later write can tell a killed run's leftover from a live one and remove it. The new
-    file gets the replaced file's mode, else what the umask allows (mkstemp's own is 0600)."""
+    """`write_tmp(tmp)` writes a temporary file beside `path`, which then replaces `path` in one
+    step: a crash leaves the old file or the new one, never half of one. The temporary is locked
+    while it is written, so a later write can tell a killed run's leftover from a live one and
+    remove it. The new file gets the replaced file's mode, else what the umask allows (mkstemp's own
+    is 0600)."""
     path = Path(path)
     remove_stale_temporaries(path)
     try:
@@ -522,13 +484,16 @@ def _encode(image: np.ndarray, suffix: str, info: ImageInfo, jpeg_quality: int) 
         data = _png_add_info(buf.tobytes(), info) if ok else None
     else:
         if image.dtype != np.uint8:
-            image = np.rint(np.clip(image.astype(np.float32) / (65535.0 if image.dtype == np.uint16 else 1.0), 0, 1) * 255).astype(np.uint8)
+            top = 65535.0 if image.dtype == np.uint16 else 1.0
+            image = np.rint(np.clip(image.astype(np.float32) / top, 0, 1) * 255).astype(np.uint8)
         if image.ndim == 3 and image.shape[2] == 4:
             image = image[:, :, :3]  # JPEG has no alpha
-        ok, buf = cv2.imencode(".jpg", _to_bgr(image), [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+        ok, buf = cv2.imencode(".jpg", _to_bgr(image),
+                               [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
         data = _jpeg_add_info(buf.tobytes(), info) if ok else None
     if data is None:
-        raise InputError(f"cannot encode an image of shape {image.shape} and dtype {image.dtype} as {suffix}")
+        raise InputError(f"cannot encode an image of shape {image.shape} and dtype {image.dtype} "
+                         f"as {suffix}")
     return data
 
 
@@ -555,181 +520,29 @@ def _write_tiff(tmp: Path, image: np.ndarray, info: ImageInfo,
     extrasamples = None
     if image.ndim == 3 and image.shape[2] == 4:
         extrasamples = ("unspecified",) if info.infrared else ("unassalpha",)
-    tifffile.imwrite(tmp, image, photometric=photometric, extrasamples=extrasamples, extratags=extratags,
-                     compression=TIFF_COMPRESSIONS[compression], metadata=None, software="unscratch",
-                     **kwargs)
-
-
-def _native(info: ImageInfo, suffix: str) -> list:
-    """The format's own metadata of `info`, if it came from a file of the same format."""
-    same = {".jpeg": ".jpg", ".tiff": ".tif"}.get(suffix, suffix)
-    return list(info.native[1]) if info.native and info.native[0] == same else []
-
-
-# --- PNG chunks --------------------------------------------------------------------------------
-def _png_chunks(data: bytes):
-    pos = 8
-    while pos + 8 <= len(data):
-        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
-        yield ctype, data[pos + 8:pos + 8 + length], pos, pos + 12 + length
-        pos += 12 + length
-
-
-PNG_XMP = b"XML:com.adobe.xmp\0"
-PNG_CARRIED = {b"tEXt", b"zTXt", b"iTXt", b"gAMA", b"cHRM", b"sRGB"}  # text, and colour without an ICC profile
-
-
-def _png_info(data: bytes) -> ImageInfo:
-    info = ImageInfo()
-    if not data.startswith(PNG_SIG):
-        return info
-    native = []
-    for ctype, body, _, _ in _png_chunks(data):
-        if ctype == b"eXIf":
-            info.exif = body
-        elif ctype == b"iTXt" and body.startswith(PNG_XMP):
-            info.xmp = _itxt_text(body)
-        elif ctype in PNG_CARRIED:
-            native.append((ctype, body))
-        elif ctype == b"iCCP":
-            try:
-                name_end = body.index(b"\0")
-                info.icc_profile = zlib.decompress(body[name_end + 2:])
-            except (ValueError, zlib.error):
-                pass
-        elif ctype == b"pHYs" and len(body) == 9:
-            px, py, unit = struct.unpack(">IIB", body)
-            if unit == 1:
-                info.dpi = (px * 0.0254, py * 0.0254)
-    info.native = (".png", native) if native else None
-    return info
-
-
-def _itxt_text(body: bytes) -> bytes | None:
-    """The text of an iTXt chunk: keyword, compression flag and method, language, translated keyword, text.
-    None if the chunk is malformed: the picture is still read, without its XMP."""
-    try:
-        keyword_end = body.index(b"\0")
-        compressed = body[keyword_end + 1]
-        language_end = body.index(b"\0", keyword_end + 3)
-        text = body[body.index(b"\0", language_end + 1) + 1:]
-        return zlib.decompress(text) if compressed else text
-    except (ValueError, IndexError, zlib.error):
-        return None
-
-
-def _png_chunk(ctype: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body) & 0xFFFFFFFF)
-
-
-def _png_add_info(data: bytes, info: ImageInfo) -> bytes:
-    extra = b""
-    if info.icc_profile:
-        extra += _png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(info.icc_profile))
-    if info.dpi:
-        extra += _png_chunk(b"pHYs", struct.pack(">IIB", round(info.dpi[0] / 0.0254), round(info.dpi[1] / 0.0254), 1))
-    if info.exif:
-        extra += _png_chunk(b"eXIf", info.exif)
-    if info.xmp:
-        extra += _png_chunk(b"iTXt", PNG_XMP + b"\0\0\0\0" + info.xmp)
-    for ctype, body in _native(info, ".png"):
-        if not (ctype == b"sRGB" and info.icc_profile):  # a PNG holds an ICC profile or sRGB, not both
-            extra += _png_chunk(ctype, body)
-    if not extra:
-        return data
-    ihdr_end = 8 + 12 + 13
-    return data[:ihdr_end] + extra + data[ihdr_end:]
-
-
-# --- JPEG segments -----------------------------------------------------------------------------
-def _jpeg_segments(data: bytes):
-    pos = 2
-    while pos + 4 <= len(data) and data[pos] == 0xFF:
-        marker = data[pos + 1]
-        if marker == 0xDA:  # start of scan: no more header segments
-            return
-        length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
-        yield marker, data[pos + 4:pos + 2 + length], pos, pos + 2 + length
-        pos += 2 + length
-
-
-JPEG_SUFFIXES = (".jpg", ".jpeg")
-JPEG_EXIF = b"Exif\0\0"
-JPEG_XMP = b"http://ns.adobe.com/xap/1.0/\0"
-JPEG_CARRIED = {0xED, 0xFE}  # APP13 (IPTC in Photoshop resources) and comments
-JPEG_SEGMENT_MAX = 65533     # body bytes
-
-
-def _jpeg_info(data: bytes) -> ImageInfo:
-    info = ImageInfo()
-    icc_parts = {}
-    native = []
-    for marker, body, _, _ in _jpeg_segments(data):
-        if marker == 0xE1 and body.startswith(JPEG_EXIF) and info.exif is None:
-            info.exif = body[len(JPEG_EXIF):]
-        elif marker == 0xE1 and body.startswith(JPEG_XMP) and info.xmp is None:
-            info.xmp = body[len(JPEG_XMP):]
-        elif marker in JPEG_CARRIED:
-            native.append((marker, body))
-        elif marker == 0xE2 and body.startswith(b"ICC_PROFILE\0"):
-            icc_parts[body[12]] = body[14:]
-        elif marker == 0xE0 and body.startswith(b"JFIF\0") and len(body) >= 12:
-            unit, xd, yd = struct.unpack(">BHH", body[7:12])
-            if unit in (1, 2) and xd and yd:
-                scale = 2.54 if unit == 2 else 1.0
-                info.dpi = (xd * scale, yd * scale)
-    if icc_parts:
-        info.icc_profile = b"".join(icc_parts[k] for k in sorted(icc_parts))
-    frame = _jpeg_frame(data)
-    if (frame and frame[2] == 4) or (info.icc_profile or b"")[16:20] == b"CMYK":
-        info.cmyk = True  # the decoder hands over RGB: a CMYK profile would mislabel those pixels
-        info.icc_profile = None
-    info.native = (".jpg", native) if native else None
-    return info
-
-
-def _jpeg_segment(marker: int, body: bytes) -> bytes:
-    return bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body
-
-
-def _jpeg_add_info(data: bytes, info: ImageInfo) -> bytes:
-    segments = list(_jpeg_segments(data))
-    out_head = bytearray(data[:2])
-    rest_start = 2
-    if segments and segments[0][0] == 0xE0:  # keep JFIF first, with our density
-        _, body, start, end = segments[0]
-        body = bytearray(body)
-        if info.dpi and body.startswith(b"JFIF\0") and len(body) >= 12:
-            body[7:12] = struct.pack(">BHH", 1, round(info.dpi[0]), round(info.dpi[1]))
-        out_head += _jpeg_segment(0xE0, body)
-        rest_start = end
-    for prefix, payload in ((JPEG_EXIF, info.exif), (JPEG_XMP, info.xmp)):
-        if payload and len(prefix) + len(payload) <= JPEG_SEGMENT_MAX:  # larger ones need a PNG or TIFF
-            out_head += _jpeg_segment(0xE1, prefix + payload)
-    if info.icc_profile:
-        chunk = 65519
-        parts = [info.icc_profile[i:i + chunk] for i in range(0, len(info.icc_profile), chunk)]
-        for i, part in enumerate(parts):
-            out_head += _jpeg_segment(0xE2, b"ICC_PROFILE\0" + bytes([i + 1, len(parts)]) + part)
-    for marker, body in _native(info, ".jpg"):
-        out_head += _jpeg_segment(marker, body)
-    return bytes(out_head) + data[rest_start:]
+    tifffile.imwrite(tmp, image, photometric=photometric, extrasamples=extrasamples,
+                     extratags=extratags,
+                     compression=TIFF_COMPRESSIONS[compression], metadata=None,
+                     software="unscratch", **kwargs)
 
 
 def _jpeg_blockwise(image: np.ndarray, source: Path, info: ImageInfo) -> bytes | None:
     """A JPEG that keeps `source`'s compressed blocks wherever `image` equals the decoded source and
-    re-encodes, with the source's quantisation and chroma sampling, only the MCUs (8-16 px blocks) that
-    differ. Re-encoding the whole picture would cost every pixel a JPEG generation; this way every pixel more
-    than 2 px (the decoder's chroma upsampling) from a changed MCU decodes exactly as the source did.
+    re-encodes, with the source's quantisation and chroma sampling, only the MCUs (8-16 px blocks)
+    that differ. Re-encoding the whole picture would cost every pixel a JPEG generation; this way
+    every pixel more than 2 px (the decoder's chroma upsampling) from a changed MCU decodes exactly
+    as the source did.
 
-    None when this cannot be done, and the caller encodes the whole image: no jpeglib (it has no wheels for
-    Linux on ARM), a source that is not an upright 8-bit YCbCr or gray JPEG of the same size, or an image
-    that is not 8-bit. The plain encoder is always correct; this only saves quality."""
+    None when this cannot be done, and the caller encodes the whole image: no jpeglib (it has no
+    wheels for Linux on ARM), a source that is not an upright 8-bit YCbCr or gray JPEG of the same
+    size, or an image that is not 8-bit. The plain encoder is always correct; this only saves
+    quality."""
     try:
         import jpeglib
     except ImportError:
         return None
-    if image.dtype != np.uint8 or source.suffix.lower() not in JPEG_SUFFIXES or not source.is_file():
+    if (image.dtype != np.uint8 or source.suffix.lower() not in JPEG_SUFFIXES
+            or not source.is_file()):
         return None
     pixels = image[:, :, :3] if image.ndim == 3 else image  # JPEG has no alpha
     try:
@@ -749,7 +562,8 @@ def _jpeg_blockwise(image: np.ndarray, source: Path, info: ImageInfo) -> bytes |
                 fresh.samp_factor = kept.samp_factor
                 fresh.write_spatial(f"{tmp}/fresh.jpg", qt=kept.qt, quant_tbl_no=kept.quant_tbl_no)
                 new = jpeglib.read_dct(f"{tmp}/fresh.jpg")
-                factors = np.asarray(kept.samp_factor).reshape(-1, 2)  # (vertical, horizontal) per component
+                # (vertical, horizontal) per component
+                factors = np.asarray(kept.samp_factor).reshape(-1, 2)
                 mcu_h, mcu_w = 8 * factors[:, 0].max(), 8 * factors[:, 1].max()
                 rows, cols = -(-changed.shape[0] // mcu_h), -(-changed.shape[1] // mcu_w)
                 grid = np.zeros((rows * mcu_h, cols * mcu_w), bool)
@@ -757,23 +571,14 @@ def _jpeg_blockwise(image: np.ndarray, source: Path, info: ImageInfo) -> bytes |
                 touched = grid.reshape(rows, mcu_h, cols, mcu_w).any(axis=(1, 3))
                 for name, (v, h) in zip(("Y", "Cb", "Cr"), factors):
                     keep, fix = getattr(kept, name), getattr(new, name)
-                    blocks = np.repeat(np.repeat(touched, v, 0), h, 1)[:keep.shape[0], :keep.shape[1]]
+                    blocks = np.repeat(np.repeat(touched, v, 0), h, 1)
+                    blocks = blocks[:keep.shape[0], :keep.shape[1]]
                     keep[blocks] = fix[blocks]
             kept.write_dct(f"{tmp}/out.jpg")
             merged = Path(f"{tmp}/out.jpg").read_bytes()
-    except Exception:  # noqa: BLE001 - libjpeg rejects exotic files (arithmetic coding, 12-bit) in many ways
+    # libjpeg rejects exotic files (arithmetic coding, 12-bit) in many ways
+    except Exception:  # noqa: BLE001
         return None
     return _jpeg_add_info(_without_app_segments(merged), info)
 
 
-def _without_app_segments(data: bytes) -> bytes:
-    """The JPEG with its first APP0 (JFIF) but no other application segment or comment: jpeglib copies
-    the source's markers after its own JFIF, and `_jpeg_add_info` writes the metadata that belongs."""
-    out, seen_app0, end = bytearray(data[:2]), False, 2
-    for marker, body, start, end in _jpeg_segments(data):
-        if marker == 0xE0 and not seen_app0:
-            seen_app0 = True
-        elif 0xE0 <= marker <= 0xEF or marker == 0xFE:
-            continue
-        out += data[start:end]
-    return bytes(out) + data[end:]

@@ -8,11 +8,12 @@ prints `progress F` lines, writes the outputs as `.npy`, then `result.json` last
 Cancel kills the worker; a crash or hang in inference never takes the host down.
 
 What a host reports comes back in result["info"]: detect gives `threshold` and `defect_pixels`;
-restore and fill give `repaired_pixels` (pixels that differ from the input; also sent as the uint8 plane
-`changed`, 255 where a pixel changed) and `rule`: "mask" (the mask sent ∩ region, `mask_pixels`),
-"selection" (the detector's mask at `threshold` inside the region), "threshold" (the same on the whole
-image), "cautious" (whole image, no threshold given: defects reaching `auto_threshold`), or "fill".
-`describe` (no arrays) gives the detector's `threshold` and `auto_threshold` for a host's controls.
+restore and fill give `repaired_pixels` (pixels that differ from the input; also sent as the uint8
+plane `changed`, 255 where a pixel changed) and `rule`: "mask" (the mask sent ∩ region,
+`mask_pixels`), "selection" (the detector's mask at `threshold` inside the region), "threshold" (the
+same on the whole image), "cautious" (whole image, no threshold given: defects reaching
+`auto_threshold`), or "fill". `describe` (no arrays) gives the detector's `threshold` and
+`auto_threshold` for a host's controls.
 """
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ DTYPES = {"uint8": "|u1", "uint16": "<u2", "float32": "<f4"}
 ITEMSIZE = {"|u1": 1, "<u2": 2, "<f4": 4}
 IMAGE_OPS = ("detect", "restore", "fill")   # the jobs a host runs on a layer
 OPS = IMAGE_OPS + ("describe",)              # describe: the detector's thresholds, no image
-METHODS = ("auto", "model", "classical")     # params["method"]: unscratch.api.METHODS (the worker checks it)
+# params["method"]: unscratch.api.METHODS (the worker checks it)
+METHODS = ("auto", "model", "classical")
 
 
 class WorkerError(RuntimeError):
@@ -44,7 +46,8 @@ class WorkerCancelled(RuntimeError):
 def write_npy(path: str, data: bytes, shape: tuple, dtype: str) -> None:
     """Write raw C-order `data` as a version-1 .npy file. dtype: uint8, uint16 or float32."""
     descr = DTYPES.get(dtype, dtype)
-    header = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, repr(tuple(int(s) for s in shape)))
+    dims = repr(tuple(int(s) for s in shape))
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, dims)
     pad = 64 - (10 + len(header) + 1) % 64
     header = header + " " * pad + "\n"
     expected = ITEMSIZE[descr]
@@ -78,10 +81,12 @@ def read_npy(path: str) -> tuple[bytes, tuple, str]:
 
 
 def repair_summary(info: dict, *, source: str | None = None, fill_hint: str = "Fill selection",
-                   select_hint: str = "select the damaged area", whole: str = "the whole layer") -> str:
-    """What a restore did, for the user, from its result info (see the module docstring): how many pixels
-    were repaired and which ones; when none were, why and what to do. `source` names the mask the host
-    sent (e.g. "the layer 'Scratches in Photo'"); the hints name the host's own commands."""
+                   select_hint: str = "select the damaged area",
+                   whole: str = "the whole layer") -> str:
+    """What a restore did, for the user, from its result info (see the module docstring): how many
+    pixels were repaired and which ones; when none were, why and what to do. `source` names the mask
+    the host sent (e.g. "the layer 'Scratches in Photo'"); the hints name the host's own
+    commands."""
     n, rule = int(info.get("repaired_pixels", 0)), info.get("rule")
     inside = " inside the selection" if info.get("selection") else ""
     t, high = info.get("threshold"), info.get("auto_threshold")
@@ -89,33 +94,36 @@ def repair_summary(info: dict, *, source: str | None = None, fill_hint: str = "F
         return (f"{n} pixels healed from their surroundings{inside}." if n else
                 "Nothing changed: the selection already matches its surroundings.")
     if rule == "mask":
-        marked = f"{info.get('mask_pixels', 0)} pixels marked in {source or 'the defect mask'}{inside}"
+        marked = (f"{info.get('mask_pixels', 0)} pixels marked in {source or 'the defect mask'}"
+                  f"{inside}")
         if n:
             return f"{n} pixels repaired: the {marked}, with a 2-px margin for their fringe."
-        return (f"{(source or 'the defect mask').capitalize()} marks no pixel{inside}. Fix: paint the "
-                f"defects on it (or delete it to let the detector find them), or use {fill_hint} to heal "
-                "the selection.")
+        return (f"{(source or 'the defect mask').capitalize()} marks no pixel{inside}. Fix: paint "
+                "the defects on it (or delete it to let the detector find them), or use "
+                f"{fill_hint} to heal the selection.")
     at = f" at threshold {t:.2f}" if t is not None else ""
     if rule == "cautious":
         if n:
-            return (f"{n} pixels repaired: with nothing selected only defects the detector is sure of are "
-                    f"repaired (reaching {high:.3f}, grown down to {t:.2f}). To repair more, {select_hint}: "
-                    f"inside a selection every defect{at} is repaired.")
-        return (f"No defect on {whole} was certain enough to repair (with nothing selected only those "
-                f"reaching {high:.3f} are). Fix: {select_hint} (inside a selection every defect{at} is "
-                f"repaired), or lower the threshold (sensitivity), or use {fill_hint}.")
+            return (f"{n} pixels repaired: with nothing selected only defects the detector is sure "
+                    f"of are repaired (reaching {high:.3f}, grown down to {t:.2f}). To repair "
+                    f"more, {select_hint}: inside a selection every defect{at} is repaired.")
+        return (f"No defect on {whole} was certain enough to repair (with nothing selected only "
+                f"those reaching {high:.3f} are). Fix: {select_hint} (inside a selection every "
+                f"defect{at} is repaired), or lower the threshold (sensitivity), or use "
+                f"{fill_hint}.")
     where = inside or f" on {whole}"
     if n:
-        return f"{n} pixels repaired: the defects the detector found{where}{at}, with a 2-px margin."
+        return (f"{n} pixels repaired: the defects the detector found{where}{at}, with a 2-px "
+                "margin.")
     return (f"The detector found no defect{where}{at}. Fix: lower the threshold (sensitivity), "
             f"or use {fill_hint} to heal the whole selection.")
 
 
 def job_params(threshold: float | None = None, *, method: str | None = None,
                detector_threshold: float | None = None) -> dict:
-    """A job's params from a host's controls. `threshold` None: the detector's own (and its rules: on a whole
-    image, only the defects it is sure of); equal to `detector_threshold` as a dialog shows it (2 decimals):
-    the same. `method` None: the worker's default ("auto")."""
+    """A job's params from a host's controls. `threshold` None: the detector's own (and its rules:
+    on a whole image, only the defects it is sure of); equal to `detector_threshold` as a dialog
+    shows it (2 decimals): the same. `method` None: the worker's default ("auto")."""
     params = {} if method is None else {"method": method}
     if threshold is None:
         return params
@@ -126,16 +134,17 @@ def job_params(threshold: float | None = None, *, method: str | None = None,
 
 
 def output(outputs: dict, name: str, shape: tuple, dtype: str, host: str = "<gimp|krita>") -> bytes:
-    """The raw bytes of the worker's output `name`, once it is known to be the `shape` and `dtype` the host
-    expects (a worker of another unscratch version could send otherwise): else WorkerError naming the fix."""
+    """The raw bytes of the worker's output `name`, once it is known to be the `shape` and `dtype`
+    the host expects (a worker of another unscratch version could send otherwise): else WorkerError
+    naming the fix."""
     if name not in outputs:
         raise WorkerError(f"unscratch's worker sent no {name}. Fix: reinstall the plug-in with  "
                           f"python -m unscratch install {host}")
     data, got_shape, got_dtype = outputs[name]
     if tuple(got_shape) != tuple(shape) or got_dtype != dtype:
-        raise WorkerError(f"unscratch's worker sent a {name} of shape {tuple(got_shape)} ({got_dtype}) for a "
-                          f"{tuple(shape)} ({dtype}) layer. Fix: reinstall the plug-in with  "
-                          f"python -m unscratch install {host}")
+        raise WorkerError(f"unscratch's worker sent a {name} of shape {tuple(got_shape)} "
+                          f"({got_dtype}) for a {tuple(shape)} ({dtype}) layer. Fix: reinstall the "
+                          f"plug-in with  python -m unscratch install {host}")
     return data
 
 
@@ -145,9 +154,10 @@ def worker_env(environ=None) -> dict:
     return {k: v for k, v in environ.items() if not k.startswith("PYTHON")}
 
 
-def run_job(python: str, op: str, arrays: dict, params: dict | None = None, *, progress=None, cancel=None,
-            timeout: float | None = None) -> tuple[dict, dict]:
-    """Run one job in a worker process; return (result info, output arrays as (bytes, shape, dtype)).
+def run_job(python: str, op: str, arrays: dict, params: dict | None = None, *, progress=None,
+            cancel=None, timeout: float | None = None) -> tuple[dict, dict]:
+    """Run one job in a worker process; return (result info, output arrays as (bytes, shape,
+    dtype)).
 
     `arrays` maps input names (image, region, mask) to (bytes, shape, dtype). `progress(f)` receives
     fractions in [0, 1]; `cancel()` returning true stops the worker and raises WorkerCancelled.
@@ -174,7 +184,8 @@ def run_job(python: str, op: str, arrays: dict, params: dict | None = None, *, p
             result = json.load(fh)
         if not result.get("ok"):
             raise WorkerError(result.get("error", "the unscratch worker failed"))
-        outputs = {name: read_npy(os.path.join(job, fname)) for name, fname in result.get("outputs", {}).items()}
+        outputs = {name: read_npy(os.path.join(job, fname))
+                   for name, fname in result.get("outputs", {}).items()}
         return result, outputs
     finally:
         shutil.rmtree(job, ignore_errors=True)
@@ -184,8 +195,8 @@ def _run_worker(python, job, progress, cancel, timeout):
     cmd = [python, "-m", "unscratch.worker", job]
     log_path = os.path.join(job, "worker.log")
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, env=worker_env(), stdin=subprocess.DEVNULL,
-                                bufsize=0)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, env=worker_env(),
+                                stdin=subprocess.DEVNULL, bufsize=0)
     start = time.monotonic()
     if os.name != "nt":  # read progress without blocking; Windows pipes have no non-blocking mode
         os.set_blocking(proc.stdout.fileno(), False)
@@ -208,7 +219,8 @@ def _run_worker(python, job, progress, cancel, timeout):
             if cancel is not None and cancel():
                 raise WorkerCancelled("cancelled")
             if timeout is not None and time.monotonic() - start > timeout:
-                raise WorkerError(f"the unscratch worker took longer than {timeout:.0f} s and was stopped")
+                raise WorkerError(f"the unscratch worker took longer than {timeout:.0f} s and was "
+                                  "stopped")
             if not chunk:
                 time.sleep(0.05)
     except BaseException:
@@ -217,7 +229,8 @@ def _run_worker(python, job, progress, cancel, timeout):
     if proc.returncode != 0 and not os.path.exists(os.path.join(job, "result.json")):
         with open(log_path, "rb") as fh:
             tail = fh.read()[-2000:].decode("utf-8", "replace").strip()
-        raise WorkerError(f"the unscratch worker exited with code {proc.returncode}: {tail.splitlines()[-1] if tail else 'no output'}")
+        raise WorkerError(f"the unscratch worker exited with code {proc.returncode}: "
+                          f"{tail.splitlines()[-1] if tail else 'no output'}")
 
 
 def _read_available(proc) -> bytes:
@@ -254,5 +267,6 @@ def worker_python(plugin_dir: str) -> str:
         raise WorkerError(
             "unscratch's Python is not installed or has moved"
             + (f" (recorded: {python})" if python else "")
-            + ". Fix: run  python -m unscratch install <gimp|krita>  with the Python that has unscratch installed.")
+            + ". Fix: run  python -m unscratch install <gimp|krita>  with the Python that has "
+              "unscratch installed.")
     return python

@@ -18,8 +18,9 @@ from .api import detect_and_mask, resolve_threshold, settings
 from .errors import Cancelled, InputError, ModelError
 from .protocol import PROTOCOL_VERSION
 
-# The host process that started us. A host can die mid-job without stopping us: GIMP kills a plug-in whose
-# progress bar the user cancels. Then nobody wants the result; stop at the next tile and remove the job folder.
+# The host process that started us. A host can die mid-job without stopping us: GIMP kills a plug-in
+# whose progress bar the user cancels. Then nobody wants the result; stop at the next tile and
+# remove the job folder.
 _PARENT = os.getppid() if os.name == "posix" else None
 
 
@@ -40,8 +41,8 @@ def _write_json(path: str, payload: dict) -> None:
 
 
 def split_gray_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """GIMP and Krita gray layers with alpha arrive as HxWx2; the core repairs the gray plane and the
-    alpha goes back untouched (the core's own layouts are HxW, HxWx1, HxWx3 and HxWx4)."""
+    """GIMP and Krita gray layers with alpha arrive as HxWx2; the core repairs the gray plane and
+    the alpha goes back untouched (the core's own layouts are HxW, HxWx1, HxWx3 and HxWx4)."""
     if image.ndim == 3 and image.shape[2] == 2:
         return image[:, :, 0], image[:, :, 1]
     return image, None
@@ -51,12 +52,14 @@ def run(job: str) -> dict:
     with open(os.path.join(job, "request.json")) as fh:
         request = json.load(fh)
     if request.get("version") != PROTOCOL_VERSION:
-        raise InputError(f"protocol version {request.get('version')} is not {PROTOCOL_VERSION}; reinstall the plug-in")
+        raise InputError(f"protocol version {request.get('version')} is not {PROTOCOL_VERSION}; "
+                         "reinstall the plug-in")
     op = request["op"]
     params = request.get("params", {})
     info = {"version": __version__}
     if op == "describe":
-        return {"ok": True, "outputs": {}, "info": dict(info, **describe(params.get("method", "auto")))}
+        return {"ok": True, "outputs": {},
+                "info": dict(info, **describe(params.get("method", "auto")))}
     inputs = {k: np.load(os.path.join(job, v)) for k, v in request["inputs"].items()}
     if "image" not in inputs:
         raise InputError("no image was sent")
@@ -73,9 +76,10 @@ def run(job: str) -> dict:
         mask, region = inputs.get("mask"), inputs.get("region")
         mode = "fill" if op == "fill" else "defects"
         hole, progress = mask, _progress
-        if mode == "defects" and mask is None:  # detect first: the mask restore would repair (api.restore's rule)
-            hole = detect_and_mask(image, region=region, threshold=params.get("threshold"), cancel=_host_gone,
-                                   progress=lambda f: _progress(0.4 * f),
+        # detect first: the mask restore would repair (api.restore's rule)
+        if mode == "defects" and mask is None:
+            hole = detect_and_mask(image, region=region, threshold=params.get("threshold"),
+                                   cancel=_host_gone, progress=lambda f: _progress(0.4 * f),
                                    method=params.get("detect_method", "auto")).repair_mask
             progress = lambda f: _progress(0.4 + 0.6 * f)  # noqa: E731
         result = restore(image, hole, region=region, mode=mode, threshold=params.get("threshold"),
@@ -84,7 +88,8 @@ def run(job: str) -> dict:
         changed = result != image
         if changed.ndim == 3:
             changed = changed.any(axis=2)
-        np.save(os.path.join(job, "restored.npy"), result if alpha is None else np.dstack([result, alpha]))
+        np.save(os.path.join(job, "restored.npy"),
+                result if alpha is None else np.dstack([result, alpha]))
         np.save(os.path.join(job, "changed.npy"), changed.astype(np.uint8) * 255)
         outputs = {"restored": "restored.npy", "changed": "changed.npy"}
         info.update(repair_rule(mode, mask, region, params), repaired_pixels=int(changed.sum()))
@@ -94,16 +99,18 @@ def run(job: str) -> dict:
 
 
 def describe(method: str = "auto") -> dict:
-    """What a host shows before any run: the detector's own threshold and the stricter whole-image one."""
+    """What a host shows before any run: the detector's own threshold and the stricter whole-image
+    one."""
     own = settings(method)
-    return {"threshold": own.threshold, "auto_threshold": own.auto_threshold, "detector": own.detector}
+    return {"threshold": own.threshold, "auto_threshold": own.auto_threshold,
+            "detector": own.detector}
 
 
 def repair_rule(mode: str, mask, region, params: dict) -> dict:
     """Which pixels restore was asked to repair, in words a host can show (see api.restore):
-    rule "fill" (the whole region), "mask" (the mask sent, ∩ region), "selection" (the detector's mask at
-    `threshold` inside the region) or "cautious" (whole image, no threshold: defects that reach
-    `auto_threshold` somewhere, grown down to `threshold`)."""
+    rule "fill" (the whole region), "mask" (the mask sent, ∩ region), "selection" (the detector's
+    mask at `threshold` inside the region) or "cautious" (whole image, no threshold: defects that
+    reach `auto_threshold` somewhere, grown down to `threshold`)."""
     selected = {"selection": region is not None}
     if mode == "fill":
         return dict(selected, rule="fill")
@@ -115,8 +122,10 @@ def repair_rule(mode: str, mask, region, params: dict) -> dict:
     own = settings(params.get("detect_method", "auto"))
     threshold = resolve_threshold(own, params.get("threshold"))
     if region is None and params.get("threshold") is None and own.auto_threshold is not None:
-        return dict(selected, rule="cautious", threshold=threshold, auto_threshold=own.auto_threshold)
-    return dict(selected, rule="selection" if region is not None else "threshold", threshold=threshold)
+        return dict(selected, rule="cautious", threshold=threshold,
+                    auto_threshold=own.auto_threshold)
+    return dict(selected, rule="selection" if region is not None else "threshold",
+                threshold=threshold)
 
 
 def main(argv=None) -> int:
@@ -136,7 +145,8 @@ def main(argv=None) -> int:
         payload = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
     except Exception as exc:  # reported to the host, never a crash it must parse
         traceback.print_exc()
-        payload = {"ok": False, "error": f"internal error in the unscratch worker: {exc}", "kind": "internal"}
+        payload = {"ok": False, "error": f"internal error in the unscratch worker: {exc}",
+                   "kind": "internal"}
     _write_json(os.path.join(job, "result.json"), payload)
     return 0 if payload["ok"] else 1
 

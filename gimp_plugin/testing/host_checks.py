@@ -1,8 +1,9 @@
 # Runs inside real GIMP 3 (python-fu-eval batch interpreter); driven by tests/test_gimp_host.py:
-#   gimp-console-3.0 -i --batch-interpreter=python-fu-eval -b "exec(open('.../host_checks.py').read())" --quit
-# Environment: UNSCRATCH_CHECKS_DIR (inputs in, results out: results.json + .npy dumps + exported PNGs),
-# UNSCRATCH_CHECKS_SPEC (JSON: rects and the like), GIMP3_DIRECTORY (with the plug-in installed).
-# Every scenario runs even when another fails; failures are recorded in results.json, never raised as SystemExit.
+# gimp-console-3.0 -i --batch-interpreter=python-fu-eval -b
+# "exec(open('.../host_checks.py').read())" --quit Environment: UNSCRATCH_CHECKS_DIR (inputs in,
+# results out: results.json + .npy dumps + exported PNGs), UNSCRATCH_CHECKS_SPEC (JSON: rects and
+# the like), GIMP3_DIRECTORY (with the plug-in installed). Every scenario runs even when another
+# fails; failures are recorded in results.json, never raised as SystemExit.
 import json
 import os
 import sys
@@ -18,7 +19,8 @@ from gi.repository import Babl, Gegl, Gimp, Gio  # noqa: E402
 
 _D = os.environ["UNSCRATCH_CHECKS_DIR"]
 _SPEC = json.loads(os.environ["UNSCRATCH_CHECKS_SPEC"])
-# protocol.py (for write_npy; GIMP's Python has no numpy) as the plug-in imports it: the copy installed beside it
+# protocol.py (for write_npy; GIMP's Python has no numpy) as the plug-in imports it: the copy
+# installed beside it
 _PLUGIN_DIR = os.path.join(os.environ["GIMP3_DIRECTORY"], "plug-ins", "unscratch")
 sys.path.insert(0, _PLUGIN_DIR)
 import protocol as _protocol  # noqa: E402
@@ -26,17 +28,21 @@ _RESULTS = {}
 
 
 def _load(name):
-    return Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(os.path.join(_D, name)))
+    return Gimp.file_load(Gimp.RunMode.NONINTERACTIVE,
+                          Gio.File.new_for_path(os.path.join(_D, name)))
 
 
 def _save(image, name):
-    Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(os.path.join(_D, name)), None)
+    Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, image,
+                   Gio.File.new_for_path(os.path.join(_D, name)), None)
 
 
 def _dump(drawable, name, fmt, channels, dtype, rect=None):
-    """Write the drawable's pixels in the babl format `fmt` to NAME.npy (host tests read it with numpy)."""
+    """Write the drawable's pixels in the babl format `fmt` to NAME.npy (host tests read it with
+    numpy)."""
     x, y, w, h = rect or (0, 0, drawable.get_width(), drawable.get_height())
-    data = drawable.get_buffer().get(Gegl.Rectangle.new(x, y, w, h), 1.0, fmt, Gegl.AbyssPolicy.NONE)
+    data = drawable.get_buffer().get(Gegl.Rectangle.new(x, y, w, h), 1.0, fmt,
+                                     Gegl.AbyssPolicy.NONE)
     _protocol.write_npy(os.path.join(_D, name + ".npy"), data, (h, w, channels), dtype)
 
 
@@ -103,7 +109,8 @@ def registration():
         proc = pdb.lookup_procedure(name)
         out[name] = None if proc is None else {
             "menu_paths": list(proc.get_menu_paths()), "label": proc.get_menu_label(),
-            "image_types": proc.get_image_types(), "is_image_procedure": isinstance(proc, Gimp.ImageProcedure)
+            "image_types": proc.get_image_types(),
+            "is_image_procedure": isinstance(proc, Gimp.ImageProcedure)
             or [a.name for a in proc.get_arguments()][:3] == ["run-mode", "image", "drawables"],
             "arguments": [a.name for a in proc.get_arguments()],
             "return_values": [a.name for a in proc.get_return_values()]}
@@ -152,9 +159,11 @@ def detect8():
     # the channel loads as a selection
     image.select_item(Gimp.ChannelOps.REPLACE, channel)
     non_empty = Gimp.Selection.bounds(image)[1]
-    status2, values2, _ = _call("plug-in-unscratch-detect", image, [layer], **{"add-channel": False})
+    status2, values2, _ = _call("plug-in-unscratch-detect", image, [layer],
+                                **{"add-channel": False})
     image.delete()
-    return dict(info, status=status, secs=secs, channel=channel.get_name(), channels=len(_names([channel])),
+    return dict(info, status=status, secs=secs, channel=channel.get_name(),
+                channels=len(_names([channel])),
                 selection_from_channel=bool(non_empty), status_no_channel=status2,
                 no_channel_value=values2[1] is None)
 
@@ -193,13 +202,15 @@ def restore_float():
 
 @scenario
 def restore_half_profiled():
-    """16-bit float (half) pixels, in an image with its own colour profile (a babl space other than sRGB)."""
+    """16-bit float (half) pixels, in an image with its own colour profile (a babl space other than
+    sRGB)."""
     image = _load("in16.png")
     image.convert_precision(Gimp.Precision.HALF_LINEAR)
     image.set_color_profile(Gimp.ColorProfile.new_rgb_adobe())
     layer = image.get_layers()[0]
     native = Babl.get_name(layer.get_format())
-    fmt = Babl.get_name(Babl.format_with_space("RGB float", Babl.format_get_space(layer.get_format())))
+    fmt = Babl.get_name(Babl.format_with_space("RGB float",
+                                               Babl.format_get_space(layer.get_format())))
     _dump(layer, "half_before", fmt, 3, "float32")
     _rect(image, "sel")
     status, values, secs = _call("plug-in-unscratch-restore-selection", image, [layer])
@@ -231,15 +242,18 @@ def soft_gray_alpha():
 
 @scenario
 def offsets_group():
-    """A layer inside a group, offset on a larger canvas, with another layer under it in the group."""
+    """A layer inside a group, offset on a larger canvas, with another layer under it in the
+    group."""
     W, H = _SPEC["canvas"]
     ox, oy = _SPEC["offsets"]
     image = Gimp.Image.new(W, H, Gimp.ImageBaseType.RGB)
     group = Gimp.GroupLayer.new(image, "group")
     image.insert_layer(group, None, 0)
-    below = Gimp.Layer.new(image, "below", W, H, Gimp.ImageType.RGB_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
+    below = Gimp.Layer.new(image, "below", W, H, Gimp.ImageType.RGB_IMAGE, 100.0,
+                           Gimp.LayerMode.NORMAL)
     image.insert_layer(below, group, 0)
-    layer = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(os.path.join(_D, "in8.png")))
+    layer = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, image,
+                                 Gio.File.new_for_path(os.path.join(_D, "in8.png")))
     image.insert_layer(layer, group, 0)
     layer.set_offsets(ox, oy)
     x, y, w, h = _SPEC["sel"]
@@ -270,15 +284,17 @@ def photo_selection():
 
 @scenario
 def detect_edit_restore():
-    """Detect, erase the left half of its marks in its layer, Restore with whatever Detect left active;
-    then erase every mark and Restore again with Detect's channel active: nothing to repair, no layer."""
+    """Detect, erase the left half of its marks in its layer, Restore with whatever Detect left
+    active; then erase every mark and Restore again with Detect's channel active: nothing to repair,
+    no layer."""
     image = _load("photo.png")
     layer = image.get_layers()[0]
     status, values, _ = _call("plug-in-unscratch-detect", image, [layer])
     marks, channel = values[0], values[1]
     active = list(image.get_selected_drawables())
     _dump(marks, "edit_marks_detected", "R'G'B'A u8", 4, "uint8")
-    image.select_rectangle(Gimp.ChannelOps.REPLACE, 0, 0, layer.get_width() // 2, layer.get_height())
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, 0, 0, layer.get_width() // 2,
+                           layer.get_height())
     marks.edit_clear()                    # the user erases false marks
     Gimp.Selection.none(image)
     _dump(marks, "edit_marks", "R'G'B'A u8", 4, "uint8")
@@ -287,8 +303,8 @@ def detect_edit_restore():
     new, repaired = values[0], values[1]
     _dump(new, "edit_new", "R'G'B' u8", 3, "uint8")
     out = dict(status=status, status_restore=status_restore, secs=secs, repaired=repaired,
-               active_after_detect=_names(active), new_name=new.get_name(), marks_visible=marks.get_visible(),
-               layers=_names(image.get_layers()))
+               active_after_detect=_names(active), new_name=new.get_name(),
+               marks_visible=marks.get_visible(), layers=_names(image.get_layers()))
     Gimp.Selection.all(image)
     marks.edit_clear()                    # every mark erased
     Gimp.Selection.none(image)
@@ -329,7 +345,8 @@ def errors():
         os.rename(cfg + ".away", cfg)
     out["layers_added"] = len(image.get_layers()) - n_layers - 1   # minus the group we added
     image.delete()
-    return {k: [v[0], [str(x) for x in v[1]]] if isinstance(v, tuple) else v for k, v in out.items()}
+    return {k: [v[0],
+                [str(x) for x in v[1]]] if isinstance(v, tuple) else v for k, v in out.items()}
 
 
 with open(os.path.join(_D, "results.json"), "w") as _fh:

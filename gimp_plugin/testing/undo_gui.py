@@ -1,6 +1,6 @@
-# Runs inside GIMP 3's GUI (python-fu-eval) for undo_gui.sh: open in8.png in a display, select, run Restore
-# selection INTERACTIVE (its dialog appears; undo_gui.sh presses OK), signal "ready", wait for undo_gui.sh's Ctrl+Z to
-# take effect, record the layers and the pixels.
+# Runs inside GIMP 3's GUI (python-fu-eval) for undo_gui.sh: open in8.png in a display, select, run
+# Restore selection INTERACTIVE (its dialog appears; undo_gui.sh presses OK), signal "ready", wait
+# for undo_gui.sh's Ctrl+Z to take effect, record the layers and the pixels.
 import json
 import os
 import sys
@@ -15,12 +15,14 @@ from gi.repository import Gegl, Gimp, Gio  # noqa: E402
 
 _D = os.environ["UNSCRATCH_CHECKS_DIR"]
 _SPEC = json.loads(os.environ["UNSCRATCH_CHECKS_SPEC"])
-# protocol.py (for write_npy; GIMP's Python has no numpy) as the plug-in imports it: the copy installed beside it
+# protocol.py (for write_npy; GIMP's Python has no numpy) as the plug-in imports it: the copy
+# installed beside it
 sys.path.insert(0, os.path.join(os.environ["GIMP3_DIRECTORY"], "plug-ins", "unscratch"))
 import protocol as _protocol  # noqa: E402
 _out = {"ok": False}
 try:
-    image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(os.path.join(_D, "in8.png")))
+    image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE,
+                           Gio.File.new_for_path(os.path.join(_D, "in8.png")))
     display = Gimp.Display.new(image)
     Gimp.displays_flush()
     layer = image.get_layers()[0]
@@ -43,10 +45,10 @@ try:
     time.sleep(0.5)   # had the undo gone further than one step, it would show now
     _out["layers_after_undo"] = [l.get_name() for l in image.get_layers()]
     layer = image.get_layers()[-1]
-    data = layer.get_buffer().get(Gegl.Rectangle.new(0, 0, layer.get_width(), layer.get_height()), 1.0,
-                                  "R'G'B' u8", Gegl.AbyssPolicy.NONE)
-    _protocol.write_npy(os.path.join(_D, "undo_after.npy"), data, (layer.get_height(), layer.get_width(), 3),
-                        "uint8")
+    data = layer.get_buffer().get(Gegl.Rectangle.new(0, 0, layer.get_width(), layer.get_height()),
+                                  1.0, "R'G'B' u8", Gegl.AbyssPolicy.NONE)
+    _protocol.write_npy(os.path.join(_D, "undo_after.npy"), data,
+                        (layer.get_height(), layer.get_width(), 3), "uint8")
     _out["selection_kept"] = not Gimp.Selection.is_empty(image)
     _out["ok"] = True
     image.clean_all()

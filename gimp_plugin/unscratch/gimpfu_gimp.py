@@ -1,15 +1,17 @@
-"""The gimpfu shim's GIMP 3 backend: what register(), gimp.*, pdb.* and the pixel helpers of gimpfu_shim.py do
-in real GIMP, through its GObject-introspection API (Gimp, Gegl, Babl). gimpfu_shim imports this file only
-when GIMP's typelibs load: GIMP runs the plug-in with this folder on sys.path.
+"""The gimpfu shim's GIMP 3 backend: what register(), gimp.*, pdb.* and the pixel helpers of
+gimpfu_shim.py do in real GIMP, through its GObject-introspection API (Gimp, Gegl, Babl).
+gimpfu_shim imports this file only when GIMP's typelibs load: GIMP runs the plug-in with this folder
+on sys.path.
 """
 from __future__ import annotations
 
 import sys
 import traceback
 
-from gimpfu_shim import (INT32_RANGE, PF_CHANNEL, PF_DRAWABLE, PF_FLOAT, PF_IMAGE, PF_INT32, PF_LAYER, PF_SLIDER,
-                         PF_TOGGLE, Pixels, PluginError, _arg_name, _Progress, call_function, error_text,
-                         mask_layer_bytes)
+from gimpfu_shim import (INT32_RANGE, PF_CHANNEL, PF_DRAWABLE, PF_FLOAT, PF_IMAGE, PF_INT32,
+                         PF_LAYER, PF_SLIDER,
+                         PF_TOGGLE, Pixels, PluginError, _arg_name, _Progress, call_function,
+                         error_text, mask_layer_bytes)
 
 
 class GimpBackend:
@@ -21,7 +23,7 @@ class GimpBackend:
         self._ui_ready = False
         self._open = 0          # undo groups this plug-in opened and has not closed yet
 
-    # -- registration ------------------------------------------------------------------------------------------
+    # -- registration ------------------------------------------------------------------------------
     def main(self, registry):
         Gimp, backend = self.Gimp, self
 
@@ -43,10 +45,12 @@ class GimpBackend:
         Gimp, GObject = self.Gimp, self.GObject
         flags = GObject.ParamFlags.READWRITE
         if spec.image_proc:
-            proc = Gimp.ImageProcedure.new(plugin, spec.name, Gimp.PDBProcType.PLUGIN, self._run_image, spec)
+            proc = Gimp.ImageProcedure.new(plugin, spec.name, Gimp.PDBProcType.PLUGIN,
+                                           self._run_image, spec)
             proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
         else:
-            proc = Gimp.Procedure.new(plugin, spec.name, Gimp.PDBProcType.PLUGIN, self._run_plain, spec)
+            proc = Gimp.Procedure.new(plugin, spec.name, Gimp.PDBProcType.PLUGIN, self._run_plain,
+                                      spec)
             proc.add_enum_argument("run-mode", "Run mode", "The run mode", Gimp.RunMode,
                                    Gimp.RunMode.NONINTERACTIVE, flags)
         if spec.imagetypes:
@@ -134,13 +138,15 @@ class GimpBackend:
     def _run(self, procedure, run_mode, image, drawables, config, spec):
         Gimp, GLib, GObject = self.Gimp, self.GLib, self.GObject
         try:
-            if run_mode == Gimp.RunMode.INTERACTIVE and not self._interactive(procedure, config, spec):
+            interactive = run_mode == Gimp.RunMode.INTERACTIVE
+            if interactive and not self._interactive(procedure, config, spec):
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
             results = call_function(spec, image, drawables, self._values(spec, config))
         except Exception as exc:
             if not isinstance(exc, PluginError):
                 traceback.print_exc()
-            return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(error_text(exc)))
+            return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR,
+                                               GLib.Error(error_text(exc)))
         finally:
             if image is not None:
                 self._close_undo_groups(image)
@@ -151,11 +157,13 @@ class GimpBackend:
 
     def _gtype_of(self, rtype):
         Gimp, GObject = self.Gimp, self.GObject
-        return {PF_LAYER: Gimp.Layer, PF_CHANNEL: Gimp.Channel, PF_DRAWABLE: Gimp.Drawable, PF_IMAGE: Gimp.Image,
-                PF_FLOAT: GObject.TYPE_DOUBLE, PF_SLIDER: GObject.TYPE_DOUBLE, PF_TOGGLE: GObject.TYPE_BOOLEAN,
+        return {PF_LAYER: Gimp.Layer, PF_CHANNEL: Gimp.Channel, PF_DRAWABLE: Gimp.Drawable,
+                PF_IMAGE: Gimp.Image,
+                PF_FLOAT: GObject.TYPE_DOUBLE, PF_SLIDER: GObject.TYPE_DOUBLE,
+                PF_TOGGLE: GObject.TYPE_BOOLEAN,
                 PF_INT32: GObject.TYPE_INT}.get(rtype, GObject.TYPE_STRING)
 
-    # -- gimp.* ------------------------------------------------------------------------------------------------
+    # -- gimp.* ------------------------------------------------------------------------------------
     def progress_init(self, message):
         self._throttle.reset()
         self.Gimp.progress_init(message)
@@ -212,7 +220,7 @@ class GimpBackend:
         while self._open:
             self.undo_group_end(image)
 
-    # -- items and pixels --------------------------------------------------------------------------------------
+    # -- items and pixels --------------------------------------------------------------------------
     def item_name(self, item):
         return item.get_name()
 
@@ -245,7 +253,8 @@ class GimpBackend:
         w, h = drawable.get_width(), drawable.get_height()
         _, ox, oy = drawable.get_offsets()
         if self.item_kind(item) == "channel":
-            return item.get_buffer().get(Gegl.Rectangle.new(ox, oy, w, h), 1.0, "Y u8", Gegl.AbyssPolicy.NONE)
+            return item.get_buffer().get(Gegl.Rectangle.new(ox, oy, w, h), 1.0, "Y u8",
+                                         Gegl.AbyssPolicy.NONE)
         _, ix, iy = item.get_offsets()
         rgba = item.get_buffer().get(Gegl.Rectangle.new(ox - ix, oy - iy, w, h), 1.0, "R'G'B'A u8",
                                      Gegl.AbyssPolicy.NONE)
@@ -266,21 +275,25 @@ class GimpBackend:
             layer = Gimp.Layer.from_mask(drawable) if hasattr(Gimp.Layer, "from_mask") else None
             owner = f" of '{layer.get_name()}'" if layer is not None else ""
             raise PluginError(f"The layer mask{owner} is selected, not the layer. "
-                              "Fix: click the layer's thumbnail (left of the mask) and run it again.")
+                              "Fix: click the layer's thumbnail (left of the mask) and run it "
+                              "again.")
         if isinstance(drawable, Gimp.Channel):
             raise PluginError(f"The channel '{drawable.get_name()}' is selected. "
                               "Fix: select a layer in the Layers dialog.")
         if drawable.is_group():
-            raise PluginError(f"'{drawable.get_name()}' is a layer group. Fix: select one of the layers inside it.")
+            raise PluginError(f"'{drawable.get_name()}' is a layer group. Fix: select one of the "
+                              "layers inside it.")
         if drawable.is_indexed():
-            raise PluginError("The image is in indexed colour. Fix: Image › Mode › RGB, then run it again.")
+            raise PluginError("The image is in indexed colour. Fix: Image › Mode › RGB, then run "
+                              "it again.")
 
     def _layout(self, drawable):
         """(dtype, channels, gray, has_alpha, babl format name) to read and write the drawable with.
 
-        The name is the drawable's own babl format (its precision, TRC and colour space, e.g. "R'G'B'A u16" or
-        "R'G'B'A u16-<space>" for an image with its own profile), so u8, u16 and float pixels travel byte for
-        byte. Half, u32 and double go as float32 in the same TRC and space (babl converts)."""
+        The name is the drawable's own babl format (its precision, TRC and colour space, e.g.
+        "R'G'B'A u16" or "R'G'B'A u16-<space>" for an image with its own profile), so u8, u16 and
+        float pixels travel byte for byte. Half, u32 and double go as float32 in the same TRC and
+        space (babl converts)."""
         Babl = self.Babl
         fmt = drawable.get_format()
         model, _, ctype = Babl.format_get_encoding(fmt).rpartition(" ")
@@ -289,7 +302,8 @@ class GimpBackend:
         channels = Babl.format_get_n_components(fmt)
         if channels != (1 if gray else 3) + (1 if alpha else 0):
             raise PluginError(f"The layer '{drawable.get_name()}' has an unexpected pixel format "
-                              f"({Babl.get_name(fmt)}). Fix: Image › Mode › RGB, then run it again.")
+                              f"({Babl.get_name(fmt)}). Fix: Image › Mode › RGB, then run it "
+                              "again.")
         dtype = {"u8": "uint8", "u16": "uint16", "float": "float32"}.get(ctype)
         if dtype is not None:
             return dtype, channels, gray, alpha, Babl.get_name(fmt)
@@ -300,7 +314,8 @@ class GimpBackend:
         Gegl = self.Gegl
         dtype, channels, gray, alpha, fmt = self._layout(drawable)
         w, h = drawable.get_width(), drawable.get_height()
-        data = drawable.get_buffer().get(Gegl.Rectangle.new(0, 0, w, h), 1.0, fmt, Gegl.AbyssPolicy.NONE)
+        data = drawable.get_buffer().get(Gegl.Rectangle.new(0, 0, w, h), 1.0, fmt,
+                                         Gegl.AbyssPolicy.NONE)
         return Pixels(data, w, h, channels, dtype, gray, alpha, fmt)
 
     def read_selection(self, image, drawable):
@@ -309,12 +324,12 @@ class GimpBackend:
             return None
         w, h = drawable.get_width(), drawable.get_height()
         _, ox, oy = drawable.get_offsets()
-        return image.get_selection().get_buffer().get(Gegl.Rectangle.new(ox, oy, w, h), 1.0, "Y float",
-                                                      Gegl.AbyssPolicy.NONE)
+        return image.get_selection().get_buffer().get(Gegl.Rectangle.new(ox, oy, w, h), 1.0,
+                                                      "Y float", Gegl.AbyssPolicy.NONE)
 
     def _insert_above(self, image, drawable, layer, fmt, data):
-        """Fill the new layer, then put it just above `drawable` (same group, same offsets); nothing is left
-        behind when that fails."""
+        """Fill the new layer, then put it just above `drawable` (same group, same offsets); nothing
+        is left behind when that fails."""
         try:
             self._write(layer, 0, 0, layer.get_width(), layer.get_height(), fmt, data)
         except Exception:

@@ -27,7 +27,8 @@ try:  # the copy of unscratch/protocol.py that `unscratch install krita` put bes
     from . import protocol  # type: ignore[attr-defined]
 except ImportError:  # this package run from the source tree (the unit tests): the core's own
     try:
-        from unscratch import protocol  # in Krita, "unscratch" is this package: no core to fall back on
+        # in Krita, "unscratch" is this package: no core to fall back on
+        from unscratch import protocol
     except ImportError:
         raise ImportError("the unscratch plug-in is incomplete (protocol.py is missing); "
                           "reinstall it with: python -m unscratch install krita") from None
@@ -49,7 +50,8 @@ class Settings:
 
     def __init__(self, threshold=None, mode="defects", method="auto", detect_output="layer"):
         self.threshold = threshold          # None: the model's own threshold
-        self.mode = mode                    # defects | fill  (what the docker's Restore button does)
+        # defects | fill  (what the docker's Restore button does)
+        self.mode = mode
         self.method = method                # auto | model | classical
         self.detect_output = detect_output  # layer | selection
 
@@ -58,7 +60,8 @@ class Settings:
         s = cls()
         if app is None:
             return s
-        read = lambda key, default: (app.readSetting(cls.GROUP, key, default) or default)  # noqa: E731
+        read = lambda key, default: (app.readSetting(cls.GROUP, key,
+                                                     default) or default)  # noqa: E731
         t = read("threshold", "auto")
         try:
             s.threshold = None if t == "auto" else min(1.0, max(0.0, float(t)))
@@ -73,7 +76,8 @@ class Settings:
     def save(self, app) -> None:
         if app is None:
             return
-        app.writeSetting(self.GROUP, "threshold", "auto" if self.threshold is None else f"{self.threshold:.3f}")
+        app.writeSetting(self.GROUP, "threshold",
+                         "auto" if self.threshold is None else f"{self.threshold:.3f}")
         app.writeSetting(self.GROUP, "mode", self.mode)
         app.writeSetting(self.GROUP, "method", self.method)
         app.writeSetting(self.GROUP, "detect_output", self.detect_output)
@@ -82,7 +86,8 @@ class Settings:
         return protocol.job_params(self.threshold, method=self.method)
 
 
-# ------------------------------------------------------------------------------------- user interface
+# ------------------------------------------------------------------------------------- user
+# interface
 class NullUI:
     """No dialogs (Krita in batch mode, scripts, tests): progress is ignored, errors are logged."""
 
@@ -131,7 +136,8 @@ class Result:
         self.source_name: str | None = None
         self.changed_pixels = 0
         self.defect_pixels: int | None = None
-        self.threshold: float | None = None  # the detector's threshold in use (None: a mask was given)
+        # the detector's threshold in use (None: a mask was given)
+        self.threshold: float | None = None
         self.rule: str | None = None        # which pixels were repaired (protocol.repair_summary)
         self.mask_layer: str | None = None  # Detect's layer whose marks were repaired
         self.message: str | None = None     # what happened, in words
@@ -139,9 +145,11 @@ class Result:
 
     def as_dict(self) -> dict:
         return {"op": self.op, "ok": self.ok, "cancelled": self.cancelled, "error": self.error,
-                "layer": self.layer_name, "source": self.source_name, "changed_pixels": self.changed_pixels,
+                "layer": self.layer_name, "source": self.source_name,
+                "changed_pixels": self.changed_pixels,
                 "defect_pixels": self.defect_pixels, "threshold": self.threshold, "rule": self.rule,
-                "mask_layer": self.mask_layer, "message": self.message, "seconds": round(self.seconds, 3)}
+                "mask_layer": self.mask_layer, "message": self.message,
+                "seconds": round(self.seconds, 3)}
 
     def summary(self) -> str:
         if self.cancelled:
@@ -159,7 +167,8 @@ last_result: Result | None = None  # for scripts: what the last action did
 _busy = False
 
 
-# ------------------------------------------------------------------------------------- document access
+# ------------------------------------------------------------------------------------- document
+# access
 def is_ours(node) -> bool:
     name = node.name() or ""
     return any(name.endswith(f"({s})") for s in SUFFIX.values())
@@ -183,8 +192,9 @@ def find_paint_layer(doc):
             return parent
         if node.type() not in ("selectionmask", ""):
             raise UnscratchError(
-                f"the active layer '{node.name()}' is a {node.type() or 'layer of unknown type'}, not a paint "
-                f"layer. Select the paint layer to repair in the Layers docker (or rasterize it first).")
+                f"the active layer '{node.name()}' is a {node.type() or 'layer of unknown type'}, "
+                "not a paint layer. Select the paint layer to repair in the Layers docker (or "
+                "rasterize it first).")
     candidates = []
 
     def walk(parent):
@@ -230,7 +240,8 @@ def read_layer(doc, node):
 
 
 def read_region(doc, w: int, h: int):
-    """The document selection as a soft uint8 mask for the worker, or None when nothing is selected."""
+    """The document selection as a soft uint8 mask for the worker, or None when nothing is
+    selected."""
     sel = doc.selection()
     if sel is None:
         return None
@@ -258,8 +269,8 @@ def add_layer_above(doc, node, name: str, data: bytes, w: int, h: int):
 
 
 def defects_layer(doc, node):
-    """The layer Detect scratches made for `node` ("NAME (defects)"), or None. Of several, the lowest:
-    Detect inserts its layer just above the source, so that is the newest."""
+    """The layer Detect scratches made for `node` ("NAME (defects)"), or None. Of several, the
+    lowest: Detect inserts its layer just above the source, so that is the newest."""
     name = f"{node.name()} ({SUFFIX['detect']})"
     found = []
 
@@ -281,15 +292,18 @@ def marks_of(doc, layer) -> bytes:
     return fmt.alpha_mask(bytes(layer.pixelData(0, 0, w, h)), w, h)
 
 
-known_thresholds: dict = {}  # the detector's own thresholds, once a worker reported them (docker display)
+# the detector's own thresholds, once a worker reported them (docker display)
+known_thresholds: dict = {}
 
 
 def detector_thresholds(python: str | None = None) -> dict:
-    """{"threshold", "auto_threshold"} of the detector in use, asked of the worker once (about a second)."""
+    """{"threshold", "auto_threshold"} of the detector in use, asked of the worker once (about a
+    second)."""
     if "auto_threshold" not in known_thresholds:
         info, _ = protocol.run_job(python or protocol.worker_python(PLUGIN_DIR), "describe", {})
         facts = info.get("info", {})
-        known_thresholds.update(threshold=facts.get("threshold"), auto_threshold=facts.get("auto_threshold"))
+        known_thresholds.update(threshold=facts.get("threshold"),
+                                auto_threshold=facts.get("auto_threshold"))
     return dict(known_thresholds)
 
 
@@ -302,9 +316,11 @@ def set_selection(doc, mask: bytes, w: int, h: int) -> None:
 
 
 # ------------------------------------------------------------------------------------- operations
-def run(op: str, doc, *, node=None, settings: Settings | None = None, ui=None, python: str | None = None) -> Result:
-    """Run Detect ('detect'), Restore ('restore', defects inside the selection) or Fill ('fill', heal
-    the whole selection) on `doc`. Errors are reported through `ui` and recorded in the Result."""
+def run(op: str, doc, *, node=None, settings: Settings | None = None, ui=None,
+        python: str | None = None) -> Result:
+    """Run Detect ('detect'), Restore ('restore', defects inside the selection) or Fill ('fill',
+    heal the whole selection) on `doc`. Errors are reported through `ui` and recorded in the
+    Result."""
     global last_result, _busy
     if op not in protocol.IMAGE_OPS:
         raise ValueError(op)
@@ -336,13 +352,15 @@ def run(op: str, doc, *, node=None, settings: Settings | None = None, ui=None, p
         result.seconds = time.monotonic() - start
     log(result.summary(), f"({result.seconds:.2f} s)")
     if result.ok and result.op != "detect" and not result.layer_name:
-        ui.info(f"Unscratch: {TITLES[op]}", f"Nothing was repaired, so no layer was added. {result.message}")
+        ui.info(f"Unscratch: {TITLES[op]}",
+                f"Nothing was repaired, so no layer was added. {result.message}")
     return result
 
 
 def _run(op, doc, node, settings, ui, python, result):
     if doc is None:
-        raise UnscratchError("no image is open; open an image and select the paint layer to work on")
+        raise UnscratchError("no image is open; open an image and select the paint layer to work "
+                             "on")
     python = python or protocol.worker_python(PLUGIN_DIR)
     node = node or find_paint_layer(doc)
     result.source_name = node.name()
@@ -356,7 +374,8 @@ def _run(op, doc, node, settings, ui, python, result):
     if region is not None:
         arrays["region"] = region
     marks = defects_layer(doc, node) if op == "restore" else None
-    if marks is not None:  # the mask the user sees (and may have edited) is the mask that is repaired
+    # the mask the user sees (and may have edited) is the mask that is repaired
+    if marks is not None:
         arrays["mask"] = (marks_of(doc, marks), (h, w), "uint8")
         result.mask_layer = marks.name()
     label = {"detect": "Looking for scratches, dust and hairs…", "restore": "Repairing defects…",
@@ -367,10 +386,12 @@ def _run(op, doc, node, settings, ui, python, result):
     facts = info.get("info", {})
     result.threshold, result.rule = facts.get("threshold"), facts.get("rule")
     if result.threshold is not None and settings.threshold is None:
-        known_thresholds.update({k: facts[k] for k in ("threshold", "auto_threshold") if k in facts})
+        known_thresholds.update({k: facts[k] for k in ("threshold",
+                                                       "auto_threshold") if k in facts})
     if op == "detect":
         mask = protocol.output(outputs, "mask", (h, w), "uint8", host="krita")
-        result.defect_pixels = int(info.get("info", {}).get("defect_pixels", len(mask) - bytes(mask).count(0)))
+        found = info.get("info", {}).get("defect_pixels", len(mask) - bytes(mask).count(0))
+        result.defect_pixels = int(found)
         if settings.detect_output == "selection":
             set_selection(doc, mask, w, h)
         else:

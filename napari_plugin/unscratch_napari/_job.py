@@ -1,11 +1,12 @@
-"""What the dock widgets share: a magicgui Container with Run, Cancel, a progress bar and a status line
-around a napari `thread_worker` (JobWidget), and the small helpers their jobs use (provenance, layer
-choices, the detector's threshold in use).
+"""What the dock widgets share: a magicgui Container with Run, Cancel, a progress bar and a status
+line around a napari `thread_worker` (JobWidget), and the small helpers their jobs use (provenance,
+layer choices, the detector's threshold in use).
 
-Pressing Run checks the chosen layers on the main thread, snapshots what the work needs (array references,
-region/mask planes), and runs the computation in a worker thread; the progress bar follows the core's
-progress callback and Cancel sets the core's cancel event. Results are turned into layers back on the main
-thread. Problems with the input become a napari error notification, never a traceback.
+Pressing Run checks the chosen layers on the main thread, snapshots what the work needs (array
+references, region/mask planes), and runs the computation in a worker thread; the progress bar
+follows the core's progress callback and Cancel sets the core's cancel event. Results are turned
+into layers back on the main thread. Problems with the input become a napari error notification,
+never a traceback.
 """
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ class _Relay(QObject):
 
 
 def _guarded(compute, job, progress, cancel):
-    """Worker body: expected outcomes come back as values, so napari never shows them as tracebacks."""
+    """Worker body: expected outcomes come back as values, so napari never shows them as
+    tracebacks."""
     try:
         return "ok", compute(job, progress, cancel)
     except Cancelled:
@@ -53,7 +55,8 @@ def _guarded(compute, job, progress, cancel):
 
 def provenance(**fields) -> dict:
     return {"unscratch": {"version": unscratch.__version__,
-                          "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **fields}}
+                          "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                          **fields}}
 
 
 def index_list(indices) -> list | None:
@@ -100,8 +103,10 @@ class JobWidget(Container):
     def __init__(self, napari_viewer, controls):
         self._viewer_ref = weakref.ref(L.unwrap(napari_viewer))
         run = PushButton(text=self.run_text, name="run_button")
-        cancel = PushButton(text="Cancel", name="cancel_button", enabled=False, visible=self.cancellable)
-        buttons = Container(widgets=[run, cancel], layout="horizontal", labels=False, name="buttons")
+        cancel = PushButton(text="Cancel", name="cancel_button", enabled=False,
+                            visible=self.cancellable)
+        buttons = Container(widgets=[run, cancel], layout="horizontal", labels=False,
+                            name="buttons")
         bar = ProgressBar(value=0, min=0, max=1000, name="progress")
         status = Label(value="", name="status")
         form = Container(widgets=controls, labels=True, name="form")
@@ -145,7 +150,8 @@ class JobWidget(Container):
 
     # --- running -------------------------------------------------------------------------------
     def run(self):
-        """Start the job in a worker thread; returns the worker, or None when the input is unusable."""
+        """Start the job in a worker thread; returns the worker, or None when the input is
+        unusable."""
         if self.worker is not None:
             show_warning(f"{self.title}: already running; wait for it or press Cancel")
             return None
@@ -171,7 +177,8 @@ class JobWidget(Container):
                                _connect={"returned": self._on_returned, "errored": self._on_errored,
                                          "finished": self._on_finished})
         self.worker, self._job, self._cancel_event = worker, job, cancel
-        self.native.destroyed.connect(cancel.set)  # widget closed (e.g. viewer closed): stop the work
+        # widget closed (e.g. viewer closed): stop the work
+        self.native.destroyed.connect(cancel.set)
         self._set_running(True)
         self.progress.value = 0
         self.status.value = "working…"
@@ -257,7 +264,8 @@ def paint_red(labels) -> None:
     try:
         from napari.utils.colormaps import DirectLabelColormap
 
-        labels.colormap = DirectLabelColormap(color_dict={None: "transparent", 0: "transparent", 1: "red"})
+        colours = {None: "transparent", 0: "transparent", 1: "red"}
+        labels.colormap = DirectLabelColormap(color_dict=colours)
     except Exception:  # an older/newer napari without this API keeps its default colours
         pass
     labels.selected_label = 1

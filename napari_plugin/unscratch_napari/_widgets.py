@@ -1,14 +1,16 @@
 """The dock widgets: "Detect scratches", "Restore" and "Restoration metrics".
 
-Each widget is a JobWidget (_job.py: Run, Cancel, progress, status around a worker thread) docked by napari
-(`viewer.window.add_plugin_dock_widget("unscratch", NAME)`). Problems with the input (no image, mismatched
-shapes, a region that selects nothing, …) become a napari error notification, never a traceback.
+Each widget is a JobWidget (_job.py: Run, Cancel, progress, status around a worker thread) docked by
+napari (`viewer.window.add_plugin_dock_widget("unscratch", NAME)`). Problems with the input (no
+image, mismatched shapes, a region that selects nothing, …) become a napari error notification,
+never a traceback.
 
-Stacks (leading axes before H, W): by default only the slice on screen is processed; tick "all slices"
-to process every slice, one after another. Outputs always have the image's full shape so they line up
-on every slice; running again on another slice adds that slice to the same output layers. A dask (or
-other lazy) layer is read tile by tile inside the worker, and outputs other than the editable mask stay
-lazy: only the processed slices' masks and the pixels a restoration changed are held in memory.
+Stacks (leading axes before H, W): by default only the slice on screen is processed; tick "all
+slices" to process every slice, one after another. Outputs always have the image's full shape so
+they line up on every slice; running again on another slice adds that slice to the same output
+layers. A dask (or other lazy) layer is read tile by tile inside the worker, and outputs other than
+the editable mask stay lazy: only the processed slices' masks and the pixels a restoration changed
+are held in memory.
 """
 from __future__ import annotations
 
@@ -29,8 +31,8 @@ from unscratch.protocol import repair_summary
 from unscratch.worker import repair_rule
 
 from . import _layers as L
-from ._job import (JobWidget, alive, default_threshold, index_list, layer_choices, layer_kwargs, output_kind,
-                   paint_red, provenance)
+from ._job import (JobWidget, alive, default_threshold, index_list, layer_choices, layer_kwargs,
+                   output_kind, paint_red, provenance)
 
 MASK_NAME, PROB_NAME = "scratches", "scratch probability"
 RESTORED_NAME, DIFF_NAME = "restored", "difference"
@@ -45,7 +47,8 @@ class _DetectJob:
     regions: dict | None
     threshold: float
     region_name: str | None
-    infrared: dict | None = None  # {slice index: infrared plane} of a film scan, or None: the network
+    # {slice index: infrared plane} of a film scan, or None: the network
+    infrared: dict | None = None
 
 
 @dataclass
@@ -59,10 +62,12 @@ class _DetectState:
 
 
 class DetectWidget(JobWidget):
-    """Image (+ optional Shapes/Labels region) → an editable Labels mask and a hidden probability layer.
+    """Image (+ optional Shapes/Labels region) → an editable Labels mask and a hidden probability
+    layer.
 
-    The threshold slider re-thresholds the cached probability live, without running the detector again
-    (this replaces the mask of the detected slices, so make brush edits after choosing the threshold).
+    The threshold slider re-thresholds the cached probability live, without running the detector
+    again (this replaces the mask of the detected slices, so make brush edits after choosing the
+    threshold).
     """
     title = "Detect scratches"
     run_text = "Detect"
@@ -73,19 +78,24 @@ class DetectWidget(JobWidget):
         viewer_ref = weakref.ref(L.unwrap(napari_viewer))
         image = ComboBox(name="image", label="image", choices=layer_choices(viewer_ref, Image),
                          tooltip="the image to inspect (never modified)")
-        region = ComboBox(name="region", label="region", nullable=True, choices=layer_choices(viewer_ref, (Shapes, Labels)),
-                          tooltip="optional Shapes or Labels layer: look only inside it (----- = whole image)")
+        region = ComboBox(name="region", label="region", nullable=True,
+                          choices=layer_choices(viewer_ref, (Shapes, Labels)),
+                          tooltip="optional Shapes or Labels layer: look only inside it (----- = "
+                                  "whole image)")
         threshold = FloatSlider(name="threshold", label="threshold", min=0.0, max=1.0, step=0.01,
                                 value=default_threshold(),
-                                tooltip="probability above which a pixel is a defect; moving it re-thresholds "
-                                        "the last detection without running the detector again")
+                                tooltip="probability above which a pixel is a defect; moving it "
+                                        "re-thresholds the last detection without running the "
+                                        "detector again")
         infrared = ComboBox(name="infrared", label="infrared", nullable=True, value=None,
                             choices=layer_choices(viewer_ref, Image),
-                            tooltip="optional: the film scanner's infrared plane of this image (an RGBI TIFF "
-                                    "opens as the image and an 'infrared' layer); defects are found in it "
-                                    "instead of by the network (----- = the network)")
+                            tooltip="optional: the film scanner's infrared plane of this image "
+                                    "(an RGBI TIFF opens as the image and an 'infrared' layer); "
+                                    "defects are found in it instead of by the network (----- = "
+                                    "the network)")
         all_slices = CheckBox(name="all_slices", text="all slices", value=False,
-                              tooltip="stacks: process every slice (otherwise only the slice on screen)")
+                              tooltip="stacks: process every slice (otherwise only the slice on "
+                                      "screen)")
         self._states: dict[int, _DetectState] = {}
         super().__init__(napari_viewer, [image, region, threshold, infrared, all_slices])
         threshold.changed.connect(self._on_threshold)
@@ -102,7 +112,8 @@ class DetectWidget(JobWidget):
                 pass
 
     def _on_infrared(self, layer) -> None:
-        """The two detectors have their own scales: the slider starts at the chosen one's threshold."""
+        """The two detectors have their own scales: the slider starts at the chosen one's
+        threshold."""
         infrared = unscratch.api.settings("infrared").threshold
         self.threshold.value = infrared if layer is not None else default_threshold()
 
@@ -113,7 +124,8 @@ class DetectWidget(JobWidget):
         indices = L.slice_indices(src, idx, self.all_slices.value)
         region = self.region.value
         regions = L.selection_planes(region, image, src, indices, "region")
-        L.require_nonempty(regions, region, "region", "draw the region over the image or choose no region (-----)")
+        L.require_nonempty(regions, region, "region",
+                           "draw the region over the image or choose no region (-----)")
         return _DetectJob(L.unwrap(image), src, indices, regions, float(self.threshold.value),
                           region.name if region is not None else None,
                           L.infrared_planes(self.infrared.value, src, indices))
@@ -130,7 +142,8 @@ class DetectWidget(JobWidget):
             if job.infrared is not None:
                 plane, method = L.with_infrared(plane, job.infrared[idx]), "infrared"
             region = job.regions[idx] if job.regions is not None else None
-            out[idx] = unscratch.detect(plane, region=region, threshold=job.threshold, cancel=cancel, method=method,
+            out[idx] = unscratch.detect(plane, region=region, threshold=job.threshold,
+                                        cancel=cancel, method=method,
                                         progress=lambda f, k=k: progress((k + f) / n))
         return out
 
@@ -152,7 +165,8 @@ class DetectWidget(JobWidget):
             operation="detect", output=output, source_layer=job.src.name,
             models=[det.provenance.get("detector")], detector=det.provenance.get("detector"),
             threshold=det.threshold,
-            parameters={"method": det.provenance.get("method", "auto"), "region_layer": job.region_name,
+            parameters={"method": det.provenance.get("method", "auto"),
+                        "region_layer": job.region_name,
                         "threshold": det.threshold, "slices": index_list(sorted(slices))})
 
     def _apply(self, job: _DetectJob, detections: dict) -> str:
@@ -166,24 +180,28 @@ class DetectWidget(JobWidget):
             labels.data = L.compose(labels.data, masks, lead)
             prob.data = L.compose(prob.data, probs, lead)
             labels.metadata = self._meta(job, "mask", detections, labels.metadata.get("unscratch"))
-            prob.metadata = self._meta(job, "probability", detections, prob.metadata.get("unscratch"))
+            prob.metadata = self._meta(job, "probability", detections,
+                                       prob.metadata.get("unscratch"))
             state.detections.update(detections)
         else:
             mask_data = L.compose(np.zeros(src.full_shape, np.uint8), masks, lead)
-            prob_data = L.compose(L.zeros_like_stack(src, src.plane_shape, np.float32, lazy=True), probs, lead)
-            prob = L.unwrap(viewer.add_image(prob_data, name=PROB_NAME, colormap="inferno", contrast_limits=(0.0, 1.0),
-                                             visible=False, metadata=self._meta(job, "probability", detections, None),
-                                             **layer_kwargs(job.image)))
+            prob_data = L.compose(L.zeros_like_stack(src, src.plane_shape, np.float32, lazy=True),
+                                  probs, lead)
+            prob_meta = self._meta(job, "probability", detections, None)
+            prob = L.unwrap(viewer.add_image(prob_data, name=PROB_NAME, colormap="inferno",
+                                             contrast_limits=(0.0, 1.0), visible=False,
+                                             metadata=prob_meta, **layer_kwargs(job.image)))
             labels = L.unwrap(viewer.add_labels(mask_data, name=MASK_NAME, opacity=0.8,
                                                 metadata=self._meta(job, "mask", detections, None),
                                                 **layer_kwargs(job.image)))
             paint_red(labels)
-            state = _DetectState(weakref.ref(job.image), weakref.ref(labels), weakref.ref(prob), lead,
-                                 dict(detections))
+            state = _DetectState(weakref.ref(job.image), weakref.ref(labels), weakref.ref(prob),
+                                 lead, dict(detections))
             self._states[id(job.image)] = state
         self.outputs = {"mask": labels, "probability": prob}
         count = int(sum(int(m.sum()) for m in masks.values()))
-        where = f" on {len(masks)} slices" if lead and len(masks) > 1 else (" on this slice" if lead else "")
+        where = (f" on {len(masks)} slices" if lead and len(masks) > 1
+                 else (" on this slice" if lead else ""))
         return f"{count} defect pixels{where} at threshold {job.threshold:.2f} → '{labels.name}'"
 
     def _on_threshold(self, value) -> None:
@@ -207,7 +225,8 @@ class DetectWidget(JobWidget):
             info["parameters"] = dict(info.get("parameters", {}), threshold=float(value))
             layer.metadata = dict(layer.metadata, unscratch=info)
         count = int(sum(int(m.sum()) for m in masks.values()))
-        self.status.value = f"re-thresholded at {float(value):.2f}: {count} defect pixels (detector not re-run)"
+        self.status.value = (f"re-thresholded at {float(value):.2f}: {count} defect pixels "
+                             "(detector not re-run)")
 
 
 # --- Restore -----------------------------------------------------------------------------------
@@ -225,16 +244,19 @@ class _RestoreJob:
     mask_name: str | None
     mask_provenance: dict | None
     region_name: str | None
-    threshold: float | None = None  # when mask is None: the sensitivity; None = the detector's own rules
+    # when mask is None: the sensitivity; None = the detector's own rules
+    threshold: float | None = None
 
 
 class RestoreWidget(JobWidget):
-    """Image + mask (Labels from detection or painted) + optional region + mode → "restored" and "difference".
+    """Image + mask (Labels from detection or painted) + optional region + mode → "restored" and
+    "difference".
 
-    The input layer is never modified. mask ----- in "defects" mode detects the defects first: inside a
-    region, every pixel at or above the sensitivity (the detector's threshold unless moved); on a whole image at the
-    detector's own threshold, only the defects it is sure of (unless the sensitivity was moved). "fill" heals
-    the whole region from its surroundings. Nothing changed: no layer is added, and the status says why.
+    The input layer is never modified. mask ----- in "defects" mode detects the defects first:
+    inside a region, every pixel at or above the sensitivity (the detector's threshold unless
+    moved); on a whole image at the detector's own threshold, only the defects it is sure of (unless
+    the sensitivity was moved). "fill" heals the whole region from its surroundings. Nothing
+    changed: no layer is added, and the status says why.
     """
     title = "Restore"
     run_text = "Restore"
@@ -245,22 +267,26 @@ class RestoreWidget(JobWidget):
         viewer_ref = weakref.ref(L.unwrap(napari_viewer))
         image = ComboBox(name="image", label="image", choices=layer_choices(viewer_ref, Image),
                          tooltip="the image to repair (never modified)")
-        mask = ComboBox(name="mask", label="mask", nullable=True, choices=layer_choices(viewer_ref, Labels),
-                        tooltip="Labels layer marking the defects (from Detect scratches, or painted); "
-                                "----- = detect them now")
-        region = ComboBox(name="region", label="region", nullable=True, choices=layer_choices(viewer_ref, (Shapes, Labels)),
+        mask = ComboBox(name="mask", label="mask", nullable=True,
+                        choices=layer_choices(viewer_ref, Labels),
+                        tooltip="Labels layer marking the defects (from Detect scratches, or "
+                                "painted); ----- = detect them now")
+        region = ComboBox(name="region", label="region", nullable=True,
+                          choices=layer_choices(viewer_ref, (Shapes, Labels)),
                           tooltip="optional Shapes or Labels layer: change nothing outside it")
         mode = ComboBox(name="mode", label="mode", choices=MODES, value="defects",
                         tooltip="defects: repair the masked pixels; fill: heal the whole region")
-        sensitivity = FloatSlider(name="sensitivity", label="sensitivity", min=0.0, max=1.0, step=0.01,
-                                  value=default_threshold(),
-                                  tooltip="with mask -----: the detection threshold. Inside a region every "
-                                          "pixel at or above it is repaired. On the whole image, at the "
-                                          "detector's own value (the default shown) only defects it is sure "
-                                          "of are repaired; move it to repair every pixel at or above it. "
-                                          "Unused with a mask.")
+        sensitivity = FloatSlider(name="sensitivity", label="sensitivity", min=0.0, max=1.0,
+                                  step=0.01, value=default_threshold(),
+                                  tooltip="with mask -----: the detection threshold. Inside a "
+                                          "region every pixel at or above it is repaired. On the "
+                                          "whole image, at the detector's own value (the default "
+                                          "shown) only defects it is sure of are repaired; move "
+                                          "it to repair every pixel at or above it. Unused with a "
+                                          "mask.")
         all_slices = CheckBox(name="all_slices", text="all slices", value=False,
-                              tooltip="stacks: process every slice (otherwise only the slice on screen)")
+                              tooltip="stacks: process every slice (otherwise only the slice on "
+                                      "screen)")
         self._outputs: dict[int, dict] = {}
         super().__init__(napari_viewer, [image, mask, region, mode, sensitivity, all_slices])
 
@@ -284,16 +310,19 @@ class RestoreWidget(JobWidget):
         mode = self.mode.value
         region_layer, mask_layer = self.region.value, self.mask.value
         regions = L.selection_planes(region_layer, image, src, indices, "region")
-        L.require_nonempty(regions, region_layer, "region", "draw the region over the image or choose no region (-----)")
+        L.require_nonempty(regions, region_layer, "region",
+                           "draw the region over the image or choose no region (-----)")
         masks = None
         if mode == "fill":
             if regions is None:
-                raise InputError("fill mode heals a selection: choose a region (a Shapes or Labels layer)")
+                raise InputError("fill mode heals a selection: choose a region (a Shapes or "
+                                 "Labels layer)")
         elif mask_layer is not None:
             if L.unwrap(mask_layer) is L.unwrap(image):
                 raise InputError("the mask must be a Labels layer, not the image itself")
             masks = L.selection_planes(mask_layer, image, src, indices, "mask")
-            L.require_nonempty(masks, mask_layer, "mask", "paint the defects or run Detect scratches first")
+            L.require_nonempty(masks, mask_layer, "mask",
+                               "paint the defects or run Detect scratches first")
         mask_prov = None
         if mask_layer is not None and mode == "defects":
             info = (mask_layer.metadata or {}).get("unscratch")
@@ -302,7 +331,8 @@ class RestoreWidget(JobWidget):
         if regions is None and abs(threshold - default_threshold()) < 1e-9:
             threshold = None  # the whole image at the detector's own value: its cautious rule
         return _RestoreJob(L.unwrap(image), src, indices, masks, regions, mode,
-                           mask_layer.name if (mask_layer is not None and mode == "defects") else None, mask_prov,
+                           mask_layer.name if (mask_layer is not None and mode == "defects")
+                           else None, mask_prov,
                            region_layer.name if region_layer is not None else None, threshold)
 
     @staticmethod
@@ -316,18 +346,22 @@ class RestoreWidget(JobWidget):
             region = job.regions[idx] if job.regions is not None else None
             work = job.src.work_plane(idx)
             start = 0.0  # the share of this slice's progress spent detecting
-            if mask is None and job.mode == "defects":  # detect first: the mask restore would repair
+            # detect first: the mask restore would repair
+            if mask is None and job.mode == "defects":
                 start = 0.4
-                mask = unscratch.api.detect_and_mask(work, region=region, threshold=job.threshold, cancel=cancel,
-                                                     progress=lambda f, k=k: progress((k + 0.4 * f) / n)
+                mask = unscratch.api.detect_and_mask(work, region=region, threshold=job.threshold,
+                                                     cancel=cancel,
+                                                     progress=lambda f,
+                                                     k=k: progress((k + 0.4 * f) / n)
                                                      ).repair_mask
             options = dict(region=region, mode=job.mode, cancel=cancel,
                            progress=lambda f, k=k, s=start: progress((k + s + (1 - s) * f) / n))
-            if job.src.lazy:  # keep only the changed pixels; the layers overlay them on the input lazily
+            # keep only the changed pixels; the layers overlay them on the input lazily
+            if job.src.lazy:
                 patches = unscratch.restore_patches(work, mask, **options)
                 original = job.src.lazy_plane(idx)
-                out[idx] = _Restored(L.overlay(original, patches), L.patch_difference(original, patches),
-                                     *L.patch_stats(patches))
+                out[idx] = _Restored(L.overlay(original, patches),
+                                     L.patch_difference(original, patches), *L.patch_stats(patches))
             else:
                 plane = job.src.plane(idx)
                 result = L.from_core(unscratch.restore(work, mask, **options), plane, work)
@@ -355,7 +389,8 @@ class RestoreWidget(JobWidget):
             operation="restore", output=output, source_layer=job.src.name, models=used,
             inpainter=models.get("inpainter"), detector=detector, threshold=mask_threshold,
             mask_provenance=job.mask_provenance,
-            parameters={"mode": job.mode, "mask_layer": job.mask_name, "region_layer": job.region_name,
+            parameters={"mode": job.mode, "mask_layer": job.mask_name,
+                        "region_layer": job.region_name,
                         "method": "auto", "dilate": models["defaults"].dilate,
                         "feather": models["defaults"].feather, "grain": True,
                         "slices": index_list(sorted(slices)),
@@ -382,11 +417,14 @@ class RestoreWidget(JobWidget):
         entry = self._outputs.get(id(image))
         out_layer = diff_layer = None
         if entry is not None and entry["image"]() is image:
-            out_layer, diff_layer = alive(entry["restored"], viewer), alive(entry["difference"], viewer)
-            if out_layer is None or diff_layer is None or tuple(out_layer.data.shape) != tuple(src.data.shape):
+            out_layer, diff_layer = alive(entry["restored"],
+                                          viewer), alive(entry["difference"], viewer)
+            if (out_layer is None or diff_layer is None
+                    or tuple(out_layer.data.shape) != tuple(src.data.shape)):
                 out_layer = diff_layer = None
         if out_layer is not None:
-            done = {tuple(i) for i in (out_layer.metadata.get("unscratch", {}).get("parameters", {}).get("slices") or [])}
+            params = out_layer.metadata.get("unscratch", {}).get("parameters", {})
+            done = {tuple(i) for i in (params.get("slices") or [])}
             done |= set(results)
             out_layer.data = L.compose(out_layer.data, restored, lead)
             diff_layer.data = L.compose(diff_layer.data, diffs, lead)
@@ -397,23 +435,29 @@ class RestoreWidget(JobWidget):
         else:
             # a stack: unprocessed slices read the input lazily (a view that is never written to)
             data = L.compose(L.lazy_view(src), restored, lead) if lead else restored[()]
-            dzero = L.zeros_like_stack(src, diffs[next(iter(diffs))].shape, diffs[next(iter(diffs))].dtype, lazy=True)
+            dzero = L.zeros_like_stack(src, diffs[next(iter(diffs))].shape,
+                                       diffs[next(iter(diffs))].dtype, lazy=True)
             ddata = L.compose(dzero, diffs, lead) if lead else diffs[()]
             kwargs = layer_kwargs(image)
-            # shown as the original is: an additive channel of a multichannel view stays additive instead of
-            # covering the other channels
+            # shown as the original is: an additive channel of a multichannel view stays additive
+            # instead of covering the other channels
             extra = {"blending": image.blending, "opacity": image.opacity, "gamma": image.gamma}
             if not image.rgb:
                 extra["colormap"] = image.colormap.name
+            done = set(results)
+            out_meta = self._meta(job, "restored", models, done)
+            diff_meta = self._meta(job, "difference", models, done)
             out_layer = L.unwrap(viewer.add_image(data, name=RESTORED_NAME, rgb=image.rgb,
                                                   contrast_limits=tuple(image.contrast_limits),
-                                                  metadata=self._meta(job, "restored", models, set(results)),
+                                                  metadata=out_meta,
                                                   **extra, **kwargs))
-            diff_layer = L.unwrap(viewer.add_image(ddata, name=DIFF_NAME, colormap="magma", visible=False,
+            diff_layer = L.unwrap(viewer.add_image(ddata, name=DIFF_NAME, colormap="magma",
+                                                   visible=False,
                                                    contrast_limits=(0, max(top, 1e-6)),
-                                                   metadata=self._meta(job, "difference", models, set(results)),
+                                                   metadata=diff_meta,
                                                    **kwargs))
-            self._outputs[id(image)] = {"image": weakref.ref(image), "restored": weakref.ref(out_layer),
+            self._outputs[id(image)] = {"image": weakref.ref(image),
+                                        "restored": weakref.ref(out_layer),
                                         "difference": weakref.ref(diff_layer)}
         self.outputs = {"restored": out_layer, "difference": diff_layer}
         return f"{summary} → '{out_layer.name}', '{diff_layer.name}' (hidden)"
@@ -437,7 +481,8 @@ class _MetricsJob:
 
 
 class MetricsWidget(JobWidget):
-    """PSNR and SSIM of an image against a reference, inside and outside a mask (on the slice on screen)."""
+    """PSNR and SSIM of an image against a reference, inside and outside a mask (on the slice on
+    screen)."""
     title = "Restoration metrics"
     run_text = "Compute"
     cancellable = False
@@ -446,11 +491,13 @@ class MetricsWidget(JobWidget):
         from napari.layers import Image, Labels
 
         viewer_ref = weakref.ref(L.unwrap(napari_viewer))
-        reference = ComboBox(name="reference", label="reference", choices=layer_choices(viewer_ref, Image),
+        reference = ComboBox(name="reference", label="reference",
+                             choices=layer_choices(viewer_ref, Image),
                              tooltip="the clean image to compare against")
         image = ComboBox(name="image", label="image", choices=layer_choices(viewer_ref, Image),
                          tooltip="the image to score (e.g. 'restored')")
-        mask = ComboBox(name="mask", label="mask", nullable=True, choices=layer_choices(viewer_ref, Labels),
+        mask = ComboBox(name="mask", label="mask", nullable=True,
+                        choices=layer_choices(viewer_ref, Labels),
                         tooltip="Labels layer: report inside and outside it")
         self.result: dict | None = None
         super().__init__(napari_viewer, [reference, image, mask])
@@ -476,14 +523,16 @@ class MetricsWidget(JobWidget):
             raise InputError("choose a reference image and an image to score")
         ref_src, img_src = L.image_source(ref_layer), L.image_source(img_layer)
         if ref_src.full_shape != img_src.full_shape or ref_src.rgb != img_src.rgb:
-            raise InputError(f"image '{img_src.name}' has shape {tuple(img_src.data.shape)}, the reference "
-                             f"'{ref_src.name}' {tuple(ref_src.data.shape)}: they must match")
+            raise InputError(f"image '{img_src.name}' has shape {tuple(img_src.data.shape)}, the "
+                             f"reference '{ref_src.name}' {tuple(ref_src.data.shape)}: they must "
+                             "match")
         idx = L.current_index(viewer, img_layer, img_src)
         mask = None
         if mask_layer is not None:
             mask = L.selection_planes(mask_layer, img_layer, img_src, [idx], "mask")[idx]
         return _MetricsJob(ref_src.plane(idx), img_src.plane(idx), mask,
-                           (ref_src.name, img_src.name, mask_layer.name if mask_layer is not None else None))
+                           (ref_src.name, img_src.name,
+                            mask_layer.name if mask_layer is not None else None))
 
     @staticmethod
     def _compute(job: _MetricsJob, progress, cancel) -> dict:
@@ -505,10 +554,11 @@ class MetricsWidget(JobWidget):
         rows = [("PSNR (dB)", "psnr", 2), ("SSIM", "ssim", 4)]
         if job.mask is not None:
             head = "<tr><th></th><th>inside mask</th><th>outside</th><th>all</th></tr>"
-            body = "".join(f"<tr><td>{t}</td><td>{f(result[k + '_inside'], d)}</td><td>{f(result[k + '_outside'], d)}"
-                           f"</td><td>{f(result[k], d)}</td></tr>" for t, k, d in rows)
-            body += (f"<tr><td>pixels</td><td>{result['pixels_inside']}</td><td>{result['pixels_outside']}</td>"
-                     f"<td>{result['pixels']}</td></tr>")
+            body = "".join(f"<tr><td>{t}</td><td>{f(result[k + '_inside'], d)}</td>"
+                           f"<td>{f(result[k + '_outside'], d)}</td><td>{f(result[k], d)}</td></tr>"
+                           for t, k, d in rows)
+            body += (f"<tr><td>pixels</td><td>{result['pixels_inside']}</td>"
+                     f"<td>{result['pixels_outside']}</td><td>{result['pixels']}</td></tr>")
         else:
             head = "<tr><th></th><th>all</th></tr>"
             body = "".join(f"<tr><td>{t}</td><td>{f(result[k], d)}</td></tr>" for t, k, d in rows)
