@@ -1,5 +1,5 @@
-"""The GIMP 3 plug-in's logic on a pure-Python fake GIMP (tests/gimpfu_fake.py, no GIMP needed), and its
-installer."""
+"""The GIMP 3 plug-in's logic on a pure-Python fake GIMP (tests/gimpfu_fake.py, no GIMP needed), and
+its installer."""
 from __future__ import annotations
 
 import importlib.util
@@ -17,13 +17,16 @@ PLUGIN_DIR = REPO / "gimp_plugin" / "unscratch"
 
 
 def _load_plugin():
-    """Import the plug-in on the fake backend (even where GIMP's typelibs happen to be importable)."""
+    """Import the plug-in on the fake backend (even where GIMP's typelibs happen to be
+    importable)."""
     previous = os.environ.get("UNSCRATCH_GIMPFU_BACKEND")
     os.environ["UNSCRATCH_GIMPFU_BACKEND"] = "fake"
     try:
-        spec = importlib.util.spec_from_file_location("unscratch_gimp_plugin", PLUGIN_DIR / "unscratch.py")
+        spec = importlib.util.spec_from_file_location("unscratch_gimp_plugin",
+                                                      PLUGIN_DIR / "unscratch.py")
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)     # registers the procedures; main() is a no-op on the fake backend
+        # registers the procedures; main() is a no-op on the fake backend
+        spec.loader.exec_module(module)
         return module
     finally:
         if previous is None:
@@ -36,7 +39,8 @@ plugin = _load_plugin()
 import gimpfu_shim as shim  # noqa: E402  (on sys.path once the plug-in is loaded)
 import gimpfu_fake as fakes  # noqa: E402  (tests/: GIMP's stand-in, never installed)
 
-NAMES = ("plug-in-unscratch-detect", "plug-in-unscratch-restore-selection", "plug-in-unscratch-fill-selection")
+NAMES = ("plug-in-unscratch-detect", "plug-in-unscratch-restore-selection",
+         "plug-in-unscratch-fill-selection")
 
 
 @pytest.fixture
@@ -69,7 +73,8 @@ def make_image(arr, base="rgb", offsets=(0, 0), canvas=None, group=False):
     if group:
         parent = fakes.FakeLayer("group", group=True)
         image.insert_layer(parent, None, 0)
-        image.insert_layer(fakes.FakeLayer("below", pixels_of(np.zeros((H, W, 3), arr.dtype))), parent, 0)
+        image.insert_layer(fakes.FakeLayer("below", pixels_of(np.zeros((H, W, 3), arr.dtype))),
+                           parent, 0)
     image.insert_layer(layer, parent, 0)
     image.undo_stack.clear()            # opening the image is not an undo step
     return image, layer
@@ -94,7 +99,7 @@ def scratched(dtype=np.uint8, channels=3, seed=0):
 SCRATCH = (slice(20, 22), slice(8, 56))
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Registration: the gimpfu surface maps to the stable PDB names, menus and arguments
 def test_procedures_registered_with_stable_names_and_menu():
     procs = shim.procedures()
@@ -120,8 +125,10 @@ def test_register_keeps_gimpfu_conventions(fake):
         calls.append((radius, mode, flag))
         return drawable
 
-    name = shim.register("my_filter", "b", "h", "a", "c", "2025", "<Image>/Filters/Test/My filter…", "RGB*",
-                         [(shim.PF_IMAGE, "image", "", None), (shim.PF_DRAWABLE, "drawable", "", None),
+    name = shim.register("my_filter", "b", "h", "a", "c", "2025", "<Image>/Filters/Test/My filter…",
+                         "RGB*",
+                         [(shim.PF_IMAGE, "image", "", None),
+                          (shim.PF_DRAWABLE, "drawable", "", None),
                           (shim.PF_SLIDER, "radius", "Radius", 2.0, (0.0, 10.0, 0.5)),
                           (shim.PF_OPTION, "mode", "Mode", 1, ("Fast", "Best quality")),
                           (shim.PF_TOGGLE, "flag", "Flag", False)],
@@ -131,7 +138,8 @@ def test_register_keeps_gimpfu_conventions(fake):
         spec = shim.procedures()[name]
         assert (spec.menu, spec.label) == ("<Image>/Filters/Test", "My filter…")
         assert [c[0] for c in spec.params[1].choices] == ["fast", "best-quality"]
-        assert spec.params[1].nick_for(1) == "best-quality" and spec.params[1].value_for("fast") == 0
+        assert spec.params[1].nick_for(1) == "best-quality"
+        assert spec.params[1].value_for("fast") == 0
         image, layer = make_image(np.zeros((4, 4, 3), np.uint8))
         assert fake.run_procedure(name, image, [layer]) == ("success", layer)
         assert calls[-1] == (2.0, 1, False)
@@ -152,7 +160,8 @@ def test_internal_errors_are_reported_not_raised(fake):
         raise ZeroDivisionError("boom")
 
     name = shim.register("plug-in-broken", "", "", "", "", "", "Broken", "RGB*",
-                         [(shim.PF_IMAGE, "image", "", None), (shim.PF_DRAWABLE, "drawable", "", None)], [], broken)
+                         [(shim.PF_IMAGE, "image", "", None),
+                          (shim.PF_DRAWABLE, "drawable", "", None)], [], broken)
     try:
         image, layer = make_image(np.zeros((4, 4, 3), np.uint8))
         status, msg = fake.run_procedure(name, image, [layer])
@@ -174,21 +183,22 @@ def test_gimp_and_pdb_namespaces(fake):
     assert fake.messages == ["hello", "via pdb"]
     shim.pdb.gimp_image_undo_group_start(image)
     shim.pdb.gimp_image_undo_group_end(image)
-    assert [c[0] for c in fake.pdb_calls][-2:] == ["gimp-image-undo-group-start", "gimp-image-undo-group-end"]
+    assert [c[0] for c in fake.pdb_calls][-2:] == ["gimp-image-undo-group-start",
+                                                   "gimp-image-undo-group-end"]
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Pure-Python pixel helpers
 def test_layers_go_to_the_worker_whole():
     """Gray is HxW; gray+alpha, RGB and RGBA keep their channels (the worker leaves alpha alone)."""
-    for arr in (np.zeros((3, 4, 3), np.uint8), np.zeros((3, 4, 4), np.uint16), np.zeros((3, 4, 1), np.float32),
-                np.zeros((3, 4, 2), np.uint16)):
+    for arr in (np.zeros((3, 4, 3), np.uint8), np.zeros((3, 4, 4), np.uint16),
+                np.zeros((3, 4, 1), np.float32), np.zeros((3, 4, 2), np.uint16)):
         px = pixels_of(arr, gray=arr.shape[2] <= 2)
         data, shape, _ = plugin.worker_image(px)
         assert data == px.data and shape == ((3, 4) if arr.shape[2] == 1 else arr.shape)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # The procedures, with the real worker (unscratch's Python = this interpreter)
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 def test_restore_selection_end_to_end(fake, dtype):
@@ -203,7 +213,8 @@ def test_restore_selection_end_to_end(fake, dtype):
     assert np.array_equal(array_of(layer.pixels), dirty)              # the original is untouched
     sel = np.zeros(dirty.shape[:2], bool)
     sel[16:26, 4:60] = True
-    assert np.array_equal(out[~sel], dirty[~sel])                      # bit-identical outside the selection
+    # bit-identical outside the selection
+    assert np.array_equal(out[~sel], dirty[~sel])
     top = 1.0 if dtype == np.float32 else np.iinfo(dtype).max
     err = np.abs(out[SCRATCH].astype(np.float64) - clean[SCRATCH]).mean() / top
     assert err < 0.03
@@ -247,7 +258,8 @@ def test_detect_adds_layer_and_channel_at_offsets(fake):
     assert status == "success" and len(fake.messages) == 1 and "marked" in fake.messages[0]
     assert "threshold 0.9" in fake.messages[0] and "Restore selection" in fake.messages[0]
     assert [l.name for l in image.layers] == ["Scratches in Background", "Background"]
-    assert image.active is layer                            # not Detect's channel: Restore works next
+    # not Detect's channel: Restore works next
+    assert image.active is layer
     rgba = array_of(new.pixels)
     found = rgba[..., 3] == 255
     scratch = np.zeros(found.shape, bool)
@@ -255,9 +267,11 @@ def test_detect_adds_layer_and_channel_at_offsets(fake):
     assert found[scratch].mean() > 0.8 and found[~scratch].mean() < 0.05
     assert (rgba[found][:, :3] == [255, 0, 0]).all()
     chan = np.frombuffer(channel.data, np.uint8).reshape(50, 66)
-    assert np.array_equal(chan[3:50, 5:66] == 255, found[:47, :61])   # placed at the offsets, clipped to canvas
+    # placed at the offsets, clipped to canvas
+    assert np.array_equal(chan[3:50, 5:66] == 255, found[:47, :61])
     assert chan[:3].max() == 0 and chan[:, :5].max() == 0
-    assert image.undo() and image.layers == [layer] and image.channels == []  # layer + channel: one step
+    # layer + channel: one step
+    assert image.undo() and image.layers == [layer] and image.channels == []
     status, new, channel = fake.run_procedure(NAMES[0], image, [layer], add_channel=False)
     assert status == "success" and channel is None and image.channels == []
 
@@ -268,8 +282,8 @@ def test_threshold_reaches_the_worker(fake, monkeypatch):
     def fake_job(python, op, arrays, params=None, **kw):
         seen.append((op, params, sorted(arrays)))
         h, w = arrays["image"][1][:2]
-        return {"ok": True}, {"mask": (bytes(h * w), (h, w), "uint8"), "probability": (bytes(4 * h * w), (h, w),
-                                                                                         "float32")}
+        return {"ok": True}, {"mask": (bytes(h * w), (h, w), "uint8"),
+                              "probability": (bytes(4 * h * w), (h, w), "float32")}
 
     monkeypatch.setattr(plugin.protocol, "run_job", fake_job)
     image, layer = make_image(np.zeros((6, 8, 3), np.uint8))
@@ -278,10 +292,11 @@ def test_threshold_reaches_the_worker(fake, monkeypatch):
     assert fake.run_procedure(NAMES[0], image, [layer])[0] == "success"
     assert "No scratches" in fake.messages[-1] and "lower threshold" in fake.messages[-1]
     assert seen[0] == ("detect", {"threshold": 0.42}, ["image", "region"])
-    assert seen[1][1] == {}                                             # 0 = the detector's own threshold
+    # 0 = the detector's own threshold
+    assert seen[1][1] == {}
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Errors: a message with the problem and the fix, and nothing left behind
 def _assert_refused(fake, image, drawables, name, *words):
     layers_before = [l.name for l in image.all_layers()]
@@ -290,7 +305,8 @@ def _assert_refused(fake, image, drawables, name, *words):
     assert status == "execution-error", msg
     for word in words:
         assert word in msg, msg
-    assert [l.name for l in image.all_layers()] == layers_before and len(image.undo_stack) == undo_before
+    assert [l.name for l in image.all_layers()] == layers_before
+    assert len(image.undo_stack) == undo_before
 
 
 def test_fill_needs_a_selection(fake):
@@ -314,9 +330,11 @@ def test_not_a_paint_layer(fake):
 def test_missing_interpreter_says_how_to_fix(fake, monkeypatch):
     monkeypatch.delenv("UNSCRATCH_PYTHON")
     image, layer = make_image(scratched()[1])
-    _assert_refused(fake, image, [layer], NAMES[1], "python -m unscratch install gimp", "restart GIMP")
+    _assert_refused(fake, image, [layer], NAMES[1], "python -m unscratch install gimp",
+                    "restart GIMP")
     monkeypatch.setenv("UNSCRATCH_PYTHON", "/nonexistent/python3")
-    _assert_refused(fake, image, [layer], NAMES[1], "/nonexistent/python3", "unscratch install gimp")
+    _assert_refused(fake, image, [layer], NAMES[1], "/nonexistent/python3",
+                    "unscratch install gimp")
 
 
 def test_worker_failure_is_reported(fake, monkeypatch, tmp_path):
@@ -325,11 +343,12 @@ def test_worker_failure_is_reported(fake, monkeypatch, tmp_path):
     broken.chmod(0o755)
     monkeypatch.setenv("UNSCRATCH_PYTHON", str(broken))
     image, layer = make_image(scratched()[1])
-    _assert_refused(fake, image, [layer], NAMES[1], "unscratch could not finish", "No module named numpy")
+    _assert_refused(fake, image, [layer], NAMES[1], "unscratch could not finish",
+                    "No module named numpy")
     assert fake.progress[-1] == ("end", None)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Installer
 def test_install_and_uninstall(tmp_path, monkeypatch):
     from unscratch import cli, install_gimp
@@ -337,9 +356,11 @@ def test_install_and_uninstall(tmp_path, monkeypatch):
     path = install_gimp.install(str(gdir))
     assert path == gdir / "plug-ins" / "unscratch"
     main = path / "unscratch.py"
-    assert main.is_file() and os.access(main, os.X_OK)               # folder and file names match, run bit set
+    # folder and file names match, run bit set
+    assert main.is_file() and os.access(main, os.X_OK)
     assert (path / "gimpfu_shim.py").is_file() and (path / "protocol.py").is_file()
-    assert not [f.name for f in path.iterdir() if "Fake" in f.read_text()]   # test fakes stay in tests/
+    # test fakes stay in tests/
+    assert not [f.name for f in path.iterdir() if "Fake" in f.read_text()]
     config = json.loads((path / "unscratch_config.json").read_text())
     assert config["python"] == sys.executable and config["version"]
     install_gimp.install(str(gdir))                                    # again: replaces cleanly
@@ -375,22 +396,24 @@ def test_install_default_folder_and_foreign_folder(tmp_path, monkeypatch):
 
 
 def test_installed_copy_needs_only_the_standard_library(tmp_path):
-    """GIMP's Python has no numpy: the installed files import with -S (no site-packages) and find protocol.py."""
+    """GIMP's Python has no numpy: the installed files import with -S (no site-packages) and find
+    protocol.py."""
     from unscratch import install_gimp
     path = install_gimp.install(str(tmp_path / "gimp3"))
     code = ("import runpy, sys; g = runpy.run_path(sys.argv[1]); "
             "import gimpfu_shim; print(sorted(gimpfu_shim.procedures()), g['protocol'].__file__, "
             "'numpy' in sys.modules)")
     env = {"UNSCRATCH_GIMPFU_BACKEND": "fake", "PATH": os.environ.get("PATH", "")}
-    out = subprocess.run([sys.executable, "-S", "-c", code, str(path / "unscratch.py")], capture_output=True,
-                         text=True, env=env, timeout=60)
+    out = subprocess.run([sys.executable, "-S", "-c", code, str(path / "unscratch.py")],
+                         capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     assert all(name in out.stdout for name in NAMES)
     assert str(path / "protocol.py") in out.stdout and out.stdout.strip().endswith("False")
 
 
 def test_worker_stops_when_its_host_is_gone(tmp_path, monkeypatch):
-    """GIMP kills a plug-in whose progress the user cancels; its worker must not run on for nobody."""
+    """GIMP kills a plug-in whose progress the user cancels; its worker must not run on for
+    nobody."""
     from unscratch import protocol, worker
     job = tmp_path / "job"
     job.mkdir()
@@ -398,8 +421,9 @@ def test_worker_stops_when_its_host_is_gone(tmp_path, monkeypatch):
     protocol.write_npy(str(job / "image.npy"), img.tobytes(), img.shape, "uint8")
     region = np.ones((32, 32), np.float32)
     protocol.write_npy(str(job / "region.npy"), region.tobytes(), region.shape, "float32")
-    (job / "request.json").write_text(json.dumps({"version": protocol.PROTOCOL_VERSION, "op": "fill", "params": {},
-                                                  "inputs": {"image": "image.npy", "region": "region.npy"}}))
+    request = {"version": protocol.PROTOCOL_VERSION, "op": "fill", "params": {},
+               "inputs": {"image": "image.npy", "region": "region.npy"}}
+    (job / "request.json").write_text(json.dumps(request))
     monkeypatch.setattr(worker, "_PARENT", os.getppid() + 100000)    # as if the host had died
     assert worker.main([str(job)]) == 3
     assert not job.exists()
@@ -407,7 +431,7 @@ def test_worker_stops_when_its_host_is_gone(tmp_path, monkeypatch):
     assert not worker._host_gone()
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Detect → (edit) → Restore: the mask the user sees is the mask that is repaired
 def _changed(new, layer):
     return (array_of(new.pixels) != array_of(layer.pixels)).any(axis=-1)
@@ -419,7 +443,8 @@ def _near(mask, px):
 
 
 def test_detect_then_restore_with_detects_channel_active(fake):
-    """Detect leaves its channel as the last item made; Restore finds the photo layer whatever is active."""
+    """Detect leaves its channel as the last item made; Restore finds the photo layer whatever is
+    active."""
     clean, dirty = scratched(np.uint8)
     image, layer = make_image(dirty)
     status, marks, channel = fake.run_procedure(NAMES[0], image, [layer])
@@ -430,13 +455,16 @@ def test_detect_then_restore_with_detects_channel_active(fake):
         assert new.parent is None and image.layers.index(new) == image.layers.index(layer) - 1
         err = np.abs(array_of(new.pixels)[SCRATCH].astype(float) - clean[SCRATCH]).mean() / 255
         assert err < 0.03
-        assert "pixels repaired" in fake.messages[-1] and "Scratches in Background" in fake.messages[-1]
+        assert "pixels repaired" in fake.messages[-1]
+        assert "Scratches in Background" in fake.messages[-1]
         assert not marks.visible                                  # hidden so that the result shows
         assert image.undo() and marks.visible                     # one step: layer and visibility
-    other = fakes.FakeChannel("Other", 64, 48, bytes(64 * 48))   # any channel: the image's one photo layer
+    # any channel: the image's one photo layer
+    other = fakes.FakeChannel("Other", 64, 48, bytes(64 * 48))
     status, new, _ = fake.run_procedure(NAMES[1], image, [other])
     assert status == "success" and new.name == "Background (restored)"
-    image.insert_layer(fakes.FakeLayer("Second", layer.pixels), None, 0)   # two photos: which one? say so
+    # two photos: which one? say so
+    image.insert_layer(fakes.FakeLayer("Second", layer.pixels), None, 0)
     _assert_refused(fake, image, [other], NAMES[1], "channel", "Fix:")
 
 
@@ -445,7 +473,8 @@ def test_restore_repairs_exactly_the_edited_detect_layer(fake):
     image, layer = make_image(dirty)
     _, marks, channel = fake.run_procedure(NAMES[0], image, [layer])
     rgba = array_of(marks.pixels).copy()
-    rgba[:, :32, 3] = 0                                           # the user erases the left half of the marks
+    # the user erases the left half of the marks
+    rgba[:, :32, 3] = 0
     marks.pixels = pixels_of(rgba)
     left = rgba[..., 3] > 127
     status, new, _ = fake.run_procedure(NAMES[1], image, [layer])
@@ -478,15 +507,15 @@ def test_nothing_repaired_adds_no_layer_and_says_what_to_do(fake):
     marks.pixels = pixels_of(rgba)
     undo = len(image.undo_stack)
     assert fake.run_procedure(NAMES[1], image, [layer]) == ("success", None, 0)
-    assert len(image.undo_stack) == undo and [l.name for l in image.layers] == ["Scratches in Background",
-                                                                                  "Background"]
+    assert len(image.undo_stack) == undo
+    assert [l.name for l in image.layers] == ["Scratches in Background", "Background"]
     assert "nothing was repaired" in fake.messages[-1] and "marks no pixel" in fake.messages[-1]
     assert "Fix:" in fake.messages[-1]
 
 
 def test_selection_repairs_the_detectors_mask_and_says_so(fake):
-    """No Detect layer: inside a selection the detector's mask at its threshold is repaired, and the message
-    gives the count and the threshold; an explicit threshold is the sensitivity."""
+    """No Detect layer: inside a selection the detector's mask at its threshold is repaired, and the
+    message gives the count and the threshold; an explicit threshold is the sensitivity."""
     clean, dirty = scratched(np.uint8)
     image, layer = make_image(dirty)
     image.select_rectangle(4, 16, 56, 10)
@@ -499,8 +528,9 @@ def test_selection_repairs_the_detectors_mask_and_says_so(fake):
 
 
 def test_dialogs_show_the_threshold_in_use(fake, monkeypatch):
-    """The INTERACTIVE dialog starts at the detector's own threshold (not a 0 that means it); accepted as
-    shown, Restore keeps the detector's rules (on a whole layer: only the defects it is sure of)."""
+    """The INTERACTIVE dialog starts at the detector's own threshold (not a 0 that means it);
+    accepted as shown, Restore keeps the detector's rules (on a whole layer: only the defects it is
+    sure of)."""
     seen = []
     real = plugin.protocol.run_job
 

@@ -1,9 +1,10 @@
 """The GIMP 3 plug-in inside real GIMP 3 (Debian trixie chroot made by gimp_plugin/provision.sh).
 
-One batch run of gimp-console (gimp_plugin/testing/host_checks.py) loads PNGs with a synthetic scratch, selects,
-calls our procedures through the PDB, exports and dumps pixels as .npy; the tests below check those. A second run,
-GIMP's GUI under Xvfb inside the chroot, checks that Edit › Undo (Ctrl+Z) removes the new layer in one step.
-Skips with the reason when the machine cannot run them (not root, chroot not provisioned).
+One batch run of gimp-console (gimp_plugin/testing/host_checks.py) loads PNGs with a synthetic
+scratch, selects, calls our procedures through the PDB, exports and dumps pixels as .npy; the tests
+below check those. A second run, GIMP's GUI under Xvfb inside the chroot, checks that Edit › Undo
+(Ctrl+Z) removes the new layer in one step. Skips with the reason when the machine cannot run them
+(not root, chroot not provisioned).
 """
 from __future__ import annotations
 
@@ -45,13 +46,15 @@ def _unavailable() -> str | None:
     if sys.platform != "linux":
         return "GIMP host tests run on Linux only (Debian trixie chroot)"
     if os.geteuid() != 0:
-        return "GIMP host tests need root (mount namespace + chroot); run them as root, e.g. bash .ci/test"
+        return ("GIMP host tests need root (mount namespace + chroot); run them as root, e.g. "
+                "bash .ci/test")
     if not (ROOT / "usr/bin/gimp-console-3.0").exists():
         return f"GIMP 3 chroot not provisioned at {ROOT}; run: bash gimp_plugin/provision.sh"
     for prefix in _binds():
-        if prefix in ("/", "/usr", "/usr/local") or prefix.startswith(("/usr/", "/etc", "/lib", "/bin")):
-            return (f"the worker's Python lives in {prefix}, which cannot be bound into the chroot; "
-                    "use a pyenv or /opt Python for the venv")
+        if prefix in ("/", "/usr",
+                      "/usr/local") or prefix.startswith(("/usr/", "/etc", "/lib", "/bin")):
+            return (f"the worker's Python lives in {prefix}, which cannot be bound into the "
+                    "chroot; use a pyenv or /opt Python for the venv")
     return None
 
 
@@ -85,13 +88,15 @@ def _run_in_gimp(work: Path, args: list[str], env: dict, timeout=GIMP_TIMEOUT):
     cmd = ["bash", str(RUN)] + [f"{k}={v}" for k, v in env.items()] + args
     run_env = dict(os.environ, UNSCRATCH_GIMP3_BINDS=" ".join(_binds() + [str(work)]))
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=run_env, cwd=str(work))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=run_env,
+                          cwd=str(work))
     return proc, time.monotonic() - t0
 
 
 @pytest.fixture(scope="session")
 def gimp_session(tmp_path_factory):
-    """Install the plug-in into a fresh GIMP3_DIRECTORY (with our installer) and run all batch checks once."""
+    """Install the plug-in into a fresh GIMP3_DIRECTORY (with our installer) and run all batch
+    checks once."""
     from unscratch import install_gimp
     import cv2
 
@@ -109,15 +114,18 @@ def gimp_session(tmp_path_factory):
     proc, secs = _run_in_gimp(work, [
         "gimp-console-3.0", "-i", "--batch-interpreter=python-fu-eval",
         "-b", f"exec(open('{script}').read())", "--quit"],
-        {"GIMP3_DIRECTORY": cfg, "UNSCRATCH_CHECKS_DIR": work, "UNSCRATCH_CHECKS_SPEC": json.dumps(spec)})
+        {"GIMP3_DIRECTORY": cfg, "UNSCRATCH_CHECKS_DIR": work,
+         "UNSCRATCH_CHECKS_SPEC": json.dumps(spec)})
     log = (proc.stdout + proc.stderr)[-6000:]
     results_path = work / "results.json"
-    assert proc.returncode == 0 and results_path.exists(), f"GIMP batch failed (rc {proc.returncode}):\n{log}"
+    assert proc.returncode == 0 and results_path.exists(), \
+        f"GIMP batch failed (rc {proc.returncode}):\n{log}"
     results = json.loads(results_path.read_text())
     print(f"GIMP batch run: {secs:.1f} s; per call: "
           + ", ".join(f"{k} {v.get('secs')}s" for k, v in results.items() if "secs" in v))
     return {"dir": work, "results": results, "log": log, "clean8": clean8, "dirty8": dirty8,
-            "clean16": clean16, "dirty16": dirty16, "cfg": cfg, "photo": photo, "photo_clean": photo_clean}
+            "clean16": clean16, "dirty16": dirty16, "cfg": cfg, "photo": photo,
+            "photo_clean": photo_clean}
 
 
 def _scenario(session, name):
@@ -144,7 +152,8 @@ def test_procedures_in_gimps_pdb_and_menu(gimp_session):
     for name, label in labels.items():
         proc = res[name]
         assert proc is not None, f"{name} is not in GIMP's PDB"
-        assert proc["menu_paths"] == ["<Image>/Filters/Enhance/Scratches"] and proc["label"] == label
+        assert proc["menu_paths"] == ["<Image>/Filters/Enhance/Scratches"]
+        assert proc["label"] == label
         assert proc["arguments"][:3] == ["run-mode", "image", "drawables"]
         assert proc["return_values"][0] == "new-layer"
         assert proc["image_types"] == "RGB*, GRAY*"
@@ -156,18 +165,23 @@ def test_restore_selection_8bit(gimp_session):
     res = _scenario(gimp_session, "restore8")
     assert res["status"] == "success"
     assert res["new_is_layer"] and res["new_name"] == "Background (restored)"
-    assert res["layers"] == ["Background (restored)", "Background"]      # new layer above the original
+    # new layer above the original
+    assert res["layers"] == ["Background (restored)", "Background"]
     assert res["new_format"] == res["orig_format"]
     before, after = _npy(gimp_session, "restore8_before"), _npy(gimp_session, "restore8_orig_after")
     new = _npy(gimp_session, "restore8_new")
-    assert np.array_equal(before, gimp_session["dirty8"]) and np.array_equal(after, before)  # original untouched
+    # original untouched
+    assert np.array_equal(before, gimp_session["dirty8"]) and np.array_equal(after, before)
     outside = ~_rect_mask(SEL)
-    assert np.array_equal(new[outside], before[outside])                  # exact outside the selection
+    # exact outside the selection
+    assert np.array_equal(new[outside], before[outside])
     assert _repaired_error(before, gimp_session["clean8"]) > 0.3
     assert _repaired_error(new, gimp_session["clean8"]) < 0.03            # the scratch is repaired
     import cv2
-    exported = cv2.imread(str(gimp_session["dir"] / "restore8_export.png"), cv2.IMREAD_UNCHANGED)[..., 2::-1]
-    assert np.array_equal(exported, new)                                  # the export is the restored layer
+    exported = cv2.imread(str(gimp_session["dir"] / "restore8_export.png"),
+                          cv2.IMREAD_UNCHANGED)[..., 2::-1]
+    # the export is the restored layer
+    assert np.array_equal(exported, new)
 
 
 def test_fill_selection(gimp_session):
@@ -183,13 +197,15 @@ def test_detect_layer_and_channel(gimp_session):
     res = _scenario(gimp_session, "detect8")
     assert res["status"] == "success" and res["new_is_layer"]
     assert res["layers"] == ["Scratches in Background", "Background"]
-    layer, channel = _npy(gimp_session, "detect8_layer"), _npy(gimp_session, "detect8_channel")[..., 0]
+    layer, channel = _npy(gimp_session,
+                          "detect8_layer"), _npy(gimp_session, "detect8_channel")[..., 0]
     scratch = np.zeros((H, W), bool)
     scratch[SCRATCH_ROWS, SCRATCH_COLS] = True
     found = channel > 127
     assert found[scratch].mean() > 0.8, "the scratch was not detected"
     assert found[~scratch].mean() < 0.05, "too many false detections"
-    assert np.array_equal(layer[..., 3] > 127, found)                     # the layer shows the same defects
+    # the layer shows the same defects
+    assert np.array_equal(layer[..., 3] > 127, found)
     assert (layer[found][:, :3] == [255, 0, 0]).all()
     assert res["selection_from_channel"], "the channel did not load as a selection"
     assert res["status_no_channel"] == "success" and res["no_channel_value"]
@@ -227,13 +243,16 @@ def test_float_precision(gimp_session):
 def test_half_float_in_its_own_colour_space(gimp_session):
     res = _scenario(gimp_session, "restore_half_profiled")
     assert res["status"] == "success" and res["precision"] == "half-linear"
-    assert res["new_format"] == res["orig_format"] == res["native"] and "-" in res["native"], res["native"]
+    assert res["new_format"] == res["orig_format"] == res["native"], res["native"]
+    assert "-" in res["native"], res["native"]
     before, new = _npy(gimp_session, "half_before"), _npy(gimp_session, "half_new")
     outside = ~_rect_mask(SEL)
-    assert np.array_equal(new[outside], before[outside])                  # half -> float32 -> half is exact
+    # half -> float32 -> half is exact
+    assert np.array_equal(new[outside], before[outside])
     changed = np.any(new != before, axis=-1)
     assert changed[SCRATCH_ROWS, SCRATCH_COLS].mean() > 0.9
-    assert np.abs(new[SCRATCH_ROWS, SCRATCH_COLS] - before[SCRATCH_ROWS, SCRATCH_COLS]).mean() > 0.05
+    assert np.abs(new[SCRATCH_ROWS,
+                      SCRATCH_COLS] - before[SCRATCH_ROWS, SCRATCH_COLS]).mean() > 0.05
 
 
 def test_gray_alpha_soft_selection(gimp_session):
@@ -243,7 +262,8 @@ def test_gray_alpha_soft_selection(gimp_session):
     sel = _npy(gimp_session, "graya_selection")[..., 0]
     assert ((sel > 0) & (sel < 1)).any(), "the feathered selection is not soft"
     assert np.array_equal(new[..., 1], before[..., 1])                    # alpha untouched
-    assert np.array_equal(new[sel == 0], before[sel == 0])                # exact where nothing is selected
+    # exact where nothing is selected
+    assert np.array_equal(new[sel == 0], before[sel == 0])
     changed = new[..., 0] != before[..., 0]
     assert changed[SCRATCH_ROWS, SCRATCH_COLS].mean() > 0.5
 
@@ -253,7 +273,8 @@ def test_offsets_and_groups(gimp_session):
     assert res["status"] == "success"
     assert res["new_offsets"] == list(OFFSETS) == res["orig_offsets"]
     assert res["new_parent"] == res["orig_parent"] == "group"
-    assert res["new_position"] == res["orig_position"] - 1               # just above, inside the group
+    # just above, inside the group
+    assert res["new_position"] == res["orig_position"] - 1
     assert res["group_children"][:2] == ["Background (restored)", "Background"] or \
         res["group_children"][0].endswith("(restored)")
     new = _npy(gimp_session, "offsets_new")
@@ -274,12 +295,14 @@ def test_errors_name_problem_and_fix(gimp_session):
     assert status == "execution-error" and "one layer at a time" in msg[0]
     status, msg = res["no_interpreter"]
     assert status == "execution-error" and "unscratch install gimp" in msg[0]
-    assert res["layers_added"] == 0                                       # failures leave nothing behind
+    # failures leave nothing behind
+    assert res["layers_added"] == 0
 
 
 def test_restore_selection_repairs_a_damaged_photo(gimp_session):
-    """Issue 23: a selection means "the damage is here": the detector's mask at its threshold inside it is
-    repaired (not the cautious whole-image rule), and nothing outside the selection changes."""
+    """Issue 23: a selection means "the damage is here": the detector's mask at its threshold inside
+    it is repaired (not the cautious whole-image rule), and nothing outside the selection
+    changes."""
     res = _scenario(gimp_session, "photo_selection")
     assert res["status"] == "success" and res["new_name"] == "Background (restored)"
     before, new = _npy(gimp_session, "photo_before"), _npy(gimp_session, "photo_new")
@@ -288,19 +311,22 @@ def test_restore_selection_repairs_a_damaged_photo(gimp_session):
     assert np.array_equal(new[~inside], before[~inside])                  # bit-identical outside
     clean = gimp_session["photo_clean"].astype(np.float64)
     err_before, err_after = (float(np.abs(a[inside] - clean[inside]).mean()) for a in (before, new))
-    print(f"GIMP Restore selection on the photo: mean error inside {err_before:.2f} -> {err_after:.2f} "
-          f"({100 * (1 - err_after / err_before):.0f} % lower)")
+    print(f"GIMP Restore selection on the photo: mean error inside {err_before:.2f} -> "
+          f"{err_after:.2f} ({100 * (1 - err_after / err_before):.0f} % lower)")
     assert err_after <= 0.8 * err_before, (err_before, err_after)
     assert res["repaired"] == int((new != before).any(axis=-1).sum())
-    said = f"{res['repaired']} pixels repaired: the defects the detector found inside the selection at threshold"
-    assert said in gimp_session["log"]                                            # GIMP's message says what it did
+    said = (f"{res['repaired']} pixels repaired: the defects the detector found inside the "
+            "selection at threshold")
+    # GIMP's message says what it did
+    assert said in gimp_session["log"]
 
 
 def test_detect_erase_restore_repairs_what_is_left_of_the_mask(gimp_session):
     import cv2
     res = _scenario(gimp_session, "detect_edit_restore")
     assert res["status"] == "success" and res["status_restore"] == "success", res
-    assert res["active_after_detect"] == ["Background"], "Detect must leave the photo's layer active"
+    assert res["active_after_detect"] == ["Background"], \
+        "Detect must leave the photo's layer active"
     assert res["new_name"] == "Background (restored)" and not res["marks_visible"]
     detected = _npy(gimp_session, "edit_marks_detected")[..., 3] > 127
     left = _npy(gimp_session, "edit_marks")[..., 3] > 127
@@ -308,7 +334,8 @@ def test_detect_erase_restore_repairs_what_is_left_of_the_mask(gimp_session):
     assert detected[:, :half].sum() > 50 and not left[:, :half].any() and left.sum() > 50
     before, new = _npy(gimp_session, "edit_before"), _npy(gimp_session, "edit_new")
     changed = (new != before).any(axis=-1)
-    near = cv2.dilate(left.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0    # marks + the 2+2-px margin
+    # marks + the 2+2-px margin
+    near = cv2.dilate(left.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0
     assert changed[left].mean() > 0.95 and not changed[~near].any()
     assert not changed[:, :half - 5].any(), "pixels whose marks were erased were repaired"
     assert res["repaired"] == int(changed.sum())
@@ -318,11 +345,14 @@ def test_detect_erase_restore_repairs_what_is_left_of_the_mask(gimp_session):
     assert "marks no pixel" in gimp_session["log"]
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Undo, through GIMP's GUI (no PDB procedure undoes): Xvfb + xdotool inside the chroot
 def _gui_unavailable() -> str | None:
-    missing = [b for b in ("usr/bin/Xvfb", "usr/bin/xdotool", "usr/bin/gimp-3.0") if not (ROOT / b).exists()]
-    return f"the chroot lacks {', '.join(missing)}; run: bash gimp_plugin/provision.sh" if missing else None
+    missing = [b for b in ("usr/bin/Xvfb", "usr/bin/xdotool",
+                           "usr/bin/gimp-3.0") if not (ROOT / b).exists()]
+    if not missing:
+        return None
+    return f"the chroot lacks {', '.join(missing)}; run: bash gimp_plugin/provision.sh"
 
 
 def test_dialog_then_undo_removes_the_new_layer_in_one_step(tmp_path_factory):
@@ -337,23 +367,30 @@ def test_dialog_then_undo_removes_the_new_layer_in_one_step(tmp_path_factory):
     cv2.imwrite(str(work / "in8.png"), dirty8[..., ::-1])
     cfg = work / "gimp3dir"
     install_gimp.install(str(cfg))
-    proc, secs = _run_in_gimp(work, ["bash", str(REPO / "gimp_plugin" / "testing" / "undo_gui.sh")], {
+    proc, secs = _run_in_gimp(work, ["bash", str(REPO / "gimp_plugin" / "testing" / "undo_gui.sh")],
+                              {
         "GIMP3_DIRECTORY": cfg, "UNSCRATCH_CHECKS_DIR": work, "UNSCRATCH_UNDO_TITLE": f" {W}x{H} ",
         "UNSCRATCH_CHECKS_SPEC": json.dumps({"repo": str(REPO), "sel": SEL})})
     log = (proc.stdout + proc.stderr)[-6000:]
     results_path = work / "undo.json"
-    assert results_path.exists(), f"GIMP GUI run failed (rc {proc.returncode}, {secs:.0f} s):\n{log}"
+    assert results_path.exists(), \
+        f"GIMP GUI run failed (rc {proc.returncode}, {secs:.0f} s):\n{log}"
     res = json.loads(results_path.read_text())
     assert res.get("ok"), f"{res}\n{log}"
     assert res["layers_after_run"] == ["Background (restored)", "Background"]
-    assert (work / "dialog_shown").exists(), "the procedure's dialog did not show in an INTERACTIVE run"
+    assert (work / "dialog_shown").exists(), \
+        "the procedure's dialog did not show in an INTERACTIVE run"
     assert res["status"] == "success"
-    assert res["layers_after_undo"] == ["Background"], "one Ctrl+Z did not remove the restored layer"
-    assert res["selection_kept"], "Ctrl+Z undid more than the plug-in's step (the selection is gone)"
-    assert np.array_equal(np.load(work / "undo_after.npy"), dirty8)     # the original is back, unchanged
-    # the dialog started at the threshold in use (the detector's own), not at a 0 standing for it: accepted
-    # as shown, it is what GIMP kept as the last value
-    last = "".join(p.read_text() for p in (cfg / "plug-in-settings").glob("*unscratch-restore-selection.last"))
+    assert res["layers_after_undo"] == ["Background"], \
+        "one Ctrl+Z did not remove the restored layer"
+    assert res["selection_kept"], \
+        "Ctrl+Z undid more than the plug-in's step (the selection is gone)"
+    # the original is back, unchanged
+    assert np.array_equal(np.load(work / "undo_after.npy"), dirty8)
+    # the dialog started at the threshold in use (the detector's own), not at a 0 standing for it:
+    # accepted as shown, it is what GIMP kept as the last value
+    kept = (cfg / "plug-in-settings").glob("*unscratch-restore-selection.last")
+    last = "".join(p.read_text() for p in kept)
     import re
     shown = re.search(r"\(threshold ([0-9.]+)\)", last)
     assert shown and 0.05 < float(shown.group(1)) < 1, last

@@ -30,7 +30,8 @@ H, W = 64, 80
 RECT = (8, 20, 40, 24)  # x, y, w, h; the conftest scratch is rows 32-33, columns 10-69
 
 
-# ------------------------------------------------------------------------------------- native layouts
+# ------------------------------------------------------------------------------------- native
+# layouts
 NATIVE = {"U8": np.uint8, "U16": np.dtype("<u2"), "F16": np.dtype("<f2"), "F32": np.dtype("<f4")}
 
 
@@ -62,7 +63,8 @@ def make_image(model: str, depth: str, seed=0):
     return encode(img, model, depth), clean, truth
 
 
-# ------------------------------------------------------------------------------------- the fake krita
+# ------------------------------------------------------------------------------------- the fake
+# krita
 class FakeSelection:
     def __init__(self, w=W, h=H):
         self.w, self.h = w, h
@@ -90,7 +92,8 @@ class FakeNode:
         self.parent = None
         self.children: list[FakeNode] = []
         self._visible = True
-        size = doc.w * doc.h * self.PIXEL[depth] * (4 if model == "RGBA" else 2 if model == "GRAYA" else 5)
+        channels = 4 if model == "RGBA" else 2 if model == "GRAYA" else 5
+        size = doc.w * doc.h * self.PIXEL[depth] * channels
         self.data = bytearray(data if data is not None else bytes(size))
         self.writes = 0  # setPixelData calls while attached: not undoable in Krita
 
@@ -114,7 +117,8 @@ class FakeNode:
 
     def setColorSpace(self, model, depth, profile):
         self.model, self.depth = model, depth
-        self.data = bytearray(self.doc.w * self.doc.h * self.PIXEL[depth] * (4 if model == "RGBA" else 2))
+        channels = 4 if model == "RGBA" else 2
+        self.data = bytearray(self.doc.w * self.doc.h * self.PIXEL[depth] * channels)
         return True
 
     def visible(self):
@@ -273,16 +277,19 @@ def make_fake_krita():
             self.id, self.pos, self.klass = _id, pos, klass
 
     mod.Krita, mod.Extension, mod.DockWidget = Krita, Extension, QDockWidget
-    mod.DockWidgetFactory, mod.DockWidgetFactoryBase, mod.Selection = DockWidgetFactory, DockWidgetFactoryBase, FakeSelection
+    mod.DockWidgetFactory, mod.DockWidgetFactoryBase = DockWidgetFactory, DockWidgetFactoryBase
+    mod.Selection = FakeSelection
     return mod
 
 
 @pytest.fixture
 def plugin(qapp, monkeypatch):
-    """The plug-in package loaded (as krita_unscratch) against a fresh fake krita, worker = this Python."""
+    """The plug-in package loaded (as krita_unscratch) against a fresh fake krita, worker = this
+    Python."""
     fake = make_fake_krita()
     monkeypatch.setitem(sys.modules, "krita", fake)
-    for name in [m for m in sys.modules if m == "krita_unscratch" or m.startswith("krita_unscratch.")]:
+    for name in [m for m in sys.modules
+                 if m == "krita_unscratch" or m.startswith("krita_unscratch.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setenv("UNSCRATCH_PYTHON", sys.executable)
     spec = importlib.util.spec_from_file_location("krita_unscratch", PLUGIN / "__init__.py",
@@ -291,7 +298,8 @@ def plugin(qapp, monkeypatch):
     monkeypatch.setitem(sys.modules, "krita_unscratch", module)
     spec.loader.exec_module(module)
     ns = types.SimpleNamespace(module=module, krita=fake, app=fake.Krita.instance(),
-                               host=sys.modules["krita_unscratch.host"], pixels=sys.modules["krita_unscratch.pixels"])
+                               host=sys.modules["krita_unscratch.host"],
+                               pixels=sys.modules["krita_unscratch.pixels"])
     yield ns
 
 
@@ -426,7 +434,8 @@ def test_empty_selection_is_no_region(plugin):
 
 def test_plugin_needs_only_stdlib_pyqt5_and_krita():
     allowed = set(sys.stdlib_module_names) | {"PyQt5", "krita", "__future__",
-                                              "unscratch"}  # the plug-in package itself (scenario scripts)
+                                              # the plug-in package itself (scenario scripts)
+                                              "unscratch"}
     for path in list(PLUGIN.glob("*.py")) + list((REPO / "krita_plugin" / "testing").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             names = []
@@ -439,7 +448,8 @@ def test_plugin_needs_only_stdlib_pyqt5_and_krita():
 
 
 # ------------------------------------------------------------------------------------- host.py
-@pytest.mark.parametrize("model,depth", [("RGBA", "U8"), ("RGBA", "U16"), ("RGBA", "F16"), ("RGBA", "F32"),
+@pytest.mark.parametrize("model,depth",
+                         [("RGBA", "U8"), ("RGBA", "U16"), ("RGBA", "F16"), ("RGBA", "F32"),
                                          ("GRAYA", "U8"), ("GRAYA", "U16"), ("GRAYA", "F32")])
 def test_restore_selection_new_layer_above_in_one_undo_step(plugin, model, depth):
     doc, src, clean, truth = document(plugin, model, depth)
@@ -457,7 +467,8 @@ def test_restore_selection_new_layer_above_in_one_undo_step(plugin, model, depth
     layer, source = decode(new.data, model, depth), decode(original, model, depth)
     alpha = as_float(layer[:, :, -1], depth)
     assert not alpha[~inside()].any(), "pixels outside the selection"
-    fixed = np.where(alpha[:, :, None] > 0, as_float(layer, depth), as_float(source, depth))[:, :, :-1]
+    fixed = np.where(alpha[:, :, None] > 0, as_float(layer, depth),
+                     as_float(source, depth))[:, :, :-1]
     ref = clean if model == "RGBA" else clean[:, :, None]
     sel = truth & inside()
     before = np.abs(as_float(source, depth)[:, :, :-1][sel] - ref[sel]).mean()
@@ -483,7 +494,8 @@ def test_soft_selection_blends(plugin):
     hard = decode(hard_doc.topLevelNodes()[1].data, "RGBA", "U8").astype(float)
     soft = decode(soft_doc.topLevelNodes()[1].data, "RGBA", "U8").astype(float)
     moved = soft[:, :, 3] > 0
-    ratio = np.abs(soft[moved][:, :3] - s[moved][:, :3]).sum() / np.abs(hard[moved][:, :3] - s[moved][:, :3]).sum()
+    ratio = (np.abs(soft[moved][:, :3] - s[moved][:, :3]).sum()
+             / np.abs(hard[moved][:, :3] - s[moved][:, :3]).sum())
     assert 0.3 < ratio < 0.7
 
 
@@ -505,23 +517,28 @@ def test_detect_to_layer_and_to_selection(plugin):
     assert result.ok and result.layer_name == "Background (defects)" and result.defect_pixels > 0
     layer = decode(doc.topLevelNodes()[1].data, "RGBA", "U8")
     found = layer[:, :, 3] > 0
-    assert found.sum() == result.defect_pixels and found[truth & inside()].mean() > 0.8 and not found[~inside()].any()
+    assert found.sum() == result.defect_pixels
+    assert found[truth & inside()].mean() > 0.8 and not found[~inside()].any()
     assert (layer[found][:, :3] == [255, 0, 0]).all()
     # Restore with the defects layer active works on the layer under it
     doc.setActiveNode(doc.topLevelNodes()[1])
     assert plugin.host.run("restore", doc, ui=RecordingUI()).source_name == "Background"
     doc2, *_ = document(plugin)
-    result = plugin.host.run("detect", doc2, settings=plugin.host.Settings(detect_output="selection"), ui=RecordingUI())
+    as_selection = plugin.host.Settings(detect_output="selection")
+    result = plugin.host.run("detect", doc2, settings=as_selection, ui=RecordingUI())
     assert result.ok and len(doc2.topLevelNodes()) == 1
-    assert np.array_equal(np.frombuffer(doc2.selection().pixelData(0, 0, W, H), np.uint8).reshape(H, W) > 0, found)
+    assert np.array_equal(np.frombuffer(doc2.selection().pixelData(0, 0, W, H),
+                                        np.uint8).reshape(H, W) > 0, found)
 
 
 def test_threshold_and_method_reach_the_worker(plugin):
     doc, *_ = document(plugin)
-    low = plugin.host.run("detect", doc, settings=plugin.host.Settings(threshold=0.05, method="classical"),
+    low = plugin.host.run("detect", doc,
+                          settings=plugin.host.Settings(threshold=0.05, method="classical"),
                           ui=RecordingUI())
     doc, *_ = document(plugin)
-    high = plugin.host.run("detect", doc, settings=plugin.host.Settings(threshold=1.0, method="classical"),
+    high = plugin.host.run("detect", doc,
+                           settings=plugin.host.Settings(threshold=1.0, method="classical"),
                            ui=RecordingUI())
     assert low.defect_pixels > high.defect_pixels
     doc, *_ = document(plugin)
@@ -533,7 +550,8 @@ def test_threshold_and_method_reach_the_worker(plugin):
 def test_layer_choice(plugin):
     doc, src, *_ = document(plugin)
     doc.setActiveNode(None)
-    assert plugin.host.find_paint_layer(doc) is src          # scripts / kritarunner: topmost visible paint layer
+    # scripts / kritarunner: topmost visible paint layer
+    assert plugin.host.find_paint_layer(doc) is src
     mask = FakeNode(doc, "Selection Mask", "selectionmask", "A", "U8")
     doc.root.addChildNode(mask, src)
     doc.setActiveNode(mask)
@@ -586,11 +604,13 @@ def test_cancel_kills_a_hung_worker_and_changes_nothing(plugin, monkeypatch, tmp
 
 
 def test_crashing_worker_is_reported(plugin, monkeypatch, tmp_path):
-    monkeypatch.setenv("UNSCRATCH_PYTHON", _script(tmp_path, "crash", "echo 'boom in inference' >&2; kill -SEGV $$"))
+    monkeypatch.setenv("UNSCRATCH_PYTHON",
+                       _script(tmp_path, "crash", "echo 'boom in inference' >&2; kill -SEGV $$"))
     doc, *_ = document(plugin)
     ui = RecordingUI()
     result = plugin.host.run("restore", doc, ui=ui)
-    assert not result.ok and "exited with code -11" in ui.errors[0] and "boom in inference" in ui.errors[0]
+    assert not result.ok
+    assert "exited with code -11" in ui.errors[0] and "boom in inference" in ui.errors[0]
     assert len(doc.topLevelNodes()) == 1
 
 
@@ -615,21 +635,23 @@ def test_nothing_found_adds_no_layer_and_says_so(plugin):
     assert "select the damaged area" in ui.infos[0] and result.rule == "cautious"
 
 
-# ------------------------------------------------------------------------------------- extension, docker, dialogs
+# ------------------------------------------------------------------------------------- extension,
+# docker, dialogs
 def test_registration_actions_and_trigger(plugin):
     app = plugin.app
     assert len(app.extensions) == 1 and [f.id for f in app.factories] == ["unscratch_docker"]
     app.extensions[0].createActions(app.window)
     names = ("unscratch_detect", "unscratch_restore_selection", "unscratch_fill_selection")
     assert app.window.menus == {"tools/scripts": list(names)}
-    assert [app.action(n).text() for n in names] == ["Detect scratches", "Restore selection", "Fill selection"]
+    assert [app.action(n).text() for n in names] == ["Detect scratches", "Restore selection",
+                                                     "Fill selection"]
     doc, *_ = document(plugin)
     app.action("unscratch_restore_selection").trigger()
     assert [n.name() for n in doc.topLevelNodes()] == ["Background", "Background (restored)"]
     app.action("unscratch_fill_selection").trigger()
     app.action("unscratch_detect").trigger()
-    assert [n.name() for n in doc.topLevelNodes()] == ["Background", "Background (defects)", "Background (healed)",
-                                                         "Background (restored)"]
+    assert [n.name() for n in doc.topLevelNodes()] == [
+        "Background", "Background (defects)", "Background (healed)", "Background (restored)"]
 
 
 def test_actions_read_the_docker_settings(plugin):
@@ -678,10 +700,12 @@ def test_qt_progress_dialog_and_message_box(plugin, qtbot, monkeypatch):
         bar.dialog.cancel()
         assert bar.cancelled()
     shown = []
-    monkeypatch.setattr(QMessageBox, "exec_", lambda self: shown.append((self.windowTitle(), self.text(),
-                                                                          self.detailedText())))
-    ui.error("Unscratch: Restore selection", "Restore selection failed: the worker crashed", "Traceback ...")
-    assert shown == [("Unscratch: Restore selection", "Restore selection failed: the worker crashed", "Traceback ...")]
+    monkeypatch.setattr(QMessageBox, "exec_", lambda self: shown.append(
+        (self.windowTitle(), self.text(), self.detailedText())))
+    ui.error("Unscratch: Restore selection", "Restore selection failed: the worker crashed",
+             "Traceback ...")
+    assert shown == [("Unscratch: Restore selection",
+                      "Restore selection failed: the worker crashed", "Traceback ...")]
 
 
 def test_interactive_action_shows_errors_in_a_message_box(plugin, monkeypatch):
@@ -696,7 +720,8 @@ def test_interactive_action_shows_errors_in_a_message_box(plugin, monkeypatch):
     assert len(shown) == 1 and "needs a selection" in shown[0]
 
 
-# ------------------------------------------------------------------------------------- install / uninstall
+# ------------------------------------------------------------------------------------- install /
+# uninstall
 @pytest.fixture
 def krita_env(tmp_path, monkeypatch):
     home = tmp_path / "home"
@@ -712,12 +737,14 @@ def test_install_into_home_and_uninstall(krita_env):
     path = install_krita.install(None)
     pykrita = krita_env / ".local" / "share" / "krita" / "pykrita"
     assert path == pykrita
-    assert (pykrita / "unscratch.desktop").read_text() == (REPO / "krita_plugin" / "unscratch.desktop").read_text()
+    desktop = REPO / "krita_plugin" / "unscratch.desktop"
+    assert (pykrita / "unscratch.desktop").read_text() == desktop.read_text()
     for f in PLUGIN.glob("*.py"):
         assert (pykrita / "unscratch" / f.name).read_bytes() == f.read_bytes()
-    assert (pykrita / "unscratch" / "protocol.py").read_bytes() == Path(protocol.__file__).read_bytes()
-    assert not [f.name for f in (pykrita / "unscratch").iterdir() if f.is_file() and "Fake" in f.read_text()]
-    assert json.loads((pykrita / "unscratch" / "unscratch_config.json").read_text())["python"] == sys.executable
+    installed = pykrita / "unscratch"
+    assert (installed / "protocol.py").read_bytes() == Path(protocol.__file__).read_bytes()
+    assert not [f.name for f in installed.iterdir() if f.is_file() and "Fake" in f.read_text()]
+    assert json.loads((installed / "unscratch_config.json").read_text())["python"] == sys.executable
     kritarc = krita_env / ".config" / "kritarc"
     assert kritarc.read_text() == "[python]\nenable_unscratch=true\n"
     assert install_krita.install(None) == pykrita  # again: an update, same result
@@ -734,12 +761,14 @@ def test_install_honours_xdg_and_keeps_kritarc(krita_env, tmp_path, monkeypatch)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     kritarc = tmp_path / "config" / "kritarc"
     kritarc.parent.mkdir()
-    original = ("[General]\nDontUseNativeFileDialog=true\n\n[python]\nenable_comics_project_management_tools=true\n"
+    original = ("[General]\nDontUseNativeFileDialog=true\n\n[python]\n"
+                "enable_comics_project_management_tools=true\n"
                 "enable_unscratch=false\n\n[MainWindow]\nState=AAAA/w==\n")
     kritarc.write_text(original)
     assert install_krita.install(None) == tmp_path / "data" / "krita" / "pykrita"
     assert (tmp_path / "data" / "krita" / "pykrita" / "unscratch" / "__init__.py").exists()
-    assert kritarc.read_text() == original.replace("enable_unscratch=false", "enable_unscratch=true")
+    assert kritarc.read_text() == original.replace("enable_unscratch=false",
+                                                   "enable_unscratch=true")
     assert not (krita_env / ".local").exists() and not (krita_env / ".config").exists()
     install_krita.uninstall(None)
     assert kritarc.read_text() == original.replace("enable_unscratch=false\n", "")
@@ -763,12 +792,14 @@ def test_kritarc_flag_edits(tmp_path):
 def test_install_dir_option_and_cli(krita_env, tmp_path):
     env = dict(os.environ, HOME=str(krita_env))
     target = tmp_path / "custom" / "pykrita"
-    out = subprocess.run([sys.executable, "-m", "unscratch", "install", "krita", "--dir", str(target)], env=env,
+    out = subprocess.run([sys.executable, "-m", "unscratch", "install", "krita", "--dir",
+                          str(target)], env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert str(target) in out.stdout and (target / "unscratch" / "host.py").exists()
     assert "enable_unscratch=true" in (krita_env / ".config" / "kritarc").read_text()
-    out = subprocess.run([sys.executable, "-m", "unscratch", "uninstall", "krita", "--dir", str(target)], env=env,
+    out = subprocess.run([sys.executable, "-m", "unscratch", "uninstall", "krita", "--dir",
+                          str(target)], env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and not (target / "unscratch").exists()
 
@@ -778,7 +809,8 @@ def test_installed_copy_finds_its_worker(krita_env, monkeypatch):
     from unscratch import install_krita
     pykrita = install_krita.install(None)
     monkeypatch.delenv("UNSCRATCH_PYTHON", raising=False)
-    spec = importlib.util.spec_from_file_location("installed_unscratch.protocol", pykrita / "unscratch" / "protocol.py")
+    spec = importlib.util.spec_from_file_location("installed_unscratch.protocol",
+                                                  pykrita / "unscratch" / "protocol.py")
     proto = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(proto)
     assert proto.worker_python(str(pykrita / "unscratch")) == sys.executable
@@ -802,14 +834,16 @@ def test_selection_repairs_the_detectors_mask_at_its_threshold(plugin):
     assert result.ok and result.rule == "selection" and 0 < result.threshold <= 1
     assert f"{result.changed_pixels} pixels repaired" in result.message
     assert "inside the selection" in result.message
-    result = plugin.host.run("restore", doc, settings=plugin.host.Settings(threshold=0.97), ui=RecordingUI())
+    result = plugin.host.run("restore", doc, settings=plugin.host.Settings(threshold=0.97),
+                             ui=RecordingUI())
     assert result.threshold == 0.97 and "at threshold 0.97" in result.message
 
 
 @pytest.mark.parametrize("depth", ["U8", "F16"])
 def test_detect_edit_restore_repairs_what_is_left_of_the_marks(plugin, depth):
-    """Detect → erase the left half of its marks → Restore (with Detect's layer active): exactly what is
-    left of the marks is repaired (plus the 2+2-px margin), and the marks layer is hidden to show it."""
+    """Detect → erase the left half of its marks → Restore (with Detect's layer active): exactly
+    what is left of the marks is repaired (plus the 2+2-px margin), and the marks layer is hidden to
+    show it."""
     doc, src, clean, truth = document(plugin, depth=depth, select=None)
     assert plugin.host.run("detect", doc, ui=RecordingUI()).ok
     marks = [n for n in doc.topLevelNodes() if n.name() == "Background (defects)"][0]
@@ -825,7 +859,8 @@ def test_detect_edit_restore_repairs_what_is_left_of_the_marks(plugin, depth):
     assert result.source_name == "Background" and not marks.visible()
     new = [n for n in doc.topLevelNodes() if n.name() == "Background (restored)"][0]
     changed = decode(new.data, "RGBA", depth)[:, :, 3] != 0
-    assert changed[left].mean() > 0.95 and not changed[~_near(left, 5)].any() and not changed[:, :35].any()
+    assert changed[left].mean() > 0.95
+    assert not changed[~_near(left, 5)].any() and not changed[:, :35].any()
     assert f"{int(left.sum())} pixels marked in the layer 'Background (defects)'" in result.message
     # every mark erased: nothing repaired, no layer, and the message says what to do
     marks.data = bytearray(len(marks.data))
@@ -844,7 +879,8 @@ def test_docker_shows_the_threshold_in_use(plugin, qtbot):
     used = plugin.host.known_thresholds["threshold"]
     assert dock.threshold.value() == pytest.approx(used, abs=0.005) and used != 0.5
     assert f"{used:.2f} (the detector's own)" in dock.rule.text() and "sure of" in dock.rule.text()
-    dock.auto_threshold.setChecked(False)                  # the box starts from the value that was in use
+    # the box starts from the value that was in use
+    dock.auto_threshold.setChecked(False)
     assert dock.threshold.isEnabled() and dock.threshold.value() == pytest.approx(used, abs=0.005)
     dock.threshold.setValue(0.6)
     assert "at or above 0.60 inside it" in dock.rule.text() and "sure of" not in dock.rule.text()

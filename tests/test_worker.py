@@ -29,7 +29,8 @@ def test_restore_job_keeps_precision_and_region(monkeypatch):
     region = np.zeros(damaged.shape[:2], np.uint8)
     region[30:70, :] = 255
     seen = []
-    info, out = protocol.run_job(sys.executable, "restore", {"image": as_msg(damaged), "region": as_msg(region)},
+    info, out = protocol.run_job(sys.executable, "restore",
+                                 {"image": as_msg(damaged), "region": as_msg(region)},
                                  progress=seen.append)
     data, shape, dtype = out["restored"]
     restored = np.frombuffer(data, np.uint16).reshape(shape)
@@ -40,13 +41,15 @@ def test_restore_job_keeps_precision_and_region(monkeypatch):
 
 @pytest.mark.parametrize("op", ["restore", "detect"])
 def test_gray_alpha_layers_keep_their_alpha(op):
-    """GIMP and Krita send gray+alpha as HxWx2: the gray plane is repaired, alpha comes back as it was."""
+    """GIMP and Krita send gray+alpha as HxWx2: the gray plane is repaired, alpha comes back as it
+    was."""
     damaged, _, truth = scratched(channels=0, dtype=np.uint16)
     alpha = np.linspace(0, 65535, damaged.size).astype(np.uint16).reshape(damaged.shape)
     _, out = protocol.run_job(sys.executable, op, {"image": as_msg(np.dstack([damaged, alpha]))})
     if op == "detect":
         data, shape, dtype = out["mask"]
-        assert shape == damaged.shape and np.frombuffer(data, np.uint8).reshape(shape)[truth].mean() > 200
+        assert shape == damaged.shape and np.frombuffer(data,
+                                                        np.uint8).reshape(shape)[truth].mean() > 200
         return
     data, shape, dtype = out["restored"]
     restored = np.frombuffer(data, np.uint16).reshape(shape)
@@ -63,14 +66,16 @@ def test_worker_env_strips_python_variables():
 def test_bad_input_is_a_worker_error():
     img = np.zeros((10, 10), np.uint8)
     with pytest.raises(protocol.WorkerError, match="region: shape"):
-        protocol.run_job(sys.executable, "detect", {"image": as_msg(img), "region": as_msg(np.zeros((3, 3), np.uint8))})
+        protocol.run_job(sys.executable, "detect",
+                         {"image": as_msg(img), "region": as_msg(np.zeros((3, 3), np.uint8))})
 
 
 def test_cancel_stops_the_worker():
     img = scratched(h=1500, w=1500)[0]
     start = time.monotonic()
     with pytest.raises(protocol.WorkerCancelled):
-        protocol.run_job(sys.executable, "restore", {"image": as_msg(img)}, cancel=lambda: time.monotonic() - start > 0.3)
+        protocol.run_job(sys.executable, "restore", {"image": as_msg(img)},
+                         cancel=lambda: time.monotonic() - start > 0.3)
     assert time.monotonic() - start < 5
 
 
@@ -95,7 +100,8 @@ def test_restore_reports_what_it_repaired():
     mask = np.zeros(damaged.shape[:2], np.uint8)
     mask[truth] = 255
     mask[:, :60] = 0  # only the right part of the scratch is marked
-    info, out = protocol.run_job(sys.executable, "restore", {"image": as_msg(damaged), "mask": as_msg(mask)})
+    info, out = protocol.run_job(sys.executable, "restore",
+                                 {"image": as_msg(damaged), "mask": as_msg(mask)})
     changed = np.frombuffer(out["changed"][0], np.uint8).reshape(damaged.shape[:2]) > 0
     assert info["info"]["rule"] == "mask" and info["info"]["mask_pixels"] == int((mask > 0).sum())
     assert not changed[:, :55].any() and changed[truth & (np.arange(damaged.shape[1]) >= 60)].all()
@@ -111,9 +117,11 @@ def test_describe_gives_the_thresholds_a_host_shows():
 def test_hosts_share_the_params_and_the_output_checks():
     from unscratch import api
     assert protocol.METHODS == api.METHODS and set(protocol.IMAGE_OPS) < set(protocol.OPS)
-    assert protocol.job_params() == {} and protocol.job_params(None, method="model") == {"method": "model"}
+    assert protocol.job_params() == {}
+    assert protocol.job_params(None, method="model") == {"method": "model"}
     assert protocol.job_params(0.3) == {"threshold": 0.3}
-    assert protocol.job_params(0.42, detector_threshold=0.4213) == {}        # the dialog showed the detector's own
+    # the dialog showed the detector's own
+    assert protocol.job_params(0.42, detector_threshold=0.4213) == {}
     assert protocol.job_params(0.43, detector_threshold=0.4213) == {"threshold": 0.43}
     outputs = {"mask": (bytes(6), (2, 3), "uint8")}
     assert protocol.output(outputs, "mask", (2, 3), "uint8") == bytes(6)
@@ -125,7 +133,8 @@ def test_hosts_share_the_params_and_the_output_checks():
 
 @pytest.mark.parametrize("with_region", [False, True])
 def test_restore_of_the_mask_detect_and_mask_gives_is_restore_without_a_mask(with_region):
-    """The worker detects with api.detect_and_mask, then restores that mask: the pixels api.restore gives."""
+    """The worker detects with api.detect_and_mask, then restores that mask: the pixels api.restore
+    gives."""
     import unscratch
     from unscratch import api
     damaged, _, _ = scratched()
