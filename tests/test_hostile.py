@@ -188,7 +188,13 @@ def test_a_corrupt_png_is_one_line_naming_libpngs_reason(tmp_path):
     (tmp_path / "bad.png").write_bytes(bytes(data))
     res = run_cli("detect", tmp_path / "bad.png", "-o", tmp_path / "m.png")
     assert res.returncode == 2 and "Traceback" not in res.stderr
-    assert "not a readable PNG file" in one_error_line(res.stderr)
+    line = one_error_line(res.stderr)
+    assert "not a readable PNG file" in line and "WARN" not in line
+    data = bytearray(_png_with_size(8, 8))
+    data[29] ^= 0xFF  # the header's checksum
+    (tmp_path / "bad.png").write_bytes(bytes(data))
+    res = run_cli("detect", tmp_path / "bad.png", "-o", tmp_path / "m.png")
+    assert "(corrupt or truncated: libpng error: IHDR: CRC error)" in one_error_line(res.stderr)
 
 
 def test_a_folder_as_input_is_one_line(tmp_path):

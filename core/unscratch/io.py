@@ -147,8 +147,13 @@ def _decode_quietly(data: bytes) -> tuple[np.ndarray | None, str]:
     """`_decode`, with the decoder's complaints captured: (image or None, the first complaint)."""
     with _stderr_captured() as chatter:
         image = _decode(data)
-    lines = [line.strip() for text in chatter for line in text.splitlines() if line.strip()]
+    lines = [_OPENCV_LOG.sub("", line).strip() for text in chatter for line in text.splitlines()]
+    lines = [line for line in lines if line]
     return image, lines[0] if lines else ""
+
+
+# OpenCV's log prefix, "[ WARN:0@0.1] global grfmt_png.cpp:792 readFromStreamOrBuffer ", before its message
+_OPENCV_LOG = re.compile(r"^\[\s*\w+:[^\]]*\]\s+global\s+\S+:\d+\s+\S+\s+")
 
 
 def _decode(data: bytes) -> np.ndarray | None:
