@@ -232,6 +232,21 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, scan, capsys, monk
     assert snapshot(tmp_path) == before and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_a_disk_that_fills_between_two_outputs_leaves_neither(tmp_path, scan, capsys, monkeypatch):
+    real = os.fsync
+
+    def full_for_tiffs(fd):
+        if ".tif." in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd)
+    monkeypatch.setattr(os, "fsync", full_for_tiffs)
+    before = snapshot(tmp_path)
+    argv = ["detect", str(scan), "-o", str(tmp_path / "d.png"), "--probability", str(tmp_path / "p.tif"), "-q"]
+    assert main(argv) == 2
+    assert "p.tif: cannot be written (the disk is full)" in one_error_line(capsys.readouterr().err)
+    assert snapshot(tmp_path) == before and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def test_an_oserror_nobody_foresaw_is_still_one_line(tmp_path, scan, capsys, monkeypatch):
     def denied(*a, **k):
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "x"))

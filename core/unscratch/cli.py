@@ -97,9 +97,15 @@ def cmd_detect(args) -> int:
     finally:
         bar.close()
     tiff = {"compression": args.compression}
+    new_mask = not Path(args.output).exists()
     io.write(args.output, det.mask.astype(np.uint8) * 255, info=info, source=args.input, **tiff)
     if args.probability:
-        io.write(args.probability, det.probability, info=info, source=args.input, **tiff)
+        try:
+            io.write(args.probability, det.probability, info=info, source=args.input, **tiff)
+        except InputError:  # e.g. the disk filled up: leave neither output rather than one of two
+            if new_mask:
+                Path(args.output).unlink(missing_ok=True)
+            raise
     print(f"{args.output}: {int(det.mask.sum())} defect pixels ({100 * det.mask.mean():.3f} %) at threshold {det.threshold:.3f}")
     return 0
 
