@@ -460,15 +460,15 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
         progress(1.0)
 
 
-# ------------------------------------------------------------------------------------- for front ends
+# ----------------------------------------------------------------------------------- for front ends
 @dataclass(frozen=True)
 class Settings:
-    """What a front end shows before any run (its controls' starting values), from the shipped cards."""
-    threshold: float                # the detector's own: its card's, the classical baseline's without a model
-    auto_threshold: float | None    # the stricter one a whole image gets with no threshold given (auto_mask)
-    detector: dict                  # the detector's provenance
-    restorer: dict                  # the restorer's provenance (method auto)
-    dilate: int = 2                 # restore's defaults: the hole grows by `dilate` px, then feathers
+    """What a front end shows before any run (its controls' starting values), from the cards."""
+    threshold: float              # the detector's own: its card's, else the classical baseline's
+    auto_threshold: float | None  # the stricter one of a whole image with no threshold (auto_mask)
+    detector: dict                # the detector's provenance
+    restorer: dict                # the restorer's provenance (method auto)
+    dilate: int = 2               # restore's defaults: the hole grows by `dilate` px, then feathers
     feather: int = 2
     methods: tuple = METHODS
     detect_methods: tuple = DETECT_METHODS
@@ -476,9 +476,9 @@ class Settings:
 
 
 def settings(method: str = "auto") -> Settings:
-    """The defaults of `method`'s detector and of restore, read from the model cards without loading a
-    network (cheap enough for a dialog as it opens). ModelError when a card is broken or, for "model",
-    missing."""
+    """The defaults of `method`'s detector and of restore, read from the model cards without loading
+    a network (cheap enough for a dialog as it opens). ModelError when a card is broken or, for
+    "model", missing."""
     if method not in DETECT_METHODS:
         raise InputError(f"method: {method!r} is not one of {', '.join(DETECT_METHODS)}")
     card = models.default_card("detect") if method in ("auto", "model") else None
@@ -488,27 +488,32 @@ def settings(method: str = "auto") -> Settings:
         threshold, high, detector = card.threshold, card.card.get("auto_threshold"), card.provenance
     else:
         own = InfraredDetector() if method == "infrared" else ClassicalDetector()
-        threshold, high, detector = own.threshold, getattr(own, "auto_threshold", None), own.provenance
-    restorer = models.default_card("restore")
-    return Settings(float(threshold), float(high) if high is not None and high > threshold else None, detector,
-                    restorer.provenance if restorer is not None else ClassicalInpainter().provenance)
+        threshold, detector = own.threshold, own.provenance
+        high = getattr(own, "auto_threshold", None)
+    restore_card = models.default_card("restore")
+    restorer = restore_card.provenance if restore_card else ClassicalInpainter().provenance
+    high = float(high) if high is not None and high > threshold else None
+    return Settings(float(threshold), high, detector, restorer)
 
 
 @dataclass
 class Scan:
-    """An image, its detection, and the mask `restore` repairs when it is given none (see detect_and_mask)."""
+    """An image, its detection, and the mask `restore` repairs when given none (detect_and_mask)."""
     image: object                   # the checked image (numpy, or the lazy array as given)
     detection: Detection
     repair_mask: np.ndarray         # bool HxW
 
 
-def detect_and_mask(image, *, region=None, threshold: float | None = None, progress: Progress = None,
-                    cancel: Cancel = None, method: str = "auto") -> Scan:
-    """Detect, then the mask restore(image, region=region, threshold=threshold) repairs: inside a region,
-    the detection's mask (every pixel at or above the threshold); on a whole image with no threshold given,
-    only the defects the detector is sure of (auto_mask). restore(image, scan.repair_mask, region=region)
-    then gives the same pixels as restore(image, region=region, threshold=threshold)."""
+def detect_and_mask(image, *, region=None, threshold: float | None = None,
+                    progress: Progress = None, cancel: Cancel = None, method: str = "auto") -> Scan:
+    """Detect, then the mask restore(image, region=region, threshold=threshold) repairs: inside a
+    region, the detection's mask (every pixel at or above the threshold); on a whole image with no
+    threshold given, only the defects the detector is sure of (auto_mask).
+    restore(image, scan.repair_mask, region=region) then gives the same pixels as
+    restore(image, region=region, threshold=threshold)."""
     img = check_image(image, lazy_ok=True)
-    detection = detect(img, region=region, threshold=threshold, progress=progress, cancel=cancel, method=method)
-    mask = detection.mask if region is not None else auto_mask(detection, get_detector(method), threshold)
-    return Scan(img, detection, mask)
+    detection = detect(img, region=region, threshold=threshold, progress=progress, cancel=cancel,
+                       method=method)
+    if region is not None:
+        return Scan(img, detection, detection.mask)
+    return Scan(img, detection, auto_mask(detection, get_detector(method), threshold))
