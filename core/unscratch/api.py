@@ -19,7 +19,7 @@ import numpy as np
 from . import models
 from .arrays import (bbox, check_image, check_plane, colour_planes, from_float, plane_weight, read_block,
                      to_float, to_rgb_float)
-from .classical import ClassicalDetector, ClassicalInpainter
+from .classical import ClassicalDetector, ClassicalInpainter, defect_pixels
 from .engine import run_tiled
 from . import grain as grain_mod
 from .errors import InputError
@@ -148,11 +148,17 @@ class _NetworkOp:
         self.fn.release_memory()
 
     def _restore(self, tile: np.ndarray) -> np.ndarray:
-        """A restorer that corrects a classical fill gets it as extra planes."""
+        """A restorer that corrects a classical fill gets it as extra planes. The hole pixels it must not
+        reuse (all of them in fill mode; else classical.defect_pixels: those far outside the range of their
+        intact surroundings, which no picture shows through, and their edges) are replaced by the fill, so
+        its gate cannot keep them: a learnt gate kept much of opaque scratches on damage unlike its
+        training's (issue 23)."""
         prefill = self.prefill(tile)
-        if self.hide_hole:
-            hole = tile[:, :, 3:4] > 0
-            tile = np.concatenate([np.where(hole, prefill, tile[:, :, :3]), tile[:, :, 3:]], axis=2)
+        hole = tile[:, :, 3] > 0
+        hidden = hole if self.hide_hole else defect_pixels(tile[:, :, :3], hole, prefill)
+        if hidden.any():
+            rgb = np.where(hidden[:, :, None], prefill, tile[:, :, :3])
+            tile = np.concatenate([rgb, tile[:, :, 3:]], axis=2)
         return self.fn(np.concatenate([tile, prefill], axis=2))
 
 
