@@ -420,6 +420,26 @@ def test_a_sigkilled_write_leaves_a_temporary_the_rerun_removes(tmp_path, scan):
     assert not list(tmp_path.glob(".*.part"))
 
 
+def test_sigterm_while_writing_leaves_nothing(tmp_path):
+    import signal
+    import time
+    noise = np.random.default_rng(1).integers(0, 65535, (3000, 3000, 3), np.uint16)
+    big = io.write(tmp_path / "big.tif", noise, compression="none")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "core"))
+    argv = [sys.executable, "-m", "unscratch", "restore", str(big), "-o", str(tmp_path / "out.tif"), "-q",
+            "--method", "classical", "--detect-method", "classical", "--compression", "zstd"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.tif.*.part")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted; no output was written" in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tif"]
+
+
 def test_batch_quiet_is_silent_about_a_broken_png(tmp_path):
     src = _batch_input(tmp_path)
     data = bytearray((src / "a.png").read_bytes())

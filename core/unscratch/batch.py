@@ -697,11 +697,24 @@ class _DaskRunner:
 
     def close(self):
         try:
+            if self.cluster is not None:  # our own workers: their shutdown chatter is not the user's business
+                with contextlib.suppress(Exception):
+                    self.client.run(_quiet_dask_logs)
+                _quiet_dask_logs()
             self.client.close()
             if self.cluster is not None:
                 self.cluster.close()
         finally:
             shutil.rmtree(self.local_dir, ignore_errors=True)
+
+
+def _quiet_dask_logs() -> None:
+    """Only critical messages from dask from now on: while a cluster shuts down (at the end, or after
+    Ctrl-C) a worker's heartbeat can miss the closed scheduler and log an error with its traceback."""
+    import logging
+    for name in ("distributed", "distributed.worker", "distributed.nanny", "distributed.core",
+                 "distributed.comm", "distributed.scheduler"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 # --- the run ---------------------------------------------------------------------------------------
@@ -741,6 +754,7 @@ def run_batch(in_dir, out_dir, *, glob: str = "**/*", workers: int = 1, schedule
     lock = _Lock(out_dir / LOCK_NAME)
     summary = Summary(manifest=str(out_dir / MANIFEST_NAME))
     runner = None
+    results = None
     manifest = None
     bar = None
     try:
@@ -791,6 +805,8 @@ def run_batch(in_dir, out_dir, *, glob: str = "**/*", workers: int = 1, schedule
     finally:
         if bar is not None:
             bar.close()
+        if results is not None:
+            results.close()  # now, while the client is open: it cancels the files still in flight
         if runner is not None:
             runner.close()
         if manifest is not None:
