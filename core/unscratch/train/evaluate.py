@@ -167,9 +167,9 @@ def eval_detect(n_per_photo: int = 3, size: int = 512, seed: int = 0, quick: boo
     test = make_cases("test", n_per_photo, size, seed, photos=few(pool.photo_paths("test")))
     clean = clean_crops("test", 1024, seed, photos=few(pool.photo_paths("test")))
     indep = independent_sets(few(ed.eval_photos(photos)), n_per_photo, size, seed)
-    sim_families = simulator_families()
-    sim_sets = {f: make_cases("test", 1, size, seed, families=[f], photos=few(pool.photo_paths("test")))
-                for f in (sim_families or ())}
+    sim_photos = _spread(few(pool.photo_paths("test")), FAMILY_PHOTOS)
+    sim_sets = {f: (lambda f=f: make_cases("test", 1, size, seed, families=[f], photos=sim_photos))
+                for f in (simulator_families() or ())}  # made when used: all at once would not fit in memory
     truths = [c.mask for c in test]
     clear = [c.mask & (np.abs(c.damaged - c.clean).max(axis=2) >= CLEAR_DELTA) for c in test]
     rows, indep_rows, indep_fam, sim_fam = {}, {}, {}, {}
@@ -204,14 +204,13 @@ def eval_detect(n_per_photo: int = 3, size: int = 512, seed: int = 0, quick: boo
                                                        getattr(shipped, "auto_threshold", None), indep, th)
         indep_rows.update(got_rows)
         if sim_sets:
-            sim_fam[name] = {f: _family_row(_probabilities(det, [c.damaged for c in cs])[0],
-                                            shipped.threshold, [c.mask for c in cs])
-                             for f, cs in sim_sets.items()}
+            sim_fam[name] = {f: _family_row(*_family_probs(det, make()), shipped.threshold)
+                             for f, make in sim_sets.items()}
     return {"rows": rows, "n_test_images": len(test), "n_val_images": len(val), "n_clean_images": len(clean),
             "n_specks": n_specks, "test_megapixels": sum(c.mask.size for c in test) / 1e6,
             "independent": {"rows": indep_rows, "families": indep_fam, "photos": indep["photos"],
                             "n_images": len(indep["mixed"]), "n_clean_images": len(indep["clean"]),
-                            "n_per_family": len(next(iter(indep["families"].values()))),
+                            "n_per_family": indep["n_per_family"],
                             "thresholds": "each detector's own (its card's threshold and auto_threshold)"},
             "simulator families": sim_fam if sim_sets else
             "not available: simulate.make_pair has no families= keyword (or simulate no FAMILIES) yet"}
@@ -228,17 +227,32 @@ def simulator_families():
     return list(names) if names is not None and takes else None
 
 
+FAMILY_PHOTOS = 20  # one crop of each of at most this many photos per family drawn alone (time and memory)
+
+
+def _spread(items: list, n: int) -> list:
+    """At most n items, evenly spread over the list (photos are sorted by source)."""
+    return list(items) if len(items) <= n else [items[int(i * len(items) / n)] for i in range(n)]
+
+
 def independent_sets(photos, n_per_photo: int, size: int, seed: int, jpeg: bool = True) -> dict:
-    """Damaged crops with every family mixed, each family alone (one crop per photo), and clean crops."""
-    return {"photos": len(photos),
+    """Damaged crops with every family mixed, clean crops, and for each family a maker of crops with that
+    family alone (one crop per photo of at most FAMILY_PHOTOS), made when used to bound memory."""
+    few = _spread(photos, FAMILY_PHOTOS)
+    return {"photos": len(photos), "n_per_family": len(few),
             "mixed": ed.make_samples(photos, n_per_photo, size, seed, jpeg=jpeg,
                                      progress=lambda xs: _each(xs, "independent damage")),
-            "families": {f: ed.make_samples(photos, 1, size, seed, [f], jpeg=jpeg) for f in
-                         _each(ed.FAMILIES, "independent damage, one family at a time")},
+            "families": {f: (lambda f=f: ed.make_samples(few, 1, size, seed, [f], jpeg=jpeg))
+                         for f in ed.FAMILIES},
             "clean": ed.clean_samples(photos, size, seed)}
 
 
-def _family_row(probs, th, truths) -> dict:
+def _family_probs(det: str, cases) -> tuple[list, list]:
+    """(probability maps, true masks) of one family's crops (Case or eval_damage.Sample)."""
+    return _probabilities(det, [c.damaged for c in cases])[0], [c.mask for c in cases]
+
+
+def _family_row(probs, truths, th) -> dict:
     p, r, f1 = tolerant_prf([pr >= th for pr in probs], truths)
     return {"F1@2px": f1, "recall@2px": r, "precision@2px": p, "true px": int(sum(t.sum() for t in truths))}
 
@@ -271,8 +285,7 @@ def independent_detect(name: str, det: str, th: float, high, sets: dict, tuned: 
         if plain is None:
             rows[label]["AP"] = average_precision(probs, truths)
             plain = preds
-    fams = {f: _family_row(_probabilities(det, [s.damaged for s in ss])[0], th, [s.mask for s in ss])
-            for f, ss in sets["families"].items()}
+    fams = {f: _family_row(*_family_probs(det, make()), th) for f, make in sets["families"].items()}
     for f in ed.FAMILIES:  # and each family's recall where the families are mixed
         fam = [s.family_mask(f) for s in mixed]
         has = any(m.any() for m in fam)
