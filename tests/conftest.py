@@ -21,6 +21,38 @@ def scratched(h=96, w=128, channels=3, dtype=np.uint8, seed=0):
     return convert(damaged, channels, dtype), convert(clean, channels, dtype), truth
 
 
+def photo_scratched(h=128, w=160, channels=3, dtype=np.uint8, seed=0, speck=True):
+    """(damaged, clean, truth mask) like scratched(), but what a real detector sees as damage: a textured
+    photo (soft shading, blotchy tone, grain), a gently curved 2-px scratch whose brightness wanders along
+    its length, and a speck of dust. The network tells thin picture structure (a perfectly straight line,
+    which a small image's mirrored padding repeats into a pattern) from damage, so plug-in tests use this
+    at 128x160 or more. The scratch runs across columns w/8 .. 7w/8 within h/2 - h/16 .. h/2 + h/16 + 4;
+    the speck (unless speck=False) sits at (h/4, w/3); truth marks every pixel the damage touches."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    blotch = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 4)
+    base = (0.4 + 0.18 * np.sin(xx / 17.0 + 0.5) * np.cos(yy / 23.0) + 0.08 * (xx / w - yy / h)
+            + 0.06 * blotch / (np.abs(blotch).max() + 1e-6))
+    clean = np.dstack([base, base * 0.9 + 0.05, base * 0.8 + 0.1]) + rng.normal(0, 0.008, (h, w, 3))
+    clean = np.clip(clean, 0, 1).astype(np.float32)
+    x = np.linspace(w / 8, 7 * w / 8 - 1, 400)
+    t = (x - x[0]) / (x[-1] - x[0])
+    y = h / 2 + h / 16 * np.sin(np.pi * (1.3 * t + rng.uniform(0.2, 0.6))) + 3 * t
+    opacity = np.zeros((h, w), np.float32)
+    cv2.polylines(opacity, [np.round(np.stack([x, y], 1) * 16).astype(np.int32)], False, 0.95, 2,
+                  cv2.LINE_AA, 4)
+    shade = np.broadcast_to((0.9 + 0.07 * np.sin(xx[0] / 9.0 + rng.uniform(0, 6)))[None, :], (h, w))
+    dust = np.zeros((h, w), np.float32)
+    if speck:
+        cv2.circle(dust, (w // 3, h // 4), 2, 1.0, -1, cv2.LINE_AA)
+    damaged = clean * (1 - opacity[:, :, None]) + (shade * opacity)[:, :, None]
+    damaged = damaged * (1 - dust[:, :, None]) + 0.93 * dust[:, :, None]
+    truth = (opacity > 0.02) | (dust > 0.02)
+    return (convert(damaged.astype(np.float32), channels, dtype), convert(clean, channels, dtype), truth)
+
+
 def convert(rgb: np.ndarray, channels: int, dtype) -> np.ndarray:
     if channels in (0, 1):
         img = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
