@@ -19,15 +19,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import scratched
+from conftest import photo_scratched
 
 if not os.environ.get("DISPLAY"):  # no X (and no pytest-xvfb): Qt widgets still work offscreen
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN = REPO / "krita_plugin" / "unscratch"
-H, W = 64, 80
-RECT = (8, 20, 40, 24)  # x, y, w, h; the conftest scratch is rows 32-33, columns 10-69
+H, W = 128, 160  # photo_scratched's size for a detector that tells damage from thin picture structure
+RECT = (16, 40, 80, 48)  # x, y, w, h; its scratch is in rows 57-73, columns 19-140, its speck at (32, 53)
 
 
 # ------------------------------------------------------------------------------------- native
@@ -54,7 +54,7 @@ def decode(data: bytes, model: str, depth: str, h=H, w=W) -> np.ndarray:
 
 def make_image(model: str, depth: str, seed=0):
     """(native bytes of the damaged image, clean float RGB/Y, truth mask) at the given format."""
-    dmg, clean, truth = scratched(H, W, 3, np.float32, seed=seed)
+    dmg, clean, truth = photo_scratched(H, W, 3, np.float32, seed=seed)
     if model == "GRAYA":
         dmg, clean = dmg @ [0.299, 0.587, 0.114], clean @ [0.299, 0.587, 0.114]
         img = np.dstack([dmg, np.ones((H, W))])
