@@ -200,11 +200,15 @@ def detect(image, *, region=None, threshold=None, progress: Progress = None, can
 
     method: "auto"/"model" (the shipped network), "classical", or "infrared" for a film scan whose fourth
     plane is the scanner's infrared (R, G, B, IR; see unscratch.infrared)."""
-    img = check_image(image, lazy_ok=True)
+    return _detect(check_image(image, lazy_ok=True), get_detector(method), method, region, threshold,
+                   progress, cancel)
+
+
+def _detect(img, detector, method: str, region, threshold, progress: Progress, cancel: Cancel) -> Detection:
+    """`detect` with the image checked and the detector made (detect_and_mask reuses the detector)."""
     H, W = img.shape[:2]
     weight = _region_plane(region, (H, W))
     inside = None if weight is None else weight > 0
-    detector = get_detector(method)
     threshold = resolve_threshold(detector, threshold)
     infrared = getattr(detector, "reads_infrared", False)
     if infrared:
@@ -212,17 +216,7 @@ def detect(image, *, region=None, threshold=None, progress: Progress = None, can
     probability = np.zeros((H, W), np.float32)
     roi = (0, H, 0, W) if inside is None else bbox(inside)
     if roi is not None and min(H, W) > 1:
-        def source(y0, y1, x0, x1):
-            if infrared:
-                return to_float(read_block(img, y0, y1, x0, x1, all_planes=True))
-            return to_rgb_float(read_block(img, y0, y1, x0, x1))
-
-        def sink(y0, y1, x0, x1, block):
-            probability[y0:y1, x0:x1] = np.clip(block[:, :, 0], 0.0, 1.0)
-
-        run_tiled(detector, source, sink, shape=(H, W), out_channels=1, tile=detector.tile,
-                  overlap=detector.overlap, multiple=getattr(detector, "multiple", 1), roi=roi, progress=progress,
-                  cancel=_cancel_fn(cancel))
+        detect_tiles(img, detector, probability, roi=roi, progress=progress, cancel=cancel)
     if infrared:
         detector.clear_frame(probability)
     if inside is not None:
@@ -232,6 +226,26 @@ def detect(image, *, region=None, threshold=None, progress: Progress = None, can
     if progress is not None:
         progress(1.0)
     return Detection(probability, mask, threshold, inside, provenance)
+
+
+def detect_tiles(img, detector, probability: np.ndarray, *, roi=None, layout=None,
+                 progress: Progress = None, cancel: Cancel = None) -> None:
+    """Run `detector` over img's tiles into `probability` (HxW float32, clipped to [0, 1]): the tile
+    reading of `detect` (colour planes as RGB in [0, 1]; every plane for a detector that reads
+    infrared), shared with a split image's chunks (`layout`, see split.py)."""
+    infrared = getattr(detector, "reads_infrared", False)
+
+    def source(y0, y1, x0, x1):
+        if infrared:
+            return to_float(read_block(img, y0, y1, x0, x1, all_planes=True))
+        return to_rgb_float(read_block(img, y0, y1, x0, x1))
+
+    def sink(y0, y1, x0, x1, block):
+        probability[y0:y1, x0:x1] = np.clip(block[:, :, 0], 0.0, 1.0)
+
+    run_tiled(detector, source, sink, shape=probability.shape, out_channels=1, tile=detector.tile,
+              overlap=detector.overlap, multiple=getattr(detector, "multiple", 1), roi=roi,
+              layout=layout, progress=progress, cancel=_cancel_fn(cancel))
 
 
 def hysteresis(probability: np.ndarray, high: float, low: float) -> np.ndarray:
@@ -520,8 +534,8 @@ def detect_and_mask(image, *, region=None, threshold: float | None = None,
     restore(image, scan.repair_mask, region=region) then gives the same pixels as
     restore(image, region=region, threshold=threshold)."""
     img = check_image(image, lazy_ok=True)
-    detection = detect(img, region=region, threshold=threshold, progress=progress, cancel=cancel,
-                       method=method)
+    detector = get_detector(method)
+    detection = _detect(img, detector, method, region, threshold, progress, cancel)
     if region is not None:
         return Scan(img, detection, detection.mask)
-    return Scan(img, detection, auto_mask(detection, get_detector(method), threshold))
+    return Scan(img, detection, auto_mask(detection, detector, threshold))

@@ -88,6 +88,17 @@ def read(path) -> np.ndarray:
     return read_with_info(path)[0]
 
 
+def read_plane(path, shape, what: str) -> np.ndarray:
+    """A mask or selection file as a `shape` plane: an RGBA file's alpha, else its first channel."""
+    plane = read(path)
+    if plane.ndim == 3:
+        plane = plane[:, :, 3] if plane.shape[2] == 4 else plane[:, :, 0]
+    if plane.shape != tuple(shape):
+        raise InputError(f"{path}: {what} is {plane.shape[1]}x{plane.shape[0]} but the image is "
+                         f"{shape[1]}x{shape[0]}")
+    return plane
+
+
 def read_with_info(path) -> tuple[np.ndarray, ImageInfo]:
     path = Path(path)
     suffix = _suffix(path)
@@ -152,7 +163,7 @@ def _decode_quietly(data: bytes) -> tuple[np.ndarray | None, str]:
     return image, lines[0] if lines else ""
 
 
-# OpenCV's log prefix, "[ WARN:0@0.1] global grfmt_png.cpp:792 readFromStreamOrBuffer ", before its message
+# OpenCV's log prefix, e.g. "[ WARN:0@0.1] global grfmt_png.cpp:792 readFromStreamOrBuffer "
 _OPENCV_LOG = re.compile(r"^\[\s*\w+:[^\]]*\]\s+global\s+\S+:\d+\s+\S+\s+")
 
 
