@@ -12,36 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import Cancelled, InputError, ModelError
-
-
-class _Bar:
-    """A tqdm progress bar fed with fractions; a no-op when stderr is not wanted."""
-
-    def __init__(self, desc: str, quiet: bool):
-        self.bar = None
-        if not quiet:
-            from tqdm import tqdm
-            self.bar = tqdm(total=1000, desc=desc, unit="‰", leave=False, file=sys.stderr,
-                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
-
-    def __call__(self, fraction: float) -> None:
-        if self.bar is not None:
-            self.bar.update(int(fraction * 1000) - self.bar.n)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _read_plane(path: str, shape, what: str) -> np.ndarray:
-    """A mask or selection file: gray (or the first channel/alpha-less luminance) as a 2-D plane."""
-    from . import io
-    plane = io.read(path)
-    if plane.ndim == 3:
-        plane = plane[:, :, 3] if plane.shape[2] == 4 else plane[:, :, 0]
-    if plane.shape != tuple(shape):
-        raise InputError(f"{path}: {what} is {plane.shape[1]}x{plane.shape[0]} but the image is {shape[1]}x{shape[0]}")
-    return plane
+from .progress import Bar
 
 
 def _check_outputs(args, outputs: list[tuple[str, str]], reads: list[str]) -> None:
@@ -92,9 +63,9 @@ def cmd_detect(args) -> int:
     outputs = [("-o", args.output)] + ([("--probability", args.probability)] if args.probability else [])
     _check_outputs(args, outputs, [args.input, args.region])
     image, info = io.read_with_info(args.input)
-    region = _read_plane(args.region, image.shape[:2], "region") if args.region else None
+    region = io.read_plane(args.region, image.shape[:2], "region") if args.region else None
     method = _detect_method(args.method, info, args.input, "--method")
-    bar = _Bar("detect", args.quiet)
+    bar = Bar("detect", args.quiet)
     try:
         det = detect(image, region=region, threshold=args.threshold, progress=bar, method=method)
     finally:
@@ -117,14 +88,14 @@ def cmd_restore(args) -> int:
     from . import io, restore
     _check_outputs(args, [("-o", args.output)], [args.input, args.mask, args.region])
     image, info = io.read_with_info(args.input)
-    region = _read_plane(args.region, image.shape[:2], "region") if args.region else None
-    mask = _read_plane(args.mask, image.shape[:2], "mask") if args.mask else None
+    region = io.read_plane(args.region, image.shape[:2], "region") if args.region else None
+    mask = io.read_plane(args.mask, image.shape[:2], "mask") if args.mask else None
     if args.fill and region is None:
         raise InputError("--fill needs --region SEL (the selection to heal)")
     detect_method = args.detect_method
     if mask is None and not args.fill:
         detect_method = _detect_method(detect_method, info, args.input, "--detect-method")
-    bar = _Bar("restore", args.quiet)
+    bar = Bar("restore", args.quiet)
     try:
         out = restore(image, mask, region=region, mode="fill" if args.fill else "defects", progress=bar,
                       threshold=args.threshold, method=args.method, detect_method=detect_method, grain=args.grain)
@@ -275,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("-q", "--quiet", action="store_true")
     m.set_defaults(func=cmd_demo)
 
-    # batch (issue 8): the logic and its documentation are in batch.py
+    # batch: the logic is in the batch package, its documentation in docs/batch.md
     b = sub.add_parser("batch", help="restore every scan under a folder into a mirrored tree, resumably, in one "
                                      "process or on Dask (see `unscratch batch -h`)")
     b.add_argument("in_dir", metavar="IN_DIR", help="folder of scans (never written to)")

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from . import detect, io, restore
+from .progress import Bar
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "astronaut.jpg"
 
@@ -53,13 +54,12 @@ def add_demo_damage(clean: np.ndarray, seed: int = 7) -> tuple[np.ndarray, np.nd
 
 
 def run_demo(out_dir: Path, quiet: bool = False) -> dict:
-    from .cli import _Bar
     out_dir.mkdir(parents=True, exist_ok=True)
     damaged, _ = add_demo_damage(sample_photo())
-    bar = _Bar("detect", quiet)
+    bar = Bar("detect", quiet)
     det = detect(damaged, progress=bar)
     bar.close()
-    bar = _Bar("restore", quiet)
+    bar = Bar("restore", quiet)
     restored = restore(damaged, det.mask, progress=bar)
     bar.close()
     mask_rgb = np.repeat((det.mask.astype(np.uint8) * 255)[:, :, None], 3, axis=2)
