@@ -357,21 +357,32 @@ def test_grain_amplitude_is_finite_beside_flat_areas():
 
 
 def test_a_region_repairs_the_detection_mask_inside_it():
-    """Issue 23: a selection says "the damage is here": restore(image, region=...) repairs the detector's mask
-    at its threshold inside it (or at `threshold`), not the cautious whole-image rule."""
+    """Issue 23: a selection says "the damage is here": restore(image, region=...) repairs exactly the
+    detector's mask at its threshold inside it (or at `threshold`), not the cautious whole-image rule
+    (auto_mask: only components the detector is sure of), which it contains. How much more that is, is the
+    model's business (the broadened detector is sure of most of this damage), so it is only asserted to be
+    more. The detector also marks a soft fringe beside the damage, where a repair can give a pixel its own
+    value back: most mask pixels must change, and nearly all of those on the drawn damage."""
     import cv2
     from conftest import PHOTO_RECT, damaged_photo
+    from unscratch import api, models
 
-    photo, _, _ = damaged_photo()
+    photo, _, truth = damaged_photo()
     x, y, w, h = PHOTO_RECT
     region = np.zeros(photo.shape[:2], bool)
     region[y:y + h, x:x + w] = True
-    det = unscratch.detect(photo, region=region)
-    changed = (unscratch.restore(photo, region=region) != photo).any(axis=2)
-    near = cv2.dilate(det.mask.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0
-    assert changed[det.mask].mean() > 0.95 and not changed[~near].any() and not changed[~region].any()
-    cautious = (unscratch.restore(photo) != photo).any(axis=2)
-    assert changed.sum() > 1.5 * cautious[region].sum()          # the whole-image rule repairs far less there
+    scan = api.detect_and_mask(photo, region=region)
+    det = scan.detection
+    assert det.threshold == models.default_card("detect").threshold
+    assert np.array_equal(scan.repair_mask, (det.probability >= det.threshold) & region)
+    restored = unscratch.restore(photo, region=region)
+    assert np.array_equal(restored, unscratch.restore(photo, scan.repair_mask, region=region))
+    changed = (restored != photo).any(axis=2)
+    near = cv2.dilate(scan.repair_mask.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0
+    assert not changed[~near].any() and not changed[~region].any()
+    assert changed[scan.repair_mask].mean() > 0.9 and changed[scan.repair_mask & truth].mean() > 0.98
+    cautious = api.detect_and_mask(photo).repair_mask & region    # the whole-image rule, there
+    assert not (cautious & ~scan.repair_mask).any() and scan.repair_mask.sum() > cautious.sum()
     strict = (unscratch.restore(photo, region=region, threshold=0.99) != photo).any(axis=2)
     assert 0 < strict.sum() < changed.sum()                       # the sensitivity is the threshold
 
