@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from unscratch.train import pool
+from unscratch.train import fetch as pool_fetch, manifest as pool_manifest, pool
 
 
 def _entry(source, name, w, h, group=None):
@@ -125,7 +125,7 @@ def test_missing_pool_is_a_clear_error(tmp_path):
 
 def test_fetch_is_idempotent_when_everything_is_present(tmp_path, monkeypatch):
     _write_fake_cache(tmp_path)
-    monkeypatch.setattr(pool, "SOURCES", tuple(pool.Source(s, "wheel", "x", "CC0", lambda r: []) for s in "abc"))
+    monkeypatch.setattr(pool_fetch, "SOURCES", tuple(pool.Source(s, "wheel", "x", "CC0", lambda r: []) for s in "abc"))
 
     def boom(*a, **k):
         raise AssertionError("nothing should be downloaded")
@@ -137,11 +137,11 @@ def test_fetch_is_idempotent_when_everything_is_present(tmp_path, monkeypatch):
 
 
 def test_missing_tools_are_clear_errors(monkeypatch):
-    monkeypatch.setattr(pool.shutil, "which", lambda name: None)
+    monkeypatch.setattr(pool_fetch.shutil, "which", lambda name: None)
     with pytest.raises(pool.PoolError, match="apt"):
         pool._need_apt()
-    monkeypatch.setattr(pool.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(OSError("no")))
-    monkeypatch.setattr(pool, "sys", type("S", (), {"executable": "/nonexistent/python"}))
+    monkeypatch.setattr(pool_fetch.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(OSError("no")))
+    monkeypatch.setattr(pool_fetch, "sys", type("S", (), {"executable": "/nonexistent/python"}))
     with pytest.raises(pool.PoolError, match="pip"):
         pool._pip_cmd()
 
@@ -211,8 +211,8 @@ def _fake_sources(root):
 
 def test_fetch_downscales_records_licences_and_holds_out(tmp_path, monkeypatch):
     srcs = _fake_sources(tmp_path / "unpacked")
-    monkeypatch.setattr(pool, "SOURCES", srcs)
-    monkeypatch.setattr(pool, "HOLDOUT_SOURCES", frozenset({"held"}))
+    monkeypatch.setattr(pool_fetch, "SOURCES", srcs)
+    monkeypatch.setattr(pool_manifest, "HOLDOUT_SOURCES", frozenset({"held"}))
     monkeypatch.setattr(pool._Fetcher, "unpack", lambda self, src: tmp_path / "unpacked" / src.name)
     cache = tmp_path / "cache"
     manifest = pool.fetch(cache, log=None)
@@ -230,8 +230,8 @@ def test_fetch_downscales_records_licences_and_holds_out(tmp_path, monkeypatch):
 
 def test_export_is_a_usable_compact_cache(tmp_path, monkeypatch):
     srcs = _fake_sources(tmp_path / "unpacked")
-    monkeypatch.setattr(pool, "SOURCES", srcs)
-    monkeypatch.setattr(pool, "HOLDOUT_SOURCES", frozenset({"held"}))
+    monkeypatch.setattr(pool_fetch, "SOURCES", srcs)
+    monkeypatch.setattr(pool_manifest, "HOLDOUT_SOURCES", frozenset({"held"}))
     monkeypatch.setattr(pool._Fetcher, "unpack", lambda self, src: tmp_path / "unpacked" / src.name)
     cache = tmp_path / "cache"
     pool.fetch(cache, log=None)
