@@ -16,14 +16,16 @@ from .progress import Bar
 
 
 def _check_outputs(args, outputs: list[tuple[str, str]], reads: list[str]) -> None:
-    """Every output path, before any work (issue 24): a known extension, not a folder, in a folder that
-    exists and can be written, not any file the command reads (input, --mask, --region, by inode), and no
-    two outputs the same file. Then remove temporaries a killed run left for these outputs."""
+    """Every output path, before any work (issue 24): a known extension, not a folder, in a
+    folder that exists and can be written, not any file the command reads (input, --mask,
+    --region, by inode), and no two outputs the same file. Then remove temporaries a killed run
+    left for these outputs."""
     from . import io
     reads = [r for r in reads if r]
     tiffs = [path for _, path in outputs if Path(path).suffix.lower() in (".tif", ".tiff")]
     if args.compression is not None and not tiffs:
-        raise InputError(f"--compression {args.compression}: applies to TIFF outputs, and none is asked for")
+        raise InputError(f"--compression {args.compression}: applies to TIFF outputs, and none is "
+                         "asked for")
     for k, (option, path) in enumerate(outputs):
         io.check_output(path, reads=reads, compression=args.compression, name=option)
         for other_option, other in outputs[:k]:
@@ -36,8 +38,8 @@ def _check_outputs(args, outputs: list[tuple[str, str]], reads: list[str]) -> No
 
 
 def _warn_missing_models() -> None:
-    """A models folder named by UNSCRATCH_MODELS_DIR that does not exist is a typo, not a choice: say so
-    instead of falling back to the classical methods without a word."""
+    """A models folder named by UNSCRATCH_MODELS_DIR that does not exist is a typo, not a choice:
+    say so instead of falling back to the classical methods without a word."""
     from . import models
     note = models.missing_dir_note()
     if note:
@@ -45,22 +47,27 @@ def _warn_missing_models() -> None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings (what a write loses, see io.LossWarning) as one line each, without a source location."""
+    """Warnings (what a write loses, see io.LossWarning) as one line each, without a source
+    location."""
     print(f"unscratch: warning: {message}", file=sys.stderr)
 
 
 def _detect_method(method: str, info, path: str, option: str) -> str:
-    """The detector for this file (api.detect_method_for), said on stderr when it is the infrared plane."""
+    """The detector for this file (api.detect_method_for), said on stderr when it is the infrared
+    plane."""
     from .api import detect_method_for
     chosen = detect_method_for(method, info.infrared)
     if chosen != method:
-        print(f"{path}: using its infrared plane to find defects ({option} model to ignore it)", file=sys.stderr)
+        print(f"{path}: using its infrared plane to find defects ({option} model to ignore it)",
+              file=sys.stderr)
     return chosen
 
 
 def cmd_detect(args) -> int:
     from . import detect, io
-    outputs = [("-o", args.output)] + ([("--probability", args.probability)] if args.probability else [])
+    outputs = [("-o", args.output)]
+    if args.probability:
+        outputs.append(("--probability", args.probability))
     _check_outputs(args, outputs, [args.input, args.region])
     image, info = io.read_with_info(args.input)
     region = io.read_plane(args.region, image.shape[:2], "region") if args.region else None
@@ -80,7 +87,8 @@ def cmd_detect(args) -> int:
             if new_mask:
                 Path(args.output).unlink(missing_ok=True)
             raise
-    print(f"{args.output}: {int(det.mask.sum())} defect pixels ({100 * det.mask.mean():.3f} %) at threshold {det.threshold:.3f}")
+    print(f"{args.output}: {int(det.mask.sum())} defect pixels ({100 * det.mask.mean():.3f} %) at "
+          f"threshold {det.threshold:.3f}")
     return 0
 
 
@@ -97,13 +105,15 @@ def cmd_restore(args) -> int:
         detect_method = _detect_method(detect_method, info, args.input, "--detect-method")
     bar = Bar("restore", args.quiet)
     try:
-        out = restore(image, mask, region=region, mode="fill" if args.fill else "defects", progress=bar,
-                      threshold=args.threshold, method=args.method, detect_method=detect_method, grain=args.grain)
+        out = restore(image, mask, region=region, mode="fill" if args.fill else "defects",
+                      progress=bar, threshold=args.threshold, method=args.method,
+                      detect_method=detect_method, grain=args.grain)
     finally:
         bar.close()
     io.write(args.output, out, info=info, source=args.input, compression=args.compression)
     changed = _changed_pixels(out, image)
-    print(f"{args.output}: {changed} pixels repaired ({100 * changed / (out.shape[0] * out.shape[1]):.3f} %)")
+    print(f"{args.output}: {changed} pixels repaired "
+          f"({100 * changed / (out.shape[0] * out.shape[1]):.3f} %)")
     if not args.quiet:  # which pixels, by which rule, and what to do when none were
         from .protocol import repair_summary
         from .worker import repair_rule
@@ -120,8 +130,8 @@ def cmd_restore(args) -> int:
 
 
 def _changed_pixels(out: np.ndarray, image: np.ndarray, rows: int = 256) -> int:
-    """How many pixels differ in any channel, counted in bands of rows: a whole-image comparison of a
-    100-MP RGB scan would hold 300 MB of booleans beside both images."""
+    """How many pixels differ in any channel, counted in bands of rows: a whole-image comparison
+    of a 100-MP RGB scan would hold 300 MB of booleans beside both images."""
     total = 0
     for y in range(0, out.shape[0], rows):
         diff = out[y:y + rows] != image[y:y + rows]
@@ -142,13 +152,16 @@ def cmd_info(args) -> int:
     import cv2
     from . import __version__, models
     print(f"unscratch {__version__} (python {sys.version.split()[0]})")
-    print(f"numpy {np.__version__}, onnxruntime {onnxruntime.__version__}, opencv {cv2.__version__}")
+    print(f"numpy {np.__version__}, onnxruntime {onnxruntime.__version__}, "
+          f"opencv {cv2.__version__}")
     try:
         import jpeglib
-        print(f"jpeglib {jpeglib.__version__}: a JPEG restored into a JPEG re-encodes only the repaired blocks")
+        print(f"jpeglib {jpeglib.__version__}: a JPEG restored into a JPEG re-encodes only the "
+              "repaired blocks")
     except ImportError:
         print("jpeglib missing: a JPEG restored into a JPEG is encoded whole")
-    print(f"onnxruntime providers: {', '.join(onnxruntime.get_available_providers())} (using {', '.join(models.providers())})")
+    print(f"onnxruntime providers: {', '.join(onnxruntime.get_available_providers())} (using "
+          f"{', '.join(models.providers())})")
     print(f"models in {models.models_dir()}:")
     note = models.missing_dir_note()
     cards, skipped = models.scan_cards()
@@ -178,7 +191,8 @@ def cmd_install(args) -> int:
 def cmd_uninstall(args) -> int:
     from . import install
     path = install.uninstall(args.host, args.dir)
-    print(f"removed the {args.host} plug-in from {path}" if path else f"no {args.host} plug-in was installed")
+    print(f"removed the {args.host} plug-in from {path}" if path
+          else f"no {args.host} plug-in was installed")
     return 0
 
 
@@ -186,7 +200,8 @@ def cmd_eval(args) -> int:
     try:
         from .train.evaluate import main as evaluate
     except ImportError as exc:
-        raise InputError(f"evaluation needs the train extra (pip install 'unscratch[train]'): {exc}") from None
+        raise InputError("evaluation needs the train extra (pip install 'unscratch[train]'): "
+                         f"{exc}") from None
     return evaluate([args.what] + args.rest)
 
 
@@ -199,15 +214,18 @@ def cmd_batch(args) -> int:
 def _compression_option(parser) -> None:
     from .io import DEFAULT_COMPRESSION, TIFF_COMPRESSIONS
     parser.add_argument("--compression", choices=tuple(TIFF_COMPRESSIONS), default=None,
-                        help=f"lossless compression of TIFF outputs (default {DEFAULT_COMPRESSION})")
+                        help="lossless compression of TIFF outputs (default "
+                             f"{DEFAULT_COMPRESSION})")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .api import DETECT_METHODS, METHODS
-    p = argparse.ArgumentParser(prog="unscratch", description="Find and repair scratches, dust and hairs on scans.")
+    p = argparse.ArgumentParser(prog="unscratch",
+                                description="Find and repair scratches, dust and hairs on scans.")
     p.add_argument("--version", action="version", version=f"unscratch {__version__}")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="onnxruntime threads (default: all cores)")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("detect", help="write a defect mask")
@@ -217,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--threshold", type=float)
     d.add_argument("--region", help="selection image: only look inside its nonzero pixels")
     d.add_argument("--method", choices=DETECT_METHODS, default="auto",
-                   help="auto: the model, or a scan's infrared plane when it has one (RGBI TIFF); infrared: that plane")
+                   help="auto: the model, or a scan's infrared plane when it has one (RGBI TIFF); "
+                        "infrared: that plane")
     _compression_option(d)
     d.add_argument("-q", "--quiet", action="store_true")
     d.set_defaults(func=cmd_detect)
@@ -226,12 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("input")
     r.add_argument("-o", "--output", required=True)
     r.add_argument("--mask", help="defect mask (default: detect first)")
-    r.add_argument("--region", help="selection image: change only pixels inside it (soft selections blend)")
+    r.add_argument("--region",
+                   help="selection image: change only pixels inside it (soft selections blend)")
     r.add_argument("--fill", action="store_true", help="treat the whole region as the hole")
     r.add_argument("--threshold", type=float,
-                   help="sensitivity: the detection threshold when no --mask is given (default: the "
-                        "detector's). With --region every defect at or above it inside the region is repaired; "
-                        "on a whole image, without --threshold, only the defects the detector is sure of")
+                   help="sensitivity: the detection threshold when no --mask is given (default: "
+                        "the detector's). With --region every defect at or above it inside the "
+                        "region is repaired; on a whole image, without --threshold, only the "
+                        "defects the detector is sure of")
     r.add_argument("--method", choices=METHODS, default="auto", help="the restorer")
     r.add_argument("--detect-method", choices=DETECT_METHODS, default="auto",
                    help="the detector when no --mask is given (as detect --method)")
@@ -241,58 +262,73 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-q", "--quiet", action="store_true")
     r.set_defaults(func=cmd_restore)
 
-    m = sub.add_parser("demo", help="damage the bundled photo, detect and restore it, write the results")
+    m = sub.add_parser("demo",
+                       help="damage the bundled photo, detect and restore it, write the results")
     m.add_argument("-o", "--output", default="demo-out")
     m.add_argument("-q", "--quiet", action="store_true")
     m.set_defaults(func=cmd_demo)
 
     # batch: the logic is in the batch package, its documentation in docs/batch.md
-    b = sub.add_parser("batch", help="restore every scan under a folder into a mirrored tree, resumably, in one "
-                                     "process or on Dask (see `unscratch batch -h`)")
+    b = sub.add_parser("batch",
+                       help="restore every scan under a folder into a mirrored tree, resumably, in "
+                            "one process or on Dask (see `unscratch batch -h`)")
     b.add_argument("in_dir", metavar="IN_DIR", help="folder of scans (never written to)")
-    b.add_argument("out_dir", metavar="OUT_DIR", help="output tree mirroring IN_DIR; holds the manifest")
+    b.add_argument("out_dir", metavar="OUT_DIR",
+                   help="output tree mirroring IN_DIR; holds the manifest")
     b.add_argument("--glob", default="**/*", metavar="PATTERN",
-                   help="files to take, relative to IN_DIR (default **/*: all, recursively; case-sensitive)")
+                   help="files to take, relative to IN_DIR (default **/*: all, recursively; "
+                        "case-sensitive)")
     b.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="1 (default): in this process; N>1: a local Dask cluster of N worker processes")
-    b.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask cluster (tcp://host:8786)")
+                   help="1 (default): in this process; N>1: a local Dask cluster of N worker "
+                        "processes")
+    b.add_argument("--scheduler", metavar="ADDRESS",
+                   help="use an existing Dask cluster (tcp://host:8786)")
     b.add_argument("--masks", action="store_true", help="also write OUT_DIR/_masks/<file>.png")
-    b.add_argument("--probability", action="store_true", help="also write OUT_DIR/_probability/<file>.tif (float)")
-    b.add_argument("--contact-sheet", action="store_true", help="also write before/after pages to OUT_DIR/_contact-sheet/")
-    b.add_argument("--fill-region", metavar="PATH", help="selection image for every file, or a folder of selections "
-                                                         "mirroring IN_DIR: those files are healed inside it (like restore --fill)")
+    b.add_argument("--probability", action="store_true",
+                   help="also write OUT_DIR/_probability/<file>.tif (float)")
+    b.add_argument("--contact-sheet", action="store_true",
+                   help="also write before/after pages to OUT_DIR/_contact-sheet/")
+    b.add_argument("--fill-region", metavar="PATH",
+                   help="selection image for every file, or a folder of selections mirroring "
+                        "IN_DIR: those files are healed inside it (like restore --fill)")
     b.add_argument("--threshold", type=float, help="detection threshold (default: the detector's)")
     b.add_argument("--method", choices=METHODS, default="auto")
     b.add_argument("--format", choices=("same", "png", "tiff"), default="same",
-                   help="output format: as the input (default), png, or tiff (lossless for every input)")
+                   help="output format: as the input (default), png, or tiff (lossless for every "
+                        "input)")
     _compression_option(b)
     b.add_argument("--split-mp", type=float, default=64.0, metavar="MP",
-                   help="on a cluster, split images of MP megapixels or more across the workers (0: never)")
+                   help="on a cluster, split images of MP megapixels or more across the workers "
+                        "(0: never)")
     b.add_argument("--force", action="store_true", help="reprocess files already done")
-    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar; summary only when files failed")
+    b.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar; summary only when files failed")
     b.set_defaults(func=cmd_batch)
 
     i = sub.add_parser("info", help="versions, models and their checksums, onnxruntime providers")
     i.set_defaults(func=cmd_info)
 
-    e = sub.add_parser("eval", help="held-out metrics: `eval detect`, `eval restore`, or `eval real DIR [-o OUT]` "
-                                    "(contact sheets of real photos); needs the train extra")
+    e = sub.add_parser("eval",
+                       help="held-out metrics: `eval detect`, `eval restore`, or `eval real DIR "
+                            "[-o OUT]` (contact sheets of real photos); needs the train extra")
     e.add_argument("what", choices=("detect", "restore", "real"))
-    e.add_argument("rest", nargs=argparse.REMAINDER, help="--quick --per-photo N --size PX --seed S --json FILE")
+    e.add_argument("rest", nargs=argparse.REMAINDER,
+                   help="--quick --per-photo N --size PX --seed S --json FILE")
     e.set_defaults(func=cmd_eval)
 
     for name, func in (("install", cmd_install), ("uninstall", cmd_uninstall)):
         s = sub.add_parser(name, help=f"{name} a host plug-in (gimp or krita)")
         s.add_argument("host", choices=("gimp", "krita"))
-        s.add_argument("--dir", help="gimp: use DIR as GIMP3_DIRECTORY; krita: DIR is the pykrita folder")
+        s.add_argument("--dir",
+                       help="gimp: use DIR as GIMP3_DIRECTORY; krita: DIR is the pykrita folder")
         s.set_defaults(func=func)
     return p
 
 
 @contextlib.contextmanager
 def _sigterm_interrupts():
-    """SIGTERM (kill, a closing terminal, a job scheduler) interrupts like Ctrl-C, so a write in progress
-    removes its temporary instead of leaving it for the next run."""
+    """SIGTERM (kill, a closing terminal, a job scheduler) interrupts like Ctrl-C, so a write in
+    progress removes its temporary instead of leaving it for the next run."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -320,7 +356,8 @@ def main(argv=None) -> int:
     except (InputError, ModelError) as exc:
         print(f"unscratch: error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # a file system refusal the checks could not foresee (raced, quota, disk full)
+    except OSError as exc:
+        # a file system refusal the checks could not foresee (raced, quota, disk full)
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"unscratch: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2

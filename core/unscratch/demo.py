@@ -29,9 +29,11 @@ def add_demo_damage(clean: np.ndarray, seed: int = 7) -> tuple[np.ndarray, np.nd
     for k in range(6):
         p = rng.uniform([0, 0], [w, h], size=(4, 2))
         t = np.linspace(0, 1, 400)[:, None]
-        curve = ((1 - t) ** 3 * p[0] + 3 * (1 - t) ** 2 * t * p[1] + 3 * (1 - t) * t ** 2 * p[2] + t ** 3 * p[3])
+        curve = ((1 - t) ** 3 * p[0] + 3 * (1 - t) ** 2 * t * p[1] + 3 * (1 - t) * t ** 2 * p[2]
+                 + t ** 3 * p[3])
         stroke = np.zeros((h, w), np.float32)
-        cv2.polylines(stroke, [np.round(curve * 16).astype(np.int32)], False, 1.0, int(rng.integers(1, 3)), cv2.LINE_AA, 4)
+        cv2.polylines(stroke, [np.round(curve * 16).astype(np.int32)], False, 1.0,
+                      int(rng.integers(1, 3)), cv2.LINE_AA, 4)
         sign = 1.0 if k % 2 == 0 else -1.0
         polarity = np.where(stroke > layer, sign, polarity)
         layer = np.maximum(layer, stroke * rng.uniform(0.6, 0.95))
@@ -64,8 +66,8 @@ def run_demo(out_dir: Path, quiet: bool = False) -> dict:
     bar.close()
     mask_rgb = np.repeat((det.mask.astype(np.uint8) * 255)[:, :, None], 3, axis=2)
     side = np.concatenate([damaged, mask_rgb, restored], axis=1)
-    paths = {"input": out_dir / "input.png", "mask": out_dir / "mask.png", "restored": out_dir / "restored.png",
-             "side-by-side": out_dir / "side_by_side.png"}
+    paths = {"input": out_dir / "input.png", "mask": out_dir / "mask.png",
+             "restored": out_dir / "restored.png", "side-by-side": out_dir / "side_by_side.png"}
     io.write(paths["input"], damaged)
     io.write(paths["mask"], det.mask.astype(np.uint8) * 255)
     io.write(paths["restored"], restored)
