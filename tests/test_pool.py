@@ -21,7 +21,8 @@ def _entry(source, name, w, h, group=None):
 
 def _fake_manifest(n_small=180, n_large=20):
     rng = np.random.default_rng(0)
-    photos = [_entry("src%d" % (i % 4), f"small{i:03d}", int(rng.integers(300, 900)), int(rng.integers(300, 900)))
+    photos = [_entry("src%d" % (i % 4), f"small{i:03d}", int(rng.integers(300, 900)),
+                     int(rng.integers(300, 900)))
               for i in range(n_small)]
     photos += [_entry("big", f"large{i:02d}", 3000, 2000) for i in range(n_large)]
     photos += [_entry("opencv", "aloeL", 1282, 1110), _entry("opencv", "aloeR", 1282, 1110)]
@@ -65,7 +66,8 @@ def test_every_split_gets_large_photos(n_large):
 
 
 def _write_fake_cache(root):
-    """A tiny cache: a few generated photos (colour, gray, RGBA, 16-bit) + manifest, like fetch writes."""
+    """A tiny cache: a few generated photos (colour, gray, RGBA, 16-bit) + manifest, like fetch
+    writes."""
     rng = np.random.default_rng(1)
     specs = [("a", "colour", (60, 80, 3), np.uint8), ("a", "gray", (50, 70), np.uint8),
              ("b", "rgba", (64, 64, 4), np.uint8), ("b", "deep", (40, 90, 3), np.uint16),
@@ -77,7 +79,8 @@ def _write_fake_cache(root):
         path = root / src / f"{name}.png"
         cv2.imwrite(str(path), img)
         photos.append(pool.describe(path, root, src, name, "CC0-1.0", "test"))
-    manifest = {"version": 1, "sources": {s: {"complete": True, "max_side": pool.MAX_SIDE} for s in "abc"},
+    manifest = {"version": 1,
+                "sources": {s: {"complete": True, "max_side": pool.MAX_SIDE} for s in "abc"},
                 "photos": photos}
     (root / "manifest.json").write_text(json.dumps(manifest))
     return manifest
@@ -125,7 +128,8 @@ def test_missing_pool_is_a_clear_error(tmp_path):
 
 def test_fetch_is_idempotent_when_everything_is_present(tmp_path, monkeypatch):
     _write_fake_cache(tmp_path)
-    monkeypatch.setattr(pool_fetch, "SOURCES", tuple(pool.Source(s, "wheel", "x", "CC0", lambda r: []) for s in "abc"))
+    monkeypatch.setattr(pool_fetch, "SOURCES",
+                        tuple(pool.Source(s, "wheel", "x", "CC0", lambda r: []) for s in "abc"))
 
     def boom(*a, **k):
         raise AssertionError("nothing should be downloaded")
@@ -140,7 +144,8 @@ def test_missing_tools_are_clear_errors(monkeypatch):
     monkeypatch.setattr(pool_fetch.shutil, "which", lambda name: None)
     with pytest.raises(pool.PoolError, match="apt"):
         pool._need_apt()
-    monkeypatch.setattr(pool_fetch.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(OSError("no")))
+    monkeypatch.setattr(pool_fetch.subprocess, "run",
+                        lambda *a, **k: (_ for _ in ()).throw(OSError("no")))
     monkeypatch.setattr(pool_fetch, "sys", type("S", (), {"executable": "/nonexistent/python"}))
     with pytest.raises(pool.PoolError, match="pip"):
         pool._pip_cmd()
@@ -153,10 +158,11 @@ def test_repo_root_and_default_cache(monkeypatch):
     assert pool.default_cache() == root / ".cache" / "photos"
 
 
-# ------------------------------------------------------------------ issue 22: more sources, holdout, export
+# ---------------------------------------------------------- issue 22: more sources, holdout, export
 
 def test_first_pool_split_does_not_move_when_sources_are_added():
-    """Earlier figures stay comparable: adding (or holding out) sources never moves a first-pool photo."""
+    """Earlier figures stay comparable: adding (or holding out) sources never moves a first-pool
+    photo."""
     rng = np.random.default_rng(3)
     first = [_entry(src, f"p{i:03d}", int(rng.integers(400, 4000)), int(rng.integers(400, 3000)))
              for i, src in enumerate(sorted(pool.FIRST_POOL) * 10)]
@@ -223,9 +229,11 @@ def test_fetch_downscales_records_licences_and_holds_out(tmp_path, monkeypatch):
     assert max(e["huge"]["width"], e["huge"]["height"]) == pool.MAX_SIDE
     assert (e["huge"]["orig_width"], e["huge"]["orig_height"]) == (3000, 1500)
     assert e["huge"]["file"].endswith(".jpg")
-    assert (cache / e["small"]["file"]).read_bytes() == (tmp_path / "unpacked/a/small.jpg").read_bytes()
+    small = (tmp_path / "unpacked/a/small.jpg").read_bytes()
+    assert (cache / e["small"]["file"]).read_bytes() == small
     assert [p.name for p in pool.photo_paths(pool.HOLDOUT, cache)] == ["h1.png"]
-    assert "held/h1.png" not in {p.relative_to(cache).as_posix() for p in pool.photo_paths("all", cache)}
+    assert "held/h1.png" not in {p.relative_to(cache).as_posix()
+                                 for p in pool.photo_paths("all", cache)}
 
 
 def test_export_is_a_usable_compact_cache(tmp_path, monkeypatch):
@@ -235,7 +243,8 @@ def test_export_is_a_usable_compact_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(pool._Fetcher, "unpack", lambda self, src: tmp_path / "unpacked" / src.name)
     cache = tmp_path / "cache"
     pool.fetch(cache, log=None)
-    want = {p.relative_to(cache).with_suffix(".jpg").as_posix() for p in pool.photo_paths("all", cache)}
+    want = {p.relative_to(cache).with_suffix(".jpg").as_posix()
+            for p in pool.photo_paths("all", cache)}
     out = tmp_path / "out"
     pool.export(out, splits=pool.SPLITS, cache=cache, max_side=64, log=None)
     got = pool.photo_paths("all", out)
@@ -288,17 +297,20 @@ def _tiny_rcc(files: dict[str, bytes], compress: set[str] = frozenset()) -> byte
     tree = struct.pack(">IHII", 0, 2, 1, 1) + b"\0" * 8                   # root: one child
     tree += struct.pack(">IHII", name_off[folder], 2, len(files), 2) + b"\0" * 8
     for n in files:
-        tree += struct.pack(">IHHHI", name_off[n], 1 if n in compress else 0, 0, 0, data_off[n]) + b"\0" * 8
+        tree += struct.pack(">IHHHI", name_off[n], 1 if n in compress else 0, 0, 0,
+                            data_off[n]) + b"\0" * 8
     assert len(tree) == node * (2 + len(files))
     head = 20
-    return (b"qres" + struct.pack(">IIII", 2, head, head + len(tree), head + len(tree) + len(payload))
+    return (b"qres" + struct.pack(">IIII", 2, head, head + len(tree),
+                                  head + len(tree) + len(payload))
             + tree + payload + names)
 
 
 def test_rcc_reader_and_readme_licences():
     readme = (b"Copyright: A. Person\nLicense: CC-BY-SA 4.0\nSource: https://example.org/a\n"
               b"Files:\nx.webp\n\n"
-              b"Copyright: B\nLicense: Public Domain\nFiles: y.webp\n\nCopyright: C\nLicense: CC-BY-NC 2.0\n"
+              b"Copyright: B\nLicense: Public Domain\nFiles: y.webp\n\nCopyright: C\nLicense: "
+              b"CC-BY-NC 2.0\n"
               b"Files:\nz.webp\n")
     files = pool._rcc_files(_tiny_rcc({"README": readme, "x.webp": b"X" * 50}, compress={"README"}))
     assert files == {"res/README": readme, "res/x.webp": b"X" * 50}

@@ -23,7 +23,7 @@ from .manifest import (ALL_SPLITS, CACHE_JPEG_QUALITY, EXPORT_JPEG_QUALITY, EXPO
                        read_split, write_split)
 from .sources import _IMAGE_EXTS, _WHEEL_PLATFORM, _WHEEL_PREFIX, SOURCES, PoolError, Source
 
-# --------------------------------------------------------------------------------------------- tools
+# ------------------------------------------------------------------------------------------- tools
 
 def _run(cmd: list[str], cwd: Path | None = None, log=None) -> subprocess.CompletedProcess:
     if log:
@@ -41,13 +41,15 @@ def _run(cmd: list[str], cwd: Path | None = None, log=None) -> subprocess.Comple
 def _need_apt() -> None:
     missing = [t for t in ("apt-get", "apt-cache", "dpkg-deb") if shutil.which(t) is None]
     if missing:
-        raise PoolError("fetching the photo pool needs Debian's apt tools; not found: " + ", ".join(missing)
+        raise PoolError("fetching the photo pool needs Debian's apt tools; not found: "
+                        + ", ".join(missing)
                         + ". Run it on a Debian/Ubuntu machine with apt-get and dpkg-deb.")
 
 
 def _pip_cmd() -> list[str]:
     try:
-        res = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True, text=True)
+        res = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True,
+                             text=True)
         if res.returncode == 0:
             return [sys.executable, "-m", "pip"]
     except OSError:
@@ -56,8 +58,8 @@ def _pip_cmd() -> list[str]:
         exe = shutil.which(name)
         if exe:
             return [exe]
-    raise PoolError("fetching the photo pool needs pip (to download the scikit-image, matplotlib and "
-                    "scikit-learn wheels); neither `python -m pip` nor pip3/pip is available")
+    raise PoolError("fetching the photo pool needs pip (to download the scikit-image, matplotlib "
+                    "and scikit-learn wheels); neither `python -m pip` nor pip3/pip is available")
 
 
 def _apt_has_candidate(name: str, opts: list[str]) -> bool:
@@ -131,7 +133,8 @@ class _Fetcher:
             prefix, extra = _WHEEL_PREFIX.get(src.package.split("==")[0], ("", ()))
             with zipfile.ZipFile(wheels[0]) as zf:
                 for member in zf.namelist():
-                    if member.startswith(prefix) and Path(member).suffix.lower() in (*_IMAGE_EXTS, *extra):
+                    if member.startswith(prefix) \
+                            and Path(member).suffix.lower() in (*_IMAGE_EXTS, *extra):
                         zf.extract(member, out)
         else:
             raise PoolError(f"unknown source kind {src.kind!r}")
@@ -151,7 +154,8 @@ def _source_complete(cache: Path, manifest: dict, name: str) -> bool:
 
 
 def _read_any(path: Path) -> np.ndarray | None:
-    """Decode with OpenCV, or with Pillow for what OpenCV cannot read (TGA); BGR(A) or gray like cv2."""
+    """Decode with OpenCV, or with Pillow for what OpenCV cannot read (TGA); BGR(A) or gray like
+    cv2."""
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if img is not None:
         return img
@@ -167,9 +171,9 @@ def _read_any(path: Path) -> np.ndarray | None:
 def _store(file: Path, dest_stem: Path, max_side: int = MAX_SIDE) -> tuple[Path, tuple[int, int]]:
     """Put one photo into the cache; returns (cached path, original (w, h)).
 
-    A JPEG or PNG no larger than ``max_side`` is copied byte for byte; anything larger, or in another format,
-    is downscaled (area filter) to ``max_side`` on the long side and stored as JPEG q92, so the cache stays
-    bounded. Written to a temp file, then renamed.
+    A JPEG or PNG no larger than ``max_side`` is copied byte for byte; anything larger, or in
+    another format, is downscaled (area filter) to ``max_side`` on the long side and stored as JPEG
+    q92, so the cache stays bounded. Written to a temp file, then renamed.
     """
     ext = file.suffix.lower().replace(".jpeg", ".jpg")
     img = _read_any(file)
@@ -222,7 +226,8 @@ def fetch(cache=None, *, sources: Iterable[str] | None = None, log=print) -> dic
                 root = fetcher.unpack(src)
                 picked = src.pick(root)
                 if not picked:
-                    raise PoolError(f"{src.package}: none of the expected photos found in the package")
+                    raise PoolError(f"{src.package}: none of the expected photos found in the "
+                                    "package")
                 dest_dir = cache / src.name
                 dest_dir.mkdir(parents=True, exist_ok=True)
                 entries = []
@@ -233,10 +238,12 @@ def fetch(cache=None, *, sources: Iterable[str] | None = None, log=print) -> dic
                         origin += f" ({note[0]})"
                     entries.append(describe(dest, cache, src.name, name, licence, origin, original))
                 kept = {cache / e["file"] for e in entries}
-                for old in dest_dir.iterdir():      # files of an earlier fetch that this one did not write
+                # files of an earlier fetch that this one did not write
+                for old in dest_dir.iterdir():
                     if old.is_file() and old not in kept:
                         old.unlink()
-                manifest["photos"] = [e for e in manifest["photos"] if e["source"] != src.name] + entries
+                manifest["photos"] = [e for e in manifest["photos"]
+                                      if e["source"] != src.name] + entries
                 manifest["sources"][src.name] = {"package": src.package, "kind": src.kind,
                                                  "licence": src.licence, "photos": len(entries),
                                                  "holdout": src.holdout, "max_side": MAX_SIDE,
@@ -251,16 +258,17 @@ def fetch(cache=None, *, sources: Iterable[str] | None = None, log=print) -> dic
     return manifest
 
 
-# --------------------------------------------------------------------------------------------- export
+# ------------------------------------------------------------------------------------------ export
 
 def export(out, *, splits: Iterable[str] = ("train",), cache=None, max_side: int = EXPORT_MAX_SIDE,
            quality: int = EXPORT_JPEG_QUALITY, log=print) -> dict:
     """Write a compact copy of ``splits`` to the new folder ``out``, usable as a cache.
 
-    For shipping the training photos to a machine without the archive: every photo downscaled to at most
-    ``max_side`` on the long side and stored as JPEG ``quality``, with a manifest (licence and origin of each
-    photo kept) and a split.json holding only the exported splits, so ``photo_paths(split, out)`` (or
-    ``UNSCRATCH_PHOTOS=out``) works there. Built in a temp folder beside ``out``, then renamed.
+    For shipping the training photos to a machine without the archive: every photo downscaled to at
+    most ``max_side`` on the long side and stored as JPEG ``quality``, with a manifest (licence and
+    origin of each photo kept) and a split.json holding only the exported splits, so
+    ``photo_paths(split, out)`` (or ``UNSCRATCH_PHOTOS=out``) works there. Built in a temp folder
+    beside ``out``, then renamed.
     """
     cache = _cache(cache)
     out = Path(out)
@@ -309,12 +317,14 @@ def export(out, *, splits: Iterable[str] = ("train",), cache=None, max_side: int
         used = {e["source"] for e in entries}
         _write_json(tmp / "manifest.json", {
             "version": MANIFEST_VERSION,
-            "export": {"from": str(cache), "splits": splits, "max_side": max_side, "jpeg_quality": quality},
+            "export": {"from": str(cache), "splits": splits, "max_side": max_side,
+                       "jpeg_quality": quality},
             "sources": {k: v for k, v in manifest.get("sources", {}).items() if k in used},
             "photos": sorted(entries, key=lambda x: x["file"]),
         })
         moved = {f: Path(f).with_suffix(".jpg").as_posix() for f in files}
-        exported = {s: sorted(moved[f] for f in split.get(s, [])) if s in splits else [] for s in ALL_SPLITS}
+        exported = {s: sorted(moved[f] for f in split.get(s, [])) if s in splits else []
+                    for s in ALL_SPLITS}
         _write_json(tmp / "split.json", {
             "version": 2, "rule": f"export of {splits} from {cache}",
             "counts": {s: len(v) for s, v in exported.items()}, **exported})

@@ -1,12 +1,12 @@
 """The pool's cache and what describes it: where it lives, manifest.json (every photo with its
 source, licence and size) and split.json (train / val / test / holdout by photo group).
 
-The split is by photo *group* (a photo, or a stereo/near-duplicate pair of photos), decided by a hash
-of ``source/group``, so all crops of one photo always land in the same split. The sources of the first
-pool (``FIRST_POOL``) are split among themselves exactly as before, so earlier figures stay
-comparable; later sources are split among themselves by the same rule. Sources marked ``holdout`` go
-to the "holdout" split, which no training, validation or test split ever contains: photos outside the
-pool, for evaluation only.
+The split is by photo *group* (a photo, or a stereo/near-duplicate pair of photos), decided by a
+hash of ``source/group``, so all crops of one photo always land in the same split. The sources of
+the first pool (``FIRST_POOL``) are split among themselves exactly as before, so earlier figures
+stay comparable; later sources are split among themselves by the same rule. Sources marked
+``holdout`` go to the "holdout" split, which no training, validation or test split ever contains:
+photos outside the pool, for evaluation only.
 """
 
 from __future__ import annotations
@@ -30,14 +30,16 @@ CACHE_JPEG_QUALITY = 92    # ... and then stored as JPEG of this quality
 EXPORT_MAX_SIDE = 1024     # defaults of `export` (a compact copy to ship to a GPU machine)
 EXPORT_JPEG_QUALITY = 90
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)         # train / val / test of the first pool's sources
-LATER_SPLIT_FRACTIONS = (0.80, 0.10, 0.10)   # ... of later sources: val and test had enough photos already
+# ... of later sources: val and test had enough photos already
+LATER_SPLIT_FRACTIONS = (0.80, 0.10, 0.10)
 LARGE_SIDE = 1500          # a photo whose short side is at least this is "large"
-MIN_LARGE_PER_SPLIT = 3    # every split gets at least this many large photo groups (when the pool has them)
+# every split gets at least this many large photo groups (when the pool has them)
+MIN_LARGE_PER_SPLIT = 3
 MANIFEST_VERSION = 1
 _SPLIT_SALT = "unscratch-split-v1:"
 
 
-# --------------------------------------------------------------------------------------------- paths
+# ------------------------------------------------------------------------------------------- paths
 
 def repo_root() -> Path:
     """The folder holding ``pyproject.toml`` above this file."""
@@ -57,11 +59,12 @@ def _cache(cache) -> Path:
     return Path(cache) if cache is not None else default_cache()
 
 
-# --------------------------------------------------------------------------------------------- manifest
+# ---------------------------------------------------------------------------------------- manifest
 
 def describe(path: Path, cache: Path, source: str, name: str, licence: str, origin: str = "",
              original_size: tuple[int, int] | None = None) -> dict:
-    """A manifest entry for a photo already in the cache; ``original_size`` (w, h) before downscaling."""
+    """A manifest entry for a photo already in the cache; ``original_size`` (w, h) before
+    downscaling."""
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise PoolError(f"cannot decode {path}")
@@ -98,7 +101,7 @@ def _write_json(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
-# --------------------------------------------------------------------------------------------- split
+# ------------------------------------------------------------------------------------------- split
 
 def _unit_hash(key: str) -> float:
     d = hashlib.sha256((_SPLIT_SALT + key).encode()).digest()
@@ -114,19 +117,21 @@ def _short_side(e: dict) -> int:
     return min(e.get("orig_width", e["width"]), e.get("orig_height", e["height"]))
 
 
-def make_split(photos: list[dict], *, fractions=SPLIT_FRACTIONS, later_fractions=LATER_SPLIT_FRACTIONS,
+def make_split(photos: list[dict], *, fractions=SPLIT_FRACTIONS,
+               later_fractions=LATER_SPLIT_FRACTIONS,
                large_side: int = LARGE_SIDE, min_large: int = MIN_LARGE_PER_SPLIT,
                holdout_sources: Iterable[str] | None = None,
                first_pool: Iterable[str] | None = None) -> dict[str, list[str]]:
     """Assign every photo (manifest entries) to train/val/test/holdout.
 
-    Photos of ``holdout_sources`` (default: sources marked ``holdout``) all go to "holdout". The rest is
-    split in two parts, each on its own: the sources of ``first_pool`` (default ``FIRST_POOL``), so that
-    adding sources never moves a photo of the first pool, and all later sources (``later_fractions``).
-    Within a part a group's split comes from a hash of ``source/group``; then, if val or test (or train)
-    holds fewer than ``min_large`` large groups (short side >= ``large_side`` as fetched), large groups are
-    moved to it from the split with the most, by hash order, so each split sees some high-resolution
-    photos. All photos of a group stay together.
+    Photos of ``holdout_sources`` (default: sources marked ``holdout``) all go to "holdout". The
+    rest is split in two parts, each on its own: the sources of ``first_pool`` (default
+    ``FIRST_POOL``), so that adding sources never moves a photo of the first pool, and all later
+    sources (``later_fractions``). Within a part a group's split comes from a hash of
+    ``source/group``; then, if val or test (or train) holds fewer than ``min_large`` large groups
+    (short side >= ``large_side`` as fetched), large groups are moved to it from the split with the
+    most, by hash order, so each split sees some high-resolution photos. All photos of a group stay
+    together.
     """
     held = set(HOLDOUT_SOURCES if holdout_sources is None else holdout_sources)
     first = set(FIRST_POOL if first_pool is None else first_pool)
@@ -143,7 +148,8 @@ def make_split(photos: list[dict], *, fractions=SPLIT_FRACTIONS, later_fractions
     return out
 
 
-def _split_part(photos: list[dict], fractions, large_side: int, min_large: int) -> dict[str, list[str]]:
+def _split_part(photos: list[dict], fractions, large_side: int,
+                min_large: int) -> dict[str, list[str]]:
     """The hash split with large-photo balancing (make_split) of one part of the pool."""
     groups: dict[str, list[dict]] = {}
     for e in photos:
@@ -169,7 +175,8 @@ def _split_part(photos: list[dict], fractions, large_side: int, min_large: int) 
         if not short:
             break
         target = short[0]
-        donor = max((s for s in SPLITS if s != target), key=lambda s: (len(larges(s)), s == "train"))
+        donor = max((s for s in SPLITS if s != target),
+                    key=lambda s: (len(larges(s)), s == "train"))
         if len(larges(donor)) <= need:
             break
         cand = larges(donor)
@@ -190,12 +197,15 @@ def write_split(cache=None, manifest: dict | None = None) -> dict:
     by_file = {e["file"]: e for e in manifest["photos"]}
     data = {
         "version": 2,
-        "rule": (f"sources {sorted(HOLDOUT_SOURCES)} -> holdout; the rest by sha256('{_SPLIT_SALT}' + "
-                 f"source/group) into {SPLIT_FRACTIONS} for the first pool's sources and "
-                 f"{LATER_SPLIT_FRACTIONS} for later ones, each part on its own; at least "
-                 f"{MIN_LARGE_PER_SPLIT} groups with short side >= {LARGE_SIDE} px (as fetched) per split"),
+        "rule": (f"sources {sorted(HOLDOUT_SOURCES)} -> holdout; the rest by "
+                 f"sha256('{_SPLIT_SALT}' + source/group) into {SPLIT_FRACTIONS} for the first "
+                 f"pool's sources and {LATER_SPLIT_FRACTIONS} for later ones, each part on its "
+                 "own; at least "
+                 f"{MIN_LARGE_PER_SPLIT} groups with short side >= {LARGE_SIDE} px (as fetched) "
+                 "per split"),
         "counts": {s: len(split[s]) for s in ALL_SPLITS},
-        "large": {s: sum(_short_side(by_file[f]) >= LARGE_SIDE for f in split[s]) for s in ALL_SPLITS},
+        "large": {s: sum(_short_side(by_file[f]) >= LARGE_SIDE for f in split[s])
+                  for s in ALL_SPLITS},
         **split,
     }
     _write_json(cache / "split.json", data)
@@ -211,9 +221,9 @@ def read_split(cache=None) -> dict:
 
 
 def photo_paths(split: str, cache=None) -> list[Path]:
-    """Paths of the photos in ``split``: "train", "val", "test", "holdout", or "all" (train + val + test,
-    never the holdout). ``cache`` may also be a folder written by ``export`` (it holds only the splits
-    exported); default: ``$UNSCRATCH_PHOTOS`` or ``<repo>/.cache/photos``."""
+    """Paths of the photos in ``split``: "train", "val", "test", "holdout", or "all" (train + val
+    + test, never the holdout). ``cache`` may also be a folder written by ``export`` (it holds
+    only the splits exported); default: ``$UNSCRATCH_PHOTOS`` or ``<repo>/.cache/photos``."""
     cache = _cache(cache)
     if split not in (*ALL_SPLITS, "all"):
         raise ValueError(f"split must be one of {ALL_SPLITS + ('all',)}, not {split!r}")

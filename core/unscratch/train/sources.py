@@ -35,21 +35,24 @@ GROUPS = {
     ("opencv", "left"): "books", ("opencv", "right"): "books",
     ("opencv", "aero1"): "aero", ("opencv", "aero3"): "aero",
     ("skimage", "motorcycle_left"): "motorcycle", ("skimage", "motorcycle_right"): "motorcycle",
-    **{("kphotoalbum", f"{n}{s}"): n for n in ("bar55", "donna", "jesper", "pool", "skagen", "spiff")
+    **{("kphotoalbum", f"{n}{s}"): n
+       for n in ("bar55", "donna", "jesper", "pool", "skagen", "spiff")
        for s in ("", "_2")},
     **{("kphotoalbum", f"{n}_{i}"): n for n in ("grand_canyon", "new_wave") for i in (1, 2, 3)},
 }
 
-BUDGIE_SKIP = {"saturnian-profile", "ocean-waves", "valley-midnight", "waves-midnight"}  # render, painting, vector
-PLASMA_PHOTOS = ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf",
-                 "Grey", "Kite", "OneStandsOut", "Path", "Volna", "summer_1am")
+# render, painting, vector
+BUDGIE_SKIP = {"saturnian-profile", "ocean-waves", "valley-midnight", "waves-midnight"}
+PLASMA_PHOTOS = ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow",
+                 "FallenLeaf", "Grey", "Kite", "OneStandsOut", "Path", "Volna", "summer_1am")
 LOMIRI_SKIP = {"umang_by_Abhishek_Mudgal"}          # abstract colour gradient render
-OPENCV_PHOTOS = ("aero1", "aero3", "aloeL", "aloeR", "apple", "baboon", "basketball1", "basketball2",
-                 "board", "box_in_scene", "building", "butterfly", "chicky_512", "ela_original", "fruits",
-                 "home", "left", "right", "leuvenA", "leuvenB", "messi5", "orange", "rubberwhale1",
-                 "rubberwhale2", "squirrel_cls", "stuff")
+OPENCV_PHOTOS = ("aero1", "aero3", "aloeL", "aloeR", "apple", "baboon", "basketball1",
+                 "basketball2", "board", "box_in_scene", "building", "butterfly", "chicky_512",
+                 "ela_original", "fruits", "home", "left", "right", "leuvenA", "leuvenB", "messi5",
+                 "orange", "rubberwhale1", "rubberwhale2", "squirrel_cls", "stuff")
 SKIMAGE_PHOTOS = ("astronaut.png", "camera.png", "chelsea.png", "coffee.png", "rocket.jpg",
-                  "motorcycle_left.png", "motorcycle_right.png", "brick.png", "grass.png", "gravel.png")
+                  "motorcycle_left.png", "motorcycle_right.png", "brick.png", "grass.png",
+                  "gravel.png")
 
 
 @dataclass(frozen=True)
@@ -58,14 +61,16 @@ class Source:
     kind: str            # "bookworm" | "trixie" | "wheel"
     package: str         # Debian package or PyPI requirement ("scipy==1.9.3")
     licence: str         # licence(s) of its photos, as its copyright file states them
-    pick: Callable[[Path], list]   # unpacked root -> [(name, file, licence)] or [(name, file, licence, note)]
+    # unpacked root -> [(name, file, licence)] or [(name, file, licence, note)]
+    pick: Callable[[Path], list]
     holdout: bool = False          # all its photos go to the eval-only "holdout" split
 
 
 def _stem_files(folder: Path, pattern: str = "*") -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in _IMAGE_EXTS)
+    return sorted(p for p in folder.glob(pattern)
+                  if p.is_file() and p.suffix.lower() in _IMAGE_EXTS)
 
 
 def _pick_budgie(root: Path) -> list:
@@ -91,7 +96,8 @@ def _pick_plasma(root: Path) -> list:
 
 
 def _pick_mate(root: Path) -> list:
-    return [(p.stem, p, "GPL-2.0-or-later") for p in _stem_files(root / "usr/share/backgrounds/mate/nature")]
+    return [(p.stem, p, "GPL-2.0-or-later")
+            for p in _stem_files(root / "usr/share/backgrounds/mate/nature")]
 
 
 def _debian_copyright_licences(path: Path) -> dict[str, str]:
@@ -114,7 +120,8 @@ def _debian_copyright_licences(path: Path) -> dict[str, str]:
 def _pick_lomiri(root: Path) -> list:
     lic = _debian_copyright_licences(root / "usr/share/doc/lomiri-wallpapers-16.04/copyright")
     return [(p.stem, p, lic.get(p.name, "CC-BY-4.0 or CC-BY-SA-4.0 (see package copyright)"))
-            for p in _stem_files(root / "usr/share/backgrounds", "*.jpg") if p.stem not in LOMIRI_SKIP]
+            for p in _stem_files(root / "usr/share/backgrounds", "*.jpg")
+            if p.stem not in LOMIRI_SKIP]
 
 
 def _pick_palapeli(root: Path) -> list:
@@ -133,7 +140,8 @@ def _pick_palapeli(root: Path) -> list:
     return out
 
 
-# opencv-doc's debian/copyright names no licence for samples/data, so its "Files: *" applies (lena is removed)
+# opencv-doc's debian/copyright names no licence for samples/data, so its "Files: *" applies (lena
+# is removed)
 OPENCV_LICENCE = "Apache-2.0 AND BSD-3-Clause (opencv-doc copyright, Files: *)"
 
 
@@ -143,11 +151,13 @@ def _pick_opencv(root: Path) -> list:
     return [(n, have[n], OPENCV_LICENCE) for n in OPENCV_PHOTOS if n in have]
 
 
-ENLIGHTENMENT_PHOTOS = ("Bamboo", "Foggy-Trees", "God-Rays", "Green-Maple", "Lichen-Branches", "Mountain",
-                        "Peaks", "Red-Maple", "Sea-of-Lanterns", "Snow-Trees", "Spruce-Needles",
-                        "Sunset-Clouds", "White-Flower", "Yellow-Flower")   # not Dunes, Flat-*, Squiggle-*
-# lxqt-themes' wallpapers/License credits these to stefonarch under CC-BY-SA-3.0 (debian/copyright: LGPL-2.1+
-# for Files: *); Valendas, cloud and Butterfly-Kenneth-Wimer have no credit there, so they are left out.
+# not Dunes, Flat-*, Squiggle-*
+ENLIGHTENMENT_PHOTOS = ("Bamboo", "Foggy-Trees", "God-Rays", "Green-Maple", "Lichen-Branches",
+                        "Mountain", "Peaks", "Red-Maple", "Sea-of-Lanterns", "Snow-Trees",
+                        "Spruce-Needles", "Sunset-Clouds", "White-Flower", "Yellow-Flower")
+# lxqt-themes' wallpapers/License credits these to stefonarch under CC-BY-SA-3.0 (debian/copyright:
+# LGPL-2.1+ for Files: *); Valendas, cloud and Butterfly-Kenneth-Wimer have no credit there, so they
+# are left out.
 LXQT_PHOTOS = ("appleflower.png", "beam.png", "butterfly.png", "drop.png", "flowers.png",
                "after-the-rain.jpg", "fog.jpg", "this-is-not-windows.jpg")
 GRUB2_SKIP = {"Glasses_800_edit"}   # a POV-Ray render
@@ -155,13 +165,15 @@ LOMIRI2004_PHOTOS = ("Kleiber_by_Lukas_Baubkus.jpg",)   # the others are renders
 
 
 def _largest_embedded_jpeg(path: Path, out: Path) -> Path | None:
-    """Write the largest JPEG stream found inside ``path`` (an Enlightenment .edj holds several sizes)."""
+    """Write the largest JPEG stream found inside ``path`` (an Enlightenment .edj holds several
+    sizes)."""
     data = path.read_bytes()
     buf = np.frombuffer(data, np.uint8)
     best = None
     for m in re.finditer(b"\xff\xd8\xff", data):
         img = cv2.imdecode(buf[m.start():], cv2.IMREAD_COLOR)
-        if img is not None and (best is None or img.shape[0] * img.shape[1] > best.shape[0] * best.shape[1]):
+        if img is not None and (best is None
+                                or img.shape[0] * img.shape[1] > best.shape[0] * best.shape[1]):
             best = img
     if best is None:
         return None
@@ -220,18 +232,21 @@ def _pick_lomiri2004(root: Path) -> list:
 
 
 def _pick_jigsaw(root: Path) -> list:
-    return [(p.stem, p, "CC0-1.0", "Pexels") for p in _stem_files(root / "usr/share/puzzle-jigsaw/samples")]
+    return [(p.stem, p, "CC0-1.0", "Pexels")
+            for p in _stem_files(root / "usr/share/puzzle-jigsaw/samples")]
 
 
 class _NoGlobals(pickle.Unpickler):
-    """Unpickles plain lists and numbers only (scipy's ascent.dat); refuses any class or function."""
+    """Unpickles plain lists and numbers only (scipy's ascent.dat); refuses any class or
+    function."""
 
     def find_class(self, module, name):
         raise pickle.UnpicklingError(f"refusing {module}.{name}")
 
 
 def _pick_scipy_misc(root: Path) -> list:
-    """scipy <= 1.9 bundled two public-domain photos as raw data: face.dat (bz2 RGB) and ascent.dat."""
+    """scipy <= 1.9 bundled two public-domain photos as raw data: face.dat (bz2 RGB) and
+    ascent.dat."""
     folder = root / "scipy/misc"
     out_dir = root / "_extracted"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -240,7 +255,8 @@ def _pick_scipy_misc(root: Path) -> list:
         raw = bz2.decompress((folder / "face.dat").read_bytes())
         rgb = np.frombuffer(raw, np.uint8).reshape(768, 1024, 3)
         cv2.imwrite(str(out_dir / "face.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        out.append(("face", out_dir / "face.png", "public domain", "raccoon, public-domain-image.com"))
+        out.append(("face", out_dir / "face.png", "public domain",
+                    "raccoon, public-domain-image.com"))
     if (folder / "ascent.dat").is_file():
         with open(folder / "ascent.dat", "rb") as f:
             gray = np.asarray(_NoGlobals(f).load(), dtype=np.float64)
@@ -250,26 +266,29 @@ def _pick_scipy_misc(root: Path) -> list:
     return out
 
 
-TUXPAINT_TEMPLATES = "usr/share/tuxpaint/templates"   # 21 photos by Bill Kendrick (AUTHORS.txt), GPL-2+
+# 21 photos by Bill Kendrick (AUTHORS.txt), GPL-2+
+TUXPAINT_TEMPLATES = "usr/share/tuxpaint/templates"
 KPHOTOALBUM_SKIP = {"qt-logo"}
-# GCompris (gcompris-qt-data 3.1) keeps its activities' files in Qt resource bundles (.rcc), with a README
-# beside the photos giving each one's author, Wikimedia source and licence. Paintings (details), drawings
-# (lang, babyshapes) and puzzle pieces are left out.
+# GCompris (gcompris-qt-data 3.1) keeps its activities' files in Qt resource bundles (.rcc), with a
+# README beside the photos giving each one's author, Wikimedia source and licence. Paintings
+# (details), drawings (lang, babyshapes) and puzzle pieces are left out.
 GCOMPRIS_LARGE = ("erase", "explore_monuments", "explore_world_animals", "explore_farm_animals",
                   "explore_world_music", "clickgame")                       # 500..1920 px
-# photos that no README lists, with their licence from gcompris-qt-data's debian/copyright (the README beside
-# them lists clickgame's fish, which are drawings)
+# photos that no README lists, with their licence from gcompris-qt-data's debian/copyright (the
+# README beside them lists clickgame's fish, which are drawings)
 GCOMPRIS_LISTED = {"clickgame": ([f"sea{i}.webp" for i in range(1, 7)], "GPL-3.0",
                                  "debian/copyright: 2000, 2008 Bruno Coudoin and others")}
 GCOMPRIS_SMALL = ("categorization/images/fishes", "categorization/images/monuments",
                   "categorization/images/others", "categorization/images/renewable",
                   "categorization/images/tools")                           # ~320 px
 _GCOMPRIS_LICENCES = "public domain / CC0 / CC-BY / CC-BY-SA / GPL (per file, README beside it)"
-_PERMISSIVE = re.compile(r"^(public domain|CC0-1\.0|CC-BY(-SA)?-[1-4]\.\d|GPL-[23]\.0(-or-later)?)$")
+_PERMISSIVE = re.compile(r"^(public domain|CC0-1\.0|CC-BY(-SA)?-[1-4]\.\d"
+                         r"|GPL-[23]\.0(-or-later)?)$")
 
 
 def _rcc_files(data: bytes) -> dict[str, bytes]:
-    """path -> bytes of every file in a Qt resource bundle (.rcc, format 1-3; zlib-compressed entries)."""
+    """path -> bytes of every file in a Qt resource bundle (.rcc, format 1-3; zlib-compressed
+    entries)."""
     if data[:4] != b"qres":
         raise PoolError("not a Qt resource file")
     version, tree, payload, names = struct.unpack(">IIII", data[4:20])
@@ -302,16 +321,19 @@ def _rcc_files(data: bytes) -> dict[str, bytes]:
 
 
 def _licence_name(text: str) -> str:
-    """'CC-BY-SA 4.0' -> 'CC-BY-SA-4.0', 'Public Domain' -> 'public domain', 'GPLv3' -> 'GPL-3.0'."""
+    """'CC-BY-SA 4.0' -> 'CC-BY-SA-4.0', 'Public Domain' -> 'public domain', 'GPLv3' ->
+    'GPL-3.0'."""
     t = text.strip().rstrip(".")
     if t.lower() in ("public domain", "public-domain", "pd"):
         return "public domain"
-    t = re.sub(r"^GPLv?(\d)\+?$", lambda m: f"GPL-{m.group(1)}.0" + ("-or-later" if "+" in t else ""), t)
+    t = re.sub(r"^GPLv?(\d)\+?$",
+               lambda m: f"GPL-{m.group(1)}.0" + ("-or-later" if "+" in t else ""), t)
     return re.sub(r"^(CC-BY(?:-SA)?)[ -](\d\.\d)$", r"\1-\2", t)
 
 
 def _readme_licences(text: str) -> dict[str, tuple[str, str]]:
-    """file (relative to the README) -> (licence, 'author, source') from a GCompris resource README."""
+    """file (relative to the README) -> (licence, 'author, source') from a GCompris resource
+    README."""
     out: dict[str, tuple[str, str]] = {}
     for block in re.split(r"\n\s*\n", text):
         lic = re.search(r"^License:\s*(.+)$", block, re.M)
@@ -345,7 +367,8 @@ def _pick_gcompris(folders: Iterable[str]) -> Callable[[Path], list]:
             for rdir, listed in sorted(readmes.items()):
                 for rel, (lic, note) in sorted(listed.items()):
                     key = rdir + rel
-                    if Path(rel).suffix.lower() not in (".webp", ".jpg", ".jpeg") or key not in files:
+                    if Path(rel).suffix.lower() not in (".webp", ".jpg", ".jpeg") \
+                            or key not in files:
                         continue
                     if not _PERMISSIVE.match(lic):
                         continue
@@ -354,7 +377,8 @@ def _pick_gcompris(folders: Iterable[str]) -> Callable[[Path], list]:
                     dest.write_bytes(files[key])
                     name = f"{activity}-{Path(rel).stem}" if activity != "categorization" else \
                         f"{Path(rdir).name}-{Path(rel).stem}"
-                    out.append((name, dest, lic, f"{activity}.rcc:{key[len('gcompris/'):]}; {note}"))
+                    out.append((name, dest, lic,
+                                f"{activity}.rcc:{key[len('gcompris/'):]}; {note}"))
         return out
     return pick
 
@@ -372,7 +396,8 @@ def _pick_kphotoalbum(root: Path) -> list:
 
 def _pick_members(prefix: str, names: Iterable[str], licence: str) -> Callable[[Path], list]:
     def pick(root: Path) -> list:
-        return [(Path(n).stem, root / prefix / n, licence) for n in names if (root / prefix / n).is_file()]
+        return [(Path(n).stem, root / prefix / n, licence) for n in names
+                if (root / prefix / n).is_file()]
     return pick
 
 
@@ -380,7 +405,8 @@ SOURCES: tuple[Source, ...] = (
     Source("budgie", "trixie", "budgie-backgrounds", "CC0-1.0", _pick_budgie),
     Source("plasma", "bookworm", "plasma-workspace-wallpapers", "LGPL-3.0", _pick_plasma),
     Source("mate", "bookworm", "mate-backgrounds", "GPL-2.0-or-later", _pick_mate),
-    Source("lomiri", "bookworm", "lomiri-wallpapers-16.04", "CC-BY-4.0 / CC-BY-SA-4.0", _pick_lomiri),
+    Source("lomiri", "bookworm", "lomiri-wallpapers-16.04", "CC-BY-4.0 / CC-BY-SA-4.0",
+           _pick_lomiri),
     Source("palapeli", "bookworm", "palapeli-data", "Public Domain / GFDL", _pick_palapeli),
     Source("opencv", "bookworm", "opencv-doc", "Apache-2.0 AND BSD-3-Clause", _pick_opencv),
     Source("skimage", "wheel", "scikit-image", "CC0 / public domain",
@@ -389,32 +415,38 @@ SOURCES: tuple[Source, ...] = (
            _pick_members("matplotlib/mpl-data/sample_data", ["grace_hopper.jpg"], "public domain")),
     Source("sklearn", "wheel", "scikit-learn", "CC-BY",
            _pick_members("sklearn/datasets/images", ["china.jpg", "flower.jpg"], "CC-BY")),
-    # ---- added for issue 22: split among themselves (the split of the sources above stays as it was)
+    # ---- added for issue 22: split among themselves (the split of the sources above stays as
+    # ---- it was)
     Source("enlightenment", "bookworm", "enlightenment-data", "BSD-2-Clause", _pick_enlightenment),
     Source("lomiri2004", "bookworm", "lomiri-wallpapers-20.04", "CC-BY-SA-3.0", _pick_lomiri2004),
     Source("lxqt", "bookworm", "lxqt-themes", "CC-BY-SA-3.0", _pick_lxqt),
     Source("tuxpaint", "trixie", "tuxpaint-data", "GPL-2.0-or-later", _pick_tuxpaint),
-    Source("gcompris", "bookworm", "gcompris-qt-data", _GCOMPRIS_LICENCES, _pick_gcompris(GCOMPRIS_LARGE)),
+    Source("gcompris", "bookworm", "gcompris-qt-data", _GCOMPRIS_LICENCES,
+           _pick_gcompris(GCOMPRIS_LARGE)),
     Source("gcompris-small", "bookworm", "gcompris-qt-data", _GCOMPRIS_LICENCES,
            _pick_gcompris(GCOMPRIS_SMALL)),
-    # ---- held out: never in train/val/test, for evaluation on photos outside the pool (people, buildings,
-    # ---- machines, animals, landscapes)
-    Source("kphotoalbum", "bookworm", "kphotoalbum", "GPL-2.0-or-later", _pick_kphotoalbum, holdout=True),
-    Source("grub2", "trixie", "grub2-splashimages", "public domain / GFDL-1.2-or-later", _pick_grub2,
+    # ---- held out: never in train/val/test, for evaluation on photos outside the pool (people,
+    # ---- buildings, machines, animals, landscapes)
+    Source("kphotoalbum", "bookworm", "kphotoalbum", "GPL-2.0-or-later", _pick_kphotoalbum,
            holdout=True),
+    Source("grub2", "trixie", "grub2-splashimages", "public domain / GFDL-1.2-or-later",
+           _pick_grub2, holdout=True),
     Source("jigsaw", "bookworm", "puzzle-jigsaw", "CC0-1.0", _pick_jigsaw, holdout=True),
     Source("scipy", "wheel", "scipy==1.9.3", "public domain", _pick_scipy_misc, holdout=True),
 )
 
 HOLDOUT_SOURCES = frozenset(s.name for s in SOURCES if s.holdout)
-# The sources of the first pool; their photos keep the train/val/test split they had (see make_split).
-FIRST_POOL = frozenset({"budgie", "plasma", "mate", "lomiri", "palapeli", "opencv", "skimage", "matplotlib",
-                        "sklearn"})
+# The sources of the first pool; their photos keep the train/val/test split they had (see
+# make_split).
+FIRST_POOL = frozenset({"budgie", "plasma", "mate", "lomiri", "palapeli", "opencv", "skimage",
+                        "matplotlib", "sklearn"})
 
 # wheel -> (folder inside it to unpack, extra file endings to unpack beside images)
 _WHEEL_PREFIX = {"scikit-image": ("skimage/data/", ()),
                  "matplotlib": ("matplotlib/mpl-data/sample_data/", ()),
                  "scikit-learn": ("sklearn/datasets/images/", ()),
                  "scipy": ("scipy/misc/", (".dat",))}
-# old wheels (scipy 1.9, which still bundled its photos) are fetched for a fixed platform: we only unzip them
-_WHEEL_PLATFORM = ["--python-version", "3.11", "--platform", "manylinux2014_x86_64", "--implementation", "cp"]
+# old wheels (scipy 1.9, which still bundled its photos) are fetched for a fixed platform: we only
+# unzip them
+_WHEEL_PLATFORM = ["--python-version", "3.11", "--platform", "manylinux2014_x86_64",
+                   "--implementation", "cp"]
