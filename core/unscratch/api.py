@@ -2,11 +2,12 @@
 
 Rules kept here, once: inputs are validated with messages that name the problem; only tiles that
 touch the region (or the repair mask) are computed; pixels outside (dilated mask ∩ region) are
-returned bit-identical; alpha is never altered; a 1-pixel image has no context to judge a defect
-by, so it is never flagged and comes back unchanged.
+returned bit-identical; alpha is never altered; a 1-pixel image has no context to judge a defect by,
+so it is never flagged and comes back unchanged.
 
-Images may be lazy (dask, zarr, …): they are read tile by tile and never whole, and `restore_patches`
-returns only the pixels that change, so a huge lazy image can be repaired without holding a copy.
+Images may be lazy (dask, zarr, …): they are read tile by tile and never whole, and
+`restore_patches` returns only the pixels that change, so a huge lazy image can be repaired without
+holding a copy.
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ import cv2
 import numpy as np
 
 from . import models
-from .arrays import (bbox, check_image, check_plane, colour_planes, from_float, plane_weight, read_block,
-                     to_float, to_rgb_float)
+from .arrays import (bbox, check_image, check_plane, colour_planes, from_float, plane_weight,
+                     read_block, to_float, to_rgb_float)
 from .classical import ClassicalDetector, ClassicalInpainter, defect_pixels
 from .engine import run_tiled
 from . import grain as grain_mod
@@ -28,13 +29,15 @@ from .infrared import InfraredDetector
 Progress = Callable[[float], None] | None
 Cancel = Callable[[], bool] | None
 METHODS = ("auto", "model", "classical")
-DETECT_METHODS = METHODS + ("infrared",)  # infrared: a film scanner's fourth plane (see unscratch.infrared)
+# infrared: a film scanner's fourth plane (see unscratch.infrared)
+DETECT_METHODS = METHODS + ("infrared",)
 MODES = ("defects", "fill")
 
 
 @dataclass
 class Detection:
-    """Defect probability (float32 HxW in [0, 1]) and the mask it gives at `threshold` inside the region."""
+    """Defect probability (float32 HxW in [0, 1]) and the mask it gives at `threshold` inside the
+    region."""
     probability: np.ndarray
     mask: np.ndarray
     threshold: float
@@ -45,11 +48,14 @@ class Detection:
         """The same detection at another threshold, without running the detector again."""
         threshold = _check_threshold(threshold)
         mask = threshold_mask(self.probability, threshold, self.region)
-        return Detection(self.probability, mask, threshold, self.region, dict(self.provenance, threshold=threshold))
+        return Detection(self.probability, mask, threshold, self.region,
+                         dict(self.provenance, threshold=threshold))
 
 
-def threshold_mask(probability: np.ndarray, threshold: float, region: np.ndarray | None = None) -> np.ndarray:
-    """Pixels at or above `threshold` inside `region`; threshold 0 still means "some evidence" (> 0)."""
+def threshold_mask(probability: np.ndarray, threshold: float,
+                   region: np.ndarray | None = None) -> np.ndarray:
+    """Pixels at or above `threshold` inside `region`; threshold 0 still means "some evidence" (>
+    0)."""
     mask = probability >= threshold if threshold > 0 else probability > 0
     if region is not None:
         mask &= region
@@ -57,7 +63,8 @@ def threshold_mask(probability: np.ndarray, threshold: float, region: np.ndarray
 
 
 def resolve_threshold(detector, threshold: float | None) -> float:
-    """The caller's threshold, else the detector's default (its card's), checked to lie in [0, 1]."""
+    """The caller's threshold, else the detector's default (its card's), checked to lie in [0,
+    1]."""
     return _check_threshold(detector.threshold if threshold is None else threshold)
 
 
@@ -87,7 +94,8 @@ def _sub_progress(progress: Progress, start: float, end: float) -> Progress:
 
 
 def get_detector(method: str = "auto"):
-    """The shipped detector network (method auto/model), the classical baseline, or the infrared plane's."""
+    """The shipped detector network (method auto/model), the classical baseline, or the infrared
+    plane's."""
     if method not in DETECT_METHODS:
         raise InputError(f"method: {method!r} is not one of {', '.join(DETECT_METHODS)}")
     if method == "infrared":
@@ -101,19 +109,22 @@ def get_detector(method: str = "auto"):
 
 
 def detect_method_for(method: str, infrared: bool) -> str:
-    """The detector for a file: `method`, except that "auto" on a scan saved with an infrared plane
-    (io.ImageInfo.infrared) uses that plane, which sees dust and scratches whatever the picture shows."""
+    """The detector for a file: `method`, except that "auto" on a scan saved with an infrared
+    plane (io.ImageInfo.infrared) uses that plane, which sees dust and scratches whatever the
+    picture shows."""
     return "infrared" if infrared and method == "auto" else method
 
 
 def get_inpainter(method: str = "auto", *, fill: bool = False):
-    """The shipped restorer (auto/model) or classical Telea. `fill=True`: the hole's own pixels are not
-    evidence (heal a selection), so a restorer that reuses what shows through a defect must not see them;
-    there "auto" is Telea, because the shipped restorer, shown nothing of the hole, only returns its Telea
-    prefill (within ±0.1 dB in the hole on every damage set, issue 23) at 5x the time."""
+    """The shipped restorer (auto/model) or classical Telea. `fill=True`: the hole's own pixels
+    are not evidence (heal a selection), so a restorer that reuses what shows through a defect
+    must not see them; there "auto" is Telea, because the shipped restorer, shown nothing of the
+    hole, only returns its Telea prefill (within ±0.1 dB in the hole on every damage set, issue
+    23) at 5x the time."""
     if method not in METHODS:
         raise InputError(f"method: {method!r} is not one of {', '.join(METHODS)}")
-    card = models.default_card("restore") if method == "model" or (method == "auto" and not fill) else None
+    shipped = method == "model" or (method == "auto" and not fill)
+    card = models.default_card("restore") if shipped else None
     if card is None:
         if method == "model":
             raise models.ModelError(f"no restoration model found in {models.models_dir()}")
@@ -127,13 +138,15 @@ class _NetworkOp:
     def __init__(self, card: models.ModelCard, hide_hole: bool = False):
         self.card, self.hide_hole = card, hide_hole
         self.fn = models.OnnxTileFn(card)
-        self.name, self.tile, self.overlap, self.multiple = card.name, card.tile, card.overlap, card.multiple
+        self.name, self.tile = card.name, card.tile
+        self.overlap, self.multiple = card.overlap, card.multiple
         self.threshold = card.threshold
         self.auto_threshold = card.card.get("auto_threshold")
         self.provenance = card.provenance
         self.wants_rgb = True
         self.prefill = ClassicalInpainter() if card.card.get("prefill") == "telea" else None
-        self.reuses_hole = self.prefill is not None and not hide_hole  # sees what shows through a defect
+        # sees what shows through a defect
+        self.reuses_hole = self.prefill is not None and not hide_hole
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         if self.prefill is None:
@@ -150,11 +163,11 @@ class _NetworkOp:
         self.fn.release_memory()
 
     def _restore(self, tile: np.ndarray) -> np.ndarray:
-        """A restorer that corrects a classical fill gets it as extra planes. The hole pixels it must not
-        reuse (all of them in fill mode; else classical.defect_pixels: those far outside the range of their
-        intact surroundings, which no picture shows through, and their edges) are replaced by the fill, so
-        its gate cannot keep them: a learnt gate kept much of opaque scratches on damage unlike its
-        training's (issue 23)."""
+        """A restorer that corrects a classical fill gets it as extra planes. The hole pixels it
+        must not reuse (all of them in fill mode; else classical.defect_pixels: those far outside
+        the range of their intact surroundings, which no picture shows through, and their edges)
+        are replaced by the fill, so its gate cannot keep them: a learnt gate kept much of opaque
+        scratches on damage unlike its training's (issue 23)."""
         prefill = self.prefill(tile)
         hole = tile[:, :, 3] > 0
         hidden = hole if self.hide_hole else defect_pixels(tile[:, :, :3], hole, prefill)
@@ -164,18 +177,21 @@ class _NetworkOp:
         return self.fn(np.concatenate([tile, prefill], axis=2))
 
 
-RESTORER_CONTEXT = 96  # px: beyond this the shipped restorer's output inside a hole does not change (measured ≤ 1e-7)
+# px: beyond this the shipped restorer's output inside a hole does not change (measured ≤ 1e-7)
+RESTORER_CONTEXT = 96
 
 
 def _hole_windows(hole: np.ndarray, context: int, multiple: int):
-    """Windows around groups of holes that are further than 2×context apart, each with the hole pixels it
-    must deliver, or None when they would cover most of the tile anyway (dense damage: run it whole).
+    """Windows around groups of holes that are further than 2×context apart, each with the hole
+    pixels it must deliver, or None when they would cover most of the tile anyway (dense damage: run
+    it whole).
 
-    A U-Net's output only matches the whole-tile run when the window starts on its downsampling grid
-    (a multiple of `multiple`) and holds `context` pixels around the hole; then it is identical, and
-    sparse dust and scratches cost their neighbourhood instead of the whole tile."""
+    A U-Net's output only matches the whole-tile run when the window starts on its downsampling
+    grid (a multiple of `multiple`) and holds `context` pixels around the hole; then it is
+    identical, and sparse dust and scratches cost their neighbourhood instead of the whole tile."""
     h, w = hole.shape
-    near = cv2.dilate(hole.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_RECT, (2 * context + 1,) * 2))
+    near = cv2.dilate(hole.astype(np.uint8),
+                      cv2.getStructuringElement(cv2.MORPH_RECT, (2 * context + 1,) * 2))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(near, connectivity=8)
     boxes, area = [], 0
     for i in range(1, n):
@@ -196,16 +212,19 @@ def _region_plane(region, shape) -> np.ndarray | None:
 
 def detect(image, *, region=None, threshold=None, progress: Progress = None, cancel: Cancel = None,
            method: str = "auto") -> Detection:
-    """Defect probability at native resolution and its mask inside `region` (bool or soft selection).
+    """Defect probability at native resolution and its mask inside `region` (bool or soft
+    selection).
 
-    method: "auto"/"model" (the shipped network), "classical", or "infrared" for a film scan whose fourth
-    plane is the scanner's infrared (R, G, B, IR; see unscratch.infrared)."""
-    return _detect(check_image(image, lazy_ok=True), get_detector(method), method, region, threshold,
-                   progress, cancel)
+    method: "auto"/"model" (the shipped network), "classical", or "infrared" for a film scan
+    whose fourth plane is the scanner's infrared (R, G, B, IR; see unscratch.infrared)."""
+    return _detect(check_image(image, lazy_ok=True), get_detector(method), method, region,
+                   threshold, progress, cancel)
 
 
-def _detect(img, detector, method: str, region, threshold, progress: Progress, cancel: Cancel) -> Detection:
-    """`detect` with the image checked and the detector made (detect_and_mask reuses the detector)."""
+def _detect(img, detector, method: str, region, threshold, progress: Progress,
+            cancel: Cancel) -> Detection:
+    """`detect` with the image checked and the detector made (detect_and_mask reuses the
+    detector)."""
     H, W = img.shape[:2]
     weight = _region_plane(region, (H, W))
     inside = None if weight is None else weight > 0
@@ -249,8 +268,8 @@ def detect_tiles(img, detector, probability: np.ndarray, *, roi=None, layout=Non
 
 
 def hysteresis(probability: np.ndarray, high: float, low: float) -> np.ndarray:
-    """Pixels ≥ `low` that are connected to a pixel ≥ `high`: a defect is kept whole when part of it is
-    certain, while faint isolated responses (grain, texture) are dropped."""
+    """Pixels ≥ `low` that are connected to a pixel ≥ `high`: a defect is kept whole when part of
+    it is certain, while faint isolated responses (grain, texture) are dropped."""
     low_mask = (probability >= low).astype(np.uint8)
     n, labels = cv2.connectedComponents(low_mask, connectivity=8, ltype=cv2.CV_32S)
     del low_mask
@@ -261,10 +280,11 @@ def hysteresis(probability: np.ndarray, high: float, low: float) -> np.ndarray:
 
 
 def auto_mask(detection: Detection, detector, threshold: float | None = None) -> np.ndarray:
-    """The mask `restore` repairs when it is given none. With a caller's `threshold`, the detection's own
-    mask. Without one it is stricter than the interactive mask, because nobody reviews it: components of
-    the detection must reach the card's `auto_threshold` (chosen on validation so that clean photos are
-    left almost untouched); a detector without one gives the detection's own mask."""
+    """The mask `restore` repairs when it is given none. With a caller's `threshold`, the
+    detection's own mask. Without one it is stricter than the interactive mask, because nobody
+    reviews it: components of the detection must reach the card's `auto_threshold` (chosen on
+    validation so that clean photos are left almost untouched); a detector without one gives the
+    detection's own mask."""
     high = getattr(detector, "auto_threshold", None)
     if threshold is not None or high is None or high <= detection.threshold:
         return detection.mask
@@ -275,13 +295,16 @@ def auto_mask(detection: Detection, detector, threshold: float | None = None) ->
 
 
 def repair_weight(hole: np.ndarray, dilate: int = 2, feather: int = 2) -> np.ndarray:
-    """Compositing weight for a defect mask: 1 on the hole grown by `dilate` px, then a linear feather.
+    """Compositing weight for a defect mask: 1 on the hole grown by `dilate` px, then a linear
+    feather.
 
-    Growing covers the defect's faint fringe (anti-aliasing, halo) that the mask threshold leaves out.
+    Growing covers the defect's faint fringe (anti-aliasing, halo) that the mask threshold leaves
+    out.
     """
     grown = hole.astype(np.uint8)
     if dilate > 0:
-        grown = cv2.dilate(grown, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1,) * 2))
+        grown = cv2.dilate(grown,
+                           cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1,) * 2))
     if feather <= 0:
         return grown.astype(np.float32)
     np.subtract(1, grown, out=grown)  # in place throughout: a 100-MP scan must stay within a few GB
@@ -294,9 +317,9 @@ def repair_weight(hole: np.ndarray, dilate: int = 2, feather: int = 2) -> np.nda
 
 def _grain_at(img, alpha: np.ndarray, rows: np.ndarray, cols: np.ndarray, origin: tuple[int, int],
               see_through: bool) -> np.ndarray:
-    """Grain (N×1 float32) for the repaired pixels at absolute (rows, cols), computed strip by strip from
-    the image within grain.MARGIN of them: bounded memory, and the same values whichever band or dask
-    chunk a pixel falls in."""
+    """Grain (N×1 float32) for the repaired pixels at absolute (rows, cols), computed strip by
+    strip from the image within grain.MARGIN of them: bounded memory, and the same values
+    whichever band or dask chunk a pixel falls in."""
     H, W = img.shape[:2]
     out = np.zeros((rows.size, 1), np.float32)
     for s0 in range(int(cols.min()), int(cols.max()) + 1, GRAIN_STRIP):
@@ -304,10 +327,12 @@ def _grain_at(img, alpha: np.ndarray, rows: np.ndarray, cols: np.ndarray, origin
         if sel.size == 0:
             continue
         r, c = rows[sel], cols[sel]
-        gy0, gy1 = max(0, int(r.min()) - grain_mod.MARGIN), min(H, int(r.max()) + 1 + grain_mod.MARGIN)
-        gx0, gx1 = max(0, int(c.min()) - grain_mod.MARGIN), min(W, int(c.max()) + 1 + grain_mod.MARGIN)
+        margin = grain_mod.MARGIN
+        gy0, gy1 = max(0, int(r.min()) - margin), min(H, int(r.max()) + 1 + margin)
+        gx0, gx1 = max(0, int(c.min()) - margin), min(W, int(c.max()) + 1 + margin)
         luma = to_float(read_block(img, gy0, gy1, gx0, gx1)).mean(axis=2)
-        field = grain_mod.grain(luma, alpha[gy0:gy1, gx0:gx1] > 0, origin[0] + gy0, origin[1] + gx0, see_through)
+        field = grain_mod.grain(luma, alpha[gy0:gy1, gx0:gx1] > 0, origin[0] + gy0, origin[1] + gx0,
+                                see_through)
         out[sel, 0] = field[r - gy0, c - gx0]
     return out
 
@@ -317,8 +342,8 @@ GRAIN_STRIP = 1024  # px: grain is computed over strips this wide (plus margins)
 
 @dataclass
 class Patch:
-    """The repaired pixels of one band of an image: colour values (N×C, the image's dtype) at absolute
-    (rows, cols), with the values they replace. `box` (y0, y1, x0, x1) bounds them."""
+    """The repaired pixels of one band of an image: colour values (N×C, the image's dtype) at
+    absolute (rows, cols), with the values they replace. `box` (y0, y1, x0, x1) bounds them."""
     box: tuple[int, int, int, int]
     rows: np.ndarray
     cols: np.ndarray
@@ -326,7 +351,8 @@ class Patch:
     old: np.ndarray
 
     def apply(self, block: np.ndarray, y0: int = 0, x0: int = 0) -> None:
-        """Write the pixels that fall inside `block` (an ndarray whose top-left is (y0, x0)) in place."""
+        """Write the pixels that fall inside `block` (an ndarray whose top-left is (y0, x0)) in
+        place."""
         h, w = block.shape[:2]
         by0, by1, bx0, bx1 = self.box
         if by1 <= y0 or by0 >= y0 + h or bx1 <= x0 or bx0 >= x0 + w:
@@ -337,42 +363,50 @@ class Patch:
 
 def restore(image, mask=None, *, region=None, mode: str = "defects", progress: Progress = None,
             cancel: Cancel = None, method: str = "auto", detect_method: str = "auto",
-            threshold: float | None = None, dilate: int = 2, feather: int = 2, grain: bool = True) -> np.ndarray:
+            threshold: float | None = None, dilate: int = 2, feather: int = 2,
+            grain: bool = True) -> np.ndarray:
     """Repaired copy of `image` (same shape and dtype); only (dilated mask ∩ region) changes.
 
-    mode="defects": repair the defects in `mask`. When mask is None they are detected first: inside a
-    `region` (a selection: "the damage is here") every pixel at or above the detector's threshold (or
-    `threshold`, the sensitivity) is repaired; on a whole image, unless a `threshold` is given, only defects
-    the detector is sure of somewhere (`auto_mask`).
+    mode="defects": repair the defects in `mask`. When mask is None they are detected first:
+    inside a `region` (a selection: "the damage is here") every pixel at or above the detector's
+    threshold (or `threshold`, the sensitivity) is repaired; on a whole image, unless a
+    `threshold` is given, only defects the detector is sure of somewhere (`auto_mask`).
     mode="fill": the whole region is the hole, filled from its surroundings (heal a selection).
     A soft region (uint8/float selection) blends the repair in proportion to its weight.
     `grain`: add back the film grain of the surroundings that a smooth fill lacks.
     """
-    img, alpha, hole, inpainter, progress = _plan(image, mask, region, mode, progress, cancel, method, detect_method,
-                                                  threshold, dilate, feather)
+    img, alpha, hole, inpainter, progress = _plan(image, mask, region, mode, progress, cancel,
+                                                  method, detect_method, threshold, dilate,
+                                                  feather)
     return repair(img, alpha, inpainter, progress=progress, cancel=cancel, grain=grain, hole=hole)
 
 
-def restore_patches(image, mask=None, *, region=None, mode: str = "defects", progress: Progress = None,
-                    cancel: Cancel = None, method: str = "auto", detect_method: str = "auto",
-                    threshold: float | None = None, dilate: int = 2, feather: int = 2, grain: bool = True) -> list[Patch]:
-    """`restore`, returning only the pixels that change: for lazy or huge images, where the caller keeps
-    the original and overlays the patches (`Patch.apply`) instead of holding a repaired copy."""
-    img, alpha, hole, inpainter, progress = _plan(image, mask, region, mode, progress, cancel, method, detect_method,
-                                                  threshold, dilate, feather)
+def restore_patches(image, mask=None, *, region=None, mode: str = "defects",
+                    progress: Progress = None, cancel: Cancel = None, method: str = "auto",
+                    detect_method: str = "auto", threshold: float | None = None, dilate: int = 2,
+                    feather: int = 2, grain: bool = True) -> list[Patch]:
+    """`restore`, returning only the pixels that change: for lazy or huge images, where the
+    caller keeps the original and overlays the patches (`Patch.apply`) instead of holding a
+    repaired copy."""
+    img, alpha, hole, inpainter, progress = _plan(image, mask, region, mode, progress, cancel,
+                                                  method, detect_method, threshold, dilate,
+                                                  feather)
     patches: list[Patch] = []
-    repair_patches(img, alpha, inpainter, patches.append, progress=progress, cancel=cancel, grain=grain, hole=hole)
+    repair_patches(img, alpha, inpainter, patches.append, progress=progress, cancel=cancel,
+                   grain=grain, hole=hole)
     return patches
 
 
-def _plan(image, mask, region, mode, progress, cancel, method, detect_method, threshold, dilate, feather):
-    """Check the arguments of restore and build what repair needs: (image, alpha, the hole the inpainter
-    sees or None for alpha > 0, inpainter, progress left for the repair). Detection runs here when `mask`
-    is None.
+def _plan(image, mask, region, mode, progress, cancel, method, detect_method, threshold, dilate,
+          feather):
+    """Check the arguments of restore and build what repair needs: (image, alpha, the hole the
+    inpainter sees or None for alpha > 0, inpainter, progress left for the repair). Detection runs
+    here when `mask` is None.
 
-    A selection clips where the repair is composited (alpha), not the grown defect the restorer sees: it
-    says where pixels may change, not what surrounds the defect (a restorer trained only on 2+2-px hole
-    margins left much of a scratch 4 px inside a hole cut along a tight selection)."""
+    A selection clips where the repair is composited (alpha), not the grown defect the restorer
+    sees: it says where pixels may change, not what surrounds the defect (a restorer trained only
+    on 2+2-px hole margins left much of a scratch 4 px inside a hole cut along a tight
+    selection)."""
     img = check_image(image, lazy_ok=True)
     if mode not in MODES:
         raise InputError(f"mode: {mode!r} is not one of {', '.join(MODES)}")
@@ -390,12 +424,16 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
     else:
         if mask is None:
             detect_share = 0.4
-            detection = detect(img, region=region, threshold=threshold, cancel=cancel, method=detect_method,
+            detection = detect(img, region=region, threshold=threshold, cancel=cancel,
+                               method=detect_method,
                                progress=_sub_progress(progress, 0, detect_share))
-            # a selection says "the damage is here": repair what the detector marks inside it at its threshold
-            # (or the caller's); only a whole image nobody reviewed gets the cautious rule (auto_mask)
-            hole = detection.mask if weight is not None else auto_mask(detection, get_detector(detect_method),
-                                                                      threshold)
+            # a selection says "the damage is here": repair what the detector marks inside it at its
+            # threshold (or the caller's); only a whole image nobody reviewed gets the cautious rule
+            # (auto_mask)
+            if weight is not None:
+                hole = detection.mask
+            else:
+                hole = auto_mask(detection, get_detector(detect_method), threshold)
             del detection
         else:
             hole = plane_weight(check_plane(mask, (H, W), "mask")) > 0
@@ -413,29 +451,33 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
 def repair(img, alpha: np.ndarray, inpainter, *, progress: Progress = None, cancel: Cancel = None,
            layout: tuple[list, list] | None = None, grain: bool = False,
            origin: tuple[int, int] = (0, 0), hole: np.ndarray | None = None) -> np.ndarray:
-    """Composite `inpainter`'s fill into a copy of `img` with weight `alpha`; pixels where alpha is 0 stay
-    bit-identical. Shared by restore(), batch and the evaluation, so every method is judged with the same
-    mask and compositing."""
-    result = np.array(img[...])  # a copy; a lazy image is computed whole here (the caller asked for a copy)
+    """Composite `inpainter`'s fill into a copy of `img` with weight `alpha`; pixels where alpha
+    is 0 stay bit-identical. Shared by restore(), batch and the evaluation, so every method is
+    judged with the same mask and compositing."""
+    # a copy; a lazy image is computed whole here (the caller asked for a copy)
+    result = np.array(img[...])
     repair_patches(img, alpha, inpainter, lambda patch: patch.apply(result), progress=progress,
                    cancel=_cancel_fn(cancel), layout=layout, grain=grain, origin=origin, hole=hole)
     return result
 
 
-def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], None], *, progress: Progress = None,
-                   cancel: Cancel = None, layout: tuple[list, list] | None = None, grain: bool = False,
+def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], None], *,
+                   progress: Progress = None, cancel: Cancel = None,
+                   layout: tuple[list, list] | None = None, grain: bool = False,
                    origin: tuple[int, int] = (0, 0), hole: np.ndarray | None = None) -> None:
-    """Run `inpainter` over the pixels where alpha > 0 (the hole it sees, unless `hole` is given) and hand
-    each band's repaired pixels, blended with weight `alpha`, to `emit` as a Patch. `img` is read block by
-    block. `grain=True` adds back the film grain a smooth fill lacks (`unscratch.grain`); `origin` is where
-    img[0, 0] lies when img is a window of a larger image, so the grain matches a whole-image run.
+    """Run `inpainter` over the pixels where alpha > 0 (the hole it sees, unless `hole` is given)
+    and hand each band's repaired pixels, blended with weight `alpha`, to `emit` as a Patch. `img`
+    is read block by block. `grain=True` adds back the film grain a smooth fill lacks
+    (`unscratch.grain`); `origin` is where img[0, 0] lies when img is a window of a larger image, so
+    the grain matches a whole-image run.
 
     `hole`: what the inpainter sees as the hole, a superset of alpha > 0; see _plan.
 
-    Tiles cover the mask's bounding box (grown by the overlap); a split image's block passes its share of
-    the whole image's tiles as `layout` instead (see engine.run_tiled)."""
+    Tiles cover the mask's bounding box (grown by the overlap); a split image's block passes its
+    share of the whole image's tiles as `layout` instead (see engine.run_tiled)."""
     H, W = img.shape[:2]
-    if hole is None:  # where alpha > 0, read block by block: a whole plane is 100 MB more on 100-MP scans
+    # where alpha > 0, read block by block: a whole plane is 100 MB more on 100-MP scans
+    if hole is None:
         roi = bbox(alpha > 0)
 
         def hole_at(y0, y1, x0, x1):
@@ -455,7 +497,8 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
     def source(y0, y1, x0, x1):
         planes = read_block(img, y0, y1, x0, x1)
         block = to_rgb_float(planes) if wants_rgb else to_float(planes)
-        return np.concatenate([block, hole_at(y0, y1, x0, x1)[:, :, None].astype(np.float32)], axis=2)
+        hole_plane = hole_at(y0, y1, x0, x1)[:, :, None].astype(np.float32)
+        return np.concatenate([block, hole_plane], axis=2)
 
     def skip(y0, y1, x0, x1):
         return not hole_at(y0, y1, x0, x1).any()
@@ -465,18 +508,24 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
         rows, cols = np.nonzero(a > 0)
         if rows.size == 0:
             return
-        fill = block[rows, cols]  # only the pixels being repaired: band-sized temporaries cost GBs on 100-MP scans
-        fill = fill.mean(axis=1, keepdims=True) if wants_rgb and n_planes == 1 else fill[:, :n_planes]
+        # only the pixels being repaired: band-sized temporaries cost GBs on 100-MP scans
+        fill = block[rows, cols]
+        if wants_rgb and n_planes == 1:
+            fill = fill.mean(axis=1, keepdims=True)
+        else:
+            fill = fill[:, :n_planes]
         if grain:
-            fill = fill + _grain_at(img, alpha, rows + y0, cols + x0, origin, getattr(inpainter, "reuses_hole", False))
+            fill = fill + _grain_at(img, alpha, rows + y0, cols + x0, origin,
+                                    getattr(inpainter, "reuses_hole", False))
         old = read_block(img, y0, y1, x0, x1)[rows, cols]
         original = to_float(old)
         values = from_float(original + (fill - original) * a[rows, cols][:, None], img.dtype)
-        emit(Patch((y0, y1, x0, x1), (rows + y0).astype(np.int32), (cols + x0).astype(np.int32), values, old))
+        emit(Patch((y0, y1, x0, x1), (rows + y0).astype(np.int32), (cols + x0).astype(np.int32),
+                   values, old))
 
     run_tiled(inpainter, source, sink, shape=(H, W), out_channels=3 if wants_rgb else n_planes,
-              tile=inpainter.tile, overlap=inpainter.overlap, multiple=getattr(inpainter, "multiple", 1),
-              roi=roi, layout=layout, skip=skip,
+              tile=inpainter.tile, overlap=inpainter.overlap,
+              multiple=getattr(inpainter, "multiple", 1), roi=roi, layout=layout, skip=skip,
               progress=progress, cancel=_cancel_fn(cancel))
     if progress is not None:
         progress(1.0)
