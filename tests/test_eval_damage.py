@@ -74,7 +74,8 @@ def test_generator_never_touches_the_training_simulator():
 
 def test_training_never_imports_the_generator():
     train_dir = Path(ed.__file__).parent
-    for name in ("train.py", "simulate.py", "pool.py", "nets.py"):
+    for name in ("train.py", "simulate.py", "pool.py", "sources.py", "photos.py", "manifest.py",
+                 "fetch.py", "nets.py"):
         path = train_dir / name
         if path.is_file():
             assert "eval_damage" not in path.read_text(), name
