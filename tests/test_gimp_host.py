@@ -333,10 +333,14 @@ def test_detect_erase_restore_repairs_what_is_left_of_the_mask(gimp_session):
     half = detected.shape[1] // 2
     assert detected[:, :half].sum() > 50 and not left[:, :half].any() and left.sum() > 50
     before, new = _npy(gimp_session, "edit_before"), _npy(gimp_session, "edit_new")
+    import unscratch
+    assert np.array_equal(new, unscratch.restore(before, left)), "not the repair of the edited marks"
     changed = (new != before).any(axis=-1)
-    # marks + the 2+2-px margin
+    # marks + the 2+2-px margin; most marks change. Not > 0.95 since the broadened detector (165c3c2): it
+    # also marks the damage's intact soft edge, and the shipped restorer's gate keeps ~5% of the marked
+    # damage on this photo's light backdrop (a restorer matter; the repair is the API's, checked above)
     near = cv2.dilate(left.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0
-    assert changed[left].mean() > 0.95 and not changed[~near].any()
+    assert changed[left].mean() > 0.8 and not changed[~near].any()
     assert not changed[:, :half - 5].any(), "pixels whose marks were erased were repaired"
     assert res["repaired"] == int(changed.sum())
     # every mark erased, Detect's channel active: success, no layer, and a message saying why

@@ -505,6 +505,7 @@ def test_restore_selection_repairs_a_damaged_photo(runner, krita_session):
 
 def test_detect_erase_restore_repairs_what_is_left_of_the_marks(runner):
     import cv2
+    import unscratch
     out, case = runner["out"], runner["cases"]["detect_edit_restore"]
     assert case["detect"]["ok"] and case["result"]["ok"], case
     detected = load(out, case["marks_detected"])[:, :, 3] >= 0.5
@@ -515,8 +516,14 @@ def test_detect_erase_restore_repairs_what_is_left_of_the_marks(runner):
     assert r["rule"] == "mask" and r["mask_layer"].endswith("(defects)") and r["source"] == "Background"
     assert not case["marks_visible"], "the marks layer covers the result"
     changed = load(out, case["new"])[:, :, 3] > 0
+    photo = damaged_photo()[0]
+    assert np.array_equal(changed, (unscratch.restore(photo, left) != photo).any(axis=2)), \
+        "the pixels the repair of the edited marks changes, no others"
     near = cv2.dilate(left.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0    # marks + the 2+2-px margin
-    assert changed[left].mean() > 0.95 and not changed[~near].any()
+    # most marks change. Not > 0.95 since the broadened detector (165c3c2): it also marks the damage's intact
+    # soft edge, and the shipped restorer's gate keeps ~5% of the marked damage on this photo's light backdrop
+    # (a restorer matter; the repair is the API's, checked above)
+    assert changed[left].mean() > 0.8 and not changed[~near].any()
     assert not changed[:, :half - 5].any(), "pixels whose marks were erased were repaired"
     assert f"{int(left.sum())} pixels marked" in r["message"]
     none = case["none"]
