@@ -72,6 +72,32 @@ def scratch_image():
     return scratched()
 
 
+def make_overlays(root, per_kind: int = 8, seed: int = 0):
+    """A tiny stand-in for the damage-overlay folder (see core/unscratch/train/README.md): ``per_kind``
+    80x80 RGBA sprites (white RGB, alpha = a stroke and a blob) in a folder per sprite kind. Returns root."""
+    import cv2
+    from unscratch.train.damage.sprites import SPRITE_KINDS
+
+    rng = np.random.default_rng(seed)
+    for kind in SPRITE_KINDS:
+        (root / kind).mkdir(parents=True, exist_ok=True)
+        for i in range(per_kind):
+            a = np.zeros((80, 80), np.uint8)
+            pts = (rng.uniform(5, 75, (4, 2)) * 16).astype(np.int32)
+            cv2.polylines(a, [pts], False, 255, int(rng.integers(1, 4)), cv2.LINE_AA, 4)
+            centre = (int(rng.integers(10, 70)), int(rng.integers(10, 70)))
+            cv2.circle(a, centre, int(rng.integers(2, 8)), 255, -1)
+            im = np.dstack([np.full((80, 80, 3), 255, np.uint8), a])
+            cv2.imwrite(str(root / kind / f"{kind}-{i:03d}.png"), im)
+    return root
+
+
+@pytest.fixture(scope="session")
+def overlays(tmp_path_factory):
+    """A folder of a few made-up damage sprites, so that training tests need nothing beside the clone."""
+    return make_overlays(tmp_path_factory.mktemp("overlays"))
+
+
 def damaged_photo(seed=0):
     """(damaged, clean, truth) uint8 RGB 256x256: the bundled photo's top-left corner (flag and backdrop)
     with thin bright scratches and dust drawn on it: clear damage for host tests of Restore selection.

@@ -21,20 +21,9 @@ def _photo(h=96, w=128, seed=0) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def bank(tmp_path_factory) -> S.OverlayBank:
+def bank(overlays) -> S.OverlayBank:
     """A tiny fake overlay folder: a few RGBA sprites (white RGB, alpha = shape) per category."""
-    root = tmp_path_factory.mktemp("overlays")
-    rng = np.random.default_rng(0)
-    for cat in S.SPRITE_KINDS:
-        (root / cat).mkdir()
-        for i in range(8):
-            a = np.zeros((80, 80), np.uint8)
-            pts = (rng.uniform(5, 75, (4, 2)) * 16).astype(np.int32)
-            cv2.polylines(a, [pts], False, 255, int(rng.integers(1, 4)), cv2.LINE_AA, 4)
-            cv2.circle(a, (int(rng.integers(10, 70)), int(rng.integers(10, 70))), int(rng.integers(2, 8)), 255, -1)
-            im = np.dstack([np.full((80, 80, 3), 255, np.uint8), a])
-            cv2.imwrite(str(root / cat / f"{cat}-{i:03d}.png"), im)
-    return S.OverlayBank(root)
+    return S.OverlayBank(overlays)
 
 
 def test_deterministic_for_a_seed(bank):
@@ -162,7 +151,8 @@ def test_sprite_splits_are_disjoint(bank):
 def test_real_overlay_split_proportions():
     root = S.default_overlays()
     if not root.is_dir():
-        pytest.skip("damage overlays not available")
+        pytest.skip(f"damage overlays not found at {root} (core/unscratch/train/README.md says how to "
+                    "get them)")
     names = [f"{p.parent.name}/{p.name}" for p in S.OverlayBank(root).files()]
     splits = [S.sprite_split(n) for n in names]
     frac = {s: splits.count(s) / len(splits) for s in ("train", "val", "test")}

@@ -15,8 +15,8 @@ from unscratch.train import train  # noqa: E402
 
 
 @pytest.fixture
-def tiny_pool(tmp_path, monkeypatch):
-    """A photo cache of two synthetic photos, both in the train split."""
+def tiny_pool(tmp_path, monkeypatch, overlays):
+    """A photo cache of two synthetic photos, both in the train split, and a few made-up damage sprites."""
     cache = tmp_path / "photos"
     (cache / "fake").mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -29,6 +29,7 @@ def tiny_pool(tmp_path, monkeypatch):
         files.append(f"fake/p{i}.png")
     (cache / "split.json").write_text(json.dumps({"version": 1, "train": files, "val": [], "test": []}))
     monkeypatch.setenv("UNSCRATCH_PHOTOS", str(cache))
+    monkeypatch.setenv("UNSCRATCH_OVERLAYS", str(overlays))
     return cache
 
 

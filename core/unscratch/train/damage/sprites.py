@@ -1,6 +1,7 @@
-"""Film sprites: scanned film damage (scratches, hair, dots, spots, lint, dirt, stains, ...) from the shared
-overlay folder, whose alpha is the exact mask; scaled relative to the image, rotated, flipped, partly
-transparent. :class:`OverlayBank` lists and caches them, split 70/15/15 by a hash of ``category/file``."""
+"""Film sprites: scanned film damage (scratches, hair, dots, spots, lint, dirt, stains, ...) from the
+overlay folder (``$UNSCRATCH_OVERLAYS``; ``train/README.md`` says where to get it), whose alpha is the
+exact mask; scaled relative to the image, rotated, flipped, partly transparent. :class:`OverlayBank`
+lists and caches them, split 70/15/15 by a hash of ``category/file``."""
 
 from __future__ import annotations
 
@@ -71,8 +72,8 @@ class OverlayBank:
     def _list(self) -> dict[str, list[Path]]:
         if self._files is None:
             if not self.root.is_dir():
-                raise FileNotFoundError(f"damage overlays not found at {self.root} "
-                                        "(set UNSCRATCH_OVERLAYS or pass root=)")
+                raise FileNotFoundError(f"damage overlays not found at {self.root} (set UNSCRATCH_OVERLAYS "
+                                        "or pass root=; core/unscratch/train/README.md says how to get them)")
             files = {}
             for cat in SPRITE_KINDS:
                 folder = self.root / cat
