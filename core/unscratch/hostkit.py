@@ -1,0 +1,254 @@
+"""What the editor plug-ins (GIMP, Krita) share above the wire format. Standard library only;
+`unscratch install` copies this file beside each plug-in, like protocol.py (which keeps the wire
+format and the worker runner).
+
+API (every name below is public; nothing else is):
+  * ACTIONS: the action names every host shows: "Detect scratches", "Restore selection", "Fill
+    selection" (keys "detect", "restore", "fill").
+  * job_params(threshold=None, method=None) -> dict: a job's params. "The detector's default" has one
+    encoding: None, sent as an absent key. A host whose control cannot hold None (GIMP's double
+    argument) pairs it with an explicit on/off control; it never sends 0, "auto", or a value that
+    happens to equal the default.
+  * marks_name(photo), result_name(photo, op, taken=()), photo_of(name), is_result(name): layer
+    names: "Photo (scratches)" holds the marks, "Photo (restored)" / "Photo (filled)" a result
+    ("Photo (restored 2)" when the name is taken); photo_of maps any of them back to "Photo".
+  * hide_marks(used_marks, visible) -> bool: the marks-hiding rule: a repair that used a visible
+    marks layer hides it so its result shows (in the same undo step, so undo shows it again).
+  * summary(op, info, seconds, marks=None, missing=None, inside=...) -> str: what a job did, in
+    words: "Repaired N pixels using marks from layer 'X' inside the selection in T s." (names
+    exactly as the user sees them), or why nothing changed and what to do.
+  * Stored detection (re-threshold without the detector): encode_detection(probability, mask,
+    threshold) -> bytes to keep with the marks layer (a GIMP parasite, a Krita annotation);
+    decode_detection(bytes) -> Detection; remark(detection, current, region, threshold) -> (marks,
+    detection): the marks at another sensitivity, keeping the user's erasures and painted marks.
+    Masks here are bytes of 0/255, one per pixel; probabilities float32 bytes (the worker's).
+"""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+
+ACTIONS = {"detect": "Detect scratches", "restore": "Restore selection", "fill": "Fill selection"}
+_SUFFIX = {"detect": "scratches", "restore": "restored", "fill": "filled"}
+
+
+def job_params(threshold: float | None = None, method: str | None = None) -> dict:
+    """{"threshold": t} for an explicit sensitivity; no key for the detector's default (None);
+    {"method": m} likewise."""
+    params = {}
+    if threshold is not None:
+        params["threshold"] = float(threshold)
+    if method is not None:
+        params["method"] = method
+    return params
+
+
+# --------------------------------------------------------------------------------------------------
+# Layer names
+def marks_name(photo: str) -> str:
+    return f"{photo} ({_SUFFIX['detect']})"
+
+
+def result_name(photo: str, op: str, taken=()) -> str:
+    """'Photo (restored)', or 'Photo (restored 2)', ... when that name is in `taken`."""
+    base, n = f"{photo} ({_SUFFIX[op]}", 1
+    name = base + ")"
+    while name in set(taken):
+        n += 1
+        name = f"{base} {n})"
+    return name
+
+
+def _split(name: str):
+    """(photo, op) for a name this kit made, else (None, None)."""
+    if not name.endswith(")") or " (" not in name:
+        return None, None
+    photo, _, tag = name[:-1].rpartition(" (")
+    word, _, num = tag.partition(" ")
+    if num and not num.isdigit():
+        return None, None
+    for op, suffix in _SUFFIX.items():
+        if word == suffix and (op != "detect" or not num):
+            return photo, op
+    return None, None
+
+
+def photo_of(name: str) -> str | None:
+    """The photo's layer name a marks or result layer was made for; None for any other name."""
+    return _split(name)[0]
+
+
+def is_result(name: str) -> bool:
+    return _split(name)[1] in ("restore", "fill")
+
+
+def is_marks(name: str) -> bool:
+    return _split(name)[1] == "detect"
+
+
+def hide_marks(used_marks: bool, visible: bool) -> bool:
+    """Whether a repair hides the marks layer: when it used the marks and they are showing (their
+    red would cover the result)."""
+    return bool(used_marks and visible)
+
+
+# --------------------------------------------------------------------------------------------------
+# Summaries
+def _secs(seconds: float) -> str:
+    return f"{seconds:.1f} s"
+
+
+def summary(op: str, info: dict, seconds: float, *, marks: str | None = None,
+            missing: str | None = None, remade: str = "", fill_hint: str | None = None) -> str:
+    """What a detect/restore/fill job did, from its result info, for a host's message.
+    `marks`: the marks layer used (its name as shown); `missing`: the marks layer's name when there
+    is none (the detector was used instead); `remade`: a sentence on re-made marks (see remark)."""
+    n = int(info.get("repaired_pixels", info.get("defect_pixels", 0)))
+    inside = " inside the selection" if info.get("selection") else ""
+    where = inside or " on the whole layer"
+    t, high = info.get("threshold"), info.get("auto_threshold")
+    fill_hint = fill_hint or ACTIONS["fill"]
+    extra = f" {remade}" if remade else ""
+    if op == "detect":
+        at = f" at sensitivity {t:.2f}" if t is not None else ""
+        if not n:
+            return (f"No scratches, dust or hairs found{where}{at} in {_secs(seconds)}. If you see "
+                    f"some, lower the sensitivity, or select them and use {fill_hint}.")
+        return (f"Marked {n} pixels{where}{at} in {_secs(seconds)}, in the layer '{marks}'. Erase "
+                f"false marks or paint missed ones on it; {ACTIONS['restore']} repairs what it "
+                "shows.")
+    if op == "fill" or info.get("rule") == "fill":
+        if not n:
+            return "Nothing changed: the selection already matches its surroundings."
+        return f"Healed {n} pixels{inside} from their surroundings in {_secs(seconds)}."
+    if marks is not None:
+        if not n:
+            return (f"Nothing repaired: the layer '{marks}' marks no pixel{inside}.{extra} Fix: "
+                    "paint the defects on it (or delete it to let the detector find them), or "
+                    f"use {fill_hint}.")
+        return (f"Repaired {n} pixels using marks from layer '{marks}'{inside} in "
+                f"{_secs(seconds)}.{extra}")
+    none = f" (there is no layer '{missing}')" if missing else ""
+    if info.get("rule") == "cautious":
+        rule = (f"the defects the detector is sure of (reaching {high:.3f}){where}"
+                if high is not None else f"the defects the detector found{where}")
+        hint = (" To repair more, select the damaged area or set a sensitivity.")
+    else:
+        at = f" at sensitivity {t:.2f}" if t is not None else ""
+        rule, hint = f"the defects the detector found{where}{at}", ""
+    if not n:
+        return (f"Nothing repaired: no defect found{where}{none}. Fix: lower the sensitivity, "
+                f"or use {fill_hint} to heal the whole selection.")
+    return f"Repaired {n} pixels: {rule}{none}, in {_secs(seconds)}.{hint}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Masks as bytes of 0/255, combined as big integers (fast without numpy)
+def _int(mask: bytes) -> int:
+    return int.from_bytes(mask, "little")
+
+
+def _bytes(value: int, n: int) -> bytes:
+    return value.to_bytes(n, "little")
+
+
+def _full(n: int) -> int:
+    return _int(b"\xff" * n)
+
+
+def binary(mask: bytes, at: int = 128) -> bytes:
+    """0/255 per byte: 255 where the uint8 value is at least `at` (a mark at least half opaque)."""
+    return mask.translate(bytes(255 if i >= at else 0 for i in range(256)))
+
+
+def region_mask(region: bytes | None, n: int) -> bytes:
+    """A float32 selection plane (bytes) as 0/255 where it is above 0; all 255 when None."""
+    if region is None:
+        return b"\xff" * n
+    nz = region.translate(bytes([0] + [255] * 255))
+    return _bytes(_int(nz[0::4]) | _int(nz[1::4]) | _int(nz[2::4]) | _int(nz[3::4]), n)
+
+
+class Detection:
+    """A stored detection: `probability` (float32 bytes; below FLOOR stored as 0, so it packs
+    small), `detected` (0/255: the marks the detector last put in the layer, before the user's
+    edits), `erased` (0/255: marks the user erased, kept across re-thresholds) and the `threshold`
+    they were made at (None: the detector's default rule)."""
+
+    def __init__(self, probability: bytes, detected: bytes, erased: bytes, threshold):
+        self.probability, self.detected = probability, detected
+        self.erased, self.threshold = erased, threshold
+
+
+FLOOR = 0.05    # the lowest sensitivity a stored detection can be re-thresholded at
+
+
+def _at_least(probability: int, n: int, threshold: float) -> int:
+    """Lanes (32-bit, one per pixel) of the float32 `probability` at or above `threshold` (> 0 for
+    0), as the top bit of each lane: non-negative floats order as their bit patterns, so one
+    subtraction compares every pixel (no lane borrows from the next)."""
+    top = _int(b"\0\0\0\x80" * n)
+    t = struct.pack("<f", threshold) if threshold > 0 else b"\1\0\0\0"
+    return ((probability | top) - _int(t * n)) & top
+
+
+def threshold_marks(probability: bytes, threshold: float) -> bytes:
+    """0/255 where the float32 probability is at or above `threshold` (as numpy compares a float32
+    array with a Python float)."""
+    n = len(probability) // 4
+    lanes = _bytes(_at_least(_int(probability), n, threshold), 4 * n)
+    return lanes[3::4].translate(bytes([0] * 128 + [255] * 128))
+
+
+def encode_detection(probability: bytes, mask: bytes, threshold, erased: bytes | None = None,
+                     floored: bool = False) -> bytes:
+    """Bytes to store with the marks layer: the probability (float32 bytes) and the marks the
+    detector made (0/255 or a uint8 mask)."""
+    n = len(probability) // 4
+    if not floored:
+        x = _int(probability) & _int(b"\xff\xff\xff\x7f" * n)       # no sign bits (-0.0)
+        keep = _at_least(x, n, FLOOR) >> 31
+        probability = _bytes(x & (keep * 0xFFFFFFFF), 4 * n)
+    header = json.dumps({"version": 1, "pixels": n, "threshold": threshold}).encode()
+    body = probability + binary(mask) + (erased if erased is not None else bytes(n))
+    return len(header).to_bytes(4, "little") + header + zlib.compress(body, 1)
+
+
+def decode_detection(data: bytes) -> Detection | None:
+    """The stored detection, or None when the bytes are not one (another version, damaged)."""
+    try:
+        size = int.from_bytes(data[:4], "little")
+        header = json.loads(data[4:4 + size])
+        body = zlib.decompress(data[4 + size:])
+        n = int(header["pixels"])
+        if header.get("version") != 1 or len(body) != 6 * n:
+            return None
+        return Detection(body[:4 * n], body[4 * n:5 * n], body[5 * n:], header.get("threshold"))
+    except (ValueError, KeyError, TypeError, zlib.error):
+        return None
+
+
+def remark(det: Detection, current: bytes, region: bytes, threshold: float):
+    """The marks at `threshold` inside `region` (0/255), keeping the user's edits: pixels the user
+    erased from the detector's marks stay erased, marks the user painted stay; outside the region
+    the marks are `current` unchanged. Returns (marks, the Detection to store next, marked pixels
+    gained, lost)."""
+    n = len(current)
+    full = _full(n)
+    fresh = _int(threshold_marks(det.probability, float(threshold)))
+    cur, old, reg = _int(binary(current)), _int(det.detected), _int(region)
+    erased = _int(det.erased) | (old & ~cur & full)
+    painted = cur & ~old & full
+    inside = ((fresh & ~erased & full) | painted) & reg
+    marks = inside | (cur & ~reg & full)
+    detected = (fresh & reg) | (old & ~reg & full)
+    gained = (marks & ~cur & full).bit_count() // 8
+    lost = (cur & ~marks & full).bit_count() // 8
+    nxt = Detection(det.probability, _bytes(detected, n), _bytes(erased, n), threshold)
+    return _bytes(marks, n), nxt, gained, lost
+
+
+def store(det: Detection) -> bytes:
+    """encode_detection for a Detection remark returned."""
+    return encode_detection(det.probability, det.detected, det.threshold, det.erased, floored=True)
