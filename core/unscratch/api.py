@@ -25,6 +25,7 @@ from .engine import run_tiled
 from . import grain as grain_mod
 from .errors import InputError
 from .infrared import InfraredDetector
+from .synthesis import TextureFill
 
 Progress = Callable[[float], None] | None
 Cancel = Callable[[], bool] | None
@@ -115,14 +116,17 @@ def detect_method_for(method: str, infrared: bool) -> str:
     return "infrared" if infrared and method == "auto" else method
 
 
-def get_inpainter(method: str = "auto", *, fill: bool = False):
+def get_inpainter(method: str = "auto", *, fill: bool = False, texture: bool = True):
     """The shipped restorer (auto/model) or classical Telea. `fill=True`: the hole's own pixels
     are not evidence (heal a selection), so a restorer that reuses what shows through a defect
     must not see them; there "auto" is Telea, because the shipped restorer, shown nothing of the
     hole, only returns its Telea prefill (within ±0.1 dB in the hole on every damage set, issue
-    23) at 5x the time."""
+    23) at 5x the time. With `texture` (not for "classical", the plain baseline), holes more than
+    a few pixels across are synthesised from the texture around them (unscratch.synthesis)."""
     if method not in METHODS:
         raise InputError(f"method: {method!r} is not one of {', '.join(METHODS)}")
+    if fill and texture and method != "classical":
+        return TextureFill(get_inpainter(method, fill=True, texture=False))
     shipped = method == "model" or (method == "auto" and not fill)
     card = models.default_card("restore") if shipped else None
     if card is None:
@@ -476,6 +480,9 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
     Tiles cover the mask's bounding box (grown by the overlap); a split image's block passes its
     share of the whole image's tiles as `layout` instead (see engine.run_tiled)."""
     H, W = img.shape[:2]
+    if hole is None and layout is None and hasattr(inpainter, "synthesise_large"):
+        # fill mode: holes more than a few px across are synthesised whole, the rest tiled below
+        alpha = inpainter.synthesise_large(img, alpha, emit, origin=origin, cancel=_cancel_fn(cancel))
     # where alpha > 0, read block by block: a whole plane is 100 MB more on 100-MP scans
     if hole is None:
         roi = bbox(alpha > 0)
