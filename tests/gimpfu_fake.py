@@ -2,17 +2,17 @@
 plug-in's logic is unit-tested without GIMP. Test code only: `unscratch install gimp` never copies
 it.
 
-    import gimpfu_shim as shim          # once the plug-in is loaded (tests/test_gimp_fake.py)
-    old = shim.use_backend(FakeBackend())
+    import gimpfu_shim as shim          # the installed copy's folder on sys.path
+    monkeypatch.setattr(shim, "_backend", FakeBackend())
 """
 from __future__ import annotations
 
 import traceback
 
-from gimpfu_shim import (PF_FLOAT, PF_INT32, PF_SLIDER, PF_TOGGLE, RUN_INTERACTIVE,
-                         RUN_NONINTERACTIVE, Pixels,
-                         PluginError, _arg_name, _Progress, _registry, call_function, error_text,
-                         mask_layer_bytes)
+from gimpfu_shim import _registry
+from gimpfu_types import (PF_FLOAT, PF_INT32, PF_SLIDER, PF_TOGGLE, RUN_INTERACTIVE,
+                          RUN_NONINTERACTIVE, Pixels, PluginError, _arg_name, _Progress,
+                          call_function, error_text, mask_layer_bytes)
 
 
 def check_argument(param, value):
@@ -43,6 +43,7 @@ class FakeItem:
         FakeItem._next_id += 1
         self.parent = None
         self.image = None
+        self.parasites = {}
 
 
 class FakeLayer(FakeItem):
@@ -159,6 +160,13 @@ class FakeImage:
                 self.channels.remove(item)
             elif kind == "visible":
                 item.visible = extra[0]
+            elif kind == "pixels":
+                item.pixels = extra[0]
+            elif kind == "parasite":
+                if extra[1] is None:
+                    item.parasites.pop(extra[0], None)
+                else:
+                    item.parasites[extra[0]] = extra[1]
         return True
 
 
@@ -280,15 +288,24 @@ class FakeBackend:
     def all_layers(self, image):
         return image.all_layers()
 
-    def channels(self, image):
-        return list(image.channels)
+    def siblings(self, image, item):
+        return list(image.siblings(item))
+
+    def get_parasite(self, item, name):
+        return item.parasites.get(name)
+
+    def set_parasite(self, item, name, data):
+        if item.image is not None:
+            item.image._record(("parasite", item, name, item.parasites.get(name)))
+        item.parasites[name] = bytes(data)
+
+    def write_mask(self, image, layer, mask, rgb):
+        gray = image.base == "gray"
+        image._record(("pixels", layer, layer.pixels))
+        layer.pixels = layer.pixels.replace(mask_layer_bytes(mask, rgb, gray))
 
     def read_mask(self, image, item, drawable):
         out = bytearray(drawable.width * drawable.height)
-        if item.kind == "channel":
-            for layer_span, image_span in _overlap_spans(image, drawable):
-                out[layer_span] = item.data[image_span]
-            return bytes(out)
         px = item.pixels
         n = px.width * px.height
         alpha = px.data[px.channels - 1::px.channels] if px.has_alpha else bytes([255]) * n
@@ -341,32 +358,24 @@ class FakeBackend:
             out[layer_span] = sel[image_span]
         return out.tobytes()
 
-    def _insert_above(self, image, drawable, layer):
-        siblings = image.siblings(drawable)
-        image.insert_layer(layer, drawable.parent, siblings.index(drawable))
+    def _insert_above(self, image, above, layer):
+        siblings = image.siblings(above)
+        image.insert_layer(layer, above.parent, siblings.index(above))
 
-    def new_layer_like(self, image, drawable, name, pixels):
+    def new_layer_like(self, image, drawable, name, pixels, above):
         own = drawable.pixels
         if (pixels.width, pixels.height, pixels.channels, pixels.dtype) != \
                 (own.width, own.height, own.channels, own.dtype):
             raise ValueError(f"pixels {pixels.shape} {pixels.dtype} do not fit layer {own.shape} "
                              f"{own.dtype}")
         layer = FakeLayer(name, pixels, drawable.offsets)
-        self._insert_above(image, drawable, layer)
+        self._insert_above(image, above, layer)
         return layer
 
-    def new_mask_layer(self, image, drawable, name, mask, rgb):
+    def new_mask_layer(self, image, drawable, name, mask, rgb, above):
         gray = image.base == "gray"
         data = mask_layer_bytes(mask, rgb, gray)
         layer = FakeLayer(name, Pixels(data, drawable.width, drawable.height, 2 if gray else 4,
                                        "uint8", gray, True), drawable.offsets)
-        self._insert_above(image, drawable, layer)
+        self._insert_above(image, above, layer)
         return layer
-
-    def new_channel(self, image, drawable, name, mask):
-        data = bytearray(image.width * image.height)
-        for layer_span, image_span in _overlap_spans(image, drawable):
-            data[image_span] = mask[layer_span]
-        channel = FakeChannel(name, image.width, image.height, data)
-        image.insert_channel(channel)
-        return channel

@@ -2,11 +2,11 @@
 its installer."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,44 +15,43 @@ import pytest
 from unscratch import models
 
 REPO = Path(__file__).resolve().parents[1]
-PLUGIN_DIR = REPO / "gimp_plugin" / "unscratch"
+PLUGIN_DIR = REPO / "gimp_plugin" / "unscratch_gimp"
 
 
 def _load_plugin():
-    """Import the plug-in on the fake backend (even where GIMP's typelibs happen to be
-    importable)."""
-    previous = os.environ.get("UNSCRATCH_GIMPFU_BACKEND")
-    os.environ["UNSCRATCH_GIMPFU_BACKEND"] = "fake"
+    """Import the installed copy of the plug-in (with the protocol.py and hostkit.py the installer
+    puts beside it) on the fake backend, even where GIMP's typelibs happen to be importable."""
+    from unscratch import install_gimp
+    folder = install_gimp.install(tempfile.mkdtemp(prefix="unscratch-gimp-fake-"))
+    (folder / install_gimp.MARKER).unlink()     # the tests say which Python (UNSCRATCH_PYTHON)
+    sys.path.insert(0, str(folder))
+    import gimpfu_shim
+    import gimpfu_fake
+    real, gimpfu_shim._backend = gimpfu_shim._backend, gimpfu_fake.FakeBackend()
     try:
-        spec = importlib.util.spec_from_file_location("unscratch_gimp_plugin",
-                                                      PLUGIN_DIR / "unscratch.py")
-        module = importlib.util.module_from_spec(spec)
-        # registers the procedures; main() is a no-op on the fake backend
-        spec.loader.exec_module(module)
-        return module
+        import unscratch_gimp      # registers the procedures; main() is a no-op on the fake
     finally:
-        if previous is None:
-            del os.environ["UNSCRATCH_GIMPFU_BACKEND"]
-        else:
-            os.environ["UNSCRATCH_GIMPFU_BACKEND"] = previous
+        gimpfu_shim._backend = real
+    return unscratch_gimp
 
 
 plugin = _load_plugin()
-import gimpfu_shim as shim  # noqa: E402  (on sys.path once the plug-in is loaded)
+import gimpfu_shim as shim  # noqa: E402  (the installed copy, on sys.path)
 import gimpfu_fake as fakes  # noqa: E402  (tests/: GIMP's stand-in, never installed)
+import hostkit  # noqa: E402  (the installed copy)
 from conftest import photo_scratched  # noqa: E402
 
 NAMES = ("plug-in-unscratch-detect", "plug-in-unscratch-restore-selection",
          "plug-in-unscratch-fill-selection")
+MARKS = "Background (scratches)"
 
 
 @pytest.fixture
 def fake(monkeypatch):
     backend = fakes.FakeBackend()
-    old = shim.use_backend(backend)
+    monkeypatch.setattr(shim, "_backend", backend)
     monkeypatch.setenv("UNSCRATCH_PYTHON", sys.executable)
-    yield backend
-    shim.use_backend(old)
+    return backend
 
 
 def pixels_of(arr: np.ndarray, gray=False):
@@ -118,8 +117,11 @@ def test_procedures_registered_with_stable_names_and_menu():
     assert procs[NAMES[0]].label == "Detect scratches…"
     assert procs[NAMES[1]].label == "Restore selection…"
     assert procs[NAMES[2]].label == "Fill selection…"
-    assert [p.name for p in procs[NAMES[0]].params] == ["threshold", "add-channel"]
-    assert [p.name for p in procs[NAMES[1]].params] == ["threshold"]
+    for name in NAMES[:2]:
+        assert [p.name for p in procs[name].params] == ["own-sensitivity", "threshold"]
+        # the dialog greys the sensitivity out while "Use my own sensitivity" is off
+        assert procs[name].enables == {"threshold": "own-sensitivity"}
+    assert [r[1] for r in procs[NAMES[0]].results] == ["new-layer"]
     assert [r[1] for r in procs[NAMES[1]].results] == ["new-layer", "repaired-pixels"]
     assert procs[NAMES[2]].params == []
 
@@ -259,30 +261,27 @@ def test_fill_selection_gray_alpha_with_offsets_in_group(fake):
     assert healed.sum() > 10 and before > 0.2 and after < 0.03, (before, after)
 
 
-def test_detect_adds_layer_and_channel_at_offsets(fake):
+def test_detect_adds_the_marks_layer_at_offsets_and_no_channel(fake):
     _, dirty = scratched(np.uint8)
     image, layer = make_image(dirty, offsets=(5, 3), canvas=(W + 2, H + 2))
-    status, new, channel = fake.run_procedure(NAMES[0], image, [layer])
-    assert status == "success" and len(fake.messages) == 1 and "marked" in fake.messages[0]
-    card_threshold = f"threshold {models.default_card('detect').threshold:.2f}"
+    status, new = fake.run_procedure(NAMES[0], image, [layer])
+    assert status == "success" and len(fake.messages) == 1 and "Marked" in fake.messages[0]
+    card_threshold = f"sensitivity {models.default_card('detect').threshold:.2f}"
     assert card_threshold in fake.messages[0] and "Restore selection" in fake.messages[0]
-    assert [l.name for l in image.layers] == ["Scratches in Background", "Background"]
-    # not Detect's channel: Restore works next
-    assert image.active is layer
+    assert f"the layer '{MARKS}'" in fake.messages[0]
+    assert [l.name for l in image.layers] == [MARKS, "Background"]
+    assert image.channels == [], "no hidden channel holding a second copy of the marks"
+    # the photo is active: Restore works next
+    assert image.active is layer and new.offsets == (5, 3)
     rgba = array_of(new.pixels)
     found = rgba[..., 3] == 255
     scratch = np.zeros(found.shape, bool)
     scratch[SCRATCH] = True
     assert found[scratch].mean() > 0.8 and found[~scratch].mean() < 0.05
     assert (rgba[found][:, :3] == [255, 0, 0]).all()
-    chan = np.frombuffer(channel.data, np.uint8).reshape(H + 2, W + 2)
-    # placed at the offsets, clipped to canvas
-    assert np.array_equal(chan[3:, 5:] == 255, found[:H - 1, :W - 3])
-    assert chan[:3].max() == 0 and chan[:, :5].max() == 0
-    # layer + channel: one step
-    assert image.undo() and image.layers == [layer] and image.channels == []
-    status, new, channel = fake.run_procedure(NAMES[0], image, [layer], add_channel=False)
-    assert status == "success" and channel is None and image.channels == []
+    stored = hostkit.decode_detection(new.parasites[plugin.PARASITE])
+    assert np.array_equal(np.frombuffer(stored.detected, np.uint8).reshape(H, W) > 0, found)
+    assert image.undo() and image.layers == [layer]               # one step
 
 
 def test_threshold_reaches_the_worker(fake, monkeypatch):
@@ -297,11 +296,12 @@ def test_threshold_reaches_the_worker(fake, monkeypatch):
     monkeypatch.setattr(plugin.protocol, "run_job", fake_job)
     image, layer = make_image(np.zeros((6, 8, 3), np.uint8))
     image.select_rectangle(1, 1, 3, 3)
+    assert fake.run_procedure(NAMES[0], image, [layer], own_sensitivity=True,
+                              threshold=0.42)[0] == "success"
     assert fake.run_procedure(NAMES[0], image, [layer], threshold=0.42)[0] == "success"
-    assert fake.run_procedure(NAMES[0], image, [layer])[0] == "success"
-    assert "No scratches" in fake.messages[-1] and "lower threshold" in fake.messages[-1]
+    assert "No scratches" in fake.messages[-1] and "lower the sensitivity" in fake.messages[-1]
     assert seen[0] == ("detect", {"threshold": 0.42}, ["image", "region"])
-    # 0 = the detector's own threshold
+    # the toggle off: the detector's own rule, sent as no threshold at all
     assert seen[1][1] == {}
 
 
@@ -363,25 +363,33 @@ def test_install_and_uninstall(tmp_path, monkeypatch):
     from unscratch import cli, install_gimp
     gdir = tmp_path / "gimp3"
     path = install_gimp.install(str(gdir))
-    assert path == gdir / "plug-ins" / "unscratch"
-    main = path / "unscratch.py"
+    assert path == gdir / "plug-ins" / "unscratch_gimp"
+    main = path / "unscratch_gimp.py"
     # folder and file names match, run bit set
     assert main.is_file() and os.access(main, os.X_OK)
-    assert (path / "gimpfu_shim.py").is_file() and (path / "protocol.py").is_file()
+    for name in ("gimpfu_shim.py", "gimpfu_types.py", "gimpfu_gimp.py", "protocol.py",
+                 "hostkit.py"):
+        assert (path / name).is_file(), name
     # test fakes stay in tests/
     assert not [f.name for f in path.iterdir() if "Fake" in f.read_text()]
     config = json.loads((path / "unscratch_config.json").read_text())
     assert config["python"] == sys.executable and config["version"]
     install_gimp.install(str(gdir))                                    # again: replaces cleanly
-    assert sorted(p.name for p in (gdir / "plug-ins").iterdir()) == ["unscratch"]
+    assert sorted(p.name for p in (gdir / "plug-ins").iterdir()) == ["unscratch_gimp"]
     assert install_gimp.uninstall(str(gdir)) == path and not path.exists()
     assert install_gimp.uninstall(str(gdir)) is None
     # GIMP3_DIRECTORY and the CLI
     monkeypatch.setenv("GIMP3_DIRECTORY", str(tmp_path / "env"))
     assert cli.main(["install", "gimp"]) == 0
-    assert (tmp_path / "env" / "plug-ins" / "unscratch" / "unscratch.py").exists()
+    assert (tmp_path / "env" / "plug-ins" / "unscratch_gimp" / "unscratch_gimp.py").exists()
     assert cli.main(["uninstall", "gimp"]) == 0
-    assert not (tmp_path / "env" / "plug-ins" / "unscratch").exists()
+    assert not (tmp_path / "env" / "plug-ins" / "unscratch_gimp").exists()
+    # a copy an earlier version installed as plug-ins/unscratch/ is replaced, not left beside it
+    old = gdir / "plug-ins" / "unscratch"
+    old.mkdir(parents=True)
+    (old / "unscratch_config.json").write_text("{}")
+    install_gimp.install(str(gdir))
+    assert sorted(p.name for p in (gdir / "plug-ins").iterdir()) == ["unscratch_gimp"]
 
 
 def test_install_default_folder_and_foreign_folder(tmp_path, monkeypatch):
@@ -392,11 +400,11 @@ def test_install_default_folder_and_foreign_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     (tmp_path / "cfg" / "GIMP" / "3.2").mkdir(parents=True)
     path = install_gimp.install(None)
-    assert path == tmp_path / "cfg" / "GIMP" / "3.0" / "plug-ins" / "unscratch"
-    assert (tmp_path / "cfg" / "GIMP" / "3.2" / "plug-ins" / "unscratch" / "unscratch.py").exists()
+    assert path == tmp_path / "cfg" / "GIMP" / "3.0" / "plug-ins" / "unscratch_gimp"
+    assert (tmp_path / "cfg" / "GIMP" / "3.2" / "plug-ins" / "unscratch_gimp" / "unscratch_gimp.py").exists()
     assert install_gimp.uninstall(None) == path
-    assert not (tmp_path / "cfg" / "GIMP" / "3.2" / "plug-ins" / "unscratch").exists()
-    foreign = tmp_path / "g" / "plug-ins" / "unscratch"
+    assert not (tmp_path / "cfg" / "GIMP" / "3.2" / "plug-ins" / "unscratch_gimp").exists()
+    foreign = tmp_path / "g" / "plug-ins" / "unscratch_gimp"
     foreign.mkdir(parents=True)
     (foreign / "something_else.py").write_text("")
     with pytest.raises(InputError, match="does not hold the unscratch plug-in"):
@@ -409,15 +417,16 @@ def test_installed_copy_needs_only_the_standard_library(tmp_path):
     protocol.py."""
     from unscratch import install_gimp
     path = install_gimp.install(str(tmp_path / "gimp3"))
-    code = ("import runpy, sys; g = runpy.run_path(sys.argv[1]); "
-            "import gimpfu_shim; print(sorted(gimpfu_shim.procedures()), g['protocol'].__file__, "
-            "'numpy' in sys.modules)")
-    env = {"UNSCRATCH_GIMPFU_BACKEND": "fake", "PATH": os.environ.get("PATH", "")}
-    out = subprocess.run([sys.executable, "-S", "-c", code, str(path / "unscratch.py")],
-                         capture_output=True, text=True, env=env, timeout=60)
+    # as GIMP runs it: the plug-in's folder first on sys.path
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import unscratch_gimp as g, gimpfu_shim; "
+            "print(sorted(gimpfu_shim.procedures()), g.protocol.__file__, g.hostkit.__file__, "
+            "'unscratch' in sys.modules, 'numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-S", "-c", code, str(path)], capture_output=True,
+                         text=True, env={"PATH": os.environ.get("PATH", "")}, timeout=60)
     assert out.returncode == 0, out.stderr
     assert all(name in out.stdout for name in NAMES)
-    assert str(path / "protocol.py") in out.stdout and out.stdout.strip().endswith("False")
+    assert str(path / "protocol.py") in out.stdout and str(path / "hostkit.py") in out.stdout
+    assert out.stdout.strip().endswith("False False")      # no core package, no numpy
 
 
 def test_worker_stops_when_its_host_is_gone(tmp_path, monkeypatch):
@@ -451,27 +460,28 @@ def _near(mask, px):
     return cv2.dilate(mask.astype(np.uint8), np.ones((2 * px + 1, 2 * px + 1), np.uint8)) > 0
 
 
-def test_detect_then_restore_with_detects_channel_active(fake):
-    """Detect leaves its channel as the last item made; Restore finds the photo layer whatever is
-    active."""
+def test_restore_finds_the_photo_whatever_is_active(fake):
+    """The marks layer, a result layer or a channel may be active; Restore works on the photo."""
     clean, dirty = scratched(np.uint8)
     image, layer = make_image(dirty)
-    status, marks, channel = fake.run_procedure(NAMES[0], image, [layer])
+    status, marks = fake.run_procedure(NAMES[0], image, [layer])
     assert status == "success"
-    for active in (channel, marks):
+    for active in (marks, layer):
         status, new, _ = fake.run_procedure(NAMES[1], image, [active])
         assert status == "success" and new.name == "Background (restored)", new
         assert new.parent is None and image.layers.index(new) == image.layers.index(layer) - 1
         err = np.abs(array_of(new.pixels)[SCRATCH].astype(float) - clean[SCRATCH]).mean() / 255
         assert err < 0.03
-        assert "pixels repaired" in fake.messages[-1]
-        assert "Scratches in Background" in fake.messages[-1]
+        assert f"using marks from layer '{MARKS}'" in fake.messages[-1]
         assert not marks.visible                                  # hidden so that the result shows
         assert image.undo() and marks.visible                     # one step: layer and visibility
-    # any channel: the image's one photo layer
+    # a result layer active, or any channel: the image's one photo layer
+    fake.run_procedure(NAMES[1], image, [layer])
+    result = image.layers[1]
     other = fakes.FakeChannel("Other", W, H, bytes(W * H))
-    status, new, _ = fake.run_procedure(NAMES[1], image, [other])
-    assert status == "success" and new.name == "Background (restored)"
+    for active in (result, other):
+        status, new, _ = fake.run_procedure(NAMES[1], image, [active])
+        assert status == "success" and new.name.startswith("Background (restored")
     # two photos: which one? say so
     image.insert_layer(fakes.FakeLayer("Second", layer.pixels), None, 0)
     _assert_refused(fake, image, [other], NAMES[1], "channel", "Fix:")
@@ -486,7 +496,7 @@ def _all_repaired(changed, marks):
 def test_restore_repairs_exactly_the_edited_detect_layer(fake):
     clean, dirty = scratched(np.uint8)
     image, layer = make_image(dirty)
-    _, marks, channel = fake.run_procedure(NAMES[0], image, [layer])
+    _, marks = fake.run_procedure(NAMES[0], image, [layer])
     rgba = array_of(marks.pixels).copy()
     # the user erases the left half of the marks
     rgba[:, :W // 2, 3] = 0
@@ -497,7 +507,7 @@ def test_restore_repairs_exactly_the_edited_detect_layer(fake):
     changed = _changed(new, layer)
     assert _all_repaired(changed, left) and not changed[~_near(left, 5)].any()   # marks + 2+2 px
     assert not changed[:, :W // 2 - 6].any()                     # the erased marks are left alone
-    assert f"{int(left.sum())} pixels marked" in fake.messages[-1]
+    assert f"using marks from layer '{MARKS}' in " in fake.messages[-1]
     # with a selection too: the marks ∩ the selection
     image.undo()
     image.select_rectangle(100, 0, W - 100, H)
@@ -506,27 +516,28 @@ def test_restore_repairs_exactly_the_edited_detect_layer(fake):
     right = left.copy()
     right[:, :100] = False
     assert _all_repaired(changed, right) and not changed[:, :100].any()
-    # Detect's layer gone: its channel is the mask (unedited: the whole scratch)
-    image.select_none()
+    # the marks layer deleted: no marks; the detector inside the selection, and the message says so
+    image.undo()
     image.siblings(marks).remove(marks)
-    status, new, _ = fake.run_procedure(NAMES[1], image, [layer])
-    chan = np.frombuffer(channel.data, np.uint8).reshape(H, W) > 127
-    changed = _changed(new, layer)
-    assert _all_repaired(changed, chan) and not changed[~_near(chan, 5)].any()
+    status, new, n = fake.run_procedure(NAMES[1], image, [layer])
+    assert status == "success" and n > 0
+    assert f"there is no layer '{MARKS}'" in fake.messages[-1]
+    assert "found inside the selection at sensitivity" in fake.messages[-1]
+    assert _changed(new, layer)[:, 100:][SCRATCH[:, 100:]].mean() > 0.8
 
 
 def test_nothing_repaired_adds_no_layer_and_says_what_to_do(fake):
     _, dirty = scratched(np.uint8)
     image, layer = make_image(dirty)
-    _, marks, _ = fake.run_procedure(NAMES[0], image, [layer])
+    _, marks = fake.run_procedure(NAMES[0], image, [layer])
     rgba = array_of(marks.pixels).copy()
     rgba[..., 3] = 0                                              # every mark erased
     marks.pixels = pixels_of(rgba)
     undo = len(image.undo_stack)
     assert fake.run_procedure(NAMES[1], image, [layer]) == ("success", None, 0)
     assert len(image.undo_stack) == undo
-    assert [l.name for l in image.layers] == ["Scratches in Background", "Background"]
-    assert "nothing was repaired" in fake.messages[-1] and "marks no pixel" in fake.messages[-1]
+    assert [l.name for l in image.layers] == [MARKS, "Background"]
+    assert "Nothing repaired" in fake.messages[-1] and "marks no pixel" in fake.messages[-1]
     assert "Fix:" in fake.messages[-1]
 
 
@@ -538,10 +549,11 @@ def test_selection_repairs_the_detectors_mask_and_says_so(fake):
     image.select_rectangle(*SEL)
     status, new, n = fake.run_procedure(NAMES[1], image, [layer])
     assert status == "success" and n == int(_changed(new, layer).sum()) > 0
-    assert f"{n} pixels repaired" in fake.messages[-1]
-    assert "inside the selection at threshold 0." in fake.messages[-1]
-    status, new, _ = fake.run_procedure(NAMES[1], image, [layer], threshold=0.99)
-    assert "at threshold 0.99" in fake.messages[-1]
+    assert f"Repaired {n} pixels" in fake.messages[-1]
+    assert "inside the selection at sensitivity 0." in fake.messages[-1]
+    status, new, _ = fake.run_procedure(NAMES[1], image, [layer], own_sensitivity=True,
+                                        threshold=0.99)
+    assert "at sensitivity 0.99" in fake.messages[-1]
 
 
 def test_dialogs_show_the_threshold_in_use(fake, monkeypatch):
@@ -563,8 +575,91 @@ def test_dialogs_show_the_threshold_in_use(fake, monkeypatch):
     assert status == "success"
     shown = fake.dialogs[-1][1]["threshold"]
     assert 0 < shown < 1 and shown == round(plugin._described["threshold"], 2)
-    assert seen[-1] == ("restore", {}) and "sure of" in fake.messages[-1]
-    fake.run_procedure(NAMES[1], image, [layer], run_mode=shim.RUN_INTERACTIVE, threshold=0.5)
-    assert fake.dialogs[-1][1]["threshold"] == 0.5 and seen[-1] == ("restore", {"threshold": 0.5})
+    assert seen[-1] == ("restore", {})
+    fake.run_procedure(NAMES[1], image, [layer], run_mode=shim.RUN_INTERACTIVE,
+                       own_sensitivity=True, threshold=0.55)
+    assert fake.dialogs[-1][1]["threshold"] == 0.55
+    assert seen[-1] == ("restore", {"threshold": 0.55})
     fake.run_procedure(NAMES[0], image, [layer], run_mode=shim.RUN_INTERACTIVE)
     assert fake.dialogs[-1][1]["threshold"] == shown
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 28: the marks layer is the one source of truth, the sensitivity works, repairs add up
+def test_sensitivity_remakes_the_marks_keeping_the_users_edits(fake):
+    """With marks present, "Use my own sensitivity" re-makes them inside the selection from the
+    stored probability: erased marks stay erased, painted marks stay, outside nothing moves."""
+    _, dirty = scratched(np.uint8)
+    image, layer = make_image(dirty)
+    _, marks = fake.run_procedure(NAMES[0], image, [layer])
+    detected = array_of(marks.pixels)[..., 3] > 127
+    stored = hostkit.decode_detection(marks.parasites[plugin.PARASITE])
+    prob = np.frombuffer(stored.probability, np.float32).reshape(H, W)
+    rgba = array_of(marks.pixels).copy()
+    rgba[:, :40, 3] = 0                          # erased
+    rgba[5:7, 60:100] = [255, 0, 0, 255]         # painted (no damage there)
+    marks.pixels = pixels_of(rgba)
+    edited = rgba[..., 3] > 127
+    image.select_rectangle(0, 0, 120, H)
+    status, new, n = fake.run_procedure(NAMES[1], image, [layer], own_sensitivity=True,
+                                        threshold=0.3)
+    assert status == "success" and n > 0
+    now = array_of(marks.pixels)[..., 3] > 127
+    inside = selection(0, 0, 120, H)
+    erased = _near(detected & ~edited, hostkit.ERASED_REACH)
+    expect = ((prob >= 0.3) & ~erased) | (edited & ~detected)
+    assert np.array_equal(now[inside], expect[inside])
+    assert np.array_equal(now[~inside], edited[~inside])            # outside: untouched
+    assert not now[detected & ~edited].any() and now[5:7, 60:100].all()
+    assert (now & ~edited).any(), "the lower sensitivity added no mark"
+    assert "re-made inside the selection at sensitivity 0.30" in fake.messages[-1]
+    # what was repaired is the re-made marks (∩ the selection)
+    changed = _changed(new, layer)
+    assert not changed[~inside].any() and changed[now & inside & SCRATCH].all()
+    # one undo: the result, the marks and their visibility come back as they were
+    assert image.undo() and np.array_equal(array_of(marks.pixels)[..., 3] > 127, edited)
+    assert marks.visible and image.layers == [marks, layer]
+    # the toggle off: the marks as they are, the sensitivity unused
+    status, new, _ = fake.run_procedure(NAMES[1], image, [layer], threshold=0.3)
+    assert np.array_equal(array_of(marks.pixels)[..., 3] > 127, edited)
+    assert "re-made" not in fake.messages[-1]
+
+
+def test_a_painted_mark_is_repaired_as_painted(fake):
+    """A stroke painted on the marks layer, where the detector found nothing, is repaired."""
+    _, dirty = scratched(np.uint8)
+    dirty[20:23, 30:90] = 250                     # a second line the user paints over
+    image, layer = make_image(dirty)
+    _, marks = fake.run_procedure(NAMES[0], image, [layer])
+    rgba = array_of(marks.pixels).copy()
+    rgba[..., 3] = 0
+    rgba[19:24, 28:92] = [0, 0, 255, 255]         # any opaque colour, 5 px wide
+    marks.pixels = pixels_of(rgba)
+    status, new, n = fake.run_procedure(NAMES[1], image, [layer])
+    changed = _changed(new, layer)
+    assert status == "success" and changed[20:23, 30:90].all()
+    assert not changed[~_near(rgba[..., 3] > 0, 4)].any()
+
+
+def test_repairs_add_up_on_top(fake):
+    """A second Restore works on the first one's result and goes on top of it; Detect marks what
+    is seen and puts its layer above the results."""
+    clean, dirty = scratched(np.uint8)
+    dirty[20:23, 30:90] = 250
+    image, layer = make_image(dirty)
+    image.select_rectangle(*SEL)
+    _, first, _ = fake.run_procedure(NAMES[1], image, [layer])
+    image.select_none()
+    image.select_rectangle(28, 19, 64, 5)       # a line the detector missed: Fill selection
+    status, second, _ = fake.run_procedure(NAMES[2], image, [layer])
+    assert status == "success"
+    assert [l.name for l in image.layers] == ["Background (filled)", "Background (restored)",
+                                              "Background"]
+    out = array_of(second.pixels)
+    assert np.array_equal(out[SCRATCH], array_of(first.pixels)[SCRATCH])   # the first repair kept
+    assert np.abs(out[20:23, 30:90].astype(float) - clean[20:23, 30:90]).mean() < 8
+    assert image.undo() and image.layers == [first, layer]
+    first.visible = False                        # a hidden result is not what the user sees
+    image.select_none()
+    status, marks = fake.run_procedure(NAMES[0], image, [layer])
+    assert image.layers == [marks, first, layer]

@@ -19,9 +19,13 @@ API (every name below is public; nothing else is):
     exactly as the user sees them), or why nothing changed and what to do.
   * Stored detection (re-threshold without the detector): encode_detection(probability, mask,
     threshold) -> bytes to keep with the marks layer (a GIMP parasite, a Krita annotation);
-    decode_detection(bytes) -> Detection; remark(detection, current, region, threshold) -> (marks,
-    detection): the marks at another sensitivity, keeping the user's erasures and painted marks.
-    Masks here are bytes of 0/255, one per pixel; probabilities float32 bytes (the worker's).
+    decode_detection(bytes) -> Detection or None; merge_detection(...): a new detection inside a
+    selection over an existing marks layer; remark(detection, current, region, threshold) ->
+    (marks, next detection, gained, lost): the marks at another sensitivity inside the region,
+    keeping the user's erasures and painted marks; store(detection) -> bytes again. Helpers:
+    binary(alpha) (a mark is at least half opaque), region_mask(float32 selection, n),
+    threshold_marks(probability, t). Masks are bytes of 0/255, one per pixel; probabilities
+    float32 bytes (the worker's); all of it big-integer arithmetic, no numpy.
 """
 from __future__ import annotations
 
@@ -138,8 +142,9 @@ def summary(op: str, info: dict, seconds: float, *, marks: str | None = None,
         at = f" at sensitivity {t:.2f}" if t is not None else ""
         rule, hint = f"the defects the detector found{where}{at}", ""
     if not n:
-        return (f"Nothing repaired: no defect found{where}{none}. Fix: lower the sensitivity, "
-                f"or use {fill_hint} to heal the whole selection.")
+        at = f" at sensitivity {t:.2f}" if t is not None else ""
+        return (f"Nothing repaired: no defect found{where}{at}{none}. Fix: lower the "
+                f"sensitivity, or use {fill_hint} to heal the whole selection.")
     return f"Repaired {n} pixels: {rule}{none}, in {_secs(seconds)}.{hint}"
 
 
@@ -201,15 +206,28 @@ def threshold_marks(probability: bytes, threshold: float) -> bytes:
     return lanes[3::4].translate(bytes([0] * 128 + [255] * 128))
 
 
+def _floored(probability: bytes) -> int:
+    """The float32 probability as lanes, 0 below FLOOR (and no sign bit: -0.0 is 0)."""
+    n = len(probability) // 4
+    x = _int(probability) & _int(b"\xff\xff\xff\x7f" * n)
+    return x & ((_at_least(x, n, FLOOR) >> 31) * 0xFFFFFFFF)
+
+
+def _lanes(mask: bytes) -> int:
+    """0/255 per pixel -> 32-bit lanes of all ones or zeros."""
+    buf = bytearray(4 * len(mask))
+    for i in range(4):
+        buf[i::4] = mask
+    return _int(buf)
+
+
 def encode_detection(probability: bytes, mask: bytes, threshold, erased: bytes | None = None,
                      floored: bool = False) -> bytes:
     """Bytes to store with the marks layer: the probability (float32 bytes) and the marks the
     detector made (0/255 or a uint8 mask)."""
     n = len(probability) // 4
     if not floored:
-        x = _int(probability) & _int(b"\xff\xff\xff\x7f" * n)       # no sign bits (-0.0)
-        keep = _at_least(x, n, FLOOR) >> 31
-        probability = _bytes(x & (keep * 0xFFFFFFFF), 4 * n)
+        probability = _bytes(_floored(probability), 4 * n)
     header = json.dumps({"version": 1, "pixels": n, "threshold": threshold}).encode()
     body = probability + binary(mask) + (erased if erased is not None else bytes(n))
     return len(header).to_bytes(4, "little") + header + zlib.compress(body, 1)
@@ -229,24 +247,59 @@ def decode_detection(data: bytes) -> Detection | None:
         return None
 
 
-def remark(det: Detection, current: bytes, region: bytes, threshold: float):
+ERASED_REACH = 3    # px: a mark the user erased also keeps new marks this close to it away
+
+
+def _grow(mask: int, n: int, width: int, px: int) -> int:
+    """A 0/255-per-pixel mask (as an int) grown by `px` pixels (a square), rows `width` long."""
+    full = _full(n)
+    step = 8 * width
+    for _ in range(px):
+        mask = (mask | (mask << 8) | (mask >> 8)) & full
+        mask = (mask | (mask << step) | (mask >> step)) & full
+    return mask
+
+
+def remark(det: Detection, current: bytes, region: bytes, threshold: float, width: int = 0):
     """The marks at `threshold` inside `region` (0/255), keeping the user's edits: pixels the user
-    erased from the detector's marks stay erased, marks the user painted stay; outside the region
-    the marks are `current` unchanged. Returns (marks, the Detection to store next, marked pixels
-    gained, lost)."""
+    erased from the detector's marks stay erased, and new marks within ERASED_REACH px of them are
+    not added (`width`: the layer's row length; 0 = erased pixels only); marks the user painted
+    stay; outside the region the marks are `current` unchanged. Returns (marks, the Detection to
+    store next, marked pixels gained, lost)."""
     n = len(current)
     full = _full(n)
     fresh = _int(threshold_marks(det.probability, float(threshold)))
     cur, old, reg = _int(binary(current)), _int(det.detected), _int(region)
     erased = _int(det.erased) | (old & ~cur & full)
     painted = cur & ~old & full
-    inside = ((fresh & ~erased & full) | painted) & reg
+    keep_out = _grow(erased, n, width, ERASED_REACH) if width else erased
+    inside = ((fresh & ~keep_out & full) | painted) & reg
     marks = inside | (cur & ~reg & full)
     detected = (fresh & reg) | (old & ~reg & full)
     gained = (marks & ~cur & full).bit_count() // 8
     lost = (cur & ~marks & full).bit_count() // 8
     nxt = Detection(det.probability, _bytes(detected, n), _bytes(erased, n), threshold)
     return _bytes(marks, n), nxt, gained, lost
+
+
+def merge_detection(prev: Detection | None, current: bytes, probability: bytes, mask: bytes,
+                    region: bytes, threshold) -> tuple[bytes, bytes]:
+    """A new detection (float32 probability, uint8 mask) inside `region` (0/255) over an existing
+    marks layer whose alpha is `current`: (the layer's marks, 0/255; the bytes to store). Outside the
+    region the layer's marks and the stored detection `prev` (None: none) are kept."""
+    n = len(current)
+    full, reg = _full(n), _int(region)
+    out = full & ~reg
+    new, cur = _int(binary(mask)), _int(binary(current))
+    marks = (new & reg) | (cur & out)
+    lanes = _lanes(region)
+    old_p = _int(prev.probability) if prev is not None else 0
+    old_d = _int(prev.detected) if prev is not None else cur
+    old_e = _int(prev.erased) if prev is not None else 0
+    prob = (_floored(probability) & lanes) | (old_p & ~lanes & _full(4 * n))
+    stored = encode_detection(_bytes(prob, 4 * n), _bytes((new & reg) | (old_d & out), n),
+                              threshold, _bytes(old_e & out, n), floored=True)
+    return _bytes(marks, n), stored
 
 
 def store(det: Detection) -> bytes:

@@ -1,9 +1,11 @@
 """`unscratch install gimp [--dir DIR]` / `unscratch uninstall gimp`.
 
-Copies the GIMP 3 plug-in (gimp_plugin/unscratch/: unscratch.py, gimpfu_shim.py, gimpfu_gimp.py) and
-protocol.py to `<GIMP3_DIRECTORY>/plug-ins/unscratch/` — the folder and the main file share the name
-and the main file is executable, as GIMP 3 requires — and records this interpreter as the worker's
-Python in unscratch_config.json.
+Copies the GIMP 3 plug-in (gimp_plugin/unscratch_gimp/: unscratch_gimp.py, gimpfu_shim.py,
+gimpfu_types.py, gimpfu_gimp.py) with protocol.py and hostkit.py to
+`<GIMP3_DIRECTORY>/plug-ins/unscratch_gimp/` (the folder and the main file share the name and the
+main file is executable, as GIMP 3 requires) and records this interpreter as the worker's Python in
+unscratch_config.json. A copy installed by an earlier version under plug-ins/unscratch/ is removed
+(both would register the same procedures).
 
 GIMP's folder: DIR when given (used as GIMP3_DIRECTORY), else $GIMP3_DIRECTORY, else GIMP 3.0's user
 folder (~/.config/GIMP/3.0 on Linux, %APPDATA%\\GIMP\\3.0 on Windows, ~/Library/Application
@@ -22,13 +24,15 @@ from pathlib import Path
 from . import __version__
 from .errors import InputError
 
-PLUGIN_NAME = "unscratch"
-PLUGIN_FILES = ("unscratch.py", "gimpfu_shim.py", "gimpfu_gimp.py")
+PLUGIN_NAME = "unscratch_gimp"
+PLUGIN_FILES = ("unscratch_gimp.py", "gimpfu_shim.py", "gimpfu_types.py", "gimpfu_gimp.py")
+CORE_FILES = ("protocol.py", "hostkit.py")     # copied from this package, beside the plug-in
+OLD_NAME = "unscratch"                          # the folder earlier versions installed into
 MARKER = "unscratch_config.json"
 
 
 def plugin_source() -> Path:
-    """gimp_plugin/unscratch of the source tree (editable install), or the copy a wheel ships in the
+    """gimp_plugin/unscratch_gimp of the source tree (editable install), or the copy a wheel ships in the
     package."""
     here = Path(__file__).resolve().parent
     for candidate in (here.parents[1] / "gimp_plugin" / PLUGIN_NAME,
@@ -72,8 +76,9 @@ def _install_into(gimp_dir: Path, source: Path) -> Path:
     staging.mkdir(parents=True)
     for name in PLUGIN_FILES:
         shutil.copy2(source / name, staging / name)
-    shutil.copy2(Path(__file__).resolve().parent / "protocol.py", staging / "protocol.py")
-    main = staging / "unscratch.py"
+    for name in CORE_FILES:
+        shutil.copy2(Path(__file__).resolve().parent / name, staging / name)
+    main = staging / PLUGIN_FILES[0]
     main.chmod(main.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
                | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     config = {"python": sys.executable, "version": __version__, "host": "gimp"}
@@ -81,14 +86,24 @@ def _install_into(gimp_dir: Path, source: Path) -> Path:
     if target.exists() or target.is_symlink():
         _remove(target)
     os.replace(staging, target)
+    _remove_old(gimp_dir)
     return target
+
+
+def _remove_old(gimp_dir: Path) -> Path | None:
+    """Remove plug-ins/unscratch/ when an earlier version of this installer made it."""
+    old = gimp_dir / "plug-ins" / OLD_NAME
+    if (old / MARKER).is_file() and not old.is_symlink():
+        shutil.rmtree(old)
+        return old
+    return None
 
 
 def _remove(target: Path) -> None:
     if target.is_symlink() or target.is_file():
         target.unlink()
         return
-    ours = (target / "unscratch.py").exists() or (target / MARKER).exists()
+    ours = (target / PLUGIN_FILES[0]).exists() or (target / MARKER).exists()
     if not ours and any(target.iterdir()):
         raise InputError(f"{target} exists but does not hold the unscratch plug-in; move it away "
                          "and run again")
@@ -117,4 +132,7 @@ def uninstall(directory: str | None = None) -> Path | None:
         staging = target.with_name(PLUGIN_NAME + ".installing")
         if staging.exists():
             shutil.rmtree(staging)
+        old = _remove_old(d)
+        if old is not None:
+            removed.append(old)
     return removed[0] if removed else None

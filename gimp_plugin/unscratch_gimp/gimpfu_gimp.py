@@ -1,17 +1,17 @@
 """The gimpfu shim's GIMP 3 backend: what register(), gimp.*, pdb.* and the pixel helpers of
 gimpfu_shim.py do in real GIMP, through its GObject-introspection API (Gimp, Gegl, Babl).
-gimpfu_shim imports this file only when GIMP's typelibs load: GIMP runs the plug-in with this folder
-on sys.path.
+gimpfu_shim imports this file only when GIMP's typelibs load (GIMP runs the plug-in with this folder
+on sys.path); it imports gimpfu_types, never the shim.
 """
 from __future__ import annotations
 
+import array
 import sys
 import traceback
 
-from gimpfu_shim import (INT32_RANGE, PF_CHANNEL, PF_DRAWABLE, PF_FLOAT, PF_IMAGE, PF_INT32,
-                         PF_LAYER, PF_SLIDER,
-                         PF_TOGGLE, Pixels, PluginError, _arg_name, _Progress, call_function,
-                         error_text, mask_layer_bytes)
+from gimpfu_types import (INT32_RANGE, PF_CHANNEL, PF_DRAWABLE, PF_FLOAT, PF_IMAGE, PF_INT32,
+                          PF_LAYER, PF_SLIDER, PF_TOGGLE, Pixels, PluginError, _arg_name, _Progress,
+                          call_function, error_text, mask_layer_bytes)
 
 
 class GimpBackend:
@@ -124,6 +124,8 @@ class GimpBackend:
             if shown[p.name] != current[p.name] and p.choices is None:
                 config.set_property(p.name, shown[p.name])
         dialog = GimpUi.ProcedureDialog.new(procedure, config, spec.label.rstrip("…").rstrip("."))
+        for name, toggle in spec.enables.items():     # greyed out while its toggle is off
+            dialog.set_sensitive(name, True, config, toggle, False)
         dialog.fill(None)
         ok = dialog.run()
         dialog.destroy()
@@ -245,20 +247,29 @@ class GimpBackend:
         walk(image.get_layers())
         return out
 
-    def channels(self, image):
-        return list(image.get_channels())
+    def siblings(self, image, item):
+        parent = item.get_parent()
+        return list(parent.get_children() if parent is not None else image.get_layers())
 
     def read_mask(self, image, item, drawable):
         Gegl = self.Gegl
         w, h = drawable.get_width(), drawable.get_height()
         _, ox, oy = drawable.get_offsets()
-        if self.item_kind(item) == "channel":
-            return item.get_buffer().get(Gegl.Rectangle.new(ox, oy, w, h), 1.0, "Y u8",
-                                         Gegl.AbyssPolicy.NONE)
         _, ix, iy = item.get_offsets()
         rgba = item.get_buffer().get(Gegl.Rectangle.new(ox - ix, oy - iy, w, h), 1.0, "R'G'B'A u8",
                                      Gegl.AbyssPolicy.NONE)
         return bytes(rgba[3::4])
+
+    def get_parasite(self, item, name):
+        parasite = item.get_parasite(name)
+        if parasite is None:
+            return None
+        return array.array("b", parasite.get_data()).tobytes()
+
+    def set_parasite(self, item, name, data):
+        Gimp = self.Gimp
+        flags = Gimp.PARASITE_PERSISTENT | Gimp.PARASITE_UNDOABLE
+        item.attach_parasite(Gimp.Parasite.new(name, flags, array.array("b", data).tolist()))
 
     def set_active_layer(self, image, layer):
         image.set_selected_layers([layer])
@@ -327,15 +338,15 @@ class GimpBackend:
         return image.get_selection().get_buffer().get(Gegl.Rectangle.new(ox, oy, w, h), 1.0,
                                                       "Y float", Gegl.AbyssPolicy.NONE)
 
-    def _insert_above(self, image, drawable, layer, fmt, data):
-        """Fill the new layer, then put it just above `drawable` (same group, same offsets); nothing
-        is left behind when that fails."""
+    def _insert_above(self, image, drawable, layer, fmt, data, above):
+        """Fill the new layer, then put it just above `above` (its group) at `drawable`'s offsets;
+        nothing is left behind when that fails."""
         try:
             self._write(layer, 0, 0, layer.get_width(), layer.get_height(), fmt, data)
         except Exception:
             layer.delete()
             raise
-        image.insert_layer(layer, drawable.get_parent(), image.get_item_position(drawable))
+        image.insert_layer(layer, above.get_parent(), image.get_item_position(above))
         _, ox, oy = drawable.get_offsets()
         layer.set_offsets(ox, oy)
         layer.update(0, 0, layer.get_width(), layer.get_height())
@@ -346,40 +357,37 @@ class GimpBackend:
         buf.set(Gegl.Rectangle.new(x, y, w, h), fmt, data)
         buf.flush()
 
-    def new_layer_like(self, image, drawable, name, pixels):
+    def new_layer_like(self, image, drawable, name, pixels, above):
         Gimp = self.Gimp
         w, h = drawable.get_width(), drawable.get_height()
         if (pixels.width, pixels.height) != (w, h):
             raise ValueError(f"pixels {pixels.shape} do not fit layer {h}x{w}")
         layer = Gimp.Layer.new(image, name, w, h, drawable.type(), 100.0, Gimp.LayerMode.NORMAL)
-        self._insert_above(image, drawable, layer, pixels.format, pixels.data)
+        self._insert_above(image, drawable, layer, pixels.format, pixels.data, above)
         return layer
 
-    def new_mask_layer(self, image, drawable, name, mask, rgb):
+    def _mask_format(self, image):
+        Gimp = self.Gimp
+        gray = image.get_base_type() == Gimp.ImageBaseType.GRAY
+        return gray, ((Gimp.ImageType.GRAYA_IMAGE, "Y'A u8") if gray else
+                      (Gimp.ImageType.RGBA_IMAGE, "R'G'B'A u8"))
+
+    def write_mask(self, image, layer, mask, rgb):
+        """Through the shadow buffer, so that GIMP records an undo step for it."""
+        Gegl = self.Gegl
+        gray, (_, fmt) = self._mask_format(image)
+        w, h = layer.get_width(), layer.get_height()
+        shadow = layer.get_shadow_buffer()
+        shadow.set(Gegl.Rectangle.new(0, 0, w, h), fmt, mask_layer_bytes(mask, rgb, gray))
+        shadow.flush()
+        layer.merge_shadow(True)
+        layer.update(0, 0, w, h)
+
+    def new_mask_layer(self, image, drawable, name, mask, rgb, above):
         Gimp = self.Gimp
         w, h = drawable.get_width(), drawable.get_height()
-        gray = image.get_base_type() == Gimp.ImageBaseType.GRAY
+        gray, (ltype, fmt) = self._mask_format(image)
         data = mask_layer_bytes(mask, rgb, gray)
-        ltype, fmt = ((Gimp.ImageType.GRAYA_IMAGE, "Y'A u8") if gray else
-                      (Gimp.ImageType.RGBA_IMAGE, "R'G'B'A u8"))
         layer = Gimp.Layer.new(image, name, w, h, ltype, 100.0, Gimp.LayerMode.NORMAL)
-        self._insert_above(image, drawable, layer, fmt, data)
+        self._insert_above(image, drawable, layer, fmt, data, above)
         return layer
-
-    def new_channel(self, image, drawable, name, mask):
-        Gimp, Gegl = self.Gimp, self.Gegl
-        W, H = image.get_width(), image.get_height()
-        w, h = drawable.get_width(), drawable.get_height()
-        _, ox, oy = drawable.get_offsets()
-        channel = Gimp.Channel.new(image, name, W, H, 50.0, Gegl.Color.new("red"))
-        x0, y0, x1, y1 = max(0, ox), max(0, oy), min(W, ox + w), min(H, oy + h)
-        if x0 < x1 and y0 < y1:
-            rows = [mask[(y - oy) * w + (x0 - ox):(y - oy) * w + (x1 - ox)] for y in range(y0, y1)]
-            try:
-                self._write(channel, x0, y0, x1 - x0, y1 - y0, "Y u8", b"".join(rows))
-            except Exception:
-                channel.delete()
-                raise
-        image.insert_channel(channel, None, 0)
-        channel.set_visible(False)
-        return channel
