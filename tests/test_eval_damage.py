@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from unscratch.train import eval_damage as ed
+from unscratch.train.eval import independent_damage as ed
 
 
 def _photo(size=160, seed=0):
@@ -73,24 +73,26 @@ def test_generator_never_touches_the_training_simulator():
 
 
 def test_training_never_imports_the_generator():
-    train_dir = Path(ed.__file__).parent
-    for name in ("train.py", "simulate.py", "pool.py", "sources.py", "photos.py", "manifest.py",
-                 "fetch.py", "nets.py"):
-        path = train_dir / name
+    train_dir = Path(ed.__file__).parent.parent
+    paths = [train_dir / n for n in ("train.py", "simulate.py", "nets.py", "ablate.py")]
+    paths += sorted((train_dir / "pool").glob("*.py")) + sorted((train_dir / "damage").glob("*.py"))
+    assert len(paths) > 10
+    for path in paths:
         if path.is_file():
-            assert "eval_damage" not in path.read_text(), name
+            assert "independent_damage" not in path.read_text(), path.name
 
 
 # --- the evaluation on a tiny set ---------------------------------------------------------------------
 def _tiny_sets():
     photos = [_photo(96, 0), _photo(96, 1)]
-    from unscratch.train import evaluate
-    return evaluate, evaluate.independent_sets(photos, 1, 96, seed=0, jpeg=True), photos
+    from unscratch.train.eval import detect
+    return detect.independent_sets(photos, 1, 96, seed=0, jpeg=True), photos
 
 
 def test_independent_detect_runs_and_scores_in_range():
-    evaluate, sets, _ = _tiny_sets()
-    rows, fams = evaluate.independent_detect("classical", "classical", 0.4, None, sets, 0.3)
+    from unscratch.train.eval import detect
+    sets, _ = _tiny_sets()
+    rows, fams = detect.independent_detect("classical", "classical", 0.4, None, sets, 0.3)
     r = rows["classical @ 0.4"]
     assert "classical @ 0.3 (tuned on the simulator's val)" in rows
     assert 0 <= r["F1@2px"] <= 1 and 0 <= r["AP"] <= 1 and 0 <= r["clean FP area %"] <= 100
@@ -98,18 +100,22 @@ def test_independent_detect_runs_and_scores_in_range():
 
 
 def test_a_perfect_detector_scores_one_and_a_blind_one_zero():
-    evaluate, sets, _ = _tiny_sets()
+    from unscratch.train.eval.detect import tolerant_prf
+    sets, _ = _tiny_sets()
     truths = [s.mask for s in sets["mixed"]]
-    assert evaluate.tolerant_prf(truths, truths)[2] == pytest.approx(1.0)
-    assert evaluate.tolerant_prf([np.zeros_like(t) for t in truths], truths)[1] == 0.0
+    assert tolerant_prf(truths, truths)[2] == pytest.approx(1.0)
+    assert tolerant_prf([np.zeros_like(t) for t in truths], truths)[1] == 0.0
 
 
 def test_independent_restore_runs_and_telea_beats_doing_nothing():
-    evaluate, _, photos = _tiny_sets()
-    res = evaluate.independent_restore(photos, 1, 96, seed=0)
+    from unscratch.metrics import psnr
+    from unscratch.train.eval.cases import Case
+    from unscratch.train.eval.restore import independent_restore
+    _, photos = _tiny_sets()
+    res = independent_restore(photos, 1, 96, seed=0)
     telea = res["rows"]["OpenCV Telea"]
-    damaged = np.mean([evaluate.psnr(c.damaged, c.clean) for c in
-                       [evaluate.Case(s.damaged, s.clean, s.mask, None) for s in
+    damaged = np.mean([psnr(c.damaged, c.clean) for c in
+                       [Case(s.damaged, s.clean, s.mask, None) for s in
                         ed.make_samples(photos, 1, 96, 0, jpeg=False)]])
     assert telea["PSNR image"] > damaged
     assert "images with lower SSIM than damaged" in res["pipeline"]
@@ -117,24 +123,25 @@ def test_independent_restore_runs_and_telea_beats_doing_nothing():
 
 def test_eval_real_writes_one_sheet_per_photo_and_reads_nothing_it_writes(tmp_path):
     import cv2
-    from unscratch.train import evaluate
+
+    from unscratch.train.eval_real import eval_real
     src = tmp_path / "photos"
     src.mkdir()
     for i in range(2):
         cv2.imwrite(str(src / f"p{i}.png"), np.rint(_photo(64, i) * 255).astype(np.uint8))
     before = {p.name: p.read_bytes() for p in src.iterdir()}
-    rows = evaluate.eval_real(src, tmp_path / "out")
+    rows = eval_real(src, tmp_path / "out")
     assert [r["photo"] for r in rows] == ["p0.png", "p1.png"]
     assert all(0 <= r["mask %"] <= 100 and 0 <= r["changed %"] <= 100 for r in rows)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photos-p0.jpg", "photos-p1.jpg"]
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before
     with pytest.raises(ValueError):
-        evaluate.eval_real(src, src)
+        eval_real(src, src)
 
 
 def test_family_psnr_is_perfect_for_a_perfect_repair():
-    from unscratch.train import evaluate
+    from unscratch.train.eval.restore import _family_psnr
     samples = ed.make_samples([_photo(96, 2)], 2, 96, seed=1, jpeg=False)
     results = {"oracle": [s.clean for s in samples], "none": [s.damaged for s in samples]}
-    got = evaluate._family_psnr(samples, results)
+    got = _family_psnr(samples, results)
     assert got and all(v["oracle"] == float("inf") and np.isfinite(v["none"]) for v in got.values())

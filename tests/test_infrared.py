@@ -14,7 +14,7 @@ from unscratch.cli import main
 from unscratch.demo import sample_photo
 from unscratch.errors import InputError
 from unscratch.infrared import InfraredDetector
-from unscratch.train.evaluate import tolerant_prf
+from unscratch.train.eval.detect import tolerant_prf
 from unscratch.train.simulate import infrared_plane
 
 

@@ -91,7 +91,8 @@ def test_bad_input():
 
 def test_pipeline_error_budget_separates_misses_bad_repairs_and_false_positives():
     """eval restore's error budget: shares of the damage's squared error, pooled over images."""
-    from unscratch.train.evaluate import Case, error_budget
+    from unscratch.train.eval.cases import Case
+    from unscratch.train.eval.restore import error_budget
     clean = np.full((40, 40, 3), 0.5, np.float32)
     truth = np.zeros((40, 40), bool)
     truth[5:7, 5:15] = truth[30:32, 5:15] = True  # two equal scratches

@@ -9,7 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from unscratch.train import fetch as pool_fetch, manifest as pool_manifest, pool
+from unscratch.train import pool
+from unscratch.train.pool import cache as pool_cache
+from unscratch.train.pool import fetch as pool_fetch
+from unscratch.train.pool import sources as pool_sources
 
 
 def _entry(source, name, w, h, group=None):
@@ -133,9 +136,9 @@ def test_fetch_is_idempotent_when_everything_is_present(tmp_path, monkeypatch):
 
     def boom(*a, **k):
         raise AssertionError("nothing should be downloaded")
-    monkeypatch.setattr(pool._Fetcher, "unpack", boom)
+    monkeypatch.setattr(pool_fetch._Fetcher, "unpack", boom)
     before = (tmp_path / "manifest.json").read_text()
-    pool.fetch(tmp_path, log=None)
+    pool_fetch.fetch(tmp_path, log=None)
     assert (tmp_path / "manifest.json").read_text() == before
     assert (tmp_path / "split.json").is_file()
 
@@ -143,12 +146,12 @@ def test_fetch_is_idempotent_when_everything_is_present(tmp_path, monkeypatch):
 def test_missing_tools_are_clear_errors(monkeypatch):
     monkeypatch.setattr(pool_fetch.shutil, "which", lambda name: None)
     with pytest.raises(pool.PoolError, match="apt"):
-        pool._need_apt()
+        pool_fetch._need_apt()
     monkeypatch.setattr(pool_fetch.subprocess, "run",
                         lambda *a, **k: (_ for _ in ()).throw(OSError("no")))
     monkeypatch.setattr(pool_fetch, "sys", type("S", (), {"executable": "/nonexistent/python"}))
     with pytest.raises(pool.PoolError, match="pip"):
-        pool._pip_cmd()
+        pool_fetch._pip_cmd()
 
 
 def test_repo_root_and_default_cache(monkeypatch):
@@ -189,7 +192,7 @@ def test_holdout_sources_are_never_in_train_val_or_test():
 def test_downscaled_photo_still_counts_as_large():
     e = _entry("big", "x", 2560, 1440)
     e.update(orig_width=3840, orig_height=2160)
-    assert pool._short_side(e) == 2160 >= pool.LARGE_SIDE
+    assert pool_cache._short_side(e) == 2160 >= pool.LARGE_SIDE
 
 
 def test_every_source_states_a_licence():
@@ -218,10 +221,10 @@ def _fake_sources(root):
 def test_fetch_downscales_records_licences_and_holds_out(tmp_path, monkeypatch):
     srcs = _fake_sources(tmp_path / "unpacked")
     monkeypatch.setattr(pool_fetch, "SOURCES", srcs)
-    monkeypatch.setattr(pool_manifest, "HOLDOUT_SOURCES", frozenset({"held"}))
-    monkeypatch.setattr(pool._Fetcher, "unpack", lambda self, src: tmp_path / "unpacked" / src.name)
+    monkeypatch.setattr(pool_cache, "HOLDOUT_SOURCES", frozenset({"held"}))
+    monkeypatch.setattr(pool_fetch._Fetcher, "unpack", lambda self, src: tmp_path / "unpacked" / src.name)
     cache = tmp_path / "cache"
-    manifest = pool.fetch(cache, log=None)
+    manifest = pool_fetch.fetch(cache, log=None)
     e = {x["name"]: x for x in manifest["photos"]}
     assert set(e) == {"huge", "small", "h1"}
     assert all(x["licence"] and x["origin"] for x in manifest["photos"])
@@ -239,14 +242,14 @@ def test_fetch_downscales_records_licences_and_holds_out(tmp_path, monkeypatch):
 def test_export_is_a_usable_compact_cache(tmp_path, monkeypatch):
     srcs = _fake_sources(tmp_path / "unpacked")
     monkeypatch.setattr(pool_fetch, "SOURCES", srcs)
-    monkeypatch.setattr(pool_manifest, "HOLDOUT_SOURCES", frozenset({"held"}))
-    monkeypatch.setattr(pool._Fetcher, "unpack", lambda self, src: tmp_path / "unpacked" / src.name)
+    monkeypatch.setattr(pool_cache, "HOLDOUT_SOURCES", frozenset({"held"}))
+    monkeypatch.setattr(pool_fetch._Fetcher, "unpack", lambda self, src: tmp_path / "unpacked" / src.name)
     cache = tmp_path / "cache"
-    pool.fetch(cache, log=None)
+    pool_fetch.fetch(cache, log=None)
     want = {p.relative_to(cache).with_suffix(".jpg").as_posix()
             for p in pool.photo_paths("all", cache)}
     out = tmp_path / "out"
-    pool.export(out, splits=pool.SPLITS, cache=cache, max_side=64, log=None)
+    pool_fetch.export(out, splits=pool.SPLITS, cache=cache, max_side=64, log=None)
     got = pool.photo_paths("all", out)
     assert {p.relative_to(out).as_posix() for p in got} == want
     assert pool.photo_paths(pool.HOLDOUT, out) == []
@@ -258,7 +261,7 @@ def test_export_is_a_usable_compact_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("UNSCRATCH_PHOTOS", str(out))
     assert pool.photo_paths("all") == got
     with pytest.raises(pool.PoolError, match="not an empty folder"):
-        pool.export(out, cache=cache, log=None)
+        pool_fetch.export(out, cache=cache, log=None)
 
 
 def test_real_pool_if_fetched():
@@ -312,13 +315,13 @@ def test_rcc_reader_and_readme_licences():
               b"Copyright: B\nLicense: Public Domain\nFiles: y.webp\n\nCopyright: C\nLicense: "
               b"CC-BY-NC 2.0\n"
               b"Files:\nz.webp\n")
-    files = pool._rcc_files(_tiny_rcc({"README": readme, "x.webp": b"X" * 50}, compress={"README"}))
+    files = pool_sources._rcc_files(_tiny_rcc({"README": readme, "x.webp": b"X" * 50}, compress={"README"}))
     assert files == {"res/README": readme, "res/x.webp": b"X" * 50}
-    lic = pool._readme_licences(readme.decode())
+    lic = pool_sources._readme_licences(readme.decode())
     assert lic["x.webp"] == ("CC-BY-SA-4.0", "A. Person, https://example.org/a")
     assert lic["y.webp"][0] == "public domain"
-    assert pool._PERMISSIVE.match(lic["x.webp"][0]) and pool._PERMISSIVE.match(lic["y.webp"][0])
-    assert not pool._PERMISSIVE.match(lic["z.webp"][0])             # non-commercial: left out
-    assert pool._licence_name("GPLv3") == "GPL-3.0"
+    assert pool_sources._PERMISSIVE.match(lic["x.webp"][0]) and pool_sources._PERMISSIVE.match(lic["y.webp"][0])
+    assert not pool_sources._PERMISSIVE.match(lic["z.webp"][0])             # non-commercial: left out
+    assert pool_sources._licence_name("GPLv3") == "GPL-3.0"
     with pytest.raises(pool.PoolError):
-        pool._rcc_files(b"nope" + b"\0" * 30)
+        pool_sources._rcc_files(b"nope" + b"\0" * 30)

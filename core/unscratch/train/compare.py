@@ -4,7 +4,7 @@
     python -m unscratch.train.compare --ablations runs/gpu      # scratch.onnx vs no-<family>.onnx
 
 Each candidate gets its threshold tuned on the simulator's val split (as `eval detect` does), then:
-the simulator's test split, the independent generator (eval_damage) on the held-out photos, clean
+the simulator's test split, the independent generator (eval/independent_damage.py) on the held-out photos, clean
 photos (false-positive area), each family alone, and on real photos the mask % at its threshold and
 the repaired % of restore's cautious rule (its auto_threshold tuned on clean val photos).
 `--ablations DIR` reads ablate.py's output: for each left-out family, F1 of the reference candidate
@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import api, io, models
-from . import eval_damage as ed
 from . import pool
-from .evaluate import (_each, auto_threshold, average_precision, best_threshold, clean_crops, make_cases,
-                       tolerant_prf)
+from .eval import independent_damage as ed
+from .eval.cases import _each, clean_crops, make_cases
+from .eval.detect import auto_threshold, average_precision, best_threshold, tolerant_prf
 
 # which of the independent generator's families stands for each of the simulator's (sprites are film
 # hair, lint and dirt: the generator's hairs; blotches and fibres have no counterpart)

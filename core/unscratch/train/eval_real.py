@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from .. import api
-from .eval_cases import _each
+from .eval.cases import _each
 
 
 def _write_sheet(path, tiles, labels, gap: int = 4) -> None:

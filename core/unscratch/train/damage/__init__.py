@@ -11,7 +11,7 @@ sample. Print families (cracks ... scuffs) make the medium a print; film familie
     blotches   water stains and emulsion blotches with a tide line
     cracks     branching jagged crack networks, paper-bright or dirt-dark, flakes of emulsion along them
     creases    creases and folds: a light and a shadow side, often cracked along the spine
-    losses     emulsion loss, torn edges and corners: large opaque areas of paper (or background) colour
+    losses     (emulsion.py) emulsion loss, torn edges and corners: large opaque areas of paper (or background) colour
     foxing     foxing (rust-brown spot clusters) and mould colonies
     scuffs     bundles of fine light lines
 """
@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from . import blotches, cracks, creases, dust, fibres, foxing, losses, scratches, scuffs, sprites
+from . import blotches, cracks, creases, dust, emulsion, fibres, foxing, scratches, scuffs, sprites
 from .draw import Canvas
 
 FAMILIES = {
@@ -54,7 +54,7 @@ COUNTS: dict[str, Callable[[np.random.Generator, float, float], int]] = {
 }
 
 _DRAW = {"scratches": scratches.draw, "dust": dust.draw, "fibres": fibres.draw, "blotches": blotches.draw,
-         "cracks": cracks.draw, "creases": creases.draw, "losses": losses.draw, "foxing": foxing.draw,
+         "cracks": cracks.draw, "creases": creases.draw, "losses": emulsion.draw, "foxing": foxing.draw,
          "scuffs": scuffs.draw}
 
 

@@ -1,6 +1,6 @@
 """`unscratch eval detect`: detection metrics (tolerant precision/recall, speck recall, AP), the
 val-tuned and auto-mask thresholds, and the detectors' figures on the simulator's test split, on
-each of its families alone, and on the independent generator's damage (eval_damage)."""
+each of its families alone, and on the independent generator's damage (independent_damage)."""
 from __future__ import annotations
 
 import time
@@ -8,10 +8,10 @@ import time
 import cv2
 import numpy as np
 
-from .. import api, models
-from . import eval_damage as ed
-from . import pool, simulate
-from .eval_cases import QUICK, _each, clean_crops, make_cases
+from ... import api, models
+from .. import pool, simulate
+from . import independent_damage as ed
+from .cases import QUICK, _each, clean_crops, make_cases
 
 TOLERANCE_PX = 2
 # restore(mask=None) may touch at most this share of a clean val photo's pixels
@@ -110,7 +110,7 @@ def _probabilities(method: str, images) -> tuple[list, float]:
 def eval_detect(n_per_photo: int = 3, size: int = 512, seed: int = 0, quick: bool = False,
                 photos: str = "auto") -> dict:
     """The simulator's test split, the simulator's families one at a time, and the independent
-    generator's damage (eval_damage) on `photos`, each with the threshold tuned on the simulator's
+    generator's damage (independent_damage) on `photos`, each with the threshold tuned on the simulator's
     val split."""
     detectors = {"classical (median diff.)": "classical"}
     if models.default_card("detect") is not None:
@@ -213,7 +213,7 @@ def independent_sets(photos, n_per_photo: int, size: int, seed: int, jpeg: bool 
 
 
 def _family_probs(det: str, cases) -> tuple[list, list]:
-    """(probability maps, true masks) of one family's crops (Case or eval_damage.Sample)."""
+    """(probability maps, true masks) of one family's crops (Case or independent_damage.Sample)."""
     return _probabilities(det, [c.damaged for c in cases])[0], [c.mask for c in cases]
 
 

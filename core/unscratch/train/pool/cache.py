@@ -19,7 +19,7 @@ from typing import Iterable
 
 import cv2
 
-from ..models import sha256_of
+from ...models import sha256_of
 from .sources import FIRST_POOL, GROUPS, HOLDOUT_SOURCES, PoolError
 
 SPLITS = ("train", "val", "test")     # the pool: what training, threshold tuning and `eval` draw on

@@ -8,14 +8,14 @@ import time
 import cv2
 import numpy as np
 
-from .. import api, models
-from ..classical import ClassicalInpainter
-from ..metrics import psnr, ssim_map
-from . import eval_damage as ed
-from . import pool, simulate
-from .eval_cases import QUICK, Case, _each, clean_crops, make_cases
-from .eval_detect import tolerant_prf
-from .eval_real import _write_sheet
+from ... import api, models
+from ...classical import ClassicalInpainter
+from ...metrics import psnr, ssim_map
+from .. import pool, simulate
+from . import independent_damage as ed
+from ..eval_real import _write_sheet
+from .cases import QUICK, Case, _each, clean_crops, make_cases
+from .detect import tolerant_prf
 
 
 # --- restoration ---------------------------------------------------------------------------------
@@ -158,7 +158,7 @@ def eval_fill(cases, seed: int) -> dict:
 def eval_restore(n_per_photo: int = 1, size: int = 512, seed: int = 0, quick: bool = False,
                  photos: str = "auto", crops: str | None = None) -> dict:
     """The simulator's test split with oracle masks, fill mode, the full pipeline; then the same on
-    the independent generator's damage (eval_damage) on `photos`; `crops`: write a sheet of opaque
+    the independent generator's damage (independent_damage) on `photos`; `crops`: write a sheet of opaque
     scratches after each method there."""
     few = (lambda xs: xs[:QUICK["photos"]]) if quick else (lambda xs: xs)
     cases = make_cases("test", n_per_photo, size, seed, jpeg=False,

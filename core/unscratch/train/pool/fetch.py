@@ -18,7 +18,7 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from .manifest import (ALL_SPLITS, CACHE_JPEG_QUALITY, EXPORT_JPEG_QUALITY, EXPORT_MAX_SIDE,
+from .cache import (ALL_SPLITS, CACHE_JPEG_QUALITY, EXPORT_JPEG_QUALITY, EXPORT_MAX_SIDE,
                        MANIFEST_VERSION, MAX_SIDE, _cache, _write_json, describe, read_manifest,
                        read_split, write_split)
 from .sources import _IMAGE_EXTS, _WHEEL_PLATFORM, _WHEEL_PREFIX, SOURCES, PoolError, Source

