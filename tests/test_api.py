@@ -287,23 +287,37 @@ def test_restorer_on_windows_around_sparse_holes_matches_the_whole_tile():
     np.testing.assert_allclose(op(tile)[hole], op._restore(tile)[hole], atol=1e-5)
 
 
-def test_hysteresis_keeps_whole_defects_that_are_sure_somewhere():
-    prob = np.zeros((20, 30), np.float32)
-    prob[5, 2:20] = 0.6
-    prob[5, 10] = 0.95          # a scratch, sure in one place
-    prob[15, 5:9] = 0.7         # a faint isolated response (grain)
-    mask = unscratch.api.hysteresis(prob, high=0.9, low=0.5)
-    assert mask[5, 2:20].all() and not mask[15].any() and mask.sum() == 18
-
-
-def test_restore_without_mask_repairs_only_sure_defects(monkeypatch):
+def test_one_rule_with_or_without_a_selection():
+    """A whole image and a selection over all of it are repaired by the same rule: the detection at the
+    card's threshold, grown as the card says. A caller's threshold is the sensitivity."""
+    from unscratch import api
     damaged, _, truth = scratched()
-    det = unscratch.api.get_detector()
-    monkeypatch.setattr(det, "auto_threshold", 1.01, raising=False)  # nothing is ever sure
-    monkeypatch.setattr(unscratch.api, "get_detector", lambda method="auto": det)
-    assert np.array_equal(unscratch.restore(damaged), damaged)
-    assert not np.array_equal(unscratch.restore(damaged, threshold=det.threshold), damaged), \
-        "an explicit threshold repairs what the detection mask holds"
+    everything = np.ones(damaged.shape[:2], bool)
+    whole = api.restore_and_report(damaged)
+    selected = api.restore_and_report(damaged, region=everything)
+    assert np.array_equal(whole.image, selected.image)
+    assert whole.rule.source == selected.rule.source == "detector"
+    assert (whole.rule.threshold, whole.rule.dilate, whole.rule.feather) == \
+        (selected.rule.threshold, selected.rule.dilate, selected.rule.feather)
+    own = api.settings()
+    assert whole.rule.threshold == own.threshold and (whole.rule.dilate, whole.rule.feather) == \
+        (own.dilate, own.feather)
+    assert whole.repaired_pixels == int((whole.image != damaged).any(axis=2).sum())
+    strict = api.restore_and_report(damaged, threshold=1.0)
+    assert strict.rule.threshold == 1.0 and strict.repaired_pixels < whole.repaired_pixels
+
+
+def test_a_mark_is_repaired_as_given():
+    """A mask the caller gives (a user's marks) is the damage: nothing beside it changes unless growth is
+    asked for."""
+    from unscratch import api
+    damaged, _, truth = scratched()
+    done = api.restore_and_report(damaged, truth)
+    changed = (done.image != damaged).any(axis=2)
+    assert done.rule.source == "mask" and done.rule.dilate == 0 and done.rule.feather == 0
+    assert not changed[~truth].any() and changed[truth].mean() > 0.9
+    grown = unscratch.restore(damaged, truth, dilate=2)
+    assert (grown != damaged).any(axis=2)[~truth].any()
 
 
 def test_grain_ignores_alpha():
@@ -358,10 +372,7 @@ def test_grain_amplitude_is_finite_beside_flat_areas():
 
 def test_a_region_repairs_the_detection_mask_inside_it():
     """Issue 23: a selection says "the damage is here": restore(image, region=...) repairs exactly the
-    detector's mask at its threshold inside it (or at `threshold`), not the cautious whole-image rule
-    (auto_mask: only components the detector is sure of), which it contains. How much more that is, is the
-    model's business (the broadened detector is sure of most of this damage), so it is only asserted to be
-    more. The detector also marks a soft fringe beside the damage, where a repair can give a pixel its own
+    detector's mask at its threshold inside it (or at `threshold`). The detector also marks a soft fringe beside the damage, where a repair can give a pixel its own
     value back: most mask pixels must change, and nearly all of those on the drawn damage."""
     import cv2
     from conftest import PHOTO_RECT, damaged_photo
@@ -376,13 +387,13 @@ def test_a_region_repairs_the_detection_mask_inside_it():
     assert det.threshold == models.default_card("detect").threshold
     assert np.array_equal(scan.repair_mask, (det.probability >= det.threshold) & region)
     restored = unscratch.restore(photo, region=region)
-    assert np.array_equal(restored, unscratch.restore(photo, scan.repair_mask, region=region))
+    assert np.array_equal(restored, unscratch.restore(photo, scan.repair_mask, region=region,
+                                                      dilate=scan.rule.dilate,
+                                                      feather=scan.rule.feather))
     changed = (restored != photo).any(axis=2)
     near = cv2.dilate(scan.repair_mask.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0
     assert not changed[~near].any() and not changed[~region].any()
     assert changed[scan.repair_mask].mean() > 0.9 and changed[scan.repair_mask & truth].mean() > 0.98
-    cautious = api.detect_and_mask(photo).repair_mask & region    # the whole-image rule, there
-    assert not (cautious & ~scan.repair_mask).any() and scan.repair_mask.sum() > cautious.sum()
     strict = (unscratch.restore(photo, region=region, threshold=0.99) != photo).any(axis=2)
     assert 0 < strict.sum() < changed.sum()                       # the sensitivity is the threshold
 

@@ -110,8 +110,7 @@ def test_restore_reports_what_it_repaired():
 def test_describe_gives_the_thresholds_a_host_shows():
     info, out = protocol.run_job(sys.executable, "describe", {})
     assert out == {} and 0 < info["info"]["threshold"] <= 1
-    high = info["info"]["auto_threshold"]
-    assert high is None or high > info["info"]["threshold"]
+    assert info["info"]["dilate"] >= 0 and info["info"]["feather"] >= 0
 
 
 def test_hosts_share_the_params_and_the_output_checks():
@@ -133,8 +132,7 @@ def test_hosts_share_the_params_and_the_output_checks():
 
 @pytest.mark.parametrize("with_region", [False, True])
 def test_restore_of_the_mask_detect_and_mask_gives_is_restore_without_a_mask(with_region):
-    """The worker detects with api.detect_and_mask, then restores that mask: the pixels api.restore
-    gives."""
+    """api.detect_and_mask's mask, restored with its rule's growth: the pixels api.restore gives."""
     import unscratch
     from unscratch import api
     damaged, _, _ = scratched()
@@ -145,6 +143,7 @@ def test_restore_of_the_mask_detect_and_mask_gives_is_restore_without_a_mask(wit
     scan = api.detect_and_mask(damaged, region=region)
     assert scan.repair_mask.dtype == bool and scan.repair_mask.shape == damaged.shape[:2]
     assert scan.repair_mask.any() and scan.detection.mask.shape == damaged.shape[:2]
-    assert np.array_equal(unscratch.restore(damaged, scan.repair_mask, region=region),
+    assert np.array_equal(unscratch.restore(damaged, scan.repair_mask, region=region,
+                                            dilate=scan.rule.dilate, feather=scan.rule.feather),
                           unscratch.restore(damaged, region=region))
 

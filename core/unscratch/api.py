@@ -145,7 +145,9 @@ class _NetworkOp:
         self.name, self.tile = card.name, card.tile
         self.overlap, self.multiple = card.overlap, card.multiple
         self.threshold = card.threshold
-        self.auto_threshold = card.card.get("auto_threshold")
+        growth = card.card.get("repair_growth")
+        if growth is not None:
+            self.repair_growth = (int(growth["dilate"]), int(growth["feather"]))
         self.provenance = card.provenance
         self.wants_rgb = True
         self.prefill = ClassicalInpainter() if card.card.get("prefill") == "telea" else None
@@ -271,34 +273,65 @@ def detect_tiles(img, detector, probability: np.ndarray, *, roi=None, layout=Non
               layout=layout, progress=progress, cancel=_cancel_fn(cancel))
 
 
-def hysteresis(probability: np.ndarray, high: float, low: float) -> np.ndarray:
-    """Pixels ≥ `low` that are connected to a pixel ≥ `high`: a defect is kept whole when part of
-    it is certain, while faint isolated responses (grain, texture) are dropped."""
-    low_mask = (probability >= low).astype(np.uint8)
-    n, labels = cv2.connectedComponents(low_mask, connectivity=8, ltype=cv2.CV_32S)
-    del low_mask
-    keep = np.zeros(n, bool)
-    keep[np.unique(labels[probability >= high])] = True
-    keep[0] = False
-    return keep[labels]
+@dataclass(frozen=True)
+class RepairRule:
+    """Which pixels a restore repairs, decided once (`repair_rule`) and reported by every front end.
+
+    source: "fill" (the whole region is the hole), "mask" (the caller's marks, repaired as given:
+    a mark a user drew or edited is the damage) or "detector" (the detection at `threshold`, the
+    same rule with or without a selection). `dilate`/`feather`: px the hole grows, then feathers
+    over. `mask_pixels`: the caller's marks ∩ the region, before growth."""
+    source: str
+    selection: bool
+    threshold: float | None = None
+    dilate: int = 0
+    feather: int = 0
+    mask_pixels: int | None = None
+
+    def as_dict(self) -> dict:
+        """The facts a host shows (protocol.repair_summary): rule "fill", "mask", "selection" (the
+        detector inside a region) or "threshold" (the detector on the whole image)."""
+        rule = {"fill": "fill", "mask": "mask"}.get(
+            self.source, "selection" if self.selection else "threshold")
+        facts = {"rule": rule, "selection": self.selection, "dilate": self.dilate,
+                 "feather": self.feather}
+        if self.threshold is not None:
+            facts["threshold"] = self.threshold
+        if self.mask_pixels is not None:
+            facts["mask_pixels"] = self.mask_pixels
+        return facts
 
 
-def auto_mask(detection: Detection, detector, threshold: float | None = None) -> np.ndarray:
-    """The mask `restore` repairs when it is given none. With a caller's `threshold`, the
-    detection's own mask. Without one it is stricter than the interactive mask, because nobody
-    reviews it: components of the detection must reach the card's `auto_threshold` (chosen on
-    validation so that clean photos are left almost untouched); a detector without one gives the
-    detection's own mask."""
-    high = getattr(detector, "auto_threshold", None)
-    if threshold is not None or high is None or high <= detection.threshold:
-        return detection.mask
-    mask = hysteresis(detection.probability, high, detection.threshold)
-    if detection.region is not None:
-        mask &= detection.region
-    return mask
+# px a detected hole grows, then feathers over, for a detector whose card does not say: the
+# baselines' margin (their masks sit tight on the damage's core)
+DETECTED_GROWTH = (2, 2)
 
 
-def repair_weight(hole: np.ndarray, dilate: int = 2, feather: int = 2) -> np.ndarray:
+def detected_growth(detector) -> tuple[int, int]:
+    """(dilate, feather) for the detector's masks: the shipped network's card chooses it on real
+    scans (a wider repair replaces good grain around every speck)."""
+    return tuple(getattr(detector, "repair_growth", DETECTED_GROWTH))
+
+
+def repair_rule(mode: str, mask=None, region=None, *, detector=None, threshold=None,
+                dilate: int | None = None, feather: int | None = None) -> RepairRule:
+    """The one rule for what restore repairs. `mask` (marks, any array; only its non-zero pixels
+    ∩ region are counted) is repaired as given unless `dilate`/`feather` say otherwise; with none,
+    the detector's mask at `threshold` (default: its card's) grown as its card says."""
+    selection = region is not None
+    if mode == "fill":
+        return RepairRule("fill", selection, None, dilate or 0, feather or 0)
+    if mask is not None:
+        marks = plane_weight(np.asarray(mask)) > 0
+        if region is not None:
+            marks &= plane_weight(np.asarray(region)) > 0
+        return RepairRule("mask", selection, None, dilate or 0, feather or 0, int(marks.sum()))
+    grow, soften = detected_growth(detector)
+    return RepairRule("detector", selection, resolve_threshold(detector, threshold),
+                      grow if dilate is None else dilate, soften if feather is None else feather)
+
+
+def repair_weight(hole: np.ndarray, dilate: int = 0, feather: int = 0) -> np.ndarray:
     """Compositing weight for a defect mask: 1 on the hole grown by `dilate` px, then a linear
     feather.
 
@@ -365,47 +398,91 @@ class Patch:
         colour_planes(block)[self.rows[inside] - y0, self.cols[inside] - x0] = self.values[inside]
 
 
+@dataclass
+class Restored:
+    """What `restore_and_report` did: the repaired image, the rule that chose its pixels, how many
+    pixels changed, and the detection when it ran (None with a mask or in fill mode)."""
+    image: np.ndarray
+    rule: RepairRule
+    repaired_pixels: int
+    detection: Detection | None = None
+
+
 def restore(image, mask=None, *, region=None, mode: str = "defects", progress: Progress = None,
             cancel: Cancel = None, method: str = "auto", detect_method: str = "auto",
-            threshold: float | None = None, dilate: int = 2, feather: int = 2,
+            threshold: float | None = None, dilate: int | None = None, feather: int | None = None,
             grain: bool = True) -> np.ndarray:
-    """Repaired copy of `image` (same shape and dtype); only (dilated mask ∩ region) changes.
+    """Repaired copy of `image` (same shape and dtype); only (grown mask ∩ region) changes.
 
-    mode="defects": repair the defects in `mask`. When mask is None they are detected first:
-    inside a `region` (a selection: "the damage is here") every pixel at or above the detector's
-    threshold (or `threshold`, the sensitivity) is repaired; on a whole image, unless a
-    `threshold` is given, only defects the detector is sure of somewhere (`auto_mask`).
+    mode="defects": repair the defects in `mask`, as given (a mark is the damage: `dilate` and
+    `feather` grow it only when asked). When mask is None they are detected first, with one rule
+    whether or not a `region` is given: every pixel at or above the detector's threshold (or
+    `threshold`, the sensitivity), grown as the detector's card says (see `repair_rule`).
     mode="fill": the whole region is the hole, filled from its surroundings (heal a selection).
     A soft region (uint8/float selection) blends the repair in proportion to its weight.
     `grain`: add back the film grain of the surroundings that a smooth fill lacks.
     """
-    img, alpha, hole, inpainter, progress = _plan(image, mask, region, mode, progress, cancel,
-                                                  method, detect_method, threshold, dilate,
-                                                  feather)
-    return repair(img, alpha, inpainter, progress=progress, cancel=cancel, grain=grain, hole=hole)
+    plan = _plan(image, mask, region, mode, progress, cancel, method, detect_method, threshold,
+                 dilate, feather)
+    return repair(plan.img, plan.alpha, plan.inpainter, progress=plan.progress, cancel=cancel,
+                  grain=grain, hole=plan.seen)
+
+
+def restore_and_report(image, mask=None, *, region=None, mode: str = "defects",
+                       progress: Progress = None, cancel: Cancel = None, method: str = "auto",
+                       detect_method: str = "auto", threshold: float | None = None,
+                       dilate: int | None = None, feather: int | None = None,
+                       grain: bool = True) -> Restored:
+    """`restore` (same arguments, same pixels) with what front ends report: the rule applied, the
+    number of pixels that changed, and the detection it ran (to show as marks)."""
+    plan = _plan(image, mask, region, mode, progress, cancel, method, detect_method, threshold,
+                 dilate, feather, keep_detection=True)
+    fixed = repair(plan.img, plan.alpha, plan.inpainter, progress=plan.progress, cancel=cancel,
+                   grain=grain, hole=plan.seen)
+    return Restored(fixed, plan.rule, changed_pixels(fixed, plan.img), plan.detection)
+
+
+def changed_pixels(a: np.ndarray, b, rows: int = 256) -> int:
+    """How many pixels differ in any channel, counted in bands of rows: a whole-image comparison
+    of a 100-MP RGB scan would hold 300 MB of booleans beside both images."""
+    total = 0
+    for y in range(0, a.shape[0], rows):
+        diff = a[y:y + rows] != np.asarray(b[y:y + rows])
+        total += int((diff.any(axis=2) if diff.ndim == 3 else diff).sum())
+    return total
 
 
 def restore_patches(image, mask=None, *, region=None, mode: str = "defects",
                     progress: Progress = None, cancel: Cancel = None, method: str = "auto",
-                    detect_method: str = "auto", threshold: float | None = None, dilate: int = 2,
-                    feather: int = 2, grain: bool = True) -> list[Patch]:
+                    detect_method: str = "auto", threshold: float | None = None,
+                    dilate: int | None = None, feather: int | None = None,
+                    grain: bool = True) -> list[Patch]:
     """`restore`, returning only the pixels that change: for lazy or huge images, where the
     caller keeps the original and overlays the patches (`Patch.apply`) instead of holding a
     repaired copy."""
-    img, alpha, hole, inpainter, progress = _plan(image, mask, region, mode, progress, cancel,
-                                                  method, detect_method, threshold, dilate,
-                                                  feather)
+    plan = _plan(image, mask, region, mode, progress, cancel, method, detect_method, threshold,
+                 dilate, feather)
     patches: list[Patch] = []
-    repair_patches(img, alpha, inpainter, patches.append, progress=progress, cancel=cancel,
-                   grain=grain, hole=hole)
+    repair_patches(plan.img, plan.alpha, plan.inpainter, patches.append, progress=plan.progress,
+                   cancel=cancel, grain=grain, hole=plan.seen)
     return patches
 
 
+@dataclass
+class _Plan:
+    img: object                  # the checked image
+    alpha: np.ndarray            # compositing weight: the grown hole × the region
+    seen: np.ndarray | None      # the hole the inpainter sees, when it is not alpha > 0
+    inpainter: object
+    progress: Progress           # what is left of the progress bar, for the repair
+    rule: RepairRule
+    detection: Detection | None = None
+
+
 def _plan(image, mask, region, mode, progress, cancel, method, detect_method, threshold, dilate,
-          feather):
-    """Check the arguments of restore and build what repair needs: (image, alpha, the hole the
-    inpainter sees or None for alpha > 0, inpainter, progress left for the repair). Detection runs
-    here when `mask` is None.
+          feather, keep_detection: bool = False) -> _Plan:
+    """Check the arguments of restore and build what repair needs. Detection runs here when
+    `mask` is None.
 
     A selection clips where the repair is composited (alpha), not the grown defect the restorer
     sees: it says where pixels may change, not what surrounds the defect (a restorer trained only
@@ -418,38 +495,37 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
     weight = _region_plane(region, (H, W))
     cancel = _cancel_fn(cancel)
     detect_share = 0.0  # the part of the progress bar spent detecting
-    seen = None  # the hole the inpainter sees, when it is not alpha > 0
+    seen, detection = None, None
     if mode == "fill":
         if weight is None:
             raise InputError("region: fill mode needs a region (the selection to heal)")
         if mask is not None:
             check_plane(mask, (H, W), "mask")
+        rule = repair_rule("fill", region=weight)
         alpha = weight
     else:
         if mask is None:
             detect_share = 0.4
-            detection = detect(img, region=region, threshold=threshold, cancel=cancel,
-                               method=detect_method,
-                               progress=_sub_progress(progress, 0, detect_share))
-            # a selection says "the damage is here": repair what the detector marks inside it at its
-            # threshold (or the caller's); only a whole image nobody reviewed gets the cautious rule
-            # (auto_mask)
-            if weight is not None:
-                hole = detection.mask
-            else:
-                hole = auto_mask(detection, get_detector(detect_method), threshold)
-            del detection
+            detector = get_detector(detect_method)
+            rule = repair_rule("defects", region=weight, detector=detector, threshold=threshold,
+                               dilate=dilate, feather=feather)
+            detection = _detect(img, detector, detect_method, region, rule.threshold,
+                                _sub_progress(progress, 0, detect_share), cancel)
+            hole = detection.mask
         else:
             hole = plane_weight(check_plane(mask, (H, W), "mask")) > 0
             if weight is not None:
                 hole &= weight > 0
-        alpha = repair_weight(hole, dilate, feather)
+            rule = RepairRule("mask", weight is not None, None, dilate or 0, feather or 0,
+                              int(hole.sum()))
+        alpha = repair_weight(hole, rule.dilate, rule.feather)
         del hole  # keep peak memory down on 100-MP scans
         if weight is not None:
             seen = alpha > 0
             alpha *= weight
-    return (img, alpha, seen, get_inpainter(method, fill=mode == "fill"),
-            _sub_progress(progress, detect_share, 1.0))
+    return _Plan(img, alpha, seen, get_inpainter(method, fill=mode == "fill"),
+                 _sub_progress(progress, detect_share, 1.0), rule,
+                 detection if keep_detection else None)
 
 
 def repair(img, alpha: np.ndarray, inpainter, *, progress: Progress = None, cancel: Cancel = None,
@@ -543,11 +619,10 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
 class Settings:
     """What a front end shows before any run (its controls' starting values), from the cards."""
     threshold: float              # the detector's own: its card's, else the classical baseline's
-    auto_threshold: float | None  # the stricter one of a whole image with no threshold (auto_mask)
     detector: dict                # the detector's provenance
     restorer: dict                # the restorer's provenance (method auto)
-    dilate: int = 2               # restore's defaults: the hole grows by `dilate` px, then feathers
-    feather: int = 2
+    dilate: int = DETECTED_GROWTH[0]   # how restore grows a detected hole (px), then feathers it
+    feather: int = DETECTED_GROWTH[1]
     methods: tuple = METHODS
     detect_methods: tuple = DETECT_METHODS
     modes: tuple = MODES
@@ -560,38 +635,38 @@ def settings(method: str = "auto") -> Settings:
     if method not in DETECT_METHODS:
         raise InputError(f"method: {method!r} is not one of {', '.join(DETECT_METHODS)}")
     card = models.default_card("detect") if method in ("auto", "model") else None
-    if card is None and method == "model":
-        raise models.ModelError(f"no detector model found in {models.models_dir()}")
+    if card is None and method in ("auto", "model"):
+        get_detector(method)  # the error that says what is missing
     if card is not None and card.threshold is not None:
-        threshold, high, detector = card.threshold, card.card.get("auto_threshold"), card.provenance
+        threshold, detector = card.threshold, card.provenance
+        growth = card.card.get("repair_growth")
+        growth = (growth["dilate"], growth["feather"]) if growth else DETECTED_GROWTH
     else:
         own = InfraredDetector() if method == "infrared" else ClassicalDetector()
-        threshold, detector = own.threshold, own.provenance
-        high = getattr(own, "auto_threshold", None)
+        threshold, detector, growth = own.threshold, own.provenance, detected_growth(own)
     restore_card = models.default_card("restore")
     restorer = restore_card.provenance if restore_card else ClassicalInpainter().provenance
-    high = float(high) if high is not None and high > threshold else None
-    return Settings(float(threshold), high, detector, restorer)
+    return Settings(float(threshold), detector, restorer, int(growth[0]), int(growth[1]))
 
 
 @dataclass
 class Scan:
-    """An image, its detection, and the mask `restore` repairs when given none (detect_and_mask)."""
+    """An image, its detection, the mask `restore` repairs when given none, and the rule that chose
+    it (detect_and_mask)."""
     image: object                   # the checked image (numpy, or the lazy array as given)
     detection: Detection
     repair_mask: np.ndarray         # bool HxW
+    rule: RepairRule
 
 
 def detect_and_mask(image, *, region=None, threshold: float | None = None,
                     progress: Progress = None, cancel: Cancel = None, method: str = "auto") -> Scan:
-    """Detect, then the mask restore(image, region=region, threshold=threshold) repairs: inside a
-    region, the detection's mask (every pixel at or above the threshold); on a whole image with no
-    threshold given, only the defects the detector is sure of (auto_mask).
-    restore(image, scan.repair_mask, region=region) then gives the same pixels as
-    restore(image, region=region, threshold=threshold)."""
+    """Detect, then the mask restore(image, region=region, threshold=threshold) repairs (the
+    detection's mask at the threshold, inside the region) and its rule. restore(image,
+    scan.repair_mask, region=region, dilate=scan.rule.dilate, feather=scan.rule.feather) gives the
+    same pixels as restore(image, region=region, threshold=threshold)."""
     img = check_image(image, lazy_ok=True)
     detector = get_detector(method)
-    detection = _detect(img, detector, method, region, threshold, progress, cancel)
-    if region is not None:
-        return Scan(img, detection, detection.mask)
-    return Scan(img, detection, auto_mask(detection, detector, threshold))
+    rule = repair_rule("defects", region=region, detector=detector, threshold=threshold)
+    detection = _detect(img, detector, method, region, rule.threshold, progress, cancel)
+    return Scan(img, detection, detection.mask, rule)

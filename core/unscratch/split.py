@@ -170,8 +170,8 @@ def _to_dask(array: np.ndarray, chunks: tuple, scheduler):
 
 
 def split_restore(image, *, region=None, mode: str = "defects", threshold: float | None = None,
-                  method: str = "auto", detect_method: str = "auto", dilate: int = 2,
-                  feather: int = 2, chunk: int = 4096,
+                  method: str = "auto", detect_method: str = "auto", dilate: int | None = None,
+                  feather: int | None = None, chunk: int = 4096,
                   scheduler=None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """`api.restore` of one image split into chunks computed by dask (`scheduler`: a distributed
     Client, "threads", "sync", ...): returns (restored, probability or None in fill mode,
@@ -200,7 +200,9 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
         if region is not None:
             raise InputError("split_restore: a region is only supported in fill mode")
         detector = api.get_detector(detect_method)
-        chosen = api.resolve_threshold(detector, threshold)
+        rule = api.repair_rule(mode, detector=detector, threshold=threshold, dilate=dilate,
+                               feather=feather)
+        chosen = rule.threshold
         if min(H, W) > 1:
             py, px = _plans(detector, (H, W), (0, H, 0, W), chunk)
             arr = _to_dask(cube, (py.chunks, px.chunks, (cube.shape[2],)), scheduler)
@@ -211,9 +213,8 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
             (probability,) = dask.compute(lazy, scheduler=scheduler)
         else:
             probability = np.zeros((H, W), np.float32)
-        detection = api.Detection(probability, api.threshold_mask(probability, chosen), chosen)
-        hole = api.auto_mask(detection, detector, threshold)
-        alpha = api.repair_weight(hole, dilate, feather)
+        hole = api.threshold_mask(probability, chosen)
+        alpha = api.repair_weight(hole, rule.dilate, rule.feather)
     roi = bbox(alpha > 0)
     if roi is None or min(H, W) == 1:
         return img.copy(), probability, hole

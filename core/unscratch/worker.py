@@ -13,8 +13,8 @@ import traceback
 
 import numpy as np
 
-from . import __version__, detect, restore
-from .api import detect_and_mask, resolve_threshold, settings
+from . import __version__, detect
+from .api import restore_and_report, settings
 from .errors import Cancelled, InputError, ModelError
 from .protocol import PROTOCOL_VERSION
 
@@ -73,18 +73,12 @@ def run(job: str) -> dict:
         outputs = {"probability": "probability.npy", "mask": "mask.npy"}
         info.update(det.provenance, defect_pixels=int(det.mask.sum()))
     elif op in ("restore", "fill"):
-        mask, region = inputs.get("mask"), inputs.get("region")
-        mode = "fill" if op == "fill" else "defects"
-        hole, progress = mask, _progress
-        # detect first: the mask restore would repair (api.restore's rule)
-        if mode == "defects" and mask is None:
-            hole = detect_and_mask(image, region=region, threshold=params.get("threshold"),
-                                   cancel=_host_gone, progress=lambda f: _progress(0.4 * f),
-                                   method=params.get("detect_method", "auto")).repair_mask
-            progress = lambda f: _progress(0.4 + 0.6 * f)  # noqa: E731
-        result = restore(image, hole, region=region, mode=mode, threshold=params.get("threshold"),
-                         progress=progress, cancel=_host_gone, method=params.get("method", "auto"))
-        del hole
+        done = restore_and_report(image, inputs.get("mask"), region=inputs.get("region"),
+                                  mode="fill" if op == "fill" else "defects",
+                                  threshold=params.get("threshold"), progress=_progress,
+                                  cancel=_host_gone, method=params.get("method", "auto"),
+                                  detect_method=params.get("detect_method", "auto"))
+        result = done.image
         changed = result != image
         if changed.ndim == 3:
             changed = changed.any(axis=2)
@@ -92,40 +86,18 @@ def run(job: str) -> dict:
                 result if alpha is None else np.dstack([result, alpha]))
         np.save(os.path.join(job, "changed.npy"), changed.astype(np.uint8) * 255)
         outputs = {"restored": "restored.npy", "changed": "changed.npy"}
-        info.update(repair_rule(mode, mask, region, params), repaired_pixels=int(changed.sum()))
+        info.update(done.rule.as_dict(), repaired_pixels=done.repaired_pixels)
     else:
         raise InputError(f"unknown operation {op!r}")
     return {"ok": True, "outputs": outputs, "info": info}
 
 
 def describe(method: str = "auto") -> dict:
-    """What a host shows before any run: the detector's own threshold and the stricter whole-image
-    one."""
+    """What a host shows before any run: the detector's own threshold and how restore grows the
+    holes it detects."""
     own = settings(method)
-    return {"threshold": own.threshold, "auto_threshold": own.auto_threshold,
+    return {"threshold": own.threshold, "dilate": own.dilate, "feather": own.feather,
             "detector": own.detector}
-
-
-def repair_rule(mode: str, mask, region, params: dict) -> dict:
-    """Which pixels restore was asked to repair, in words a host can show (see api.restore):
-    rule "fill" (the whole region), "mask" (the mask sent, ∩ region), "selection" (the detector's
-    mask at `threshold` inside the region) or "cautious" (whole image, no threshold: defects that
-    reach `auto_threshold` somewhere, grown down to `threshold`)."""
-    selected = {"selection": region is not None}
-    if mode == "fill":
-        return dict(selected, rule="fill")
-    if mask is not None:
-        hole = mask > 0
-        if region is not None:
-            hole &= region > 0
-        return dict(selected, rule="mask", mask_pixels=int(hole.sum()))
-    own = settings(params.get("detect_method", "auto"))
-    threshold = resolve_threshold(own, params.get("threshold"))
-    if region is None and params.get("threshold") is None and own.auto_threshold is not None:
-        return dict(selected, rule="cautious", threshold=threshold,
-                    auto_threshold=own.auto_threshold)
-    return dict(selected, rule="selection" if region is not None else "threshold",
-                threshold=threshold)
 
 
 def main(argv=None) -> int:

@@ -71,8 +71,11 @@ class PairStream(torch.utils.data.IterableDataset):
             models.configure(threads=1)  # a data worker's detector runs beside training: one thread
         bank = simulate.OverlayBank(split=self.split if self.split in ("train", "val", "test") else "all")
         while True:
-            photo = self.photos[rng.integers(len(self.photos))]
-            pair = simulate.make_pair(photo, rng, bank, size=self.size, scale_range=(0.25, 1.0))
+            if self.mined and rng.random() < self.mined_share:
+                pair = self._mined_pair(rng, bank)
+            else:
+                photo = self.photos[rng.integers(len(self.photos))]
+                pair = simulate.make_pair(photo, rng, bank, size=self.size, scale_range=(0.25, 1.0))
             # scans come in any orientation (film-transport scratches run along the film, which may lie
             # either way), so no direction may be learned as "picture": a random quarter turn
             turn = int(rng.integers(4))
@@ -91,6 +94,24 @@ class PairStream(torch.utils.data.IterableDataset):
                 drawn = set(pair.info.get("families", ()))
                 item += (torch.tensor([f in drawn for f in self.families], dtype=torch.float32),)
             yield item
+
+
+    def _mined_pair(self, rng, bank):
+        """A `size` crop holding a mined spot (jittered, any quarter turn later), damaged as usual."""
+        crop, y, x, side = self.mined[rng.integers(len(self.mined))]
+        h, w = crop.shape[:2]
+        s = self.size
+        if min(h, w) < s:
+            crop = cv2.copyMakeBorder(crop, 0, max(0, s - h), 0, max(0, s - w), cv2.BORDER_REFLECT)
+            h, w = crop.shape[:2]
+        jit = s // 3
+        y0 = int(np.clip(y - s // 2 + rng.integers(-jit, jit + 1), 0, h - s))
+        x0 = int(np.clip(x - s // 2 + rng.integers(-jit, jit + 1), 0, w - s))
+        clean = crop[y0:y0 + s, x0:x0 + s].astype(np.float32) / 255
+        if rng.random() < 0.5:
+            clean = clean[:, ::-1]
+        return simulate.simulate(np.ascontiguousarray(clean), rng, bank,
+                                 scale=simulate.resolution_scale(0.7 * side))
 
 
 DECOY_THRESHOLD = 0.5  # permissive: more of the detector's typical mistakes than users' masks hold
@@ -186,6 +207,8 @@ def main(argv=None) -> int:
                     help="restorer: share of pairs whose hole also covers the detector's false positives")
     ap.add_argument("--vary-hole", action="store_true",
                     help="restorer: grow each training hole by a random 0-4 px and feather 0-3 px (default 2 and 2)")
+    ap.add_argument("--mined", help="folder written by unscratch.train.mine: real picture the detector marked")
+    ap.add_argument("--mined-share", type=float, default=0.5, help="share of pairs cut around a mined spot")
     ap.add_argument("--init", help="start from this checkpoint (.pt), or from a shipped model (.onnx)")
     ap.add_argument("--out", default="models", help="folder for <name>.onnx, .json and .pt")
     ap.add_argument("--name", default=None)
@@ -203,8 +226,13 @@ def main(argv=None) -> int:
         if decoy_detector is None:
             ap.error(f"--decoys needs a shipped detector in {models.models_dir()}")
     model = Detector() if args.task == "detect" else Restorer()
+    mined = None
+    if args.mined:
+        from .mine import load_mined
+        mined = load_mined(args.mined)
     stream = PairStream("train", args.size, args.seed, max_photos=args.max_photos, task=args.task,
-                         decoys=args.decoys, vary_hole=args.vary_hole)
+                         decoys=args.decoys, vary_hole=args.vary_hole, mined=mined,
+                         mined_share=args.mined_share if mined else 0.0)
     if args.init and args.init.endswith(".onnx"):
         sample = itertools.islice(iter(PairStream("train", args.size, args.seed + 1, max_photos=args.max_photos,
                                                   task=args.task)), ONNX_INIT_SAMPLE)
@@ -263,6 +291,8 @@ def main(argv=None) -> int:
                      "data": "clean photos: train split of unscratch.train.pool (see pool manifest for sources and "
                              "licences); damage: unscratch.train.simulate with the train split of the MIT-licensed "
                              "FilmDamageSimulator sprites (Ivanova et al., CGF 2023) plus procedural damage",
+                     **({"mined": {"folder": args.mined, "share": args.mined_share, "spots": len(mined)}}
+                        if mined else {}),
                      **({"decoys": {"share": args.decoys, "threshold": DECOY_THRESHOLD,
                                     "detector_sha256": decoy_detector.sha256}} if decoy_detector else {})},
         "onnx_vs_torch_max_abs_error": err,
