@@ -106,20 +106,14 @@ def damaged_photo(seed=0):
     photo and on dark or straight scratches it finds far less (issue 23), which host tests are not about."""
     import cv2
     from unscratch.demo import sample_photo
+    from unscratch.strokes import curved_stroke
 
     clean = np.ascontiguousarray(sample_photo()[:256, :256, :3])
     rng = np.random.default_rng(seed)
     h, w = clean.shape[:2]
     opacity = np.zeros((h, w), np.float32)
     for _ in range(6):
-        p = rng.uniform([0, 0], [w, h], size=(4, 2))
-        t = np.linspace(0, 1, 400)[:, None]
-        curve = ((1 - t) ** 3 * p[0] + 3 * (1 - t) ** 2 * t * p[1] + 3 * (1 - t) * t ** 2 * p[2]
-                 + t ** 3 * p[3])
-        stroke = np.zeros((h, w), np.float32)
-        cv2.polylines(stroke, [np.round(curve * 16).astype(np.int32)], False, 1.0, int(rng.integers(1, 3)),
-                      cv2.LINE_AA, 4)
-        opacity = np.maximum(opacity, stroke * 0.95)
+        opacity = np.maximum(opacity, curved_stroke(h, w, rng) * 0.95)
     for _ in range(40):
         spot = np.zeros((h, w), np.float32)
         cv2.circle(spot, tuple(int(v) for v in rng.uniform([0, 0], [w, h])), int(rng.integers(1, 4)), 1.0, -1,

@@ -218,12 +218,18 @@ def _fake_sources(root):
                         lambda r: [("h1", r / "h1.png", "public domain", "a note")], holdout=True))
 
 
-def test_fetch_downscales_records_licences_and_holds_out(tmp_path, monkeypatch):
-    srcs = _fake_sources(tmp_path / "unpacked")
-    monkeypatch.setattr(pool_fetch, "SOURCES", srcs)
+@pytest.fixture
+def fake_sources(tmp_path, monkeypatch):
+    """The fetcher sees only _fake_sources, already unpacked under tmp_path; returns the cache folder."""
+    monkeypatch.setattr(pool_fetch, "SOURCES", _fake_sources(tmp_path / "unpacked"))
     monkeypatch.setattr(pool_cache, "HOLDOUT_SOURCES", frozenset({"held"}))
-    monkeypatch.setattr(pool_fetch._Fetcher, "unpack", lambda self, src: tmp_path / "unpacked" / src.name)
-    cache = tmp_path / "cache"
+    monkeypatch.setattr(pool_fetch._Fetcher, "unpack",
+                        lambda self, src: tmp_path / "unpacked" / src.name)
+    return tmp_path / "cache"
+
+
+def test_fetch_downscales_records_licences_and_holds_out(tmp_path, fake_sources):
+    cache = fake_sources
     manifest = pool_fetch.fetch(cache, log=None)
     e = {x["name"]: x for x in manifest["photos"]}
     assert set(e) == {"huge", "small", "h1"}
@@ -239,12 +245,8 @@ def test_fetch_downscales_records_licences_and_holds_out(tmp_path, monkeypatch):
                                  for p in pool.photo_paths("all", cache)}
 
 
-def test_export_is_a_usable_compact_cache(tmp_path, monkeypatch):
-    srcs = _fake_sources(tmp_path / "unpacked")
-    monkeypatch.setattr(pool_fetch, "SOURCES", srcs)
-    monkeypatch.setattr(pool_cache, "HOLDOUT_SOURCES", frozenset({"held"}))
-    monkeypatch.setattr(pool_fetch._Fetcher, "unpack", lambda self, src: tmp_path / "unpacked" / src.name)
-    cache = tmp_path / "cache"
+def test_export_is_a_usable_compact_cache(tmp_path, monkeypatch, fake_sources):
+    cache = fake_sources
     pool_fetch.fetch(cache, log=None)
     want = {p.relative_to(cache).with_suffix(".jpg").as_posix()
             for p in pool.photo_paths("all", cache)}

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import detect, io, restore
 from .progress import Bar
+from .strokes import curved_stroke
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "astronaut.jpg"
 
@@ -27,13 +28,7 @@ def add_demo_damage(clean: np.ndarray, seed: int = 7) -> tuple[np.ndarray, np.nd
     layer = np.zeros((h, w), np.float32)   # defect opacity
     polarity = np.zeros((h, w), np.float32)  # +1 bright, -1 dark
     for k in range(6):
-        p = rng.uniform([0, 0], [w, h], size=(4, 2))
-        t = np.linspace(0, 1, 400)[:, None]
-        curve = ((1 - t) ** 3 * p[0] + 3 * (1 - t) ** 2 * t * p[1] + 3 * (1 - t) * t ** 2 * p[2]
-                 + t ** 3 * p[3])
-        stroke = np.zeros((h, w), np.float32)
-        cv2.polylines(stroke, [np.round(curve * 16).astype(np.int32)], False, 1.0,
-                      int(rng.integers(1, 3)), cv2.LINE_AA, 4)
+        stroke = curved_stroke(h, w, rng)
         sign = 1.0 if k % 2 == 0 else -1.0
         polarity = np.where(stroke > layer, sign, polarity)
         layer = np.maximum(layer, stroke * rng.uniform(0.6, 0.95))

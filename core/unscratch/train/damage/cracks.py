@@ -102,9 +102,7 @@ def draw_network(cv: Canvas, patch: np.ndarray, start, theta, length, scale: flo
 
 def draw(cv: Canvas, n: int, scale: float) -> None:
     """``n`` crack networks, each from an image edge or an interior point, across much of the picture."""
-    rng = cv.rng
-    h, w = cv.h, cv.w
-    side = min(h, w)
+    rng, h, w, side, _ = cv.frame(scale)
     for _ in range(n):
         patch = np.zeros((h, w), np.uint8)
         st = crack_style(cv)

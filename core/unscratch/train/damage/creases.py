@@ -7,21 +7,17 @@ import cv2
 import numpy as np
 
 from .cracks import crack_style, draw_network
-from .draw import Canvas, smooth_1d
+from .draw import Canvas, axis, smooth_1d
 
 
 def draw(cv: Canvas, n: int, scale: float) -> None:
-    rng = cv.rng
-    h, w = cv.h, cv.w
-    side = min(h, w)
-    s = max(scale, 0.35)
+    rng, h, w, side, s = cv.frame(scale)
     for _ in range(n):
         fold = rng.random() < 0.3                  # a fold right across; a crease may stop inside
         length = (rng.uniform(1.2, 2.0) if fold else rng.uniform(0.4, 1.3)) * side
         c = np.array([rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h])
         th = rng.uniform(0, np.pi)
-        d = np.array([np.cos(th), np.sin(th)])
-        nrm = np.array([-d[1], d[0]])
+        d, nrm = axis(th)
         m = max(8, int(length / 4))
         t = np.linspace(-0.5, 0.5, m)[:, None]
         bow = rng.normal(0, 0.02) * length * (1 - 4 * t ** 2)

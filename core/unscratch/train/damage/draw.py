@@ -65,11 +65,6 @@ def smooth_1d(rng: np.random.Generator, n: int, knots: int = 6) -> np.ndarray:
     return np.interp(np.linspace(0, k - 1, n), np.arange(k), v)
 
 
-def bezier(p: np.ndarray, n: int) -> np.ndarray:
-    t = np.linspace(0, 1, n)[:, None]
-    return ((1 - t) ** 3) * p[0] + 3 * ((1 - t) ** 2) * t * p[1] + 3 * (1 - t) * t * t * p[2] + t ** 3 * p[3]
-
-
 def draw_lines(h: int, w: int, lines, margin: float) -> tuple[int, int, np.ndarray] | None:
     """Draw polylines [(pts Nx2 float xy, thickness int, intensity 0..255 (scalar or per segment))]
     on a uint8 patch covering their bounding box (clipped to the image)."""
@@ -117,6 +112,12 @@ def soften(out, thick: int, rng: np.random.Generator, texture: float = 0.35):
     return y0, x0, np.clip(f * np.float32(1 / 255), 0, 1)
 
 
+def axis(theta: float) -> tuple[np.ndarray, np.ndarray]:
+    """The unit vector at angle ``theta`` and its normal (rotated a quarter turn)."""
+    d = np.array([np.cos(theta), np.sin(theta)])
+    return d, np.array([-d[1], d[0]])
+
+
 def paper_colour(rng: np.random.Generator) -> np.ndarray:
     """The colour of bare photo paper: white to yellowed cream."""
     y = rng.uniform(0.0, 1.0) ** 1.5
@@ -136,6 +137,11 @@ class Canvas:
         self._local = None
         self._local_l = None
         self.n = 0
+
+    def frame(self, scale: float, least: float = 0.35) -> tuple[np.random.Generator, int, int, int, float]:
+        """What a family's ``draw`` starts from: (rng, h, w, the short side, ``scale`` but at least
+        ``least``: a defect keeps some size on a small scan)."""
+        return self.rng, self.h, self.w, min(self.h, self.w), max(scale, least)
 
     def _make_local(self) -> None:
         h, w = self.h, self.w

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .draw import Canvas, bezier, draw_lines, width
+from ...strokes import bezier
+from .draw import Canvas, axis, draw_lines, width
 
 
 def draw(cv: Canvas, n: int, scale: float) -> None:
-    rng = cv.rng
-    h, w = cv.h, cv.w
-    s = max(scale, 0.4)
+    rng, h, w, _, s = cv.frame(scale, 0.4)
     for _ in range(n):
         length = rng.uniform(8, 60) * s * (3.0 if rng.random() < 0.2 else 1.0)     # some long hairs
         p0 = np.array([rng.uniform(0, w), rng.uniform(0, h)])
         th = rng.uniform(0, 2 * np.pi)
-        d = np.array([np.cos(th), np.sin(th)])
-        nrm = np.array([-d[1], d[0]])
+        d, nrm = axis(th)
         ctrl = [p0, p0 + d * length / 3 + nrm * rng.normal(0, 0.3) * length,
                 p0 + d * 2 * length / 3 + nrm * rng.normal(0, 0.3) * length, p0 + d * length]
         thick, fac = width(rng.uniform(0.7, 2.0) * s)

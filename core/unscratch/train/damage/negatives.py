@@ -9,7 +9,8 @@ import math
 import cv2
 import numpy as np
 
-from .draw import bezier, rep3, smooth_1d
+from ...strokes import bezier
+from .draw import rep3, smooth_1d
 
 HARD_NEGATIVE_P = 0.6       # share of crops that get thin picture structure
 

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .draw import Canvas, bezier, draw_lines, smooth_1d, soften, width
+from ...strokes import bezier
+from .draw import Canvas, axis, draw_lines, smooth_1d, soften, width
 
 
 def _bezier_scratch(cv: Canvas, scale: float) -> None:
-    rng = cv.rng
-    h, w = cv.h, cv.w
-    side = min(h, w)
+    rng, h, w, side, _ = cv.frame(scale)
     length = rng.uniform(0.25, 1.3) * side
     p0 = np.array([rng.uniform(0.0, 1.0) * w, rng.uniform(0.0, 1.0) * h])     # starts inside the crop
     th = rng.uniform(0, 2 * np.pi)
-    d = np.array([np.cos(th), np.sin(th)])
-    nrm = np.array([-d[1], d[0]])
+    d, nrm = axis(th)
     p3 = p0 + d * length
     bend = rng.normal(0, 0.12, 2) * length
     p1 = p0 + d * length / 3 + nrm * bend[0]

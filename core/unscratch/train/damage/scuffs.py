@@ -6,19 +6,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .draw import Canvas
+from .draw import Canvas, axis
 
 
 def draw(cv: Canvas, n: int, scale: float) -> None:
-    rng = cv.rng
-    h, w = cv.h, cv.w
-    side = min(h, w)
-    s = max(scale, 0.35)
+    rng, h, w, side, s = cv.frame(scale)
     for _ in range(n):
         c = np.array([rng.uniform(0, w), rng.uniform(0, h)])
         th = rng.uniform(0, np.pi)
-        d = np.array([np.cos(th), np.sin(th)])
-        nrm = np.array([-d[1], d[0]])
+        d, nrm = axis(th)
         length = rng.uniform(0.08, 0.5) * side
         band = rng.uniform(3, 25) * s
         curve = rng.normal(0, 0.08) * length          # the whole bundle bends alike

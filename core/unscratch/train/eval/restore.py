@@ -63,6 +63,17 @@ def inpainters() -> dict:
 
 # biharmonic and G'MIC take minutes per megapixel here: they run on the first images only
 SLOW_SUBSET = 4
+SLOW = (GmicInpainter, BiharmonicInpainter)  # these run on the first SLOW_SUBSET cases only
+
+
+def _runnable(methods: dict, cases: list, rows: dict):
+    """(name, inpainter, the cases it runs on) for each method; a method that cannot run here (a
+    string saying why) goes into ``rows`` as a note instead."""
+    for name, inp in methods.items():
+        if isinstance(inp, str):
+            rows[name] = {"note": inp}
+        else:
+            yield name, inp, cases[:SLOW_SUBSET] if isinstance(inp, SLOW) else cases
 
 
 def grain_ratio(result: np.ndarray, clean: np.ndarray, where: np.ndarray) -> float:
@@ -166,12 +177,7 @@ def eval_restore(n_per_photo: int = 1, size: int = 512, seed: int = 0, quick: bo
     mp = sum(c.mask.size for c in cases) / 1e6
     rows, oracle_psnr = {}, []
     methods = inpainters()
-    for name, inp in methods.items():
-        if isinstance(inp, str):
-            rows[name] = {"note": inp}
-            continue
-        subset = (cases[:SLOW_SUBSET] if isinstance(inp, (GmicInpainter, BiharmonicInpainter))
-                  else cases)
+    for name, inp, subset in _runnable(methods, cases, rows):
         rows[name], whole_psnr = _restore_row(inp, subset)
         if name == "unscratch model" or (not oracle_psnr and name == "OpenCV Telea"):
             oracle_psnr = whole_psnr
@@ -181,8 +187,8 @@ def eval_restore(n_per_photo: int = 1, size: int = 512, seed: int = 0, quick: bo
     if "unscratch model" in methods:
         rows[f"unscratch model, first {SLOW_SUBSET} (as biharmonic, G'MIC)"] = _restore_row(
             methods["unscratch model"], cases[:SLOW_SUBSET])[0]
-    rows["Telea, first %d" % SLOW_SUBSET] = _restore_row(methods["OpenCV Telea"],
-                                                         cases[:SLOW_SUBSET])[0]
+    rows[f"Telea, first {SLOW_SUBSET}"] = _restore_row(methods["OpenCV Telea"],
+                                                       cases[:SLOW_SUBSET])[0]
     clean = clean_crops("test", 512, seed, photos=few(pool.photo_paths("test")))
     res = {"rows": rows, "n_images": len(cases), "megapixels": mp, "fill": eval_fill(cases, seed)}
     # the full pipeline: our detector, then our restorer, no oracle; with restore's own (auto)
@@ -222,19 +228,14 @@ def independent_restore(photos, n_per_photo: int, size: int, seed: int) -> dict:
                               progress=lambda xs: _each(xs, "independent damage"))
     cases = [Case(s.damaged, s.clean, s.mask, np.zeros(s.mask.shape, np.float32)) for s in samples]
     rows, oracle, methods, kept = {}, {}, restore_methods(), {}
-    for name, inp in methods.items():
-        if isinstance(inp, str):
-            rows[name] = {"note": inp}
-            continue
-        subset = (cases[:SLOW_SUBSET] if isinstance(inp, (GmicInpainter, BiharmonicInpainter))
-                  else cases)
+    for name, inp, subset in _runnable(methods, cases, rows):
         kept[name] = [] if subset is cases else None
         (rows[name if subset is cases else f"{name}, first {SLOW_SUBSET}"],
          oracle[name]) = _restore_row(inp, subset, keep=kept[name])
         if name == "restore (defects)":
             grained = _restore_row(inp, subset, grain=True)
             rows[name + " + grain (restore's default)"], oracle["grain"] = grained
-    if any(isinstance(v, (GmicInpainter, BiharmonicInpainter)) for v in methods.values()):
+    if any(isinstance(v, SLOW) for v in methods.values()):
         # beside the slow baselines, on their images
         for name in ("restore (defects)", "OpenCV Telea"):
             if name in oracle:
