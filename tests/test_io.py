@@ -181,11 +181,12 @@ def test_exif_xmp_and_the_formats_own_text_survive(tmp_path):
     with Image.open(tmp_path / "restored.jpg") as shown:
         assert shown.getexif().get(0x013B) == "A. Archivist"
         assert shown.info.get("comment") == b"scanned 1987"
-    # XMP goes to every format; EXIF to PNG; IPTC and comments only to JPEG, which alone can hold them
+    # XMP goes to every format; EXIF to PNG, and its text tags (here the artist) to TIFF as TIFF tags;
+    # IPTC and comments only to JPEG, which alone can hold them
     png_info = io.read_with_info(io.write(tmp_path / "restored.png", image, info=info))[1]
     assert png_info.xmp == XMP and png_info.exif == info.exif and png_info.native is None
     tif_info = io.read_with_info(io.write(tmp_path / "restored.tif", image, info=info))[1]
-    assert tif_info.xmp == XMP and tif_info.native is None
+    assert tif_info.xmp == XMP and tif_info.native == (".tif", [(315, 2, 0, b"A. Archivist", True)])
 
     png = tmp_path / "scan.png"
     text = [(b"tEXt", b"Title\0Wedding, 1952"), (b"iTXt", b"Author\0\0\0\0\0J\xc3\xb6rg")]
@@ -237,7 +238,7 @@ def test_broken_metadata_does_not_cost_the_picture(tmp_path):
     img = sample((12, 16, 3), np.uint8)
     png = io.write(tmp_path / "a.png", img)
     data = png.read_bytes()
-    chunks = io._png_chunk(b"eXIf", b"II*\0\x08\0\0\0\x05") + io._png_chunk(b"iTXt", io.PNG_XMP + b"\x01\x00en")
+    chunks = io.metadata.png_chunk(b"eXIf", b"II*\0\x08\0\0\0\x05") + io.metadata.png_chunk(b"iTXt", io.metadata.PNG_XMP + b"\x01\x00en")
     png.write_bytes(data[:33] + chunks + data[33:])
     back, info = io.read_with_info(png)
     np.testing.assert_array_equal(back, img)

@@ -7,6 +7,8 @@ round-trip bit-identically.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .errors import InputError
@@ -28,6 +30,7 @@ def check_image(image, name: str = "image", *, lazy_ok: bool = False) -> np.ndar
     """
     if image is None:
         raise InputError(f"{name}: no image given")
+    _check_array_like(image, name, "an image array")
     arr = image if lazy_ok and is_lazy(image) else np.asarray(image)
     shape, dtype = tuple(int(s) for s in arr.shape), np.dtype(arr.dtype)
     if len(shape) not in (2, 3):
@@ -45,9 +48,48 @@ def check_image(image, name: str = "image", *, lazy_ok: bool = False) -> np.ndar
     return arr
 
 
+def _check_array_like(value, name: str, expected: str) -> None:
+    """Refuse what is no array at all (a path, a number, None) with its type, before numpy would
+    turn it into an array of shape ()."""
+    if isinstance(value, (np.ndarray, list, tuple)) or is_lazy(value) \
+            or hasattr(value, "__array__") or hasattr(value, "__array_interface__"):
+        return
+    said = f" {value!r}" if isinstance(value, (str, bytes, os.PathLike)) else ""
+    hint = "; read the file first (unscratch.io.read)" if said else ""
+    raise InputError(f"{name}: expected {expected}, got {type(value).__name__}{said}{hint}")
+
+
 def _check_finite(block: np.ndarray, name: str, where: str = "") -> None:
-    if block.dtype == np.float32 and not np.isfinite(block).all():
+    """NaN, infinities and float samples outside 0-1 are refused, with the same words for a file
+    (the CLI), an array (the API) and a lazy array's block."""
+    if block.dtype != np.float32 or block.size == 0:
+        return
+    if not np.isfinite(block).all():
         raise InputError(f"{name}: contains NaN or infinite values{where}")
+    problem = float_range_problem(float(block.min()), float(block.max()))
+    if problem:
+        raise InputError(f"{name}: {problem}{where}")
+
+
+FLOAT_SLACK = 0.01  # float samples within [-0.01, 1.01] are 0-1 data (rounding aside)
+
+
+def float_range_problem(low: float, high: float) -> str | None:
+    """What is wrong with float samples ranging low..high, or None when they are 0-1 data: the
+    core reads float as 0-1 (1 = white); a range that reaches far past 1 was meant as 0-255 or
+    0-65535, one slightly outside 0-1 (an over- or undershoot, e.g. 0-1.5 or -0.2-0.8) is said as
+    such."""
+    if low >= -FLOAT_SLACK and high <= 1 + FLOAT_SLACK:
+        return None
+    if high > 2:
+        scale = "0-255" if high <= 255.5 else "0-65535" if high <= 65535.5 else "another range"
+        said = f"these look like {scale}; scale them to 0-1"
+    else:
+        side = " and ".join(s for s, out in (("below 0", low < -FLOAT_SLACK),
+                                             ("above 1", high > 1 + FLOAT_SLACK)) if out)
+        said = f"these go {side}, out of 0-1; clip or rescale them to 0-1"
+    return (f"float samples range {low:g} to {high:g}; unscratch reads float images as 0-1 "
+            f"(1 = white) and {said}, or use 8- or 16-bit integers")
 
 
 def read_block(image, y0: int, y1: int, x0: int, x1: int, name: str = "image", all_planes: bool = False) -> np.ndarray:
@@ -104,6 +146,7 @@ def to_rgb_float(block: np.ndarray) -> np.ndarray:
 
 def check_plane(plane, shape: tuple[int, int], name: str) -> np.ndarray:
     """A region or mask must be HxW (or HxWx1) matching the image, finite, and bool/uint8/uint16/float."""
+    _check_array_like(plane, name, "an HxW array")
     arr = np.asarray(plane)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
