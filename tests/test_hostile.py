@@ -131,15 +131,15 @@ def test_an_unwritable_output_folder_fails_before_the_first_output(tmp_path, sca
 # --- 2. bombs, empty images, folders, full disks -------------------------------------------------
 def _png_with_size(width: int, height: int) -> bytes:
     """A small valid PNG whose IHDR then declares another size (CRC fixed, so only the size is wrong)."""
-    data = bytearray(io._encode(np.zeros((8, 8), np.uint8), ".png", io.ImageInfo(), 95))
+    data = bytearray(io.encode(np.zeros((8, 8), np.uint8), ".png", io.ImageInfo(), 95))
     data[16:24] = struct.pack(">II", width, height)
     data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])) & 0xFFFFFFFF)
     return bytes(data)
 
 
 def _jpeg_with_size(width: int, height: int) -> bytes:
-    data = bytearray(io._encode(np.zeros((16, 16, 3), np.uint8), ".jpg", io.ImageInfo(), 90))
-    for marker, body, start, _ in io._jpeg_segments(bytes(data)):
+    data = bytearray(io.encode(np.zeros((16, 16, 3), np.uint8), ".jpg", io.ImageInfo(), 90))
+    for marker, body, start, _ in io.metadata.jpeg_segments(bytes(data)):
         if marker == 0xC0:
             data[start + 5:start + 9] = struct.pack(">HH", height, width)
     return bytes(data)
@@ -381,13 +381,17 @@ def test_extra_json_in_the_models_folder_is_skipped_and_listed(tmp_path, scan, m
 
 
 def test_a_models_folder_that_does_not_exist_is_said(tmp_path, scan, monkeypatch, capsys):
+    """A mistyped UNSCRATCH_MODELS_DIR is said by info (which then exits 2) and stops detect; the
+    classical detector runs only when asked for (issue 30: it used to stand in without a word)."""
     monkeypatch.setenv("UNSCRATCH_MODELS_DIR", str(tmp_path / "modles"))
-    assert main(["info"]) == 0
+    assert main(["info"]) == 2
     out = capsys.readouterr().out
-    assert "modles (UNSCRATCH_MODELS_DIR) does not exist; using the classical methods" in out
-    assert main(["detect", str(scan), "-o", str(tmp_path / "d.png"), "-q"]) == 0
-    err = capsys.readouterr().err
-    assert "unscratch: warning: models folder" in err and "does not exist" in err
+    assert "modles (UNSCRATCH_MODELS_DIR) does not exist" in out
+    assert main(["detect", str(scan), "-o", str(tmp_path / "d.png"), "-q"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "modles (UNSCRATCH_MODELS_DIR) does not exist" in line and "--method classical" in line
+    assert not (tmp_path / "d.png").exists()
+    assert main(["detect", str(scan), "-o", str(tmp_path / "d.png"), "-q", "--method", "classical"]) == 0
 
 
 # --- 6. leftovers ---------------------------------------------------------------------------------
@@ -436,7 +440,7 @@ def test_sigterm_while_writing_leaves_nothing(tmp_path):
         time.sleep(0.002)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "interrupted; no output was written" in stderr
+    assert proc.returncode == 143 and "interrupted; no output was written" in stderr  # 128 + SIGTERM
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tif"]
 
 
@@ -532,3 +536,294 @@ def test_ctrl_c_on_a_local_cluster_is_quiet(tmp_path):
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "interrupted; rerun the same command to resume" in stdout
     assert stderr == "", stderr
+
+
+# --- 8. never destroy silently (issue 30) ----------------------------------------------------------
+def _models_folder(tmp_path, what: str) -> Path:
+    """A models folder as a hostile setup leaves it: missing, empty, or holding only stray JSON."""
+    folder = tmp_path / "models"
+    if what != "missing":
+        folder.mkdir()
+    if what == "notes only":
+        (folder / "notes.json").write_text('{"todo": "retrain"}')
+    return folder
+
+
+@pytest.mark.parametrize("what", ["missing", "empty", "notes only"])
+def test_without_models_auto_refuses_instead_of_the_classical_detector(tmp_path, scan, monkeypatch,
+                                                                      capsys, what):
+    """The classical detector marks many times what the shipped model repairs (13 % of a photo):
+    with no usable model, detect and restore stop with one line naming the folder and the opt-in."""
+    folder = _models_folder(tmp_path, what)
+    monkeypatch.setenv("UNSCRATCH_MODELS_DIR", str(folder))
+    before = snapshot(tmp_path)
+    for argv in (["detect", str(scan), "-o", str(tmp_path / "d.png")],
+                 ["restore", str(scan), "-o", str(tmp_path / "r.png")],
+                 ["restore", str(scan), "--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / "r.png")]):
+        assert main(argv + ["-q"]) == 2
+        line = one_error_line(capsys.readouterr().err)
+        assert str(folder) in line and "--method classical" in line and "model" in line
+    assert snapshot(tmp_path) == before
+    assert main(["restore", str(scan), "-o", str(tmp_path / "r.png"), "-q", "--method", "classical",
+                 "--detect-method", "classical"]) == 0  # asked for: it runs
+
+
+def test_the_api_without_models_refuses_auto_and_runs_classical_when_asked(tmp_path, monkeypatch):
+    from unscratch import api
+    monkeypatch.setenv("UNSCRATCH_MODELS_DIR", str(_models_folder(tmp_path, "empty")))
+    image = scratched()[0]
+    with pytest.raises(models.ModelError, match="no detector model.*method=\"classical\""):
+        api.detect(image)
+    with pytest.raises(models.ModelError, match="no restorer model"):
+        api.restore(image, np.zeros(image.shape[:2], bool))
+    assert api.detect(image, method="classical").mask.shape == image.shape[:2]
+
+
+def test_batch_refuses_to_start_without_its_models_unless_asked(tmp_path, monkeypatch, capsys):
+    src = _batch_input(tmp_path)
+    monkeypatch.setenv("UNSCRATCH_MODELS_DIR", str(_models_folder(tmp_path, "empty")))
+    assert main(["batch", str(src), str(tmp_path / "out"), "-q"]) == 2
+    assert "--method classical" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+    assert main(["batch", str(src), str(tmp_path / "out"), "-q", "--method", "classical"]) == 0
+    assert (tmp_path / "out" / "a.png").is_file()
+
+
+def test_info_exits_2_when_a_model_is_bad(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for path in models.models_dir().iterdir():
+        if path.suffix == ".json":
+            shutil.copy(path, folder / path.name)
+        elif path.suffix == ".onnx":
+            data = bytearray(path.read_bytes())
+            if path.stem == "unscratch-detector":
+                data[len(data) // 2] ^= 0x01  # one flipped bit
+            (folder / path.name).write_bytes(bytes(data))
+    monkeypatch.setenv("UNSCRATCH_MODELS_DIR", str(folder))
+    assert main(["info"]) == 2
+    captured = capsys.readouterr()
+    assert "BAD: " in captured.out and "unscratch-detector" in captured.out
+    assert "models are not usable" in captured.err
+
+
+FLOAT_CASES = [(255.0, 0.0, "look like 0-255"), (1.5, 0.0, "go above 1, out of 0-1"),
+               (0.8, -0.2, "go below 0, out of 0-1")]
+
+
+@pytest.mark.parametrize("high, low, said", FLOAT_CASES)
+def test_float_ranges_are_refused_alike_by_the_api_and_the_cli(tmp_path, capsys, high, low, said):
+    """The API used to clip float32 in 0-255 silently (every repaired scratch came back black); a
+    float TIFF in 0-1.5 or -0.2-0.8 was told it looked like 0-255."""
+    from unscratch import api
+    image = (scratched()[0].astype(np.float32) / 255) * (high - low) + low
+    tifffile.imwrite(tmp_path / "f.tif", image, photometric="rgb")
+    assert main(["detect", str(tmp_path / "f.tif"), "-o", str(tmp_path / "m.png"), "-q"]) == 2
+    cli_line = one_error_line(capsys.readouterr().err)
+    assert said in cli_line and ("0-255" in said or "0-255" not in cli_line)
+    cli_words = cli_line.split("f.tif: ", 1)[1]
+    for call in (lambda: api.detect(image), lambda: api.restore(image, np.ones(image.shape[:2], bool)),
+                 lambda: api.restore(image, region=np.ones(image.shape[:2], bool), mode="fill")):
+        with pytest.raises(io.InputError) as caught:
+            call()
+        assert str(caught.value) == f"image: {cli_words}"
+    assert not (tmp_path / "m.png").exists()
+
+
+@pytest.mark.parametrize("value", ["scan.png", Path("scan.png"), 3.5])
+def test_the_api_names_what_is_not_an_image_array(value):
+    from unscratch import api
+    kind = type(value).__name__
+    for call in (lambda: api.detect(value), lambda: api.restore(value)):
+        with pytest.raises(io.InputError, match=f"image: expected an image array, got {kind}") as caught:
+            call()
+        assert "shape ()" not in str(caught.value)
+    with pytest.raises(io.InputError, match="region: expected an HxW array, got str"):
+        api.detect(scratched()[0], region="sel.png")
+
+
+def test_an_interrupted_detect_leaves_neither_output(tmp_path, scan, capsys, monkeypatch):
+    """Ctrl-C or SIGTERM while the probability map is written used to leave the mask beside the
+    words "no output was written"; both outputs are now put in place together at the end."""
+    from unscratch.io import writing as io_write
+    (tmp_path / "old.png").write_bytes(b"the user's old mask")
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(io_write, "write_tiff", interrupted)
+    before = snapshot(tmp_path)
+    for mask in ("m2.png", "old.png"):
+        argv = ["detect", str(scan), "-o", str(tmp_path / mask), "--probability", str(tmp_path / "p.tif"), "-q"]
+        assert main(argv) == 130
+        assert "interrupted; no output was written" in capsys.readouterr().err
+        assert snapshot(tmp_path) == before and not list(tmp_path.glob(".*"))
+
+
+def test_a_signal_while_outputs_are_put_in_place_waits_for_both(tmp_path, scan, capsys, monkeypatch):
+    import signal
+    real = os.replace
+    sent = []
+
+    def replace_then_signal(src, dst):
+        real(src, dst)
+        if not sent:  # SIGTERM between the two renames: held until both are in place
+            sent.append(os.kill(os.getpid(), signal.SIGTERM))
+    monkeypatch.setattr(os, "replace", replace_then_signal)
+    argv = ["detect", str(scan), "-o", str(tmp_path / "m2.png"), "--probability", str(tmp_path / "p.tif"), "-q"]
+    assert main(argv) == 143
+    err = capsys.readouterr().err
+    assert "interrupted; after writing" in err and "m2.png" in err and "p.tif" in err
+    assert io.read(tmp_path / "m2.png").dtype == np.uint8 and io.read(tmp_path / "p.tif").dtype == np.float32
+
+
+def _jpeg_with_exif(path: Path, image: np.ndarray, orientation: int = 1) -> Path:
+    PIL = pytest.importorskip("PIL.Image")
+    exif = PIL.Exif()
+    exif[0x010F], exif[0x0110] = "Nikon", "LS-5000"
+    exif[0x010E] = "Accession 1987.44.12"
+    exif[0x0112] = orientation
+    exif.get_ifd(0x8769)[0x9003] = "1987:05:01 10:00:00"  # DateTimeOriginal, in the EXIF sub-IFD
+    PIL.fromarray(image).save(path, quality=95, exif=exif.tobytes())
+    return path
+
+
+def test_a_jpeg_restored_to_tiff_keeps_its_exif_text_and_says_what_it_drops(tmp_path):
+    src = _jpeg_with_exif(tmp_path / "in.jpg", scratched()[0])
+    res = run_cli("restore", src, "-o", tmp_path / "out.tif", "-q")
+    assert res.returncode == 0, res.stderr
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        tags = tif.pages[0].tags
+        assert (tags["Make"].value, tags["Model"].value) == ("Nikon", "LS-5000")
+        assert tags["ImageDescription"].value == "Accession 1987.44.12"
+    line = one_warning_line(res.stderr)
+    assert "out.tif" in line and "not the EXIF camera settings" in line
+
+
+def one_warning_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("unscratch: warning:"), err
+    return lines[0]
+
+
+def test_a_multi_page_tiff_and_an_animated_png_say_only_the_first_is_used(tmp_path):
+    PIL = pytest.importorskip("PIL.Image")
+    image = scratched()[0]
+    with tifffile.TiffWriter(tmp_path / "pages.tif") as tif:
+        for k in range(3):
+            tif.write(image // (k + 1), photometric="rgb", metadata=None)
+    res = run_cli("restore", tmp_path / "pages.tif", "-o", tmp_path / "out.tif", "-q")
+    assert res.returncode == 0 and "pages.tif: has 3 pages; only the first is used" in one_warning_line(res.stderr)
+    frames = [PIL.fromarray(image), PIL.fromarray(image // 2)]
+    frames[0].save(tmp_path / "anim.png", save_all=True, append_images=frames[1:], duration=100)
+    res = run_cli("restore", tmp_path / "anim.png", "-o", tmp_path / "out.png", "-q")
+    assert res.returncode == 0
+    assert "anim.png: is an animated PNG of 2 frames; only the first is used" in one_warning_line(res.stderr)
+    assert run_cli("restore", tmp_path / "out.png", "-o", tmp_path / "again.png", "-q").stderr == ""
+
+
+@pytest.mark.parametrize("colour, channels", [((0, 255, 0), 3), ((255, 0, 0), 4), ((0, 0, 255), 3)])
+def test_a_mask_painted_in_colour_counts_as_painted(tmp_path, scan, colour, channels):
+    """A mask stroke in pure green has nothing in its first channel: it used to read as empty and
+    repair nothing, without a word."""
+    truth = io.read(tmp_path / "m.png") > 0
+    painted = np.zeros(truth.shape + (channels,), np.uint8)
+    if channels == 4:
+        painted[:, :, 3] = 255  # an opaque layer: the colour is the stroke
+    painted[truth, :3] = colour
+    io.write(tmp_path / "green.png", painted)
+    assert main(["restore", str(scan), "--mask", str(tmp_path / "green.png"), "-o", str(tmp_path / "a.png"), "-q"]) == 0
+    assert main(["restore", str(scan), "--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / "b.png"), "-q"]) == 0
+    repaired = io.read(tmp_path / "a.png")
+    assert (repaired != io.read(scan)).any() and np.array_equal(repaired, io.read(tmp_path / "b.png"))
+
+
+def test_a_batch_stopped_by_a_signal_says_what_is_done_and_exits_128_plus_it(tmp_path):
+    import signal
+    import time
+    src = tmp_path / "scans"
+    src.mkdir()
+    for i in range(12):
+        io.write(src / f"f{i:02d}.png", scratched(h=300, w=400, seed=i)[0])
+    for sig, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        out = tmp_path / f"out{code}"
+        env = dict(os.environ, PYTHONPATH=str(REPO / "core"))
+        proc = subprocess.Popen([sys.executable, "-m", "unscratch", "batch", str(src), str(out), "--method", "classical"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 120
+        while not (out.is_dir() and len(list(out.glob("f*.png"))) >= 2):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == code, (stdout, stderr)
+        assert "interrupted; rerun the same command to resume. 12 files:" in stdout
+        done = int(stdout.split("12 files: ")[1].split(" restored")[0])
+        assert done >= 1 and "Traceback" not in stderr, stdout
+        assert "%|" not in stderr  # stderr is a pipe: no progress bar in it
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path, scan):
+    res = run_cli("restore", scan, "-o", tmp_path / "out.png", "--method", "classical",
+                  "--detect-method", "classical")
+    assert res.returncode == 0 and "%|" not in res.stderr and "restore:" not in res.stderr
+    res = run_cli("detect", scan, "-o", tmp_path / "d.png", env={"UNSCRATCH_MODELS_DIR": str(tmp_path / "no")})
+    assert res.returncode == 2 and res.stderr.startswith("unscratch: error:"), res.stderr
+
+
+def test_a_short_write_says_the_disk_is_full(tmp_path, scan, capsys, monkeypatch):
+    """numpy's short write ("786432 requested and 204544 written") carries no errno."""
+    def short(self, *a, **k):
+        raise OSError("786432 requested and 204544 written")
+    monkeypatch.setattr(tifffile.FileHandle, "write_array", short)
+    before = snapshot(tmp_path)
+    argv = ["restore", str(scan), "--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / "out.tif"),
+            "--compression", "none", "-q"]
+    assert main(argv) == 2
+    assert "out.tif: cannot be written (the disk is full)" in one_error_line(capsys.readouterr().err)
+    assert snapshot(tmp_path) == before and not list(tmp_path.glob(".*"))
+
+
+def test_a_mask_in_the_stored_geometry_of_a_turned_jpeg_names_the_orientation(tmp_path, capsys):
+    stored = scratched()[0]  # 96 rows x 128 columns as stored; shown upright as 128 x 96
+    src = _jpeg_with_exif(tmp_path / "turned.jpg", stored, orientation=6)
+    assert io.read(src).shape[:2] == (128, 96)
+    io.write(tmp_path / "m.png", np.zeros(stored.shape[:2], np.uint8))
+    assert main(["restore", str(src), "--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / "o.png")]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "mask is 128x96 but the image is 96x128" in line and "EXIF orientation 6" in line
+
+
+def test_an_output_that_is_a_symlink_writes_through_to_its_target(tmp_path, scan):
+    (tmp_path / "archive").mkdir()
+    target = tmp_path / "archive" / "restored.png"
+    target.write_bytes(b"old version")
+    os.symlink(target, tmp_path / "link.png")
+    assert main(["restore", str(scan), "--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / "link.png"), "-q"]) == 0
+    assert (tmp_path / "link.png").is_symlink() and os.readlink(tmp_path / "link.png") == str(target)
+    assert io.read(target).shape == io.read(scan).shape
+    assert not list(tmp_path.glob(".*")) and not list((tmp_path / "archive").glob(".*"))
+
+
+def test_another_users_read_only_file_is_refused_and_a_writable_one_keeps_its_owner(tmp_path, scan, capsys,
+                                                                                    monkeypatch):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a file to another user")
+    tmp_path.chmod(0o1777)  # a world-writable (sticky) folder, as /tmp
+    theirs = tmp_path / "theirs.png"
+    theirs.write_bytes(b"their file")
+    os.chown(theirs, 65534, 65534)
+    theirs.chmod(0o444)
+    real = os.access  # root may write anything: make os.access say what it says to everyone else
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == theirs and mode & os.W_OK else real(p, mode))
+    assert main(["restore", str(scan), "--mask", str(tmp_path / "m.png"), "-o", str(theirs), "-q"]) == 2
+    assert "belongs to another user and is read-only" in one_error_line(capsys.readouterr().err)
+    assert theirs.read_bytes() == b"their file" and theirs.stat().st_uid == 65534
+    shared = tmp_path / "shared.png"
+    shared.write_bytes(b"a shared file")
+    os.chown(shared, 65534, 65534)
+    shared.chmod(0o666)
+    assert main(["restore", str(scan), "--mask", str(tmp_path / "m.png"), "-o", str(shared), "-q"]) == 0
+    st = shared.stat()
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (65534, 0o666)
+    assert io.read(shared).shape == io.read(scan).shape and not list(tmp_path.glob(".*"))

@@ -103,8 +103,8 @@ def get_detector(method: str = "auto"):
         return InfraredDetector()
     card = models.default_card("detect") if method != "classical" else None
     if card is None:
-        if method == "model":
-            raise models.ModelError(f"no detector model found in {models.models_dir()}")
+        if method != "classical":  # the classical detector runs only when asked for (issue 30)
+            raise models.ModelError(models.missing_model("detect"))
         return ClassicalDetector()
     return _NetworkOp(card)
 
@@ -130,8 +130,8 @@ def get_inpainter(method: str = "auto", *, fill: bool = False, texture: bool = T
     shipped = method == "model" or (method == "auto" and not fill)
     card = models.default_card("restore") if shipped else None
     if card is None:
-        if method == "model":
-            raise models.ModelError(f"no restoration model found in {models.models_dir()}")
+        if shipped:  # Telea stands in for the restorer only when asked for (issue 30)
+            raise models.ModelError(models.missing_model("restore"))
         return ClassicalInpainter()
     return _NetworkOp(card, hide_hole=fill)
 

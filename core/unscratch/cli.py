@@ -34,16 +34,6 @@ def _check_outputs(args, outputs: list[tuple[str, str]], reads: list[str]) -> No
                                  "choose two different outputs")
     for _, path in outputs:
         io.remove_stale_temporaries(Path(path))
-    _warn_missing_models()
-
-
-def _warn_missing_models() -> None:
-    """A models folder named by UNSCRATCH_MODELS_DIR that does not exist is a typo, not a choice:
-    say so instead of falling back to the classical methods without a word."""
-    from . import models
-    note = models.missing_dir_note()
-    if note:
-        print(f"unscratch: warning: {note}", file=sys.stderr)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -70,34 +60,31 @@ def cmd_detect(args) -> int:
         outputs.append(("--probability", args.probability))
     _check_outputs(args, outputs, [args.input, args.region])
     image, info = io.read_with_info(args.input)
-    region = io.read_plane(args.region, image.shape[:2], "region") if args.region else None
+    region = _read_plane(args.region, image, info, "region")
     method = _detect_method(args.method, info, args.input, "--method")
     bar = Bar("detect", args.quiet)
     try:
         det = detect(image, region=region, threshold=args.threshold, progress=bar, method=method)
     finally:
         bar.close()
-    tiff = {"compression": args.compression}
-    new_mask = not Path(args.output).exists()
-    io.write(args.output, det.mask.astype(np.uint8) * 255, info=info, source=args.input, **tiff)
-    if args.probability:
-        try:
-            io.write(args.probability, det.probability, info=info, source=args.input, **tiff)
-        except InputError:  # e.g. the disk filled up: leave neither output rather than one of two
-            if new_mask:
-                Path(args.output).unlink(missing_ok=True)
-            raise
+    same = {"info": info, "source": args.input, "compression": args.compression}
+    # both outputs or neither: an error, Ctrl-C or SIGTERM before the end leaves none of them
+    with io.Outputs() as outputs:
+        io.write(args.output, det.mask.astype(np.uint8) * 255, outputs=outputs, **same)
+        if args.probability:
+            io.write(args.probability, det.probability, outputs=outputs, **same)
     print(f"{args.output}: {int(det.mask.sum())} defect pixels ({100 * det.mask.mean():.3f} %) at "
           f"threshold {det.threshold:.3f}")
     return 0
 
 
 def cmd_restore(args) -> int:
-    from . import io, restore
+    from . import io
+    from .api import restore_and_report
     _check_outputs(args, [("-o", args.output)], [args.input, args.mask, args.region])
     image, info = io.read_with_info(args.input)
-    region = io.read_plane(args.region, image.shape[:2], "region") if args.region else None
-    mask = io.read_plane(args.mask, image.shape[:2], "mask") if args.mask else None
+    region = _read_plane(args.region, image, info, "region")
+    mask = _read_plane(args.mask, image, info, "mask")
     if args.fill and region is None:
         raise InputError("--fill needs --region SEL (the selection to heal)")
     detect_method = args.detect_method
@@ -105,23 +92,19 @@ def cmd_restore(args) -> int:
         detect_method = _detect_method(detect_method, info, args.input, "--detect-method")
     bar = Bar("restore", args.quiet)
     try:
-        out = restore(image, mask, region=region, mode="fill" if args.fill else "defects",
-                      progress=bar, threshold=args.threshold, method=args.method,
-                      detect_method=detect_method, grain=args.grain)
+        done = restore_and_report(image, mask, region=region,
+                                  mode="fill" if args.fill else "defects", progress=bar,
+                                  threshold=args.threshold, method=args.method,
+                                  detect_method=detect_method, grain=args.grain)
     finally:
         bar.close()
+    out, changed = done.image, done.repaired_pixels
     io.write(args.output, out, info=info, source=args.input, compression=args.compression)
-    changed = _changed_pixels(out, image)
     print(f"{args.output}: {changed} pixels repaired "
           f"({100 * changed / (out.shape[0] * out.shape[1]):.3f} %)")
     if not args.quiet:  # which pixels, by which rule, and what to do when none were
         from .protocol import repair_summary
-        from .worker import repair_rule
-        params = {"detect_method": detect_method}
-        if args.threshold is not None:
-            params["threshold"] = args.threshold
-        facts = dict(repair_rule("fill" if args.fill else "defects", mask, region, params),
-                     repaired_pixels=int(np.sum(changed)))  # a count or a plane
+        facts = dict(done.rule.as_dict(), repaired_pixels=changed)
         summary = repair_summary(facts, source=f"--mask {args.mask}" if mask is not None else None,
                                  fill_hint="--fill --region SEL", whole="the whole image",
                                  select_hint="give --region SEL over the damage")
@@ -129,14 +112,12 @@ def cmd_restore(args) -> int:
     return 0
 
 
-def _changed_pixels(out: np.ndarray, image: np.ndarray, rows: int = 256) -> int:
-    """How many pixels differ in any channel, counted in bands of rows: a whole-image comparison
-    of a 100-MP RGB scan would hold 300 MB of booleans beside both images."""
-    total = 0
-    for y in range(0, out.shape[0], rows):
-        diff = out[y:y + rows] != image[y:y + rows]
-        total += int((diff.any(axis=2) if diff.ndim == 3 else diff).sum())
-    return total
+def _read_plane(path, image, info, what: str):
+    """A --mask or --region file as a plane of the image's size (None when not given)."""
+    if not path:
+        return None
+    from . import io
+    return io.read_plane(path, image.shape[:2], what, orientation=info.orientation)
 
 
 def cmd_demo(args) -> int:
@@ -163,21 +144,26 @@ def cmd_info(args) -> int:
     print(f"onnxruntime providers: {', '.join(onnxruntime.get_available_providers())} (using "
           f"{', '.join(models.providers())})")
     print(f"models in {models.models_dir()}:")
-    note = models.missing_dir_note()
     cards, skipped = models.scan_cards()
-    if note:
-        print(f"  {note}")
-    elif not cards:
-        print("  none (classical methods in use)")
+    usable = True
     for card in cards:
         try:
             models.verify(card)
             status = "ok"
         except ModelError as exc:
-            status = f"BAD: {exc}"
+            status, usable = f"BAD: {exc}", False
         print(f"  {card.name:24s} {card.task:8s} sha256 {card.sha256[:16]}…  {status}")
     for path, reason in skipped:
         print(f"  skipped {path.name}: {reason}")
+    for task in ("detect", "restore"):
+        missing = models.missing_model(task)
+        if missing:
+            print(f"  {missing}")
+            usable = False
+    if not usable:  # detect and restore would refuse to run: say so in the exit status too
+        print("unscratch: error: the models are not usable (see above); detect, restore and batch "
+              "refuse to run without them unless asked for --method classical", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -207,7 +193,6 @@ def cmd_eval(args) -> int:
 
 def cmd_batch(args) -> int:
     from . import batch
-    _warn_missing_models()
     return batch.main(args)
 
 
@@ -325,6 +310,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be; `signum` gives the exit status
+    (128 + 15 = 143, the shell's convention)."""
+    signum = signal.SIGTERM
+
+
+def exit_status(interrupt: BaseException) -> int:
+    """128 + the signal's number: 130 for Ctrl-C (SIGINT), 143 for SIGTERM."""
+    return 128 + int(getattr(interrupt, "signum", signal.SIGINT))
+
+
 @contextlib.contextmanager
 def _sigterm_interrupts():
     """SIGTERM (kill, a closing terminal, a job scheduler) interrupts like Ctrl-C, so a write in
@@ -334,13 +330,20 @@ def _sigterm_interrupts():
         return
 
     def interrupt(signum, frame):
-        raise KeyboardInterrupt
+        raise Terminated
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _error(message: str) -> None:
+    """The one error line, on a line of its own even when a progress bar was drawn last."""
+    from .progress import end_line
+    end_line()
+    print(f"unscratch: error: {message}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -354,19 +357,23 @@ def main(argv=None) -> int:
                 configure(threads=args.threads)
             return args.func(args)
     except (InputError, ModelError) as exc:
-        print(f"unscratch: error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
     except OSError as exc:
         # a file system refusal the checks could not foresee (raced, quota, disk full)
+        from .io import why_not_written
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"unscratch: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        _error(f"{where}{why_not_written(exc)}")
         return 2
     except Cancelled:
         print("unscratch: cancelled", file=sys.stderr)
         return 130
-    except KeyboardInterrupt:
-        print("unscratch: interrupted; no output was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        written = getattr(exc, "written", None)  # the outputs were in place when it came
+        said = (f"after writing {', '.join(map(str, written))}" if written
+                else "no output was written")
+        print(f"unscratch: interrupted; {said}", file=sys.stderr)
+        return exit_status(exc)
 
 
 if __name__ == "__main__":

@@ -73,14 +73,26 @@ def read_card(json_path: Path) -> ModelCard:
         raise ModelError(f"{json_path}: not a valid model card ({exc})") from None
 
 
-def missing_dir_note() -> str | None:
-    """What to tell the user when UNSCRATCH_MODELS_DIR names a folder that does not exist (a typo would
-    otherwise switch to the classical methods without a word), else None."""
-    env = os.environ.get("UNSCRATCH_MODELS_DIR")
-    if env and not Path(env).is_dir():
-        return (f"models folder {env} (UNSCRATCH_MODELS_DIR) does not exist; using the classical methods "
-                "instead of the shipped models")
-    return None
+def missing_model(task: str) -> str | None:
+    """Why there is no model for `task` ("detect" or "restore"), as one line for the user that names
+    the folder and what is missing and says that the classical methods exist; None when a card marked
+    default is there (whether its file matches is `verify`'s business). Method "auto" refuses to run
+    without it: the classical detector marks many times what the shipped model repairs, so it runs
+    only when asked for."""
+    if default_card(task) is not None:
+        return None
+    folder = models_dir()
+    named = f"{folder} (UNSCRATCH_MODELS_DIR)" if os.environ.get("UNSCRATCH_MODELS_DIR") else str(folder)
+    noun = "detector" if task == "detect" else "restorer"
+    if not folder.is_dir():
+        why = f"the models folder {named} does not exist"
+    elif not list_cards(folder):
+        why = f"the models folder {named} holds no model cards (.json beside .onnx)"
+    else:
+        why = f"the models folder {named} has no card for task {task!r} marked default"
+    return (f"no {noun} model: {why}; reinstall unscratch or point UNSCRATCH_MODELS_DIR at its models "
+            "folder. The classical methods run only when asked for: --method classical (restore: "
+            "--detect-method classical for its detection), method=\"classical\" in Python")
 
 
 def scan_cards(directory: Path | None = None) -> tuple[list[ModelCard], list[tuple[Path, str]]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .. import api, io
 from ..errors import InputError
+from ..progress import end_line, tqdm_bar
 from .jobs import FORMATS, Config, Job, Settings, inside, discover, plan
 from .manifest import (DASK_DIR, LOCK_NAME, MANIFEST_NAME, Lock, Manifest, params_key,
                        remove_stale_outputs, remove_temporaries)
@@ -31,11 +32,13 @@ class Summary:
     temporaries_removed: int = 0
     failures: list = field(default_factory=list)
     interrupted: bool = False
+    signal: int = 2  # what interrupted it: SIGINT (Ctrl-C) or SIGTERM (15)
     manifest: str = ""
 
     @property
     def exit_code(self) -> int:
-        return 130 if self.interrupted else (1 if self.failed else 0)
+        """128 + the signal when interrupted (130 Ctrl-C, 143 SIGTERM), 1 when files failed."""
+        return 128 + self.signal if self.interrupted else (1 if self.failed else 0)
 
 
 def run_batch(in_dir, out_dir, *, glob: str = "**/*", workers: int = 1,
@@ -116,8 +119,8 @@ def run_batch(in_dir, out_dir, *, glob: str = "**/*", workers: int = 1,
                     bar.update(max(job.size, 1))
                     bar.set_postfix_str(f"{summary.done} done, {summary.failed} failed",
                                         refresh=False)
-        except KeyboardInterrupt:
-            summary.interrupted = True
+        except KeyboardInterrupt as exc:
+            summary.interrupted, summary.signal = True, int(getattr(exc, "signum", 2))
         if bar is not None:
             bar.close()
             bar = None
@@ -125,6 +128,9 @@ def run_batch(in_dir, out_dir, *, glob: str = "**/*", workers: int = 1,
             write_contact_sheets(out_dir, manifest.rows(), [j.path for j in jobs])
         summary.seconds = time.perf_counter() - started
         manifest.finish_run(run_id, summary)
+    except KeyboardInterrupt as exc:  # before the first result or while closing: still say so
+        summary.interrupted, summary.signal = True, int(getattr(exc, "signum", 2))
+        summary.seconds = time.perf_counter() - started
     except sqlite3.Error as exc:  # e.g. "database or disk is full": one line, and a rerun resumes
         raise InputError(f"{out_dir / MANIFEST_NAME}: cannot record progress ({exc}); free some "
                          "space and rerun the same command to resume") from None
@@ -140,17 +146,18 @@ def run_batch(in_dir, out_dir, *, glob: str = "**/*", workers: int = 1,
         shutil.rmtree(out_dir / DASK_DIR, ignore_errors=True)
         lock.release()
     if not quiet or summary.failed or summary.interrupted:
+        end_line()
         print_summary(summary, out or sys.stdout)
     return summary
 
 
 def _progress_bar(todo: list[Job], quiet: bool):
-    if quiet or not todo:
+    """A bar over the bytes to do, on a terminal's stderr only (progress.tqdm_bar)."""
+    if not todo:
         return None
-    from tqdm import tqdm
-    return tqdm(total=sum(max(j.size, 1) for j in todo), unit="B", unit_scale=True,
-                unit_divisor=1024, desc=f"batch ({len(todo)} files)", file=sys.stderr,
-                dynamic_ncols=True, smoothing=0.1)
+    return tqdm_bar(quiet=quiet, total=sum(max(j.size, 1) for j in todo), unit="B",
+                    unit_scale=True, unit_divisor=1024, desc=f"batch ({len(todo)} files)",
+                    dynamic_ncols=True, smoothing=0.1)
 
 
 def print_summary(s: Summary, out=None) -> None:

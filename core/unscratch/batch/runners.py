@@ -50,11 +50,11 @@ def _setup_process(cfg: Config) -> dict:
             "pid": os.getpid()}
 
 
-def _read_selection(path: str, shape, src: Path):
+def _read_selection(path: str, shape, src: Path, orientation: int = 1):
     """The --fill-region selection for `src`; its error names the input first, as the manifest's
     other errors do."""
     try:
-        return io.read_plane(path, shape, "selection")
+        return io.read_plane(path, shape, "selection", orientation=orientation)
     except InputError as exc:
         raise InputError(f"{src}: its selection is unusable: {exc}") from None
 
@@ -110,7 +110,9 @@ def process_file(job: Job, cfg: Config) -> dict:
             return res
         t = time.perf_counter()
         image, info = io.read_with_info(src)
-        selection = _read_selection(job.region, image.shape[:2], src) if job.region else None
+        selection = None
+        if job.region:
+            selection = _read_selection(job.region, image.shape[:2], src, info.orientation)
         timings["read"] = time.perf_counter() - t
         H, W = image.shape[:2]
         res.update(width=W, height=H, channels=1 if image.ndim == 2 else image.shape[2],
