@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent
 SHIPPED = {  # folder of the source tree -> files to ship, relative to it
     "models": ["*.onnx", "*.json"],
     "gimp_plugin/unscratch": ["*.py"],
-    "krita_plugin": ["unscratch.desktop", "unscratch/*.py", "unscratch/*.html"],
+    "krita_plugin": ["unscratch_krita.desktop", "unscratch_krita/*.py", "unscratch_krita/*.html"],
 }
 
 

@@ -25,7 +25,7 @@ if not os.environ.get("DISPLAY"):  # no X (and no pytest-xvfb): Qt widgets still
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO = Path(__file__).resolve().parents[1]
-PLUGIN = REPO / "krita_plugin" / "unscratch"
+PLUGIN = REPO / "krita_plugin" / "unscratch_krita"
 H, W = 128, 160  # photo_scratched's size for a detector that tells damage from thin picture structure
 RECT = (16, 40, 80, 48)  # x, y, w, h; its scratch is in rows 57-73, columns 19-140, its speck at (32, 53)
 
@@ -96,6 +96,13 @@ class FakeNode:
         size = doc.w * doc.h * self.PIXEL[depth] * channels
         self.data = bytearray(data if data is not None else bytes(size))
         self.writes = 0  # setPixelData calls while attached: not undoable in Krita
+        FakeNode.count += 1
+        self.uid = f"{{fake-{FakeNode.count}}}"
+
+    count = 0
+
+    def uniqueId(self):
+        return self.uid
 
     def name(self):
         return self._name
@@ -223,6 +230,9 @@ def make_fake_krita():
         def qwindow(self):
             return None
 
+        def activeView(self):
+            return None
+
     class Krita:
         _instance = None
 
@@ -284,22 +294,24 @@ def make_fake_krita():
 
 @pytest.fixture
 def plugin(qapp, monkeypatch):
-    """The plug-in package loaded (as krita_unscratch) against a fresh fake krita, worker = this
+    """The plug-in package loaded (as unscratch_krita) against a fresh fake krita, worker = this
     Python."""
     fake = make_fake_krita()
     monkeypatch.setitem(sys.modules, "krita", fake)
     for name in [m for m in sys.modules
-                 if m == "krita_unscratch" or m.startswith("krita_unscratch.")]:
+                 if m == "unscratch_krita" or m.startswith("unscratch_krita.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setenv("UNSCRATCH_PYTHON", sys.executable)
-    spec = importlib.util.spec_from_file_location("krita_unscratch", PLUGIN / "__init__.py",
+    spec = importlib.util.spec_from_file_location("unscratch_krita", PLUGIN / "__init__.py",
                                                   submodule_search_locations=[str(PLUGIN)])
     module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "krita_unscratch", module)
+    monkeypatch.setitem(sys.modules, "unscratch_krita", module)
     spec.loader.exec_module(module)
     ns = types.SimpleNamespace(module=module, krita=fake, app=fake.Krita.instance(),
-                               host=sys.modules["krita_unscratch.host"],
-                               pixels=sys.modules["krita_unscratch.pixels"])
+                               host=sys.modules["unscratch_krita.host"],
+                               pixels=sys.modules["unscratch_krita.pixels"],
+                               layers=sys.modules["unscratch_krita.layers"],
+                               marks=sys.modules["unscratch_krita.marks"])
     yield ns
 
 
@@ -435,6 +447,8 @@ def test_empty_selection_is_no_region(plugin):
 def test_plugin_needs_only_stdlib_pyqt5_and_krita():
     allowed = set(sys.stdlib_module_names) | {"PyQt5", "krita", "__future__",
                                               # the plug-in package itself (scenario scripts)
+                                              "unscratch_krita",
+                                              # the core's stdlib modules, from the source tree
                                               "unscratch"}
     for path in list(PLUGIN.glob("*.py")) + list((REPO / "krita_plugin" / "testing").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -503,7 +517,7 @@ def test_fill_heals_the_selection_and_needs_one(plugin):
     doc, src, *_ = document(plugin, "RGBA", "U16")
     assert plugin.host.run("fill", doc, ui=RecordingUI()).ok
     new = doc.topLevelNodes()[1]
-    assert new.name() == "Background (healed)" and new.colorDepth() == "U16"
+    assert new.name() == "Background (filled)" and new.colorDepth() == "U16"
     assert (decode(new.data, "RGBA", "U16")[:, :, 3][inside()] > 0).mean() > 0.9
     doc, *_ = document(plugin, select=None)
     ui = RecordingUI()
@@ -514,13 +528,15 @@ def test_fill_heals_the_selection_and_needs_one(plugin):
 def test_detect_to_layer_and_to_selection(plugin):
     doc, src, clean, truth = document(plugin)
     result = plugin.host.run("detect", doc, ui=RecordingUI())
-    assert result.ok and result.layer_name == "Background (defects)" and result.defect_pixels > 0
+    assert result.ok and result.layer_name == "Background (scratches)" and result.defect_pixels > 0
+    assert f"Marked {result.defect_pixels} pixels inside the selection" in result.message
+    assert doc.activeNode() is src, "Detect leaves the photo active"
     layer = decode(doc.topLevelNodes()[1].data, "RGBA", "U8")
     found = layer[:, :, 3] > 0
     assert found.sum() == result.defect_pixels
     assert found[truth & inside()].mean() > 0.8 and not found[~inside()].any()
     assert (layer[found][:, :3] == [255, 0, 0]).all()
-    # Restore with the defects layer active works on the layer under it
+    # Restore with the marks layer active works on the photo under it
     doc.setActiveNode(doc.topLevelNodes()[1])
     assert plugin.host.run("restore", doc, ui=RecordingUI()).source_name == "Background"
     doc2, *_ = document(plugin)
@@ -551,15 +567,15 @@ def test_layer_choice(plugin):
     doc, src, *_ = document(plugin)
     doc.setActiveNode(None)
     # scripts / kritarunner: topmost visible paint layer
-    assert plugin.host.find_paint_layer(doc) is src
+    assert plugin.layers.find_paint_layer(doc) is src
     mask = FakeNode(doc, "Selection Mask", "selectionmask", "A", "U8")
     doc.root.addChildNode(mask, src)
     doc.setActiveNode(mask)
-    assert plugin.host.find_paint_layer(doc) is src          # the global selection mask is active
+    assert plugin.layers.find_paint_layer(doc) is src          # the global selection mask is active
     local = FakeNode(doc, "Transparency Mask", "transparencymask", "A", "U8")
     src.addChildNode(local, None)
     doc.setActiveNode(local)
-    assert plugin.host.find_paint_layer(doc) is src          # a mask on the layer: its layer
+    assert plugin.layers.find_paint_layer(doc) is src          # a mask on the layer: its layer
     group = FakeNode(doc, "Group", "grouplayer")
     doc.root.addChildNode(group, mask)
     doc.setActiveNode(group)
@@ -632,7 +648,7 @@ def test_nothing_found_adds_no_layer_and_says_so(plugin):
     result = plugin.host.run("restore", doc, ui=ui)
     assert result.ok and result.layer_name is None and len(doc.topLevelNodes()) == 1
     assert "Nothing was repaired, so no layer was added" in ui.infos[0] and "Fix:" in ui.infos[0]
-    assert "select the damaged area" in ui.infos[0] and result.rule == "cautious"
+    assert "there is no layer 'Flat (scratches)'" in ui.infos[0]
 
 
 # ------------------------------------------------------------------------------------- extension,
@@ -650,8 +666,9 @@ def test_registration_actions_and_trigger(plugin):
     assert [n.name() for n in doc.topLevelNodes()] == ["Background", "Background (restored)"]
     app.action("unscratch_fill_selection").trigger()
     app.action("unscratch_detect").trigger()
+    # each new layer goes on top of the photo's stack, above the earlier results
     assert [n.name() for n in doc.topLevelNodes()] == [
-        "Background", "Background (defects)", "Background (healed)", "Background (restored)"]
+        "Background", "Background (restored)", "Background (filled)", "Background (scratches)"]
 
 
 def test_actions_read_the_docker_settings(plugin):
@@ -684,7 +701,7 @@ def test_docker_controls(plugin, qtbot):
     doc, *_ = document(plugin)
     dock.restore_button.click()  # mode fill
     assert plugin.host.last_result.op == "fill" and plugin.host.last_result.ok
-    assert "healed" in dock.status.text()
+    assert "Healed" in dock.status.text() and "Fill selection" in dock.status.text()
     dock.detect_button.click()  # to the selection
     assert plugin.host.last_result.op == "detect" and len(doc.topLevelNodes()) == 2
     dock.canvasChanged(None)
@@ -692,7 +709,7 @@ def test_docker_controls(plugin, qtbot):
 
 def test_qt_progress_dialog_and_message_box(plugin, qtbot, monkeypatch):
     from PyQt5.QtWidgets import QMessageBox
-    ui_mod = importlib.import_module("krita_unscratch.ui")
+    ui_mod = importlib.import_module("unscratch_krita.ui")
     ui = ui_mod.QtUI()
     with ui.progress("Unscratch: Restore selection", "Repairing") as bar:
         bar.update(0.5)
@@ -733,24 +750,25 @@ def krita_env(tmp_path, monkeypatch):
 
 
 def test_install_into_home_and_uninstall(krita_env):
-    from unscratch import install_krita, protocol
+    from unscratch import hostkit, install_krita, protocol
     path = install_krita.install(None)
     pykrita = krita_env / ".local" / "share" / "krita" / "pykrita"
     assert path == pykrita
-    desktop = REPO / "krita_plugin" / "unscratch.desktop"
-    assert (pykrita / "unscratch.desktop").read_text() == desktop.read_text()
+    desktop = REPO / "krita_plugin" / "unscratch_krita.desktop"
+    assert (pykrita / "unscratch_krita.desktop").read_text() == desktop.read_text()
     for f in PLUGIN.glob("*.py"):
-        assert (pykrita / "unscratch" / f.name).read_bytes() == f.read_bytes()
-    installed = pykrita / "unscratch"
+        assert (pykrita / "unscratch_krita" / f.name).read_bytes() == f.read_bytes()
+    installed = pykrita / "unscratch_krita"
     assert (installed / "protocol.py").read_bytes() == Path(protocol.__file__).read_bytes()
+    assert (installed / "hostkit.py").read_bytes() == Path(hostkit.__file__).read_bytes()
     assert not [f.name for f in installed.iterdir() if f.is_file() and "Fake" in f.read_text()]
     assert json.loads((installed / "unscratch_config.json").read_text())["python"] == sys.executable
     kritarc = krita_env / ".config" / "kritarc"
-    assert kritarc.read_text() == "[python]\nenable_unscratch=true\n"
+    assert kritarc.read_text() == "[python]\nenable_unscratch_krita=true\n"
     assert install_krita.install(None) == pykrita  # again: an update, same result
     assert not list(pykrita.glob(".unscratch-new-*"))
     assert install_krita.uninstall(None) == pykrita
-    assert not (pykrita / "unscratch").exists() and not (pykrita / "unscratch.desktop").exists()
+    assert not (pykrita / "unscratch_krita").exists() and not (pykrita / "unscratch_krita.desktop").exists()
     assert kritarc.read_text() == ""
     assert install_krita.uninstall(None) is None
 
@@ -763,30 +781,51 @@ def test_install_honours_xdg_and_keeps_kritarc(krita_env, tmp_path, monkeypatch)
     kritarc.parent.mkdir()
     original = ("[General]\nDontUseNativeFileDialog=true\n\n[python]\n"
                 "enable_comics_project_management_tools=true\n"
-                "enable_unscratch=false\n\n[MainWindow]\nState=AAAA/w==\n")
+                "enable_unscratch_krita=false\n\n[MainWindow]\nState=AAAA/w==\n")
     kritarc.write_text(original)
     assert install_krita.install(None) == tmp_path / "data" / "krita" / "pykrita"
-    assert (tmp_path / "data" / "krita" / "pykrita" / "unscratch" / "__init__.py").exists()
-    assert kritarc.read_text() == original.replace("enable_unscratch=false",
-                                                   "enable_unscratch=true")
+    assert (tmp_path / "data" / "krita" / "pykrita" / "unscratch_krita" / "__init__.py").exists()
+    assert kritarc.read_text() == original.replace("enable_unscratch_krita=false",
+                                                   "enable_unscratch_krita=true")
     assert not (krita_env / ".local").exists() and not (krita_env / ".config").exists()
     install_krita.uninstall(None)
-    assert kritarc.read_text() == original.replace("enable_unscratch=false\n", "")
+    assert kritarc.read_text() == original.replace("enable_unscratch_krita=false\n", "")
+
+
+def test_install_replaces_an_install_under_the_old_name(krita_env):
+    """Earlier releases installed the package as pykrita/unscratch (enable_unscratch), which shadowed
+    the core package; install and uninstall remove it, and leave another plug-in of that name."""
+    from unscratch import install_krita
+    pykrita = krita_env / ".local" / "share" / "krita" / "pykrita"
+    (pykrita / "unscratch").mkdir(parents=True)
+    (pykrita / "unscratch" / "host.py").write_text("# old\n")
+    (pykrita / "unscratch.desktop").write_text(
+        (REPO / "krita_plugin" / "unscratch_krita.desktop").read_text().replace(
+            "X-KDE-Library=unscratch_krita", "X-KDE-Library=unscratch"))
+    kritarc = krita_env / ".config" / "kritarc"
+    kritarc.parent.mkdir()
+    kritarc.write_text("[python]\nenable_unscratch=true\n")
+    install_krita.install(None)
+    assert not (pykrita / "unscratch").exists() and not (pykrita / "unscratch.desktop").exists()
+    assert kritarc.read_text() == "[python]\nenable_unscratch_krita=true\n"
+    (pykrita / "unscratch.desktop").write_text("[Desktop Entry]\nX-KDE-Library=unscratch\nName=Other\n")
+    install_krita.uninstall(None)
+    assert (pykrita / "unscratch.desktop").exists(), "another plug-in's file was removed"
 
 
 def test_kritarc_flag_edits(tmp_path):
     from unscratch.install_krita import kritarc_flag, set_kritarc_flag
     rc = tmp_path / "kritarc"
     rc.write_text("[General]\nx=1")  # no final newline
-    assert set_kritarc_flag(rc, "enable_unscratch", "true")
-    assert rc.read_text() == "[General]\nx=1\n\n[python]\nenable_unscratch=true\n"
-    assert not set_kritarc_flag(rc, "enable_unscratch", "true")
+    assert set_kritarc_flag(rc, "enable_unscratch_krita", "true")
+    assert rc.read_text() == "[General]\nx=1\n\n[python]\nenable_unscratch_krita=true\n"
+    assert not set_kritarc_flag(rc, "enable_unscratch_krita", "true")
     assert kritarc_flag(rc) == "true"
-    assert set_kritarc_flag(rc, "enable_unscratch", None)
+    assert set_kritarc_flag(rc, "enable_unscratch_krita", None)
     assert rc.read_text() == "[General]\nx=1\n"
     rc.write_text("[python]\nenable_a=true\n\n[Other]\nk=v\n")
-    set_kritarc_flag(rc, "enable_unscratch", "true")
-    assert rc.read_text() == "[python]\nenable_a=true\nenable_unscratch=true\n\n[Other]\nk=v\n"
+    set_kritarc_flag(rc, "enable_unscratch_krita", "true")
+    assert rc.read_text() == "[python]\nenable_a=true\nenable_unscratch_krita=true\n\n[Other]\nk=v\n"
 
 
 def test_install_dir_option_and_cli(krita_env, tmp_path):
@@ -796,12 +835,12 @@ def test_install_dir_option_and_cli(krita_env, tmp_path):
                           str(target)], env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert str(target) in out.stdout and (target / "unscratch" / "host.py").exists()
-    assert "enable_unscratch=true" in (krita_env / ".config" / "kritarc").read_text()
+    assert str(target) in out.stdout and (target / "unscratch_krita" / "host.py").exists()
+    assert "enable_unscratch_krita=true" in (krita_env / ".config" / "kritarc").read_text()
     out = subprocess.run([sys.executable, "-m", "unscratch", "uninstall", "krita", "--dir",
                           str(target)], env=env,
                          capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and not (target / "unscratch").exists()
+    assert out.returncode == 0 and not (target / "unscratch_krita").exists()
 
 
 def test_installed_copy_finds_its_worker(krita_env, monkeypatch):
@@ -810,10 +849,10 @@ def test_installed_copy_finds_its_worker(krita_env, monkeypatch):
     pykrita = install_krita.install(None)
     monkeypatch.delenv("UNSCRATCH_PYTHON", raising=False)
     spec = importlib.util.spec_from_file_location("installed_unscratch.protocol",
-                                                  pykrita / "unscratch" / "protocol.py")
+                                                  pykrita / "unscratch_krita" / "protocol.py")
     proto = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(proto)
-    assert proto.worker_python(str(pykrita / "unscratch")) == sys.executable
+    assert proto.worker_python(str(pykrita / "unscratch_krita")) == sys.executable
 
 
 def test_provision_script_is_valid_bash():
@@ -832,11 +871,12 @@ def test_selection_repairs_the_detectors_mask_at_its_threshold(plugin):
     doc, src, clean, truth = document(plugin)
     result = plugin.host.run("restore", doc, ui=RecordingUI())
     assert result.ok and result.rule == "selection" and 0 < result.threshold <= 1
-    assert f"{result.changed_pixels} pixels repaired" in result.message
+    assert f"Repaired {result.changed_pixels} pixels" in result.message
     assert "inside the selection" in result.message
+    assert "there is no layer 'Background (scratches)'" in result.message
     result = plugin.host.run("restore", doc, settings=plugin.host.Settings(threshold=0.97),
                              ui=RecordingUI())
-    assert result.threshold == 0.97 and "at threshold 0.97" in result.message
+    assert result.threshold == 0.97 and "at sensitivity 0.97" in result.message
 
 
 @pytest.mark.parametrize("depth", ["U8", "F16"])
@@ -846,7 +886,7 @@ def test_detect_edit_restore_repairs_what_is_left_of_the_marks(plugin, depth):
     show it."""
     doc, src, clean, truth = document(plugin, depth=depth, select=None)
     assert plugin.host.run("detect", doc, ui=RecordingUI()).ok
-    marks = [n for n in doc.topLevelNodes() if n.name() == "Background (defects)"][0]
+    marks = [n for n in doc.topLevelNodes() if n.name() == "Background (scratches)"][0]
     layer = decode(marks.data, "RGBA", depth).copy()
     layer[:, :40, 3] = 0                                   # the user erases the marks on the left
     marks.data = bytearray(encode(layer, "RGBA", depth))
@@ -855,13 +895,16 @@ def test_detect_edit_restore_repairs_what_is_left_of_the_marks(plugin, depth):
     doc.setActiveNode(marks)                               # what a user clicked last
     ui = RecordingUI()
     result = plugin.host.run("restore", doc, ui=ui)
-    assert result.ok and result.rule == "mask" and result.mask_layer == "Background (defects)"
+    assert result.ok and result.rule == "mask" and result.mask_layer == "Background (scratches)"
     assert result.source_name == "Background" and not marks.visible()
     new = [n for n in doc.topLevelNodes() if n.name() == "Background (restored)"][0]
     changed = decode(new.data, "RGBA", depth)[:, :, 3] != 0
     assert changed[left].mean() > 0.95
     assert not changed[~_near(left, 5)].any() and not changed[:, :35].any()
-    assert f"{int(left.sum())} pixels marked in the layer 'Background (defects)'" in result.message
+    assert result.mask_pixels == int(left.sum())
+    assert (f"Repaired {result.changed_pixels} pixels using marks from layer "
+            "'Background (scratches)'") in result.message
+    assert "'Background (scratches)' was hidden to show the result" in result.message
     # every mark erased: nothing repaired, no layer, and the message says what to do
     marks.data = bytearray(len(marks.data))
     before = len(doc.topLevelNodes())
@@ -878,9 +921,114 @@ def test_docker_shows_the_threshold_in_use(plugin, qtbot):
     qtbot.waitUntil(lambda: "inside it" in dock.rule.text(), timeout=30000)
     used = plugin.host.known_thresholds["threshold"]
     assert dock.threshold.value() == pytest.approx(used, abs=0.005) and used != 0.5
-    assert f"{used:.2f} (the detector's own)" in dock.rule.text() and "sure of" in dock.rule.text()
+    assert f"{used:.2f} (the detector's own)" in dock.rule.text()
     # the box starts from the value that was in use
     dock.auto_threshold.setChecked(False)
     assert dock.threshold.isEnabled() and dock.threshold.value() == pytest.approx(used, abs=0.005)
     dock.threshold.setValue(0.6)
     assert "at or above 0.60 inside it" in dock.rule.text() and "sure of" not in dock.rule.text()
+
+
+# ------------------------------------------------------------------------------------- issue 28
+def _marks_layer(doc):
+    return [n for n in doc.topLevelNodes() if n.name() == "Background (scratches)"][-1]
+
+
+def _alpha(node, depth="U8"):
+    return as_float(decode(node.data, "RGBA", depth)[:, :, 3], depth) >= 0.5
+
+
+def test_a_deleted_marks_layer_means_no_marks(plugin):
+    """The marks layer is the one source of truth: deleted, Restore uses the detector inside the
+    selection at the chosen sensitivity, and the message says so."""
+    doc, src, clean, truth = document(plugin)
+    assert plugin.host.run("detect", doc, ui=RecordingUI()).ok
+    marks = _marks_layer(doc)
+    marks.data = bytearray(len(marks.data))          # every mark erased ...
+    doc.root.children.remove(marks)                  # ... then the layer deleted
+    result = plugin.host.run("restore", doc, settings=plugin.host.Settings(threshold=0.5),
+                             ui=RecordingUI())
+    assert result.ok and result.mask_layer is None and result.rule != "mask"
+    assert result.changed_pixels > 0
+    assert "the defects the detector found inside the selection at sensitivity 0.50" in result.message
+    assert "there is no layer 'Background (scratches)'" in result.message
+
+
+def test_sensitivity_remakes_the_marks_keeping_the_users_edits(plugin):
+    """With marks from Detect, a lower sensitivity re-thresholds the stored probability into the
+    marks layer (at Restore from a menu, or at once from the docker); erased marks stay erased and
+    painted ones stay."""
+    doc, src, clean, truth = document(plugin, select=None)
+    first = plugin.host.run("detect", doc, ui=RecordingUI())
+    marks = _marks_layer(doc)
+    layer = decode(marks.data, "RGBA", "U8").copy()
+    detected = layer[:, :, 3] > 0
+    erased = np.zeros((H, W), bool)
+    erased[:, :50] = detected[:, :50]
+    layer[erased] = 0                                         # the user erases some marks ...
+    painted = np.zeros((H, W), bool)
+    painted[5:7, 100:140] = True                              # ... and paints one of their own
+    layer[painted] = [0, 0, 255, 255]
+    marks.data = bytearray(encode(layer, "RGBA", "U8"))
+    assert erased.any() and not detected[painted].any()
+    ui = RecordingUI()
+    low = plugin.host.run("restore", doc, settings=plugin.host.Settings(threshold=0.3), ui=ui)
+    assert low.ok and low.mask_layer == "Background (scratches)"
+    assert "made again at sensitivity 0.30, keeping your edits" in low.message
+    now = _alpha(marks)
+    assert now[painted].all() and not now[erased].any()
+    assert now.sum() > (detected & ~erased).sum() + painted.sum(), "a lower sensitivity marks more"
+    assert low.mask_pixels == int(now.sum())
+    # the painted stroke keeps its own colour; new marks are red
+    assert (decode(marks.data, "RGBA", "U8")[painted][:, :3] == [0, 0, 255]).all()
+    assert first.defect_pixels < low.mask_pixels
+    # the docker: a new sensitivity re-makes the marks at once, edits kept
+    marks.setVisible(True)
+    dock = plugin.app.factories[0].klass()
+    dock.auto_threshold.setChecked(False)
+    dock.threshold.setValue(0.9)
+    said = dock.follow_marks()
+    assert "sensitivity 0.90" in said and "sensitivity 0.90" in dock.rule.text()
+    high = _alpha(marks)
+    assert high[painted].all() and not high[erased].any() and high.sum() < now.sum()
+
+
+def test_repairs_add_up_on_top(plugin):
+    """A second Restore works on the photo as the user sees it (with the first result applied)
+    and goes on top of it."""
+    doc, src, clean, truth = document(plugin)
+    first = plugin.host.run("restore", doc, ui=RecordingUI())
+    second = plugin.host.run("restore", doc, ui=RecordingUI())
+    assert first.ok and second.ok and first.changed_pixels > 0
+    assert second.seen == ["Background (restored)"]
+    assert second.changed_pixels < first.changed_pixels / 2, (first.changed_pixels,
+                                                              second.changed_pixels)
+    if second.layer is not None:
+        assert [n.name() for n in doc.topLevelNodes()] == [
+            "Background", "Background (restored)", "Background (restored 2)"]
+    assert "as you see it, with 'Background (restored)' applied" in (second.message or "")
+
+
+def test_undo_of_a_repair_shows_the_marks_it_hid(plugin):
+    doc, src, *_ = document(plugin)
+    plugin.host.run("detect", doc, ui=RecordingUI())
+    result = plugin.host.run("restore", doc, ui=RecordingUI())
+    marks = _marks_layer(doc)
+    assert result.hidden == marks.name() and not marks.visible()
+    undo = sys.modules["unscratch_krita.undo"]
+    doc.root.children.remove(result.layer)                 # what Undo of "Add Layer" does
+    assert undo.check() == 1 and marks.visible()
+    doc.root.children.append(result.layer)                 # Redo
+    assert undo.check() == 1 and not marks.visible()
+    undo._pending.clear()
+
+
+def test_any_run_is_told_to_the_docker(plugin):
+    app = plugin.app
+    app.extensions[0].createActions(app.window)
+    dock = app.factories[0].klass()
+    doc, *_ = document(plugin)
+    app.action("unscratch_restore_selection").trigger()      # the menu, not the docker
+    text = dock.status.text()
+    assert text.startswith("Restore selection: Repaired ") and " s." in text
+    assert f"{plugin.host.last_result.changed_pixels} pixels" in text

@@ -102,8 +102,9 @@ def _prepare(root: Path) -> dict:
     # kritarunner keeps its resources in ~/.local/share/kritarunner: share Krita's, so the resource
     # database that the first (kritarunner) start builds is the GUI's too and that cost is paid once
     (home / ".local" / "share" / "kritarunner").symlink_to("krita")
-    assert (pykrita / "unscratch.desktop").is_file() and (pykrita / "unscratch" / "protocol.py").is_file()
-    assert "enable_unscratch=true" in (home / ".config" / "kritarc").read_text()
+    assert (pykrita / "unscratch_krita.desktop").is_file()
+    assert (pykrita / "unscratch_krita" / "protocol.py").is_file()
+    assert "enable_unscratch_krita=true" in (home / ".config" / "kritarc").read_text()
     # the test-only driver plug-in (runs a scenario once the window is up, then exits Krita)
     shutil.copytree(TESTING / "unscratch_testdriver", pykrita / "unscratch_testdriver")
     shutil.copy(TESTING / "unscratch_testdriver.desktop", pykrita)
@@ -367,7 +368,7 @@ def test_gui_registers_actions_menu_and_docker(gui, krita_session):
     assert {"unscratch_detect", "unscratch_restore_selection", "unscratch_fill_selection"} <= set(names), reg["menu"]
     assert reg["dockers"] == ["unscratch_docker"]
     # Krita loaded the copy `unscratch install krita` made, not the source tree
-    assert Path(reg["plugin_module"]).parent == krita_session["pykrita"] / "unscratch"
+    assert Path(reg["plugin_module"]).parent == krita_session["pykrita"] / "unscratch_krita"
 
 
 def test_gui_restore_selection_action(gui, krita_session):

@@ -2,13 +2,15 @@
 
 Install puts the pykrita plug-in into Krita's pykrita folder:
 
-    pykrita/unscratch.desktop
-    pykrita/unscratch/                 the package from krita_plugin/unscratch
-    pykrita/unscratch/protocol.py      a copy of unscratch/protocol.py (stdlib only)
-    pykrita/unscratch/unscratch_config.json   {"python": this interpreter}: the worker's Python
+    pykrita/unscratch_krita.desktop
+    pykrita/unscratch_krita/           the package from krita_plugin/unscratch_krita
+    pykrita/unscratch_krita/protocol.py, hostkit.py   copies of the core's (stdlib only)
+    pykrita/unscratch_krita/unscratch_config.json   {"python": this interpreter}: the worker's Python
 
-and enables it in kritarc (group [python], enable_unscratch=true); without that flag Krita silently
-does not load a new plug-in. Paths follow Krita (Qt's standard locations):
+and enables it in kritarc (group [python], enable_unscratch_krita=true); without that flag Krita
+silently does not load a new plug-in. The package is not called `unscratch`, so it never shadows
+the core package; an older install under that name (pykrita/unscratch, enable_unscratch) is
+removed by install and uninstall alike. Paths follow Krita (Qt's standard locations):
 
     Linux & co.  $XDG_DATA_HOME/krita/pykrita (~/.local/share/krita/pykrita), $XDG_CONFIG_HOME/kritarc (~/.config/kritarc)
     macOS        ~/Library/Application Support/krita/pykrita, ~/Library/Preferences/kritarc
@@ -28,8 +30,10 @@ from pathlib import Path
 
 from .errors import InputError
 
-NAME = "unscratch"
+NAME = "unscratch_krita"
 FLAG = f"enable_{NAME}"
+LEGACY = "unscratch"  # the package's earlier name: removed when found, if it is ours
+CORE_FILES = ("protocol.py", "hostkit.py")  # stdlib-only core modules copied beside the plug-in
 SECTION = "[python]"
 PACKAGE_FILES = ("*.py", "*.html")
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -183,7 +187,8 @@ def install(directory: str | None = None) -> Path:
         for pattern in PACKAGE_FILES:
             for f in sorted((src / NAME).glob(pattern)):
                 shutil.copy2(f, staging / f.name)
-        shutil.copy2(_PACKAGE_DIR / "protocol.py", staging / "protocol.py")
+        for name in CORE_FILES:
+            shutil.copy2(_PACKAGE_DIR / name, staging / name)
         from . import __version__
         config = {"python": sys.executable, "version": __version__, "source": str(src)}
         (staging / "unscratch_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -198,8 +203,28 @@ def install(directory: str | None = None) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     shutil.copy2(src / f"{NAME}.desktop", target / f"{NAME}.desktop")
+    _remove_legacy(target)
     set_kritarc_flag(kritarc_path(), FLAG, "true")
     return target
+
+
+def _remove_legacy(target: Path) -> bool:
+    """Remove an install made under the old name `unscratch` (only when its .desktop is ours)."""
+    desktop = target / f"{LEGACY}.desktop"
+    try:
+        text = desktop.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    if f"X-KDE-Library={LEGACY}\n" not in text or "Name=Unscratch" not in text:
+        return False
+    set_kritarc_flag(kritarc_path(), f"enable_{LEGACY}", None)
+    desktop.unlink()
+    package = target / LEGACY
+    if package.is_symlink() or package.is_file():
+        package.unlink()
+    elif package.is_dir():
+        shutil.rmtree(package)
+    return True
 
 
 def uninstall(directory: str | None = None) -> Path | None:
@@ -218,5 +243,7 @@ def uninstall(directory: str | None = None) -> Path | None:
         shutil.rmtree(package)
         removed = True
     if set_kritarc_flag(kritarc_path(), FLAG, None):
+        removed = True
+    if _remove_legacy(target):
         removed = True
     return target if removed else None

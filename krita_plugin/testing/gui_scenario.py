@@ -62,7 +62,7 @@ def background(doc):
 
 
 def plugin():
-    return sys.modules["unscratch.host"]
+    return sys.modules["unscratch_krita.host"]
 
 
 def trigger(name):
@@ -107,7 +107,7 @@ def main():
         return {"actions": {a: app.action(a) is not None for a in ACTIONS},
                 "texts": {a: app.action(a).text().replace("&", "") for a in ACTIONS if app.action(a)},
                 "menu": menu_texts(), "dockers": [d for d in dockers if "unscratch" in d],
-                "plugin_module": getattr(sys.modules.get("unscratch"), "__file__", None)}
+                "plugin_module": getattr(sys.modules.get("unscratch_krita"), "__file__", None)}
 
     @step("docker_threshold")
     def _():

@@ -1,6 +1,6 @@
 """Scenario for `kritarunner -s runner_scenario -f main` (real Krita, no window, no X server).
 
-Runs the installed plug-in's host logic (unscratch.host, from the pykrita folder on PYTHONPATH) on
+Runs the installed plug-in's host logic (unscratch_krita.host, from the pykrita folder on PYTHONPATH) on
 real Krita documents at every supported depth and colour model, and on the cases that must fail
 with a message. kritarunner exits 0 even when a script raises, so everything is caught and the
 facts go to $UNSCRATCH_KRITA_OUT/result.json plus raw pixel dumps; tests/test_krita_host.py judges.
@@ -28,7 +28,7 @@ def main(*args):
 
 def _main(result):
     from krita import Krita, Selection
-    import unscratch.host as host
+    import unscratch_krita.host as host
 
     app = Krita.instance()
     app.setBatchmode(True)

@@ -21,6 +21,21 @@ def main_window():
         return None
 
 
+def announce(text: str, seconds: int = 8) -> None:
+    """Say what happened where the user looks: a message on the canvas and in the status bar."""
+    from krita import Krita
+    window = Krita.instance().activeWindow()
+    if window is None:
+        return
+    qwindow = window.qwindow()
+    if qwindow is not None:
+        qwindow.statusBar().showMessage(text, seconds * 1000)
+    view = window.activeView()
+    if view is not None:
+        from PyQt5.QtGui import QIcon
+        view.showFloatingMessage(text, QIcon(), seconds * 1000, 1)
+
+
 class QtUI:
     def __init__(self, parent=None):
         self.parent = parent if parent is not None else main_window()

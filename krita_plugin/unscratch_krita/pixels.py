@@ -117,10 +117,7 @@ class Format:
             count += int.from_bytes(diff[k::size], "little")
         flags = count.to_bytes(n, "little").translate(_NONZERO_TO_FF)
         changed = n - flags.count(0)
-        keep = bytearray(len(original))
-        for k in range(size):
-            keep[k::size] = flags
-        out = (int.from_bytes(restored_native, "little") & int.from_bytes(keep, "little")).to_bytes(
+        out = (int.from_bytes(restored_native, "little") & _spread(flags, size)).to_bytes(
             len(original), "little")
         return out, changed
 
@@ -141,6 +138,19 @@ class Format:
         for k in range(size):
             out[k::size] = mask.translate(bytes([0]) + bytes([pixel[k]]) * 255)
         return bytes(out)
+
+    def remark(self, native: bytes, old: bytes, new: bytes, w: int, h: int) -> bytes:
+        """A marks layer's native bytes with its marks changed from `old` to `new` (0/255 per
+        pixel): pixels that gain a mark become the overlay's red, pixels that lose one become
+        transparent, every other pixel (the user's own strokes included) stays as it was."""
+        self.expect(native, w, h)
+        n = w * h
+        flip = (int.from_bytes(old, "little") ^ int.from_bytes(new, "little")).to_bytes(n, "little")
+        keep = _spread(flip, self.pixel_size)
+        full = (1 << (8 * len(native))) - 1
+        red = int.from_bytes(self.overlay(new, w, h), "little")
+        out = (int.from_bytes(native, "little") & (keep ^ full)) | (red & keep)
+        return out.to_bytes(len(native), "little")
 
     def _encode(self, value: float) -> bytes:
         if self.depth == "U8":
@@ -168,6 +178,35 @@ _ALPHA_HALF = {depth: bytes(255 if lo <= b < hi else 0 for b in range(256))
                                        "F32": (0x3F, 0x80)}.items()}
 _NONZERO_TO_ONE = bytes([0]) + bytes([1]) * 255
 _NONZERO_TO_FF = bytes([0]) + bytes([255]) * 255
+
+
+def _spread(flags: bytes, size: int) -> int:
+    """Per-pixel flags (0/255, one byte a pixel) as a big integer covering each pixel's `size`
+    bytes."""
+    keep = bytearray(len(flags) * size)
+    for k in range(size):
+        keep[k::size] = flags
+    return int.from_bytes(keep, "little")
+
+
+def apply_patch(base: bytes, patch: bytes, size: int) -> bytes:
+    """`base` with each pixel that is not all zero in `patch` (a result layer: the repaired
+    pixels, transparent elsewhere) replaced by the patch's pixel: what the user sees of a photo
+    under one of our result layers. `size`: bytes per pixel."""
+    if len(base) != len(patch):
+        raise ValueError("a result layer and its photo differ in size")
+    nonzero = patch.translate(_NONZERO_TO_ONE)
+    count = 0
+    for k in range(size):  # per pixel: how many of its bytes are nonzero (<= 16, no carries)
+        count += int.from_bytes(nonzero[k::size], "little")
+    n = len(patch) // size
+    flags = count.to_bytes(n, "little").translate(_NONZERO_TO_FF)
+    if not flags.strip(b"\x00"):
+        return base
+    keep = _spread(flags, size)
+    full = (1 << (8 * len(base))) - 1
+    out = (int.from_bytes(base, "little") & (keep ^ full)) | (int.from_bytes(patch, "little") & keep)
+    return out.to_bytes(len(base), "little")
 
 
 def _permute(data: bytes, size: int, order: tuple, to_native: bool) -> bytes:
