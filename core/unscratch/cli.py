@@ -158,7 +158,7 @@ def cmd_info(args) -> int:
     for task in ("detect", "restore"):
         missing = models.missing_model(task)
         if missing:
-            print(f"  {missing}")
+            print(f"  {missing.split(';')[0]}")  # what is missing; the advice once, below
             usable = False
     if not usable:  # detect and restore would refuse to run: say so in the exit status too
         print("unscratch: error: the models are not usable (see above); detect, restore and batch "

@@ -82,7 +82,9 @@ def missing_model(task: str) -> str | None:
     if default_card(task) is not None:
         return None
     folder = models_dir()
-    named = f"{folder} (UNSCRATCH_MODELS_DIR)" if os.environ.get("UNSCRATCH_MODELS_DIR") else str(folder)
+    named = str(folder)
+    if os.environ.get("UNSCRATCH_MODELS_DIR"):
+        named += " (UNSCRATCH_MODELS_DIR)"
     noun = "detector" if task == "detect" else "restorer"
     if not folder.is_dir():
         why = f"the models folder {named} does not exist"
@@ -90,9 +92,9 @@ def missing_model(task: str) -> str | None:
         why = f"the models folder {named} holds no model cards (.json beside .onnx)"
     else:
         why = f"the models folder {named} has no card for task {task!r} marked default"
-    return (f"no {noun} model: {why}; reinstall unscratch or point UNSCRATCH_MODELS_DIR at its models "
-            "folder. The classical methods run only when asked for: --method classical (restore: "
-            "--detect-method classical for its detection), method=\"classical\" in Python")
+    return (f"no {noun} model: {why}; reinstall unscratch or point UNSCRATCH_MODELS_DIR at its "
+            "models folder. The classical methods run only when asked for: --method classical "
+            "(restore: --detect-method classical for its detection), method=\"classical\" in Python")
 
 
 def scan_cards(directory: Path | None = None) -> tuple[list[ModelCard], list[tuple[Path, str]]]:
