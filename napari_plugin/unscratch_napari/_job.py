@@ -24,7 +24,7 @@ import unscratch
 import unscratch.api
 from unscratch import Cancelled, InputError, ModelError
 
-from . import _layers as L
+from ._layers import unwrap
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -81,14 +81,6 @@ def output_kind(layer) -> str | None:
     return info.get("output") if isinstance(info, dict) else None
 
 
-def alive(ref, viewer):
-    """The layer behind a weakref if it is still in the viewer, else None."""
-    layer = ref() if ref is not None else None
-    if layer is None or viewer is None:
-        return None
-    return layer if any(L.unwrap(x) is layer for x in viewer.layers) else None
-
-
 def layer_kwargs(image) -> dict:
     return {"scale": tuple(image.scale), "translate": tuple(image.translate)}
 
@@ -100,13 +92,13 @@ class JobWidget(Container):
     run_text = "Run"
     cancellable = True
 
-    def __init__(self, napari_viewer, controls):
-        self._viewer_ref = weakref.ref(L.unwrap(napari_viewer))
+    def __init__(self, napari_viewer, controls, extra_buttons=()):
+        self._viewer_ref = weakref.ref(unwrap(napari_viewer))
         run = PushButton(text=self.run_text, name="run_button")
         cancel = PushButton(text="Cancel", name="cancel_button", enabled=False,
                             visible=self.cancellable)
-        buttons = Container(widgets=[run, cancel], layout="horizontal", labels=False,
-                            name="buttons")
+        buttons = Container(widgets=[run, cancel, *extra_buttons], layout="horizontal",
+                            labels=False, name="buttons")
         bar = ProgressBar(value=0, min=0, max=1000, name="progress")
         status = Label(value="", name="status")
         form = Container(widgets=controls, labels=True, name="form")
@@ -115,6 +107,8 @@ class JobWidget(Container):
             object.__setattr__(self, control.name, control)
         status.native.setWordWrap(True)
         self.worker = None
+        self.elapsed = 0.0  # seconds the last job took, from Run to its result
+        self._started = 0.0
         self.outputs: dict = {}
         self._job = None
         self._cancel_event: threading.Event | None = None
@@ -127,7 +121,7 @@ class JobWidget(Container):
         events.moved.connect(self._on_layers_changed)
         self.reset_choices()
         for layer in list(self.viewer.layers):  # pre-select outputs already there (newest wins)
-            self._on_inserted(L.unwrap(layer))
+            self._on_inserted(unwrap(layer))
 
     # the viewer is held weakly: a dock widget must not keep a closed viewer alive
     @property
@@ -137,7 +131,7 @@ class JobWidget(Container):
     def _on_layers_changed(self, event=None):
         self.reset_choices()
         if event is not None and getattr(event, "type", "") == "inserted":
-            self._on_inserted(L.unwrap(event.value))
+            self._on_inserted(unwrap(event.value))
 
     def _on_inserted(self, layer) -> None:
         """Hook: a layer was added (used to pre-select fresh outputs)."""
@@ -146,7 +140,7 @@ class JobWidget(Container):
         viewer = self.viewer
         if viewer is None:
             return []
-        return [L.unwrap(x) for x in viewer.layers if isinstance(x, kind)]
+        return [unwrap(x) for x in viewer.layers if isinstance(x, kind)]
 
     # --- running -------------------------------------------------------------------------------
     def run(self):
@@ -179,6 +173,7 @@ class JobWidget(Container):
         self.worker, self._job, self._cancel_event = worker, job, cancel
         # widget closed (e.g. viewer closed): stop the work
         self.native.destroyed.connect(cancel.set)
+        self._started = time.monotonic()
         self._set_running(True)
         self.progress.value = 0
         self.status.value = "working…"
@@ -220,6 +215,7 @@ class JobWidget(Container):
         kind, payload = outcome
         if self.viewer is None:  # the viewer was closed meanwhile
             return
+        self.elapsed = time.monotonic() - self._started
         if kind == "ok":
             try:
                 message = self._apply(self._job, payload)
@@ -277,5 +273,15 @@ def layer_choices(viewer_ref, kind):
         viewer = viewer_ref()
         if viewer is None:
             return []
-        return [(x.name, L.unwrap(x)) for x in viewer.layers if isinstance(x, kind)]
+        return [(x.name, unwrap(x)) for x in viewer.layers if isinstance(x, kind)]
     return get
+
+
+def layer_combo(viewer, name: str, kind, tooltip: str, *, nullable: bool = False, **kwargs):
+    """A ComboBox listing the viewer's layers of `kind` (a layer class or a tuple of them), kept
+    up to date by JobWidget; `nullable` adds the ----- choice (no layer)."""
+    from magicgui.widgets import ComboBox
+
+    viewer_ref = weakref.ref(unwrap(viewer))
+    return ComboBox(name=name, label=name, nullable=nullable, tooltip=tooltip,
+                    choices=layer_choices(viewer_ref, kind), **kwargs)
