@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -30,6 +31,10 @@ SEL = (8, 24, 80, 16)          # x, y, w, h around the scratch
 TIGHT = (12, 29, 72, 6)        # just the scratch, for Fill selection
 SCRATCH_ROWS, SCRATCH_COLS = slice(31, 33), slice(14, 82)
 CANVAS, OFFSETS = (140, 110), (17, 11)
+STROKE = (150, 20, 60, 5)       # x, y, w, h: a mark the user paints on the photo's marks layer
+SENS_RECT = (60, 0, 196, 256)   # the selection the sensitivity re-makes the marks in
+SECOND_RECT = (20, 20, 100, 60)  # a second Restore's rectangle, overlapping PHOTO_RECT
+MARKS = "Background (scratches)"
 GIMP_TIMEOUT = 900  # one GIMP run serves all checks; generous for a loaded CI machine
 
 
@@ -109,17 +114,18 @@ def gimp_session(tmp_path_factory):
     cfg = work / "gimp3dir"
     install_gimp.install(str(cfg))
     spec = {"repo": str(REPO), "sel": SEL, "tight": TIGHT, "canvas": CANVAS, "offsets": OFFSETS,
-            "photo_rect": PHOTO_RECT}
+            "photo_rect": PHOTO_RECT, "stroke": STROKE, "sens_rect": SENS_RECT,
+            "second_rect": SECOND_RECT}
     script = REPO / "gimp_plugin" / "testing" / "host_checks.py"
     proc, secs = _run_in_gimp(work, [
         "gimp-console-3.0", "-i", "--batch-interpreter=python-fu-eval",
         "-b", f"exec(open('{script}').read())", "--quit"],
         {"GIMP3_DIRECTORY": cfg, "UNSCRATCH_CHECKS_DIR": work,
          "UNSCRATCH_CHECKS_SPEC": json.dumps(spec)})
-    log = (proc.stdout + proc.stderr)[-6000:]
+    log = proc.stdout + proc.stderr      # GIMP's messages are in it
     results_path = work / "results.json"
     assert proc.returncode == 0 and results_path.exists(), \
-        f"GIMP batch failed (rc {proc.returncode}):\n{log}"
+        f"GIMP batch failed (rc {proc.returncode}):\n{log[-6000:]}"
     results = json.loads(results_path.read_text())
     print(f"GIMP batch run: {secs:.1f} s; per call: "
           + ", ".join(f"{k} {v.get('secs')}s" for k, v in results.items() if "secs" in v))
@@ -130,7 +136,7 @@ def gimp_session(tmp_path_factory):
 
 def _scenario(session, name):
     res = session["results"].get(name)
-    assert res is not None, f"scenario {name} did not run:\n{session['log']}"
+    assert res is not None, f"scenario {name} did not run:\n{session['log'][-6000:]}"
     assert res["ok"], f"scenario {name} failed inside GIMP:\n{res.get('error')}"
     return res
 
@@ -157,8 +163,9 @@ def test_procedures_in_gimps_pdb_and_menu(gimp_session):
         assert proc["arguments"][:3] == ["run-mode", "image", "drawables"]
         assert proc["return_values"][0] == "new-layer"
         assert proc["image_types"] == "RGB*, GRAY*"
-    assert res["plug-in-unscratch-detect"]["arguments"][3:] == ["threshold", "add-channel"]
-    assert res["plug-in-unscratch-restore-selection"]["arguments"][3:] == ["threshold"]
+    for name in ("plug-in-unscratch-detect", "plug-in-unscratch-restore-selection"):
+        assert res[name]["arguments"][3:] == ["own-sensitivity", "threshold"]
+    assert res["plug-in-unscratch-detect"]["return_values"] == ["new-layer"]
 
 
 def test_restore_selection_8bit(gimp_session):
@@ -193,22 +200,20 @@ def test_fill_selection(gimp_session):
     assert _repaired_error(new, gimp_session["clean8"]) < 0.03
 
 
-def test_detect_layer_and_channel(gimp_session):
+def test_detect_marks_layer_only(gimp_session):
+    """Detect makes the marks layer, with the detection stored on it, and nothing else (no hidden
+    channel holding a second copy of the marks)."""
     res = _scenario(gimp_session, "detect8")
     assert res["status"] == "success" and res["new_is_layer"]
-    assert res["layers"] == ["Scratches in Background", "Background"]
-    layer, channel = _npy(gimp_session,
-                          "detect8_layer"), _npy(gimp_session, "detect8_channel")[..., 0]
+    assert res["layers"] == [MARKS, "Background"] and res["channels"] == []
+    assert res["parasites"] == ["unscratch-detection"]
+    layer = _npy(gimp_session, "detect8_layer")
     scratch = np.zeros((H, W), bool)
     scratch[SCRATCH_ROWS, SCRATCH_COLS] = True
-    found = channel > 127
+    found = layer[..., 3] > 127
     assert found[scratch].mean() > 0.8, "the scratch was not detected"
     assert found[~scratch].mean() < 0.05, "too many false detections"
-    # the layer shows the same defects
-    assert np.array_equal(layer[..., 3] > 127, found)
     assert (layer[found][:, :3] == [255, 0, 0]).all()
-    assert res["selection_from_channel"], "the channel did not load as a selection"
-    assert res["status_no_channel"] == "success" and res["no_channel_value"]
 
 
 def test_16bit_keeps_precision(gimp_session):
@@ -315,8 +320,8 @@ def test_restore_selection_repairs_a_damaged_photo(gimp_session):
           f"{err_after:.2f} ({100 * (1 - err_after / err_before):.0f} % lower)")
     assert err_after <= 0.8 * err_before, (err_before, err_after)
     assert res["repaired"] == int((new != before).any(axis=-1).sum())
-    said = (f"{res['repaired']} pixels repaired: the defects the detector found inside the "
-            "selection at threshold")
+    said = (f"Restore selection: Repaired {res['repaired']} pixels: the defects the detector "
+            "found inside the selection at sensitivity 0.")
     # GIMP's message says what it did
     assert said in gimp_session["log"]
 
@@ -324,7 +329,7 @@ def test_restore_selection_repairs_a_damaged_photo(gimp_session):
 def test_detect_erase_restore_repairs_what_is_left_of_the_mask(gimp_session):
     import cv2
     res = _scenario(gimp_session, "detect_edit_restore")
-    assert res["status"] == "success" and res["status_restore"] == "success", res
+    assert res["detect_status"] == "success" and res["status"] == "success", res
     assert res["active_after_detect"] == ["Background"], \
         "Detect must leave the photo's layer active"
     assert res["new_name"] == "Background (restored)" and not res["marks_visible"]
@@ -343,7 +348,12 @@ def test_detect_erase_restore_repairs_what_is_left_of_the_mask(gimp_session):
     assert changed[left].mean() > 0.8 and not changed[~near].any()
     assert not changed[:, :half - 5].any(), "pixels whose marks were erased were repaired"
     assert res["repaired"] == int(changed.sum())
-    # every mark erased, Detect's channel active: success, no layer, and a message saying why
+    said = re.search(rf"Restore selection: Repaired {res['repaired']} pixels using marks from layer "
+                     rf"'{re.escape(MARKS)}' in [0-9]+\.[0-9] s\. The result is the layer "
+                     r"'Background \(restored\)'; the layer '.*' is hidden to show it\.",
+                     gimp_session["log"])
+    assert said, "the message does not say what was repaired, with which marks, in what time"
+    # every mark erased, the marks layer active: success, no layer, and a message saying why
     assert res["status_none"] == "success" and res["none_layer"] and res["none_repaired"] == 0
     assert res["none_layers_added"] == 0
     assert "marks no pixel" in gimp_session["log"]
@@ -381,16 +391,19 @@ def test_dialog_then_undo_removes_the_new_layer_in_one_step(tmp_path_factory):
         f"GIMP GUI run failed (rc {proc.returncode}, {secs:.0f} s):\n{log}"
     res = json.loads(results_path.read_text())
     assert res.get("ok"), f"{res}\n{log}"
-    assert res["layers_after_run"] == ["Background (restored)", "Background"]
+    assert res["layers_after_run"] == [MARKS, "Background (restored)", "Background"]
     assert (work / "dialog_shown").exists(), \
         "the procedure's dialog did not show in an INTERACTIVE run"
     assert res["status"] == "success"
-    assert res["layers_after_undo"] == ["Background"], \
+    assert res["layers_after_undo"] == [MARKS, "Background"], \
         "one Ctrl+Z did not remove the restored layer"
     assert res["selection_kept"], \
         "Ctrl+Z undid more than the plug-in's step (the selection is gone)"
     # the original is back, unchanged
     assert np.array_equal(np.load(work / "undo_after.npy"), dirty8)
+    # one Ctrl+Z also showed the marks layer the Restore had hidden
+    assert res["layers_after_detect"] == [MARKS, "Background"]
+    assert res["marks_visible_after_run"] is False and res["marks_visible_after_undo"] is True
     # the dialog started at the threshold in use (the detector's own), not at a 0 standing for it:
     # accepted as shown, it is what GIMP kept as the last value
     kept = (cfg / "plug-in-settings").glob("*unscratch-restore-selection.last")
@@ -398,3 +411,81 @@ def test_dialog_then_undo_removes_the_new_layer_in_one_step(tmp_path_factory):
     import re
     shown = re.search(r"\(threshold ([0-9.]+)\)", last)
     assert shown and 0.05 < float(shown.group(1)) < 1, last
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 28: the marks layer is the one source of truth; the sensitivity works; repairs add up
+def _changed(session, prefix):
+    before, new = _npy(session, prefix + "_before"), _npy(session, prefix + "_new")
+    return before, new, (new != before).any(axis=-1)
+
+
+def test_deleted_marks_layer_means_no_marks(gimp_session):
+    """Detect, delete its layer, Restore in a rectangle: nothing stale is used (no channel), the
+    detector runs inside the selection, and the message names the missing layer as shown."""
+    res = _scenario(gimp_session, "marks_deleted")
+    assert res["status"] == "success" and res["channels"] == []
+    before, new, changed = _changed(gimp_session, "deleted")
+    inside = _rect_mask(PHOTO_RECT, before.shape[:2])
+    assert not changed[~inside].any() and res["repaired"] == int(changed.sum()) > 0
+    import unscratch
+    region = inside.astype(np.float32)
+    assert np.array_equal(new, unscratch.restore(before, region=region)), \
+        "not the detector's repair inside the selection"
+    assert (f"Repaired {res['repaired']} pixels: the defects the detector found inside the "
+            f"selection at sensitivity 0.") in gimp_session["log"]
+    assert f"(there is no layer '{MARKS}')" in gimp_session["log"]
+
+
+def test_sensitivity_remakes_the_marks_keeping_edits(gimp_session):
+    import sys as _sys
+    _sys.path.insert(0, str(REPO / "core" / "unscratch"))
+    try:
+        import hostkit
+    finally:
+        _sys.path.pop(0)
+    res = _scenario(gimp_session, "sensitivity_remakes_marks")
+    assert res["status"] == "success", res
+    detected = _npy(gimp_session, "sens_detected")[..., 3] > 127
+    edited = _npy(gimp_session, "sens_edited")[..., 3] > 127
+    after = _npy(gimp_session, "sens_after")[..., 3] > 127
+    det = hostkit.decode_detection((gimp_session["dir"] / "sens_parasite.bin").read_bytes())
+    prob = np.frombuffer(det.probability, np.float32).reshape(after.shape)
+    inside = _rect_mask(SENS_RECT, after.shape)
+    erased = detected & ~edited
+    painted = edited & ~detected
+    assert erased.any() and painted.any()
+    import cv2
+    near = cv2.dilate(erased.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    expect = ((prob >= np.float32(0.3)) & ~near) | painted
+    assert np.array_equal(after[inside], expect[inside]), "not the marks at 0.30 with the edits"
+    assert np.array_equal(after[~inside], edited[~inside]), "marks outside the selection moved"
+    assert (after & ~edited).any(), "the sensitivity added no mark"
+    before, new, changed = _changed(gimp_session, "sens")
+    import unscratch
+    assert np.array_equal(new, unscratch.restore(before, after, region=inside.astype(np.float32)))
+    assert "marks were re-made inside the selection at sensitivity 0.30" in gimp_session["log"]
+
+
+def test_a_painted_mark_is_repaired_as_painted(gimp_session):
+    res = _scenario(gimp_session, "painted_mark")
+    assert res["status"] == "success", res
+    stroke = _npy(gimp_session, "paint_marks")[..., 3] > 127
+    assert np.array_equal(stroke, _rect_mask(STROKE, stroke.shape))
+    before, new, changed = _changed(gimp_session, "paint")
+    import unscratch
+    assert np.array_equal(new, unscratch.restore(before, stroke))
+    assert changed[stroke].mean() > 0.5
+    assert not changed[~stroke].any(), "the repair grew beyond the painted mark"
+
+
+def test_two_restores_add_up(gimp_session):
+    res = _scenario(gimp_session, "two_restores")
+    assert res["first_status"] == "success" and res["status"] == "success"
+    assert res["layers"] == ["Background (restored 2)", "Background (restored)", "Background"]
+    first = _npy(gimp_session, "two_a_new")
+    before, new, changed = _changed(gimp_session, "two_b")
+    assert np.array_equal(before, first), "the second Restore did not start from the first result"
+    inside = _rect_mask(SECOND_RECT, before.shape[:2])
+    assert np.array_equal(new[~inside], first[~inside]), "the first repair was lost"
+    assert changed.any()

@@ -252,10 +252,11 @@ ERASED_REACH = 3    # px: a mark the user erased also keeps new marks this close
 
 def _grow(mask: int, n: int, width: int, px: int) -> int:
     """A 0/255-per-pixel mask (as an int) grown by `px` pixels (a square), rows `width` long."""
-    full = _full(n)
-    step = 8 * width
+    full, step = _full(n), 8 * width
+    not_first = _int((b"\0" + b"\xff" * (width - 1)) * (n // width))   # no wrap into column 0
+    not_last = _int((b"\xff" * (width - 1) + b"\0") * (n // width))
     for _ in range(px):
-        mask = (mask | (mask << 8) | (mask >> 8)) & full
+        mask |= ((mask << 8) & not_first) | ((mask >> 8) & not_last)
         mask = (mask | (mask << step) | (mask >> step)) & full
     return mask
 

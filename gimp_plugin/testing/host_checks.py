@@ -19,9 +19,8 @@ from gi.repository import Babl, Gegl, Gimp, Gio  # noqa: E402
 
 _D = os.environ["UNSCRATCH_CHECKS_DIR"]
 _SPEC = json.loads(os.environ["UNSCRATCH_CHECKS_SPEC"])
-# protocol.py (for write_npy; GIMP's Python has no numpy) as the plug-in imports it: the copy
-# installed beside it
-_PLUGIN_DIR = os.path.join(os.environ["GIMP3_DIRECTORY"], "plug-ins", "unscratch")
+# protocol.py (for write_npy; GIMP's Python has no numpy): the copy installed beside the plug-in
+_PLUGIN_DIR = os.path.join(os.environ["GIMP3_DIRECTORY"], "plug-ins", "unscratch_gimp")
 sys.path.insert(0, _PLUGIN_DIR)
 import protocol as _protocol  # noqa: E402
 _RESULTS = {}
@@ -117,127 +116,117 @@ def registration():
     return out
 
 
+RESTORE, FILL, DETECT = ("plug-in-unscratch-restore-selection", "plug-in-unscratch-fill-selection",
+                         "plug-in-unscratch-detect")
+U8, U16 = ("R'G'B' u8", 3, "uint8"), ("R'G'B' u16", 3, "uint16")
+RGBA8 = ("R'G'B'A u8", 4, "uint8")
+
+
+def _run(image, layer, prefix, fmt=U8, proc=RESTORE, drawables=None, before=True, **args):
+    """Dump the layer as PREFIX_before, run the procedure, dump its new layer as PREFIX_new; the
+    facts the tests check (status, time, layers, the new layer's place and format)."""
+    if before:
+        _dump(layer, prefix + "_before", *fmt)
+    status, values, secs = _call(proc, image, drawables or [layer], **args)
+    new = values[0] if values else None
+    out = {"status": status, "secs": secs, "layers": _names(image.get_layers()),
+           "repaired": values[1] if len(values) > 1 else None, "new": new is not None}
+    if new is not None:
+        _dump(new, prefix + "_new", *fmt)
+        out.update(_info(image, layer, new))
+    return out
+
+
+def _opened(name, rect=None):
+    image = _load(name)
+    if rect:
+        _rect(image, rect)
+    return image, image.get_layers()[0]
+
+
 @scenario
 def restore8():
-    image = _load("in8.png")
-    layer = image.get_layers()[0]
-    _dump(layer, "restore8_before", "R'G'B' u8", 3, "uint8")
-    _rect(image, "sel")
-    status, values, secs = _call("plug-in-unscratch-restore-selection", image, [layer])
-    new = values[0]
-    _dump(layer, "restore8_orig_after", "R'G'B' u8", 3, "uint8")
-    _dump(new, "restore8_new", "R'G'B' u8", 3, "uint8")
-    info = _info(image, layer, new)
+    image, layer = _opened("in8.png", "sel")
+    out = _run(image, layer, "restore8")
+    _dump(layer, "restore8_orig_after", *U8)
     Gimp.Selection.none(image)
     _save(image, "restore8_export.png")
     image.delete()
-    return dict(info, status=status, secs=secs)
+    return out
 
 
 @scenario
 def fill8():
-    image = _load("in8.png")
-    layer = image.get_layers()[0]
-    _rect(image, "tight")
-    status, values, secs = _call("plug-in-unscratch-fill-selection", image, [layer])
-    new = values[0]
-    _dump(new, "fill8_new", "R'G'B' u8", 3, "uint8")
-    info = _info(image, layer, new)
+    image, layer = _opened("in8.png", "tight")
+    out = _run(image, layer, "fill8", proc=FILL)
     image.delete()
-    return dict(info, status=status, secs=secs)
+    return out
 
 
 @scenario
 def detect8():
-    image = _load("in8.png")
-    layer = image.get_layers()[0]
-    status, values, secs = _call("plug-in-unscratch-detect", image, [layer])
-    new, channel = values[0], values[1]
-    _dump(new, "detect8_layer", "R'G'B'A u8", 4, "uint8")
-    _dump(channel, "detect8_channel", "Y u8", 1, "uint8")
-    info = _info(image, layer, new)
-    # the channel loads as a selection
-    image.select_item(Gimp.ChannelOps.REPLACE, channel)
-    non_empty = Gimp.Selection.bounds(image)[1]
-    status2, values2, _ = _call("plug-in-unscratch-detect", image, [layer],
-                                **{"add-channel": False})
+    image, layer = _opened("in8.png")
+    status, values, secs = _call(DETECT, image, [layer])
+    marks = values[0]
+    _dump(marks, "detect8_layer", *RGBA8)
+    out = dict(_info(image, layer, marks), status=status, secs=secs,
+               channels=_names(image.get_channels()), parasites=list(marks.get_parasite_list()))
     image.delete()
-    return dict(info, status=status, secs=secs, channel=channel.get_name(),
-                channels=len(_names([channel])),
-                selection_from_channel=bool(non_empty), status_no_channel=status2,
-                no_channel_value=values2[1] is None)
+    return out
 
 
 @scenario
 def restore16():
-    image = _load("in16.png")
-    layer = image.get_layers()[0]
-    _dump(layer, "restore16_before", "R'G'B' u16", 3, "uint16")
-    _rect(image, "sel")
-    status, values, secs = _call("plug-in-unscratch-restore-selection", image, [layer])
-    new = values[0]
-    _dump(new, "restore16_new", "R'G'B' u16", 3, "uint16")
-    info = _info(image, layer, new)
+    image, layer = _opened("in16.png", "sel")
+    out = _run(image, layer, "restore16", U16)
     layer.set_visible(False)
     Gimp.Selection.none(image)
     _save(image, "restore16_export.png")
     image.delete()
-    return dict(info, status=status, secs=secs)
+    return out
 
 
 @scenario
 def restore_float():
-    image = _load("in16.png")
+    image, layer = _opened("in16.png")
     image.convert_precision(Gimp.Precision.FLOAT_NON_LINEAR)
     layer = image.get_layers()[0]
-    _dump(layer, "float_before", "R'G'B' float", 3, "float32")
     _rect(image, "sel")
-    status, values, secs = _call("plug-in-unscratch-restore-selection", image, [layer])
-    new = values[0]
-    _dump(new, "float_new", "R'G'B' float", 3, "float32")
-    info = _info(image, layer, new)
+    out = _run(image, layer, "float", ("R'G'B' float", 3, "float32"))
     image.delete()
-    return dict(info, status=status, secs=secs)
+    return out
 
 
 @scenario
 def restore_half_profiled():
     """16-bit float (half) pixels, in an image with its own colour profile (a babl space other than
     sRGB)."""
-    image = _load("in16.png")
+    image, layer = _opened("in16.png")
     image.convert_precision(Gimp.Precision.HALF_LINEAR)
     image.set_color_profile(Gimp.ColorProfile.new_rgb_adobe())
     layer = image.get_layers()[0]
     native = Babl.get_name(layer.get_format())
     fmt = Babl.get_name(Babl.format_with_space("RGB float",
                                                Babl.format_get_space(layer.get_format())))
-    _dump(layer, "half_before", fmt, 3, "float32")
     _rect(image, "sel")
-    status, values, secs = _call("plug-in-unscratch-restore-selection", image, [layer])
-    new = values[0]
-    _dump(new, "half_new", fmt, 3, "float32")
-    info = _info(image, layer, new)
+    out = _run(image, layer, "half", (fmt, 3, "float32"))
     image.delete()
-    return dict(info, status=status, secs=secs, native=native)
+    return dict(out, native=native)
 
 
 @scenario
 def soft_gray_alpha():
     """Gray + alpha layer (no core layout: the plug-in splits alpha off), feathered selection."""
-    image = _load("in8.png")
+    image, layer = _opened("in8.png")
     image.convert_grayscale()
     layer = image.get_layers()[0]
     layer.add_alpha()
-    _dump(layer, "graya_before", "Y'A u8", 2, "uint8")
     _rect(image, "sel")
     Gimp.Selection.feather(image, 8.0)
     _dump(image.get_selection(), "graya_selection", "Y float", 1, "float32")
-    status, values, secs = _call("plug-in-unscratch-restore-selection", image, [layer])
-    new = values[0]
-    _dump(new, "graya_new", "Y'A u8", 2, "uint8")
-    info = _info(image, layer, new)
+    out = _run(image, layer, "graya", ("Y'A u8", 2, "uint8"))
     image.delete()
-    return dict(info, status=status, secs=secs)
+    return out
 
 
 @scenario
@@ -258,62 +247,121 @@ def offsets_group():
     layer.set_offsets(ox, oy)
     x, y, w, h = _SPEC["sel"]
     image.select_rectangle(Gimp.ChannelOps.REPLACE, x + ox, y + oy, w, h)
-    status, values, secs = _call("plug-in-unscratch-restore-selection", image, [layer])
-    new = values[0]
-    _dump(new, "offsets_new", "R'G'B' u8", 3, "uint8")
-    info = _info(image, layer, new)
-    info["group_children"] = _names(group.get_children())
+    out = _run(image, layer, "offsets")
+    out["group_children"] = _names(group.get_children())
     image.delete()
-    return dict(info, status=status, secs=secs)
+    return out
 
 
 @scenario
 def photo_selection():
     """A damaged photo with a rectangle selected, nothing detected beforehand: Restore selection."""
-    image = _load("photo.png")
-    layer = image.get_layers()[0]
-    _dump(layer, "photo_before", "R'G'B' u8", 3, "uint8")
-    _rect(image, "photo_rect")
-    status, values, secs = _call("plug-in-unscratch-restore-selection", image, [layer])
-    new, repaired = values[0], values[1]
-    _dump(new, "photo_new", "R'G'B' u8", 3, "uint8")
-    info = _info(image, layer, new)
+    image, layer = _opened("photo.png", "photo_rect")
+    out = _run(image, layer, "photo")
     image.delete()
-    return dict(info, status=status, secs=secs, repaired=repaired)
+    return out
+
+
+def _erase(image, drawable, x, y, w, h):
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
+    drawable.edit_clear()
+    Gimp.Selection.none(image)
 
 
 @scenario
 def detect_edit_restore():
     """Detect, erase the left half of its marks in its layer, Restore with whatever Detect left
-    active; then erase every mark and Restore again with Detect's channel active: nothing to repair,
+    active; then erase every mark and Restore again with the marks layer active: nothing to repair,
     no layer."""
-    image = _load("photo.png")
-    layer = image.get_layers()[0]
-    status, values, _ = _call("plug-in-unscratch-detect", image, [layer])
-    marks, channel = values[0], values[1]
+    image, layer = _opened("photo.png")
+    status, values, _ = _call(DETECT, image, [layer])
+    marks = values[0]
     active = list(image.get_selected_drawables())
-    _dump(marks, "edit_marks_detected", "R'G'B'A u8", 4, "uint8")
-    image.select_rectangle(Gimp.ChannelOps.REPLACE, 0, 0, layer.get_width() // 2,
-                           layer.get_height())
-    marks.edit_clear()                    # the user erases false marks
-    Gimp.Selection.none(image)
-    _dump(marks, "edit_marks", "R'G'B'A u8", 4, "uint8")
-    _dump(layer, "edit_before", "R'G'B' u8", 3, "uint8")
-    status_restore, values, secs = _call("plug-in-unscratch-restore-selection", image, active)
-    new, repaired = values[0], values[1]
-    _dump(new, "edit_new", "R'G'B' u8", 3, "uint8")
-    out = dict(status=status, status_restore=status_restore, secs=secs, repaired=repaired,
-               active_after_detect=_names(active), new_name=new.get_name(),
-               marks_visible=marks.get_visible(), layers=_names(image.get_layers()))
-    Gimp.Selection.all(image)
-    marks.edit_clear()                    # every mark erased
-    Gimp.Selection.none(image)
+    _dump(marks, "edit_marks_detected", *RGBA8)
+    _erase(image, marks, 0, 0, layer.get_width() // 2, layer.get_height())   # false marks
+    _dump(marks, "edit_marks", *RGBA8)
+    out = _run(image, layer, "edit", drawables=active)
+    out.update(detect_status=status, active_after_detect=_names(active),
+               marks_visible=marks.get_visible())
+    _erase(image, marks, 0, 0, layer.get_width(), layer.get_height())         # every mark
     before = _names(image.get_layers())
-    status_none, values, _ = _call("plug-in-unscratch-restore-selection", image, [channel])
+    status_none, values, _ = _call(RESTORE, image, [marks])
     out.update(status_none=status_none, none_layer=values[0] is None, none_repaired=values[1],
                none_layers_added=len(image.get_layers()) - len(before))
     image.delete()
     return out
+
+
+@scenario
+def marks_deleted():
+    """Detect, delete the marks layer, Restore inside a rectangle: no marks left anywhere, so the
+    detector inside the selection, and the message names the missing layer."""
+    image, layer = _opened("photo.png")
+    marks = _call(DETECT, image, [layer])[1][0]
+    image.remove_layer(marks)
+    _rect(image, "photo_rect")
+    out = _run(image, layer, "deleted")
+    out["channels"] = _names(image.get_channels())
+    image.delete()
+    return out
+
+
+@scenario
+def sensitivity_remakes_marks():
+    """Detect; erase the marks' left part, paint a stroke; Restore inside a rectangle with my own
+    sensitivity 0.3: the marks are re-made there, the edits kept; the marks layer changes in the
+    same undo step."""
+    image, layer = _opened("photo.png")
+    marks = _call(DETECT, image, [layer])[1][0]
+    _dump(marks, "sens_detected", *RGBA8)
+    w, h = layer.get_width(), layer.get_height()
+    _erase(image, marks, 0, 0, w // 3, h)
+    x, y, sw, sh = _SPEC["stroke"]
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, sw, sh)
+    Gimp.context_set_foreground(Gegl.Color.new("blue"))
+    marks.edit_fill(Gimp.FillType.FOREGROUND)
+    Gimp.Selection.none(image)
+    _dump(marks, "sens_edited", *RGBA8)
+    parasite = marks.get_parasite("unscratch-detection")
+    with open(os.path.join(_D, "sens_parasite.bin"), "wb") as fh:
+        fh.write(bytes(b & 255 for b in parasite.get_data()))
+    _rect(image, "sens_rect")
+    out = _run(image, layer, "sens", **{"own-sensitivity": True, "threshold": 0.3})
+    _dump(marks, "sens_after", *RGBA8)
+    image.delete()
+    return out
+
+
+@scenario
+def painted_mark():
+    """Detect, erase every mark, paint one stroke (5 px wide) over a line the detector did not
+    mark: Restore repairs the stroke as painted."""
+    image, layer = _opened("photo.png")
+    marks = _call(DETECT, image, [layer])[1][0]
+    _erase(image, marks, 0, 0, layer.get_width(), layer.get_height())
+    x, y, sw, sh = _SPEC["stroke"]
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, sw, sh)
+    Gimp.context_set_foreground(Gegl.Color.new("green"))
+    marks.edit_fill(Gimp.FillType.FOREGROUND)
+    Gimp.Selection.none(image)
+    _dump(marks, "paint_marks", *RGBA8)
+    out = _run(image, layer, "paint")
+    image.delete()
+    return out
+
+
+@scenario
+def two_restores():
+    """Restore in one rectangle, then in another: the second works on the first's result and goes on
+    top."""
+    image, layer = _opened("photo.png", "photo_rect")
+    first = _run(image, layer, "two_a")
+    top = image.get_layers()[0]
+    _rect(image, "second_rect")
+    second = _run(image, layer, "two_b", before=False)
+    _dump(top, "two_b_before", *U8)
+    image.delete()
+    return dict(second, first_status=first["status"])
 
 
 @scenario

@@ -1,6 +1,7 @@
-# Runs inside GIMP 3's GUI (python-fu-eval) for undo_gui.sh: open in8.png in a display, select, run
-# Restore selection INTERACTIVE (its dialog appears; undo_gui.sh presses OK), signal "ready", wait
-# for undo_gui.sh's Ctrl+Z to take effect, record the layers and the pixels.
+# Runs inside GIMP 3's GUI (python-fu-eval) for undo_gui.sh: open in8.png in a display, Detect
+# scratches, select, run Restore selection INTERACTIVE (its dialog appears; undo_gui.sh presses OK;
+# it hides the marks layer), signal "ready", wait for undo_gui.sh's Ctrl+Z to take effect, record
+# the layers, the marks layer's visibility and the pixels.
 import json
 import os
 import sys
@@ -17,7 +18,7 @@ _D = os.environ["UNSCRATCH_CHECKS_DIR"]
 _SPEC = json.loads(os.environ["UNSCRATCH_CHECKS_SPEC"])
 # protocol.py (for write_npy; GIMP's Python has no numpy) as the plug-in imports it: the copy
 # installed beside it
-sys.path.insert(0, os.path.join(os.environ["GIMP3_DIRECTORY"], "plug-ins", "unscratch"))
+sys.path.insert(0, os.path.join(os.environ["GIMP3_DIRECTORY"], "plug-ins", "unscratch_gimp"))
 import protocol as _protocol  # noqa: E402
 _out = {"ok": False}
 try:
@@ -26,6 +27,13 @@ try:
     display = Gimp.Display.new(image)
     Gimp.displays_flush()
     layer = image.get_layers()[0]
+    detect = Gimp.get_pdb().lookup_procedure("plug-in-unscratch-detect")
+    cfg = detect.create_config()
+    cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    cfg.set_property("image", image)
+    cfg.set_core_object_array("drawables", [layer])
+    marks = detect.run(cfg).index(1)
+    _out["layers_after_detect"] = [l.get_name() for l in image.get_layers()]
     x, y, w, h = _SPEC["sel"]
     image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
     proc = Gimp.get_pdb().lookup_procedure("plug-in-unscratch-restore-selection")
@@ -37,6 +45,7 @@ try:
     res = proc.run(cfg)
     _out["status"] = res.index(0).value_nick
     _out["layers_after_run"] = [l.get_name() for l in image.get_layers()]
+    _out["marks_visible_after_run"] = marks.get_visible()
     Gimp.displays_flush()
     open(os.path.join(_D, "undo_ready"), "w").close()
     deadline = time.monotonic() + 60
@@ -44,6 +53,7 @@ try:
         time.sleep(0.2)
     time.sleep(0.5)   # had the undo gone further than one step, it would show now
     _out["layers_after_undo"] = [l.get_name() for l in image.get_layers()]
+    _out["marks_visible_after_undo"] = marks.get_visible()
     layer = image.get_layers()[-1]
     data = layer.get_buffer().get(Gegl.Rectangle.new(0, 0, layer.get_width(), layer.get_height()),
                                   1.0, "R'G'B' u8", Gegl.AbyssPolicy.NONE)

@@ -80,7 +80,10 @@ def procedures() -> dict:
 
 
 def main():
-    """gimpfu.main: hand the registered procedures to GIMP (a no-op on the fake backend)."""
+    """gimpfu.main: hand the registered procedures to GIMP (a no-op without GIMP)."""
+    return _backend.main(_registry)
+
+
 # --------------------------------------------------------------------------------------------------
 # The gimpfu-style namespaces `gimp` and `pdb`, and the pixel helpers; all delegate to the active
 # backend
@@ -211,7 +214,6 @@ def is_visible(item) -> bool:
     return _backend.is_visible(item)
 
 
-
 class undo_group:
     """`with undo_group(image):` — everything inside is one step in Edit › Undo."""
 
@@ -225,7 +227,6 @@ class undo_group:
     def __exit__(self, *exc):
         _backend.undo_group_end(self.image)
         return False
-
 
 
 # --------------------------------------------------------------------------------------------------

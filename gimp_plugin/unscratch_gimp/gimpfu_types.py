@@ -137,9 +137,6 @@ def _nick(label: str, index: int) -> str:
     return nick or f"option-{index}"
 
 
-    return _backend.main(_registry)
-
-
 # --------------------------------------------------------------------------------------------------
 # Shared logic: call a plug-in function with arguments, turn errors into messages
 def call_function(spec: ProcedureSpec, image, drawables, values: dict):
@@ -187,7 +184,6 @@ def mask_layer_bytes(mask: bytes, rgb, gray: bool) -> bytes:
             data[c::4] = bytes([rgb[c]]) * n
         data[3::4] = mask
     return bytes(data)
-
 
 
 class _Progress:
