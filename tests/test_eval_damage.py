@@ -15,7 +15,8 @@ def _photo(size=160, seed=0):
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     base = 0.45 + 0.25 * np.sin(xx / 13) * np.cos(yy / 19)
-    img = np.dstack([base, base * 0.9 + 0.05, base * 0.7 + 0.1]) + rng.normal(0, 0.01, (size, size, 3))
+    img = np.dstack([base, base * 0.9 + 0.05,
+                     base * 0.7 + 0.1]) + rng.normal(0, 0.01, (size, size, 3))
     return np.clip(img, 0, 1).astype(np.float32)
 
 
@@ -119,24 +120,6 @@ def test_independent_restore_runs_and_telea_beats_doing_nothing():
                         ed.make_samples(photos, 1, 96, 0, jpeg=False)]])
     assert telea["PSNR image"] > damaged
     assert "images with lower SSIM than damaged" in res["pipeline"]
-
-
-def test_eval_real_writes_one_sheet_per_photo_and_reads_nothing_it_writes(tmp_path):
-    import cv2
-
-    from unscratch.train.eval_real import eval_real
-    src = tmp_path / "photos"
-    src.mkdir()
-    for i in range(2):
-        cv2.imwrite(str(src / f"p{i}.png"), np.rint(_photo(64, i) * 255).astype(np.uint8))
-    before = {p.name: p.read_bytes() for p in src.iterdir()}
-    rows = eval_real(src, tmp_path / "out")
-    assert [r["photo"] for r in rows] == ["p0.png", "p1.png"]
-    assert all(0 <= r["mask %"] <= 100 and 0 <= r["changed %"] <= 100 for r in rows)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photos-p0.jpg", "photos-p1.jpg"]
-    assert {p.name: p.read_bytes() for p in src.iterdir()} == before
-    with pytest.raises(ValueError):
-        eval_real(src, src)
 
 
 def test_family_psnr_is_perfect_for_a_perfect_repair():

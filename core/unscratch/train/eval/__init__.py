@@ -5,5 +5,6 @@ sprites (neither is ever trained on), deterministically from a seed, so anyone c
 numbers. Every method runs in the same process on the same pairs; baselines get the same masks and
 compositing. One topic a module: cases.py (the test crops), detect.py, restore.py,
 independent_damage.py (damage drawn by code written apart from the simulator, never imported by
-training), cli.py (the command, its tables, ``--write-card``); real photos are ``train/eval_real.py``.
+training), real.py (real photos, and real scans beside an expert's restoration), cli.py (the
+command, its tables, ``--write-card``).
 """

@@ -5,7 +5,7 @@ import json
 import sys
 
 from ... import models
-from ..eval_real import REAL_SIDE, eval_real
+from .real import REAL_SIDE, eval_real
 from .cases import QUICK
 from .detect import TOLERANCE_PX, eval_detect
 from .restore import eval_restore

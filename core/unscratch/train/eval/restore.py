@@ -13,7 +13,7 @@ from ...classical import ClassicalInpainter
 from ...metrics import psnr, ssim_map
 from .. import pool, simulate
 from . import independent_damage as ed
-from ..eval_real import _write_sheet
+from .real import _write_sheet
 from .cases import QUICK, Case, _each, clean_crops, make_cases
 from .detect import tolerant_prf
 
