@@ -11,7 +11,7 @@ from setuptools.command.build_py import build_py
 ROOT = Path(__file__).resolve().parent
 SHIPPED = {  # folder of the source tree -> files to ship, relative to it
     "models": ["*.onnx", "*.json"],
-    "gimp_plugin/unscratch": ["*.py"],
+    "gimp_plugin/unscratch_gimp": ["*.py"],
     "krita_plugin": ["unscratch_krita.desktop", "unscratch_krita/*.py", "unscratch_krita/*.html"],
 }
 

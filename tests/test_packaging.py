@@ -34,7 +34,7 @@ def test_wheel_ships_models_and_plugins(installed):
     for card in (ROOT / "models").glob("*.json"):
         assert (package / "models" / card.name).read_bytes() == card.read_bytes()
         assert (package / "models" / card.with_suffix(".onnx").name).is_file()
-    assert (package / "gimp_plugin" / "unscratch" / "unscratch.py").is_file()
+    assert (package / "gimp_plugin" / "unscratch_gimp" / "unscratch_gimp.py").is_file()
     assert (package / "krita_plugin" / "unscratch_krita.desktop").is_file()
     assert (package / "krita_plugin" / "unscratch_krita" / "host.py").is_file()
     assert (installed / "unscratch_napari" / "napari.yaml").is_file()
