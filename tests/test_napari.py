@@ -701,3 +701,184 @@ def test_nothing_repaired_adds_no_layer(make_napari_viewer):
     assert rest.status.value.startswith("Nothing repaired") and "Fix:" in rest.status.value
     assert "No layer was added or changed" in rest.status.value
     assert "lower the sensitivity" in rest.status.value
+
+
+# --- issue 28: the marks are the workflow; edits and repairs add up ---------------------------------
+def shapes_plane(viewer, layer, image):
+    """The pixels a Shapes layer selects in `image`'s grid (as the plug-in rasterises it)."""
+    from unscratch_napari._layers import image_source, selection_planes
+    return selection_planes(layer, image, image_source(image), [()], "region")[()]
+
+
+def test_deleted_marks_layer_means_no_marks_and_says_so(make_napari_viewer):
+    """Trap: restoring from marks that are no longer shown. The Labels layer is the one source of
+    truth: once deleted, Restore selection detects inside the selection at the chosen sensitivity,
+    and its message says so."""
+    from conftest import PHOTO_RECT, damaged_photo
+
+    viewer = make_napari_viewer()
+    photo, _, _ = damaged_photo()
+    image = viewer.add_image(photo, name="photo", rgb=True)
+    x, y, w, h = PHOTO_RECT
+    sel = viewer.add_shapes([rect(y, x, y + h - 1, x + w - 1)], shape_type="rectangle", name="sel")
+    det = dock(viewer, "Detect scratches")
+    labels = run(det)["mask"]
+    rest = dock(viewer, "Restore selection")
+    assert rest.mask.value is labels
+    viewer.layers.remove(labels)
+    assert rest.mask.value is None, "a deleted marks layer is no longer offered"
+    det.threshold.value = 0.5                          # no marks to re-threshold: it says so
+    assert "no marks layer" in det.status.value
+    rest.sensitivity.value = 0.6
+    rest.region.value = sel
+    restored = run(rest)["restored"].data
+    expected = unscratch.restore(photo, region=shapes_plane(viewer, sel, image), threshold=0.6)
+    assert np.array_equal(restored, expected), "the detector inside the selection at 0.60"
+    n = int(np.any(restored != photo, axis=2).sum())
+    said = rest.status.value
+    assert said.startswith(f"Repaired {n} pixels: the defects the detector found inside the "
+                           "selection at sensitivity 0.60"), said
+    assert "there is no layer 'photo (scratches)'" in said and " s." in said
+
+
+def test_sensitivity_rethresholds_the_marks_keeping_edits(make_napari_viewer):
+    """Trap: a sensitivity that silently does nothing while marks exist. Either slider (Detect's
+    threshold, Restore selection's sensitivity) re-thresholds the stored probability into the
+    Labels layer at once, keeping the user's erasures and painted marks; the other follows."""
+    viewer = make_napari_viewer()
+    viewer.add_image(scratched(), name="scan")
+    det = dock(viewer, "Detect scratches")
+    det.threshold.value = 0.3
+    labels = run(det)["mask"]
+    prob = np.asarray(det.outputs["probability"].data).copy()
+    detected = labels.data > 0
+    assert detected[:, 20].all()
+    labels.brush_size = 3
+    for yy in range(2, 10):
+        labels.paint((yy, 20), 0)                        # erase the top of the scratch
+    labels.paint((8, 8), 1)                              # mark a spot the detector left
+    edited = labels.data > 0
+    erased, painted = detected & ~edited, edited & ~detected
+    assert erased.sum() >= 8 and painted.sum() >= 5
+    rest = dock(viewer, "Restore selection")
+    assert rest.mask.value is labels
+    assert rest.sensitivity.enabled and rest.sensitivity.value == pytest.approx(0.3)
+    for slider, other, t in ((rest.sensitivity, det.threshold, 0.05),
+                             (det.threshold, rest.sensitivity, 0.9),
+                             (rest.sensitivity, det.threshold, 0.5)):
+        slider.value = t
+        want = ((prob >= t) & ~erased) | painted
+        assert np.array_equal(labels.data > 0, want), f"marks at {t} keep the edits"
+        assert other.value == pytest.approx(t), "the other slider shows the layer's threshold"
+        assert labels.metadata["unscratch"]["threshold"] == pytest.approx(t)
+    assert "your edits kept" in det.status.value and "detector not re-run" in det.status.value
+    # what Restore selection repairs is what the layer shows now
+    before = labels.data > 0
+    run(rest)
+    assert rest.outputs["restored"].metadata["unscratch"]["parameters"]["mask_layer"] == labels.name
+    assert f"using marks from layer '{labels.name}'" in rest.status.value
+    assert np.array_equal(labels.data > 0, before)
+
+
+def test_hand_painted_marks_are_repaired_as_painted(make_napari_viewer):
+    """Trap: a painted stroke that is not what gets repaired. Marks painted by hand, 1 px or 5 px
+    wide, are repaired as painted (no margin), and the sensitivity, which has nothing to
+    re-threshold, is disabled and says why."""
+    viewer = make_napari_viewer()
+    img = scratched(channels=3)
+    viewer.add_image(img, name="scan", rgb=True)
+    marks = viewer.add_labels(np.zeros((H, W), np.uint8), name="my marks")
+    marks.brush_size = 1
+    for yy in range(3, 18):
+        marks.paint((yy, 20), 1)                         # a 1-px stroke along the scratch
+    marks.brush_size = 5
+    for xx in range(41, 48):
+        marks.paint((30, xx), 1)                         # a 5-px stroke over the speck
+    painted = marks.data > 0
+    assert painted[3:18, 20].all() and not painted[3:18, 19].any() and painted[29:32, 43:46].all()
+    rest = dock(viewer, "Restore selection")
+    rest.image.value = viewer.layers["scan"]
+    rest.mask.value = marks
+    assert not rest.sensitivity.enabled and "painted by hand" in rest.sensitivity.tooltip
+    restored = run(rest)["restored"]
+    changed = np.any(restored.data != img, axis=2)
+    assert not changed[~painted].any(), "nothing beyond the painted marks changes"
+    assert changed[3:18, 20].all() and changed[29:32, 43:46].all()
+    assert rest.status.value.startswith(
+        f"Repaired {int(changed.sum())} pixels using marks from layer 'my marks'")
+    params = restored.metadata["unscratch"]["parameters"]
+    assert params["rule"] == "mask" and params["dilate"] == 0 and params["feather"] == 0
+
+
+def test_second_restore_adds_up_and_undo_takes_back_one(make_napari_viewer):
+    """Trap: a second Restore discarding the first, with no undo. The second (a rectangle over a
+    crack the marks missed) works on the first's result, in the same layer; Undo last restore
+    takes back one repair at a time and shows again the marks the first one hid."""
+    from conftest import PHOTO_RECT, damaged_photo
+
+    viewer = make_napari_viewer()
+    photo, _, _ = damaged_photo()
+    image = viewer.add_image(photo, name="photo", rgb=True)
+    labels = run(dock(viewer, "Detect scratches"))["mask"]
+    labels.data[:, 128:] = 0                             # the user keeps the marks of the left half
+    labels.refresh()
+    rest = dock(viewer, "Restore selection")
+    assert not rest.buttons.undo_button.enabled
+    layer = run(rest)["restored"]
+    first = np.asarray(layer.data).copy()
+    assert np.array_equal(first[:, 128:], photo[:, 128:])
+    assert not labels.visible, "the marks used are hidden so the result shows"
+    assert rest.buttons.undo_button.enabled
+    assert [x.name for x in viewer.layers].index("photo (restored)") == 2, "just above the photo"
+    x, y, w, h = PHOTO_RECT
+    sel = viewer.add_shapes([rect(y, 128, y + h - 1, x + w - 1)], shape_type="rectangle",
+                            name="missed")
+    rest.mask.value = None
+    rest.region.value = sel
+    out = run(rest)
+    assert out["restored"] is layer, "the same result layer, updated"
+    second = np.asarray(layer.data)
+    inside = shapes_plane(viewer, sel, image)
+    assert np.array_equal(second[~inside], first[~inside]), "the first repair is kept"
+    assert np.array_equal(second, unscratch.restore(first, region=inside, threshold=0.8)), \
+        "the second repair worked on what the user saw"
+    assert np.any(second[inside] != first[inside])
+    assert "1 earlier repair kept" in rest.status.value
+    diff = np.asarray(out["difference"].data)
+    assert np.array_equal(diff, np.abs(second.astype(int) - photo.astype(int)).max(axis=2))
+    rest.buttons.undo_button.native.click()
+    assert np.array_equal(np.asarray(layer.data), first), "undo takes the second repair back"
+    assert layer in viewer.layers and not labels.visible
+    rest.buttons.undo_button.native.click()
+    assert layer not in viewer.layers and not outputs(viewer, "difference")
+    assert labels.visible, "undoing the first repair shows the marks again"
+    assert not rest.buttons.undo_button.enabled
+    assert np.array_equal(image.data, photo)
+
+
+def test_counts_follow_edits_and_actions_say_what_happened(make_napari_viewer):
+    """Trap: a count that stays at its first value. Detect's status follows the user's edits of
+    the marks; both actions are named as in GIMP and Krita and say pixels, layer and time."""
+    viewer = make_napari_viewer()
+    viewer.add_image(scratched(), name="scan")
+    det = dock(viewer, "Detect scratches")
+    rest = dock(viewer, "Restore selection")
+    assert det.buttons.run_button.text == "Detect scratches"
+    assert rest.buttons.run_button.text == "Restore selection"
+    assert rest.buttons.undo_button.text == "Undo last restore"
+    labels = run(det)["mask"]
+    n = int((labels.data > 0).sum())
+    assert det.status.value.startswith(f"Marked {n} pixels on the whole layer"), det.status.value
+    assert "in the layer 'scan (scratches)'" in det.status.value and " s, " in det.status.value
+    labels.brush_size = 3
+    labels.paint((10, 20), 0)
+    now = int((labels.data > 0).sum())
+    assert now < n
+    assert f"marks {now} pixels now (you erased {n - now}, painted 0)" in det.status.value
+    labels.paint((8, 8), 1)
+    after = int((labels.data > 0).sum())
+    assert f"marks {after} pixels now (you erased {n - now}, painted {after - now})" \
+        in det.status.value
+    run(rest)
+    assert rest.status.value.startswith("Repaired ") and "'scan (scratches)'" in rest.status.value
+    assert " s." in rest.status.value and "'scan (restored)'" in rest.status.value

@@ -8,10 +8,12 @@ the layer.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 from magicgui.widgets import CheckBox, FloatSlider
+from qtpy.QtCore import QTimer
 
 import unscratch
 import unscratch.api
@@ -179,8 +181,12 @@ class DetectWidget(JobWidget):
         if id(labels) in self._watched:
             return
         self._watched.add(id(labels))
-        labels.events.paint.connect(self._on_marks_edited)
-        labels.events.data.connect(self._on_marks_edited)
+        ref = weakref.ref(labels)
+        # labels_update follows a brush or eraser stroke's write; paint (emitted before the write,
+        # also by fill and undo's history) and data (a new array) are counted once events settle
+        labels.events.labels_update.connect(lambda *_: self._recount(ref()))
+        for emitter in (labels.events.paint, labels.events.data):
+            emitter.connect(lambda *_: QTimer.singleShot(0, lambda: self._recount(ref())))
 
     def _apply(self, job: _DetectJob, detections: dict) -> str:
         viewer = self.viewer
@@ -245,10 +251,12 @@ class DetectWidget(JobWidget):
         if image is not None and unwrap(image) is marks.image():
             self._set_threshold(marks.threshold)
 
-    def _on_marks_edited(self, event=None) -> None:
-        if self.worker is not None:
+    def _recount(self, labels) -> None:
+        try:
+            if self.worker is not None or labels is None or self.viewer is None:
+                return
+        except RuntimeError:  # the widget is gone
             return
-        labels = unwrap(getattr(event, "source", None)) if event is not None else None
         marks = _marks.of_labels(labels, self.viewer)
         if marks is None:
             return
