@@ -10,9 +10,21 @@ from __future__ import annotations
 import traceback
 
 from gimpfu_shim import _registry
-from gimpfu_types import (PF_FLOAT, PF_INT32, PF_SLIDER, PF_TOGGLE, RUN_INTERACTIVE,
-                          RUN_NONINTERACTIVE, Pixels, PluginError, _arg_name, _Progress,
-                          call_function, error_text, mask_layer_bytes)
+from gimpfu_types import (
+    PF_FLOAT,
+    PF_INT32,
+    PF_SLIDER,
+    PF_TOGGLE,
+    RUN_INTERACTIVE,
+    RUN_NONINTERACTIVE,
+    Pixels,
+    PluginError,
+    _arg_name,
+    _Progress,
+    call_function,
+    error_text,
+    mask_layer_bytes,
+)
 
 
 def check_argument(param, value):

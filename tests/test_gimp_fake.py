@@ -26,10 +26,11 @@ def _load_plugin():
     (folder / install_gimp.MARKER).unlink()     # the tests say which Python (UNSCRATCH_PYTHON)
     sys.path.insert(0, str(folder))
     import gimpfu_shim
+
     import gimpfu_fake
     real, gimpfu_shim._backend = gimpfu_shim._backend, gimpfu_fake.FakeBackend()
     try:
-        import unscratch_gimp      # registers the procedures; main() is a no-op on the fake
+        import unscratch_gimp  # registers the procedures; main() is a no-op on the fake
     finally:
         gimpfu_shim._backend = real
     return unscratch_gimp
@@ -37,8 +38,9 @@ def _load_plugin():
 
 plugin = _load_plugin()
 import gimpfu_shim as shim  # noqa: E402  (the installed copy, on sys.path)
-import gimpfu_fake as fakes  # noqa: E402  (tests/: GIMP's stand-in, never installed)
 import hostkit  # noqa: E402  (the installed copy)
+
+import gimpfu_fake as fakes  # noqa: E402  (tests/: GIMP's stand-in, never installed)
 from conftest import photo_scratched  # noqa: E402
 
 NAMES = ("plug-in-unscratch-detect", "plug-in-unscratch-restore-selection",
@@ -83,13 +85,14 @@ def make_image(arr, base="rgb", offsets=(0, 0), canvas=None, group=False):
 
 
 H, W = 128, 160
-SEL = (12, 48, 136, 32)  # x, y, w, h: a selection around the whole scratch (rows 57-73, columns 19-140)
+SEL = (12, 48, 136, 32)  # x, y, w, h: around the whole scratch (rows 57-73, columns 19-140)
 DUST = (W // 3 - 5, H // 4 - 5, 11, 11)  # x, y, w, h: a box around photo_scratched's speck of dust
 
 
 def scratched(dtype=np.uint8, channels=3, seed=0):
     """(clean, dirty) HxW layer pixels: conftest's photo-like scratch (no speck), which the shipped
-    detector finds as a user would; its truth is SCRATCH. channels 4 adds a left-to-right alpha ramp."""
+    detector finds as a user would; its truth is SCRATCH. channels 4 adds a left-to-right alpha
+    ramp."""
     dirty, clean, _ = photo_scratched(H, W, channels, dtype, seed, speck=False)
     return clean, dirty
 
@@ -215,7 +218,7 @@ def test_restore_selection_end_to_end(fake, dtype):
     image.select_rectangle(*SEL)
     status, new, _ = fake.run_procedure(NAMES[1], image, [layer])
     assert status == "success"
-    assert [l.name for l in image.layers] == ["Background (restored)", "Background"]
+    assert [lyr.name for lyr in image.layers] == ["Background (restored)", "Background"]
     assert new.pixels.dtype == np.dtype(dtype).name and new.offsets == layer.offsets
     out = array_of(new.pixels)
     assert np.array_equal(array_of(layer.pixels), dirty)              # the original is untouched
@@ -227,7 +230,7 @@ def test_restore_selection_end_to_end(fake, dtype):
     assert err < 0.03
     kinds = [k for k, _ in fake.progress]
     assert kinds[0] == "init" and kinds[-1] == "end" and "update" in kinds
-    assert image.undo() and [l.name for l in image.layers] == ["Background"]   # one undo step
+    assert image.undo() and [lyr.name for lyr in image.layers] == ["Background"]   # one undo step
 
 
 def test_restore_rgba_keeps_alpha_and_whole_layer_without_selection(fake):
@@ -245,7 +248,8 @@ def test_fill_selection_gray_alpha_with_offsets_in_group(fake):
     """Fill heals a selected speck of dust (a user selects dust, not a long scratch, to fill)."""
     dirty, clean, truth = photo_scratched(H, W, 1, np.uint8)
     graya = np.concatenate([dirty, np.full_like(dirty, 200)], -1)
-    image, layer = make_image(graya, base="gray", offsets=(10, 7), canvas=(W + 26, H + 22), group=True)
+    image, layer = make_image(graya, base="gray", offsets=(10, 7), canvas=(W + 26, H + 22),
+                              group=True)
     image.select_rectangle(10 + DUST[0], 7 + DUST[1], DUST[2], DUST[3])
     status, new, _ = fake.run_procedure(NAMES[2], image, [layer])
     assert status == "success"
@@ -269,7 +273,7 @@ def test_detect_adds_the_marks_layer_at_offsets_and_no_channel(fake):
     card_threshold = f"sensitivity {models.default_card('detect').threshold:.2f}"
     assert card_threshold in fake.messages[0] and "Restore selection" in fake.messages[0]
     assert f"the layer '{MARKS}'" in fake.messages[0]
-    assert [l.name for l in image.layers] == [MARKS, "Background"]
+    assert [lyr.name for lyr in image.layers] == [MARKS, "Background"]
     assert image.channels == [], "no hidden channel holding a second copy of the marks"
     # the photo is active: Restore works next
     assert image.active is layer and new.offsets == (5, 3)
@@ -308,13 +312,13 @@ def test_threshold_reaches_the_worker(fake, monkeypatch):
 # --------------------------------------------------------------------------------------------------
 # Errors: a message with the problem and the fix, and nothing left behind
 def _assert_refused(fake, image, drawables, name, *words):
-    layers_before = [l.name for l in image.all_layers()]
+    layers_before = [lyr.name for lyr in image.all_layers()]
     undo_before = len(image.undo_stack)
     status, msg = fake.run_procedure(name, image, drawables)
     assert status == "execution-error", msg
     for word in words:
         assert word in msg, msg
-    assert [l.name for l in image.all_layers()] == layers_before
+    assert [lyr.name for lyr in image.all_layers()] == layers_before
     assert len(image.undo_stack) == undo_before
 
 
@@ -401,7 +405,8 @@ def test_install_default_folder_and_foreign_folder(tmp_path, monkeypatch):
     (tmp_path / "cfg" / "GIMP" / "3.2").mkdir(parents=True)
     path = install_gimp.install(None)
     assert path == tmp_path / "cfg" / "GIMP" / "3.0" / "plug-ins" / "unscratch_gimp"
-    assert (tmp_path / "cfg" / "GIMP" / "3.2" / "plug-ins" / "unscratch_gimp" / "unscratch_gimp.py").exists()
+    assert (tmp_path / "cfg" / "GIMP" / "3.2" / "plug-ins" / "unscratch_gimp" /
+            "unscratch_gimp.py").exists()
     assert install_gimp.uninstall(None) == path
     assert not (tmp_path / "cfg" / "GIMP" / "3.2" / "plug-ins" / "unscratch_gimp").exists()
     foreign = tmp_path / "g" / "plug-ins" / "unscratch_gimp"
@@ -536,7 +541,7 @@ def test_nothing_repaired_adds_no_layer_and_says_what_to_do(fake):
     undo = len(image.undo_stack)
     assert fake.run_procedure(NAMES[1], image, [layer]) == ("success", None, 0)
     assert len(image.undo_stack) == undo
-    assert [l.name for l in image.layers] == [MARKS, "Background"]
+    assert [lyr.name for lyr in image.layers] == [MARKS, "Background"]
     assert "Nothing repaired" in fake.messages[-1] and "marks no pixel" in fake.messages[-1]
     assert "Fix:" in fake.messages[-1]
 
@@ -653,7 +658,7 @@ def test_repairs_add_up_on_top(fake):
     image.select_rectangle(28, 19, 64, 5)       # a line the detector missed: Fill selection
     status, second, _ = fake.run_procedure(NAMES[2], image, [layer])
     assert status == "success"
-    assert [l.name for l in image.layers] == ["Background (filled)", "Background (restored)",
+    assert [lyr.name for lyr in image.layers] == ["Background (filled)", "Background (restored)",
                                               "Background"]
     out = array_of(second.pixels)
     assert np.array_equal(out[SCRATCH], array_of(first.pixels)[SCRATCH])   # the first repair kept

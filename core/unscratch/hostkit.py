@@ -5,8 +5,8 @@ format and the worker runner).
 API (every name below is public; nothing else is):
   * ACTIONS: the action names every host shows: "Detect scratches", "Restore selection", "Fill
     selection" (keys "detect", "restore", "fill").
-  * job_params(threshold=None, method=None) -> dict: a job's params. "The detector's default" has one
-    encoding: None, sent as an absent key. A host whose control cannot hold None (GIMP's double
+  * job_params(threshold=None, method=None) -> dict: a job's params. "The detector's default" has
+    one encoding: None, sent as an absent key. A host whose control cannot hold None (GIMP's double
     argument) pairs it with an explicit on/off control; it never sends 0, "auto", or a value that
     happens to equal the default.
   * marks_name(photo), result_name(photo, op, taken=()), photo_of(name), is_result(name): layer
@@ -286,8 +286,8 @@ def remark(det: Detection, current: bytes, region: bytes, threshold: float, widt
 def merge_detection(prev: Detection | None, current: bytes, probability: bytes, mask: bytes,
                     region: bytes, threshold) -> tuple[bytes, bytes]:
     """A new detection (float32 probability, uint8 mask) inside `region` (0/255) over an existing
-    marks layer whose alpha is `current`: (the layer's marks, 0/255; the bytes to store). Outside the
-    region the layer's marks and the stored detection `prev` (None: none) are kept."""
+    marks layer whose alpha is `current`: (the layer's marks, 0/255; the bytes to store). Outside
+    the region the layer's marks and the stored detection `prev` (None: none) are kept."""
     n = len(current)
     full, reg = _full(n), _int(region)
     out = full & ~reg

@@ -32,8 +32,8 @@ MARKER = "unscratch_config.json"
 
 
 def plugin_source() -> Path:
-    """gimp_plugin/unscratch_gimp of the source tree (editable install), or the copy a wheel ships in the
-    package."""
+    """gimp_plugin/unscratch_gimp of the source tree (editable install), or the copy a wheel ships
+    in the package."""
     here = Path(__file__).resolve().parent
     for candidate in (here.parents[1] / "gimp_plugin" / PLUGIN_NAME,
                       here / "gimp_plugin" / PLUGIN_NAME):

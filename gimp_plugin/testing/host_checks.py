@@ -23,6 +23,7 @@ _SPEC = json.loads(os.environ["UNSCRATCH_CHECKS_SPEC"])
 _PLUGIN_DIR = os.path.join(os.environ["GIMP3_DIRECTORY"], "plug-ins", "unscratch_gimp")
 sys.path.insert(0, _PLUGIN_DIR)
 import protocol as _protocol  # noqa: E402
+
 _RESULTS = {}
 
 

@@ -20,6 +20,7 @@ _SPEC = json.loads(os.environ["UNSCRATCH_CHECKS_SPEC"])
 # installed beside it
 sys.path.insert(0, os.path.join(os.environ["GIMP3_DIRECTORY"], "plug-ins", "unscratch_gimp"))
 import protocol as _protocol  # noqa: E402
+
 _out = {"ok": False}
 try:
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE,
@@ -33,7 +34,7 @@ try:
     cfg.set_property("image", image)
     cfg.set_core_object_array("drawables", [layer])
     marks = detect.run(cfg).index(1)
-    _out["layers_after_detect"] = [l.get_name() for l in image.get_layers()]
+    _out["layers_after_detect"] = [lyr.get_name() for lyr in image.get_layers()]
     x, y, w, h = _SPEC["sel"]
     image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
     proc = Gimp.get_pdb().lookup_procedure("plug-in-unscratch-restore-selection")
@@ -44,7 +45,7 @@ try:
     open(os.path.join(_D, "dialog_expected"), "w").close()
     res = proc.run(cfg)
     _out["status"] = res.index(0).value_nick
-    _out["layers_after_run"] = [l.get_name() for l in image.get_layers()]
+    _out["layers_after_run"] = [lyr.get_name() for lyr in image.get_layers()]
     _out["marks_visible_after_run"] = marks.get_visible()
     Gimp.displays_flush()
     open(os.path.join(_D, "undo_ready"), "w").close()
@@ -52,7 +53,7 @@ try:
     while time.monotonic() < deadline and len(image.get_layers()) == len(_out["layers_after_run"]):
         time.sleep(0.2)
     time.sleep(0.5)   # had the undo gone further than one step, it would show now
-    _out["layers_after_undo"] = [l.get_name() for l in image.get_layers()]
+    _out["layers_after_undo"] = [lyr.get_name() for lyr in image.get_layers()]
     _out["marks_visible_after_undo"] = marks.get_visible()
     layer = image.get_layers()[-1]
     data = layer.get_buffer().get(Gegl.Rectangle.new(0, 0, layer.get_width(), layer.get_height()),

@@ -9,9 +9,24 @@ import array
 import sys
 import traceback
 
-from gimpfu_types import (INT32_RANGE, PF_CHANNEL, PF_DRAWABLE, PF_FLOAT, PF_IMAGE, PF_INT32,
-                          PF_LAYER, PF_SLIDER, PF_TOGGLE, Pixels, PluginError, _arg_name, _Progress,
-                          call_function, error_text, mask_layer_bytes)
+from gimpfu_types import (
+    INT32_RANGE,
+    PF_CHANNEL,
+    PF_DRAWABLE,
+    PF_FLOAT,
+    PF_IMAGE,
+    PF_INT32,
+    PF_LAYER,
+    PF_SLIDER,
+    PF_TOGGLE,
+    Pixels,
+    PluginError,
+    _arg_name,
+    _Progress,
+    call_function,
+    error_text,
+    mask_layer_bytes,
+)
 
 
 class GimpBackend:

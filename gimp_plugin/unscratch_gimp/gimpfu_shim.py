@@ -17,11 +17,11 @@ GIMP 2's `gimpfu` is gone in GIMP 3. Plug-ins written against this module keep g
     main()
 
 What it maps, on GIMP 3 (gimpfu_gimp.GimpBackend):
-  * register() + main() -> a Gimp.PlugIn whose procedures are Gimp.ImageProcedure (standard run-mode,
-    image and drawables arguments) when the first two parameters are PF_IMAGE and PF_DRAWABLE, else
-    Gimp.Procedure; the other PF_* parameters become procedure arguments (scripts call them through
-    the PDB and GIMP remembers the last values), PF_* results become return values; INTERACTIVE runs
-    show GimpUi.ProcedureDialog.
+  * register() + main() -> a Gimp.PlugIn whose procedures are Gimp.ImageProcedure (standard
+    run-mode, image and drawables arguments) when the first two parameters are PF_IMAGE and
+    PF_DRAWABLE, else Gimp.Procedure; the other PF_* parameters become procedure arguments
+    (scripts call them through the PDB and GIMP remembers the last values), PF_* results become
+    return values; INTERACTIVE runs show GimpUi.ProcedureDialog.
   * gimp.progress_init/update/end, gimp.message, gimp.displays_flush; pdb.<any_procedure>(...) runs
     a PDB procedure by name with positional arguments (pdb.gimp_image_undo_group_start(image)).
   * Exceptions raised by the plug-in function become the procedure's EXECUTION_ERROR with the
@@ -32,15 +32,31 @@ What it maps, on GIMP 3 (gimpfu_gimp.GimpBackend):
     item parasites (get_parasite, set_parasite).
 
 Modules: gimpfu_types.py (parameter types, Pixels, PluginError, procedure specs) <- gimpfu_gimp.py
-(the GIMP 3 backend) <- this file. The backend is GIMP 3's when its typelibs load, else one that only
-registers (main() does nothing). The unit tests replace the module's `_backend` with their own fake
-(tests/gimpfu_fake.py, never installed).
+(the GIMP 3 backend) <- this file. The backend is GIMP 3's when its typelibs load, else one that
+only registers (main() does nothing). The unit tests replace the module's `_backend` with their
+own fake (tests/gimpfu_fake.py, never installed).
 """
 from __future__ import annotations
 
-from gimpfu_types import (PF_BOOL, PF_CHANNEL, PF_DRAWABLE, PF_FLOAT, PF_IMAGE, PF_INT, PF_INT32,
-                          PF_LAYER, PF_OPTION, PF_SLIDER, PF_TOGGLE, RUN_INTERACTIVE,
-                          RUN_NONINTERACTIVE, Pixels, PluginError, ProcedureSpec, _arg_name)
+from gimpfu_types import (
+    PF_BOOL,
+    PF_CHANNEL,
+    PF_DRAWABLE,
+    PF_FLOAT,
+    PF_IMAGE,
+    PF_INT,
+    PF_INT32,
+    PF_LAYER,
+    PF_OPTION,
+    PF_SLIDER,
+    PF_TOGGLE,
+    RUN_INTERACTIVE,
+    RUN_NONINTERACTIVE,
+    Pixels,
+    PluginError,
+    ProcedureSpec,
+    _arg_name,
+)
 
 __all__ = [
     "register", "main", "gimp", "pdb", "PluginError", "Pixels", "undo_group",
@@ -190,8 +206,9 @@ def siblings(image, item) -> list:
 def find_layer(image, name, exclude=None):
     """The layer (groups searched too) called `name`, other than `exclude`; of several, the highest
     in the stack."""
-    found = [l for l in _backend.all_layers(image) if _backend.item_name(l) == name and l != exclude
-             and _backend.item_kind(l) == "layer"]
+    found = [lyr for lyr in _backend.all_layers(image)
+             if _backend.item_name(lyr) == name and lyr != exclude
+             and _backend.item_kind(lyr) == "layer"]
     return found[0] if found else None
 
 
@@ -250,7 +267,7 @@ def _load_backend():
         gi.require_version("Gimp", "3.0")
         gi.require_version("Gegl", "0.4")
         gi.require_version("Babl", "0.1")
-        from gi.repository import Babl, Gegl, GLib, GObject, Gimp
+        from gi.repository import Babl, Gegl, Gimp, GLib, GObject
     except (ImportError, ValueError):
         return _NoGimp()
     # beside this file: GIMP runs the plug-in with its folder on sys.path

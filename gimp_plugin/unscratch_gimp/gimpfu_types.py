@@ -1,11 +1,10 @@
 """What the gimpfu shim (gimpfu_shim.py) and its GIMP 3 backend (gimpfu_gimp.py) both need: gimpfu's
 parameter types, PluginError, Pixels, the procedure specs register() makes, and how a plug-in
-function is called. Both import this module; neither imports the other's names from here up, so there
-is no import circle (shim -> gimpfu_gimp -> gimpfu_types)."""
+function is called. Imports go one way only: gimpfu_shim -> gimpfu_gimp -> gimpfu_types (no
+circle)."""
 from __future__ import annotations
 
 import traceback
-
 
 # --------------------------------------------------------------------------------------------------
 # gimpfu's parameter types (the names and meanings of GIMP 2's gimpfu; the values are ours). Only
@@ -57,7 +56,7 @@ class Pixels:
     def shape(self):
         return (self.height, self.width, self.channels)
 
-    def replace(self, data) -> "Pixels":
+    def replace(self, data) -> Pixels:
         return Pixels(data, self.width, self.height, self.channels, self.dtype, self.gray,
                       self.has_alpha, self.format)
 

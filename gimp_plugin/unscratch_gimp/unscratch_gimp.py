@@ -25,12 +25,36 @@ import time
 
 import hostkit
 import protocol
-from gimpfu_shim import (PF_DRAWABLE, PF_IMAGE, PF_INT32, PF_LAYER, PF_SLIDER, PF_TOGGLE,
-                         PluginError, all_layers, check_paint_layer, find_layer, get_parasite,
-                         gimp, is_visible, item_kind, item_name, main, new_layer_like,
-                         new_mask_layer, read_mask, read_pixels, read_selection, register,
-                         set_active_layer, set_parasite, set_visible, siblings, undo_group,
-                         write_mask)
+from gimpfu_shim import (
+    PF_DRAWABLE,
+    PF_IMAGE,
+    PF_INT32,
+    PF_LAYER,
+    PF_SLIDER,
+    PF_TOGGLE,
+    PluginError,
+    all_layers,
+    check_paint_layer,
+    find_layer,
+    get_parasite,
+    gimp,
+    is_visible,
+    item_kind,
+    item_name,
+    main,
+    new_layer_like,
+    new_mask_layer,
+    read_mask,
+    read_pixels,
+    read_selection,
+    register,
+    set_active_layer,
+    set_parasite,
+    set_visible,
+    siblings,
+    undo_group,
+    write_mask,
+)
 
 PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
 MENU = "<Image>/Filters/Enhance/Scratches"
@@ -61,8 +85,8 @@ def source_layer(image, drawable):
         if source is not None and hostkit.photo_of(item_name(source)) is None:
             return source
     if kind == "channel":
-        photos = [l for l in all_layers(image)
-                  if item_kind(l) == "layer" and hostkit.photo_of(item_name(l)) is None]
+        photos = [lyr for lyr in all_layers(image)
+                  if item_kind(lyr) == "layer" and hostkit.photo_of(item_name(lyr)) is None]
         if len(photos) == 1:
             return photos[0]
     check_paint_layer(drawable)
@@ -76,9 +100,9 @@ def stack(image, photo):
     name = item_name(photo)
     layers = siblings(image, photo)
     above = layers[:layers.index(photo)]
-    results = [l for l in above if hostkit.is_result(item_name(l))
-               and hostkit.photo_of(item_name(l)) == name]
-    visible = [l for l in results if is_visible(l)]
+    results = [lyr for lyr in above if hostkit.is_result(item_name(lyr))
+               and hostkit.photo_of(item_name(lyr)) == name]
+    visible = [lyr for lyr in results if is_visible(lyr)]
     return (visible[0] if visible else photo), (results[0] if results else photo)
 
 
@@ -246,7 +270,7 @@ def _repair(image, drawable, op, own_sensitivity, threshold):
                 write_mask(image, marks, current)
                 set_parasite(marks, PARASITE, hostkit.store(store))
             if data != px.data:
-                taken = [item_name(l) for l in all_layers(image)]
+                taken = [item_name(lyr) for lyr in all_layers(image)]
                 layer = new_layer_like(image, photo,
                                        hostkit.result_name(item_name(photo), op, taken),
                                        px.replace(data), above=top)
