@@ -827,3 +827,17 @@ def test_another_users_read_only_file_is_refused_and_a_writable_one_keeps_its_ow
     st = shared.stat()
     assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (65534, 0o666)
     assert io.read(shared).shape == io.read(scan).shape and not list(tmp_path.glob(".*"))
+
+
+def test_a_batch_records_the_pages_it_left_out_in_the_manifest(tmp_path, capsys):
+    src = tmp_path / "scans"
+    src.mkdir()
+    with tifffile.TiffWriter(src / "pages.tif") as tif:
+        for k in range(2):
+            tif.write(scratched()[0] // (k + 1), photometric="rgb", metadata=None)
+    summary = batch.run_batch(src, tmp_path / "out", quiet=True, settings=batch.Settings(method="classical"))
+    assert summary.done == 1 and capsys.readouterr().err == ""
+    db = sqlite3.connect(tmp_path / "out" / batch.MANIFEST_NAME)
+    notes = db.execute("SELECT notes FROM files").fetchone()[0]
+    db.close()
+    assert "pages.tif: has 2 pages; only the first is used" in notes

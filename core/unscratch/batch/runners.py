@@ -109,7 +109,10 @@ def process_file(job: Job, cfg: Config) -> dict:
             res.update(status="done", reused=True)
             return res
         t = time.perf_counter()
-        image, info = io.read_with_info(src)
+        # what reading leaves out (a TIFF's other pages, an APNG's other frames) goes into the manifest
+        with warnings.catch_warnings(record=True) as unread:
+            warnings.simplefilter("always", io.LossWarning)
+            image, info = io.read_with_info(src)
         selection = None
         if job.region:
             selection = _read_selection(job.region, image.shape[:2], src, info.orientation)
@@ -171,7 +174,7 @@ def process_file(job: Job, cfg: Config) -> dict:
                     io.write(path, thumbnail_pair(image, restored), source=src, jpeg_quality=90)
                 res["outputs"][kind] = rel
                 res.setdefault("output_files", {})[rel] = output_fingerprint(path)
-        notes = [str(w.message) for w in losses if issubclass(w.category, io.LossWarning)]
+        notes = [str(w.message) for w in unread + losses if issubclass(w.category, io.LossWarning)]
         res["notes"] = "; ".join(notes) or None
         timings["write"] = time.perf_counter() - t
         res["status"] = "done"
