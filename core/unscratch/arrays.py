@@ -18,15 +18,18 @@ SUPPORTED_CHANNELS = (1, 3, 4)
 
 
 def is_lazy(image) -> bool:
-    """An array-like that computes or loads blocks on demand (dask, zarr, h5py …), not an ndarray."""
-    return not isinstance(image, np.ndarray) and all(hasattr(image, a) for a in ("shape", "dtype", "ndim", "__getitem__"))
+    """An array-like that computes or loads blocks on demand (dask, zarr, h5py …), not an
+    ndarray."""
+    return not isinstance(image, np.ndarray) and all(
+        hasattr(image, a) for a in ("shape", "dtype", "ndim", "__getitem__"))
 
 
 def check_image(image, name: str = "image", *, lazy_ok: bool = False) -> np.ndarray:
     """Return `image` as an ndarray after checking it follows the conventions, or raise InputError.
 
-    With `lazy_ok`, a lazy array-like is returned as it is, checked by shape and dtype only, so that a
-    huge dask or zarr image is never read whole; its blocks are checked as they are read (`read_block`).
+    With `lazy_ok`, a lazy array-like is returned as it is, checked by shape and dtype only, so
+    that a huge dask or zarr image is never read whole; its blocks are checked as they are read
+    (`read_block`).
     """
     if image is None:
         raise InputError(f"{name}: no image given")
@@ -34,15 +37,18 @@ def check_image(image, name: str = "image", *, lazy_ok: bool = False) -> np.ndar
     arr = image if lazy_ok and is_lazy(image) else np.asarray(image)
     shape, dtype = tuple(int(s) for s in arr.shape), np.dtype(arr.dtype)
     if len(shape) not in (2, 3):
-        raise InputError(f"{name}: expected HxW, HxWx1, HxWx3 or HxWx4, got an array of shape {shape} ({len(shape)} dimensions)")
+        raise InputError(f"{name}: expected HxW, HxWx1, HxWx3 or HxWx4, got an array of shape "
+                         f"{shape} ({len(shape)} dimensions)")
     if len(shape) == 3 and shape[2] not in SUPPORTED_CHANNELS:
-        raise InputError(f"{name}: {shape[2]} channels is not supported; expected 1 (gray), 3 (RGB) or 4 (RGBA)")
+        raise InputError(f"{name}: {shape[2]} channels is not supported; expected 1 (gray), "
+                         "3 (RGB) or 4 (RGBA)")
     if shape[0] == 0 or shape[1] == 0:
         raise InputError(f"{name}: the image is empty (shape {shape})")
     if dtype == np.float64:
         raise InputError(f"{name}: dtype float64 is not supported; convert to float32 in [0, 1]")
     if dtype.type not in SUPPORTED_DTYPES:
-        raise InputError(f"{name}: dtype {dtype} is not supported; expected uint8, uint16 or float32 in [0, 1]")
+        raise InputError(f"{name}: dtype {dtype} is not supported; expected uint8, uint16 or "
+                         "float32 in [0, 1]")
     if isinstance(arr, np.ndarray):
         _check_finite(arr, name)
     return arr
@@ -92,9 +98,11 @@ def float_range_problem(low: float, high: float) -> str | None:
             f"(1 = white) and {said}, or use 8- or 16-bit integers")
 
 
-def read_block(image, y0: int, y1: int, x0: int, x1: int, name: str = "image", all_planes: bool = False) -> np.ndarray:
-    """Colour planes (HxWxC, alpha excluded unless `all_planes`) of image[y0:y1, x0:x1] as an ndarray: a view
-    for numpy; for a lazy image only this block is computed, and checked as check_image would have."""
+def read_block(image, y0: int, y1: int, x0: int, x1: int, name: str = "image",
+               all_planes: bool = False) -> np.ndarray:
+    """Colour planes (HxWxC, alpha excluded unless `all_planes`) of image[y0:y1, x0:x1] as an
+    ndarray: a view for numpy; for a lazy image only this block is computed, and checked as
+    check_image would have."""
     if isinstance(image, np.ndarray):
         block = image[y0:y1, x0:x1]
     else:
@@ -145,7 +153,8 @@ def to_rgb_float(block: np.ndarray) -> np.ndarray:
 
 
 def check_plane(plane, shape: tuple[int, int], name: str) -> np.ndarray:
-    """A region or mask must be HxW (or HxWx1) matching the image, finite, and bool/uint8/uint16/float."""
+    """A region or mask must be HxW (or HxWx1) matching the image, finite, and
+    bool/uint8/uint16/float."""
     _check_array_like(plane, name, "an HxW array")
     arr = np.asarray(plane)
     if arr.ndim == 3 and arr.shape[2] == 1:
@@ -160,7 +169,8 @@ def check_plane(plane, shape: tuple[int, int], name: str) -> np.ndarray:
         return arr.astype(np.float32, copy=False)
     if arr.dtype in (np.uint8, np.uint16):
         return arr
-    raise InputError(f"{name}: dtype {arr.dtype} is not supported; expected bool, uint8, uint16 or float in [0, 1]")
+    raise InputError(f"{name}: dtype {arr.dtype} is not supported; expected bool, uint8, uint16 "
+                     "or float in [0, 1]")
 
 
 def plane_weight(plane: np.ndarray) -> np.ndarray:

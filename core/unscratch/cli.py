@@ -129,8 +129,9 @@ def cmd_demo(args) -> int:
 
 
 def cmd_info(args) -> int:
-    import onnxruntime
     import cv2
+    import onnxruntime
+
     from . import __version__, models
     print(f"unscratch {__version__} (python {sys.version.split()[0]})")
     print(f"numpy {np.__version__}, onnxruntime {onnxruntime.__version__}, "

@@ -26,13 +26,15 @@ _lock = threading.Lock()
 
 
 def configure(*, threads: int | None = None, providers: list[str] | None = None) -> None:
-    """Set onnxruntime's intra-op thread count and execution providers for sessions made from now on."""
+    """Set onnxruntime's intra-op thread count and execution providers for sessions made from now
+    on."""
     _options["threads"] = threads
     _options["providers"] = providers
 
 
 def models_dir() -> Path:
-    """UNSCRATCH_MODELS_DIR, else the repository's models/ (editable install), else the installed copy."""
+    """UNSCRATCH_MODELS_DIR, else the repository's models/ (editable install), else the installed
+    copy."""
     env = os.environ.get("UNSCRATCH_MODELS_DIR")
     if env:
         return Path(env)
@@ -66,19 +68,21 @@ def read_card(json_path: Path) -> ModelCard:
     try:
         card = json.loads(json_path.read_text())
         return ModelCard(
-            name=card["name"], task=card["task"], path=json_path.with_suffix(".onnx"), sha256=card["sha256"],
-            tile=int(card["tile"]), overlap=int(card["overlap"]), multiple=int(card.get("multiple", 1)),
-            min_side=int(card.get("min_side", 0)), threshold=card.get("threshold"), input_channels=int(card["input"]["channels"]), card=card)
+            name=card["name"], task=card["task"], path=json_path.with_suffix(".onnx"),
+            sha256=card["sha256"], tile=int(card["tile"]), overlap=int(card["overlap"]),
+            multiple=int(card.get("multiple", 1)), min_side=int(card.get("min_side", 0)),
+            threshold=card.get("threshold"), input_channels=int(card["input"]["channels"]),
+            card=card)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{json_path}: not a valid model card ({exc})") from None
 
 
 def missing_model(task: str) -> str | None:
-    """Why there is no model for `task` ("detect" or "restore"), as one line for the user that names
-    the folder and what is missing and says that the classical methods exist; None when a card marked
-    default is there (whether its file matches is `verify`'s business). Method "auto" refuses to run
-    without it: the classical detector marks many times what the shipped model repairs, so it runs
-    only when asked for."""
+    """Why there is no model for `task` ("detect" or "restore"), as one line for the user that
+    names the folder and what is missing and says that the classical methods exist; None when a
+    card marked default is there (whether its file matches is `verify`'s business). Method "auto"
+    refuses to run without it: the classical detector marks many times what the shipped model
+    repairs, so it runs only when asked for."""
     if default_card(task) is not None:
         return None
     folder = models_dir()
@@ -94,15 +98,16 @@ def missing_model(task: str) -> str | None:
         why = f"the models folder {named} has no card for task {task!r} marked default"
     return (f"no {noun} model: {why}; reinstall unscratch or point UNSCRATCH_MODELS_DIR at its "
             "models folder. The classical methods run only when asked for: --method classical "
-            "(restore: --detect-method classical for its detection), method=\"classical\" in Python")
+            "(restore: --detect-method classical for its detection), method=\"classical\" in "
+            "Python")
 
 
 def scan_cards(directory: Path | None = None) -> tuple[list[ModelCard], list[tuple[Path, str]]]:
     """(the model cards in the folder, [(path, why it was skipped)] for its other .json files).
 
-    A folder may hold other JSON (notes, a backup copy of a card): what is not a card is skipped, and so is
-    a copy of a card whose model file is not beside it and whose name belongs to another file (a real card
-    with its model missing is kept, so that `verify` says so loudly)."""
+    A folder may hold other JSON (notes, a backup copy of a card): what is not a card is skipped,
+    and so is a copy of a card whose model file is not beside it and whose name belongs to another
+    file (a real card with its model missing is kept, so that `verify` says so loudly)."""
     directory = Path(directory) if directory else models_dir()
     if not directory.is_dir():
         return [], []
@@ -141,18 +146,21 @@ def sha256_of(path: Path) -> str:
 
 
 def verify(card: ModelCard) -> None:
-    """Raise ModelError unless the ONNX file exists and matches the card's sha256 (cached per file state)."""
+    """Raise ModelError unless the ONNX file exists and matches the card's sha256 (cached per file
+    state)."""
     try:
         st = card.path.stat()
     except OSError:
-        raise ModelError(f"{card.path}: model file missing; reinstall unscratch or restore models/ from git") from None
+        raise ModelError(f"{card.path}: model file missing; reinstall unscratch or restore models/ "
+                         "from git") from None
     key = (str(card.path), st.st_size, st.st_mtime_ns, card.sha256)
     if _verified.get(key):
         return
     actual = sha256_of(card.path)
     if actual != card.sha256:
-        raise ModelError(f"{card.path}: sha256 {actual} does not match its card ({card.sha256}); the file is "
-                         "corrupt or was replaced; restore it from git or reinstall unscratch")
+        raise ModelError(f"{card.path}: sha256 {actual} does not match its card ({card.sha256}); "
+                         "the file is corrupt or was replaced; restore it from git or reinstall "
+                         "unscratch")
     _verified[key] = True
 
 
@@ -180,7 +188,8 @@ def session(card: ModelCard):
                 opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
             # tiles vary in size, and a memory pattern planned per shape holds every intermediate at
-            # once: without it the restorer's 1024-px tile needs 650 MB instead of 1.2 GB, at the same speed
+            # once: without it the restorer's 1024-px tile needs 650 MB instead of 1.2 GB, at the
+            # same speed
             opts.enable_mem_pattern = False
             sess = ort.InferenceSession(str(card.path), opts, providers=list(key[3]))
             _sessions[key] = sess
@@ -188,14 +197,15 @@ def session(card: ModelCard):
 
 
 def _padded(length: int, multiple: int, min_side: int) -> int:
-    """The side a tile of `length` px is reflected out to: at least min_side, a multiple of `multiple`."""
+    """The side a tile of `length` px is reflected out to: at least min_side, a multiple of
+    `multiple`."""
     n = max(length, min_side)
     return n + (-n) % multiple
 
 
 class OnnxTileFn:
-    """Callable mapping an HxWxC float32 tile to the model's HxWxK output; pads (by reflection) to the
-    model's multiple and to its card's min_side."""
+    """Callable mapping an HxWxC float32 tile to the model's HxWxK output; pads (by reflection) to
+    the model's multiple and to its card's min_side."""
 
     def __init__(self, card: ModelCard):
         self.card = card
@@ -213,10 +223,10 @@ class OnnxTileFn:
         return y.transpose(1, 2, 0)[:h, :w]
 
     def release_memory(self) -> None:
-        """Hand the session's buffer arena back to the system after a whole image. A cached session
-        otherwise keeps its largest tile's buffers (about 900 MB for the detector's 1536-px tiles) while
-        the next model runs, and in an editor's idle worker. Measured: the shrink takes 30 ms, and regrowing
-        costs the next image's first tile about 40 ms."""
+        """Hand the session's buffer arena back to the system after a whole image. A cached
+        session otherwise keeps its largest tile's buffers (about 900 MB for the detector's 1536-px
+        tiles) while the next model runs, and in an editor's idle worker. Measured: the shrink takes
+        30 ms, and regrowing costs the next image's first tile about 40 ms."""
         import onnxruntime as ort
         options = ort.RunOptions()
         options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")

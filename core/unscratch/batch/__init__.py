@@ -8,14 +8,32 @@ where it runs: here or on Dask), `run` (`run_batch`: one run from start to summa
 split across a cluster is `unscratch.split`.
 """
 from ..split import _plans, split_restore  # noqa: F401  (the tests and older callers find them here)
-from .jobs import FORMATS, JPEG_QUALITY, Config, Job, Settings, discover, find_region, output_paths, plan
-from .manifest import (DASK_DIR, LOCK_NAME, MANIFEST_NAME, Manifest, output_intact, params_key,
-                       remove_temporaries)
+from .jobs import (
+    FORMATS,
+    JPEG_QUALITY,
+    Config,
+    Job,
+    Settings,
+    discover,
+    find_region,
+    output_paths,
+    plan,
+)
+from .manifest import (
+    DASK_DIR,
+    LOCK_NAME,
+    MANIFEST_NAME,
+    Manifest,
+    output_intact,
+    params_key,
+    remove_temporaries,
+)
 from .run import Summary, main, print_summary, run_batch
 from .runners import process_file
 from .sheets import thumbnail_pair, write_contact_sheets
 
 __all__ = ["Config", "DASK_DIR", "FORMATS", "JPEG_QUALITY", "Job", "LOCK_NAME", "MANIFEST_NAME",
            "Manifest", "Settings", "Summary", "discover", "find_region", "main", "output_intact",
-           "output_paths", "params_key", "plan", "print_summary", "process_file", "remove_temporaries",
-           "run_batch", "split_restore", "thumbnail_pair", "write_contact_sheets"]
+           "output_paths", "params_key", "plan", "print_summary", "process_file",
+           "remove_temporaries", "run_batch", "split_restore", "thumbnail_pair",
+           "write_contact_sheets"]

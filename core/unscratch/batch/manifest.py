@@ -67,7 +67,7 @@ _COLUMNS = {
     "t_write": "REAL", "t_total": "REAL", "worker": "TEXT", "split": "INTEGER",
     "attempts": "INTEGER", "version": "TEXT", "run_id": "INTEGER", "finished_at": "TEXT",
     "output_files": "TEXT",  # {relative path: [size, mtime_ns, sha256]} of each output as written
-    "notes": "TEXT",         # what reading left out or the output could not hold (LossWarning), or NULL
+    "notes": "TEXT",         # what reading left out or an output could not hold, or NULL
 }
 
 

@@ -12,9 +12,17 @@ from pathlib import Path
 from .. import api, io
 from ..errors import InputError
 from ..progress import end_line, tqdm_bar
-from .jobs import FORMATS, Config, Job, Settings, inside, discover, plan
-from .manifest import (DASK_DIR, LOCK_NAME, MANIFEST_NAME, Lock, Manifest, params_key,
-                       remove_stale_outputs, remove_temporaries)
+from .jobs import FORMATS, Config, Job, Settings, discover, inside, plan
+from .manifest import (
+    DASK_DIR,
+    LOCK_NAME,
+    MANIFEST_NAME,
+    Lock,
+    Manifest,
+    params_key,
+    remove_stale_outputs,
+    remove_temporaries,
+)
 from .runners import DaskRunner, run_local
 from .sheets import write_contact_sheets
 

@@ -13,8 +13,8 @@ import threading
 import time
 import traceback
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -109,7 +109,7 @@ def process_file(job: Job, cfg: Config) -> dict:
             res.update(status="done", reused=True)
             return res
         t = time.perf_counter()
-        # what reading leaves out (a TIFF's other pages, an APNG's other frames) goes into the manifest
+        # what reading leaves out (a TIFF's other pages, an APNG's frames) goes into the manifest
         with warnings.catch_warnings(record=True) as unread:
             warnings.simplefilter("always", io.LossWarning)
             image, info = io.read_with_info(src)

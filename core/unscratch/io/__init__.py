@@ -22,8 +22,7 @@ Modules, each importing only those before it: `metadata` (bytes beside the pixel
 re-encoding), `reading`, `writing`.
 """
 from ..errors import InputError
-from .atomic import (Outputs, destination, remove_stale_temporaries, signals_held,
-                     write_atomically)
+from .atomic import Outputs, destination, remove_stale_temporaries, signals_held, write_atomically
 from .metadata import JPEG_SUFFIXES, PNG_SIG, PNG_XMP, ImageInfo, LossWarning
 from .pixels import MAX_MEGAPIXELS, READABLE, max_pixels
 from .reading import read, read_plane, read_with_info

@@ -222,7 +222,7 @@ class Outputs:
     def add(self, staged: Staged) -> None:
         self.staged.append(staged)
 
-    def __enter__(self) -> "Outputs":
+    def __enter__(self) -> Outputs:
         return self
 
     def __exit__(self, kind, exc, tb) -> bool:

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .metadata import (JPEG_SUFFIXES, ImageInfo, exif_upright, jpeg_add_info, jpeg_info,
-                       without_app_segments)
+from .metadata import (
+    JPEG_SUFFIXES,
+    ImageInfo,
+    exif_upright,
+    jpeg_add_info,
+    jpeg_info,
+    without_app_segments,
+)
 from .pixels import decode_quietly
 
 

@@ -10,7 +10,6 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-
 PNG_SIG = b"\x89PNG\r\n\x1a\n"
 
 

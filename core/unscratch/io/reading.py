@@ -8,8 +8,17 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .metadata import (PNG_SIG, ImageInfo, LossWarning, exif_upright, jpeg_info, jpeg_size,
-                       png_frames, png_info, png_size)
+from .metadata import (
+    PNG_SIG,
+    ImageInfo,
+    LossWarning,
+    exif_upright,
+    jpeg_info,
+    jpeg_size,
+    png_frames,
+    png_info,
+    png_size,
+)
 from .pixels import check_size, decode_quietly, normalise, oriented, suffix_of
 from .tiff import TIFF_SUFFIXES, read_tiff
 

@@ -15,8 +15,15 @@ from ..arrays import check_image
 from ..errors import InputError
 from .atomic import Outputs, check_replaceable, destination, stage, write_atomically
 from .jpeg import jpeg_blockwise
-from .metadata import (JPEG_SUFFIXES, ImageInfo, LossWarning, exif_text_tags, jpeg_add_info,
-                       native_of, png_add_info)
+from .metadata import (
+    JPEG_SUFFIXES,
+    ImageInfo,
+    LossWarning,
+    exif_text_tags,
+    jpeg_add_info,
+    native_of,
+    png_add_info,
+)
 from .pixels import READABLE
 from .tiff import DEFAULT_COMPRESSION, TIFF_COMPRESSIONS, TIFF_SUFFIXES, write_tiff
 
