@@ -6,25 +6,28 @@ import sys
 
 import numpy as np
 
+from conftest import scratched
 from unscratch import io
 from unscratch.cli import main
-from conftest import scratched
 
 
 def test_detect_and_restore(tmp_path, capsys):
     damaged, _, truth = scratched(dtype=np.uint16)
     src = io.write(tmp_path / "in.tif", damaged)
-    assert main(["detect", str(src), "-o", str(tmp_path / "mask.png"), "--probability", str(tmp_path / "p.tif"), "-q"]) == 0
+    assert main(["detect", str(src), "-o", str(tmp_path / "mask.png"), "--probability",
+                 str(tmp_path / "p.tif"), "-q"]) == 0
     mask = io.read(tmp_path / "mask.png")
     assert mask[truth].mean() > 200
     assert io.read(tmp_path / "p.tif").dtype == np.float32
-    assert main(["restore", str(src), "-o", str(tmp_path / "out.tif"), "--mask", str(tmp_path / "mask.png"), "-q"]) == 0
+    assert main(["restore", str(src), "-o", str(tmp_path / "out.tif"), "--mask",
+                 str(tmp_path / "mask.png"), "-q"]) == 0
     out = io.read(tmp_path / "out.tif")
     assert out.dtype == np.uint16 and out.shape == damaged.shape
     region = np.zeros(damaged.shape[:2], np.uint8)
     region[40:60, 20:100] = 255
     io.write(tmp_path / "sel.png", region)
-    assert main(["restore", str(src), "-o", str(tmp_path / "fill.tif"), "--region", str(tmp_path / "sel.png"), "--fill", "-q"]) == 0
+    assert main(["restore", str(src), "-o", str(tmp_path / "fill.tif"), "--region",
+                 str(tmp_path / "sel.png"), "--fill", "-q"]) == 0
     filled = io.read(tmp_path / "fill.tif")
     assert np.array_equal(filled[region == 0], damaged[region == 0])
 
@@ -38,15 +41,19 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     assert main(["restore", str(src), "-o", str(src), "-q"]) == 2
     assert "refusing to overwrite" in capsys.readouterr().err
     io.write(tmp_path / "small.png", np.zeros((5, 5), np.uint8))
-    assert main(["restore", str(src), "-o", str(tmp_path / "o.png"), "--region", str(tmp_path / "small.png")]) == 2
+    assert main(["restore", str(src), "-o", str(tmp_path / "o.png"), "--region",
+                 str(tmp_path / "small.png")]) == 2
     assert "region is 5x5 but the image is 128x96" in capsys.readouterr().err
     assert main(["restore", str(src), "-o", str(tmp_path / "o.png"), "--fill"]) == 2
 
 
 def test_console_script_and_info():
-    exe = subprocess.run([sys.executable, "-m", "unscratch", "info"], capture_output=True, text=True)
-    assert exe.returncode == 0 and "onnxruntime providers" in exe.stdout and "jpeglib 1" in exe.stdout
-    bad = subprocess.run([sys.executable, "-m", "unscratch", "detect", "nope.png", "-o", "x.png"], capture_output=True, text=True)
+    exe = subprocess.run([sys.executable, "-m", "unscratch", "info"], capture_output=True,
+                         text=True)
+    assert exe.returncode == 0 and "onnxruntime providers" in exe.stdout
+    assert "jpeglib 1" in exe.stdout
+    bad = subprocess.run([sys.executable, "-m", "unscratch", "detect", "nope.png", "-o", "x.png"],
+                         capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
@@ -57,16 +64,18 @@ def test_demo(tmp_path):
 
 
 def test_restore_region_says_what_it_repaired(tmp_path, capsys):
-    """A region means the damage is there: the detector's mask at its threshold (or --threshold) inside it is
-    repaired, and stderr says how many pixels and by which rule."""
+    """A region means the damage is there: the detector's mask at its threshold (or --threshold)
+    inside it is repaired, and stderr says how many pixels and by which rule."""
     damaged, _, _ = scratched()
     src = io.write(tmp_path / "in.png", damaged)
     region = np.zeros(damaged.shape[:2], np.uint8)
     region[40:60, 20:100] = 255
     sel = io.write(tmp_path / "sel.png", region)
     out = tmp_path / "out.png"
-    assert main(["restore", str(src), "-o", str(out), "--region", str(sel), "--threshold", "0.8"]) == 0
+    argv = ["restore", str(src), "-o", str(out), "--region", str(sel), "--threshold", "0.8"]
+    assert main(argv) == 0
     changed = int((io.read(tmp_path / "out.png") != damaged).any(axis=2).sum())
     err = capsys.readouterr().err
-    said = f"{changed} pixels repaired: the defects the detector found inside the selection at threshold 0.80"
+    said = (f"{changed} pixels repaired: the defects the detector found inside the selection at "
+            "threshold 0.80")
     assert said in err

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-
 import struct
 
 import cv2
@@ -50,7 +49,8 @@ def test_jpeg_round_trip_is_close(tmp_path):
 @pytest.mark.parametrize("ext", [".png", ".jpg", ".tif"])
 def test_icc_and_resolution_survive(tmp_path, ext):
     img = sample((16, 16, 3), np.uint8)
-    path = io.write(tmp_path / f"a{ext}", img, info=io.ImageInfo(icc_profile=ICC, dpi=(300.0, 300.0)))
+    info = io.ImageInfo(icc_profile=ICC, dpi=(300.0, 300.0))
+    path = io.write(tmp_path / f"a{ext}", img, info=info)
     _, info = io.read_with_info(path)
     assert info.icc_profile == ICC
     assert info.dpi is not None and abs(info.dpi[0] - 300) < 1 and abs(info.dpi[1] - 300) < 1
@@ -82,7 +82,8 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
 
 
-@pytest.mark.parametrize("content,message", [(b"", "not a readable PNG"), (b"\x89PNG\r\n\x1a\nbroken", "not a readable PNG")])
+@pytest.mark.parametrize("content,message", [(b"", "not a readable PNG"),
+                                             (b"\x89PNG\r\n\x1a\nbroken", "not a readable PNG")])
 def test_corrupt_files(tmp_path, content, message):
     p = tmp_path / "bad.png"
     p.write_bytes(content)
@@ -101,14 +102,16 @@ def test_truncated_and_unsupported(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         io.read(tmp_path / "missing.png")
     tifffile.imwrite(tmp_path / "cmyk.tif", np.zeros((8, 8, 4), np.uint8), photometric="separated")
-    with pytest.raises(InputError, match="cmyk.tif: SEPARATED TIFF is not supported"):  # not RGBA: a CMYK scan
+    # not RGBA: a CMYK scan
+    with pytest.raises(InputError, match="cmyk.tif: SEPARATED TIFF is not supported"):
         io.read(tmp_path / "cmyk.tif")
 
 
 def test_a_palette_tiff_is_read_as_its_colours(tmp_path):
     colormap = np.zeros((3, 256), np.uint16)
     colormap[:, 1] = (65535, 0, 257 * 128)
-    tifffile.imwrite(tmp_path / "p.tif", np.array([[0, 1]], np.uint8), photometric="palette", colormap=colormap)
+    tifffile.imwrite(tmp_path / "p.tif", np.array([[0, 1]], np.uint8), photometric="palette",
+                     colormap=colormap)
     assert io.read(tmp_path / "p.tif").tolist() == [[[0, 0, 0], [255, 0, 128]]]
 
 
@@ -117,7 +120,8 @@ def exif_block(orientation=1, artist=b"A. Archivist\0"):
     entries = [(0x0112, 3, 1, struct.pack("<HH", orientation, 0))]
     head = 8 + 2 + 12 * 2 + 4
     entries.append((0x013B, 2, len(artist), struct.pack("<I", head)))
-    ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHI", t, k, n) + v for t, k, n, v in entries)
+    ifd = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHI", t, k, n) + v for t, k, n, v in entries)
     return b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + artist
 
 
@@ -131,10 +135,10 @@ def segment(marker: int, body: bytes) -> bytes:
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_orientation_is_applied_as_viewers_do_and_written_upright(tmp_path, orientation):
-    """A phone or camera JPEG stores its pixels sideways with an EXIF flag; masks and selections are drawn
-    on the picture as shown, so reading turns it as OpenCV's own EXIF-aware decoder does (the reference),
-    and the output, stored upright, must not be turned again by viewers (its flag says 1). TIFF's
-    Orientation tag is read the same way."""
+    """A phone or camera JPEG stores its pixels sideways with an EXIF flag; masks and selections are
+    drawn on the picture as shown, so reading turns it as OpenCV's own EXIF-aware decoder does (the
+    reference), and the output, stored upright, must not be turned again by viewers (its flag says
+    1). TIFF's Orientation tag is read the same way."""
     img = np.full((24, 40), 40, np.uint8)
     img[2:6, 3:15] = 250   # marks no turn or flip maps onto themselves
     img[15:22, 30:37] = 160
@@ -148,7 +152,8 @@ def test_orientation_is_applied_as_viewers_do_and_written_upright(tmp_path, orie
     for ext in (".jpg", ".png"):
         out = io.write(tmp_path / f"out{ext}", image, info=info, source=src)
         with Image.open(out) as shown:
-            assert shown.getexif().get(0x0112) == 1 and shown.getexif().get(0x013B) == "A. Archivist"
+            assert shown.getexif().get(0x0112) == 1
+            assert shown.getexif().get(0x013B) == "A. Archivist"
             assert shown.size == (image.shape[1], image.shape[0])
     tif = tmp_path / "sideways.tif"
     tifffile.imwrite(tif, img, photometric="minisblack", extratags=[(274, 3, 1, orientation, True)])
@@ -157,17 +162,19 @@ def test_orientation_is_applied_as_viewers_do_and_written_upright(tmp_path, orie
 
 
 def copy(src, dst) -> io.ImageInfo:
-    """What the CLI does with a file's metadata: read it with the pixels, write both, read the copy's."""
+    """What the CLI does with a file's metadata: read it with the pixels, write both, read the
+    copy's."""
     image, info = io.read_with_info(src)
     return io.read_with_info(io.write(dst, image, info=info, source=src))[1]
 
 
-XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><dc:identifier>ACC-1987-042</dc:identifier></rdf:RDF></x:xmpmeta>'
+XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><dc:identifier>ACC-1987-042</dc:identifier>'
+       b'</rdf:RDF></x:xmpmeta>')
 
 
 def test_exif_xmp_and_the_formats_own_text_survive(tmp_path):
-    """Archives keep accession numbers, captions and credits in a scan's XMP, IPTC and text tags; a restored
-    copy that dropped them would be cut off from its catalogue record."""
+    """Archives keep accession numbers, captions and credits in a scan's XMP, IPTC and text tags; a
+    restored copy that dropped them would be cut off from its catalogue record."""
     img = sample((16, 20, 3), np.uint8)
     ok, buf = cv2.imencode(".jpg", img)
     iptc = b"Photoshop 3.0\08BIM\x04\x04\0\0\0\0\0\x0c\x1c\x02\x78\0\x07caption"
@@ -181,7 +188,7 @@ def test_exif_xmp_and_the_formats_own_text_survive(tmp_path):
     with Image.open(tmp_path / "restored.jpg") as shown:
         assert shown.getexif().get(0x013B) == "A. Archivist"
         assert shown.info.get("comment") == b"scanned 1987"
-    # XMP goes to every format; EXIF to PNG, and its text tags (here the artist) to TIFF as TIFF tags;
+    # XMP goes to every format; EXIF to PNG, and its text tags (here the artist) to TIFF as tags;
     # IPTC and comments only to JPEG, which alone can hold them
     png_info = io.read_with_info(io.write(tmp_path / "restored.png", image, info=info))[1]
     assert png_info.xmp == XMP and png_info.exif == info.exif and png_info.native is None
@@ -196,9 +203,10 @@ def test_exif_xmp_and_the_formats_own_text_survive(tmp_path):
         assert shown.text["Title"] == "Wedding, 1952" and shown.text["Author"] == "Jörg"
 
     tif = tmp_path / "scan.tif"
-    tifffile.imwrite(tif, img, photometric="rgb", extratags=[(315, 2, 0, "Jörg M.".encode(), True), (33432, 2, 0, "CC0", True),
-                                                            (33723, 4, 2, (0x1C020500, 0x03414243), True),
-                                                            (700, 1, len(XMP), XMP, True)])
+    tifffile.imwrite(tif, img, photometric="rgb",
+                     extratags=[(315, 2, 0, "Jörg M.".encode(), True), (33432, 2, 0, "CC0", True),
+                                (33723, 4, 2, (0x1C020500, 0x03414243), True),
+                                (700, 1, len(XMP), XMP, True)])
     assert copy(tif, tmp_path / "restored.tiff").xmp == XMP
     with tifffile.TiffFile(tmp_path / "restored.tiff") as t:
         tags = t.pages[0].tags
@@ -208,17 +216,20 @@ def test_exif_xmp_and_the_formats_own_text_survive(tmp_path):
 
 @pytest.mark.parametrize("sampling", ["420", "422", "444", "gray"])
 def test_a_jpeg_from_a_jpeg_reencodes_only_the_blocks_a_repair_changed(tmp_path, sampling):
-    """Encoding the whole repaired scan again would cost every pixel a JPEG generation. Only the 8-16 px
-    blocks that hold a repair are re-encoded; every pixel 2 px (chroma upsampling) clear of them decodes
-    exactly as the source did, and the repair itself survives one encoding at the source's quality."""
+    """Encoding the whole repaired scan again would cost every pixel a JPEG generation. Only the
+    8-16 px blocks that hold a repair are re-encoded; every pixel 2 px (chroma upsampling) clear of
+    them decodes exactly as the source did, and the repair itself survives one encoding at the
+    source's quality."""
     photo = cv2.resize(io.read(demo.SAMPLE), (250, 203), interpolation=cv2.INTER_AREA)
     if sampling == "gray":
         photo, params = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY), []
     else:
         photo = cv2.cvtColor(photo, cv2.COLOR_RGB2BGR)
-        params = [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, getattr(cv2, f"IMWRITE_JPEG_SAMPLING_FACTOR_{sampling}")]
+        params = [cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+                  getattr(cv2, f"IMWRITE_JPEG_SAMPLING_FACTOR_{sampling}")]
     src = tmp_path / "scan.jpg"
-    src.write_bytes(cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 85, *params])[1].tobytes())
+    encoded = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 85, *params])[1]
+    src.write_bytes(encoded.tobytes())
     scan = io.read(src)
     repaired = scan.copy()
     repaired[100:104, 37:190] = 255 - repaired[100:104, 37:190]
@@ -234,11 +245,13 @@ def test_a_jpeg_from_a_jpeg_reencodes_only_the_blocks_a_repair_changed(tmp_path,
 
 
 def test_broken_metadata_does_not_cost_the_picture(tmp_path):
-    """Truncated EXIF and a malformed XMP chunk: the pixels are read as stored, the broken parts dropped."""
+    """Truncated EXIF and a malformed XMP chunk: the pixels are read as stored, the broken parts
+    dropped."""
     img = sample((12, 16, 3), np.uint8)
     png = io.write(tmp_path / "a.png", img)
     data = png.read_bytes()
-    chunks = io.metadata.png_chunk(b"eXIf", b"II*\0\x08\0\0\0\x05") + io.metadata.png_chunk(b"iTXt", io.metadata.PNG_XMP + b"\x01\x00en")
+    chunks = (io.metadata.png_chunk(b"eXIf", b"II*\0\x08\0\0\0\x05")
+              + io.metadata.png_chunk(b"iTXt", io.metadata.PNG_XMP + b"\x01\x00en"))
     png.write_bytes(data[:33] + chunks + data[33:])
     back, info = io.read_with_info(png)
     np.testing.assert_array_equal(back, img)
