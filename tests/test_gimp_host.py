@@ -369,23 +369,65 @@ def _gui_unavailable() -> str | None:
     return f"the chroot lacks {', '.join(missing)}; run: bash gimp_plugin/provision.sh"
 
 
+def _shooter(work: Path, out: Path, stop):
+    """Answer the GUI run's screenshot requests (work/shot.NAME): grab its Xvfb display (Pillow's
+    XCB grab; the chroot's X server listens on an abstract socket this process reaches), cropped
+    to what is on it, to out/gimp-NAME.png."""
+    from PIL import ImageGrab
+    done = set()
+    while not stop.is_set():
+        for req in sorted(work.glob("shot.*")):
+            if req.suffix == ".done" or req.name in done:
+                continue
+            done.add(req.name)
+            try:
+                display = ":" + (work / "xvfb.display").read_text().split()[0]
+                screen = ImageGrab.grab(xdisplay=display)
+                screen.crop(screen.getbbox()).save(out / f"gimp-{req.name[5:]}.png")
+            except Exception as exc:  # a missing screenshot must not fail the undo check
+                print(f"screenshot {req.name} failed: {exc}")
+            (work / (req.name + ".done")).touch()
+        stop.wait(0.1)
+
+
 def test_dialog_then_undo_removes_the_new_layer_in_one_step(tmp_path_factory):
+    """GIMP's GUI: Detect, erase marks, Restore selection from its dialog, one Ctrl+Z. The run's
+    screenshots (menu, Detect, edit, dialog, result, undo) go to docs/gimp-walkthrough/ when
+    UNSCRATCH_WALKTHROUGH=1."""
     reason = _gui_unavailable()
     if reason:
         pytest.skip(reason)
+    import shutil
+    import threading
+
     import cv2
 
     from unscratch import install_gimp
 
     work = tmp_path_factory.mktemp("gimp_undo")
-    _, dirty8, _, _ = _images()
-    cv2.imwrite(str(work / "in8.png"), dirty8[..., ::-1])
+    photo, _, _ = damaged_photo()
+    cv2.imwrite(str(work / "photo.png"), photo[..., ::-1])
     cfg = work / "gimp3dir"
     install_gimp.install(str(cfg))
-    proc, secs = _run_in_gimp(work, ["bash", str(REPO / "gimp_plugin" / "testing" / "undo_gui.sh")],
-                              {
-        "GIMP3_DIRECTORY": cfg, "UNSCRATCH_CHECKS_DIR": work, "UNSCRATCH_UNDO_TITLE": f" {W}x{H} ",
-        "UNSCRATCH_CHECKS_SPEC": json.dumps({"repo": str(REPO), "sel": SEL})})
+    shots = work / "shots"
+    shots.mkdir()
+    stop = threading.Event()
+    shooter = threading.Thread(target=_shooter, args=(work, shots, stop), daemon=True)
+    shooter.start()
+    h, w = photo.shape[:2]
+    try:
+        proc, secs = _run_in_gimp(
+            work, ["bash", str(REPO / "gimp_plugin" / "testing" / "undo_gui.sh")],
+            {"GIMP3_DIRECTORY": cfg, "UNSCRATCH_CHECKS_DIR": work,
+             "UNSCRATCH_UNDO_TITLE": f" {w}x{h} ",
+             "UNSCRATCH_CHECKS_SPEC": json.dumps({"repo": str(REPO), "image": "photo.png",
+                                                  "sel": PHOTO_RECT, "erase": (160, 0, w - 160, 170)})})
+    finally:
+        stop.set()
+        shooter.join(5)
+    if os.environ.get("UNSCRATCH_WALKTHROUGH") == "1":
+        for png in sorted(shots.glob("*.png")):
+            shutil.copy2(png, REPO / "docs" / "gimp-walkthrough" / png.name)
     log = (proc.stdout + proc.stderr)[-6000:]
     results_path = work / "undo.json"
     assert results_path.exists(), \
@@ -401,7 +443,7 @@ def test_dialog_then_undo_removes_the_new_layer_in_one_step(tmp_path_factory):
     assert res["selection_kept"], \
         "Ctrl+Z undid more than the plug-in's step (the selection is gone)"
     # the original is back, unchanged
-    assert np.array_equal(np.load(work / "undo_after.npy"), dirty8)
+    assert np.array_equal(np.load(work / "undo_after.npy"), photo)
     # one Ctrl+Z also showed the marks layer the Restore had hidden
     assert res["layers_after_detect"] == [MARKS, "Background"]
     assert res["marks_visible_after_run"] is False and res["marks_visible_after_undo"] is True
