@@ -421,7 +421,8 @@ def test_dialog_then_undo_removes_the_new_layer_in_one_step(tmp_path_factory):
             {"GIMP3_DIRECTORY": cfg, "UNSCRATCH_CHECKS_DIR": work,
              "UNSCRATCH_UNDO_TITLE": f" {w}x{h} ",
              "UNSCRATCH_CHECKS_SPEC": json.dumps({"repo": str(REPO), "image": "photo.png",
-                                                  "sel": PHOTO_RECT, "erase": (160, 0, w - 160, 170)})})
+                                                  "sel": PHOTO_RECT,
+                                                  "erase": (160, 0, w - 160, 170)})})
     finally:
         stop.set()
         shooter.join(5)
