@@ -4,21 +4,24 @@ Install puts the pykrita plug-in into Krita's pykrita folder:
 
     pykrita/unscratch_krita.desktop
     pykrita/unscratch_krita/           the package from krita_plugin/unscratch_krita
-    pykrita/unscratch_krita/protocol.py, hostkit.py   copies of the core's (stdlib only)
-    pykrita/unscratch_krita/unscratch_config.json   {"python": this interpreter}: the worker's Python
+    .../protocol.py, hostkit.py        copies of the core's (stdlib only)
+    .../unscratch_config.json          {"python": this interpreter}: the worker's Python
 
 and enables it in kritarc (group [python], enable_unscratch_krita=true); without that flag Krita
 silently does not load a new plug-in. The package is not called `unscratch`, so it never shadows
 the core package; an older install under that name (pykrita/unscratch, enable_unscratch) is
 removed by install and uninstall alike. Paths follow Krita (Qt's standard locations):
 
-    Linux & co.  $XDG_DATA_HOME/krita/pykrita (~/.local/share/krita/pykrita), $XDG_CONFIG_HOME/kritarc (~/.config/kritarc)
+    Linux & co.  $XDG_DATA_HOME/krita/pykrita (~/.local/share/krita/pykrita),
+                 $XDG_CONFIG_HOME/kritarc (~/.config/kritarc)
     macOS        ~/Library/Application Support/krita/pykrita, ~/Library/Preferences/kritarc
     Windows      %APPDATA%\\krita\\pykrita, %LOCALAPPDATA%\\kritarc
 
-`directory` (the CLI's --dir) replaces the pykrita folder, e.g. for a custom resource folder; kritarc
-is still the user's. Uninstall removes the files and the flag and leaves the rest of kritarc as it was.
+`directory` (the CLI's --dir) replaces the pykrita folder, e.g. for a custom resource folder;
+kritarc is still the user's. Uninstall removes the files and the flag and leaves the rest of kritarc
+as it was.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,7 +55,9 @@ def _xdg(var: str, default: str) -> Path:
 def pykrita_dir() -> Path:
     """Where Krita looks for the user's Python plug-ins."""
     if sys.platform == "win32":
-        return Path(os.environ.get("APPDATA") or _home() / "AppData" / "Roaming") / "krita" / "pykrita"
+        return (
+            Path(os.environ.get("APPDATA") or _home() / "AppData" / "Roaming") / "krita" / "pykrita"
+        )
     if sys.platform == "darwin":
         return _home() / "Library" / "Application Support" / "krita" / "pykrita"
     return _xdg("XDG_DATA_HOME", ".local/share") / "krita" / "pykrita"
@@ -67,15 +72,22 @@ def kritarc_path() -> Path:
 
 
 def plugin_source() -> Path:
-    """krita_plugin/ of the source tree unscratch runs from (editable install), or a wheel's copy."""
+    """krita_plugin/ of the source tree unscratch runs from (editable install), or a wheel's
+    copy."""
     env = os.environ.get("UNSCRATCH_KRITA_PLUGIN_SRC")
-    for candidate in ([Path(env)] if env else []) + [_PACKAGE_DIR.parents[1] / "krita_plugin",
-                                                     _PACKAGE_DIR / "krita_plugin"]:
-        if (candidate / f"{NAME}.desktop").is_file() and (candidate / NAME / "__init__.py").is_file():
+    for candidate in ([Path(env)] if env else []) + [
+        _PACKAGE_DIR.parents[1] / "krita_plugin",
+        _PACKAGE_DIR / "krita_plugin",
+    ]:
+        if (candidate / f"{NAME}.desktop").is_file() and (
+            candidate / NAME / "__init__.py"
+        ).is_file():
             return candidate
-    raise InputError("the Krita plug-in's files (krita_plugin/) were not found next to this unscratch; "
-                     "reinstall unscratch (pip install unscratch, or pip install -e . in its source tree) and run "
-                     "this again")
+    raise InputError(
+        "the Krita plug-in's files (krita_plugin/) were not found next to this unscratch; "
+        "reinstall unscratch (pip install unscratch, or pip install -e . in its source tree) and "
+        "run this again"
+    )
 
 
 # ------------------------------------------------------------------------------------- kritarc
@@ -129,13 +141,13 @@ def set_kritarc_flag(path: Path, key: str, value: str | None) -> bool:
         if bounds is None:
             return False
         start, end = bounds
-        kept = [line for line in lines[start + 1:end] if not _is_key(line, key)]
+        kept = [line for line in lines[start + 1 : end] if not _is_key(line, key)]
         if not any(line.strip() for line in kept):  # the section held only our flag: drop it
             lines[start:end] = []
             if start > 0 and start == len(lines) and lines[start - 1].strip() == "":
                 lines.pop()  # the blank line that separated the removed section
         else:
-            lines[start + 1:end] = kept
+            lines[start + 1 : end] = kept
     else:
         entry = f"{key}={value}\n"
         if bounds is None:
@@ -170,7 +182,7 @@ def kritarc_flag(path: Path, key: str = FLAG) -> str | None:
     bounds = _section_bounds(lines, SECTION)
     if bounds is None:
         return None
-    for line in lines[bounds[0] + 1:bounds[1]]:
+    for line in lines[bounds[0] + 1 : bounds[1]]:
         if _is_key(line, key):
             return line.split("=", 1)[1].strip()
     return None
@@ -190,8 +202,11 @@ def install(directory: str | None = None) -> Path:
         for name in CORE_FILES:
             shutil.copy2(_PACKAGE_DIR / name, staging / name)
         from . import __version__
+
         config = {"python": sys.executable, "version": __version__, "source": str(src)}
-        (staging / "unscratch_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        (staging / "unscratch_config.json").write_text(
+            json.dumps(config, indent=2) + "\n", encoding="utf-8"
+        )
         os.chmod(staging, 0o755)
         package = target / NAME
         if package.is_symlink() or package.is_file():
@@ -228,7 +243,8 @@ def _remove_legacy(target: Path) -> bool:
 
 
 def uninstall(directory: str | None = None) -> Path | None:
-    """Remove the plug-in and its kritarc flag; returns the pykrita folder, or None if nothing was there."""
+    """Remove the plug-in and its kritarc flag; returns the pykrita folder, or None if nothing was
+    there."""
     target = Path(directory).expanduser() if directory else pykrita_dir()
     removed = False
     desktop = target / f"{NAME}.desktop"

@@ -2,12 +2,14 @@
 
 Goes through the user-facing path: the installed plug-in's actions, triggered by name on the active
 document, its active layer and its selection. Writes $UNSCRATCH_KRITA_OUT/result.json (facts, no
-verdicts) and raw pixel dumps (*.bin, described in result.json); tests/test_krita_host.py judges them.
+verdicts) and raw pixel dumps (*.bin, described in result.json); tests/test_krita_host.py judges
+them.
 
 Inputs (environment): UNSCRATCH_KRITA_IN8, UNSCRATCH_KRITA_IN16 (PNG files), UNSCRATCH_KRITA_RECT,
 UNSCRATCH_KRITA_RECT2 (x,y,w,h), UNSCRATCH_KRITA_HANG / UNSCRATCH_KRITA_CRASH (fake worker
 interpreters: one never answers, one dies like a segfaulting inference).
 """
+
 import json
 import os
 import sys
@@ -30,11 +32,21 @@ def rect(var):
 
 def dump(name, node_or_doc, doc, projection=False):
     w, h = doc.width(), doc.height()
-    data = bytes(node_or_doc.projectionPixelData(0, 0, w, h) if projection else node_or_doc.pixelData(0, 0, w, h))
+    data = bytes(
+        node_or_doc.projectionPixelData(0, 0, w, h)
+        if projection
+        else node_or_doc.pixelData(0, 0, w, h)
+    )
     with open(os.path.join(OUT, name + ".bin"), "wb") as fh:
         fh.write(data)
-    return {"file": name + ".bin", "w": w, "h": h, "bytes": len(data),
-            "model": getattr(node_or_doc, "colorModel")(), "depth": getattr(node_or_doc, "colorDepth")()}
+    return {
+        "file": name + ".bin",
+        "w": w,
+        "h": h,
+        "bytes": len(data),
+        "model": getattr(node_or_doc, "colorModel")(),
+        "depth": getattr(node_or_doc, "colorDepth")(),
+    }
 
 
 def layers(doc):
@@ -81,6 +93,7 @@ def step(name):
         except BaseException:
             result["errors"].append(f"{name}: {traceback.format_exc()}")
         return fn
+
     return wrap
 
 
@@ -104,15 +117,20 @@ def main():
     @step("registration")
     def _():
         dockers = [d.objectName() for d in app.dockers()]
-        return {"actions": {a: app.action(a) is not None for a in ACTIONS},
-                "texts": {a: app.action(a).text().replace("&", "") for a in ACTIONS if app.action(a)},
-                "menu": menu_texts(), "dockers": [d for d in dockers if "unscratch" in d],
-                "plugin_module": getattr(sys.modules.get("unscratch_krita"), "__file__", None)}
+        return {
+            "actions": {a: app.action(a) is not None for a in ACTIONS},
+            "texts": {a: app.action(a).text().replace("&", "") for a in ACTIONS if app.action(a)},
+            "menu": menu_texts(),
+            "dockers": [d for d in dockers if "unscratch" in d],
+            "plugin_module": getattr(sys.modules.get("unscratch_krita"), "__file__", None),
+        }
 
     @step("docker_threshold")
     def _():
-        # Automatic: the greyed box shows the detector's own threshold (asked of the worker in the background)
+        # Automatic: the greyed box shows the detector's own threshold (asked of the worker in
+        # the background)
         from PyQt5.QtWidgets import QCheckBox, QDoubleSpinBox, QLabel
+
         dock = [d for d in app.dockers() if d.objectName() == "unscratch_docker"][0]
         rule = dock.findChild(QLabel, "unscratch_rule")
         deadline = time.monotonic() + 60
@@ -121,7 +139,13 @@ def main():
             time.sleep(0.05)
         box = dock.findChild(QDoubleSpinBox, "unscratch_threshold")
         auto = dock.findChild(QCheckBox, "unscratch_auto_threshold").isChecked()
-        return {"auto": auto, "value": box.value(), "enabled": box.isEnabled(), "rule": rule.text(), "known": dict(plugin().known_thresholds)}
+        return {
+            "auto": auto,
+            "value": box.value(),
+            "enabled": box.isEnabled(),
+            "rule": rule.text(),
+            "known": dict(plugin().known_thresholds),
+        }
 
     doc8 = open_doc(os.environ["UNSCRATCH_KRITA_IN8"])
     select(doc8, rect1)
@@ -132,7 +156,9 @@ def main():
         before = layers(doc8)
         r = trigger("unscratch_detect")
         new = [n for n in doc8.topLevelNodes() if n.name() == r["last"]["layer"]]
-        r.update(before=before, after=layers(doc8), active=doc8.activeNode() and doc8.activeNode().name())
+        r.update(
+            before=before, after=layers(doc8), active=doc8.activeNode() and doc8.activeNode().name()
+        )
         if new:
             r["dump"] = dump("u8_detect_layer", new[0], doc8)
         return r
@@ -166,7 +192,12 @@ def main():
         after_undo = layers(doc8)
         app.action("edit_redo").trigger()
         doc8.waitForDone()
-        return {"before": n0, "after_undo": n1, "after_redo": len(doc8.topLevelNodes()), "undo_layers": after_undo}
+        return {
+            "before": n0,
+            "after_undo": n1,
+            "after_redo": len(doc8.topLevelNodes()),
+            "undo_layers": after_undo,
+        }
 
     @step("u8_fill")
     def _():
@@ -184,23 +215,34 @@ def main():
         # the docker's controls drive the actions: switch mode to fill and press its Restore button
         qwin = app.activeWindow().qwindow()
         from PyQt5.QtWidgets import QComboBox, QPushButton
+
         dock = [d for d in app.dockers() if d.objectName() == "unscratch_docker"][0]
         mode = dock.findChild(QComboBox, "unscratch_mode")
         mode.setCurrentIndex(mode.findData("fill"))
+        select(doc8, rect1)  # not u8_fill's selection: healed already, as the user now sees it
+        doc8.setActiveNode(background(doc8))
         before = len(doc8.topLevelNodes())
         dock.findChild(QPushButton, "unscratch_restore_button").click()
         last = plugin().last_result.as_dict()
         setting = app.readSetting("unscratch", "mode", "?")
         mode.setCurrentIndex(mode.findData("defects"))
-        return {"op": last["op"], "ok": last["ok"], "layers_added": len(doc8.topLevelNodes()) - before,
-                "setting": setting, "visible": dock.isVisible(), "window": qwin.objectName()}
+        return {
+            "op": last["op"],
+            "ok": last["ok"],
+            "layers_added": len(doc8.topLevelNodes()) - before,
+            "setting": setting,
+            "visible": dock.isVisible(),
+            "window": qwin.objectName(),
+        }
 
     @step("u8_no_selection")
     def _():
         app.action("deselect").trigger()
         doc8.waitForDone()
-        for n in doc8.topLevelNodes():  # without Detect's layer the detector runs on the whole layer
-            if n.name().endswith("(defects)"):
+        for (
+            n
+        ) in doc8.topLevelNodes():  # without Detect's layer the detector runs on the whole layer
+            if n.name().endswith("(scratches)"):
                 n.remove()
         doc8.setActiveNode(background(doc8))
         r = trigger("unscratch_restore_selection")
@@ -208,7 +250,9 @@ def main():
         r["after"] = layers(doc8)
         new = [n for n in doc8.topLevelNodes() if n.name() == r["last"]["layer"]]
         if new:
-            r["dump"] = dump("u8_whole_layer", new[0], doc8)  # the lowest of that name: right above the source
+            r["dump"] = dump(
+                "u8_whole_layer", new[0], doc8
+            )  # the lowest of that name: right above the source
         return r
 
     @step("u8_fill_without_selection")
@@ -226,8 +270,8 @@ def main():
     def _():
         r = {"doc_depth": doc16.colorDepth(), "doc_model": doc16.colorModel()}
         r["source"] = dump("u16_source", background(doc16), doc16)
-        # Krita's PNG export itself moves some 16-bit values by a few levels (colour management), so the
-        # export after our action is compared with an export made before it
+        # Krita's PNG export itself moves some 16-bit values by a few levels (colour management),
+        # so the export after our action is compared with an export made before it
         r["before_ok"] = doc16.exportImage(os.path.join(OUT, "u16_before.png"), InfoObject())
         r.update(trigger("unscratch_restore_selection"))
         new = [n for n in doc16.topLevelNodes() if n.name() == r["last"]["layer"]]
@@ -250,8 +294,13 @@ def main():
         seen = {}
 
         def press_cancel():
-            dialogs = [w for w in QApplication.topLevelWidgets()
-                       if isinstance(w, QProgressDialog) and w.objectName() == "unscratch_progress" and w.isVisible()]
+            dialogs = [
+                w
+                for w in QApplication.topLevelWidgets()
+                if isinstance(w, QProgressDialog)
+                and w.objectName() == "unscratch_progress"
+                and w.isVisible()
+            ]
             seen["dialog"] = bool(dialogs)
             if dialogs:
                 seen["title"] = dialogs[0].windowTitle()
@@ -272,8 +321,13 @@ def main():
         seen = {}
 
         def read_box():
-            boxes = [w for w in QApplication.topLevelWidgets()
-                     if isinstance(w, QMessageBox) and w.objectName() == "unscratch_error" and w.isVisible()]
+            boxes = [
+                w
+                for w in QApplication.topLevelWidgets()
+                if isinstance(w, QMessageBox)
+                and w.objectName() == "unscratch_error"
+                and w.isVisible()
+            ]
             if boxes:
                 seen["text"] = boxes[0].text()
                 seen["title"] = boxes[0].windowTitle()

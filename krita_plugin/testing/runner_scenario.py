@@ -1,10 +1,12 @@
 """Scenario for `kritarunner -s runner_scenario -f main` (real Krita, no window, no X server).
 
-Runs the installed plug-in's host logic (unscratch_krita.host, from the pykrita folder on PYTHONPATH) on
-real Krita documents at every supported depth and colour model, and on the cases that must fail
-with a message. kritarunner exits 0 even when a script raises, so everything is caught and the
+Runs the installed plug-in's host logic (unscratch_krita.host, from the pykrita folder on
+PYTHONPATH) on real Krita documents at every supported depth and colour model, and on the cases that
+must fail with a message. kritarunner exits 0 even when a script raises, so everything is caught and
+the
 facts go to $UNSCRATCH_KRITA_OUT/result.json plus raw pixel dumps; tests/test_krita_host.py judges.
 """
+
 import json
 import os
 import sys
@@ -28,6 +30,7 @@ def main(*args):
 
 def _main(result):
     from krita import Krita, Selection
+
     import unscratch_krita.host as host
 
     app = Krita.instance()
@@ -40,7 +43,13 @@ def _main(result):
         with open(os.path.join(OUT, name + ".bin"), "wb") as fh:
             fh.write(bytes(data))
         model, depth = ("A", "U8") if node is None else (node.colorModel(), node.colorDepth())
-        return {"file": name + ".bin", "w": doc.width(), "h": doc.height(), "model": model, "depth": depth}
+        return {
+            "file": name + ".bin",
+            "w": doc.width(),
+            "h": doc.height(),
+            "model": model,
+            "depth": depth,
+        }
 
     def open_doc(path, model=None, depth=None):
         doc = app.openDocument(path)
@@ -57,7 +66,9 @@ def _main(result):
     def paint_layer(doc):
         return [n for n in doc.topLevelNodes() if n.type() == "paintlayer"][0]
 
-    def case(name, path, op="restore", model=None, depth=None, select=255, settings=None, prepare=None):
+    def case(
+        name, path, op="restore", model=None, depth=None, select=255, settings=None, prepare=None
+    ):
         t0 = time.monotonic()
         try:
             doc = open_doc(path, model, depth)
@@ -72,19 +83,27 @@ def _main(result):
             info = {"doc": [doc.colorModel(), doc.colorDepth(), doc.colorProfile()]}
             info["source"] = dump(name + "_source", node.pixelData(0, 0, w, h), doc, node)
             count = len(doc.topLevelNodes())
-            r = host.run(op, doc, node=None if prepare is None else node, settings=settings, ui=host.NullUI())
+            r = host.run(
+                op, doc, node=None if prepare is None else node, settings=settings, ui=host.NullUI()
+            )
             info["result"] = r.as_dict()
-            info["layers"] = [(n.name(), n.type(), n.colorModel(), n.colorDepth()) for n in doc.topLevelNodes()]
+            info["layers"] = [
+                (n.name(), n.type(), n.colorModel(), n.colorDepth()) for n in doc.topLevelNodes()
+            ]
             info["layers_added"] = len(doc.topLevelNodes()) - count
             if r.layer is not None:
                 info["new"] = dump(name + "_new", r.layer.pixelData(0, 0, w, h), doc, r.layer)
                 parent = r.layer.parentNode()
                 siblings = [n.name() for n in parent.childNodes()]  # bottom first
-                info["above_source"] = siblings.index(r.layer.name()) == siblings.index(node.name()) + 1
+                info["above_source"] = (
+                    siblings.index(r.layer.name()) == siblings.index(node.name()) + 1
+                )
             doc.refreshProjection()
             doc.waitForDone()
             info["projection"] = dump(name + "_projection", doc.pixelData(0, 0, w, h), doc, doc)
-            info["source_after"] = dump(name + "_source_after", node.pixelData(0, 0, w, h), doc, node)
+            info["source_after"] = dump(
+                name + "_source_after", node.pixelData(0, 0, w, h), doc, node
+            )
             sel = doc.selection()
             if sel is not None:
                 info["selection"] = dump(name + "_selection", sel.pixelData(0, 0, w, h), doc, None)
@@ -119,6 +138,7 @@ def _main(result):
         group.addChildNode(copy, None)
         node.setVisible(False)
         return copy
+
     case("layer_in_group", in8, prepare=in_group)
 
     # issue 23: a damaged photo with a rectangle selected, nothing detected beforehand
@@ -126,17 +146,22 @@ def _main(result):
     rect[:] = [int(v) for v in os.environ["UNSCRATCH_KRITA_PHOTO_RECT"].split(",")]
     case("photo_selection", photo)
 
-    # Detect, erase the left half of its marks, Restore with Detect's layer active: what is left is repaired
+    # Detect, erase the left half of its marks, Restore with Detect's layer active: what is left
+    # is repaired
     try:
         doc = open_doc(photo)
         node = paint_layer(doc)
         w, h = doc.width(), doc.height()
         info = {"detect": host.run("detect", doc, node=node, ui=host.NullUI()).as_dict()}
-        marks = [n for n in doc.topLevelNodes() if n.name().endswith("(defects)")][0]
-        info["marks_detected"] = dump("edit_marks_detected", marks.pixelData(0, 0, w, h), doc, marks)
+        marks = [n for n in doc.topLevelNodes() if n.name().endswith("(scratches)")][0]
+        info["marks_detected"] = dump(
+            "edit_marks_detected", marks.pixelData(0, 0, w, h), doc, marks
+        )
         data = bytearray(marks.pixelData(0, 0, w, h))
-        for y in range(h):  # the user erases the marks on the left half (8-bit BGRA: 4 bytes a pixel)
-            data[y * w * 4:(y * w + w // 2) * 4] = bytes(w // 2 * 4)
+        for y in range(
+            h
+        ):  # the user erases the marks on the left half (8-bit BGRA: 4 bytes a pixel)
+            data[y * w * 4 : (y * w + w // 2) * 4] = bytes(w // 2 * 4)
         marks.setPixelData(bytes(data), 0, 0, w, h)
         info["marks"] = dump("edit_marks", marks.pixelData(0, 0, w, h), doc, marks)
         info["source"] = dump("edit_source", node.pixelData(0, 0, w, h), doc, node)

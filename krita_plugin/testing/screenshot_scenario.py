@@ -2,6 +2,7 @@
 
 Run by krita_plugin/testing/screenshot.sh; writes $UNSCRATCH_KRITA_SCREENSHOT.
 """
+
 import os
 
 from krita import Krita, Selection
@@ -12,7 +13,9 @@ app = Krita.instance()
 
 
 def main():
-    app.setBatchmode(os.environ.get("UNSCRATCH_KRITA_BATCH", "0") == "1")  # interactive, as for a user
+    app.setBatchmode(
+        os.environ.get("UNSCRATCH_KRITA_BATCH", "0") == "1"
+    )  # interactive, as for a user
     doc = app.openDocument(os.environ["UNSCRATCH_KRITA_IN"])
     window = app.activeWindow()
     window.addView(doc)
@@ -25,7 +28,9 @@ def main():
             dock.show()
             dock.raise_()
     s = Selection()
-    x, y, w, h = [int(v) for v in os.environ.get("UNSCRATCH_KRITA_RECT", "40,150,260,120").split(",")]
+    x, y, w, h = [
+        int(v) for v in os.environ.get("UNSCRATCH_KRITA_RECT", "40,150,260,120").split(",")
+    ]
     s.select(x, y, w, h, 255)
     doc.setSelection(s)
     app.action(os.environ.get("UNSCRATCH_KRITA_ACTION", "unscratch_detect")).trigger()
@@ -40,7 +45,9 @@ def main():
         QTimer.singleShot(600, open_scripts)
 
     def open_scripts():
-        menu = [a for a in qwin.findChild(QMenuBar).actions() if a.objectName().lower() == "tools"][0].menu()
+        menu = [a for a in qwin.findChild(QMenuBar).actions() if a.objectName().lower() == "tools"][
+            0
+        ].menu()
         scripts = [a for a in menu.actions() if a.objectName().lower() == "scripts"][0]
         menu.setActiveAction(scripts)
         scripts.menu().popup(menu.mapToGlobal(menu.actionGeometry(scripts).topRight()))
@@ -50,7 +57,9 @@ def main():
         QTimer.singleShot(800, grab)
 
     def grab():
-        QApplication.primaryScreen().grabWindow(0, 0, 0, 1280, 860).save(os.environ["UNSCRATCH_KRITA_SCREENSHOT"])
+        QApplication.primaryScreen().grabWindow(0, 0, 0, 1280, 860).save(
+            os.environ["UNSCRATCH_KRITA_SCREENSHOT"]
+        )
         loop.quit()
 
     QTimer.singleShot(1500, open_menu)

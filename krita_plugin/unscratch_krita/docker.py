@@ -7,29 +7,42 @@ The worker is asked for it once, in a background thread (about a second), so the
 blocks Krita. Changing the sensitivity while the photo has a marks layer from Detect makes its
 marks again at once (keeping the user's edits); the line under the box says what Restore will
 repair."""
+
 from __future__ import annotations
 
 import threading
 
 from krita import DockWidget, Krita
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal
-from PyQt5.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
-                             QLabel, QPushButton, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from . import host, layers, marks
+from . import host, layers, marks, undo
 from .kit import TITLES, detector_thresholds, known_thresholds, log
 from .settings import MODES, Settings
 
 DOCKER_ID = "unscratch_docker"
-MODE_ITEMS = (("defects", "Repair defects in the selection"),
-              ("fill", "Heal the whole selection"))
-METHOD_ITEMS = (("auto", "Automatic"), ("model", "Trained model"),
-                ("classical", "Classical (no model)"))
+MODE_ITEMS = (("defects", "Repair defects in the selection"), ("fill", "Heal the whole selection"))
+METHOD_ITEMS = (
+    ("auto", "Automatic"),
+    ("model", "Trained model"),
+    ("classical", "Classical (no model)"),
+)
 OUTPUT_ITEMS = (("layer", "New layer"), ("selection", "Selection"))
 
 
 class _Relay(QObject):
     """Carries the detector's thresholds from the thread that asked the worker to the docker."""
+
     thresholds = pyqtSignal(object)
 
 
@@ -51,7 +64,8 @@ class UnscratchDocker(DockWidget):
         self.threshold.setDecimals(2)
         self.threshold.setToolTip(
             "Sensitivity: lower finds fainter defects (and more false ones); higher finds only "
-            "clear ones. Changing it re-makes the marks of Detect's layer (your edits kept).")
+            "clear ones. Changing it re-makes the marks of Detect's layer (your edits kept)."
+        )
         row = QHBoxLayout()
         row.addWidget(self.threshold)
         row.addWidget(self.auto_threshold)
@@ -63,11 +77,15 @@ class UnscratchDocker(DockWidget):
 
         self.mode = self._combo("unscratch_mode", MODE_ITEMS, "What the Restore button does")
         form.addRow("Mode", self.mode)
-        self.method = self._combo("unscratch_method", METHOD_ITEMS,
-                                  "Trained model, or the classical fallback")
+        self.method = self._combo(
+            "unscratch_method", METHOD_ITEMS, "Trained model, or the classical fallback"
+        )
         form.addRow("Method", self.method)
-        self.output = self._combo("unscratch_detect_output", OUTPUT_ITEMS,
-                                  "Detect shows the defects as a new layer, or selects them")
+        self.output = self._combo(
+            "unscratch_detect_output",
+            OUTPUT_ITEMS,
+            "Detect shows the defects as a new layer, or selects them",
+        )
         form.addRow("Detect to", self.output)
 
         buttons = QHBoxLayout()
@@ -95,21 +113,26 @@ class UnscratchDocker(DockWidget):
         self._follow.setSingleShot(True)
         self._follow.setInterval(300)
         self._follow.timeout.connect(self.follow_marks)
-        self._tick = QTimer(self)    # the rule line follows the layers (a marks layer deleted...)
+        self._tick = QTimer(self)  # the rule line follows the layers (a marks layer deleted...)
         self._tick.setInterval(1000)
         self._tick.timeout.connect(self.show_rule)
         self._tick.start()
         self.load(Settings.load(Krita.instance()))
         self.fetch_thresholds()
-        for signal in (self.auto_threshold.toggled, self.threshold.valueChanged,
-                       self.mode.currentIndexChanged, self.method.currentIndexChanged,
-                       self.output.currentIndexChanged):
+        for signal in (
+            self.auto_threshold.toggled,
+            self.threshold.valueChanged,
+            self.mode.currentIndexChanged,
+            self.method.currentIndexChanged,
+            self.output.currentIndexChanged,
+        ):
             signal.connect(self._changed)
         self.auto_threshold.toggled.connect(lambda *a: self._follow.start())
         self.threshold.valueChanged.connect(lambda *a: self._follow.start())
         self.detect_button.clicked.connect(lambda: self.run("detect"))
         self.restore_button.clicked.connect(lambda: self.run(MODES[self.settings().mode]))
         host.listeners.append(self._heard)
+        undo.listeners.append(self._heard_undo)
         self.destroyed.connect(lambda *a: self._forget())
 
     @staticmethod
@@ -124,6 +147,15 @@ class UnscratchDocker(DockWidget):
     def _forget(self) -> None:
         if self._heard in host.listeners:
             host.listeners.remove(self._heard)
+        if self._heard_undo in undo.listeners:
+            undo.listeners.remove(self._heard_undo)
+
+    def _heard_undo(self, text: str) -> None:
+        try:
+            self.status.setText(text)
+            self.show_rule()
+        except RuntimeError:
+            self._forget()
 
     def _heard(self, result) -> None:
         """Any run (menu, shortcut, script, our buttons): its summary in the status line."""
@@ -192,9 +224,11 @@ class UnscratchDocker(DockWidget):
             whole = "every defect at or above it"
             if auto and high:
                 whole = f"only defects it is sure of (reaching {high:.3f})"
-            text = (f"{TITLES['restore']} with a selection repairs every defect at or above {used} "
-                    f"inside it; with no selection, {whole}. After {TITLES['detect']}, exactly "
-                    "what its marks layer shows.")
+            text = (
+                f"{TITLES['restore']} with a selection repairs every defect at or above {used} "
+                f"inside it; with no selection, {whole}. After {TITLES['detect']}, exactly "
+                "what its marks layer shows."
+            )
         if self.rule.text() != text:
             self.rule.setText(text)
 
@@ -219,21 +253,32 @@ class UnscratchDocker(DockWidget):
         shown = s.threshold if s.threshold is not None else known if known is not None else 0.5
         self.threshold.setValue(shown)
         self.threshold.setEnabled(s.threshold is not None)
-        for box, value in ((self.mode, s.mode), (self.method, s.method),
-                           (self.output, s.detect_output)):
+        for box, value in (
+            (self.mode, s.mode),
+            (self.method, s.method),
+            (self.output, s.detect_output),
+        ):
             box.setCurrentIndex(max(0, box.findData(value)))
         self._label_restore()
 
     def settings(self) -> Settings:
         threshold = None if self.auto_threshold.isChecked() else float(self.threshold.value())
-        return Settings(threshold=threshold, mode=self.mode.currentData(),
-                        method=self.method.currentData(), detect_output=self.output.currentData())
+        return Settings(
+            threshold=threshold,
+            mode=self.mode.currentData(),
+            method=self.method.currentData(),
+            detect_output=self.output.currentData(),
+        )
 
     def _label_restore(self) -> None:
         self.restore_button.setText(TITLES[MODES.get(self.mode.currentData(), "restore")])
 
     def _changed(self, *args) -> None:
         self.threshold.setEnabled(not self.auto_threshold.isChecked())
+        if self.auto_threshold.isChecked() and self._found.get("threshold") is not None:
+            self.threshold.blockSignals(True)  # the greyed box shows the value in use
+            self.threshold.setValue(float(self._found["threshold"]))
+            self.threshold.blockSignals(False)
         self._label_restore()
         self.settings().save(Krita.instance())
         self.show_rule()

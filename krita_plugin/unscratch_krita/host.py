@@ -8,6 +8,7 @@ a new paint layer on top of the photo's stack, in one undo step; the photo is ne
 Restore repairs the marks layer when there is one (marks.py keeps it in step with the
 sensitivity), else what the detector finds; the message says which, how many pixels, how long.
 """
+
 from __future__ import annotations
 
 import time
@@ -17,8 +18,11 @@ from . import layers, marks, pixels, undo
 from .kit import TITLES, UnscratchError, hostkit, known_thresholds, log, protocol, worker_python
 from .settings import Settings
 
-LABELS = {"detect": "Looking for scratches, dust and hairs…", "restore": "Repairing defects…",
-          "fill": "Healing the selection…"}
+LABELS = {
+    "detect": "Looking for scratches, dust and hairs…",
+    "restore": "Repairing defects…",
+    "fill": "Healing the selection…",
+}
 
 
 class NullUI:
@@ -63,29 +67,42 @@ class Result:
         self.ok = False
         self.cancelled = False
         self.error: str | None = None
-        self.layer = None          # the new Node, if any
+        self.layer = None  # the new Node, if any
         self.layer_name: str | None = None
         self.source_name: str | None = None
         self.changed_pixels = 0
         self.defect_pixels: int | None = None
         self.threshold: float | None = None  # the detector's threshold in use (None: marks given)
-        self.rule: str | None = None        # which pixels were repaired (the worker's rule)
+        self.rule: str | None = None  # which pixels were repaired (the worker's rule)
         self.mask_layer: str | None = None  # the marks layer whose marks were repaired
         self.mask_pixels: int | None = None
-        self.seen: list = []                # earlier results the job saw applied to the photo
-        self.hidden: str | None = None      # the marks layer hidden to show the result
-        self.remade = ""                    # how the marks were made again (sensitivity)
-        self.message: str | None = None     # what happened, in words
+        self.seen: list = []  # earlier results the job saw applied to the photo
+        self.hidden: str | None = None  # the marks layer hidden to show the result
+        self.remade = ""  # how the marks were made again (sensitivity)
+        self.message: str | None = None  # what happened, in words
         self.seconds = 0.0
         self.facts: dict = {}
 
     def as_dict(self) -> dict:
-        return {"op": self.op, "ok": self.ok, "cancelled": self.cancelled, "error": self.error,
-                "layer": self.layer_name, "source": self.source_name,
-                "changed_pixels": self.changed_pixels, "defect_pixels": self.defect_pixels,
-                "threshold": self.threshold, "rule": self.rule, "mask_layer": self.mask_layer,
-                "mask_pixels": self.mask_pixels, "seen": list(self.seen), "hidden": self.hidden,
-                "remade": self.remade, "message": self.message, "seconds": round(self.seconds, 3)}
+        return {
+            "op": self.op,
+            "ok": self.ok,
+            "cancelled": self.cancelled,
+            "error": self.error,
+            "layer": self.layer_name,
+            "source": self.source_name,
+            "changed_pixels": self.changed_pixels,
+            "defect_pixels": self.defect_pixels,
+            "threshold": self.threshold,
+            "rule": self.rule,
+            "mask_layer": self.mask_layer,
+            "mask_pixels": self.mask_pixels,
+            "seen": list(self.seen),
+            "hidden": self.hidden,
+            "remade": self.remade,
+            "message": self.message,
+            "seconds": round(self.seconds, 3),
+        }
 
     def summary(self) -> str:
         if self.cancelled:
@@ -96,12 +113,13 @@ class Result:
 
 
 last_result: Result | None = None  # for scripts: what the last action did
-listeners: list = []               # callables(Result) told after every run (the docker's status)
+listeners: list = []  # callables(Result) told after every run (the docker's status)
 _busy = False
 
 
-def run(op: str, doc, *, node=None, settings: Settings | None = None, ui=None,
-        python: str | None = None) -> Result:
+def run(
+    op: str, doc, *, node=None, settings: Settings | None = None, ui=None, python: str | None = None
+) -> Result:
     """Run Detect ('detect'), Restore ('restore', defects inside the selection) or Fill ('fill',
     heal the whole selection) on `doc`. Errors are reported through `ui` and recorded in the
     Result; listeners hear about every run."""
@@ -128,8 +146,11 @@ def run(op: str, doc, *, node=None, settings: Settings | None = None, ui=None,
         ui.error(f"Unscratch: {TITLES[op]}", f"{TITLES[op]} failed: {exc}")
     except Exception as exc:  # never let an exception escape into Krita
         result.error = f"internal error: {exc}"
-        ui.error(f"Unscratch: {TITLES[op]}", f"{TITLES[op]} failed with an internal error: {exc}",
-                 traceback.format_exc())
+        ui.error(
+            f"Unscratch: {TITLES[op]}",
+            f"{TITLES[op]} failed with an internal error: {exc}",
+            traceback.format_exc(),
+        )
     finally:
         _busy = False
         result.seconds = time.monotonic() - start
@@ -137,8 +158,10 @@ def run(op: str, doc, *, node=None, settings: Settings | None = None, ui=None,
         result.message = _message(result)
     log(result.summary())
     if result.ok and op != "detect" and not result.layer_name:
-        ui.info(f"Unscratch: {TITLES[op]}",
-                f"Nothing was repaired, so no layer was added. {result.message}")
+        ui.info(
+            f"Unscratch: {TITLES[op]}",
+            f"Nothing was repaired, so no layer was added. {result.message}",
+        )
     for listener in list(listeners):
         try:
             listener(result)
@@ -152,15 +175,23 @@ def _message(result: Result) -> str:
     if result.op == "detect":
         if result.layer_name is None:  # Detect to the selection
             at = f" at sensitivity {result.threshold:.2f}" if result.threshold is not None else ""
-            return (f"Selected {result.defect_pixels} defect pixels{at} in "
-                    f"{result.seconds:.1f} s. Edit the selection, then use "
-                    f"{TITLES['fill']}.")
+            return (
+                f"Selected {result.defect_pixels} defect pixels{at} in "
+                f"{result.seconds:.1f} s. Edit the selection, then use "
+                f"{TITLES['fill']}."
+            )
         return hostkit.summary("detect", info, result.seconds, marks=result.layer_name)
     info["repaired_pixels"] = result.changed_pixels
     missing = None if result.mask_layer else hostkit.marks_name(result.source_name)
-    text = hostkit.summary(result.op, info, result.seconds, marks=result.mask_layer,
-                           missing=missing if result.op == "restore" else None,
-                           remade=result.remade, fill_hint=TITLES["fill"])
+    text = hostkit.summary(
+        result.op,
+        info,
+        result.seconds,
+        marks=result.mask_layer,
+        missing=missing if result.op == "restore" else None,
+        remade=result.remade,
+        fill_hint=TITLES["fill"],
+    )
     if result.seen:
         text += f" It worked on the photo as you see it, with {_names(result.seen)} applied."
     if result.hidden:
@@ -175,8 +206,9 @@ def _names(names: list) -> str:
 
 def _run(op, doc, node, settings, ui, python, result):
     if doc is None:
-        raise UnscratchError("no image is open; open an image and select the paint layer to work "
-                             "on")
+        raise UnscratchError(
+            "no image is open; open an image and select the paint layer to work on"
+        )
     python = worker_python(python)
     node = node or layers.find_paint_layer(doc)
     result.source_name = node.name()
@@ -184,8 +216,10 @@ def _run(op, doc, node, settings, ui, python, result):
     seen, result.seen = layers.as_seen(doc, node, fmt, original, w, h)
     region = layers.read_region(doc, w, h)
     if op == "fill" and region is None:
-        raise UnscratchError(f"{TITLES['fill']} needs a selection: select the area to heal first "
-                             f"({TITLES['restore']} without a selection repairs the whole layer)")
+        raise UnscratchError(
+            f"{TITLES['fill']} needs a selection: select the area to heal first "
+            f"({TITLES['restore']} without a selection repairs the whole layer)"
+        )
     sent = fmt.to_worker(seen, w, h)
     arrays = {"image": sent}
     if region is not None:
@@ -196,15 +230,17 @@ def _run(op, doc, node, settings, ui, python, result):
         arrays["mask"] = (layers.marks_of(doc, used), (h, w), "uint8")
         result.mask_layer = used.name()
     with ui.progress(f"Unscratch: {TITLES[op]}", LABELS[op]) as bar:
-        info, outputs = protocol.run_job(python, op, arrays, settings.params(),
-                                         progress=bar.update, cancel=bar.cancelled)
+        info, outputs = protocol.run_job(
+            python, op, arrays, settings.params(), progress=bar.update, cancel=bar.cancelled
+        )
     facts = result.facts = dict(info.get("info", {}))
     facts.setdefault("selection", region is not None)
     result.threshold, result.rule = facts.get("threshold"), facts.get("rule")
     result.mask_pixels = facts.get("mask_pixels")
     if result.threshold is not None and settings.threshold is None:
-        known_thresholds.update({k: facts[k] for k in ("threshold", "auto_threshold")
-                                 if k in facts})
+        known_thresholds.update(
+            {k: facts[k] for k in ("threshold", "auto_threshold") if k in facts}
+        )
     if op == "detect":
         _detect_done(doc, node, fmt, settings, outputs, facts, result, w, h)
         return
@@ -234,8 +270,9 @@ def _detect_done(doc, node, fmt, settings, outputs, facts, result, w, h):
     result.layer_name = name
     if "probability" in outputs:
         probability = protocol.output(outputs, "probability", (h, w), "float32", host="krita")
-        marks.remember(result.layer, probability, mask, settings.threshold,
-                       facts.get("threshold"), w, h)
+        marks.remember(
+            result.layer, probability, mask, settings.threshold, facts.get("threshold"), w, h
+        )
 
 
 def run_action(op: str, settings: Settings | None = None) -> Result:
@@ -243,6 +280,7 @@ def run_action(op: str, settings: Settings | None = None) -> Result:
     docker's settings; dialogs unless Krita is in batch mode; then say what happened on the canvas
     and in the status bar (and the docker, a listener)."""
     from krita import Krita
+
     app = Krita.instance()
     if settings is None:
         settings = Settings.load(app)
@@ -250,10 +288,12 @@ def run_action(op: str, settings: Settings | None = None) -> Result:
         ui = NullUI()
     else:
         from .ui import QtUI
+
         ui = QtUI()
     result = run(op, app.activeDocument(), settings=settings, ui=ui)
     try:
         from .ui import announce
+
         announce(result.summary())
     except Exception as exc:  # no window (kritarunner)
         log(f"could not show the message: {exc}")

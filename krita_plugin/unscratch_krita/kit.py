@@ -1,6 +1,7 @@
 """What every module of the plug-in shares: the core's standard-library modules (protocol: the
 worker runner; hostkit: action and layer names, job parameters, summaries in words, stored
 detections), the error a user can act on, the log, and the detector's thresholds once known."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,10 @@ except ImportError:  # this package run from the source tree (the unit tests): t
     try:
         from unscratch import hostkit, protocol
     except ImportError:
-        raise ImportError("the unscratch plug-in is incomplete (protocol.py or hostkit.py is "
-                          "missing); reinstall it with: python -m unscratch install krita") from None
+        raise ImportError(
+            "the unscratch plug-in is incomplete (protocol.py or hostkit.py is "
+            "missing); reinstall it with: python -m unscratch install krita"
+        ) from None
 
 PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
 TITLES = hostkit.ACTIONS  # op -> the name every host shows ("Detect scratches", ...)
@@ -41,6 +44,7 @@ def detector_thresholds(python: str | None = None) -> dict:
     if "auto_threshold" not in known_thresholds:
         info, _ = protocol.run_job(worker_python(python), "describe", {})
         facts = info.get("info", {})
-        known_thresholds.update(threshold=facts.get("threshold"),
-                                auto_threshold=facts.get("auto_threshold"))
+        known_thresholds.update(
+            threshold=facts.get("threshold"), auto_threshold=facts.get("auto_threshold")
+        )
     return dict(known_thresholds)

@@ -2,6 +2,7 @@
 layer is the photo, its stack of our layers (marks and results, named by hostkit), what the user
 sees of the photo (the photo with the visible results applied), and where a new layer goes (on
 top of that stack, so it is never hidden by an older result)."""
+
 from __future__ import annotations
 
 from . import pixels
@@ -66,7 +67,8 @@ def find_paint_layer(doc):
             raise UnscratchError(
                 f"the active layer '{node.name()}' is a {node.type() or 'layer of unknown type'}, "
                 "not a paint layer. Select the paint layer to repair in the Layers docker (or "
-                "rasterize it first).")
+                "rasterize it first)."
+            )
     candidates = []
 
     def walk(parent):
@@ -96,7 +98,7 @@ def stack(node) -> list:
     if index is None:
         return []
     out = []
-    for n in siblings[index + 1:]:
+    for n in siblings[index + 1 :]:
         if n.type() != "paintlayer" or hostkit.photo_of(n.name() or "") != node.name():
             break
         out.append(n)
@@ -187,6 +189,7 @@ def keep_active(doc, node) -> None:
         return
     try:
         from PyQt5.QtCore import QTimer
+
         QTimer.singleShot(0, lambda: _activate(doc, node))
     except Exception:  # no Qt event loop (tests without Qt)
         pass
@@ -201,6 +204,7 @@ def _activate(doc, node) -> None:
 
 def set_selection(doc, mask: bytes, w: int, h: int) -> None:
     from krita import Selection
+
     sel = Selection()
     sel.select(0, 0, w, h, 0)
     sel.setPixelData(mask, 0, 0, w, h)

@@ -7,13 +7,14 @@ from the one the marks were made at (the docker's control, live; or at Restore f
 marks are made again from the stored probability, keeping the user's erasures and painted marks
 (hostkit.remark), and written into the layer. A marks layer without a stored detection (painted by
 hand, or from an earlier session) is used as it is; `describe` says which."""
+
 from __future__ import annotations
 
 from . import pixels
 from .kit import hostkit, log
 from .layers import marks_of
 
-_stored: dict = {}   # layer uniqueId -> {"det": hostkit.Detection, "size": (w, h), "default": t}
+_stored: dict = {}  # layer uniqueId -> {"det": hostkit.Detection, "size": (w, h), "default": t}
 
 
 def _key(layer) -> str:
@@ -55,7 +56,9 @@ def follow(doc, layer, threshold: float | None) -> str:
         return ""
     w, h = doc.width(), doc.height()
     current = marks_of(doc, layer)
-    new, det, gained, lost = hostkit.remark(entry["det"], current, b"\xff" * (w * h), target)
+    new, det, gained, lost = hostkit.remark(
+        entry["det"], current, b"\xff" * (w * h), target, width=w
+    )
     entry["det"] = det
     if new != current:
         fmt = pixels.Format(layer.colorModel(), layer.colorDepth())
@@ -63,8 +66,10 @@ def follow(doc, layer, threshold: float | None) -> str:
         layer.setPixelData(fmt.remark(native, current, new, w, h), 0, 0, w, h)
         doc.refreshProjection()
     log(f"marks in '{layer.name()}' made again at sensitivity {target:.2f}: +{gained} -{lost}")
-    return (f"The marks were made again at sensitivity {target:.2f}, keeping your edits "
-            f"({gained} pixels added, {lost} removed).")
+    return (
+        f"The marks were made again at sensitivity {target:.2f}, keeping your edits "
+        f"({gained} pixels added, {lost} removed)."
+    )
 
 
 def describe(doc, layer, threshold: float | None) -> str:
@@ -73,10 +78,14 @@ def describe(doc, layer, threshold: float | None) -> str:
         return ""
     entry = stored(doc, layer)
     if entry is None:
-        return (f"Restore repairs the marks in '{layer.name()}' as they are: it holds no detection "
-                "of this session, so the sensitivity does not change it (run Detect again, or "
-                "delete the layer to let the detector choose).")
+        return (
+            f"Restore repairs the marks in '{layer.name()}' as they are: it holds no detection "
+            "of this session, so the sensitivity does not change it (run Detect again, or "
+            "delete the layer to let the detector choose)."
+        )
     target = entry["default"] if threshold is None else threshold
     at = f" at sensitivity {target:.2f}" if target is not None else ""
-    return (f"Restore repairs the marks in '{layer.name()}'{at}, with your erasures and painted "
-            "marks kept.")
+    return (
+        f"Restore repairs the marks in '{layer.name()}'{at}, with your erasures and painted "
+        "marks kept."
+    )

@@ -15,6 +15,7 @@ Reordering is done with extended-slice copies of bytearrays, which run at memcpy
 float32 exactly and narrowed back exactly for values that were halves to begin with, so pixels the
 worker leaves alone come back bit-identical at every depth.
 """
+
 from __future__ import annotations
 
 import struct
@@ -38,7 +39,13 @@ class UnsupportedLayer(ValueError):
     """The layer's colour model or depth cannot be processed; the message says what to do."""
 
 
-MODEL_NAMES = {"CMYKA": "CMYK", "LABA": "L*a*b*", "XYZA": "XYZ", "YCbCrA": "YCbCr", "A": "alpha-only (a mask)"}
+MODEL_NAMES = {
+    "CMYKA": "CMYK",
+    "LABA": "L*a*b*",
+    "XYZA": "XYZ",
+    "YCbCrA": "YCbCr",
+    "A": "alpha-only (a mask)",
+}
 
 
 class Format:
@@ -48,13 +55,15 @@ class Format:
         if model not in SUPPORTED_MODELS:
             name = MODEL_NAMES.get(model, model or "unknown")
             raise UnsupportedLayer(
-                f"the layer's colour model is {name} ({model}/{depth}); unscratch works on RGB and grayscale "
-                f"layers. Convert it with Image > Convert Image Color Space (RGB/Alpha or Grayscale/Alpha), "
-                f"or Layer > Convert > Convert Layer Color Space.")
+                f"the layer's colour model is {name} ({model}/{depth}); unscratch works on RGB and "
+                "grayscale layers. Convert it with Image > Convert Image Color Space (RGB/Alpha or "
+                "Grayscale/Alpha), or Layer > Convert > Convert Layer Color Space."
+            )
         if depth not in SUPPORTED_DEPTHS:
             raise UnsupportedLayer(
                 f"the layer's colour depth {depth} is not supported; use 8-bit, 16-bit integer, "
-                f"16-bit float or 32-bit float")
+                f"16-bit float or 32-bit float"
+            )
         self.model, self.depth = model, depth
         self.itemsize = ITEMSIZE[depth]
         self.channels = 4 if model == "RGBA" else 2
@@ -67,7 +76,10 @@ class Format:
 
     def expect(self, data: bytes, w: int, h: int) -> None:
         if len(data) != w * h * self.pixel_size:
-            raise ValueError(f"{self!r}: got {len(data)} bytes for {w}x{h} pixels, expected {w * h * self.pixel_size}")
+            raise ValueError(
+                f"{self!r}: got {len(data)} bytes for {w}x{h} pixels, expected "
+                f"{w * h * self.pixel_size}"
+            )
 
     # ---------------------------------------------------------------- to the worker
     def to_worker(self, data: bytes, w: int, h: int) -> tuple[bytes, tuple, str]:
@@ -75,7 +87,9 @@ class Format:
         self.expect(data, w, h)
         data = bytes(data)
         if self.model == "RGBA":
-            raw = _permute(data, self.itemsize, NATIVE_ORDER[(self.model, self.depth)], to_native=False)
+            raw = _permute(
+                data, self.itemsize, NATIVE_ORDER[(self.model, self.depth)], to_native=False
+            )
             shape = (h, w, 4)
         else:
             raw, shape = data, (h, w, 2)
@@ -90,18 +104,31 @@ class Format:
         Alpha is taken from `original` (the core never changes it)."""
         self.expect(original, w, h)
         if len(restored) != w * h * self.channels * self.worker_itemsize:
-            raise ValueError(f"{self!r}: the worker returned {len(restored)} bytes for {w}x{h} pixels")
+            raise ValueError(
+                f"{self!r}: the worker returned {len(restored)} bytes for {w}x{h} pixels"
+            )
         if self.depth == "F16":
             restored = float_to_half(restored)
-        out = bytearray(restored if self.model == "GRAYA" else
-                        _permute(bytes(restored), self.itemsize, NATIVE_ORDER[(self.model, self.depth)], to_native=True))
-        _copy_channel(out, original, self.itemsize, self.channels, self.channels - 1)  # alpha: exactly the original's
+        out = bytearray(
+            restored
+            if self.model == "GRAYA"
+            else _permute(
+                bytes(restored),
+                self.itemsize,
+                NATIVE_ORDER[(self.model, self.depth)],
+                to_native=True,
+            )
+        )
+        _copy_channel(
+            out, original, self.itemsize, self.channels, self.channels - 1
+        )  # alpha: exactly the original's
         return bytes(out)
 
     # ---------------------------------------------------------------- layers we create
     def patch(self, restored_native: bytes, original: bytes) -> tuple[bytes, int]:
-        """A layer holding only the changed pixels: the restored pixel where any of its bytes differs
-        from the original, fully transparent (all zero) elsewhere. Returns (native bytes, changed count).
+        """A layer holding only the changed pixels: the restored pixel where any of its bytes
+        differs from the original, fully transparent (all zero) elsewhere. Returns (native bytes,
+        changed count).
 
         Done with big-integer XOR/AND and strided slices (C speed), not a Python loop per pixel."""
         if len(restored_native) != len(original):
@@ -109,8 +136,9 @@ class Format:
         if restored_native == original:
             return bytes(len(original)), 0
         size, n = self.pixel_size, len(original) // self.pixel_size
-        diff = (int.from_bytes(restored_native, "little") ^ int.from_bytes(original, "little")).to_bytes(
-            len(original), "little")
+        diff = (
+            int.from_bytes(restored_native, "little") ^ int.from_bytes(original, "little")
+        ).to_bytes(len(original), "little")
         diff = diff.translate(_NONZERO_TO_ONE)
         count = 0
         for k in range(size):  # per pixel: how many of its bytes differ (<= 16, so no carries)
@@ -118,12 +146,13 @@ class Format:
         flags = count.to_bytes(n, "little").translate(_NONZERO_TO_FF)
         changed = n - flags.count(0)
         out = (int.from_bytes(restored_native, "little") & _spread(flags, size)).to_bytes(
-            len(original), "little")
+            len(original), "little"
+        )
         return out, changed
 
     def overlay(self, mask: bytes, w: int, h: int, rgb=(255, 0, 0)) -> bytes:
-        """Native bytes of a layer that is `rgb` (gray layers: white), opaque where `mask` (1 byte per
-        pixel) is nonzero and fully transparent elsewhere: the visible result of Detect."""
+        """Native bytes of a layer that is `rgb` (gray layers: white), opaque where `mask` (1 byte
+        per pixel) is nonzero and fully transparent elsewhere: the visible result of Detect."""
         if len(mask) != w * h:
             raise ValueError("mask size does not match the layer")
         mask = bytes(mask)
@@ -161,21 +190,26 @@ class Format:
             return struct.pack("<e", value)
         return struct.pack("<f", value)
 
-
     def alpha_mask(self, data: bytes, w: int, h: int) -> bytes:
-        """1 byte per pixel, 255 where the pixel's alpha is at least half (a mark the user sees), else 0.
-
+        """1 byte per pixel, 255 where the pixel's alpha is at least half (a mark the user sees),
+        else 0.
         Read from the alpha's most significant byte, which decides it at every depth: u8 >= 128,
-        u16 >= 32768, and for non-negative IEEE floats bits >= those of 0.5 (high byte 0x38-0x7F for half,
-        0x3F-0x7F for float32; 0x80 and up are negative)."""
+        u16 >= 32768, and for non-negative IEEE floats bits >= those of 0.5 (high byte 0x38-0x7F for
+        half, 0x3F-0x7F for float32; 0x80 and up are negative)."""
         self.expect(data, w, h)
         high = (self.channels - 1) * self.itemsize + self.itemsize - 1
-        return bytes(data)[high::self.pixel_size].translate(_ALPHA_HALF[self.depth])
+        return bytes(data)[high :: self.pixel_size].translate(_ALPHA_HALF[self.depth])
 
 
-_ALPHA_HALF = {depth: bytes(255 if lo <= b < hi else 0 for b in range(256))
-               for depth, (lo, hi) in {"U8": (128, 256), "U16": (128, 256), "F16": (0x38, 0x80),
-                                       "F32": (0x3F, 0x80)}.items()}
+_ALPHA_HALF = {
+    depth: bytes(255 if lo <= b < hi else 0 for b in range(256))
+    for depth, (lo, hi) in {
+        "U8": (128, 256),
+        "U16": (128, 256),
+        "F16": (0x38, 0x80),
+        "F32": (0x3F, 0x80),
+    }.items()
+}
 _NONZERO_TO_ONE = bytes([0]) + bytes([1]) * 255
 _NONZERO_TO_FF = bytes([0]) + bytes([255]) * 255
 
@@ -205,7 +239,9 @@ def apply_patch(base: bytes, patch: bytes, size: int) -> bytes:
         return base
     keep = _spread(flags, size)
     full = (1 << (8 * len(base))) - 1
-    out = (int.from_bytes(base, "little") & (keep ^ full)) | (int.from_bytes(patch, "little") & keep)
+    out = (int.from_bytes(base, "little") & (keep ^ full)) | (
+        int.from_bytes(patch, "little") & keep
+    )
     return out.to_bytes(len(base), "little")
 
 
@@ -218,14 +254,14 @@ def _permute(data: bytes, size: int, order: tuple, to_native: bool) -> bytes:
     for native_pos, worker_pos in enumerate(order):
         src, dst = (worker_pos, native_pos) if to_native else (native_pos, worker_pos)
         for k in range(size):
-            out[dst * size + k::stride] = data[src * size + k::stride]
+            out[dst * size + k :: stride] = data[src * size + k :: stride]
     return bytes(out)
 
 
 def _copy_channel(out: bytearray, src: bytes, size: int, channels: int, index: int) -> None:
     stride = size * channels
     for k in range(size):
-        out[index * size + k::stride] = src[index * size + k::stride]
+        out[index * size + k :: stride] = src[index * size + k :: stride]
 
 
 def half_to_float(data: bytes) -> bytes:
@@ -254,7 +290,9 @@ def float_to_half(data: bytes) -> bytes:
         try:
             parts.append(struct.pack(f"<{count}e", *values))
         except OverflowError:  # values beyond the half range: clamp like a cast would saturate
-            parts.append(struct.pack(f"<{count}e", *(max(-65504.0, min(65504.0, v)) for v in values)))
+            parts.append(
+                struct.pack(f"<{count}e", *(max(-65504.0, min(65504.0, v)) for v in values))
+            )
     return b"".join(parts)
 
 

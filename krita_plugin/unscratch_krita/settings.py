@@ -1,10 +1,11 @@
 """The docker's controls, kept in Krita's settings (kritarc, group [unscratch]); the actions read
 the same, so a menu entry or a shortcut does what the docker's buttons do."""
+
 from __future__ import annotations
 
 from .kit import hostkit, known_thresholds, protocol
 
-MODES = {"defects": "restore", "fill": "fill"}   # what the docker's Restore button runs
+MODES = {"defects": "restore", "fill": "fill"}  # what the docker's Restore button runs
 DETECT_OUTPUTS = ("layer", "selection")
 
 
@@ -12,13 +13,13 @@ class Settings:
     GROUP = "unscratch"
 
     def __init__(self, threshold=None, mode="defects", method="auto", detect_output="layer"):
-        self.threshold = threshold          # None: the detector's own
-        self.mode = mode                    # defects | fill
-        self.method = method                # auto | model | classical
+        self.threshold = threshold  # None: the detector's own
+        self.mode = mode  # defects | fill
+        self.method = method  # auto | model | classical
         self.detect_output = detect_output  # layer | selection
 
     @classmethod
-    def load(cls, app) -> "Settings":
+    def load(cls, app) -> Settings:
         s = cls()
         if app is None:
             return s
@@ -40,8 +41,9 @@ class Settings:
     def save(self, app) -> None:
         if app is None:
             return
-        app.writeSetting(self.GROUP, "threshold",
-                         "auto" if self.threshold is None else f"{self.threshold:.3f}")
+        app.writeSetting(
+            self.GROUP, "threshold", "auto" if self.threshold is None else f"{self.threshold:.3f}"
+        )
         app.writeSetting(self.GROUP, "mode", self.mode)
         app.writeSetting(self.GROUP, "method", self.method)
         app.writeSetting(self.GROUP, "detect_output", self.detect_output)

@@ -4,6 +4,7 @@ The worker runs in its own process; while waiting for it, protocol.run_job polls
 every 50 ms, which also pumps Qt's event loop, so Krita stays responsive and Cancel is immediate
 (the worker is killed and nothing is changed).
 """
+
 from __future__ import annotations
 
 from PyQt5.QtCore import Qt
@@ -15,6 +16,7 @@ STEPS = 1000
 def main_window():
     try:
         from krita import Krita
+
         window = Krita.instance().activeWindow()
         return window.qwindow() if window is not None else None
     except Exception:  # no window (kritarunner, tests)
@@ -24,6 +26,7 @@ def main_window():
 def announce(text: str, seconds: int = 8) -> None:
     """Say what happened where the user looks: a message on the canvas and in the status bar."""
     from krita import Krita
+
     window = Krita.instance().activeWindow()
     if window is None:
         return
@@ -33,6 +36,7 @@ def announce(text: str, seconds: int = 8) -> None:
     view = window.activeView()
     if view is not None:
         from PyQt5.QtGui import QIcon
+
         view.showFloatingMessage(text, QIcon(), seconds * 1000, 1)
 
 
@@ -40,7 +44,7 @@ class QtUI:
     def __init__(self, parent=None):
         self.parent = parent if parent is not None else main_window()
 
-    def progress(self, title: str, label: str) -> "Progress":
+    def progress(self, title: str, label: str) -> Progress:
         return Progress(self.parent, title, label)
 
     def error(self, title: str, text: str, details: str | None = None) -> None:
@@ -66,7 +70,7 @@ class Progress:
         self.dialog.setAutoClose(False)
         self.dialog.setAutoReset(False)
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         self.dialog.setValue(0)
         self.dialog.show()
         QApplication.processEvents()

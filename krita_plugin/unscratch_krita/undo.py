@@ -5,11 +5,12 @@ can neither name an undo step nor group commands), and hides the marks layer it 
 shows; hiding a layer is not an undoable command in that API. So the plug-in watches: after Undo
 (or Redo), from the Edit menu, a shortcut or the History docker, a marks layer whose repair is gone
 is shown again, and hidden again when Redo brings the repair back."""
+
 from __future__ import annotations
 
 from .kit import log
 
-_pending: list = []      # [{"doc", "result", "marks", "shown": bool}] for repairs that hid marks
+_pending: list = []  # [{"doc", "result", "marks", "shown": bool}] for repairs that hid marks
 _timer = None
 _hooked = False
 
@@ -19,8 +20,11 @@ def _ids(doc) -> set:
 
     def walk(parent):
         for child in parent.childNodes():
-            out.add(child.uniqueId().toString() if hasattr(child.uniqueId(), "toString")
-                    else str(child.uniqueId()))
+            out.add(
+                child.uniqueId().toString()
+                if hasattr(child.uniqueId(), "toString")
+                else str(child.uniqueId())
+            )
             walk(child)
 
     walk(doc.rootNode())
@@ -34,15 +38,25 @@ def _uid(node) -> str:
 
 def hid(doc, result, marks) -> None:
     """Record that the repair which added `result` hid `marks`."""
-    _pending.append({"doc": doc, "result": _uid(result), "marks": marks, "marks_id": _uid(marks),
-                     "shown": False})
+    _pending.append(
+        {
+            "doc": doc,
+            "result": _uid(result),
+            "marks": marks,
+            "marks_id": _uid(marks),
+            "shown": False,
+        }
+    )
     _watch()
+
+
+listeners: list = []  # callables(text) told when marks were shown or hidden again (docker)
 
 
 def check() -> int:
     """Show the marks of repairs that were undone, hide them again for repairs redone. Returns
     how many layers changed."""
-    changed = 0
+    changed, said = 0, []
     for entry in list(_pending):
         try:
             ids = _ids(entry["doc"])
@@ -56,21 +70,40 @@ def check() -> int:
         if not present and not entry["shown"] and not marks.visible():
             marks.setVisible(True)
             entry["shown"] = True
-            changed += 1
+            said.append(f"Undone: the repair is gone and '{marks.name()}' shows again.")
         elif present and entry["shown"] and marks.visible():
             marks.setVisible(False)
             entry["shown"] = False
-            changed += 1
-        if changed:
-            entry["doc"].refreshProjection()
-    if changed:
-        log(f"undo/redo: {changed} marks layer(s) shown or hidden again with their repair")
+            said.append(f"Redone: the repair is back and '{marks.name()}' is hidden again.")
+        else:
+            continue
+        changed += 1
+        entry["doc"].refreshProjection()
+    if said:
+        text = " ".join(said)
+        log(text)
+        _tell(text)
     return changed
+
+
+def _tell(text: str) -> None:
+    for listener in list(listeners):
+        try:
+            listener(text)
+        except Exception as exc:
+            log(f"could not show the undo: {exc}")
+    try:
+        from .ui import announce
+
+        announce(text)
+    except Exception:  # no window, no Qt (tests)
+        pass
 
 
 def _later() -> None:
     try:
         from PyQt5.QtCore import QTimer
+
         QTimer.singleShot(50, check)
     except Exception:
         check()

@@ -2,6 +2,7 @@
 scenario script named by $UNSCRATCH_KRITA_DRIVER (its main() returns the exit code) and leave Krita
 with os._exit(code): the one reliable way to quit a GUI Krita with a meaningful code.
 """
+
 import os
 import runpy
 import sys
