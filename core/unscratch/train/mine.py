@@ -81,27 +81,27 @@ def mine(photos: list[Path], out: Path, *, threshold: float = MINE_THRESHOLD,
     for i, path in enumerate(photos):
         if i % 20 == 0:
             print(f"mining {i}/{len(photos)}: {len(index)} spots", flush=True)
-        if True:
-            rgb = pool.read_rgb(path)
-            rgb = (rgb >> 8).astype(np.uint8) if rgb.dtype == np.uint16 else rgb
-            for side in MINE_SIDES:
-                f = min(1.0, side / max(rgb.shape[:2]))
-                img = rgb if f == 1 else cv2.resize(rgb, None, fx=f, fy=f,
-                                                    interpolation=cv2.INTER_AREA)
-                prob = api.detect(img, method="model").probability
-                h, w = prob.shape
-                for k, (y, x, peak) in enumerate(_spots(prob, threshold, per_photo)):
-                    y0 = int(np.clip(y - CROP // 2, 0, max(h - CROP, 0)))
-                    x0 = int(np.clip(x - CROP // 2, 0, max(w - CROP, 0)))
-                    crop = img[y0:y0 + CROP, x0:x0 + CROP]
-                    if min(crop.shape[:2]) < CROP // 2:
-                        continue
-                    name = f"{path.parent.name}-{path.stem}-{side}-{k}.png"
-                    cv2.imwrite(str(out / name), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
-                    index.append({"photo": f"{path.parent.name}/{path.name}", "side": side,
-                                  "y": y - y0, "x": x - x0, "peak": round(peak, 4),
-                                  "file": name})
-    (out / "mined.json").write_text(json.dumps(index, indent=1) + "\n")
+        rgb = pool.read_rgb(path)
+        rgb = (rgb >> 8).astype(np.uint8) if rgb.dtype == np.uint16 else rgb
+        for side in MINE_SIDES:
+            f = min(1.0, side / max(rgb.shape[:2]))
+            img = rgb if f == 1 else cv2.resize(rgb, None, fx=f, fy=f,
+                                                interpolation=cv2.INTER_AREA)
+            prob = api.detect(img, method="model").probability
+            h, w = prob.shape
+            for k, (y, x, peak) in enumerate(_spots(prob, threshold, per_photo)):
+                y0 = int(np.clip(y - CROP // 2, 0, max(h - CROP, 0)))
+                x0 = int(np.clip(x - CROP // 2, 0, max(w - CROP, 0)))
+                crop = img[y0:y0 + CROP, x0:x0 + CROP]
+                if min(crop.shape[:2]) < CROP // 2:
+                    continue
+                name = f"{path.parent.name}-{path.stem}-{side}-{k}.png"
+                cv2.imwrite(str(out / name), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+                index.append({"photo": f"{path.parent.name}/{path.name}", "side": side,
+                              "y": y - y0, "x": x - x0, "peak": round(peak, 4),
+                              "file": name})
+        # written after every photo: a stopped run keeps what it mined
+        (out / "mined.json").write_text(json.dumps(index, indent=1) + "\n")
     return index
 
 

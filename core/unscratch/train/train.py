@@ -48,11 +48,17 @@ class PairStream(torch.utils.data.IterableDataset):
     For the restorer the mask is the hole exactly as `restore` builds it (defect grown and feathered,
     > 0), and the input carries the Telea prefill the model corrects. On a `decoys` share of restorer
     pairs the hole also covers the shipped detector's false positives (see `decoy_mask`).
+
+    `mined`: crops around real picture the detector marked (`mine.load_mined`); a `mined_share` of
+    pairs is cut around one of them, so the network sees real masts, ropes and letters, unlabelled,
+    beside the damage drawn over them.
     """
 
     def __init__(self, split: str, size: int, seed: int, photos: list[np.ndarray] | None = None, max_photos=None,
-                 task: str = "detect", decoys: float = 0.0, vary_hole: bool = False, families=None):
+                 task: str = "detect", decoys: float = 0.0, vary_hole: bool = False, families=None,
+                 mined: list | None = None, mined_share: float = 0.0):
         self.split, self.size, self.seed, self.task = split, size, seed, task
+        self.mined, self.mined_share = mined or [], mined_share
         self.families = families  # when given, each item also carries which of these families it holds
         self.decoys, self.vary_hole = decoys, vary_hole
         self.photos = photos
