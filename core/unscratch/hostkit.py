@@ -111,7 +111,7 @@ def summary(op: str, info: dict, seconds: float, *, marks: str | None = None,
     n = int(info.get("repaired_pixels", info.get("defect_pixels", 0)))
     inside = " inside the selection" if info.get("selection") else ""
     where = inside or " on the whole layer"
-    t, high = info.get("threshold"), info.get("auto_threshold")
+    t = info.get("threshold")
     fill_hint = fill_hint or ACTIONS["fill"]
     extra = f" {remade}" if remade else ""
     if op == "detect":
@@ -134,18 +134,13 @@ def summary(op: str, info: dict, seconds: float, *, marks: str | None = None,
         return (f"Repaired {n} pixels using marks from layer '{marks}'{inside} in "
                 f"{_secs(seconds)}.{extra}")
     none = f" (there is no layer '{missing}')" if missing else ""
-    if info.get("rule") == "cautious":
-        rule = (f"the defects the detector is sure of (reaching {high:.3f}){where}"
-                if high is not None else f"the defects the detector found{where}")
-        hint = (" To repair more, select the damaged area or set a sensitivity.")
-    else:
-        at = f" at sensitivity {t:.2f}" if t is not None else ""
-        rule, hint = f"the defects the detector found{where}{at}", ""
+    at = f" at sensitivity {t:.2f}" if t is not None else ""
     if not n:
-        at = f" at sensitivity {t:.2f}" if t is not None else ""
         return (f"Nothing repaired: no defect found{where}{at}{none}. Fix: lower the "
                 f"sensitivity, or use {fill_hint} to heal the whole selection.")
-    return f"Repaired {n} pixels: {rule}{none}, in {_secs(seconds)}.{hint}"
+    grown = f", grown by {info['dilate']} px" if info.get("dilate") else ""
+    return (f"Repaired {n} pixels: the defects the detector found{where}{at}{grown}{none}, in "
+            f"{_secs(seconds)}.")
 
 
 # --------------------------------------------------------------------------------------------------
