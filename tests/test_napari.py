@@ -22,10 +22,11 @@ if not os.environ.get("DISPLAY"):  # vispy needs GL through an X server, even wi
     pytest.skip("no X display: napari needs Xvfb (run napari_plugin/provision.sh; pytest-xvfb then starts it)",
                 allow_module_level=True)
 
-import unscratch  # noqa: E402
-import unscratch.api  # noqa: E402
 from napari.layers import Image, Labels  # noqa: E402
 from napari.utils.notifications import ErrorNotification, NotificationSeverity, notification_manager  # noqa: E402
+
+import unscratch  # noqa: E402
+import unscratch.api  # noqa: E402
 
 pytestmark = pytest.mark.napari
 
@@ -301,8 +302,8 @@ def test_restored_channel_is_shown_as_its_original(make_napari_viewer):
 
 
 def test_tiff_reader_writer_keep_16_bit(make_napari_viewer, tmp_path):
-    from unscratch import io
     from conftest import photo_scratched
+    from unscratch import io
     viewer = make_napari_viewer()
     img = photo_scratched(128, 160, 3, np.uint16)[0]  # damage the detector repairs on a whole image
     src = tmp_path / "scan16.tif"
@@ -326,6 +327,7 @@ def test_tiff_reader_writer_keep_16_bit(make_napari_viewer, tmp_path):
 
 def test_rgbi_scan_opens_with_its_infrared_layer_and_detects_with_it(make_napari_viewer, tmp_path):
     import tifffile
+
     from unscratch.infrared import InfraredDetector
     viewer = make_napari_viewer()
     img = scratched(np.uint16, 3)
@@ -656,6 +658,7 @@ def test_restore_with_a_region_repairs_a_damaged_photo(make_napari_viewer):
 
 def test_detect_erase_restore_on_a_photo_and_nothing_left(make_napari_viewer):
     import cv2
+
     from conftest import damaged_photo
 
     viewer = make_napari_viewer()
@@ -882,3 +885,105 @@ def test_counts_follow_edits_and_actions_say_what_happened(make_napari_viewer):
     run(rest)
     assert rest.status.value.startswith("Repaired ") and "'scan (scratches)'" in rest.status.value
     assert " s." in rest.status.value and "'scan (restored)'" in rest.status.value
+
+
+def menu_shot(viewer, path):
+    """Plugins › unscratch opened, drawn over the window (a popup menu is a window of its own)."""
+    import PIL.Image
+    from qtpy.QtGui import QImage
+    from qtpy.QtWidgets import QApplication
+
+    def rgb(pixmap):
+        img = pixmap.toImage().convertToFormat(QImage.Format_RGB888)
+        w, h, stride = img.width(), img.height(), img.bytesPerLine()
+        return np.frombuffer(img.constBits().asstring(stride * h), np.uint8).reshape(
+            h, stride)[:, :3 * w].reshape(h, w, 3).copy()
+
+    win = viewer.window._qt_window
+    bar = win.menuBar()
+    plugins = next(a for a in bar.actions() if a.text().replace("&", "") == "Plugins")
+    menu = plugins.menu()
+    menu.popup(bar.mapToGlobal(bar.actionGeometry(plugins).bottomLeft()))
+    QApplication.processEvents()
+    ours = next(a for a in menu.actions() if a.menu() is not None and "unscratch" in a.text())
+    menu.setActiveAction(ours)
+    ours.menu().popup(menu.mapToGlobal(menu.actionGeometry(ours).topRight()))
+    for _ in range(10):
+        QApplication.processEvents()
+    names = [a.text().replace("&", "") for a in ours.menu().actions()]
+    assert "Detect scratches" in names and "Restore selection" in names, names
+    picture = rgb(win.grab())
+    for m in (menu, ours.menu()):
+        at = m.mapToGlobal(m.rect().topLeft()) - win.mapToGlobal(win.rect().topLeft())
+        part = rgb(m.grab())
+        y, x = max(at.y(), 0), max(at.x(), 0)
+        h, w = min(part.shape[0], picture.shape[0] - y), min(part.shape[1], picture.shape[1] - x)
+        picture[y:y + h, x:x + w] = part[:h, :w]
+    ours.menu().hide()
+    menu.hide()
+    PIL.Image.fromarray(picture).save(path, quality=85)
+    return names
+
+
+def test_walkthrough_screenshots(make_napari_viewer, tmp_path):
+    """The screenshot walkthrough of docs/napari-walkthrough.md, taken as a user works: the Plugins
+    sample opened, Detect scratches, erasing marks, Restore selection, a second one over a scratch
+    the marks missed, Undo last restore. Saved in
+    $UNSCRATCH_SHOTS (the docs' folder when regenerating them), else a temporary folder."""
+    import PIL.Image
+    from qtpy.QtWidgets import QApplication
+
+    out = Path(os.environ.get("UNSCRATCH_SHOTS") or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    viewer = make_napari_viewer(show=True)
+    viewer.window.resize(1500, 900)
+    viewer.open_sample(PLUGIN, "damaged")
+    photo = viewer.layers["damaged sample"]
+    det = dock(viewer, "Detect scratches")
+    rest = dock(viewer, "Restore selection")
+    det.image.value = photo
+    shots = {}
+
+    def shot(name):
+        for _ in range(10):
+            QApplication.processEvents()
+        for widget in QApplication.allWidgets():  # toasts would cover the docks
+            if type(widget).__name__ == "NapariQtNotification":
+                widget.close()
+        for _ in range(10):
+            QApplication.processEvents()
+        image = np.asarray(viewer.screenshot(canvas_only=False, flash=False))
+        assert image.std() > 5, f"{name} is blank"
+        PIL.Image.fromarray(image[..., :3]).save(out / f"{name}.jpg", quality=85)
+        shots[name] = image
+
+    shot("1-opened")
+    menu_shot(viewer, out / "0-menu.jpg")
+    labels = run(det)["mask"]
+    marked = int((labels.data > 0).sum())
+    shot("2-detect")
+    labels.brush_size = 25                               # the eraser over the top quarter's marks
+    rows, cols = np.nonzero(labels.data[:128] > 0)
+    for yy, xx in zip(rows[::15], cols[::15]):
+        labels.paint((int(yy), int(xx)), 0)
+    kept = int((labels.data > 0).sum())
+    assert 0 < kept < marked and f"marks {kept} pixels now" in det.status.value
+    shot("3-edit")
+    restored = run(rest)["restored"]
+    assert rest.status.value.startswith("Repaired ") and not labels.visible
+    shot("4-restore")
+    first = np.asarray(restored.data).copy()
+    # the vertical scratch the marks missed: a rectangle over it, the detector at a lower
+    # sensitivity inside it
+    viewer.add_shapes([rect(0, 222, 180, 242)], shape_type="rectangle", name="missed scratch",
+                      edge_color="yellow", face_color="transparent", edge_width=2)
+    rest.mask.value = None
+    rest.region.value = viewer.layers["missed scratch"]
+    rest.sensitivity.value = 0.3
+    assert run(rest)["restored"] is restored and "1 earlier repair kept" in rest.status.value
+    assert np.any(np.asarray(restored.data) != first)
+    shot("5-second-restore")
+    rest.buttons.undo_button.native.click()
+    assert np.array_equal(np.asarray(restored.data), first)
+    shot("6-undo")
+    assert len({s.tobytes() for s in shots.values()}) == len(shots), "every step looks different"

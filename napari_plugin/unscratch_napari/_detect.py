@@ -161,16 +161,18 @@ class DetectWidget(JobWidget):
                         "region_layer": job.region_name, "detected_on": job.src.name,
                         "threshold": job.threshold, "slices": index_list(sorted(slices))})
 
-    def _new_marks(self, job: _DetectJob) -> _marks.Marks:
+    def _new_marks(self, job: _DetectJob, detections: dict) -> _marks.Marks:
         src = image_source(job.image)
         kwargs = layer_kwargs(job.image)
         prob = unwrap(self.viewer.add_image(
             zeros_like_stack(src, src.plane_shape, np.float32, lazy=True),
             name=f"{job.image.name} ({PROBABILITY_SUFFIX})", colormap="inferno",
-            contrast_limits=(0.0, 1.0), visible=False, **kwargs))
-        labels = unwrap(self.viewer.add_labels(np.zeros(src.full_shape, np.uint8),
-                                               name=marks_name(job.image.name), opacity=0.8,
-                                               **kwargs))
+            contrast_limits=(0.0, 1.0), visible=False,
+            metadata=self._meta(job, "probability", detections, None), **kwargs))
+        # with its provenance from the start: Restore selection picks a new marks layer up
+        labels = unwrap(self.viewer.add_labels(
+            np.zeros(src.full_shape, np.uint8), name=marks_name(job.image.name), opacity=0.8,
+            metadata=self._meta(job, "mask", detections, None), **kwargs))
         paint_red(labels)
         marks = _marks.Marks(job.image, labels, prob, tuple(src.leading), job.threshold)
         _marks.register(marks)
@@ -190,7 +192,7 @@ class DetectWidget(JobWidget):
 
     def _apply(self, job: _DetectJob, detections: dict) -> str:
         viewer = self.viewer
-        marks = _marks.of_image(job.image, viewer) or self._new_marks(job)
+        marks = _marks.of_image(job.image, viewer) or self._new_marks(job, detections)
         labels, prob = marks.labels(), marks.probability()
         for idx, d in detections.items():
             region = job.regions[idx] if job.regions is not None else None

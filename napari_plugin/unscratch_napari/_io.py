@@ -30,6 +30,7 @@ def get_reader(path):
 
 def read_tiff(path) -> list:
     import tifffile
+
     from unscratch import io
 
     if isinstance(path, list):
@@ -61,7 +62,8 @@ def _target(path: str) -> Path:
 
 def _write(path: Path, data: np.ndarray, colour: bool) -> None:
     import tifffile
-    from unscratch import io, InputError
+
+    from unscratch import InputError, io
 
     single = data.ndim == 2 or (colour and data.ndim == 3)
     if single:

@@ -351,9 +351,18 @@ class RestoreWidget(JobWidget):
     def _summary(self, job: _RestoreJob, models: dict, changed: int) -> str:
         info = dict(models["rule"], repaired_pixels=changed)
         op = "fill" if job.mode == "fill" else "restore"
-        missing = marks_name(job.src.name) if (op == "restore" and job.masks is None) else None
-        return summary(op, info, self.elapsed, marks=job.mask_name, missing=missing,
+        missing = unused = None
+        if op == "restore" and job.masks is None:
+            marks = _marks.of_image(job.image, self.viewer)
+            if marks is None:
+                missing = marks_name(job.src.name)
+            else:
+                unused = marks.labels().name
+        text = summary(op, info, self.elapsed, marks=job.mask_name, missing=missing,
                        fill_hint="mode 'fill region'")
+        if unused is not None:
+            text += f" (mask -----: the marks in '{unused}' were not used.)"
+        return text
 
     def _apply(self, job: _RestoreJob, payload) -> str:
         results, models = payload
@@ -385,7 +394,7 @@ class RestoreWidget(JobWidget):
             lo, hi = diff_layer.contrast_limits
             diff_layer.contrast_limits = (0, max(hi, top, 1e-6))
         else:
-            out_layer, diff_layer = self._add_layers(job, restored, diffs, top)
+            out_layer, diff_layer = self._add_layers(job, restored, diffs, top, models)
             chain = _results.start(image, out_layer, diff_layer, hidden)
             done = set(results)
         for layer in hidden:
@@ -400,7 +409,8 @@ class RestoreWidget(JobWidget):
         hid = f" '{mask.name}' is hidden (undo shows it again)." if hidden else ""
         return f"{text} → '{out_layer.name}'.{kept}{hid} {UNDO} takes it back."
 
-    def _add_layers(self, job: _RestoreJob, restored: dict, diffs: dict, top: float):
+    def _add_layers(self, job: _RestoreJob, restored: dict, diffs: dict, top: float,
+                    models: dict):
         """The image's result and difference layers, directly above the image (under the marks
         and selections drawn over it)."""
         viewer, src, image = self.viewer, job.src, job.image
@@ -417,12 +427,14 @@ class RestoreWidget(JobWidget):
             extra["colormap"] = image.colormap.name
         taken = [x.name for x in viewer.layers]
         name = result_name(image.name, "restore", taken)
-        diff_layer = unwrap(viewer.add_image(ddata, name=f"{name[:-1]} difference)",
-                                             colormap="magma", visible=False,
-                                             contrast_limits=(0, max(top, 1e-6)), **kwargs))
-        out_layer = unwrap(viewer.add_image(data, name=name, rgb=image.rgb,
-                                            contrast_limits=tuple(image.contrast_limits),
-                                            **extra, **kwargs))
+        # with their provenance from the start: other widgets pick new outputs up by it
+        diff_layer = unwrap(viewer.add_image(
+            ddata, name=f"{name[:-1]} difference)", colormap="magma", visible=False,
+            contrast_limits=(0, max(top, 1e-6)),
+            metadata=self._meta(job, "difference", models, set(restored), 1), **kwargs))
+        out_layer = unwrap(viewer.add_image(
+            data, name=name, rgb=image.rgb, contrast_limits=tuple(image.contrast_limits),
+            metadata=self._meta(job, "restored", models, set(restored), 1), **extra, **kwargs))
         layers = [unwrap(x) for x in viewer.layers]
         above = layers.index(image) + 1
         for layer in (diff_layer, out_layer):
