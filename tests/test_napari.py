@@ -751,6 +751,7 @@ def test_sensitivity_rethresholds_the_marks_keeping_edits(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.add_image(scratched(), name="scan")
     det = dock(viewer, "Detect scratches")
+    rest = dock(viewer, "Restore selection")             # docked first: it picks the marks up
     det.threshold.value = 0.3
     labels = run(det)["mask"]
     prob = np.asarray(det.outputs["probability"].data).copy()
@@ -763,7 +764,6 @@ def test_sensitivity_rethresholds_the_marks_keeping_edits(make_napari_viewer):
     edited = labels.data > 0
     erased, painted = detected & ~edited, edited & ~detected
     assert erased.sum() >= 8 and painted.sum() >= 5
-    rest = dock(viewer, "Restore selection")
     assert rest.mask.value is labels
     assert rest.sensitivity.enabled and rest.sensitivity.value == pytest.approx(0.3)
     for slider, other, t in ((rest.sensitivity, det.threshold, 0.05),

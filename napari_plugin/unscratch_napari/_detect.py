@@ -162,20 +162,24 @@ class DetectWidget(JobWidget):
                         "threshold": job.threshold, "slices": index_list(sorted(slices))})
 
     def _new_marks(self, job: _DetectJob, detections: dict) -> _marks.Marks:
+        from napari.layers import Image, Labels
+
         src = image_source(job.image)
         kwargs = layer_kwargs(job.image)
-        prob = unwrap(self.viewer.add_image(
-            zeros_like_stack(src, src.plane_shape, np.float32, lazy=True),
-            name=f"{job.image.name} ({PROBABILITY_SUFFIX})", colormap="inferno",
-            contrast_limits=(0.0, 1.0), visible=False,
-            metadata=self._meta(job, "probability", detections, None), **kwargs))
-        # with its provenance from the start: Restore selection picks a new marks layer up
-        labels = unwrap(self.viewer.add_labels(
-            np.zeros(src.full_shape, np.uint8), name=marks_name(job.image.name), opacity=0.8,
-            metadata=self._meta(job, "mask", detections, None), **kwargs))
+        prob = Image(zeros_like_stack(src, src.plane_shape, np.float32, lazy=True),
+                     name=f"{job.image.name} ({PROBABILITY_SUFFIX})", colormap="inferno",
+                     contrast_limits=(0.0, 1.0), visible=False,
+                     metadata=self._meta(job, "probability", detections, None), **kwargs)
+        labels = Labels(np.zeros(src.full_shape, np.uint8), name=marks_name(job.image.name),
+                        opacity=0.8, metadata=self._meta(job, "mask", detections, None),
+                        **kwargs)
         paint_red(labels)
         marks = _marks.Marks(job.image, labels, prob, tuple(src.leading), job.threshold)
+        # known as marks (and with its provenance) before the viewer announces it: Restore
+        # selection picks a new marks layer up as it is inserted
         _marks.register(marks)
+        self.viewer.add_layer(prob)
+        self.viewer.add_layer(labels)
         return marks
 
     def _watch(self, labels) -> None:
