@@ -34,9 +34,14 @@ MIN_RADIUS = 4.0          # px: holes whose inscribed radius is below this keep 
 COARSE_SIZE = 12.0        # px: the hole's width at the coarsest level
 MAX_HOLE_PIXELS = 600_000  # larger components keep the smooth fill (synthesis time grows with area)
 GUIDE_WEIGHT = 0.5        # weight of the guide's low frequencies against the patch SSD
-SEAM_SIGMA = 2.0          # px: smoothing of the border difference before the membrane
+GUIDE_SIGMA = 0.67        # the guide's low frequencies: Gaussian of this many patch radii
+SEAM_SIGMA = 0.0          # px: smoothing of the border difference before the membrane (0: none)
 FEATURES = 12             # principal components a patch is compared by
 PCA_SAMPLES = 4000        # intact patches the components are computed from
+OCC_WEIGHT = 20.0         # weight of the occurrence penalty, in units of the median match cost
+CENTRE_VOTE = 1           # the sharp vote takes each pixel's own patch centre, not the best covering patch
+COHERENCE = 0.2           # a neighbour's shifted match wins if within this fraction of the best cost
+BEST_BELOW = 1            # levels below this vote by the best patch in their iterations, not the mean
 
 
 # ------------------------------------------------------------------------------------- helpers
@@ -120,6 +125,23 @@ class _Matcher:
         self.kernels = (vt[:k].reshape(k, 2 * r + 1, 2 * r + 1, C) / np.sqrt(n_px)).astype(np.float32)
         self.low = np.sqrt(guide_weight / C) * level.low if guide_weight > 0 else None
         self.feat = None
+        self.penalty = None  # per source centre: how much its pixels are already used
+
+    def set_occurrence(self, nnf: np.ndarray, cost: np.ndarray) -> None:
+        """Penalise sources in proportion to how often their pixels are already copied (the
+        occurrence map of Kaspar et al.'s self-tuning texture optimisation): without it the
+        matches of a smooth first estimate crowd on the flattest patches and the fill washes out."""
+        if OCC_WEIGHT <= 0:
+            return
+        L = self.L
+        occ = np.zeros(L.H * L.W, np.float32)
+        for o in self.offsets:
+            np.add.at(occ, nnf + o, 1.0)
+        # copies of a source pixel: a coherent copy of a region covers each of its pixels once per
+        # patch offset; only what is copied more than once costs, so coherent copies stay free
+        occ = cv2.blur(occ.reshape(L.H, L.W), (2 * self.r + 1,) * 2).ravel() / self.offsets.size
+        scale = OCC_WEIGHT * float(np.median(cost))
+        self.penalty = np.maximum(occ - 1.0, 0.0) * np.float32(scale)
 
     def set_estimate(self, est: np.ndarray) -> None:
         """Features of every patch of the estimate `est` (flat HW×C)."""
@@ -137,10 +159,15 @@ class _Matcher:
         """Squared feature distance of target patches (centres t, flat indices) and source patches
         (centres s), the guide term included; `est` must be the one last given to set_estimate."""
         diff = self.feat[t] - self.feat[s]
-        return np.einsum("ij,ij->i", diff, diff)
+        d = np.einsum("ij,ij->i", diff, diff)
+        if self.penalty is not None:
+            d += self.penalty[s]
+        return d
 
-    def improve(self, est, t, nnf, cost, cand):
-        """Keep `cand` (source centres, -1 = none) where it is valid and better."""
+    def improve(self, est, t, nnf, cost, cand, bonus: float = 0.0):
+        """Keep `cand` (source centres, -1 = none) where it is valid and better; by `bonus` (a
+        fraction of the cost) better for a neighbour's shifted match, so regions copy coherent
+        pieces rather than single pixels from everywhere."""
         ok = cand >= 0
         if not ok.any():
             return
@@ -151,7 +178,7 @@ class _Matcher:
         if idx.size == 0:
             return
         d = self.distance(est, t[idx], c)
-        better = d < cost[idx]
+        better = d * (1.0 - bonus) < cost[idx]
         nnf[idx[better]] = c[better]
         cost[idx[better]] = d[better]
 
@@ -174,7 +201,7 @@ class _Matcher:
                     inside = (sy >= 0) & (sy < L.H) & (sx >= 0) & (sx < L.W)
                     where = np.flatnonzero(has)
                     cand[where[inside]] = sy[inside] * L.W + sx[inside]
-                    self.improve(est, t, nnf, cost, cand)
+                    self.improve(est, t, nnf, cost, cand, COHERENCE)
             rad = radius
             while rad >= 1:
                 sy, sx = np.divmod(nnf, L.W)
@@ -199,7 +226,12 @@ def _vote(level: _Level, est: np.ndarray, nnf: np.ndarray, cost: np.ndarray, off
     t = level.targets
     n = est.shape[0]
     C = est.shape[1]
-    if best:
+    if best and CENTRE_VOTE:
+        value = np.zeros((n, C), np.float32)
+        value[t] = est[nnf]
+        covered = np.zeros(n, bool)
+        covered[t] = True
+    elif best:
         best_cost = np.full(n, np.inf, np.float32)
         value = np.zeros((n, C), np.float32)
         for o in offsets:
@@ -276,13 +308,14 @@ def _membrane(diff: np.ndarray, hole: np.ndarray, ring: np.ndarray, iterations: 
 # ------------------------------------------------------------------------------------- synthesis
 def synthesise(planes: np.ndarray, hole: np.ndarray, guide: np.ndarray | None = None, *,
                avoid: np.ndarray | None = None, seed=(0,), patch: int = PATCH,
-               guide_weight: float = GUIDE_WEIGHT,
+               guide_weight: float | None = None,
                cancel: Callable[[], bool] | None = None) -> np.ndarray:
     """Fill `hole` (bool HxW) of `planes` (float32 HxW or HxWxC in [0, 1]) with texture from the
     rest of `planes`. `guide`: a smooth fill of the hole (same shape as planes; its values inside the
     hole are used), Telea's when None. `seed`: anything numpy's default_rng takes (a window's position
     makes a repair reproducible). `avoid` (bool HxW): pixels no patch may be copied from (other
     holes; their values should be filled). Pixels outside the hole are returned unchanged."""
+    guide_weight = GUIDE_WEIGHT if guide_weight is None else guide_weight
     squeeze = planes.ndim == 2
     planes3 = _as3(np.asarray(planes, np.float32))
     hole = np.asarray(hole, bool)
@@ -322,7 +355,7 @@ def synthesise(planes: np.ndarray, hole: np.ndarray, guide: np.ndarray | None = 
             if lv == 0:
                 return filled[:, :, 0] if squeeze else filled
             continue
-        L.low = cv2.GaussianBlur(L.img, (0, 0), max(1.0, r / 1.5)).reshape(L.H * L.W, -1)
+        L.low = cv2.GaussianBlur(L.img, (0, 0), GUIDE_SIGMA * r).reshape(L.H * L.W, -1)
         M = _Matcher(L, r, guide_weight, rng)
         guide_flat = L.img.reshape(L.H * L.W, -1)
         if prev is None:
@@ -356,8 +389,9 @@ def synthesise(planes: np.ndarray, hole: np.ndarray, guide: np.ndarray | None = 
             em, pm, radius = (3, 2, 8) if lv > 0 else (2, 2, 4)
         for _ in range(em):
             M.search(est, nnf, cost, pm, radius)
-            est, _ = _vote(L, est, nnf, cost, M.offsets, best=False)
+            est, _ = _vote(L, est, nnf, cost, M.offsets, best=lv < BEST_BELOW)
             M.set_estimate(est)
+            M.set_occurrence(nnf, cost)
             cost = M.distance(est, L.targets, nnf)
             radius = max(2, radius // 2) if prev is None else radius
         prev = (L, nnf)
@@ -377,10 +411,13 @@ def synthesise(planes: np.ndarray, hole: np.ndarray, guide: np.ndarray | None = 
     diff = np.zeros_like(known)
     diff.reshape(-1, C)[ring] = known.reshape(-1, C)[ring] - ring_votes
     # only the low frequencies of the mismatch: the grain on either side is not a seam
-    wr = ring_mask.astype(np.float32)
-    num = cv2.GaussianBlur(diff * wr[:, :, None], (0, 0), SEAM_SIGMA)
-    den = cv2.GaussianBlur(wr, (0, 0), SEAM_SIGMA)
-    smooth = _as3(num) / np.maximum(den, 1e-6)[:, :, None]
+    if SEAM_SIGMA > 0:
+        wr = ring_mask.astype(np.float32)
+        num = cv2.GaussianBlur(diff * wr[:, :, None], (0, 0), SEAM_SIGMA)
+        den = cv2.GaussianBlur(wr, (0, 0), SEAM_SIGMA)
+        smooth = _as3(num) / np.maximum(den, 1e-6)[:, :, None]
+    else:
+        smooth = diff
     corr, (y0, y1, x0, x1) = _membrane(smooth, hole_p, ring_mask)
     out[y0:y1, x0:x1] += corr * hole_p[y0:y1, x0:x1, None]
     out = out[L.pad:L.pad + L.h, L.pad:L.pad + L.w]
@@ -391,6 +428,7 @@ def synthesise(planes: np.ndarray, hole: np.ndarray, guide: np.ndarray | None = 
 
 # ------------------------------------------------------------------------------------- fill mode
 SEED = 0x7E87  # mixed with each window's absolute position
+CONTEXT = 0.5  # the window around a hole: this many times its size on each side (32-256 px)
 
 
 class TextureFill:
@@ -436,7 +474,7 @@ class TextureFill:
                 from .engine import Cancelled
                 raise Cancelled("cancelled")
             y, x = y + by0, x + bx0
-            margin = int(np.clip(max(bh, bw), 32, 256))
+            margin = int(np.clip(CONTEXT * max(bh, bw), 32, 256))
             wy0, wy1 = max(0, y - margin), min(H, y + bh + margin)
             wx0, wx1 = max(0, x - margin), min(W, x + bw + margin)
             block = read_block(img, wy0, wy1, wx0, wx1)
@@ -485,3 +523,42 @@ class TextureFill:
         if out.shape[2] != C:
             out = out.mean(axis=2, keepdims=True)
         return out
+
+
+# ------------------------------------------------------------------------------------- measures
+def _luma(img: np.ndarray) -> np.ndarray:
+    f = img.astype(np.float64)
+    if img.dtype.kind == "u":
+        f /= np.iinfo(img.dtype).max
+    return f[:, :, :3].mean(axis=2) if f.ndim == 3 else f  # alpha is not picture
+
+
+def _crossing(lum: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """|differences| of the 4-neighbour pairs with one pixel in `region` and one outside."""
+    return np.concatenate([np.abs(lum[1:] - lum[:-1])[region[1:] != region[:-1]],
+                           np.abs(lum[:, 1:] - lum[:, :-1])[region[:, 1:] != region[:, :-1]]])
+
+
+def _grow(mask: np.ndarray, r: int) -> np.ndarray:
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)
+    return cv2.dilate(mask.astype(np.uint8), k) > 0
+
+
+def seam_ratio(img: np.ndarray, hole: np.ndarray) -> float:
+    """Border gradient ratio of a fill: mean |luminance difference| of the 4-neighbour pairs that
+    cross the hole's border, over the same for pairs crossing contours 4, 6 and 8 px outside it
+    (intact picture). 1: no seam; below 1 a fill smoother than its surroundings, above a step."""
+    lum = _luma(img)
+    border = _crossing(lum, hole).mean()
+    intact = np.concatenate([_crossing(lum, _grow(hole, d)) for d in (4, 6, 8)]).mean()
+    return float(border / max(intact, 1e-12))
+
+
+def grain_ratio(img: np.ndarray, hole: np.ndarray) -> float:
+    """Std of the luminance's high-pass (x − Gaussian(x, 1 px), clipped at ±0.08 as unscratch.grain
+    does) inside the hole, 2 px in from its border, over the same in the ring 3–24 px outside it."""
+    lum = _luma(img)
+    hp = np.clip(lum - cv2.GaussianBlur(lum, (0, 0), 1.0), -0.08, 0.08)
+    inside = ~_grow(~hole, 2)
+    ring = _grow(hole, 24) & ~_grow(hole, 3)
+    return float(hp[inside].std() / max(hp[ring].std(), 1e-12))
