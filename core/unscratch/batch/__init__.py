@@ -7,7 +7,7 @@ discovery, which files a rerun skips), `sheets` (contact sheets), `runners` (`pr
 where it runs: here or on Dask), `run` (`run_batch`: one run from start to summary). One large image
 split across a cluster is `unscratch.split`.
 """
-from ..split import _plans, split_restore  # noqa: F401  (the tests and older callers find them here)
+from ..split import split_restore
 from .jobs import (
     FORMATS,
     JPEG_QUALITY,
