@@ -78,23 +78,14 @@ class GimpBackend:
         proc.set_attribution(spec.author, spec.copyright, spec.date)
         for p in spec.params:
             self._add_argument(proc, p, flags)
-        for rtype, rname, rdesc in spec.results:
-            if rtype == PF_LAYER:
-                proc.add_layer_return_value(rname, rname, rdesc, True, flags)
-            elif rtype == PF_CHANNEL:
-                proc.add_channel_return_value(rname, rname, rdesc, True, flags)
-            elif rtype == PF_DRAWABLE:
-                proc.add_drawable_return_value(rname, rname, rdesc, True, flags)
-            elif rtype == PF_IMAGE:
-                proc.add_image_return_value(rname, rname, rdesc, True, flags)
-            elif rtype in (PF_FLOAT, PF_SLIDER):
-                proc.add_double_return_value(rname, rname, rdesc, -1e308, 1e308, 0.0, flags)
-            elif rtype == PF_INT32:
-                proc.add_int_return_value(rname, rname, rdesc, -2**31, 2**31 - 1, 0, flags)
-            elif rtype == PF_TOGGLE:
-                proc.add_boolean_return_value(rname, rname, rdesc, False, flags)
-            else:
-                proc.add_string_return_value(rname, rname, rdesc, "", flags)
+        for rtype, rname, rdesc in spec.results:   # (add_*_return_value, its extra arguments)
+            kind, extra = {PF_LAYER: ("layer", (True,)), PF_CHANNEL: ("channel", (True,)),
+                           PF_DRAWABLE: ("drawable", (True,)), PF_IMAGE: ("image", (True,)),
+                           PF_FLOAT: ("double", (-1e308, 1e308, 0.0)),
+                           PF_SLIDER: ("double", (-1e308, 1e308, 0.0)),
+                           PF_INT32: ("int", (-2**31, 2**31 - 1, 0)),
+                           PF_TOGGLE: ("boolean", (False,))}.get(rtype, ("string", ("",)))
+            getattr(proc, f"add_{kind}_return_value")(rname, rname, rdesc, *extra, flags)
         return proc
 
     def _add_argument(self, proc, p, flags):
