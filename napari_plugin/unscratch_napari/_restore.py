@@ -51,10 +51,9 @@ from ._layers import (
 
 MODES = [("repair defects (marks)", "defects"), ("fill region", "fill")]
 UNDO = "Undo last restore"
-DETECT_TIP = ("no marks layer (-----): the detection threshold. Inside a region every pixel at or "
-              "above it is repaired. On the whole image, at the detector's own value (the default "
-              "shown) only defects it is sure of are repaired; move it to repair every pixel at or "
-              "above it.")
+DETECT_TIP = ("no marks layer (-----): the detection threshold; every pixel at or above it, inside "
+              "the region if one is chosen, is repaired (with the detector's margin). It starts at "
+              "the detector's own value.")
 
 
 @dataclass
@@ -70,26 +69,11 @@ class _RestoreJob:
     mask_layer: object
     mask_provenance: dict | None
     region_name: str | None
-    threshold: float | None = None  # when mask is None: the sensitivity; None: the detector's rule
+    threshold: float | None = None  # when mask is None: the sensitivity
 
     @property
     def mask_name(self) -> str | None:
         return self.mask_layer.name if self.mask_layer is not None else None
-
-
-def _scan_rule(scan) -> dict | None:
-    """The rule detect_and_mask applied, as facts for the summary (None: an api without it)."""
-    rule = getattr(scan, "rule", None)
-    return rule.as_dict() if rule is not None else None
-
-
-def _rule(mode: str, mask, region, threshold) -> dict:
-    """Which pixels restore repairs, as facts for the summary, from the api's one rule."""
-    if hasattr(unscratch.api, "repair_rule"):
-        return unscratch.api.repair_rule(mode, mask, region, threshold=threshold).as_dict()
-    from unscratch.worker import repair_rule  # an api that does not report its rule yet
-
-    return repair_rule(mode, mask, region, {} if threshold is None else {"threshold": threshold})
 
 
 class _Restored(NamedTuple):
@@ -270,8 +254,6 @@ class RestoreWidget(JobWidget):
             info = (mask_layer.metadata or {}).get("unscratch")
             mask_prov = dict(info) if isinstance(info, dict) else None
         threshold = float(self.sensitivity.value)
-        if regions is None and abs(threshold - default_threshold()) < 1e-9:
-            threshold = None  # the whole image at the detector's own value: its cautious rule
         return _RestoreJob(unwrap(image), src, work, chain, indices, masks, regions, mode,
                            unwrap(mask_layer) if mask_layer is not None else None, mask_prov,
                            region_layer.name if region_layer is not None else None, threshold)
@@ -293,10 +275,10 @@ class RestoreWidget(JobWidget):
                 scan = unscratch.api.detect_and_mask(
                     work, region=region, threshold=job.threshold, cancel=cancel,
                     progress=lambda f, k=k: progress((k + 0.4 * f) / n))
-                mask, rule = scan.repair_mask, _scan_rule(scan)
-                if rule is not None:  # the detected marks grow as the detector's rule says
-                    options.update(dilate=rule["dilate"], feather=rule["feather"])
-                    rules.setdefault("rule", rule)
+                # the detected mask grows as the detector's rule says
+                mask = scan.repair_mask
+                options.update(dilate=scan.rule.dilate, feather=scan.rule.feather)
+                rules.setdefault("rule", scan.rule.as_dict())
             # lazy input: keep only the changed pixels; the layers overlay them on what was shown
             if job.work.lazy:
                 patches = unscratch.restore_patches(work, mask, **options)
@@ -319,9 +301,9 @@ class RestoreWidget(JobWidget):
         if job.mode == "defects" and job.masks is None:
             models["detector"] = defaults.detector
         first = job.indices[0]
-        models["rule"] = rules.get("rule") or _rule(
+        models["rule"] = rules.get("rule") or unscratch.api.repair_rule(
             job.mode, job.masks[first] if job.masks is not None else None,
-            job.regions[first] if job.regions is not None else None, job.threshold)
+            job.regions[first] if job.regions is not None else None).as_dict()
         return out, models
 
     def _meta(self, job: _RestoreJob, output: str, models: dict, slices, repairs: int) -> dict:
