@@ -1,7 +1,7 @@
-"""Wheels carry what an editable install reads from the source tree: the shipped models and the GIMP and
-Krita plug-in files, copied into the package as unscratch/models, unscratch/gimp_plugin and
-unscratch/krita_plugin (where unscratch.models and the installers look when there is no source tree).
-Everything else is in pyproject.toml."""
+"""Wheels carry what an editable install reads from the source tree: the shipped models and the GIMP
+and Krita plug-in files, copied into the package as unscratch/models, unscratch/gimp_plugin and
+unscratch/krita_plugin (where unscratch.models and the installers look when there is no source
+tree). Everything else is in pyproject.toml."""
 import shutil
 from pathlib import Path
 

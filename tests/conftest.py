@@ -6,11 +6,13 @@ import pytest
 
 
 def scratched(h=96, w=128, channels=3, dtype=np.uint8, seed=0):
-    """(damaged, clean, truth mask): a smooth gradient photo with a bright 2-px scratch and a dark speck."""
+    """(damaged, clean, truth mask): a smooth gradient photo with a bright 2-px scratch and a dark
+    speck."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     base = 0.35 + 0.25 * np.sin(xx / 17.0) * np.cos(yy / 23.0)
-    clean = np.dstack([base, base * 0.9 + 0.05, base * 0.8 + 0.1])[:, :, :3] + rng.normal(0, 0.01, (h, w, 3))
+    clean = (np.dstack([base, base * 0.9 + 0.05, base * 0.8 + 0.1])[:, :, :3]
+             + rng.normal(0, 0.01, (h, w, 3)))
     clean = np.clip(clean, 0, 1).astype(np.float32)
     truth = np.zeros((h, w), bool)
     truth[h // 2:h // 2 + 2, w // 8: 7 * w // 8] = True
@@ -22,12 +24,13 @@ def scratched(h=96, w=128, channels=3, dtype=np.uint8, seed=0):
 
 
 def photo_scratched(h=128, w=160, channels=3, dtype=np.uint8, seed=0, speck=True):
-    """(damaged, clean, truth mask) like scratched(), but what a real detector sees as damage: a textured
-    photo (soft shading, blotchy tone, grain), a gently curved 2-px scratch whose brightness wanders along
-    its length, and a speck of dust. The network tells thin picture structure (a perfectly straight line,
-    which a small image's mirrored padding repeats into a pattern) from damage, so plug-in tests use this
-    at 128x160 or more. The scratch runs across columns w/8 .. 7w/8 within h/2 - h/16 .. h/2 + h/16 + 4;
-    the speck (unless speck=False) sits at (h/4, w/3); truth marks every pixel the damage touches."""
+    """(damaged, clean, truth mask) like scratched(), but what a real detector sees as damage: a
+    textured photo (soft shading, blotchy tone, grain), a gently curved 2-px scratch whose
+    brightness wanders along its length, and a speck of dust. The network tells thin picture
+    structure (a perfectly straight line, which a small image's mirrored padding repeats into a
+    pattern) from damage, so plug-in tests use this at 128x160 or more. The scratch runs across
+    columns w/8 .. 7w/8 within h/2 - h/16 .. h/2 + h/16 + 4; the speck (unless speck=False) sits at
+    (h/4, w/3); truth marks every pixel the damage touches."""
     import cv2
 
     rng = np.random.default_rng(seed)
@@ -50,7 +53,8 @@ def photo_scratched(h=128, w=160, channels=3, dtype=np.uint8, seed=0, speck=True
     damaged = clean * (1 - opacity[:, :, None]) + (shade * opacity)[:, :, None]
     damaged = damaged * (1 - dust[:, :, None]) + 0.93 * dust[:, :, None]
     truth = (opacity > 0.02) | (dust > 0.02)
-    return (convert(damaged.astype(np.float32), channels, dtype), convert(clean, channels, dtype), truth)
+    return (convert(damaged.astype(np.float32), channels, dtype), convert(clean, channels, dtype),
+            truth)
 
 
 def convert(rgb: np.ndarray, channels: int, dtype) -> np.ndarray:
@@ -60,7 +64,8 @@ def convert(rgb: np.ndarray, channels: int, dtype) -> np.ndarray:
     elif channels == 3:
         img = rgb
     else:
-        alpha = np.linspace(0.2, 1.0, rgb.shape[1], dtype=np.float32)[None, :, None].repeat(rgb.shape[0], 0)
+        ramp = np.linspace(0.2, 1.0, rgb.shape[1], dtype=np.float32)
+        alpha = ramp[None, :, None].repeat(rgb.shape[0], 0)
         img = np.concatenate([rgb, alpha], axis=2)
     if dtype == np.float32:
         return img.astype(np.float32)
@@ -73,9 +78,11 @@ def scratch_image():
 
 
 def make_overlays(root, per_kind: int = 8, seed: int = 0):
-    """A tiny stand-in for the damage-overlay folder (see core/unscratch/train/README.md): ``per_kind``
-    80x80 RGBA sprites (white RGB, alpha = a stroke and a blob) in a folder per sprite kind. Returns root."""
+    """A tiny stand-in for the damage-overlay folder (see core/unscratch/train/README.md):
+    ``per_kind`` 80x80 RGBA sprites (white RGB, alpha = a stroke and a blob) in a folder per sprite
+    kind. Returns root."""
     import cv2
+
     from unscratch.train.damage.sprites import SPRITE_KINDS
 
     rng = np.random.default_rng(seed)
@@ -94,17 +101,21 @@ def make_overlays(root, per_kind: int = 8, seed: int = 0):
 
 @pytest.fixture(scope="session")
 def overlays(tmp_path_factory):
-    """A folder of a few made-up damage sprites, so that training tests need nothing beside the clone."""
+    """A folder of a few made-up damage sprites, so that training tests need nothing beside the
+    clone."""
     return make_overlays(tmp_path_factory.mktemp("overlays"))
 
 
 def damaged_photo(seed=0):
-    """(damaged, clean, truth) uint8 RGB 256x256: the bundled photo's top-left corner (flag and backdrop)
-    with thin bright scratches and dust drawn on it: clear damage for host tests of Restore selection.
+    """(damaged, clean, truth) uint8 RGB 256x256: the bundled photo's top-left corner (flag and
+    backdrop) with thin bright scratches and dust drawn on it: clear damage for host tests of
+    Restore selection.
 
-    Kept where today's detector finds much of the damage at its own threshold: on busier parts of the
-    photo and on dark or straight scratches it finds far less (issue 23), which host tests are not about."""
+    Kept where today's detector finds much of the damage at its own threshold: on busier parts of
+    the photo and on dark or straight scratches it finds far less (issue 23), which host tests are
+    not about."""
     import cv2
+
     from unscratch.demo import sample_photo
     from unscratch.strokes import curved_stroke
 
@@ -116,8 +127,8 @@ def damaged_photo(seed=0):
         opacity = np.maximum(opacity, curved_stroke(h, w, rng) * 0.95)
     for _ in range(40):
         spot = np.zeros((h, w), np.float32)
-        cv2.circle(spot, tuple(int(v) for v in rng.uniform([0, 0], [w, h])), int(rng.integers(1, 4)), 1.0, -1,
-                   cv2.LINE_AA)
+        cv2.circle(spot, tuple(int(v) for v in rng.uniform([0, 0], [w, h])),
+                   int(rng.integers(1, 4)), 1.0, -1, cv2.LINE_AA)
         opacity = np.maximum(opacity, spot)
     damaged = clean.astype(np.float32) * (1 - opacity[:, :, None]) + 245.0 * opacity[:, :, None]
     return np.rint(damaged).astype(np.uint8), clean, opacity > 0.25

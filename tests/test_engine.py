@@ -1,4 +1,5 @@
-"""Tiled engine: partition of unity, seams within 1e-3 of untiled, ROI-only work, model checksums."""
+"""Tiled engine: partition of unity, seams within 1e-3 of untiled, ROI-only work, model
+checksums."""
 from __future__ import annotations
 
 import json
@@ -15,8 +16,10 @@ from unscratch import Cancelled, ModelError, models
 from unscratch.engine import axis_weights, run_tiled, tile_layout
 
 
-@pytest.mark.parametrize("length,tile,overlap,multiple", [(1024, 256, 64, 1), (1000, 256, 64, 1), (513, 256, 128, 1),
-                                                          (90, 256, 64, 1), (2000, 512, 96, 1), (1003, 512, 256, 8),
+@pytest.mark.parametrize("length,tile,overlap,multiple",
+                         [(1024, 256, 64, 1), (1000, 256, 64, 1), (513, 256, 128, 1),
+                                                          (90, 256, 64, 1), (2000, 512, 96, 1),
+                                                          (1003, 512, 256, 8),
                                                           (2047, 1024, 256, 8), (517, 512, 256, 8)])
 def test_weights_are_a_partition_of_unity(length, tile, overlap, multiple):
     layout = tile_layout(length, tile, overlap, multiple)
@@ -24,7 +27,8 @@ def test_weights_are_a_partition_of_unity(length, tile, overlap, multiple):
     size = layout[0][1]
     assert sum(layout[-1]) == length and layout[-1][1] < size + multiple
     assert all(n == size <= tile for _, n in layout[:-1]), "all but the last tile share one size"
-    assert all(a + n - b >= overlap for (a, n), (b, _) in zip(layout, layout[1:])), "neighbours overlap enough"
+    assert all(a + n - b >= overlap for (a, n), (b, _) in zip(layout, layout[1:])), \
+        "neighbours overlap enough"
     total = np.zeros(length)
     for (s, _), w in zip(layout, axis_weights(layout, length, overlap)):
         total[s:s + len(w)] += w
@@ -32,10 +36,13 @@ def test_weights_are_a_partition_of_unity(length, tile, overlap, multiple):
 
 
 def test_tiles_are_balanced():
-    """The fewest tiles, evenly spread: a fixed size made the last tile mostly repeat its neighbour."""
+    """The fewest tiles, evenly spread: a fixed size would make the last tile mostly repeat its
+    neighbour."""
     layout = tile_layout(3464, 1536, 256, 8)  # a 12-MP scan's side at the detector's tiling
-    assert len(layout) == 3 and sum(n for _, n in layout) <= 4000  # fixed 1536-px tiles: 4608 px of work
-    assert tile_layout(10000, 1024, 192, 8)[0][1] <= 1024 and len(tile_layout(10000, 1024, 192, 8)) == 12
+    # fixed 1536-px tiles: 4608 px of work
+    assert len(layout) == 3 and sum(n for _, n in layout) <= 4000
+    wide = tile_layout(10000, 1024, 192, 8)
+    assert wide[0][1] <= 1024 and len(wide) == 12
 
 
 def run_whole(fn, img, tile, overlap, roi=None, skip=None, multiple=1):
@@ -44,8 +51,8 @@ def run_whole(fn, img, tile, overlap, roi=None, skip=None, multiple=1):
     def sink(y0, y1, x0, x1, block):
         out[y0:y1, x0:x1] = block
 
-    run_tiled(fn, lambda y0, y1, x0, x1: img[y0:y1, x0:x1], sink, shape=img.shape[:2], out_channels=1,
-              tile=tile, overlap=overlap, multiple=multiple, roi=roi, skip=skip)
+    run_tiled(fn, lambda y0, y1, x0, x1: img[y0:y1, x0:x1], sink, shape=img.shape[:2],
+              out_channels=1, tile=tile, overlap=overlap, multiple=multiple, roi=roi, skip=skip)
     return out
 
 
@@ -58,10 +65,10 @@ def conv_model(tmp_path_factory):
                               torch.nn.Conv2d(8, 8, 5, padding=2), torch.nn.ReLU(),
                               torch.nn.Conv2d(8, 1, 5, padding=2), torch.nn.Sigmoid())
     d = tmp_path_factory.mktemp("models")
-    torch.onnx.export(net, torch.rand(1, 3, 32, 32), str(d / "toy.onnx"), opset_version=17, input_names=["input"],
-                      dynamic_axes={"input": {2: "h", 3: "w"}}, dynamo=False)
-    card = {"name": "toy", "task": "detect", "tile": 256, "overlap": 64, "multiple": 1, "threshold": 0.5,
-            "input": {"channels": 3}, "sha256": models.sha256_of(d / "toy.onnx")}
+    torch.onnx.export(net, torch.rand(1, 3, 32, 32), str(d / "toy.onnx"), opset_version=17,
+                      input_names=["input"], dynamic_axes={"input": {2: "h", 3: "w"}}, dynamo=False)
+    card = {"name": "toy", "task": "detect", "tile": 256, "overlap": 64, "multiple": 1,
+            "threshold": 0.5, "input": {"channels": 3}, "sha256": models.sha256_of(d / "toy.onnx")}
     (d / "toy.json").write_text(json.dumps(card))
     return models.read_card(d / "toy.json")
 
@@ -119,13 +126,15 @@ def test_shipped_cards_match_their_files():
 
 
 def test_shipped_restorer_tiled_matches_untiled():
-    """The restorer's card overlap is enough context: a tiled repair equals one untiled pass in the hole."""
+    """The restorer's card overlap is enough context: a tiled repair equals one untiled pass in the
+    hole."""
     from unscratch import api
     from unscratch.demo import add_demo_damage, sample_photo
     card = models.default_card("restore")
     if card is None:
         pytest.skip("no trained restorer shipped in models/ yet")
-    damaged, _ = add_demo_damage(cv2.resize(sample_photo(), (701, 701), interpolation=cv2.INTER_AREA), seed=5)
+    photo = cv2.resize(sample_photo(), (701, 701), interpolation=cv2.INTER_AREA)
+    damaged, _ = add_demo_damage(photo, seed=5)
     image = damaged.astype(np.float32) / 255
     alpha = api.repair_weight(api.detect(damaged, method="classical").mask, 2, 2)
     op = api.get_inpainter("model")
@@ -151,16 +160,17 @@ def test_release_memory_is_called_when_a_run_ends_or_is_cancelled():
     run_whole(fn, img, 128, 32)
     assert fn.released == 1
     with pytest.raises(Cancelled):
-        run_tiled(fn, lambda *b: img, lambda *a: None, shape=(300, 300), out_channels=1, tile=128, overlap=32,
-                  cancel=lambda: True)
+        run_tiled(fn, lambda *b: img, lambda *a: None, shape=(300, 300), out_channels=1, tile=128,
+                  overlap=32, cancel=lambda: True)
     assert fn.released == 2
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
 def test_detect_hands_the_model_buffers_back():
-    """A cached session kept its tile buffers after detect; restore then ran the restorer on top of them,
-    and an editor's idle worker held them. Measured in a fresh process over two detects of this image:
-    resident memory grew 540 MB without the release, 110 MB with it (onnxruntime and the session)."""
+    """A cached session kept its tile buffers after detect; restore then ran the restorer on top of
+    them, and an editor's idle worker held them. Measured in a fresh process over two detects of
+    this image: resident memory grew 540 MB without the release, 110 MB with it (onnxruntime and the
+    session)."""
     script = """
 import numpy as np, unscratch
 def resident():
@@ -173,6 +183,7 @@ again = unscratch.detect(img).probability
 assert np.array_equal(first, again)  # regrown buffers give the same result
 print(resident() - before)
 """
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
     assert out.returncode == 0, out.stderr
     assert float(out.stdout) < 300

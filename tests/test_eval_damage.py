@@ -1,5 +1,5 @@
-"""The independent evaluation damage generator: deterministic, exact masks, every family visible, and
-kept apart from the training simulator."""
+"""The independent evaluation damage generator: deterministic, exact masks, every family visible,
+and kept apart from the training simulator."""
 from __future__ import annotations
 
 import ast
@@ -38,7 +38,8 @@ def test_each_family_is_visible_and_its_mask_exact(family):
     for _ in range(4):
         s = ed.damage(ed.old_look(_photo(), rng), rng, [family], jpeg=False)
         diff = np.abs(s.damaged - s.clean).max(axis=2)
-        # exact: the mask is precisely where the picture changed visibly, and its pixels carry the family
+        # exact: the mask is precisely where the picture changed visibly, and its pixels carry the
+        # family
         assert np.array_equal(s.mask, diff >= ed.VISIBLE)
         assert np.all(s.family[s.mask] == ed.FAMILIES.index(family))
         assert np.all(s.family[~s.mask] == -1)
@@ -60,7 +61,8 @@ def test_clean_samples_have_no_damage_and_are_deterministic():
 
 
 def test_generator_never_touches_the_training_simulator():
-    """Written apart: it neither imports the simulator nor its damage package, nor reads the sprites."""
+    """Written apart: it neither imports the simulator nor its damage package, nor reads the
+    sprites."""
     src = Path(ed.__file__).read_text()
     names = set()
     for node in ast.walk(ast.parse(src)):
@@ -83,7 +85,7 @@ def test_training_never_imports_the_generator():
             assert "independent_damage" not in path.read_text(), path.name
 
 
-# --- the evaluation on a tiny set ---------------------------------------------------------------------
+# --- the evaluation on a tiny set -----------------------------------------------------------------
 def _tiny_sets():
     photos = [_photo(96, 0), _photo(96, 1)]
     from unscratch.train.eval import detect

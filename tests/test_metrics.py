@@ -1,4 +1,5 @@
-"""unscratch.metrics: PSNR and SSIM, whole image and inside/outside a mask, checked against scikit-image."""
+"""unscratch.metrics: PSNR and SSIM, whole image and inside/outside a mask, checked against
+scikit-image."""
 from __future__ import annotations
 
 import math
@@ -20,14 +21,18 @@ def pair(shape=(40, 50, 3), dtype=np.uint8, noise=20.0, seed=0):
     return a.astype(dtype), b.astype(dtype)
 
 
-@pytest.mark.parametrize("dtype,shape", [(np.uint8, (40, 50, 3)), (np.uint16, (33, 47)), (np.float32, (30, 30, 3))])
+@pytest.mark.parametrize("dtype,shape",
+                         [(np.uint8, (40, 50, 3)), (np.uint16, (33, 47)),
+                          (np.float32, (30, 30, 3))])
 def test_matches_scikit_image(dtype, shape):
     skm = pytest.importorskip("skimage.metrics")
     a, b = pair(shape, dtype)
     rng = float(np.iinfo(dtype).max) if np.dtype(dtype).kind == "u" else 1.0
     assert metrics.data_range_for(dtype) == rng
-    assert metrics.psnr(a, b) == pytest.approx(skm.peak_signal_noise_ratio(a, b, data_range=rng), rel=1e-9)
-    kw = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=rng, full=True)
+    assert metrics.psnr(a, b) == pytest.approx(skm.peak_signal_noise_ratio(a, b, data_range=rng),
+                                               rel=1e-9)
+    kw = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=rng,
+              full=True)
     if len(shape) == 3:
         kw["channel_axis"] = 2
     mean, full = skm.structural_similarity(a, b, **kw)
@@ -105,5 +110,6 @@ def test_pipeline_error_budget_separates_misses_bad_repairs_and_false_positives(
     budget = error_budget([out], [case])
     total = 2 * 20 * 3 * 0.4 ** 2
     assert budget["% damage error in changed pixels"] == pytest.approx(50, abs=1e-3)
-    assert budget["% left there after repair"] == pytest.approx(100 * 20 * 3 * 0.2 ** 2 / total, abs=1e-3)
+    assert budget["% left there after repair"] == pytest.approx(100 * 20 * 3 * 0.2 ** 2 / total,
+                                                                abs=1e-3)
     assert budget["% added off the damage"] == pytest.approx(100 * 3 * 0.2 ** 2 / total, abs=1e-3)

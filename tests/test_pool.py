@@ -24,7 +24,7 @@ def _entry(source, name, w, h, group=None):
 
 def _fake_manifest(n_small=180, n_large=20):
     rng = np.random.default_rng(0)
-    photos = [_entry("src%d" % (i % 4), f"small{i:03d}", int(rng.integers(300, 900)),
+    photos = [_entry(f"src{i % 4}", f"small{i:03d}", int(rng.integers(300, 900)),
                      int(rng.integers(300, 900)))
               for i in range(n_small)]
     photos += [_entry("big", f"large{i:02d}", 3000, 2000) for i in range(n_large)]
@@ -52,7 +52,7 @@ def test_groups_stay_together():
     a = pool.make_split(_fake_manifest())
     where = {f: s for s in pool.SPLITS for f in a[s]}
     assert where["opencv/aloeL.jpg"] == where["opencv/aloeR.jpg"]
-    photos = [_entry("x", f"p{i}", 500, 500, group="x/scene%d" % (i // 3)) for i in range(60)]
+    photos = [_entry("x", f"p{i}", 500, 500, group=f"x/scene{i // 3}") for i in range(60)]
     a = pool.make_split(photos)
     where = {f: s for s in pool.SPLITS for f in a[s]}
     for g in range(20):
@@ -220,7 +220,8 @@ def _fake_sources(root):
 
 @pytest.fixture
 def fake_sources(tmp_path, monkeypatch):
-    """The fetcher sees only _fake_sources, already unpacked under tmp_path; returns the cache folder."""
+    """The fetcher sees only _fake_sources, already unpacked under tmp_path; returns the cache
+    folder."""
     monkeypatch.setattr(pool_fetch, "SOURCES", _fake_sources(tmp_path / "unpacked"))
     monkeypatch.setattr(pool_cache, "HOLDOUT_SOURCES", frozenset({"held"}))
     monkeypatch.setattr(pool_fetch._Fetcher, "unpack",
@@ -317,13 +318,16 @@ def test_rcc_reader_and_readme_licences():
               b"Copyright: B\nLicense: Public Domain\nFiles: y.webp\n\nCopyright: C\nLicense: "
               b"CC-BY-NC 2.0\n"
               b"Files:\nz.webp\n")
-    files = pool_sources._rcc_files(_tiny_rcc({"README": readme, "x.webp": b"X" * 50}, compress={"README"}))
+    files = pool_sources._rcc_files(_tiny_rcc({"README": readme, "x.webp": b"X" * 50},
+                                              compress={"README"}))
     assert files == {"res/README": readme, "res/x.webp": b"X" * 50}
     lic = pool_sources._readme_licences(readme.decode())
     assert lic["x.webp"] == ("CC-BY-SA-4.0", "A. Person, https://example.org/a")
     assert lic["y.webp"][0] == "public domain"
-    assert pool_sources._PERMISSIVE.match(lic["x.webp"][0]) and pool_sources._PERMISSIVE.match(lic["y.webp"][0])
-    assert not pool_sources._PERMISSIVE.match(lic["z.webp"][0])             # non-commercial: left out
+    permissive = pool_sources._PERMISSIVE
+    assert permissive.match(lic["x.webp"][0]) and permissive.match(lic["y.webp"][0])
+    # non-commercial: left out
+    assert not pool_sources._PERMISSIVE.match(lic["z.webp"][0])
     assert pool_sources._licence_name("GPLv3") == "GPL-3.0"
     with pytest.raises(pool.PoolError):
         pool_sources._rcc_files(b"nope" + b"\0" * 30)

@@ -41,7 +41,9 @@ def test_deterministic_for_a_seed(bank):
     np.testing.assert_array_equal(p.damaged, q.damaged)
 
 
-@pytest.mark.parametrize("shape,dtype", [((64, 80, 3), np.float32), ((70, 50), np.uint8), ((48, 48, 3), np.uint16)])
+@pytest.mark.parametrize("shape,dtype",
+                         [((64, 80, 3), np.float32), ((70, 50), np.uint8),
+                          ((48, 48, 3), np.uint16)])
 def test_shapes_dtypes_ranges(bank, shape, dtype):
     rng = np.random.default_rng(1)
     img = _photo(shape[0], shape[1])
@@ -58,7 +60,8 @@ def test_shapes_dtypes_ranges(bank, shape, dtype):
         assert d.opacity.shape == (h, w) and d.opacity.dtype == np.float32
         for arr in (d.damaged, d.clean, d.opacity):
             assert np.isfinite(arr).all() and arr.min() >= 0 and arr.max() <= 1
-        assert not (d.mask & ~(d.opacity > S.MASK_THRESHOLD)).any()  # the mask keeps only visible defects
+        # the mask keeps only visible defects
+        assert not (d.mask & ~(d.opacity > S.MASK_THRESHOLD)).any()
     d = S.make_pair(_photo(200, 300), np.random.default_rng(0), bank, size=(48, 64))
     assert d.damaged.shape == (48, 64, 3)
 
@@ -66,7 +69,8 @@ def test_shapes_dtypes_ranges(bank, shape, dtype):
 def test_change_is_bounded_by_opacity_and_lies_in_mask(bank):
     """Without JPEG, |damaged - target| <= opacity exactly, so visible change implies the mask."""
     for seed in range(8):
-        d = S.simulate(_photo(seed=seed), np.random.default_rng(seed), bank, severity=0.8, jpeg=False)
+        d = S.simulate(_photo(seed=seed), np.random.default_rng(seed), bank, severity=0.8,
+                       jpeg=False)
         diff = np.abs(d.damaged - d.clean).max(2)
         assert (diff <= d.opacity + 1e-4).all()
         assert d.mask[diff > S.MASK_THRESHOLD + 1e-4].all()
@@ -92,7 +96,8 @@ def test_both_polarities_occur(bank):
     signs = set()
     counts = {"bright": 0, "dark": 0}
     for seed in range(24):
-        d = S.simulate(_photo(seed=seed), np.random.default_rng(seed), bank, severity=0.6, jpeg=False)
+        d = S.simulate(_photo(seed=seed), np.random.default_rng(seed), bank, severity=0.6,
+                       jpeg=False)
         for k in counts:
             counts[k] += d.info["polarity"][k]
         delta = (d.damaged - d.clean).mean(2)[d.mask]
@@ -127,11 +132,12 @@ def test_defects_grow_with_resolution_scale():
     def mean_width(scale):
         tot_area = tot_len = 0.0
         for seed in range(6):
-            d = S.simulate(_photo(256, 256, seed), np.random.default_rng(seed), None, severity=0.8, scale=scale,
-                           jpeg=False)
+            d = S.simulate(_photo(256, 256, seed), np.random.default_rng(seed), None, severity=0.8,
+                           scale=scale, jpeg=False)
             m = d.mask.astype(np.uint8)
             if m.any():
-                skel_len = cv2.morphologyEx(m, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).sum() / 2
+                edge = cv2.morphologyEx(m, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+                skel_len = edge.sum() / 2
                 tot_area += m.sum()
                 tot_len += skel_len
         return tot_area / max(tot_len, 1)
@@ -141,7 +147,8 @@ def test_defects_grow_with_resolution_scale():
 def test_sprite_splits_are_disjoint(bank):
     parts = {s: set(S.OverlayBank(bank.root, s).files()) for s in ("train", "val", "test")}
     everything = set(S.OverlayBank(bank.root, "all").files())
-    assert not parts["train"] & parts["val"] and not parts["train"] & parts["test"] and not parts["val"] & parts["test"]
+    assert not parts["train"] & parts["val"] and not parts["train"] & parts["test"]
+    assert not parts["val"] & parts["test"]
     assert parts["train"] | parts["val"] | parts["test"] == everything
     assert len(parts["train"]) > len(parts["val"])
     with pytest.raises(ValueError):
@@ -151,12 +158,13 @@ def test_sprite_splits_are_disjoint(bank):
 def test_real_overlay_split_proportions():
     root = S.default_overlays()
     if not root.is_dir():
-        pytest.skip(f"damage overlays not found at {root} (core/unscratch/train/README.md says how to "
-                    "get them)")
+        pytest.skip(f"damage overlays not found at {root} (core/unscratch/train/README.md says "
+                    "how to get them)")
     names = [f"{p.parent.name}/{p.name}" for p in S.OverlayBank(root).files()]
     splits = [S.sprite_split(n) for n in names]
     frac = {s: splits.count(s) / len(splits) for s in ("train", "val", "test")}
-    assert abs(frac["train"] - 0.70) < 0.04 and abs(frac["val"] - 0.15) < 0.04 and abs(frac["test"] - 0.15) < 0.04
+    assert abs(frac["train"] - 0.70) < 0.04
+    assert abs(frac["val"] - 0.15) < 0.04 and abs(frac["test"] - 0.15) < 0.04
 
 
 def test_sprite_cache_is_capped(bank):
@@ -168,8 +176,8 @@ def test_sprite_cache_is_capped(bank):
 
 
 def test_family_shares_form_a_table():
-    assert set(S.FAMILIES) == {"sprites", "scratches", "dust", "fibres", "blotches", "cracks", "creases",
-                               "losses",
+    assert set(S.FAMILIES) == {"sprites", "scratches", "dust", "fibres", "blotches", "cracks",
+                               "creases", "losses",
                                "foxing", "scuffs"}
     assert abs(sum(S.FAMILIES.values()) - 1) < 1e-6 and min(S.FAMILIES.values()) > 0
 
@@ -178,17 +186,19 @@ def test_family_shares_form_a_table():
 def test_each_family_draws_visible_damage_of_its_own_kind_and_an_exact_mask(bank, family):
     visible = 0
     for seed in range(4):
-        d = S.simulate(_photo(128, 128, seed), np.random.default_rng(seed), bank, severity=0.6, jpeg=False,
-                       families=family, hard_negatives=0, scale=1.0)
+        d = S.simulate(_photo(128, 128, seed), np.random.default_rng(seed), bank, severity=0.6,
+                       jpeg=False, families=family, hard_negatives=0, scale=1.0)
         assert d.info["families"] == [family]
         assert set(d.info["kinds"]) <= {family}
         diff = np.abs(d.damaged - d.clean).max(2)
         assert (diff <= d.opacity + 1e-4).all()                       # change bounded by opacity
-        assert d.mask[diff > S.MASK_THRESHOLD + 1e-4].all()          # every visible change is in the mask
+        # every visible change is in the mask
+        assert d.mask[diff > S.MASK_THRESHOLD + 1e-4].all()
         assert not (d.mask & ~(d.opacity > S.MASK_THRESHOLD)).any()
         if d.mask.sum() > 10:
             visible += 1
-            assert diff[d.mask].mean() > S.VISIBLE_DELTA      # faint foxing and its 1-px fringe included
+            # faint foxing and its 1-px fringe included
+            assert diff[d.mask].mean() > S.VISIBLE_DELTA
     assert visible >= 3
 
 
@@ -210,15 +220,16 @@ def test_restricting_and_excluding_families():
         S.simulate(_photo(), np.random.default_rng(0), None, families="nope")
     with pytest.raises(ValueError):
         S.simulate(_photo(), np.random.default_rng(0), None, families="cracks", exclude="cracks")
-    p = S.make_pair(_photo(200, 300), np.random.default_rng(0), None, 64, severity=0.5, families="creases")
+    p = S.make_pair(_photo(200, 300), np.random.default_rng(0), None, 64, severity=0.5,
+                    families="creases")
     assert p.info["families"] == ["creases"]
 
 
 def test_hard_negatives_are_picture_not_damage():
     """Thin structure goes into the clean photo: it is in the target, and the mask stays empty."""
     for seed in range(6):
-        d = S.simulate(_photo(seed=seed), np.random.default_rng(seed), None, severity=0, hard_negatives=3,
-                       jpeg=False)
+        d = S.simulate(_photo(seed=seed), np.random.default_rng(seed), None, severity=0,
+                       hard_negatives=3, jpeg=False)
         assert len(d.info["negatives"]) == 3
         assert not d.mask.any() and d.opacity.max() == 0
         np.testing.assert_array_equal(d.damaged, d.clean)
@@ -243,8 +254,8 @@ def test_old_look_changes_the_target_not_the_mask():
     img = _photo()
     modes = set()
     for seed in range(30):
-        d = S.simulate(img, np.random.default_rng(seed), None, severity=0, old=True, hard_negatives=0,
-                       jpeg=False)
+        d = S.simulate(img, np.random.default_rng(seed), None, severity=0, old=True,
+                       hard_negatives=0, jpeg=False)
         assert not d.mask.any()
         np.testing.assert_array_equal(d.damaged, d.clean)
         modes.add(d.info["mode"])
@@ -252,7 +263,8 @@ def test_old_look_changes_the_target_not_the_mask():
 
 
 def test_preview_sheets_per_family(tmp_path, monkeypatch):
-    monkeypatch.setenv("UNSCRATCH_PHOTOS", str(tmp_path / "no-pool"))      # synthetic photos: fast, no pool
+    # synthetic photos: fast, no pool
+    monkeypatch.setenv("UNSCRATCH_PHOTOS", str(tmp_path / "no-pool"))
     monkeypatch.setenv("UNSCRATCH_OVERLAYS", str(tmp_path / "no-overlays"))
     for fam in ("cracks", "all", "negatives"):
         out = tmp_path / f"{fam}.png"

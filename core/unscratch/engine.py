@@ -8,7 +8,7 @@ of output, never the whole image in float.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -22,18 +22,19 @@ Sink = Callable[[int, int, int, int, np.ndarray], None]
 def tile_layout(length: int, tile: int, overlap: int, multiple: int = 1) -> list[tuple[int, int]]:
     """(start, size) of the tiles covering [0, length), consecutive tiles overlapping by ≥ overlap.
 
-    As few tiles as `tile` allows, then as small as they can be and evenly spread: a fixed size would
-    make the last tile mostly repeat its neighbour (at 3464 px, three 1536-px tiles cover 4608 px of
-    work; three balanced ones 3996). Every start is a multiple of `multiple`: a U-Net's output depends
-    on where its stride-2 grid falls, so tiles starting off that grid would disagree with an untiled run
-    (by up to 0.6 in probability, measured). The last tile therefore runs to the end and may be up to
-    multiple − 1 px longer than the others.
+    As few tiles as `tile` allows, then as small as they can be and evenly spread: a fixed size
+    would make the last tile mostly repeat its neighbour (at 3464 px, three 1536-px tiles cover 4608
+    px of work; three balanced ones 3996). Every start is a multiple of `multiple`: a U-Net's output
+    depends on where its stride-2 grid falls, so tiles starting off that grid would disagree with an
+    untiled run (by up to 0.6 in probability, measured). The last tile therefore runs to the end and
+    may be up to multiple − 1 px longer than the others.
     """
     if length <= tile:
         return [(0, length)]
     slack = overlap + multiple - 1  # what rounding a start down to the grid may cost in overlap
 
-    def size_for(n: int) -> int:  # n tiles of this size, spread evenly, overlap by ≥ overlap after rounding
+    # n tiles of this size, spread evenly, overlap by ≥ overlap after rounding
+    def size_for(n: int) -> int:
         return -(-((n - 1) * slack + length) // n)
 
     n = 2
@@ -46,18 +47,20 @@ def tile_layout(length: int, tile: int, overlap: int, multiple: int = 1) -> list
 
 
 def taper(overlap: int) -> tuple[float, float]:
-    """(cut, ramp) in px at an inner tile edge: weight 0 over `cut`, then rising linearly over `ramp`."""
+    """(cut, ramp) in px at an inner tile edge: weight 0 over `cut`, then rising linearly over
+    `ramp`."""
     return overlap * 3 / 8, max(overlap / 4.0, 1.0)
 
 
 def axis_weights(layout: list[tuple[int, int]], length: int, overlap: int) -> list[np.ndarray]:
     """1-D weights per tile that sum to exactly 1 at every position of [0, length).
 
-    Each tile's window is 0 over the outer 3/8 of the overlap at an inner edge, rises linearly over the
-    middle quarter, and is 1 beyond; image borders are not tapered. Only pixels with 3/8 of the overlap
-    of context count: for the shipped restorer an overlap of 192 px then agrees with an untiled run to
-    2/65535 (measured), where the earlier quarter-cut, half-ramp window needed 256 px for 4/65535.
-    Dividing by the sum of all windows makes the set an exact partition of unity whatever the layout.
+    Each tile's window is 0 over the outer 3/8 of the overlap at an inner edge, rises linearly over
+    the middle quarter, and is 1 beyond; image borders are not tapered. Only pixels with 3/8 of the
+    overlap of context count: for the shipped restorer an overlap of 192 px then agrees with an
+    untiled run to 2/65535 (measured), where the earlier quarter-cut, half-ramp window needed 256 px
+    for 4/65535. Dividing by the sum of all windows makes the set an exact partition of unity
+    whatever the layout.
     """
     cut, ramp = taper(overlap)
     windows = []
@@ -76,14 +79,15 @@ def axis_weights(layout: list[tuple[int, int]], length: int, overlap: int) -> li
 
 
 def span(length: int, r0: int, r1: int, overlap: int, multiple: int = 1) -> tuple[int, int]:
-    """[start, end) the tiles cover on one axis: [r0, r1) grown by `overlap` for context, the start on a
-    multiple of `multiple` so every tile's start is too."""
+    """[start, end) the tiles cover on one axis: [r0, r1) grown by `overlap` for context, the start
+    on a multiple of `multiple` so every tile's start is too."""
     start = max(0, r0 - overlap)
     return start - start % multiple, min(length, r1 + overlap)
 
 
 def run_tiled(fn: TileFn, source: Source, sink: Sink, *, shape: tuple[int, int], out_channels: int,
-              tile: int, overlap: int, multiple: int = 1, roi: tuple[int, int, int, int] | None = None,
+              tile: int, overlap: int, multiple: int = 1,
+              roi: tuple[int, int, int, int] | None = None,
               skip: Callable[[int, int, int, int], bool] | None = None,
               progress: Callable[[float], None] | None = None,
               cancel: Callable[[], bool] | None = None,
@@ -91,20 +95,23 @@ def run_tiled(fn: TileFn, source: Source, sink: Sink, *, shape: tuple[int, int],
     """Run `fn` on overlapping tiles covering `roi` (grown by `overlap` for context) and stream the
     blended result, band by band, to `sink(y0, y1, x0, x1, block)`.
 
-    `layout`: the (rows, columns) tiles, as (start, size) lists over the whole image, to run instead of
-    laying them out over the roi; a chunk of a split image runs its share of the whole image's tiles.
+    `layout`: the (rows, columns) tiles, as (start, size) lists over the whole image, to run instead
+    of laying them out over the roi; a chunk of a split image runs its share of the whole image's
+    tiles.
 
-    `skip(y0, y1, x0, x1)` may declare a tile not worth running; its area then receives zeros, so the
-    caller must not use pixels that only skipped tiles cover. Tiles start on multiples of `multiple`
-    (see tile_layout). A `fn` with a `release_memory()` method has it called when the run ends, so a
-    model's tile buffers are not held while the next model runs.
+    `skip(y0, y1, x0, x1)` may declare a tile not worth running; its area then receives zeros, so
+    the caller must not use pixels that only skipped tiles cover. Tiles start on multiples of
+    `multiple` (see tile_layout). A `fn` with a `release_memory()` method has it called when the run
+    ends, so a model's tile buffers are not held while the next model runs.
     """
     try:
         H, W = shape
         if layout is None:
             y0, y1, x0, x1 = roi if roi is not None else (0, H, 0, W)
-            (y0r, y1r), (x0r, x1r) = span(H, y0, y1, overlap, multiple), span(W, x0, x1, overlap, multiple)
-            ys, xs = tile_layout(y1r - y0r, tile, overlap, multiple), tile_layout(x1r - x0r, tile, overlap, multiple)
+            y0r, y1r = span(H, y0, y1, overlap, multiple)
+            x0r, x1r = span(W, x0, x1, overlap, multiple)
+            ys = tile_layout(y1r - y0r, tile, overlap, multiple)
+            xs = tile_layout(x1r - x0r, tile, overlap, multiple)
         else:
             (y0r, y1r), (x0r, x1r) = (0, H), (0, W)
             ys, xs = layout
@@ -112,8 +119,9 @@ def run_tiled(fn: TileFn, source: Source, sink: Sink, *, shape: tuple[int, int],
         wy, wx = axis_weights(ys, rh, overlap), axis_weights(xs, rw, overlap)
         total = len(ys) * len(xs)
         done = 0
-        # one buffer of the tallest tile's rows, reused band after band: growing a band by concatenation held
-        # two bands at once (117 MiB each for a 10,000-px-wide RGB scan, at the run's memory peak)
+        # one buffer of the tallest tile's rows, reused band after band: growing a band by
+        # concatenation held two bands at once (117 MiB each for a 10,000-px-wide RGB scan, at the
+        # run's memory peak)
         band = np.empty((max(th for _, th in ys), rw, out_channels), np.float32)
         band_top = 0  # region-relative row of band[0]
         filled = 0    # rows of band in use
@@ -129,14 +137,16 @@ def run_tiled(fn: TileFn, source: Source, sink: Sink, *, shape: tuple[int, int],
                 if skip is None or not skip(gy, gy + th, gx, gx + tw):
                     out = fn(source(gy, gy + th, gx, gx + tw))
                     weight = wy[iy][:, None, None] * wx[ix][None, :, None]
-                    band[ty - band_top:ty - band_top + th, tx:tx + tw] += out.reshape(th, tw, out_channels) * weight
+                    out = out.reshape(th, tw, out_channels)
+                    band[ty - band_top:ty - band_top + th, tx:tx + tw] += out * weight
                 done += 1
                 if progress is not None:
                     progress(done / total)
             final_end = ys[iy + 1][0] if iy + 1 < len(ys) else rh
             n = final_end - band_top
             if n > 0:
-                sink(y0r + band_top, y0r + final_end, x0r, x1r, band[:n])  # sinks copy out what they keep
+                # sinks copy out what they keep
+                sink(y0r + band_top, y0r + final_end, x0r, x1r, band[:n])
                 band[:filled - n] = band[n:filled]
                 filled -= n
                 band_top = final_end

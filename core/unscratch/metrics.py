@@ -1,11 +1,12 @@
-"""Image-quality numbers for a restoration: PSNR and SSIM, over the whole image or inside/outside a mask.
+"""Image-quality numbers for a restoration: PSNR and SSIM, over the whole image or inside/outside a
+mask.
 
 Used by the napari metrics readout and by anyone scoring a restoration against a clean reference.
 numpy and OpenCV only.
 
 Conventions
-- Images are HxW (gray) or HxWxC. With C = 4 the alpha plane is ignored (restoration never touches it),
-  so an RGBA pair is scored on its RGB planes.
+- Images are HxW (gray) or HxWxC. With C = 4 the alpha plane is ignored (restoration never touches
+  it), so an RGBA pair is scored on its RGB planes.
 - `data_range` (the distance from black to white) defaults to the reference's dtype: 255 for uint8,
   65535 for uint16, the integer maximum for other unsigned/signed integers, and 1.0 for float (the
   project keeps float images in [0, 1]). All arithmetic is in float64.
@@ -19,9 +20,9 @@ Conventions
   same map as `skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
   use_sample_covariance=False, data_range=...)` (skimage then averages it after cropping a 5-pixel
   border; `ssim` here averages the full map, or the masked part of it).
-- Inside/outside a mask: SSIM is computed once on the whole image and its map averaged over the mask's
-  pixels (or the others). The windows of pixels near the mask edge also see the pixels across it; that
-  is the usual definition of a masked SSIM and keeps it comparable with the unmasked value.
+- Inside/outside a mask: SSIM is computed once on the whole image and its map averaged over the
+  mask's pixels (or the others). The windows of pixels near the mask edge also see the pixels across
+  it; that is the usual definition of a masked SSIM and keeps it comparable with the unmasked value.
 """
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def _pair(reference, image, data_range):
     ref = _colour_planes("reference", reference)
     img = _colour_planes("image", image)
     if ref.shape != img.shape:
-        raise InputError(f"image: shape {np.shape(image)} does not match the reference's {np.shape(reference)}")
+        raise InputError(f"image: shape {np.shape(image)} does not match the reference's "
+                         f"{np.shape(reference)}")
     if data_range is None:
         data_range = data_range_for(ref.dtype)
     data_range = float(data_range)
@@ -93,7 +95,8 @@ def _mask_plane(mask, shape) -> np.ndarray | None:
 
 
 def _psnr_from(sq_err: np.ndarray, data_range: float, where: np.ndarray | None) -> float:
-    """PSNR from per-pixel squared errors summed over colour planes (HxW) and the plane count baked in."""
+    """PSNR from per-pixel squared errors summed over colour planes (HxW) and the plane count baked
+    in."""
     values = sq_err if where is None else sq_err[where]
     if values.size == 0:
         return float("nan")
@@ -104,7 +107,8 @@ def _psnr_from(sq_err: np.ndarray, data_range: float, where: np.ndarray | None) 
 
 
 def psnr(reference, image, mask=None, *, data_range: float | None = None) -> float:
-    """PSNR in dB of `image` against `reference` over the pixels where `mask` is true (all when None)."""
+    """PSNR in dB of `image` against `reference` over the pixels where `mask` is true (all when
+    None)."""
     ref, img, data_range = _pair(reference, image, data_range)
     where = _mask_plane(mask, ref.shape[:2])
     sq = ((img - ref) ** 2).mean(axis=2)
@@ -140,7 +144,8 @@ def _ssim_map(ref: np.ndarray, img: np.ndarray, data_range: float) -> np.ndarray
 
 
 def ssim(reference, image, mask=None, *, data_range: float | None = None) -> float:
-    """Mean SSIM of `image` against `reference` over the pixels where `mask` is true (all when None)."""
+    """Mean SSIM of `image` against `reference` over the pixels where `mask` is true (all when
+    None)."""
     smap = ssim_map(reference, image, data_range=data_range)
     where = _mask_plane(mask, smap.shape)
     values = smap if where is None else smap[where]
@@ -158,8 +163,8 @@ def compare(reference, image, mask=None, *, data_range: float | None = None) -> 
     where = _mask_plane(mask, ref.shape[:2])
     sq = ((img - ref) ** 2).mean(axis=2)
     smap = _ssim_map(ref, img, data_range)
-    out = {"psnr": _psnr_from(sq, data_range, None), "ssim": float(smap.mean()), "pixels": int(sq.size),
-           "data_range": data_range}
+    out = {"psnr": _psnr_from(sq, data_range, None), "ssim": float(smap.mean()),
+           "pixels": int(sq.size), "data_range": data_range}
     if where is not None:
         outside = ~where
         n_in = int(where.sum())

@@ -1,15 +1,16 @@
 """Compare candidate detectors (ONNX files) on the same held-out sets, before one is shipped.
 
-    python -m unscratch.train.compare runs/gpu/full.onnx models/unscratch-detector.onnx [--real DIR ...]
+    python -m unscratch.train.compare runs/gpu/full.onnx models/unscratch-detector.onnx \
+        [--real DIR ...]
     python -m unscratch.train.compare --ablations runs/gpu      # scratch.onnx vs no-<family>.onnx
 
 Each candidate gets its threshold tuned on the simulator's val split (as `eval detect` does), then:
-the simulator's test split, the independent generator (eval/independent_damage.py) on the held-out photos, clean
-photos (false-positive area), each family alone, and on real photos the mask % at its threshold and
-the repaired % of restore's cautious rule (its auto_threshold tuned on clean val photos).
-`--ablations DIR` reads ablate.py's output: for each left-out family, F1 of the reference candidate
-('scratch', trained on every family) and of the candidate that never saw that family, on that family
-alone, from the simulator and from the independent generator.
+the simulator's test split, the independent generator (eval/independent_damage.py) on the held-out
+photos, clean photos (false-positive area), each family alone, and on real photos the mask % at its
+threshold and the repaired % of restore's cautious rule (its auto_threshold tuned on clean val
+photos). `--ablations DIR` reads ablate.py's output: for each left-out family, F1 of the reference
+candidate ('scratch', trained on every family) and of the candidate that never saw that family, on
+that family alone, from the simulator and from the independent generator.
 """
 from __future__ import annotations
 
@@ -32,13 +33,14 @@ from .eval.detect import auto_threshold, average_precision, best_threshold, tole
 
 # which of the independent generator's families stands for each of the simulator's (sprites are film
 # hair, lint and dirt: the generator's hairs; blotches and fibres have no counterpart)
-INDEPENDENT_OF = {"cracks": "crack", "creases": "crease", "losses": "loss", "foxing": "foxing", "scuffs": "scuff",
-                  "scratches": "scratch", "dust": "dust", "sprites": "hair"}
+INDEPENDENT_OF = {"cracks": "crack", "creases": "crease", "losses": "loss", "foxing": "foxing",
+                  "scuffs": "scuff", "scratches": "scratch", "dust": "dust", "sprites": "hair"}
 
 
 @contextmanager
 def candidate(onnx: Path, threshold: float | None = None, auto: float | None = None):
-    """A models folder holding the shipped restorer and `onnx` as the default detector, in use inside."""
+    """A models folder holding the shipped restorer and `onnx` as the default detector, in use
+    inside."""
     shipped = models.default_card("detect")
     folder = Path(tempfile.mkdtemp(prefix="unscratch-cand-"))
     try:
@@ -83,7 +85,8 @@ def held_out_sets(size: int, seed: int, photos_limit: int | None) -> dict:
             "clean": ed.clean_samples(held, size, seed),
             "sim_family": {f: make_cases("test", 1, size, seed, families=[f], photos=test_photos)
                            for f in INDEPENDENT_OF},
-            "indep_family": {g: ed.make_samples(held, 1, size, seed, [g]) for g in INDEPENDENT_OF.values()}}
+            "indep_family": {g: ed.make_samples(held, 1, size, seed, [g])
+                             for g in INDEPENDENT_OF.values()}}
 
 
 def evaluate_candidate(onnx: Path, sets: dict, real: list[Path]) -> dict:
@@ -98,12 +101,15 @@ def evaluate_candidate(onnx: Path, sets: dict, real: list[Path]) -> dict:
                "sim test": _f1(test_p, [c.mask for c in sets["test"]], th),
                "sim AP": round(average_precision(test_p, [c.mask for c in sets["test"]]), 3),
                "independent": _f1(ind_p, [s.mask for s in sets["indep"]], th),
-               "independent AP": round(average_precision(ind_p, [s.mask for s in sets["indep"]]), 3),
+               "independent AP": round(average_precision(ind_p, [s.mask for s in sets["indep"]]),
+                                       3),
                "clean FP %": round(100 * sum(int((p >= th).sum()) for p in clean_p)
                                    / sum(p.size for p in clean_p), 3),
-               "sim family F1": {f: _f1(_probs([c.damaged for c in cs]), [c.mask for c in cs], th)["F1"]
+               "sim family F1": {f: _f1(_probs([c.damaged for c in cs]), [c.mask for c in cs],
+                                        th)["F1"]
                                  for f, cs in sets["sim_family"].items()},
-               "indep family F1": {g: _f1(_probs([s.damaged for s in ss]), [s.mask for s in ss], th)["F1"]
+               "indep family F1": {g: _f1(_probs([s.damaged for s in ss]), [s.mask for s in ss],
+                                          th)["F1"]
                                    for g, ss in sets["indep_family"].items()},
                "real": {}}
         for folder in real:
@@ -117,7 +123,8 @@ def evaluate_candidate(onnx: Path, sets: dict, real: list[Path]) -> dict:
 
 
 def ablation_table(folder: Path, sets: dict) -> dict:
-    """F1 on each left-out family alone: the reference (all families) against the candidate without it."""
+    """F1 on each left-out family alone: the reference (all families) against the candidate
+    without it."""
     out = {}
     cache = {}
     for fam, g in INDEPENDENT_OF.items():
@@ -134,8 +141,10 @@ def ablation_table(folder: Path, sets: dict) -> dict:
             with candidate(onnx, th):
                 sim = sets["sim_family"][fam]
                 ind = sets["indep_family"][g]
-                row[label] = {"sim": _f1(_probs([c.damaged for c in sim]), [c.mask for c in sim], th)["F1"],
-                              "independent": _f1(_probs([s.damaged for s in ind]), [s.mask for s in ind], th)["F1"],
+                row[label] = {"sim": _f1(_probs([c.damaged for c in sim]), [c.mask for c in sim],
+                                         th)["F1"],
+                              "independent": _f1(_probs([s.damaged for s in ind]),
+                                                 [s.mask for s in ind], th)["F1"],
                               "threshold": th}
         out[fam] = row
     return out
@@ -145,10 +154,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("onnx", nargs="*", type=Path, help="candidate detectors")
     ap.add_argument("--ablations", type=Path, help="a folder written by unscratch.train.ablate")
-    ap.add_argument("--real", type=Path, action="append", default=[], help="a folder of real photos (png)")
+    ap.add_argument("--real", type=Path, action="append", default=[],
+                    help="a folder of real photos (png)")
     ap.add_argument("--size", type=int, default=384)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--photos", type=int, default=None, help="at most this many photos per set (quick runs)")
+    ap.add_argument("--photos", type=int, default=None,
+                    help="at most this many photos per set (quick runs)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
     if not args.onnx and not args.ablations:

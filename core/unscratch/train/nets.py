@@ -2,11 +2,11 @@
 
 Both are small U-Nets whose full-resolution path stays thin (16 channels): thin scratches need
 full-resolution features, while context comes cheaply from the coarser levels. 16 is one block of
-onnxruntime's AVX-512 convolution kernels: at 2 threads the detector at 16 channels runs within 2 % of
-its time at 8, and the restorer runs 8 % faster at 16 than at 12 (measured on whole networks; older checkpoints
-are widened with UNet.load_grown). Detector: RGB → defect logit. Restorer: RGB + hole + Telea prefill →
-RGB, a correction to the prefill blended with the damaged pixel by a learnt gate, so semi-transparent
-defects and false positives keep the picture that shows through them.
+onnxruntime's AVX-512 convolution kernels: at 2 threads the detector at 16 channels runs within 2 %
+of its time at 8, and the restorer runs 8 % faster at 16 than at 12 (measured on whole networks;
+older checkpoints are widened with UNet.load_grown). Detector: RGB → defect logit. Restorer: RGB +
+hole + Telea prefill → RGB, a correction to the prefill blended with the damaged pixel by a learnt
+gate, so semi-transparent defects and false positives keep the picture that shows through them.
 """
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ class UNet(nn.Module):
         self.enc0 = nn.Sequential(conv(cin, w0), conv(w0, w0))
         self.enc1 = nn.Sequential(conv(w0, w1, 2), conv(w1, w1))
         self.enc2 = nn.Sequential(conv(w1, w2, 2), conv(w2, w2), conv(w2, w2, dilation=2))
-        self.enc3 = nn.Sequential(conv(w2, w3, 2), conv(w3, w3, dilation=2), conv(w3, w3, dilation=4))
+        self.enc3 = nn.Sequential(conv(w2, w3, 2), conv(w3, w3, dilation=2),
+                                  conv(w3, w3, dilation=4))
         self.dec2 = nn.Sequential(conv(w3 + w2, w2), conv(w2, w2))
         self.dec1 = nn.Sequential(conv(w2 + w1, w1), conv(w1, w1))
         self.dec0 = nn.Sequential(conv(w1 + w0, w0), conv(w0, w0))
@@ -38,8 +39,9 @@ class UNet(nn.Module):
 
     @staticmethod
     def input_groups(key: str, weight: torch.Tensor, widths) -> list[int]:
-        """Sizes of the inputs a conv weight reads, for a net of `widths`: a decoder's first conv reads
-        the upsampled coarser level concatenated with the skip; every other conv one tensor."""
+        """Sizes of the inputs a conv weight reads, for a net of `widths`: a decoder's first conv
+        reads the upsampled coarser level concatenated with the skip; every other conv one
+        tensor."""
         if key.startswith("dec") and key.endswith(".0.0.weight"):
             level = int(key[3])
             return [widths[level + 1], widths[level]]
@@ -48,10 +50,11 @@ class UNet(nn.Module):
     def load_grown(self, state: dict) -> None:
         """Load a checkpoint of a narrower net (fewer channels per level, or fewer input planes).
 
-        Old channels keep their weights; new ones start at random but every weight from a new channel
-        into an old one starts at zero, so the grown net computes exactly what the old one did and the
-        added channels learn from there (the Net2Net idea). Used to grow a trained model for the
-        onnxruntime kernels' channel blocks (16 on AVX-512), where the wider layer costs almost nothing."""
+        Old channels keep their weights; new ones start at random but every weight from a new
+        channel into an old one starts at zero, so the grown net computes exactly what the old one
+        did and the added channels learn from there (the Net2Net idea). Used to grow a trained model
+        for the onnxruntime kernels' channel blocks (16 on AVX-512), where the wider layer costs
+        almost nothing."""
         own = self.state_dict()
         old_widths = [state[f"enc{k}.0.0.weight"].shape[0] for k in range(4)]
         new_widths = [own[f"enc{k}.0.0.weight"].shape[0] for k in range(4)]
@@ -66,7 +69,8 @@ class UNet(nn.Module):
             if old.ndim == 4:
                 value[:n] = 0
                 src = dst = 0
-                for o, g in zip(self.input_groups(key, old, old_widths), self.input_groups(key, new, new_widths)):
+                for o, g in zip(self.input_groups(key, old, old_widths),
+                                self.input_groups(key, new, new_widths)):
                     value[:n, dst:dst + o] = old[:, src:src + o]
                     src, dst = src + o, dst + g
             else:
@@ -77,10 +81,11 @@ class UNet(nn.Module):
     def load_onnx(self, path, sample: torch.Tensor) -> None:
         """Start from a shipped ONNX file: checkpoints live in runs/, which is never committed.
 
-        The export folded each BatchNorm into the conv before it, so the conv takes the folded weights and
-        its BatchNorm is made to pass them through: running statistics and affine are this net's own
-        activations on `sample` (a batch of training inputs). Eval then computes exactly the ONNX output,
-        and training, whose BatchNorm uses each batch's statistics, starts close to it."""
+        The export folded each BatchNorm into the conv before it, so the conv takes the folded
+        weights and its BatchNorm is made to pass them through: running statistics and affine are
+        this net's own activations on `sample` (a batch of training inputs). Eval then computes
+        exactly the ONNX output, and training, whose BatchNorm uses each batch's statistics, starts
+        close to it."""
         import onnx
         from onnx import numpy_helper
 
@@ -89,7 +94,8 @@ class UNet(nn.Module):
         folded = [[torch.from_numpy(weights[name].copy()) for name in node.input[1:]]
                   for node in graph.node if node.op_type == "Conv"]
         convs = self._run_order(nn.Conv2d, sample)
-        if len(folded) != len(convs) or any(c.weight.shape != f[0].shape for c, f in zip(convs, folded)):
+        if len(folded) != len(convs) or any(c.weight.shape != f[0].shape
+                                            for c, f in zip(convs, folded)):
             raise ValueError(f"{path}: its convolutions do not match a {type(self).__name__}")
         norms = [m for m in self.modules() if isinstance(m, nn.BatchNorm2d)]
         stats = {}
@@ -101,7 +107,8 @@ class UNet(nn.Module):
             for c, (w, b) in zip(convs, folded):
                 c.weight.copy_(w)
                 c.bias.copy_(b)
-            for bn in norms:  # identity first, so each conv's output is what the ONNX graph computes
+            # identity first, so each conv's output is what the ONNX graph computes
+            for bn in norms:
                 bn.running_mean.zero_()
                 bn.running_var.fill_(1.0)
                 bn.weight.fill_((1.0 + bn.eps) ** 0.5)
@@ -119,9 +126,11 @@ class UNet(nn.Module):
                 bn.bias.copy_(mean)
 
     def _run_order(self, kind, sample) -> list:
-        """Modules of `kind` in the order a forward pass on `sample` calls them (the ONNX graph's order)."""
+        """Modules of `kind` in the order a forward pass on `sample` calls them (the ONNX graph's
+        order)."""
         order = []
-        hooks = [m.register_forward_hook(lambda m, i, o: order.append(m)) for m in self.modules() if isinstance(m, kind)]
+        hooks = [m.register_forward_hook(lambda m, i, o: order.append(m)) for m in self.modules()
+                 if isinstance(m, kind)]
         with torch.no_grad():
             self.eval()
             self(sample[:1])
@@ -131,9 +140,10 @@ class UNet(nn.Module):
 
     @staticmethod
     def _up(x):
-        # inputs are multiples of 8 (`multiple`), so each level is exactly twice the next. A constant scale,
-        # not a size read from the tensor, lets onnxruntime run the Resize in its blocked (NCHWc) layout:
-        # the same output (within 4.2e-7) in 0.85x the time of reordering around it (1-MP tile, AVX2)
+        # inputs are multiples of 8 (`multiple`), so each level is exactly twice the next. A
+        # constant scale, not a size read from the tensor, lets onnxruntime run the Resize in its
+        # blocked (NCHWc) layout: the same output (within 4.2e-7) in 0.85x the time of reordering
+        # around it (1-MP tile, AVX2)
         return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
 
     def features(self, x):
@@ -161,26 +171,30 @@ def _tophat_pair(x, k):
 
 
 def tophats(rgb):
-    """White and black morphological top-hats of luminance: x − opening(x) lights up bright structures
-    narrower than the kernel, closing(x) − x dark ones. These are the classical dust-and-scratch cues;
-    giving them to the network (MaxPool only, so they export to ONNX) lets a small model learn quickly
-    which of them are defects and which are texture. Wide ones are computed on a downsampled image and
-    upsampled: a 41-px MaxPool at full resolution would double the model's run time in onnxruntime."""
+    """White and black morphological top-hats of luminance: x − opening(x) lights up bright
+    structures narrower than the kernel, closing(x) − x dark ones. These are the classical
+    dust-and-scratch cues; giving them to the network (MaxPool only, so they export to ONNX) lets a
+    small model learn quickly which of them are defects and which are texture. Wide ones are
+    computed on a downsampled image and upsampled: a 41-px MaxPool at full resolution would double
+    the model's run time in onnxruntime."""
     luma = 0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3]
     out = []
     for k in TOPHAT_SIZES:
         out += _tophat_pair(luma, k)
     for factor, k in COARSE_TOPHATS:
         coarse = _tophat_pair(F.avg_pool2d(luma, factor), k)
-        out += [F.interpolate(t, scale_factor=float(factor), mode="bilinear", align_corners=False) for t in coarse]
+        out += [F.interpolate(t, scale_factor=float(factor), mode="bilinear", align_corners=False)
+                for t in coarse]
     return torch.cat(out, 1)
 
 
 class Detector(UNet):
-    """RGB in [0, 1] → defect probability (sigmoid applied inside, so the ONNX output is a probability)."""
+    """RGB in [0, 1] → defect probability (sigmoid applied inside, so the ONNX output is a
+    probability)."""
 
     def __init__(self):
-        super().__init__(3 + 2 * (len(TOPHAT_SIZES) + len(COARSE_TOPHATS)), 1, widths=(16, 16, 32, 64))
+        super().__init__(3 + 2 * (len(TOPHAT_SIZES) + len(COARSE_TOPHATS)), 1,
+                         widths=(16, 16, 32, 64))
 
     def logits(self, rgb):
         return self.features(torch.cat([rgb - 0.5, 4.0 * tophats(rgb)], 1))
@@ -194,14 +208,15 @@ class Restorer(UNet):
 
     The network predicts a correction to the prefill, with its last layer initialised to zero, so it
     starts exactly at Telea's quality and learns what Telea cannot: reusing the picture that shows
-    through a semi-transparent defect, continuing texture and grain. Outside the hole the damaged input
-    passes through unchanged.
+    through a semi-transparent defect, continuing texture and grain. Outside the hole the damaged
+    input passes through unchanged.
 
-    A fourth output is a gate: how much of the damaged pixel to keep as it is. Holes are grown around
-    the defect and the user's mask holds false positives, so many hole pixels are fine already; without
-    the gate the network had to rebuild them through the prefill and added error there (measured on
-    validation crops: 58× the damage's own error where defect opacity is below 0.02). The gate starts
-    almost shut (sigmoid(−4) = 0.018), so a restorer grown from one without it starts close to it.
+    A fourth output is a gate: how much of the damaged pixel to keep as it is. Holes are grown
+    around the defect and the user's mask holds false positives, so many hole pixels are fine
+    already; without the gate the network had to rebuild them through the prefill and added error
+    there (measured on validation crops: 58× the damage's own error where defect opacity is below
+    0.02). The gate starts almost shut (sigmoid(−4) = 0.018), so a restorer grown from one without
+    it starts close to it.
     """
     GATE_BIAS = -4.0
 

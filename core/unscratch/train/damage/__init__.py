@@ -1,24 +1,28 @@
 """Damage families of the simulator, one module each, and the table of their shares.
 
-A damaged sample draws a few families (by share, without replacement) and each draws its defects onto a
-:class:`~.draw.Canvas`. ``FAMILIES`` = {name: share}: the weight with which a family is drawn for a damaged
-sample. Print families (cracks ... scuffs) make the medium a print; film families happen on any medium.
+A damaged sample draws a few families (by share, without replacement) and each draws its defects
+onto a :class:`~.draw.Canvas`. ``FAMILIES`` = {name: share}: the weight with which a family is drawn
+for a damaged sample. Print families (cracks ... scuffs) make the medium a print; film families
+happen on any medium.
 
-    sprites    film damage scanned from real film (overlay folder): scratches, hair, dots, lint, dirt, stains
+    sprites    film damage scanned from real film (overlay folder): scratches, hair, dots, lint,
+               dirt, stains
     scratches  long Bezier scratches and vertical film-transport scratches
     dust       specks, mostly tiny, of one or two polarities
     fibres     short fibres and hairs
     blotches   water stains and emulsion blotches with a tide line
-    cracks     branching jagged crack networks, paper-bright or dirt-dark, flakes of emulsion along them
+    cracks     branching jagged crack networks, paper-bright or dirt-dark, flakes of emulsion
+               along them
     creases    creases and folds: a light and a shadow side, often cracked along the spine
-    losses     (emulsion.py) emulsion loss, torn edges and corners: large opaque areas of paper (or background) colour
+    losses     emulsion loss (emulsion.py), torn edges and corners: large opaque areas of paper
+               (or background) colour
     foxing     foxing (rust-brown spot clusters) and mould colonies
     scuffs     bundles of fine light lines
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -31,8 +35,8 @@ FAMILIES = {
 }
 PRINT_FAMILIES = ("cracks", "creases", "losses", "foxing", "scuffs")
 # drawing order: large areas first, fine things last (dust lies on top of everything)
-ORDER = ("losses", "blotches", "foxing", "creases", "cracks", "scratches", "scuffs", "sprites", "fibres",
-         "dust")
+ORDER = ("losses", "blotches", "foxing", "creases", "cracks", "scratches", "scuffs", "sprites",
+         "fibres", "dust")
 
 
 def _pois(rng, lam, least=1) -> int:
@@ -53,9 +57,9 @@ COUNTS: dict[str, Callable[[np.random.Generator, float, float], int]] = {
     "scuffs": lambda rng, s, af: 1 + int(rng.poisson(1.5 * s * af)),
 }
 
-_DRAW = {"scratches": scratches.draw, "dust": dust.draw, "fibres": fibres.draw, "blotches": blotches.draw,
-         "cracks": cracks.draw, "creases": creases.draw, "losses": emulsion.draw, "foxing": foxing.draw,
-         "scuffs": scuffs.draw}
+_DRAW = {"scratches": scratches.draw, "dust": dust.draw, "fibres": fibres.draw,
+         "blotches": blotches.draw, "cracks": cracks.draw, "creases": creases.draw,
+         "losses": emulsion.draw, "foxing": foxing.draw, "scuffs": scuffs.draw}
 
 
 def allowed(families: Iterable[str] | str | None = None,

@@ -34,5 +34,6 @@ def _blotch(cv: Canvas, scale: float) -> None:
         fill = np.maximum(fill, np.clip(edge * rng.uniform(0.6, 1.0), 0, 1))
     st = cv.style(bright_p=cv.ctx["bright_p"] * 0.5, faint_p=0.0, opacity=(0.7, 1.0))
     st["strength"] = min(st["strength"], 0.8)
-    y0, x0 = int(rng.uniform(0.05, 0.95) * h - size / 2), int(rng.uniform(0.05, 0.95) * w - size / 2)
+    y0 = int(rng.uniform(0.05, 0.95) * h - size / 2)
+    x0 = int(rng.uniform(0.05, 0.95) * w - size / 2)
     cv.add(y0, x0, fill.astype(np.float32), st, "blotches")

@@ -1,6 +1,6 @@
-"""Crack networks on prints: long jagged cracks that branch, 1-10 px wide (times scale), bright where the
-paper base shows through (white to yellowed cream) or dark where dirt filled them, with flakes of lost
-emulsion along them. Opacity from opaque (most) to faint."""
+"""Crack networks on prints: long jagged cracks that branch, 1-10 px wide (times scale), bright
+where the paper base shows through (white to yellowed cream) or dark where dirt filled them, with
+flakes of lost emulsion along them. Opacity from opaque (most) to faint."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import numpy as np
 
 from .draw import Canvas, paper_colour, smooth_1d
 
-DARK_P = 0.25       # share of crack networks filled with dirt (dark) rather than showing paper (bright)
+# share of crack networks filled with dirt (dark) rather than showing paper (bright)
+DARK_P = 0.25
 
 
 def _path(rng, start, theta, length, step, jag, wander):
-    """A jagged path that keeps its general direction: per-step angle noise that does not accumulate,
-    on top of a slow wander."""
+    """A jagged path that keeps its general direction: per-step angle noise that does not
+    accumulate, on top of a slow wander."""
     n = max(3, int(length / step))
     thetas = theta + wander * smooth_1d(rng, n, int(rng.integers(3, 8))) + rng.normal(0, jag, n)
     steps = step * rng.uniform(0.5, 1.5, n)
@@ -28,11 +29,13 @@ def _network(rng, start, theta, length, step, jag, base_w, depth, segs, max_segs
     segs.append((pts, base_w))
     if depth >= 2 or len(segs) >= max_segs:
         return
-    n_br = int(rng.poisson(length / (step * rng.uniform(15, 60))))      # few, long branches: polygons
+    # few, long branches: polygons
+    n_br = int(rng.poisson(length / (step * rng.uniform(15, 60))))
     for i in rng.choice(len(thetas), size=min(n_br, len(thetas)), replace=False):
         sgn = 1 if rng.random() < 0.5 else -1
-        _network(rng, pts[i + 1], thetas[i] + sgn * rng.uniform(0.35, 1.4), length * rng.uniform(0.15, 0.8),
-                 step, jag, max(0.6, base_w * rng.uniform(0.4, 0.9)), depth + 1, segs, max_segs)
+        _network(rng, pts[i + 1], thetas[i] + sgn * rng.uniform(0.35, 1.4),
+                 length * rng.uniform(0.15, 0.8), step, jag,
+                 max(0.6, base_w * rng.uniform(0.4, 0.9)), depth + 1, segs, max_segs)
 
 
 def _stroke(patch, rng, pts, base_w, flake_p, s):
@@ -64,7 +67,8 @@ def _stroke(patch, rng, pts, base_w, flake_p, s):
     ang = np.sort(rng.uniform(0, 2 * np.pi, (n_fl, 6)), 1)
     rad = r[:, None] * rng.uniform(0.4, 1.0, (n_fl, 6))
     squash = rng.uniform(0.4, 1.0, n_fl)[:, None]
-    polys = np.round((c[:, None, :] + np.stack([np.cos(ang) * rad, np.sin(ang) * rad * squash], 2)) * 16)
+    outline = np.stack([np.cos(ang) * rad, np.sin(ang) * rad * squash], 2)
+    polys = np.round((c[:, None, :] + outline) * 16)
     for poly in polys.astype(np.int32):
         cv2.fillPoly(patch, [poly], 255, cv2.LINE_AA, 4)
 
@@ -79,18 +83,22 @@ def crack_style(cv: Canvas, dark_p: float = DARK_P) -> dict:
     else:
         st["bright"] = True
         st["colour"] = paper_colour(rng)
-    st["strength"] = float(rng.uniform(0.8, 1.0)) if rng.random() < 0.8 else float(rng.uniform(0.5, 0.8))
+    strong = rng.random() < 0.8
+    st["strength"] = float(rng.uniform(0.8, 1.0) if strong else rng.uniform(0.5, 0.8))
     st["tint"] = None
     return st
 
 
-def draw_network(cv: Canvas, patch: np.ndarray, start, theta, length, scale: float, *, widen: float = 1.0):
+def draw_network(cv: Canvas, patch: np.ndarray, start, theta, length, scale: float, *,
+                 widen: float = 1.0):
     """One crack network into ``patch`` (uint8, image-sized)."""
     rng = cv.rng
-    s = max(scale, 0.6)         # even on a small scan a crack is a pixel or more wide (as on real ones)
+    # even on a small scan a crack is a pixel or more wide (as on real ones)
+    s = max(scale, 0.6)
     base_w = (1.2 + 3.5 * rng.beta(1.1, 2.5)) * s * widen        # mostly 1-3 px at scale 1 ...
     if rng.random() < 0.12:
-        base_w *= rng.uniform(1.5, 3.0)                             # ... some wide, up to 10 with flakes
+        # ... some wide, up to 10 with flakes
+        base_w *= rng.uniform(1.5, 3.0)
     step = rng.uniform(3.0, 10.0) * s          # straight runs between kinks: polygonal, not wiggly
     jag = rng.uniform(0.1, 0.45)
     segs: list = []
@@ -101,13 +109,16 @@ def draw_network(cv: Canvas, patch: np.ndarray, start, theta, length, scale: flo
 
 
 def draw(cv: Canvas, n: int, scale: float) -> None:
-    """``n`` crack networks, each from an image edge or an interior point, across much of the picture."""
+    """``n`` crack networks, each from an image edge or an interior point, across much of the
+    picture."""
     rng, h, w, side, _ = cv.frame(scale)
     for _ in range(n):
         patch = np.zeros((h, w), np.uint8)
         st = crack_style(cv)
-        widen = 1.0 if st["bright"] else 0.7      # dirt fills fine cracks; wide dark ones look like twigs
-        dense = rng.random() < 0.35                 # crazing: many long cracks right across the print
+        # dirt fills fine cracks; wide dark ones look like twigs
+        widen = 1.0 if st["bright"] else 0.7
+        # crazing: many long cracks right across the print
+        dense = rng.random() < 0.35
         for _ in range(3 + int(rng.poisson(4)) if dense else 1 + int(rng.poisson(0.8))):
             if rng.random() < 0.5:
                 start = np.array([rng.uniform(0, w), rng.uniform(0, h)])
@@ -119,7 +130,8 @@ def draw(cv: Canvas, n: int, scale: float) -> None:
                 theta = [np.pi / 2, -np.pi / 2, 0.0, np.pi][e] + rng.normal(0, 0.5)
             length = rng.uniform(0.7, 1.6) if dense else rng.uniform(0.3, 1.4)
             draw_network(cv, patch, start, theta, length * side, scale, widen=widen)
-        if st["bright"] and rng.random() < 0.3:     # dirt caught along the broken edges of the emulsion
+        # dirt caught along the broken edges of the emulsion
+        if st["bright"] and rng.random() < 0.3:
             rim = cv2.morphologyEx(patch, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
             dirt = np.array([0.2, 0.16, 0.12], np.float32) * np.float32(rng.uniform(0.3, 1.0))
             rst = dict(st, bright=False, colour=dirt, opacity=float(rng.uniform(0.25, 0.6)))

@@ -1,5 +1,5 @@
-"""Creases and folds on prints: a long soft band with a light side and a shadow side, often cracked along
-its spine (a fold that broke the emulsion)."""
+"""Creases and folds on prints: a long soft band with a light side and a shadow side, often cracked
+along its spine (a fold that broke the emulsion)."""
 
 from __future__ import annotations
 
@@ -39,13 +39,14 @@ def draw(cv: Canvas, n: int, scale: float) -> None:
                 st["keep"] = True
                 st["strength"] = float(rng.uniform(0.6, 1.0))
                 cv.add(0, 0, f, st, "creases")
-        if rng.random() < 0.7 or not band_side:      # cracked along the spine, with short cracks off it
+        # cracked along the spine, with short cracks off it
+        if rng.random() < 0.7 or not band_side:
             patch = np.zeros((h, w), np.uint8)
             cut = spine[int(rng.integers(0, m // 3)):]
             step = max(2, len(cut) // int(rng.integers(1, 4)))
             for i in range(0, len(cut) - 1, step):
                 seg = cut[i:i + step + 1]
                 dd = seg[-1] - seg[0]
-                draw_network(cv, patch, seg[0], float(np.arctan2(dd[1], dd[0])), float(np.hypot(*dd)) * 1.05,
-                             scale, widen=rng.uniform(0.4, 1.0))
+                draw_network(cv, patch, seg[0], float(np.arctan2(dd[1], dd[0])),
+                             float(np.hypot(*dd)) * 1.05, scale, widen=rng.uniform(0.4, 1.0))
             cv.add(0, 0, patch, crack_style(cv), "creases")

@@ -1,7 +1,9 @@
-"""Drawing helpers every damage family shares: the compositing canvas, noise, curves and line patches.
+"""Drawing helpers every damage family shares: the compositing canvas, noise, curves and line
+patches.
 
-A family draws an alpha patch (uint8 or float32 in [0, 1]) and hands it to :meth:`Canvas.add` with a style;
-the canvas composites it with the 'over' operator, so the total opacity ``A`` is exact and the mask follows.
+A family draws an alpha patch (uint8 or float32 in [0, 1]) and hands it to :meth:`Canvas.add` with a
+style; the canvas composites it with the 'over' operator, so the total opacity ``A`` is exact and
+the mask follows.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import numpy as np
 # film/print kinds: probability, probability that a defect is bright
 MEDIA = {"negative": (0.3, 0.85), "slide": (0.2, 0.15), "print": (0.5, 0.6)}
 
+# tints: cyan, magenta, yellow, green, red, brown
 PALETTE = np.array([[0.65, 1.0, 1.0], [1.0, 0.65, 1.0], [1.0, 1.0, 0.6], [0.7, 1.0, 0.7],
-                    [1.0, 0.75, 0.6], [0.85, 0.7, 0.55]], np.float32)   # cyan magenta yellow green red brown
+                    [1.0, 0.75, 0.6], [0.85, 0.7, 0.55]], np.float32)
 
 
 def lum(img: np.ndarray) -> np.ndarray:
@@ -32,13 +35,15 @@ _NOISE: np.ndarray | None = None
 
 
 def normal(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """Standard normal float32 noise of shape (h, w), cheap: the sum of two randomly placed, flipped
-    windows of a fixed per-process noise field (scaled back to unit variance). Deterministic in rng."""
+    """Standard normal float32 noise of shape (h, w), cheap: the sum of two randomly placed,
+    flipped windows of a fixed per-process noise field (scaled back to unit variance).
+    Deterministic in rng."""
     global _NOISE
     if h > _NOISE_SIDE or w > _NOISE_SIDE:
         return rng.standard_normal((h, w), dtype=np.float32)
     if _NOISE is None:
-        _NOISE = np.random.default_rng(0x5C2A7C).standard_normal((_NOISE_SIDE, _NOISE_SIDE), dtype=np.float32)
+        _NOISE = np.random.default_rng(0x5C2A7C).standard_normal((_NOISE_SIDE, _NOISE_SIDE),
+                                                                  dtype=np.float32)
     out = None
     for _ in range(2):
         y0 = int(rng.integers(0, _NOISE_SIDE - h + 1))
@@ -53,7 +58,8 @@ def normal(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 
 def smooth_noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.ndarray:
-    """Smooth noise of shape (h, w) with features about ``cell`` px across, roughly unit variance."""
+    """Smooth noise of shape (h, w) with features about ``cell`` px across, roughly unit
+    variance."""
     gh, gw = max(2, int(h / max(cell, 1.0)) + 1), max(2, int(w / max(cell, 1.0)) + 1)
     return cv2.resize(normal(rng, gh, gw), (w, h), interpolation=cv2.INTER_CUBIC)
 
@@ -138,7 +144,8 @@ class Canvas:
         self._local_l = None
         self.n = 0
 
-    def frame(self, scale: float, least: float = 0.35) -> tuple[np.random.Generator, int, int, int, float]:
+    def frame(self, scale: float,
+              least: float = 0.35) -> tuple[np.random.Generator, int, int, int, float]:
         """What a family's ``draw`` starts from: (rng, h, w, the short side, ``scale`` but at least
         ``least``: a defect keeps some size on a small scan)."""
         return self.rng, self.h, self.w, min(self.h, self.w), max(scale, least)
@@ -164,9 +171,11 @@ class Canvas:
             self._make_local()
         return self._local_l
 
-    def style(self, bright_p: float | None = None, faint_p: float = 0.25, opacity=(0.6, 1.0)) -> dict:
+    def style(self, bright_p: float | None = None, faint_p: float = 0.25,
+              opacity=(0.6, 1.0)) -> dict:
         """Polarity, opacity, strength and tint of one defect. Keys a family may set afterwards:
-        ``colour`` (absolute RGB the defect takes, e.g. paper) and ``keep`` (never flip polarity)."""
+        ``colour`` (absolute RGB the defect takes, e.g. paper) and ``keep`` (never flip
+        polarity)."""
         rng = self.rng
         bp = self.ctx["bright_p"] if bright_p is None else bright_p
         faint = rng.random() < faint_p
@@ -178,8 +187,8 @@ class Canvas:
             tint = self.ctx["palette"][int(rng.integers(len(self.ctx["palette"])))]
             tint = 1 - (1 - tint) * rng.uniform(0.3, 1.0)
             tint = np.clip(tint + rng.normal(0, 0.03, 3), 0.3, 1.1).astype(np.float32)
-        return {"bright": bool(rng.random() < bp), "opacity": float(op), "strength": float(strength),
-                "tint": tint, "colour": None, "keep": False}
+        return {"bright": bool(rng.random() < bp), "opacity": float(op),
+                "strength": float(strength), "tint": tint, "colour": None, "keep": False}
 
     def add(self, y0: int, x0: int, a: np.ndarray, st: dict, kind: str) -> None:
         """Composite alpha patch ``a`` (float32 or uint8) with its top-left at (y0, x0)."""
@@ -190,7 +199,8 @@ class Canvas:
             return
         a = a[ys - y0:ye - y0, xs - x0:xe - x0]
         scale = np.float32(st["opacity"] / 255.0 if a.dtype == np.uint8 else st["opacity"])
-        nz = cv2.findNonZero(np.ascontiguousarray(a) if a.dtype == np.uint8 else (a > 0).view(np.uint8))
+        nz = cv2.findNonZero(np.ascontiguousarray(a) if a.dtype == np.uint8
+                             else (a > 0).view(np.uint8))
         if nz is None:
             return
         nz = nz.reshape(-1, 2)
@@ -214,8 +224,8 @@ class Canvas:
         if st.get("colour") is not None:
             col = local * (1 - k) + np.asarray(st["colour"], np.float32) * k
         else:
-            # a bright defect on white sky (or a dark one in deep shadow) would be nearly invisible and a
-            # useless label: mostly flip its polarity where the content leaves it little room
+            # a bright defect on white sky (or a dark one in deep shadow) would be nearly invisible
+            # and a useless label: mostly flip its polarity where the content leaves it little room
             if not st.get("keep"):
                 wsum = float(av.sum())
                 mean_l = float(np.dot(av.ravel(), ll.ravel()) / wsum) if wsum > 0 else 0.5
@@ -223,7 +233,8 @@ class Canvas:
                     bright = False
                 elif not bright and mean_l < 0.3 and self.rng.random() < 0.8:
                     bright = True
-            col = local * (1 - k)           # bright = local pushed towards white by k, dark = towards black
+            # bright = local pushed towards white by k, dark = towards black
+            col = local * (1 - k)
             if bright:
                 col += k
         if st["tint"] is not None:

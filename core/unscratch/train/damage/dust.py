@@ -1,5 +1,5 @@
-"""Dust and specks: irregular blobs, mostly tiny, 1-15 px (times scale), of the medium's main polarity and
-sometimes a second population of the other."""
+"""Dust and specks: irregular blobs, mostly tiny, 1-15 px (times scale), of the medium's main
+polarity and sometimes a second population of the other."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def _specks(cv: Canvas, n: int, scale: float, bright: bool | None = None) -> Non
         r = d[i] / 2
         v = int(255 * inten[i] * (min(1.0, d[i]) if d[i] < 1 else 1.0))
         if r < 1.6:
-            cv2.circle(patch, (int(cx[i] * 16), int(cy[i] * 16)), max(1, int(r * 16)), v, -1, cv2.LINE_AA, 4)
+            cv2.circle(patch, (int(cx[i] * 16), int(cy[i] * 16)), max(1, int(r * 16)), v, -1,
+                       cv2.LINE_AA, 4)
         else:
             # irregular rounded blob: radius = low-order Fourier series of the angle
             k = int(np.clip(6 + 2.5 * r, 10, 48))

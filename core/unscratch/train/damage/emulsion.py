@@ -1,5 +1,6 @@
-"""Emulsion loss, torn edges and corners: large opaque areas where the picture is gone and bare paper (white
-to yellowed cream) or, past a torn edge, the scanner's background (white or black) shows."""
+"""Emulsion loss, torn edges and corners: large opaque areas where the picture is gone and bare
+paper (white to yellowed cream) or, past a torn edge, the scanner's background (white or black)
+shows."""
 
 from __future__ import annotations
 
@@ -95,7 +96,7 @@ def draw(cv: Canvas, n: int, scale: float) -> None:
         if rng.random() < 0.5:               # a dirty rim where the emulsion broke off
             rim = cv2.morphologyEx(patch, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
             rim = (rim.astype(np.float32) * np.float32(rng.uniform(0.3, 0.8) / 255))
-            rst = dict(st, colour=np.array([0.25, 0.2, 0.15], np.float32) * np.float32(rng.uniform(0.3, 1.0)),
-                       bright=False)
+            dirt = np.array([0.25, 0.2, 0.15], np.float32) * np.float32(rng.uniform(0.3, 1.0))
+            rst = dict(st, colour=dirt, bright=False)
             cv.add(0, 0, rim, rst, "losses")
         cv.add(0, 0, patch, st, "losses")

@@ -19,9 +19,10 @@ def _fox(cv: Canvas, s: float) -> None:
     for _ in range(k):
         y, x = cy + rng.normal(0, spread), cx + rng.normal(0, spread)
         r = (0.6 + 8 * rng.random() ** 2.5) * s
-        cv2.circle(patch, (int(x * 16), int(y * 16)), max(1, int(r * 16)), float(rng.uniform(0.4, 1.0)), -1,
-                   cv2.LINE_AA, 4)
-    soft = cv2.GaussianBlur(patch, (0, 0), max(0.7, 1.0 * s))        # a narrow halo round a darker core
+        cv2.circle(patch, (int(x * 16), int(y * 16)), max(1, int(r * 16)),
+                   float(rng.uniform(0.4, 1.0)), -1, cv2.LINE_AA, 4)
+    # a narrow halo round a darker core
+    soft = cv2.GaussianBlur(patch, (0, 0), max(0.7, 1.0 * s))
     body = np.maximum(patch, soft * np.float32(1.2))
     body *= np.clip(0.75 + 0.35 * smooth_noise(rng, h, w, 2.0 * s), 0.3, 1.0)
     st = cv.style(bright_p=0.0, faint_p=0.2, opacity=(0.6, 1.0))
@@ -40,9 +41,11 @@ def _mould(cv: Canvas, s: float) -> None:
     f = 1.2 - 1.5 * r + 0.6 * smooth_noise(rng, size, size, max(1.5, size / 6))
     blob = np.clip(f * 2, 0, 1)
     lines = np.zeros((size, size), np.uint8)
-    for _ in range(int(rng.integers(5, 20))):        # hyphae: short threads from the colony outwards
+    # hyphae: short threads from the colony outwards
+    for _ in range(int(rng.integers(5, 20))):
         a = rng.uniform(0, 2 * np.pi)
-        p = np.array([size / 2, size / 2]) + np.array([np.cos(a), np.sin(a)]) * size * rng.uniform(0.1, 0.3)
+        p = (np.array([size / 2, size / 2])
+             + np.array([np.cos(a), np.sin(a)]) * size * rng.uniform(0.1, 0.3))
         q = p + np.array([np.cos(a), np.sin(a)]) * size * rng.uniform(0.1, 0.3)
         cv2.line(lines, (int(p[0] * 16), int(p[1] * 16)), (int(q[0] * 16), int(q[1] * 16)), 200, 1,
                  cv2.LINE_AA, 4)
@@ -50,7 +53,8 @@ def _mould(cv: Canvas, s: float) -> None:
     st = cv.style(bright_p=0.5, faint_p=0.3, opacity=(0.5, 0.95))
     st["tint"] = None
     grey = rng.uniform(0.55, 0.95) if st["bright"] else rng.uniform(0.15, 0.4)
-    st["colour"] = np.array([grey, grey * rng.uniform(0.95, 1.08), grey * rng.uniform(0.85, 1.0)], np.float32)
+    st["colour"] = np.array([grey, grey * rng.uniform(0.95, 1.08), grey * rng.uniform(0.85, 1.0)],
+                            np.float32)
     st["strength"] = float(rng.uniform(0.6, 1.0))
     y0, x0 = int(rng.uniform(0, h) - size / 2), int(rng.uniform(0, w) - size / 2)
     cv.add(y0, x0, a.astype(np.float32), st, "foxing")

@@ -1,6 +1,6 @@
-"""Hard negatives: thin picture structure drawn into the CLEAN photo (so it is in input and target and the
-mask stays empty) — what a scratch detector takes for damage: masts and rigging, wires, branches, grass,
-petals, stars and bright points, text, knit and fabric, window frames."""
+"""Hard negatives: thin picture structure drawn into the CLEAN photo (so it is in input and target
+and the mask stays empty) — what a scratch detector takes for damage: masts and rigging, wires,
+branches, grass, petals, stars and bright points, text, knit and fabric, window frames."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from .draw import rep3, smooth_1d
 HARD_NEGATIVE_P = 0.6       # share of crops that get thin picture structure
 
 # kind -> share
-KINDS = {"rigging": 0.12, "wires": 0.12, "branches": 0.14, "grass": 0.1, "petals": 0.12, "stars": 0.06,
-         "text": 0.1, "fabric": 0.14, "windows": 0.1}
+KINDS = {"rigging": 0.12, "wires": 0.12, "branches": 0.14, "grass": 0.1, "petals": 0.12,
+         "stars": 0.06, "text": 0.1, "fabric": 0.14, "windows": 0.1}
 
 
 def _pt(p) -> tuple[int, int]:
@@ -76,7 +76,8 @@ def _branch(a, rng, p, ang, length, th, depth):
 def _branches(a, rng, h, w, s):
     e = int(rng.integers(4))
     t = rng.uniform(0, 1)
-    p = [np.array([t * w, h + 2]), np.array([-2, t * h]), np.array([w + 2, t * h]), np.array([t * w, -2])][e]
+    p = [np.array([t * w, h + 2]), np.array([-2, t * h]), np.array([w + 2, t * h]),
+         np.array([t * w, -2])][e]
     ang = [-math.pi / 2, 0.0, math.pi, math.pi / 2][e] + rng.normal(0, 0.4)
     _branch(a, rng, p, ang, rng.uniform(0.4, 0.9) * min(h, w), rng.uniform(2, 8) * s, 0)
 
@@ -87,7 +88,8 @@ def _grass(a, rng, h, w, s):
         x, y = rng.uniform(0, w), rng.uniform(y_top, h + 10)
         L = rng.uniform(8, 40) * s
         lean = rng.normal(0, 0.3)
-        ctrl = np.array([[x, y], [x + lean * L * 0.2, y - L * 0.5], [x + lean * L * 0.6, y - L * 0.8],
+        ctrl = np.array([[x, y], [x + lean * L * 0.2, y - L * 0.5],
+                         [x + lean * L * 0.6, y - L * 0.8],
                          [x + lean * L, y - L]])
         cv2.polylines(a, [np.round(bezier(ctrl, 8) * 16).astype(np.int32)], False,
                       int(255 * rng.uniform(0.4, 1)),
@@ -104,7 +106,8 @@ def _petals(a, rng, h, w, s):
         for j in range(k):
             t = rot + 2 * math.pi * j / k
             c = (x + math.cos(t) * r * 0.55, y + math.sin(t) * r * 0.55)
-            cv2.ellipse(a, _pt(c), (max(1, int(r * 0.5 * 16)), max(1, int(r * rng.uniform(0.15, 0.3) * 16))),
+            cv2.ellipse(a, _pt(c),
+                        (max(1, int(r * 0.5 * 16)), max(1, int(r * rng.uniform(0.15, 0.3) * 16))),
                         math.degrees(t), 0, 360, 255, -1, cv2.LINE_AA, 4)
 
 
@@ -126,12 +129,14 @@ def _text(a, rng, h, w, s):
     y = rng.uniform(0.05, 0.9) * h
     for _ in range(int(rng.integers(1, 5))):
         word = "".join(rng.choice(list(_LETTERS), int(rng.integers(3, 16))))
-        cv2.putText(a, word, (int(rng.uniform(-0.1, 0.7) * w), int(y)), font, fs, 255, th, cv2.LINE_AA)
+        cv2.putText(a, word, (int(rng.uniform(-0.1, 0.7) * w), int(y)), font, fs, 255, th,
+                    cv2.LINE_AA)
         y += fs * 30 * rng.uniform(1.1, 1.6)
 
 
 def _fabric(a, rng, h, w, s):
-    """A patch of knit (rows of chevrons), stripes, a check or herringbone, inside an irregular region."""
+    """A patch of knit (rows of chevrons), stripes, a check or herringbone, inside an irregular
+    region."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     ang = rng.uniform(0, math.pi)
     u = xx * math.cos(ang) + yy * math.sin(ang)
@@ -167,15 +172,15 @@ def _windows(a, rng, h, w, s):
         _line(a, (x0, y0 + j * ch), (x0 + nx * cw, y0 + j * ch), th)
 
 
-_DRAW = {"rigging": _rigging, "wires": _wires, "branches": _branches, "grass": _grass, "petals": _petals,
-         "stars": _stars, "text": _text, "fabric": _fabric, "windows": _windows}
+_DRAW = {"rigging": _rigging, "wires": _wires, "branches": _branches, "grass": _grass,
+         "petals": _petals, "stars": _stars, "text": _text, "fabric": _fabric, "windows": _windows}
 
 
 def draw(img: np.ndarray, rng: np.random.Generator, scale: float, info: dict, n: int | None = None,
          kind: str | None = None) -> np.ndarray:
-    """``img`` with thin structure painted in (a new array); ``n`` = how many pieces (None = at random,
-    none in 1 - HARD_NEGATIVE_P of crops), ``kind`` = only that kind of ``KINDS``. Names go to
-    ``info['negatives']``."""
+    """``img`` with thin structure painted in (a new array); ``n`` = how many pieces (None = at
+    random, none in 1 - HARD_NEGATIVE_P of crops), ``kind`` = only that kind of ``KINDS``. Names go
+    to ``info['negatives']``."""
     if n is None:
         n = 1 + int(rng.binomial(2, 0.4)) if rng.random() < HARD_NEGATIVE_P else 0
     info["negatives"] = []
@@ -206,13 +211,15 @@ def draw(img: np.ndarray, rng: np.random.Generator, scale: float, info: dict, n:
         if bw == 0 or bh == 0:
             continue
         pad = 3 if blur else 0
-        x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(w, x + bw + pad), min(h, y + bh + pad)
+        x0, y0 = max(0, x - pad), max(0, y - pad)
+        x1, y1 = min(w, x + bw + pad), min(h, y + bh + pad)
         af = a[y0:y1, x0:x1].astype(np.float32) * np.float32(gain / 255)
         if blur:
             af = cv2.GaussianBlur(af, (0, 0), blur)
         if own:                                      # a colour of its own
             col = np.clip(base + tone, 0, 1).astype(np.float32)
-        else:                                        # as thin damage would be coloured: relative to the photo
+        else:
+            # as thin damage would be coloured: relative to the photo
             col = local[y0:y1, x0:x1] * (1 - k) + (k if bright else np.float32(0))
         a3 = rep3(af)
         roi = out[y0:y1, x0:x1]

@@ -1,5 +1,5 @@
-"""Scratches: long Bezier scratches in any direction and vertical film-transport scratches, thin, tapered,
-their opacity varying along the length, sometimes broken up."""
+"""Scratches: long Bezier scratches in any direction and vertical film-transport scratches, thin,
+tapered, their opacity varying along the length, sometimes broken up."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from .draw import Canvas, axis, draw_lines, smooth_1d, soften, width
 def _bezier_scratch(cv: Canvas, scale: float) -> None:
     rng, h, w, side, _ = cv.frame(scale)
     length = rng.uniform(0.25, 1.3) * side
-    p0 = np.array([rng.uniform(0.0, 1.0) * w, rng.uniform(0.0, 1.0) * h])     # starts inside the crop
+    # starts inside the crop
+    p0 = np.array([rng.uniform(0.0, 1.0) * w, rng.uniform(0.0, 1.0) * h])
     th = rng.uniform(0, 2 * np.pi)
     d, nrm = axis(th)
     p3 = p0 + d * length
@@ -47,7 +48,10 @@ def _vertical_scratches(cv: Canvas, scale: float) -> None:
     bright_p = cv.ctx["bright_p"]
     st0 = cv.style(faint_p=0.4)
     for i in range(n):
-        x = x_base + (rng.normal(0, 0.02 * w) if i else 0) if rng.random() < 0.6 else rng.uniform(0, w)
+        if rng.random() < 0.6:      # most of a group near the first one's place
+            x = x_base + (rng.normal(0, 0.02 * w) if i else 0)
+        else:
+            x = rng.uniform(0, w)
         if rng.random() < 0.7:
             y0, y1 = -2.0, h + 2.0
         else:
@@ -71,7 +75,8 @@ def _vertical_scratches(cv: Canvas, scale: float) -> None:
 
 
 def draw(cv: Canvas, n: int, scale: float) -> None:
-    """``n`` scratches; on film (not prints) sometimes a group of vertical transport scratches as well."""
+    """``n`` scratches; on film (not prints) sometimes a group of vertical transport scratches as
+    well."""
     rng = cv.rng
     vert_p = 0.05 if cv.ctx["medium"] == "print" else 0.35
     for i in range(n):

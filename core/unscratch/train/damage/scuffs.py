@@ -1,5 +1,5 @@
-"""Scuffs: bundles of fine light lines, near-parallel, where something rubbed across the print's surface,
-sometimes over a faint abrasion haze."""
+"""Scuffs: bundles of fine light lines, near-parallel, where something rubbed across the print's
+surface, sometimes over a faint abrasion haze."""
 
 from __future__ import annotations
 
@@ -31,12 +31,14 @@ def draw(cv: Canvas, n: int, scale: float) -> None:
             pts = c + tt * length * dd + (off + curve * (1 - 4 * tt ** 2)) * nrm
             v = int(255 * rng.uniform(0.35, 1.0))
             th_px = 1 if rng.random() < 0.85 else 2
-            cv2.polylines(patch, [np.round(pts * 16).astype(np.int32)], False, v, th_px, cv2.LINE_AA, 4)
+            cv2.polylines(patch, [np.round(pts * 16).astype(np.int32)], False, v, th_px,
+                          cv2.LINE_AA, 4)
         st = cv.style(bright_p=0.9, faint_p=0.3, opacity=(0.5, 1.0))
         st["keep"] = True
         a = patch
         if rng.random() < 0.3:           # a faint haze where the surface was abraded
             haze = cv2.GaussianBlur(patch.astype(np.float32), (0, 0), max(1.0, band / 3))
             haze *= np.float32(0.5 / 255)
-            a = np.maximum(patch.astype(np.float32) * np.float32(1 / 255), np.clip(haze * 3, 0, 0.3))
+            a = np.maximum(patch.astype(np.float32) * np.float32(1 / 255),
+                           np.clip(haze * 3, 0, 0.3))
         cv.add(0, 0, a, st, "scuffs")

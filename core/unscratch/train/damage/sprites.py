@@ -1,7 +1,7 @@
-"""Film sprites: scanned film damage (scratches, hair, dots, spots, lint, dirt, stains, ...) from the
-overlay folder (``$UNSCRATCH_OVERLAYS``; ``train/README.md`` says where to get it), whose alpha is the
-exact mask; scaled relative to the image, rotated, flipped, partly transparent. :class:`OverlayBank`
-lists and caches them, split 70/15/15 by a hash of ``category/file``."""
+"""Film sprites: scanned film damage (scratches, hair, dots, spots, lint, dirt, stains, ...) from
+the overlay folder (``$UNSCRATCH_OVERLAYS``; ``train/README.md`` says where to get it), whose alpha
+is the exact mask; scaled relative to the image, rotated, flipped, partly transparent.
+:class:`OverlayBank` lists and caches them, split 70/15/15 by a hash of ``category/file``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from .draw import Canvas
 
 SPRITE_SPLIT = (0.70, 0.15, 0.15)
 
-# sprite kinds: relative weight, size factor range (sprite px -> image px, times scale), opacity range
+# sprite kinds: relative weight, size factor range (sprite px -> image px, times scale), opacity
+# range
 SPRITE_KINDS = {
     "scratches":  (0.17, (0.45, 1.6), (0.5, 1.0)),
     "hair":       (0.17, (0.35, 1.3), (0.6, 1.0)),
@@ -51,11 +52,12 @@ def sprite_split(name: str) -> str:
 
 
 class OverlayBank:
-    """Film-damage sprites (alpha = exact mask), listed lazily and decoded on demand into an LRU cache.
+    """Film-damage sprites (alpha = exact mask), listed lazily and decoded on demand into an LRU
+    cache.
 
-    ``split`` ("train"/"val"/"test"/"all") keeps only the sprites whose ``category/file`` hash falls in
-    that split (70/15/15), so validation/test damage shapes are never seen in training.
-    Sprites are stored cropped to their alpha bounding box, as uint8.
+    ``split`` ("train"/"val"/"test"/"all") keeps only the sprites whose ``category/file`` hash falls
+    in that split (70/15/15), so validation/test damage shapes are never seen in training. Sprites
+    are stored cropped to their alpha bounding box, as uint8.
     """
 
     def __init__(self, root=None, split: str = "all", *, cache_mb: float = 256):
@@ -72,8 +74,9 @@ class OverlayBank:
     def _list(self) -> dict[str, list[Path]]:
         if self._files is None:
             if not self.root.is_dir():
-                raise FileNotFoundError(f"damage overlays not found at {self.root} (set UNSCRATCH_OVERLAYS "
-                                        "or pass root=; core/unscratch/train/README.md says how to get them)")
+                raise FileNotFoundError(f"damage overlays not found at {self.root} (set "
+                                        "UNSCRATCH_OVERLAYS or pass root=; "
+                                        "core/unscratch/train/README.md says how to get them)")
             files = {}
             for cat in SPRITE_KINDS:
                 folder = self.root / cat
@@ -112,7 +115,10 @@ class OverlayBank:
         im = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if im is None:
             raise OSError(f"cannot read sprite {path}")
-        a = im[:, :, 3] if im.ndim == 3 and im.shape[2] == 4 else (im if im.ndim == 2 else im[:, :, 0])
+        if im.ndim == 2:
+            a = im
+        else:
+            a = im[:, :, 3] if im.shape[2] == 4 else im[:, :, 0]
         if a.dtype != np.uint8:
             a = (a.astype(np.float32) * (255.0 / np.iinfo(a.dtype).max)).astype(np.uint8)
         ys, xs = np.nonzero(a > 6)
@@ -128,7 +134,8 @@ class OverlayBank:
                 self._cached -= old.nbytes
         return a
 
-    def sample(self, rng: np.random.Generator, category: str | None = None) -> tuple[str, np.ndarray]:
+    def sample(self, rng: np.random.Generator,
+               category: str | None = None) -> tuple[str, np.ndarray]:
         lists = self._list()
         if not lists:
             raise FileNotFoundError(f"no sprites in {self.root} for split {self.split!r}")

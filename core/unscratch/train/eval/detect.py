@@ -110,8 +110,8 @@ def _probabilities(method: str, images) -> tuple[list, float]:
 def eval_detect(n_per_photo: int = 3, size: int = 512, seed: int = 0, quick: bool = False,
                 photos: str = "auto") -> dict:
     """The simulator's test split, the simulator's families one at a time, and the independent
-    generator's damage (independent_damage) on `photos`, each with the threshold tuned on the simulator's
-    val split."""
+    generator's damage (independent_damage) on `photos`, each with the threshold tuned on the
+    simulator's val split."""
     detectors = {"classical (median diff.)": "classical"}
     if models.default_card("detect") is not None:
         detectors["unscratch model"] = "model"

@@ -1,12 +1,13 @@
 """An independent damage generator, for evaluation only: damage the simulator never drew.
 
-A test split made by the training simulator measures how well a network learnt the simulator. This module
-draws damage with its own code, shapes, widths, colours and opacity laws, written apart from
-`unscratch.train.simulate` (it neither reads nor imports it, nor the damage sprites): everything is drawn
-procedurally here. Training must never import this module.
+A test split made by the training simulator measures how well a network learnt the simulator. This
+module draws damage with its own code, shapes, widths, colours and opacity laws, written apart from
+`unscratch.train.simulate` (it neither reads nor imports it, nor the damage sprites): everything is
+drawn procedurally here. Training must never import this module.
 
-Every sample holds the damaged picture, the clean target, the exact mask (where the damage visibly changes
-the picture, after the scan's blur and before JPEG) and the family of each mask pixel, for recall per family.
+Every sample holds the damaged picture, the clean target, the exact mask (where the damage visibly
+changes the picture, after the scan's blur and before JPEG) and the family of each mask pixel, for
+recall per family.
 """
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ import cv2
 import numpy as np
 
 FAMILIES = ("scratch", "hair", "dust", "crack", "crease", "loss", "foxing", "scuff")
-VISIBLE = 0.035      # a pixel belongs to the mask when the damage moves some channel by at least this much
-SUPERSAMPLE = 4      # strokes are drawn this many times finer, then averaged down: anti-aliased coverage
-PAPER = ((0.97, 0.96, 0.92), (0.95, 0.91, 0.80), (0.99, 0.99, 0.97), (0.90, 0.85, 0.72))  # white to cream
+# a pixel belongs to the mask when the damage moves some channel by at least this much
+VISIBLE = 0.035
+# strokes are drawn this many times finer, then averaged down: anti-aliased coverage
+SUPERSAMPLE = 4
+# white to cream
+PAPER = ((0.97, 0.96, 0.92), (0.95, 0.91, 0.80), (0.99, 0.99, 0.97), (0.90, 0.85, 0.72))
 
 
 @dataclass
@@ -33,7 +37,7 @@ class Sample:
         return self.family == FAMILIES.index(name)
 
 
-# --- drawing primitives ------------------------------------------------------------------------------
+# --- drawing primitives ---------------------------------------------------------------------------
 def _stroke(shape, points: np.ndarray, widths) -> tuple[tuple[int, int], np.ndarray]:
     """Anti-aliased coverage (0..1) of a polyline with per-point width, as (top-left, patch): drawn
     SUPERSAMPLE times finer with round joints, then area-averaged."""
@@ -52,7 +56,8 @@ def _stroke(shape, points: np.ndarray, widths) -> tuple[tuple[int, int], np.ndar
     for i in range(len(pts) - 1):
         t = max(1, int(round(0.5 * (widths[i] + widths[i + 1]) * s)))
         cv2.line(canvas, tuple(map(int, pts[i])), tuple(map(int, pts[i + 1])), 255, t, cv2.LINE_8)
-    cov = cv2.resize(canvas.astype(np.float32) / 255, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    cov = cv2.resize(canvas.astype(np.float32) / 255, (x1 - x0, y1 - y0),
+                     interpolation=cv2.INTER_AREA)
     return (y0, x0), cov
 
 
@@ -66,7 +71,8 @@ def _polygon(shape, points: np.ndarray) -> tuple[tuple[int, int], np.ndarray]:
     s = SUPERSAMPLE
     canvas = np.zeros(((y1 - y0) * s, (x1 - x0) * s), np.uint8)
     cv2.fillPoly(canvas, [np.rint((points - (x0, y0)) * s).astype(np.int32)], 255, cv2.LINE_8)
-    cov = cv2.resize(canvas.astype(np.float32) / 255, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    cov = cv2.resize(canvas.astype(np.float32) / 255, (x1 - x0, y1 - y0),
+                     interpolation=cv2.INTER_AREA)
     return (y0, x0), cov
 
 
@@ -103,7 +109,8 @@ def _dark(rng) -> np.ndarray:
 
 
 class _Canvas:
-    """The picture being damaged, and per family the strongest coverage so far (for the family labels)."""
+    """The picture being damaged, and per family the strongest coverage so far (for the family
+    labels)."""
 
     def __init__(self, clean: np.ndarray, opaque: bool = False):
         self.img, self.opaque = clean.copy(), opaque
@@ -129,9 +136,10 @@ class _Canvas:
         np.maximum(s, np.abs(offset) * 4, out=s)
 
 
-# --- the families ------------------------------------------------------------------------------------
+# --- the families ---------------------------------------------------------------------------------
 def _curve(rng, size: int, length: float, bend: float) -> np.ndarray:
-    """A long line through the crop: a circular arc (bend 0 = straight) with a slow sideways wander."""
+    """A long line through the crop: a circular arc (bend 0 = straight) with a slow sideways
+    wander."""
     c = rng.uniform(0.1, 0.9, 2) * size
     theta = rng.uniform(0, np.pi)
     t = np.linspace(-length / 2, length / 2, max(8, int(length / 3)))
@@ -152,7 +160,8 @@ def draw_scratch(cv: _Canvas, rng) -> None:
     width = rng.choice([rng.uniform(1, 2), rng.uniform(2, 6)], p=[0.6, 0.4])
     widths = width * (0.6 + 0.4 * _smooth_noise(len(pts), rng, 25))
     colour = _bright(rng) if rng.random() < 0.6 else _dark(rng)
-    along = np.clip(_smooth_noise(len(pts), rng, 30) * 1.6 - 0.1, 0, 1)  # fades and breaks along its length
+    # fades and breaks along its length
+    along = np.clip(_smooth_noise(len(pts), rng, 30) * 1.6 - 0.1, 0, 1)
     op = 1.0 if cv.opaque else _opacity(rng)
     along = np.ones_like(along) if cv.opaque else along
     for i in range(0, len(pts) - 1, 6):       # piecewise, so the opacity follows `along`
@@ -169,7 +178,8 @@ def draw_hair(cv: _Canvas, rng) -> None:
     p = rng.uniform(0, 1, 2) * (w, h)
     pts = [p]
     for _ in range(n):
-        curv = 0.94 * curv + rng.normal(0, 0.025)  # curvature drifts: bends, curls, now and then a loop
+        # curvature drifts: bends, curls, now and then a loop
+        curv = 0.94 * curv + rng.normal(0, 0.025)
         ang += curv
         p = p + 1.5 * np.array([np.cos(ang), np.sin(ang)])
         pts.append(p)
@@ -184,7 +194,8 @@ def draw_dust(cv: _Canvas, rng) -> None:
     dark = rng.random() < 0.6
     for _ in range(int(rng.integers(3, 40))):
         r = float(np.exp(rng.uniform(np.log(0.6), np.log(9))))
-        outline = _jagged_outline(rng.uniform(0, 1, 2) * (w, h), r, rng, n=max(6, int(4 * r)), rough=0.5)
+        outline = _jagged_outline(rng.uniform(0, 1, 2) * (w, h), r, rng, n=max(6, int(4 * r)),
+                                  rough=0.5)
         at, cov = _polygon((h, w), outline)
         cv.paint("dust", at, cov, _dark(rng) if dark else _bright(rng), rng.uniform(0.5, 1.0))
 
@@ -217,8 +228,10 @@ def draw_crack(cv: _Canvas, rng) -> None:
     for pts, widths in branches:
         at, cov = _stroke((h, w), pts, widths)
         cv.paint("crack", at, cov, colour, op)
-        for j in np.flatnonzero(rng.random(len(pts)) < 0.02):   # flakes of emulsion lost along the crack
-            at, cov = _polygon((h, w), _jagged_outline(pts[j], rng.uniform(2, 6), rng, n=10, rough=0.6))
+        # flakes of emulsion lost along the crack
+        for j in np.flatnonzero(rng.random(len(pts)) < 0.02):
+            at, cov = _polygon((h, w),
+                               _jagged_outline(pts[j], rng.uniform(2, 6), rng, n=10, rough=0.6))
             cv.paint("crack", at, cov, colour, op)
 
 
@@ -256,7 +269,8 @@ def draw_loss(cv: _Canvas, rng) -> None:
         cx, cy = rng.choice([0, w]), rng.choice([0, h])
         a, b = rng.uniform(0.1, 0.4) * w, rng.uniform(0.1, 0.4) * h
         t = np.linspace(0, 1, 30)
-        edge = np.stack([cx + (1 - t) * a * (1 if cx == 0 else -1), cy + t * b * (1 if cy == 0 else -1)], 1)
+        edge = np.stack([cx + (1 - t) * a * (1 if cx == 0 else -1),
+                         cy + t * b * (1 if cy == 0 else -1)], 1)
         edge += rng.normal(0, 0.025 * (a + b), edge.shape) * np.sin(np.pi * t)[:, None]
         outline = np.vstack([[cx, cy], edge])
     else:
@@ -265,8 +279,10 @@ def draw_loss(cv: _Canvas, rng) -> None:
     at, cov = _polygon((h, w), outline)
     if cov.size == 0:
         return
-    paper = _bright(rng) if rng.random() < 0.8 else np.array([0.45, 0.40, 0.33]) * rng.uniform(0.8, 1.2)
-    texture = paper[None, None, :] * (1 + rng.normal(0, 0.02, cov.shape)[:, :, None]).astype(np.float32)
+    paper = (_bright(rng) if rng.random() < 0.8
+             else np.array([0.45, 0.40, 0.33]) * rng.uniform(0.8, 1.2))
+    grain = (1 + rng.normal(0, 0.02, cov.shape)[:, :, None]).astype(np.float32)
+    texture = paper[None, None, :] * grain
     cv.paint("loss", at, cov, np.clip(texture, 0, 1), 1.0)
 
 
@@ -308,18 +324,21 @@ def draw_scuff(cv: _Canvas, rng) -> None:
 
 DRAW = {"scratch": draw_scratch, "hair": draw_hair, "dust": draw_dust, "crack": draw_crack,
         "crease": draw_crease, "loss": draw_loss, "foxing": draw_foxing, "scuff": draw_scuff}
-COUNT = {"scratch": (1, 6), "hair": (1, 4), "dust": (1, 3), "crack": (1, 3), "crease": (1, 2), "loss": (1, 2),
+COUNT = {"scratch": (1, 6), "hair": (1, 4), "dust": (1, 3), "crack": (1, 3), "crease": (1, 2),
+         "loss": (1, 2),
          "foxing": (1, 3), "scuff": (1, 3)}    # how many of each a crop that has the family gets
 
 
-# --- the photo's own look, on clean and damaged alike ----------------------------------------------
+# --- the photo's own look, on clean and damaged alike ---------------------------------------------
 def old_look(img: np.ndarray, rng) -> np.ndarray:
-    """Sometimes monochrome or toned, faded, grainy: the prints people restore. Part of the clean target."""
+    """Sometimes monochrome or toned, faded, grainy: the prints people restore. Part of the clean
+    target."""
     out = img
     r = rng.random()
     if r < 0.45:
         luma = out @ np.array([0.3, 0.59, 0.11], np.float32)
-        tone = [(1, 1, 1), (1.08, 0.95, 0.78), (0.9, 0.97, 1.08), (1.02, 0.98, 0.92)][rng.integers(4)]
+        tones = [(1, 1, 1), (1.08, 0.95, 0.78), (0.9, 0.97, 1.08), (1.02, 0.98, 0.92)]
+        tone = tones[rng.integers(4)]
         out = np.clip(luma[:, :, None] * np.array(tone, np.float32), 0, 1)
     if rng.random() < 0.4:
         lo, hi = rng.uniform(0, 0.15), rng.uniform(0.8, 1.0)
@@ -331,10 +350,12 @@ def old_look(img: np.ndarray, rng) -> np.ndarray:
     return np.clip(out, 0, 1).astype(np.float32)
 
 
-def damage(clean: np.ndarray, rng, families=None, *, jpeg: bool = True, opaque: bool = False) -> Sample:
+def damage(clean: np.ndarray, rng, families=None, *, jpeg: bool = True,
+           opaque: bool = False) -> Sample:
     """Damage `clean` (HxWx3 float32 in [0, 1], already given its look) with some of `families`
-    (default: one to three of them at random); then the scan's blur on both, JPEG on the damaged only.
-    `opaque`: scratches and cracks fully opaque along their whole length (the ghost-line check)."""
+    (default: one to three of them at random); then the scan's blur on both, JPEG on the damaged
+    only. `opaque`: scratches and cracks fully opaque along their whole length (the ghost-line
+    check)."""
     families = list(FAMILIES if families is None else families)
     if len(families) > 1:
         n = int(rng.integers(1, min(3, len(families)) + 1))
@@ -364,13 +385,16 @@ def _jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1].astype(np.float32) / 255
 
 
-# --- sets of samples -------------------------------------------------------------------------------
+# --- sets of samples ------------------------------------------------------------------------------
 def eval_photos(source: str = "auto") -> list:
-    """The photos to damage: a folder, or a split of the photo pool. "auto" takes the pool's eval-only
-    held-out photos (pool.HOLDOUT) when it has them, else its test split (never trained on)."""
+    """The photos to damage: a folder, or a split of the photo pool. "auto" takes the pool's
+    eval-only held-out photos (pool.HOLDOUT) when it has them, else its test split (never trained
+    on)."""
     from pathlib import Path
+
     from .. import pool
-    holdout = getattr(pool, "HOLDOUT", None)  # the pool's eval-only split of held-out sources, if any
+    # the pool's eval-only split of held-out sources, if any
+    holdout = getattr(pool, "HOLDOUT", None)
     if source not in ("auto", "all", holdout) + tuple(getattr(pool, "SPLITS", ())):
         folder = Path(source)
         if not folder.is_dir():
@@ -388,7 +412,8 @@ def _crop(photo: np.ndarray, size: int, rng) -> np.ndarray:
     s = rng.uniform(0.5, 1.0)
     h, w = photo.shape[:2]
     if min(h, w) * s >= 64:
-        photo = cv2.resize(photo, (max(1, int(w * s)), max(1, int(h * s))), interpolation=cv2.INTER_AREA)
+        photo = cv2.resize(photo, (max(1, int(w * s)), max(1, int(h * s))),
+                           interpolation=cv2.INTER_AREA)
     h, w = photo.shape[:2]
     c = min(size, h, w)
     y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
@@ -400,8 +425,8 @@ def _load(path) -> np.ndarray:
     return pool.load_photo(path)
 
 
-def make_samples(photos, n_per_photo: int, size: int, seed: int, families=None, *, jpeg: bool = True,
-                 opaque: bool = False, progress=None) -> list[Sample]:
+def make_samples(photos, n_per_photo: int, size: int, seed: int, families=None, *,
+                 jpeg: bool = True, opaque: bool = False, progress=None) -> list[Sample]:
     """Deterministic damaged crops: the same photos, seed and arguments give the same samples."""
     which = 0 if families is None else sum(FAMILIES.index(f) + 1 for f in families)
     rng = np.random.default_rng([seed, 4242, which])
@@ -415,11 +440,13 @@ def make_samples(photos, n_per_photo: int, size: int, seed: int, families=None, 
 
 
 def clean_samples(photos, size: int, seed: int) -> list[np.ndarray]:
-    """Undamaged crops with the same looks (toning, fading, grain, JPEG): what must not be marked."""
+    """Undamaged crops with the same looks (toning, fading, grain, JPEG): what must not be
+    marked."""
     rng = np.random.default_rng([seed, 4243])
     out = []
     for path in photos:
-        img = old_look(_crop(_load(path) if not isinstance(path, np.ndarray) else path, 2 * size, rng), rng)
+        img = old_look(_crop(_load(path) if not isinstance(path, np.ndarray) else path, 2 * size,
+                             rng), rng)
         if rng.random() < 0.6:
             img = _jpeg(img, int(rng.integers(55, 95)))
         out.append(img)
@@ -435,16 +462,18 @@ def preview(path, seed: int = 0, size: int = 256) -> None:
         row = []
         for k in range(2):
             s = damage(base, np.random.default_rng([seed, i, k]), [fam], jpeg=False)
-            row += [s.damaged, np.dstack([s.mask.astype(np.float32)] * 3), np.ones((size, 6, 3), np.float32)]
+            row += [s.damaged, np.dstack([s.mask.astype(np.float32)] * 3),
+                    np.ones((size, 6, 3), np.float32)]
         rows += [np.hstack(row), np.ones((6, len(row) // 3 * (2 * size + 6), 3), np.float32)]
     sheet = np.ascontiguousarray(np.rint(np.vstack(rows)[:, :, ::-1] * 255).astype(np.uint8))
     for i, fam in enumerate(FAMILIES):
-        cv2.putText(sheet, fam, (4, i * (size + 6) + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (40, 40, 230), 1,
-                    cv2.LINE_AA)
+        cv2.putText(sheet, fam, (4, i * (size + 6) + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (40, 40, 230), 1, cv2.LINE_AA)
     ok, buf = cv2.imencode(str(path)[-4:], sheet)
     open(path, "wb").write(buf.tobytes())
 
 
-if __name__ == "__main__":  # python -m unscratch.train.eval.independent_damage OUT.png [SEED]: the preview sheet
+# python -m unscratch.train.eval.independent_damage OUT.png [SEED]: the preview sheet
+if __name__ == "__main__":
     import sys
     preview(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)

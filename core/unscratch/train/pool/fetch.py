@@ -12,15 +12,26 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import cv2
 import numpy as np
 
-from .cache import (ALL_SPLITS, CACHE_JPEG_QUALITY, EXPORT_JPEG_QUALITY, EXPORT_MAX_SIDE,
-                       MANIFEST_VERSION, MAX_SIDE, _cache, _write_json, describe, read_manifest,
-                       read_split, write_split)
+from .cache import (
+    ALL_SPLITS,
+    CACHE_JPEG_QUALITY,
+    EXPORT_JPEG_QUALITY,
+    EXPORT_MAX_SIDE,
+    MANIFEST_VERSION,
+    MAX_SIDE,
+    _cache,
+    _write_json,
+    describe,
+    read_manifest,
+    read_split,
+    write_split,
+)
 from .sources import _IMAGE_EXTS, _WHEEL_PLATFORM, _WHEEL_PREFIX, SOURCES, PoolError, Source
 
 # ------------------------------------------------------------------------------------------- tools

@@ -13,7 +13,7 @@ import numpy as np
 
 from .sources import PoolError
 
-_READ_CACHE: "OrderedDict[str, np.ndarray]" = OrderedDict()
+_READ_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
 _READ_CACHE_BYTES = 0
 _READ_CACHE_LIMIT = int(os.environ.get("UNSCRATCH_PHOTO_CACHE_MB", "512")) * (1 << 20)
 _READ_LOCK = threading.Lock()

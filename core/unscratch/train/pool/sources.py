@@ -12,9 +12,9 @@ import pickle
 import re
 import struct
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import cv2
 import numpy as np
