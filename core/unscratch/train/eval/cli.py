@@ -5,9 +5,9 @@ import json
 import sys
 
 from ... import models
-from .real import REAL_SIDE, eval_real
 from .cases import QUICK
 from .detect import TOLERANCE_PX, eval_detect
+from .real import REAL_SIDE, eval_real
 from .restore import eval_restore
 
 
@@ -111,8 +111,8 @@ def main(argv=None) -> int:
     elif "simulator families" in res:
         print("simulator's families: " + res["simulator families"])
     ind = res["independent"]
-    print(f"\nINDEPENDENT damage (independent_damage, not the simulator): {ind['n_images']} crops of "
-          f"{ind['photos']} photos"
+    print("\nINDEPENDENT damage (independent_damage, not the simulator): "
+          f"{ind['n_images']} crops of {ind['photos']} photos"
           + (f", {ind['n_clean_images']} clean crops, {ind['n_per_family']} crops per family "
              "alone; each detector's own thresholds (as shipped)" if args.what == "detect"
              else ", true masks"))

@@ -13,9 +13,9 @@ from ...classical import ClassicalInpainter
 from ...metrics import psnr, ssim_map
 from .. import pool, simulate
 from . import independent_damage as ed
-from .real import _write_sheet
 from .cases import QUICK, Case, _each, clean_crops, make_cases
 from .detect import tolerant_prf
+from .real import _write_sheet
 
 
 # --- restoration ---------------------------------------------------------------------------------
@@ -169,8 +169,8 @@ def eval_fill(cases, seed: int) -> dict:
 def eval_restore(n_per_photo: int = 1, size: int = 512, seed: int = 0, quick: bool = False,
                  photos: str = "auto", crops: str | None = None) -> dict:
     """The simulator's test split with oracle masks, fill mode, the full pipeline; then the same on
-    the independent generator's damage (independent_damage) on `photos`; `crops`: write a sheet of opaque
-    scratches after each method there."""
+    the independent generator's damage (independent_damage) on `photos`; `crops`: write a sheet of
+    opaque scratches after each method there."""
     few = (lambda xs: xs[:QUICK["photos"]]) if quick else (lambda xs: xs)
     cases = make_cases("test", n_per_photo, size, seed, jpeg=False,
                        photos=few(pool.photo_paths("test")))
