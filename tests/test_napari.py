@@ -18,12 +18,18 @@ import pytest
 
 napari = pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
-if not os.environ.get("DISPLAY"):  # vispy needs GL through an X server, even with QT_QPA_PLATFORM=offscreen
-    pytest.skip("no X display: napari needs Xvfb (run napari_plugin/provision.sh; pytest-xvfb then starts it)",
+# vispy needs GL through an X server, even with QT_QPA_PLATFORM=offscreen
+if not os.environ.get("DISPLAY"):
+    pytest.skip("no X display: napari needs Xvfb (run napari_plugin/provision.sh; pytest-xvfb "
+                "then starts it)",
                 allow_module_level=True)
 
 from napari.layers import Image, Labels  # noqa: E402
-from napari.utils.notifications import ErrorNotification, NotificationSeverity, notification_manager  # noqa: E402
+from napari.utils.notifications import (  # noqa: E402
+    ErrorNotification,
+    NotificationSeverity,
+    notification_manager,
+)
 
 import unscratch  # noqa: E402
 import unscratch.api  # noqa: E402
@@ -34,9 +40,10 @@ H, W = 40, 56
 PLUGIN = "unscratch"
 
 
-# --- fixtures and helpers ----------------------------------------------------------------------
+# --- fixtures and helpers -------------------------------------------------------------------------
 def scratched(dtype=np.uint8, channels=0, seed=0):
-    """A smooth gradient with a bright 1-px vertical scratch at column 20 and a dark speck at (30, 44)."""
+    """A smooth gradient with a bright 1-px vertical scratch at column 20 and a dark speck at
+    (30, 44)."""
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
     base = 0.35 + 0.2 * (xx / W) + 0.1 * (yy / H)
     img = np.repeat(base[:, :, None], max(channels, 1), axis=2)
@@ -75,10 +82,11 @@ def layers_of(viewer, kind):
 
 
 def outputs(viewer, kind):
-    return [layer for layer in viewer.layers if layer.metadata.get("unscratch", {}).get("output") == kind]
+    return [layer for layer in viewer.layers
+            if layer.metadata.get("unscratch", {}).get("output") == kind]
 
 
-# --- discovery ---------------------------------------------------------------------------------
+# --- discovery ------------------------------------------------------------------------------------
 def test_discovered_through_npe2_entry_point():
     import npe2
 
@@ -113,7 +121,7 @@ def test_sample_data_opens_damaged_photo(make_napari_viewer):
     assert isinstance(viewer.layers["sample true defects"], Labels)
 
 
-# --- detect ------------------------------------------------------------------------------------
+# --- detect ---------------------------------------------------------------------------------------
 def test_detect_makes_editable_labels_with_provenance(make_napari_viewer):
     viewer = make_napari_viewer()
     img = scratched()
@@ -174,7 +182,7 @@ def test_threshold_slider_rethresholds_without_running_detector(make_napari_view
     assert labels.data.sum() >= n_before
 
 
-# --- restore -----------------------------------------------------------------------------------
+# --- restore --------------------------------------------------------------------------------------
 def test_edit_labels_then_restore(make_napari_viewer):
     viewer = make_napari_viewer()
     img = scratched(channels=3)
@@ -206,10 +214,12 @@ def test_edit_labels_then_restore(make_napari_viewer):
     for y, x in zip(ys, xs):
         far[max(0, y - 5):y + 6, max(0, x - 5):x + 6] = False
     assert not changed[far].any()
-    assert np.array_equal(diff.data, np.abs(restored.data.astype(int) - img.astype(int)).max(axis=2))
+    assert np.array_equal(diff.data,
+                          np.abs(restored.data.astype(int) - img.astype(int)).max(axis=2))
     info = restored.metadata["unscratch"]
     assert info["operation"] == "restore" and info["parameters"]["mask_layer"] == labels.name
-    assert info["inpainter"]["name"] and info["detector"]["name"] and info["version"] == unscratch.__version__
+    assert info["inpainter"]["name"] and info["detector"]["name"]
+    assert info["version"] == unscratch.__version__
     assert info["threshold"] == pytest.approx(det.threshold.value)
 
 
@@ -260,8 +270,9 @@ def test_region_from_labels_and_fill_mode(make_napari_viewer):
     assert restored[30, 44].min() > 60, "filled from the bright surroundings"
 
 
-# --- dtypes ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("dtype,channels", [(np.uint16, 0), (np.uint16, 3), (np.float32, 3), (np.uint8, 4),
+# --- dtypes ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype,channels", [(np.uint16, 0), (np.uint16, 3), (np.float32, 3),
+                                            (np.uint8, 4),
                                             (np.float64, 0)])
 def test_dtype_and_channels_preserved(make_napari_viewer, dtype, channels):
     viewer = make_napari_viewer()
@@ -285,11 +296,13 @@ def test_dtype_and_channels_preserved(make_napari_viewer, dtype, channels):
 
 
 def test_restored_channel_is_shown_as_its_original(make_napari_viewer):
-    """A channel of a multichannel view (additive, its own colormap, gamma, opacity) is restored into a
-    layer shown the same way, so it does not cover the other channels."""
+    """A channel of a multichannel view (additive, its own colormap, gamma, opacity) is restored
+    into a layer shown the same way, so it does not cover the other channels."""
     viewer = make_napari_viewer()
-    viewer.add_image(np.full((H, W), 0.3, np.float32), name="other channel", colormap="magenta", blending="additive")
-    scan = viewer.add_image(scratched(np.float32), name="scan", colormap="green", blending="additive",
+    viewer.add_image(np.full((H, W), 0.3, np.float32), name="other channel", colormap="magenta",
+                     blending="additive")
+    scan = viewer.add_image(scratched(np.float32), name="scan", colormap="green",
+                            blending="additive",
                             gamma=0.7, opacity=0.8)
     det = dock(viewer, "Detect scratches")
     det.image.value = scan
@@ -309,7 +322,8 @@ def test_tiff_reader_writer_keep_16_bit(make_napari_viewer, tmp_path):
     src = tmp_path / "scan16.tif"
     io.write(src, img)
     layers = viewer.open(str(src), plugin=PLUGIN)
-    assert layers[0].data.dtype == np.uint16 and layers[0].rgb and np.array_equal(layers[0].data, img)
+    assert layers[0].data.dtype == np.uint16 and layers[0].rgb
+    assert np.array_equal(layers[0].data, img)
     rest = dock(viewer, "Restore selection")
     rest.image.value = layers[0]
     restored = run(rest)["restored"]
@@ -317,7 +331,8 @@ def test_tiff_reader_writer_keep_16_bit(make_napari_viewer, tmp_path):
     saved = napari.save_layers(str(tmp_path / "restored.tif"), [restored], plugin=PLUGIN)
     back = io.read(saved[0])
     assert back.dtype == np.uint16 and np.array_equal(back, restored.data)
-    mask_path = napari.save_layers(str(tmp_path / "mask.tif"), [outputs(viewer, "difference")[0]], plugin=PLUGIN)
+    mask_path = napari.save_layers(str(tmp_path / "mask.tif"), [outputs(viewer, "difference")[0]],
+                                   plugin=PLUGIN)
     assert io.read(mask_path[0]).dtype == np.uint16
     # an edited mask saved as a TIFF mask
     viewer.add_labels((restored.data[..., 0] != img[..., 0]).astype(np.uint8), name="m")
@@ -334,12 +349,14 @@ def test_rgbi_scan_opens_with_its_infrared_layer_and_detects_with_it(make_napari
     ir = np.full((H, W), 52000, np.uint16)
     ir[:, 20] = 20000        # the scratch blocks infrared
     ir[29:32, 43:46] = 15000  # so does the speck
-    ir[5:8, 5:8] = 30000     # dust on flat picture the network would not see (it is not in the colour planes)
+    # dust on flat picture the network would not see (it is not in the colour planes)
+    ir[5:8, 5:8] = 30000
     src = tmp_path / "film.tif"
     tifffile.imwrite(src, np.dstack([img, ir]), photometric="rgb", extrasamples=("unspecified",))
     layers = viewer.open(str(src), plugin=PLUGIN)
     scan, infrared = viewer.layers["film"], viewer.layers["film infrared"]
-    assert scan.rgb and scan.data.shape == (H, W, 3) and np.array_equal(scan.data, img)  # not RGBA: no alpha
+    # not RGBA: no alpha
+    assert scan.rgb and scan.data.shape == (H, W, 3) and np.array_equal(scan.data, img)
     assert not infrared.visible and np.array_equal(infrared.data, ir) and len(layers) == 2
     det = dock(viewer, "Detect scratches")
     det.image.value = scan
@@ -358,7 +375,7 @@ def test_rgbi_scan_opens_with_its_infrared_layer_and_detects_with_it(make_napari
     assert_error_notification(n0, "infrared layer 'wrong'", "does not match")
 
 
-# --- stacks and dask ---------------------------------------------------------------------------
+# --- stacks and dask ------------------------------------------------------------------------------
 def test_stack_current_slice_then_all_slices(make_napari_viewer):
     viewer = make_napari_viewer()
     stack = np.stack([scratched(), scratched(), scratched()])
@@ -417,7 +434,8 @@ def test_dask_stack_is_processed_lazily_slice_by_slice(make_napari_viewer):
         return scratched()
 
     n = 6
-    lazy = da.stack([da.from_delayed(dask.delayed(load)(i), shape=(H, W), dtype=np.uint8) for i in range(n)])
+    lazy = da.stack([da.from_delayed(dask.delayed(load)(i), shape=(H, W), dtype=np.uint8)
+                     for i in range(n)])
     viewer = make_napari_viewer()
     viewer.add_image(lazy, name="lazy", contrast_limits=(0, 255))
     viewer.dims.set_current_step(0, 4)
@@ -440,8 +458,10 @@ def test_one_large_dask_image_is_read_tile_by_tile(make_napari_viewer, monkeypat
     whole), the restored and difference layers stay lazy, and they equal the in-memory result."""
     da = pytest.importorskip("dask.array")
     rng = np.random.default_rng(3)
-    big = np.rint(np.clip(0.45 + 0.1 * rng.standard_normal((1700, 1800)), 0, 1) * 255).astype(np.uint8)
-    big = np.clip(cv2_blur(big), 0, 255).astype(np.uint8)  # larger than the detector's 1536-px tiles
+    noise = 0.45 + 0.1 * rng.standard_normal((1700, 1800))
+    big = np.rint(np.clip(noise, 0, 1) * 255).astype(np.uint8)
+    # larger than the detector's 1536-px tiles
+    big = np.clip(cv2_blur(big), 0, 255).astype(np.uint8)
     big[:, 900:902] = 250  # a long scratch across every tile row
     big[300:304, 100:104] = 5
     keep = big.copy()
@@ -468,13 +488,14 @@ def test_one_large_dask_image_is_read_tile_by_tile(make_napari_viewer, monkeypat
     assert reads and max(area for area, _ in reads) < big.size
     expected = unscratch.restore(keep, labels.data > 0)
     np.testing.assert_array_equal(np.asarray(restored.data), expected)
-    np.testing.assert_array_equal(np.asarray(diff.data), np.abs(expected.astype(int) - keep).astype(np.uint8))
+    np.testing.assert_array_equal(np.asarray(diff.data),
+                                  np.abs(expected.astype(int) - keep).astype(np.uint8))
     assert np.array_equal(big, keep)
 
 
 def test_chunked_dask_rgb_float64_keeps_untouched_pixels_exact(make_napari_viewer):
-    """On a whole image the detector's sure defects are repaired: conftest's photo-like scratch (the tiny
-    straight-line image above is picture structure to the detector, not damage)."""
+    """On a whole image the detector's sure defects are repaired: conftest's photo-like scratch
+    (the tiny straight-line image above is picture structure to the detector, not damage)."""
     from conftest import photo_scratched
     da = pytest.importorskip("dask.array")
     damaged, clean, _ = photo_scratched(128, 160, 3, np.float32)
@@ -487,7 +508,8 @@ def test_chunked_dask_rgb_float64_keeps_untouched_pixels_exact(make_napari_viewe
     assert isinstance(out["restored"].data, da.Array) and restored.dtype == np.float64
     changed = (restored != img).any(axis=2)
     assert changed[scratch].all() and changed.mean() < 0.5
-    assert np.array_equal(restored[~changed], img[~changed]), "untouched pixels keep their float64 value"
+    assert np.array_equal(restored[~changed], img[~changed]), \
+        "untouched pixels keep their float64 value"
     assert np.asarray(out["difference"].data)[scratch].min() > 0.2
 
 
@@ -496,7 +518,7 @@ def cv2_blur(img):
     return cv2.GaussianBlur(img, (0, 0), 2)
 
 
-# --- cancel and bad input ----------------------------------------------------------------------
+# --- cancel and bad input -------------------------------------------------------------------------
 class SlowDetector(unscratch.classical.ClassicalDetector):
     tile, overlap = 16, 4
     calls = 0
@@ -511,7 +533,8 @@ def test_cancel_stops_the_worker(make_napari_viewer, monkeypatch, qtbot):
     SlowDetector.calls = 0
     monkeypatch.setattr(unscratch.api, "get_detector", lambda method="auto": SlowDetector())
     viewer = make_napari_viewer()
-    big = np.tile(scratched(), (4, 3))  # 160 x 168 -> about 200 tiles of 16 px, ~6 s if not cancelled
+    # 160 x 168 -> about 200 tiles of 16 px, ~6 s if not cancelled
+    big = np.tile(scratched(), (4, 3))
     viewer.add_image(big, name="big")
     det = dock(viewer, "Detect scratches")
     n0 = len(notification_manager.records)
@@ -584,13 +607,15 @@ def test_error_inside_worker_is_a_notification(make_napari_viewer):
     n0 = len(notification_manager.records)
     assert det() == {}
     assert_error_notification(n0, "int32")
-    viewer.add_image(scratched(np.float32) * 4000, name="counts")  # float outside [0, 1]: refused, not clipped
+    # float outside [0, 1]: refused, not clipped
+    viewer.add_image(scratched(np.float32) * 4000, name="counts")
     det.image.value = viewer.layers["counts"]
     n2 = len(notification_manager.records)
     assert det() == {}
     assert_error_notification(n2, "[0, 1]")
     viewer.add_image(scratched(), name="scan")
-    viewer.add_shapes([rect(50, 70, 60, 80)], shape_type="rectangle", name="off")  # outside the image
+    # outside the image
+    viewer.add_shapes([rect(50, 70, 60, 80)], shape_type="rectangle", name="off")
     det.image.value = viewer.layers["scan"]
     det.region.value = viewer.layers["off"]
     n1 = len(notification_manager.records)
@@ -598,7 +623,7 @@ def test_error_inside_worker_is_a_notification(make_napari_viewer):
     assert_error_notification(n1, "selects no pixels")
 
 
-# --- metrics -----------------------------------------------------------------------------------
+# --- metrics --------------------------------------------------------------------------------------
 def test_metrics_readout(make_napari_viewer):
     from unscratch import metrics
     viewer = make_napari_viewer()
@@ -606,7 +631,8 @@ def test_metrics_readout(make_napari_viewer):
     # keep it small: a crop of the sample
     for name in ("damaged sample", "sample reference"):
         viewer.layers[name].data = viewer.layers[name].data[200:264, 200:280].copy()
-    viewer.layers["sample true defects"].data = viewer.layers["sample true defects"].data[200:264, 200:280].copy()
+    truth = viewer.layers["sample true defects"]
+    truth.data = truth.data[200:264, 200:280].copy()
     det = dock(viewer, "Detect scratches")
     det.image.value = viewer.layers["damaged sample"]
     run(det)
@@ -628,7 +654,7 @@ def test_metrics_readout(make_napari_viewer):
     assert_error_notification(n0, "must match")
 
 
-# --- issue 23: a selection means "the damage is here"; the mask the user sees is the mask repaired -----
+# --- a selection means "the damage is here"; the mask the user sees is the mask repaired ----------
 def test_restore_with_a_region_repairs_a_damaged_photo(make_napari_viewer):
     from conftest import PHOTO_RECT, damaged_photo
 
@@ -638,14 +664,17 @@ def test_restore_with_a_region_repairs_a_damaged_photo(make_napari_viewer):
     x, y, w, h = PHOTO_RECT
     viewer.add_shapes([rect(y, x, y + h - 1, x + w - 1)], shape_type="rectangle", name="sel")
     rest = dock(viewer, "Restore selection")
-    assert rest.sensitivity.value == pytest.approx(unscratch.api.get_detector("auto").threshold)  # in use
+    # in use
+    assert rest.sensitivity.value == pytest.approx(unscratch.api.get_detector("auto").threshold)
     rest.region.value = viewer.layers["sel"]
     restored = run(rest)["restored"].data
     inside = np.zeros(photo.shape[:2], bool)
     inside[y:y + h, x:x + w] = True
     assert np.array_equal(restored[~inside], photo[~inside])
-    before, after = (float(np.abs(a[inside].astype(float) - clean[inside]).mean()) for a in (photo, restored))
-    print(f"napari Restore with a region on the photo: mean error inside {before:.2f} -> {after:.2f} "
+    before, after = (float(np.abs(a[inside].astype(float) - clean[inside]).mean())
+                     for a in (photo, restored))
+    print(f"napari Restore selection with a region on the photo: mean error inside {before:.2f} "
+          f"-> {after:.2f} "
           f"({100 * (1 - after / before):.0f} % lower)")
     assert after <= 0.8 * before, (before, after)
     n = int(np.any(restored != photo, axis=2).sum())
@@ -667,19 +696,22 @@ def test_detect_erase_restore_on_a_photo_and_nothing_left(make_napari_viewer):
     labels = run(dock(viewer, "Detect scratches"))["mask"]
     half = photo.shape[1] // 2
     assert labels.data[:, :half].sum() > 50
-    labels.data[:, :half] = 0                                     # the user erases the left half of the marks
+    # the user erases the left half of the marks
+    labels.data[:, :half] = 0
     labels.refresh()
     left = labels.data > 0
     rest = dock(viewer, "Restore selection")
     assert rest.mask.value is labels
     restored = run(rest)["restored"].data
-    assert np.array_equal(restored, unscratch.restore(photo, left))  # exactly the edited marks are repaired
+    # exactly the edited marks are repaired
+    assert np.array_equal(restored, unscratch.restore(photo, left))
     changed = np.any(restored != photo, axis=2)
     near = cv2.dilate(left.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0
-    # most marks change. Not > 0.95 since the broadened detector (165c3c2): it also marks the damage's
-    # intact soft edge, and the shipped restorer's gate keeps ~5% of the marked damage on this photo's
-    # light backdrop (a restorer matter; the repair is the API's, checked exactly above)
-    assert changed[left].mean() > 0.8 and not changed[~near].any() and not changed[:, :half - 5].any()
+    # most marks change, not all: the detector also marks the damage's intact soft edge, and the
+    # shipped restorer's gate keeps ~5% of the marked damage on this photo's light backdrop (a
+    # restorer matter; the repair is the API's, checked exactly above)
+    assert changed[left].mean() > 0.8
+    assert not changed[~near].any() and not changed[:, :half - 5].any()
     said = f"Repaired {int(changed.sum())} pixels using marks from layer '{labels.name}'"
     assert rest.status.value.startswith(said), rest.status.value
     # every mark erased: refused with what to do before anything runs, and no layer is added
@@ -706,7 +738,7 @@ def test_nothing_repaired_adds_no_layer(make_napari_viewer):
     assert "lower the sensitivity" in rest.status.value
 
 
-# --- issue 28: the marks are the workflow; edits and repairs add up ---------------------------------
+# --- the marks are the workflow; edits and repairs add up -----------------------------------------
 def shapes_plane(viewer, layer, image):
     """The pixels a Shapes layer selects in `image`'s grid (as the plug-in rasterises it)."""
     from unscratch_napari._layers import image_source, selection_planes

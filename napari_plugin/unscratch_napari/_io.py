@@ -1,8 +1,8 @@
 """TIFF reader and writers that keep the bit depth: uint8, uint16 and float stay what they are.
 
 Single images go through `unscratch.io` (atomic writes, ICC profile and resolution kept, planar and
-min-is-white TIFFs handled). A multi-page TIFF opens as a stack (leading axis = page) and a stack layer
-is saved as a multi-page TIFF.
+min-is-white TIFFs handled). A multi-page TIFF opens as a stack (leading axis = page) and a stack
+layer is saved as a multi-page TIFF.
 """
 from __future__ import annotations
 
@@ -50,8 +50,9 @@ def read_tiff(path) -> list:
     meta = {"unscratch": {"file": str(path), "dtype": str(data.dtype)}}
     layers = [(data, {"name": path.stem, "rgb": rgb, "metadata": meta}, "image")]
     if infrared is not None:
-        layers.append((infrared, {"name": f"{path.stem} infrared", "colormap": "gray", "visible": False,
-                                  "metadata": {"unscratch": dict(meta["unscratch"], infrared=True)}}, "image"))
+        about = {"unscratch": dict(meta["unscratch"], infrared=True)}
+        layers.append((infrared, {"name": f"{path.stem} infrared", "colormap": "gray",
+                                  "visible": False, "metadata": about}, "image"))
     return layers
 
 
@@ -74,11 +75,13 @@ def _write(path: Path, data: np.ndarray, colour: bool) -> None:
             pass
     photometric = "rgb" if colour else "minisblack"
     extrasamples = ("unassalpha",) if colour and data.shape[-1] == 4 else None
-    tifffile.imwrite(path, data, photometric=photometric, extrasamples=extrasamples, compression="zlib")
+    tifffile.imwrite(path, data, photometric=photometric, extrasamples=extrasamples,
+                     compression="zlib")
 
 
 def write_image(path: str, data, meta: dict) -> list[str]:
-    """npe2 writer hook for one image layer: TIFF in the layer's own dtype (a stack → multi-page)."""
+    """npe2 writer hook for one image layer: TIFF in the layer's own dtype (a stack →
+    multi-page)."""
     if isinstance(data, list):  # multiscale: the full-resolution level
         data = data[0]
     arr = np.asarray(data)
@@ -88,7 +91,8 @@ def write_image(path: str, data, meta: dict) -> list[str]:
 
 
 def write_labels(path: str, data, meta: dict) -> list[str]:
-    """npe2 writer hook for one labels layer (e.g. an edited mask): uint8 TIFF, uint16 if labels exceed 255."""
+    """npe2 writer hook for one labels layer (e.g. an edited mask): uint8 TIFF, uint16 if labels
+    exceed 255."""
     if isinstance(data, list):
         data = data[0]
     arr = np.asarray(data)

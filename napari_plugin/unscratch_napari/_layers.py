@@ -1,13 +1,13 @@
 """From napari layers to the planes `unscratch.detect/restore` take, and back to layer data.
 
 Everything here runs on the main thread except `ImageSource.plane`/`work_plane` and the patch
-overlays, which the worker calls: they only read the array captured when the job was prepared. A lazy
-(dask, zarr …) layer is never materialised: the core reads it tile by tile, restoration returns only the
-changed pixels (`unscratch.restore_patches`), and the restored and difference layers are dask arrays
-that overlay those pixels on the untouched input, chunk by chunk, as napari draws them.
+overlays, which the worker calls: they only read the array captured when the job was prepared. A
+lazy (dask, zarr …) layer is never materialised: the core reads it tile by tile, restoration returns
+only the changed pixels (`unscratch.restore_patches`), and the restored and difference layers are
+dask arrays that overlay those pixels on the untouched input, chunk by chunk, as napari draws them.
 
-Stacks: an image layer is (leading axes ..., H, W) for gray or (leading ..., H, W, C) with `rgb`.
-A *slice index* is the tuple of leading indices; a plain 2-D image has the single index ().
+Stacks: an image layer is (leading axes ..., H, W) for gray or (leading ..., H, W, C) with `rgb`. A
+*slice index* is the tuple of leading indices; a plain 2-D image has the single index ().
 """
 from __future__ import annotations
 
@@ -51,9 +51,10 @@ class ImageSource:
         return plane[index] if index else plane
 
     def work_plane(self, index: tuple):
-        """One slice as the core should read it: the ndarray for in-memory data; for lazy data a dask
-        array that the core computes tile by tile as it reads (float64 → float32 lazily). A slice that is
-        a single dask chunk is computed once instead: each tile would compute the whole chunk again."""
+        """One slice as the core should read it: the ndarray for in-memory data; for lazy data a
+        dask array that the core computes tile by tile as it reads (float64 → float32 lazily). A
+        slice that is a single dask chunk is computed once instead: each tile would compute the
+        whole chunk again."""
         if not self.lazy:
             return to_core(self.plane(index))
         plane = self.lazy_plane(index)
@@ -62,7 +63,8 @@ class ImageSource:
         if plane.dtype.kind == "f":
             import dask
 
-            _check_unit_range(*(float(v) for v in dask.compute(plane.min(), plane.max())))  # one streaming pass
+            # one streaming pass
+            _check_unit_range(*(float(v) for v in dask.compute(plane.min(), plane.max())))
             if plane.dtype == np.float64:
                 plane = plane.astype(np.float32)
         return plane
@@ -77,7 +79,8 @@ def image_source(layer) -> ImageSource:
     import napari.layers
 
     if layer is None:
-        raise InputError("no image layer: open an image (File › Open, or File › Open Sample › damaged sample) "
+        raise InputError("no image layer: open an image (File › Open, or File › Open Sample › "
+                         "damaged sample) "
                          "and choose it in the widget")
     if not isinstance(layer, napari.layers.Image):
         raise InputError(f"layer '{layer.name}' is a {type(layer).__name__} layer, not an image")
@@ -85,7 +88,8 @@ def image_source(layer) -> ImageSource:
     rgb = bool(layer.rgb)
     spatial = 3 if rgb else 2
     if data.ndim < spatial:
-        raise InputError(f"image '{layer.name}': data of shape {data.shape} has fewer than 2 spatial axes")
+        raise InputError(f"image '{layer.name}': data of shape {data.shape} has fewer than 2 "
+                         "spatial axes")
     lead = data.ndim - spatial
     shape = tuple(int(s) for s in data.shape)
     if 0 in shape:
@@ -98,7 +102,8 @@ def current_index(viewer, layer, src: ImageSource) -> tuple:
     if not src.leading:
         return ()
     pos = layer.world_to_data(viewer.dims.point)
-    return tuple(int(np.clip(round(float(p)), 0, n - 1)) for p, n in zip(pos[:len(src.leading)], src.leading))
+    return tuple(int(np.clip(round(float(p)), 0, n - 1))
+                 for p, n in zip(pos[:len(src.leading)], src.leading))
 
 
 def slice_indices(src: ImageSource, current: tuple, all_slices: bool) -> list[tuple]:
@@ -110,8 +115,8 @@ def slice_indices(src: ImageSource, current: tuple, all_slices: bool) -> list[tu
 
 
 def _per_slice(layer, src: ImageSource, indices, role: str, convert) -> dict:
-    """{slice index: convert(plane)} from a layer the size of the image's planes (one plane for every slice,
-    converted once) or of its whole stack; InputError when it is neither."""
+    """{slice index: convert(plane)} from a layer the size of the image's planes (one plane for
+    every slice, converted once) or of its whole stack; InputError when it is neither."""
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
     shape = tuple(int(s) for s in data.shape)
     if shape == tuple(src.plane_shape):
@@ -120,21 +125,24 @@ def _per_slice(layer, src: ImageSource, indices, role: str, convert) -> dict:
     if shape == src.full_shape:
         return {idx: convert(np.asarray(data[idx])) for idx in indices}
     want = f"{tuple(src.plane_shape)}" + (f" or {src.full_shape}" if src.leading else "")
-    raise InputError(f"{role} layer '{layer.name}' has shape {shape}, which does not match the image "
+    raise InputError(f"{role} layer '{layer.name}' has shape {shape}, which does not match the "
+                     "image "
                      f"'{src.name}': expected {want}")
 
 
 def _labels_planes(layer, src: ImageSource, indices, role: str) -> dict:
-    # label ids are not weights: any nonzero label selects the pixel fully (the core reads uint8 as a soft
-    # 0..255 selection). `> 0` also makes a snapshot, so painting during the run changes nothing.
+    # label ids are not weights: any nonzero label selects the pixel fully (the core reads uint8 as
+    # a soft 0..255 selection). `> 0` also makes a snapshot, so painting during the run changes
+    # nothing.
     return _per_slice(layer, src, indices, role, lambda plane: plane > 0)
 
 
 def _shapes_planes(layer, image_layer, src: ImageSource, indices, role: str) -> dict:
     """Rasterise the Shapes layer's shapes into (H, W) bool planes, in the image's pixel grid.
 
-    A 2-D Shapes layer applies to every slice of a stack; an n-D one applies each shape to the slice it
-    was drawn on. Vertices go through world coordinates, so differently scaled/translated layers line up.
+    A 2-D Shapes layer applies to every slice of a stack; an n-D one applies each shape to the slice
+    it was drawn on. Vertices go through world coordinates, so differently scaled/translated layers
+    line up.
     """
     import napari.layers
 
@@ -144,7 +152,8 @@ def _shapes_planes(layer, image_layer, src: ImageSource, indices, role: str) -> 
     n_lead = len(src.leading)
     groups: dict = {}  # slice index (or None = every slice) -> [(vertices HxW coords, shape type)]
     for verts, kind in zip(layer.data, layer.shape_type):
-        mapped = np.array([image_layer.world_to_data(layer.data_to_world(v)) for v in np.asarray(verts)])
+        mapped = np.array([image_layer.world_to_data(layer.data_to_world(v))
+                           for v in np.asarray(verts)])
         key = None
         if layer.ndim > 2 and n_lead:
             lead = np.round(mapped[:, :n_lead]).astype(int)
@@ -167,7 +176,8 @@ def _shapes_planes(layer, image_layer, src: ImageSource, indices, role: str) -> 
 
 
 def selection_planes(layer, image_layer, src: ImageSource, indices, role: str) -> dict | None:
-    """{slice index: (H, W) plane} from a Shapes or Labels layer, or None when no layer is chosen."""
+    """{slice index: (H, W) plane} from a Shapes or Labels layer, or None when no layer is
+    chosen."""
     import napari.layers
 
     if layer is None:
@@ -176,18 +186,20 @@ def selection_planes(layer, image_layer, src: ImageSource, indices, role: str) -
         return _shapes_planes(layer, image_layer, src, indices, role)
     if isinstance(layer, napari.layers.Labels):
         return _labels_planes(layer, src, indices, role)
-    raise InputError(f"{role} layer '{layer.name}' is a {type(layer).__name__} layer; use a Shapes or Labels layer")
+    raise InputError(f"{role} layer '{layer.name}' is a {type(layer).__name__} layer; use a "
+                     "Shapes or Labels layer")
 
 
 def infrared_planes(layer, src: ImageSource, indices) -> dict | None:
-    """{slice index: (H, W) plane} of a film scan's infrared layer (a gray Image layer the size of the image's
-    planes or of its whole stack), or None when none is chosen."""
+    """{slice index: (H, W) plane} of a film scan's infrared layer (a gray Image layer the size
+    of the image's planes or of its whole stack), or None when none is chosen."""
     import napari.layers
 
     if layer is None:
         return None
     if not isinstance(layer, napari.layers.Image) or layer.rgb:
-        raise InputError(f"infrared layer '{layer.name}' must be a gray image layer (the scanner's infrared plane)")
+        raise InputError(f"infrared layer '{layer.name}' must be a gray image layer (the "
+                         "scanner's infrared plane)")
     return _per_slice(layer, src, indices, "infrared", to_core)
 
 
@@ -207,7 +219,8 @@ def require_nonempty(planes: dict | None, layer, role: str, hint: str) -> None:
 
 
 def to_core(plane: np.ndarray) -> np.ndarray:
-    """The core takes uint8, uint16 and float32 in [0, 1]; napari often holds float64: compute in float32.
+    """The core takes uint8, uint16 and float32 in [0, 1]; napari often holds float64: compute in
+    float32.
 
     Float data outside [0, 1] (e.g. raw microscope counts) is refused rather than silently clipped.
     """
@@ -225,7 +238,8 @@ def _check_unit_range(lo: float, hi: float) -> None:
 
 
 def from_core(result: np.ndarray, original: np.ndarray, work: np.ndarray) -> np.ndarray:
-    """Back to the layer's dtype; for float64, pixels the core left alone keep their exact float64 value."""
+    """Back to the layer's dtype; for float64, pixels the core left alone keep their exact
+    float64 value."""
     if original.dtype == np.float64:
         out = original.copy()
         changed = result != work
@@ -235,7 +249,8 @@ def from_core(result: np.ndarray, original: np.ndarray, work: np.ndarray) -> np.
 
 
 def difference(original: np.ndarray, restored: np.ndarray) -> np.ndarray:
-    """|restored − original| per pixel, the largest over the colour planes (alpha ignored), in the input dtype."""
+    """|restored − original| per pixel, the largest over the colour planes (alpha ignored), in
+    the input dtype."""
     a, b = original, restored
     if a.ndim == 3:
         a, b = a[..., :3], b[..., :3]
@@ -247,8 +262,8 @@ def difference(original: np.ndarray, restored: np.ndarray) -> np.ndarray:
 
 
 def overlay(plane, patches: list):
-    """The restored plane of a lazy source: a dask array whose chunks are the input's chunks with the
-    repaired pixels written over them (nothing is computed until napari draws a chunk)."""
+    """The restored plane of a lazy source: a dask array whose chunks are the input's chunks with
+    the repaired pixels written over them (nothing is computed until napari draws a chunk)."""
     import dask.array as da
 
     def chunk(block, block_info=None):
@@ -264,8 +279,9 @@ def overlay(plane, patches: list):
 
 
 def patch_difference(plane, patches: list):
-    """|restored − original| (largest over the colour planes) of a lazy restoration, as a lazy (H, W)
-    array in the input's dtype: zero except at the patches' pixels, so no input chunk is read."""
+    """|restored − original| (largest over the colour planes) of a lazy restoration, as a lazy
+    (H, W) array in the input's dtype: zero except at the patches' pixels, so no input chunk is
+    read."""
     import dask.array as da
 
     shape, dtype = tuple(plane.shape[:2]), np.dtype(plane.dtype)
@@ -285,7 +301,8 @@ def patch_difference(plane, patches: list):
 
 
 def patch_stats(patches: list) -> tuple[float, int]:
-    """(largest change, number of pixels changed) of a patch list, for the status line and contrast."""
+    """(largest change, number of pixels changed) of a patch list, for the status line and
+    contrast."""
     top, changed = 0.0, 0
     for p in patches:
         d = np.abs(p.values.astype(np.float64) - p.old.astype(np.float64)).max(axis=1)
@@ -315,15 +332,18 @@ def compose(base, updates: dict, leading: tuple):
     for idx in np.ndindex(*leading):
         if idx in updates:
             plane = updates[idx]
-            flat.append(plane if isinstance(plane, da.Array) else da.from_array(plane, chunks=plane.shape))
+            if not isinstance(plane, da.Array):
+                plane = da.from_array(plane, chunks=plane.shape)
+            flat.append(plane)
         else:
             flat.append(base[idx])
     return da.stack(flat).reshape(tuple(leading) + tuple(base.shape[len(leading):]))
 
 
 def lazy_view(src: ImageSource, chunks=None):
-    """The source as a dask array (numpy input is wrapped, not copied); dask data keeps its own chunks,
-    anything else is chunked one slice per chunk, or by `chunks` (e.g. "auto": tiles of a huge plane)."""
+    """The source as a dask array (numpy input is wrapped, not copied); dask data keeps its own
+    chunks, anything else is chunked one slice per chunk, or by `chunks` (e.g. "auto": tiles of a
+    huge plane)."""
     import dask.array as da
 
     if isinstance(src.data, da.Array):
@@ -334,7 +354,8 @@ def lazy_view(src: ImageSource, chunks=None):
 
 
 def zeros_like_stack(src: ImageSource, plane_shape: tuple, dtype, *, lazy: bool | None = None):
-    """Zeros of (leading + plane_shape): numpy, or lazy dask zeros for a lazy source (nothing allocated)."""
+    """Zeros of (leading + plane_shape): numpy, or lazy dask zeros for a lazy source (nothing
+    allocated)."""
     lazy = src.lazy if lazy is None else lazy
     shape = tuple(src.leading) + tuple(plane_shape)
     if lazy and src.leading:

@@ -1,4 +1,5 @@
-"""File › Open Sample › unscratch › damaged sample: the bundled photo with seeded, drawn-on damage."""
+"""File › Open Sample › unscratch › damaged sample: the bundled photo with seeded, drawn-on
+damage."""
 from __future__ import annotations
 
 
@@ -8,9 +9,12 @@ def damaged_sample() -> list:
 
     clean = demo.sample_photo()
     damaged, truth = demo.add_demo_damage(clean)
-    about = {"unscratch": {"sample": "unscratch.demo.add_demo_damage(unscratch.demo.sample_photo())"}}
+    made = "unscratch.demo.add_demo_damage(unscratch.demo.sample_photo())"
+    about = {"unscratch": {"sample": made}}
     return [
         (damaged, {"name": "damaged sample", "rgb": True, "metadata": about}, "image"),
-        (clean, {"name": "sample reference", "rgb": True, "visible": False, "metadata": about}, "image"),
-        (truth.astype("uint8"), {"name": "sample true defects", "visible": False, "metadata": about}, "labels"),
+        (clean, {"name": "sample reference", "rgb": True, "visible": False, "metadata": about},
+         "image"),
+        (truth.astype("uint8"),
+         {"name": "sample true defects", "visible": False, "metadata": about}, "labels"),
     ]
