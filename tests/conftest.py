@@ -111,9 +111,9 @@ def damaged_photo(seed=0):
     backdrop) with thin bright scratches and dust drawn on it: clear damage for host tests of
     Restore selection.
 
-    Kept where today's detector finds much of the damage at its own threshold: on busier parts of
-    the photo and on dark or straight scratches it finds far less (issue 23), which host tests are
-    not about."""
+    Kept where the shipped detector finds much of the damage at its own threshold: on busier parts
+    of the photo and on dark or straight scratches it finds far less, which host tests are not
+    about."""
     import cv2
 
     from unscratch.demo import sample_photo

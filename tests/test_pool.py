@@ -161,7 +161,7 @@ def test_repo_root_and_default_cache(monkeypatch):
     assert pool.default_cache() == root / ".cache" / "photos"
 
 
-# ---------------------------------------------------------- issue 22: more sources, holdout, export
+# --- later sources, the holdout split, export -----------------------------------------------------
 
 def test_first_pool_split_does_not_move_when_sources_are_added():
     """Earlier figures stay comparable: adding (or holding out) sources never moves a first-pool

@@ -58,9 +58,9 @@ def axis_weights(layout: list[tuple[int, int]], length: int, overlap: int) -> li
     Each tile's window is 0 over the outer 3/8 of the overlap at an inner edge, rises linearly over
     the middle quarter, and is 1 beyond; image borders are not tapered. Only pixels with 3/8 of the
     overlap of context count: for the shipped restorer an overlap of 192 px then agrees with an
-    untiled run to 2/65535 (measured), where the earlier quarter-cut, half-ramp window needed 256 px
-    for 4/65535. Dividing by the sum of all windows makes the set an exact partition of unity
-    whatever the layout.
+    untiled run to 2/65535 (measured; a window cut over a quarter of the overlap with a ramp over
+    half of it needs 256 px for 4/65535). Dividing by the sum of all windows makes the set an exact
+    partition of unity whatever the layout.
     """
     cut, ramp = taper(overlap)
     windows = []

@@ -7,8 +7,8 @@ Simulated pairs, not the network, are what training costs (a GPU waits for them)
 learns from the same batches. Candidate "full" starts from `--init` (the shipped detector) and sees
 all of them. "scratch" starts from random weights and sees all of them: the reference for the
 ablations. "no-<family>" starts from random weights too and is trained only on the pairs of each
-batch that hold no damage of that family: how well the detector finds a kind of damage it never saw
-(issue 22, 5a). Each candidate is exported as <name>.onnx; summary.json records steps, pairs seen
+batch that hold no damage of that family: how well the detector finds a kind of damage it never
+saw. Each candidate is exported as <name>.onnx; summary.json records steps, pairs seen
 and losses.
 """
 from __future__ import annotations

@@ -213,7 +213,7 @@ class Restorer(UNet):
 
     A fourth output is a gate: how much of the damaged pixel to keep as it is. Holes are grown
     around the defect and the user's mask holds false positives, so many hole pixels are fine
-    already; without the gate the network had to rebuild them through the prefill and added error
+    already; without the gate the network has to rebuild them through the prefill and adds error
     there (measured on validation crops: 58× the damage's own error where defect opacity is below
     0.02). The gate starts almost shut (sigmoid(−4) = 0.018), so a restorer grown from one without
     it starts close to it.

@@ -3,8 +3,9 @@ source, licence and size) and split.json (train / val / test / holdout by photo 
 
 The split is by photo *group* (a photo, or a stereo/near-duplicate pair of photos), decided by a
 hash of ``source/group``, so all crops of one photo always land in the same split. The sources of
-the first pool (``FIRST_POOL``) are split among themselves exactly as before, so earlier figures
-stay comparable; later sources are split among themselves by the same rule. Sources marked
+the first pool (``FIRST_POOL``) are split among themselves, so adding sources never moves one of
+their photos and figures measured on them stay comparable; later sources are split among
+themselves by the same rule. Sources marked
 ``holdout`` go to the "holdout" split, which no training, validation or test split ever contains:
 photos outside the pool, for evaluation only.
 """

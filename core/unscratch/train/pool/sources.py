@@ -415,8 +415,7 @@ SOURCES: tuple[Source, ...] = (
            _pick_members("matplotlib/mpl-data/sample_data", ["grace_hopper.jpg"], "public domain")),
     Source("sklearn", "wheel", "scikit-learn", "CC-BY",
            _pick_members("sklearn/datasets/images", ["china.jpg", "flower.jpg"], "CC-BY")),
-    # ---- added for issue 22: split among themselves (the split of the sources above stays as
-    # ---- it was)
+    # later sources: split among themselves, so the split of FIRST_POOL's sources above never moves
     Source("enlightenment", "bookworm", "enlightenment-data", "BSD-2-Clause", _pick_enlightenment),
     Source("lomiri2004", "bookworm", "lomiri-wallpapers-20.04", "CC-BY-SA-3.0", _pick_lomiri2004),
     Source("lxqt", "bookworm", "lxqt-themes", "CC-BY-SA-3.0", _pick_lxqt),
