@@ -396,6 +396,16 @@ def test_stack_current_slice_then_all_slices(make_napari_viewer):
     data = np.asarray(restored.data)
     assert data.shape == stack.shape and data.dtype == stack.dtype
     assert not np.array_equal(data[2], stack[2]) and np.array_equal(data[:2], stack[:2])
+    # a second repair, on another slice, adds up in the same layer; undo takes it back
+    viewer.dims.set_current_step(0, 0)
+    assert run(rest)["restored"] is restored
+    both = np.asarray(restored.data)
+    assert np.array_equal(both[2], data[2]) and not np.array_equal(both[0], stack[0])
+    assert np.array_equal(both[1], stack[1])
+    diff = np.asarray(rest.outputs["difference"].data)
+    assert np.array_equal(diff, np.abs(both.astype(int) - stack.astype(int)))
+    rest.undo()
+    assert np.array_equal(np.asarray(restored.data), data)
     assert np.array_equal(stack, keep)
 
 
@@ -884,6 +894,9 @@ def test_second_restore_adds_up_and_undo_takes_back_one(make_napari_viewer):
     rest.buttons.undo_button.native.click()
     assert np.array_equal(np.asarray(layer.data), first), "undo takes the second repair back"
     assert layer in viewer.layers and not labels.visible
+    det = viewer.window.dock_widgets["Detect scratches (unscratch)"]
+    run(det)                                             # Detect inspects what the user sees
+    assert "Detected on 'photo (restored)'" in det.status.value and labels.visible
     rest.buttons.undo_button.native.click()
     assert layer not in viewer.layers and not outputs(viewer, "difference")
     assert labels.visible, "undoing the first repair shows the marks again"
