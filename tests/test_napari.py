@@ -817,6 +817,10 @@ def test_sensitivity_rethresholds_the_marks_keeping_edits(make_napari_viewer):
         assert other.value == pytest.approx(t), "the other slider shows the layer's threshold"
         assert labels.metadata["unscratch"]["threshold"] == pytest.approx(t)
     assert "your edits kept" in det.status.value and "detector not re-run" in det.status.value
+    labels.brush_size = 1
+    labels.paint((5, 20), 1)                             # a mark painted back where one was erased
+    det.threshold.value = 0.4
+    assert labels.data[5, 20] and not labels.data[3, 20], "painted back stays, erased stays erased"
     # what Restore selection repairs is what the layer shows now
     before = labels.data > 0
     run(rest)
