@@ -217,6 +217,9 @@ class FakeDocument:
     def refreshProjection(self):
         pass
 
+    def waitForDone(self):
+        pass
+
 
 def make_fake_krita():
     from PyQt5.QtCore import QObject

@@ -749,6 +749,9 @@ def test_gui_detect_from_the_menu_says_what_it_did_and_leaves_the_photo_active(g
     assert step["active"] == step["active_later"] == "Background", (
         "Detect must leave the photo active"
     )
+    # the Layers docker lists the new layer at once (Krita 5.1 lists a layer added by a script only
+    # after another layer changes, and then makes the new one active: the photo would not stay so)
+    assert step["layers_docker"][:2] == ["Background (scratches)", "Background"], step
     assert [name for name, _ in step["stack"][:2]] == ["Background", "Background (scratches)"]
 
 

@@ -20,6 +20,7 @@ import traceback
 from krita import Krita, Selection
 from PyQt5.QtCore import QEventLoop, QModelIndex, QTimer
 from PyQt5.QtWidgets import (
+    QAbstractItemView,
     QApplication,
     QCheckBox,
     QDockWidget,
@@ -27,6 +28,7 @@ from PyQt5.QtWidgets import (
     QLabel,
     QListView,
     QMenuBar,
+    QWidget,
 )
 
 OUT = os.environ.get("UNSCRATCH_KRITA_OUT", ".")
@@ -81,6 +83,18 @@ def history():
     return []
 
 
+def layers_docker():
+    """The rows of Krita's Layers docker, top first."""
+    for dock in app.activeWindow().qwindow().findChildren(QDockWidget):
+        if dock.objectName() == "KisLayerBox":
+            for view in dock.findChildren(QAbstractItemView):
+                model = view.model()
+                if model is not None and view.objectName() == "listLayers":
+                    rows = model.rowCount(QModelIndex())
+                    return [model.data(model.index(i, 0)) for i in range(rows)]
+    return []
+
+
 def docker():
     return [d for d in app.dockers() if d.objectName() == "unscratch_docker"][0]
 
@@ -113,7 +127,10 @@ def undo(doc, action="edit_undo"):
 def shot(name):
     if not SHOTS:
         return
-    pump(1.5)  # the Layers docker follows a moment later
+    qwin = app.activeWindow().qwindow()
+    for widget in [qwin] + qwin.findChildren(QWidget):  # docks repaint lazily under Xvfb
+        widget.update()
+    pump(1.5)
     path = os.path.join(SHOTS, name + ".png")
     QApplication.primaryScreen().grabWindow(0, 0, 0, 1280, 860).save(path)
     result["shots"].append(path)
@@ -218,7 +235,12 @@ def main():
     def _():
         r = trigger("unscratch_detect", doc)
         pump(1.0)  # Krita's own handling of the new layer runs from the event loop
-        r.update(stack=stack(doc), active_later=doc.activeNode().name(), history=history())
+        r.update(
+            stack=stack(doc),
+            active_later=doc.activeNode().name(),
+            history=history(),
+            layers_docker=layers_docker(),
+        )
         r["marks"] = dump("t_marks_detected", node(doc, marks_name), doc)
         shot("2-detect")
         return r

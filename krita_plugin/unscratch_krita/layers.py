@@ -176,8 +176,28 @@ def add_on_top(doc, node, name: str, data: bytes, w: int, h: int):
     if not parent.addChildNode(layer, above):  # one undoable "add layer" command
         raise UnscratchError("Krita refused to add the new layer")
     doc.refreshProjection()
+    show_in_layers_docker(doc, layer, node)
     keep_active(doc, node)
     return layer
+
+
+def show_in_layers_docker(doc, layer, photo) -> None:
+    """Krita 5.1's Layers docker does not list a layer added through the scripting API until some
+    layer property changes; when it catches up (at the user's next edit) it also makes that layer
+    the active one. A visibility round trip on the new layer (not undoable, no visible change)
+    brings it in now, so the photo can stay active."""
+    try:
+        from PyQt5.QtWidgets import QApplication
+    except Exception:  # no Qt (tests without Qt)
+        QApplication = None
+    for node in (layer, photo):
+        if QApplication is not None:
+            doc.waitForDone()
+            QApplication.processEvents()
+        visible = node.visible()
+        node.setVisible(not visible)
+        node.setVisible(visible)
+    doc.refreshProjection()
 
 
 def keep_active(doc, node) -> None:

@@ -1,12 +1,13 @@
 """The marks layer is the one source of truth for what Restore repairs; this module keeps what
 Detect found beside it so that the sensitivity can change while it exists.
 
-Detect stores its probability with the marks layer it made (hostkit's stored detection, kept in
-memory for this Krita session, keyed by the layer's unique id). When the sensitivity in use differs
-from the one the marks were made at (the docker's control, live; or at Restore from a menu), the
-marks are made again from the stored probability, keeping the user's erasures and painted marks
-(hostkit.remark), and written into the layer. A marks layer without a stored detection (painted by
-hand, or from an earlier session) is used as it is; `describe` says which."""
+Detect stores its probability with the marks layer it made (hostkit's stored detection, kept
+compressed in memory for this Krita session, keyed by the layer's unique id; the last KEEP). When
+the sensitivity in use differs from the one the marks were made at (the docker's control, live; or
+at Restore from a menu), the marks are made again from the stored probability, keeping the user's
+erasures and painted marks (hostkit.remark), and written into the layer. A marks layer without a
+stored detection (painted by hand, or from an earlier session) is used as it is; `describe` says
+which."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from . import pixels
 from .kit import hostkit, log
 from .layers import marks_of
 
-_stored: dict = {}  # layer uniqueId -> {"det": hostkit.Detection, "size": (w, h), "default": t}
+KEEP = 8  # detections kept (a 12-megapixel one is a few MB compressed, 72 MB decoded)
+# layer uniqueId -> {"data": hostkit's bytes, "threshold": made at (None: the detector's own),
+# "size": (w, h), "default": the detector's own threshold}
+_stored: dict = {}
 
 
 def _key(layer) -> str:
@@ -26,9 +30,14 @@ def remember(layer, probability: bytes, mask: bytes, threshold, default, w: int,
     """Keep Detect's probability (float32 bytes) and marks (0/255) with its new layer. `threshold`
     is the one asked for (None: the detector's own, `default`)."""
     data = hostkit.encode_detection(probability, mask, threshold)
-    det = hostkit.decode_detection(data)
-    if det is not None:
-        _stored[_key(layer)] = {"det": det, "size": (w, h), "default": default}
+    _stored[_key(layer)] = {
+        "data": data,
+        "threshold": threshold,
+        "size": (w, h),
+        "default": default,
+    }
+    while len(_stored) > KEEP:
+        del _stored[next(iter(_stored))]
 
 
 def stored(doc, layer):
@@ -40,8 +49,7 @@ def stored(doc, layer):
 
 
 def made_at(entry) -> float | None:
-    det = entry["det"]
-    return entry["default"] if det.threshold is None else det.threshold
+    return entry["default"] if entry["threshold"] is None else entry["threshold"]
 
 
 def follow(doc, layer, threshold: float | None) -> str:
@@ -54,12 +62,13 @@ def follow(doc, layer, threshold: float | None) -> str:
     target = entry["default"] if threshold is None else threshold
     if target is None or made_at(entry) is not None and abs(made_at(entry) - target) < 1e-9:
         return ""
+    det = hostkit.decode_detection(entry["data"])
+    if det is None:
+        return ""
     w, h = doc.width(), doc.height()
     current = marks_of(doc, layer)
-    new, det, gained, lost = hostkit.remark(
-        entry["det"], current, b"\xff" * (w * h), target, width=w
-    )
-    entry["det"] = det
+    new, det, gained, lost = hostkit.remark(det, current, b"\xff" * (w * h), target, width=w)
+    entry["data"], entry["threshold"] = hostkit.store(det), target
     if new != current:
         fmt = pixels.Format(layer.colorModel(), layer.colorDepth())
         native = bytes(layer.pixelData(0, 0, w, h))
