@@ -454,9 +454,16 @@ def test_sigterm_while_writing_leaves_nothing(tmp_path):
         time.sleep(0.002)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 143  # 128 + SIGTERM
+    left = sorted(p.name for p in tmp_path.iterdir())
+    if "after writing" in stderr or proc.returncode == 0:
+        # on a loaded machine the signal can come while the finished file is put in place (held
+        # until it is) or after the run ended: then the whole output is there, never part of it
+        assert left == ["big.tif", "out.tif"] and io.read(tmp_path / "out.tif").shape == noise.shape
+        assert proc.returncode in (0, 143), stderr
+        return
+    assert proc.returncode == 143, stderr  # 128 + SIGTERM
     assert "interrupted; no output was written" in stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tif"]
+    assert left == ["big.tif"]
 
 
 def test_batch_quiet_is_silent_about_a_broken_png(tmp_path):
