@@ -20,6 +20,7 @@ import numpy as np
 from . import models
 from .arrays import (bbox, check_image, check_plane, colour_planes, from_float, plane_weight,
                      read_block, to_float, to_rgb_float)
+from .choices import check_choice
 from .classical import ClassicalDetector, ClassicalInpainter, defect_pixels
 from .engine import run_tiled
 from . import grain as grain_mod
@@ -97,8 +98,7 @@ def _sub_progress(progress: Progress, start: float, end: float) -> Progress:
 def get_detector(method: str = "auto"):
     """The shipped detector network (method auto/model), the classical baseline, or the infrared
     plane's."""
-    if method not in DETECT_METHODS:
-        raise InputError(f"method: {method!r} is not one of {', '.join(DETECT_METHODS)}")
+    check_choice("method", method, DETECT_METHODS)
     if method == "infrared":
         return InfraredDetector()
     card = models.default_card("detect") if method != "classical" else None
@@ -123,8 +123,7 @@ def get_inpainter(method: str = "auto", *, fill: bool = False, texture: bool = T
     hole, only returns its Telea prefill (within ±0.1 dB in the hole on every damage set, issue
     23) at 5x the time. With `texture` (not for "classical", the plain baseline), holes more than
     a few pixels across are synthesised from the texture around them (unscratch.synthesis)."""
-    if method not in METHODS:
-        raise InputError(f"method: {method!r} is not one of {', '.join(METHODS)}")
+    check_choice("method", method, METHODS)
     if fill and texture and method != "classical":
         return TextureFill(get_inpainter(method, fill=True, texture=False))
     shipped = method == "model" or (method == "auto" and not fill)

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import api, grain
 from .arrays import bbox, check_image, check_plane, colour_planes, plane_weight
+from .choices import check_choice
 from .engine import span, taper as engine_taper, tile_layout
 from .errors import InputError
 
@@ -185,8 +186,7 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
     import dask
     import dask.array as da
     img = check_image(image)
-    if mode not in api.MODES:
-        raise InputError(f"mode: {mode!r} is not one of {', '.join(api.MODES)}")
+    check_choice("mode", mode, api.MODES)
     H, W = img.shape[:2]
     cube = img if img.ndim == 3 else img[:, :, None]
     n_planes = colour_planes(img).shape[2]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import api, io
+from ..choices import check_choice
 from ..errors import InputError
 from ..progress import end_line, tqdm_bar
 from .jobs import FORMATS, Config, Job, Settings, discover, inside, plan
@@ -68,11 +69,9 @@ def run_batch(in_dir, out_dir, *, glob: str = "**/*", workers: int = 1,
             raise InputError(f"{region}: --fill-region: no such file or folder")
         if inside(region, out_dir):
             raise InputError(f"{region}: --fill-region must not lie inside OUT_DIR")
-    if settings.format not in FORMATS:
-        raise InputError(f"--format: {settings.format!r} is not one of {', '.join(FORMATS)}")
-    if settings.compression is not None and settings.compression not in io.TIFF_COMPRESSIONS:
-        choices = ", ".join(io.TIFF_COMPRESSIONS)
-        raise InputError(f"--compression: {settings.compression!r} is not one of {choices}")
+    check_choice("--format", settings.format, FORMATS)
+    if settings.compression is not None:
+        check_choice("--compression", settings.compression, io.TIFF_COMPRESSIONS)
     if workers < 1:
         raise InputError(f"--workers: {workers} must be at least 1")
     if workers > 1 and scheduler:
