@@ -3,7 +3,7 @@ the same, so a menu entry or a shortcut does what the docker's buttons do."""
 
 from __future__ import annotations
 
-from .kit import hostkit, known_thresholds, protocol
+from .kit import hostkit, protocol
 
 MODES = {"defects": "restore", "fill": "fill"}  # what the docker's Restore button runs
 DETECT_OUTPUTS = ("layer", "selection")
@@ -50,10 +50,3 @@ class Settings:
 
     def params(self) -> dict:
         return hostkit.job_params(self.threshold, self.method)
-
-    def sensitivity(self, default: float | None = None) -> float | None:
-        """The threshold in use: the docker's, else the detector's own (`default`, or the one a
-        worker reported), None while unknown."""
-        if self.threshold is not None:
-            return self.threshold
-        return default if default is not None else known_thresholds.get("threshold")
