@@ -692,7 +692,8 @@ def test_nothing_found_adds_no_layer_and_says_so(plugin):
     ui = RecordingUI()
     result = plugin.host.run("restore", doc, ui=ui)
     assert result.ok and result.layer_name is None and len(doc.topLevelNodes()) == 1
-    assert "Nothing was repaired, so no layer was added" in ui.infos[0] and "Fix:" in ui.infos[0]
+    assert ui.infos[0].startswith("Nothing repaired: ") and "No layer was added." in ui.infos[0]
+    assert "Fix:" in ui.infos[0]
     assert "there is no layer 'Flat (scratches)'" in ui.infos[0]
 
 

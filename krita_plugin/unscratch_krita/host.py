@@ -160,7 +160,7 @@ def run(
     if result.ok and op != "detect" and not result.layer_name:
         ui.info(
             f"Unscratch: {TITLES[op]}",
-            f"Nothing was repaired, so no layer was added. {result.message}",
+            f"{result.message} No layer was added.",
         )
     for listener in list(listeners):
         try:
