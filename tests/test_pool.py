@@ -271,7 +271,8 @@ def test_real_pool_if_fetched():
     """On a machine with the fetched pool: licences everywhere, holdout apart and big enough."""
     cache = pool.default_cache()
     if not (cache / "manifest.json").is_file():
-        pytest.skip("photo pool not fetched here")
+        pytest.skip(f"photo pool not fetched: no {cache / 'manifest.json'} "
+                    "(python -m unscratch.train.pool fetch)")
     manifest = pool.read_manifest(cache)
     split = pool.read_split(cache)
     assert all(e["licence"].strip() for e in manifest["photos"])
