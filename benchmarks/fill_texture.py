@@ -9,8 +9,8 @@ photo and, when present, ../shared/data/real-old-photos/unscratched/) and filled
   new      unscratch.restore(mode="fill"): texture synthesis guided by the smooth fill (unscratch.synthesis)
   today    unscratch.restore(mode="fill", method="classical"): Telea plus grain, what fill mode was before
   telea    cv2.inpaint(INPAINT_TELEA, radius 3)
-  gmic     G'MIC's patch-based inpaint (`gmic in.png mask.png inpaint[0] [1],7`; the Debian package),
-           skipped when `gmic` is not on PATH
+  gmic     G'MIC's patch-based inpaint with its GIMP filter's defaults (`gmic in.png mask.png inpaint[0]
+           [1],7,16,0.1,1,1.2,0,0.05,10,1`; Debian's gmic 2.9.4), skipped when `gmic` is not on PATH
 
 Each method sees the same crop (the hole plus 256 px around it). Two numbers per fill, on luminance:
 
@@ -47,6 +47,10 @@ from unscratch.synthesis import grain_ratio, seam_ratio  # noqa: E402
 REAL = ROOT.parent / "shared" / "data" / "real-old-photos" / "unscratched"
 MARGIN = 256
 METHODS = ("new", "today", "telea", "gmic")
+# G'MIC's patch-based inpaint with the defaults of its GIMP filter "Repair > Inpaint [Patch-Based]":
+# patch 7, lookup size 16, lookup factor 0.1, increment 1, blend size 1.2, threshold 0, decay 0.05,
+# 10 blend scales, outer blending on
+GMIC_ARGS = "[1],7,16,0.1,1,1.2,0,0.05,10,1"
 
 
 def _erode(mask: np.ndarray, r: int) -> np.ndarray:
@@ -60,7 +64,7 @@ def run_gmic(crop: np.ndarray, hole: np.ndarray) -> np.ndarray:
         src, mask, dst = (str(Path(tmp) / n) for n in ("in.png", "mask.png", "out.png"))
         cv2.imwrite(src, cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
         cv2.imwrite(mask, hole.astype(np.uint8) * 255)
-        subprocess.run(["gmic", "-v", "-1", src, mask, "inpaint[0]", "[1],7", "rm[1]", "o", dst],
+        subprocess.run(["gmic", "-v", "-1", src, mask, "inpaint[0]", GMIC_ARGS, "rm[1]", "o", dst],
                        check=True, capture_output=True)
         out = cv2.cvtColor(cv2.imread(dst, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     out[~hole] = crop[~hole]
@@ -173,8 +177,9 @@ def main(argv=None) -> int:
     results = {m: [] for m in methods}  # (seam, grain, seconds) per hole
     examples = []
     photos = load_photos(args.photos)
-    for name, photo in photos:
-        for (y, x, size, kind) in holes_for(name, photo.shape, args.sizes, args.per_size):
+    for pi, (name, photo) in enumerate(photos):
+        holes = holes_for(name, photo.shape, args.sizes, args.per_size)
+        for hi, (y, x, size, kind) in enumerate(holes):
             y0, x0 = max(0, y - MARGIN), max(0, x - MARGIN)
             y1, x1 = min(photo.shape[0], y + size + MARGIN), min(photo.shape[1], x + size + MARGIN)
             crop = np.ascontiguousarray(photo[y0:y1, x0:x1])
@@ -190,7 +195,7 @@ def main(argv=None) -> int:
             if args.verbose:
                 print(f"{name:16s} {kind:6s} {size:3d} px  " + "  ".join(
                     f"{m}: seam {results[m][-1][0]:.2f} grain {results[m][-1][1]:.2f}" for m in methods))
-            if len(examples) < 12:
+            if hi == pi % len(holes) and len(examples) < 8:  # one example per photo, sizes in turn
                 cy, cx = y - y0 + size // 2, x - x0 + size // 2
                 r = int(size * 0.9)
                 sl = (slice(max(0, cy - r), cy + r), slice(max(0, cx - r), cx + r))
@@ -226,7 +231,7 @@ def main(argv=None) -> int:
         grain_better = np.mean([distance(p) < distance(q) for p, q in zip(new[:, 1], a[:, 1])])
         print(f"new closer to 1 than {m:6s}: seam on {seam_better:.0%} of holes, grain on {grain_better:.0%}")
     if args.crops:
-        crops_figure(examples[::max(1, len(examples) // 6)][:6], Path(args.crops))
+        crops_figure(examples, Path(args.crops))
         print(f"crops: {args.crops}")
     if not args.no_12mp:
         new_s, today_s = time_12mp()
