@@ -889,3 +889,27 @@ def test_a_batch_records_the_pages_it_left_out_in_the_manifest(tmp_path, capsys)
     notes = db.execute("SELECT notes FROM files").fetchone()[0]
     db.close()
     assert "pages.tif: has 2 pages; only the first is used" in notes
+
+
+def test_a_tiff_restored_to_jpeg_keeps_its_text_tags_as_exif_and_says_what_it_drops(tmp_path):
+    """The other way round: a TIFF's description, make and model become EXIF in a JPEG or PNG;
+    what neither holds (the TIFF's IPTC, a JPEG's comments in a TIFF) is said."""
+    PIL = pytest.importorskip("PIL.Image")
+    image = scratched()[0]
+    tags = [(270, 2, 0, b"Accession 1987.44.12", True), (271, 2, 0, b"Nikon", True),
+            (272, 2, 0, b"LS-5000", True), (33723, 4, 2, (0x1C020500, 0x03414243), True)]
+    tifffile.imwrite(tmp_path / "in.tif", image, photometric="rgb", extratags=tags, metadata=None)
+    for out in ("out.jpg", "out.png"):
+        res = run_cli("restore", tmp_path / "in.tif", "-o", tmp_path / out, "-q")
+        assert res.returncode == 0
+        said = "cannot hold the source's TIFF IPTC and host-computer tags"
+        assert said in one_warning_line(res.stderr)
+        with PIL.open(tmp_path / out) as shown:
+            exif = shown.getexif()
+            assert (exif[0x010F], exif[0x0110]) == ("Nikon", "LS-5000")
+            assert exif[0x010E] == "Accession 1987.44.12"
+    commented = tmp_path / "commented.jpg"
+    PIL.fromarray(image).save(commented, quality=95, comment=b"scanned 1987")
+    res = run_cli("restore", commented, "-o", tmp_path / "c.tif", "-q")
+    assert res.returncode == 0
+    assert "cannot hold the source's JPEG IPTC data and comments" in one_warning_line(res.stderr)

@@ -107,6 +107,24 @@ def exif_text_tags(exif: bytes | None) -> tuple[dict[int, bytes], list[str]]:
     return tags, subs
 
 
+def exif_from_text_tags(tags: dict[int, bytes]) -> bytes | None:
+    """A little-endian EXIF (TIFF structure, IFD0 only) holding text tags {code: bytes}: how a
+    TIFF's description, make, model, date, artist and copyright reach a JPEG or PNG copy."""
+    if not tags:
+        return None
+    items = sorted(tags.items())
+    data_at = 8 + 2 + 12 * len(items) + 4
+    ifd, data = struct.pack("<H", len(items)), b""
+    for code, value in items:
+        value = bytes(value) + b"\0"
+        if len(value) <= 4:
+            ifd += struct.pack("<HHI", code, 2, len(value)) + value.ljust(4, b"\0")
+        else:
+            ifd += struct.pack("<HHII", code, 2, len(value), data_at + len(data))
+            data += value + b"\0" * (len(value) % 2)  # values start on a word boundary
+    return b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + data
+
+
 def exif_upright(exif: bytes | None) -> tuple[int, bytes | None]:
     """(the orientation EXIF asks for, the EXIF with its orientation set to 1 and its thumbnail
     dropped).

@@ -2,6 +2,7 @@
 and `check_output` (an output path refused before any work)."""
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import re
@@ -16,9 +17,11 @@ from ..errors import InputError
 from .atomic import Outputs, check_replaceable, destination, stage, write_atomically
 from .jpeg import jpeg_blockwise
 from .metadata import (
+    EXIF_TEXT_TAGS,
     JPEG_SUFFIXES,
     ImageInfo,
     LossWarning,
+    exif_from_text_tags,
     exif_text_tags,
     jpeg_add_info,
     native_of,
@@ -46,7 +49,7 @@ def write(path, image, *, info: ImageInfo | None = None, source=None,
                  compression=compression)
     image = check_image(image, "image to write")
     suffix = path.suffix.lower()
-    info = info or ImageInfo()
+    info = _across_formats(info or ImageInfo(), suffix)
     _warn_losses(path, image, info, source)
     if info.infrared and suffix not in TIFF_SUFFIXES and image.ndim == 3 and image.shape[2] == 4:
         # PNG would show an infrared plane as alpha, and JPEG has no room for it
@@ -129,6 +132,36 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _across_formats(info: ImageInfo, suffix: str) -> ImageInfo:
+    """`info` for a file of another format than its own where one can carry what the other held:
+    a TIFF's text tags (description, make, model, ...) become EXIF in a JPEG or PNG."""
+    if suffix in TIFF_SUFFIXES or info.exif or not native_of(info, ".tif"):
+        return info
+    text = {code: value for code, kind, _, value, _ in native_of(info, ".tif")
+            if kind == 2 and code in EXIF_TEXT_TAGS}
+    return dataclasses.replace(info, exif=exif_from_text_tags(text))
+
+
+# the format's own metadata that no other format holds, in words (see ImageInfo.native)
+_NATIVE_WORDS = {".png": "PNG text chunks", ".jpg": "JPEG IPTC data and comments",
+                 ".tif": "TIFF IPTC and host-computer tags"}
+
+
+def _native_lost(info: ImageInfo, suffix: str) -> str | None:
+    """What of the source format's own metadata a file of `suffix` cannot hold, in words."""
+    if not info.native:
+        return None
+    kind, entries = info.native
+    same = {".jpeg": ".jpg", ".tiff": ".tif"}.get(suffix, suffix)
+    if kind == same:
+        return None
+    if kind == ".png":
+        entries = [e for e in entries if e[0] in (b"tEXt", b"zTXt", b"iTXt")]
+    elif kind == ".tif":
+        entries = [e for e in entries if not (e[1] == 2 and e[0] in EXIF_TEXT_TAGS)]
+    return _NATIVE_WORDS[kind] if entries else None
+
+
 def _warn_losses(path: Path, image: np.ndarray, info: ImageInfo, source) -> None:
     """Say what writing `image` to `path` loses (a LossWarning per write, one line)."""
     suffix = path.suffix.lower()
@@ -152,6 +185,11 @@ def _warn_losses(path: Path, image: np.ndarray, info: ImageInfo, source) -> None
             if suffix in JPEG_SUFFIXES else ""
         warnings.warn(f"{path}: {source or 'the input'} is a CMYK JPEG; it is written as RGB "
                       f"without its CMYK ICC profile{whole}", LossWarning, stacklevel=3)
+    native = _native_lost(info, suffix)
+    if native:
+        kind = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}.get(suffix, "PNG")
+        warnings.warn(f"{path}: {kind} cannot hold the source's {native}; write "
+                      f"{info.native[0]} to keep them", LossWarning, stacklevel=3)
     if suffix in TIFF_SUFFIXES and info.exif and not native_of(info, ".tif"):
         subs = exif_text_tags(info.exif)[1]
         if subs:
