@@ -266,8 +266,10 @@ def remark(det: Detection, current: bytes, region: bytes, threshold: float, widt
     full = _full(n)
     fresh = _int(threshold_marks(det.probability, float(threshold)))
     cur, old, reg = _int(binary(current)), _int(det.detected), _int(region)
-    erased = _int(det.erased) | (old & ~cur & full)
-    painted = cur & ~old & full
+    was_erased = _int(det.erased)
+    # a mark the user erased, then painted back, is the user's again
+    erased = (was_erased & ~cur) | (old & ~cur & full)
+    painted = (cur & ~old & full) | (cur & was_erased)
     keep_out = _grow(erased, n, width, ERASED_REACH) if width else erased
     inside = ((fresh & ~keep_out & full) | painted) & reg
     marks = inside | (cur & ~reg & full)
