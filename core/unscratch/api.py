@@ -431,11 +431,12 @@ def restore_and_report(image, mask=None, *, region=None, mode: str = "defects",
                        progress: Progress = None, cancel: Cancel = None, method: str = "auto",
                        detect_method: str = "auto", threshold: float | None = None,
                        dilate: int | None = None, feather: int | None = None,
-                       grain: bool = True) -> Restored:
-    """`restore` (same arguments, same pixels) with what front ends report: the rule applied, the
-    number of pixels that changed, and the detection it ran (to show as marks)."""
+                       grain: bool = True, keep_detection: bool = False) -> Restored:
+    """`restore` (same arguments, same pixels) with what front ends report: the rule applied and
+    the number of pixels that changed; with `keep_detection`, also the detection it ran (to show
+    as marks; on a 100-MP scan its probability is 400 MB held through the repair)."""
     plan = _plan(image, mask, region, mode, progress, cancel, method, detect_method, threshold,
-                 dilate, feather, keep_detection=True)
+                 dilate, feather, keep_detection)
     fixed = repair(plan.img, plan.alpha, plan.inpainter, progress=plan.progress, cancel=cancel,
                    grain=grain, hole=plan.seen)
     return Restored(fixed, plan.rule, changed_pixels(fixed, plan.img), plan.detection)
@@ -511,6 +512,8 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
             detection = _detect(img, detector, detect_method, region, rule.threshold,
                                 _sub_progress(progress, 0, detect_share), cancel)
             hole = detection.mask
+            if not keep_detection:
+                detection = None  # frees the probability before the repair
         else:
             hole = plane_weight(check_plane(mask, (H, W), "mask")) > 0
             if weight is not None:
@@ -523,8 +526,7 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
             seen = alpha > 0
             alpha *= weight
     return _Plan(img, alpha, seen, get_inpainter(method, fill=mode == "fill"),
-                 _sub_progress(progress, detect_share, 1.0), rule,
-                 detection if keep_detection else None)
+                 _sub_progress(progress, detect_share, 1.0), rule, detection)
 
 
 def repair(img, alpha: np.ndarray, inpainter, *, progress: Progress = None, cancel: Cancel = None,

@@ -1,7 +1,8 @@
 """`unscratch demo`: damage the bundled public-domain photo, then detect and restore it.
 
-The damage is drawn at run time (seeded, so every run shows the same picture): thin bright and dark
-curved scratches, a vertical film-transport line, dust specks and a hair.
+The damage is drawn at run time (seeded, so every run shows the same picture): what users bring -
+thin bright and dark curved scratches, a long vertical film-transport line, dust specks, short dark
+hairs and faint branching cracks.
 """
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import detect, io, restore
+from . import io
+from .api import restore_and_report
 from .progress import Bar
-from .strokes import curved_stroke
+from .strokes import bezier, curved_stroke
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "astronaut.jpg"
 
@@ -44,21 +46,56 @@ def add_demo_damage(clean: np.ndarray, seed: int = 7) -> tuple[np.ndarray, np.nd
         sign = 1.0 if rng.random() < 0.6 else -1.0
         polarity = np.where(spot > layer, sign, polarity)
         layer = np.maximum(layer, spot)
+    extra = np.random.default_rng([seed, 1])  # hairs and cracks, on their own stream
+    for hair in range(3):
+        stroke = _hair(h, w, extra)
+        polarity = np.where(stroke > layer, -1.0, polarity)
+        layer = np.maximum(layer, stroke * 0.9)
+    for crack in range(2):
+        stroke = _crack(h, w, extra)
+        polarity = np.where(stroke > layer, 1.0, polarity)
+        layer = np.maximum(layer, stroke * extra.uniform(0.3, 0.45))
     f = clean.astype(np.float32) / 255.0
     target = np.where(polarity > 0, 0.95, 0.05)[:, :, None]
     damaged = f * (1 - layer[:, :, None]) + target * layer[:, :, None]
     return np.rint(damaged * 255).astype(np.uint8), layer > 0.1
 
 
+def _hair(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A short dark hair: a curled 1-px curve a tenth to a quarter of the image across."""
+    start = rng.uniform([0.1 * w, 0.1 * h], [0.9 * w, 0.9 * h])
+    span = rng.uniform(0.1, 0.25) * min(h, w)
+    curve = bezier(start + rng.normal(0, span / 2, size=(4, 2)), 200)
+    layer = np.zeros((h, w), np.float32)
+    cv2.polylines(layer, [np.round(curve * 16).astype(np.int32)], False, 1.0, 1, cv2.LINE_AA, 4)
+    return layer
+
+
+def _crack(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A faint crack: a jagged walk across a third of the image with a few short branches."""
+    layer = np.zeros((h, w), np.float32)
+    p, angle = rng.uniform([0.2 * w, 0.2 * h], [0.8 * w, 0.8 * h]), rng.uniform(0, 2 * np.pi)
+    for step in range(int(min(h, w) / 3 / 6)):
+        angle += rng.normal(0, 0.5)
+        q = p + 6 * np.array([np.cos(angle), np.sin(angle)])
+        cv2.line(layer, tuple(np.round(p * 16).astype(int)), tuple(np.round(q * 16).astype(int)),
+                 1.0, 1, cv2.LINE_AA, 4)
+        if rng.random() < 0.12:
+            b = q + rng.uniform(8, 20) * np.array([np.cos(angle + 1.2), np.sin(angle + 1.2)])
+            cv2.line(layer, tuple(np.round(q * 16).astype(int)),
+                     tuple(np.round(b * 16).astype(int)), 1.0, 1, cv2.LINE_AA, 4)
+        p = q
+    return layer
+
+
 def run_demo(out_dir: Path, quiet: bool = False) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     damaged, _ = add_demo_damage(sample_photo())
-    bar = Bar("detect", quiet)
-    det = detect(damaged, progress=bar)
+    bar = Bar("detect and restore", quiet)
+    done = restore_and_report(damaged, progress=bar, keep_detection=True)
     bar.close()
-    bar = Bar("restore", quiet)
-    restored = restore(damaged, det.mask, progress=bar)
-    bar.close()
+    det = done.detection
+    restored = done.image
     mask_rgb = np.repeat((det.mask.astype(np.uint8) * 255)[:, :, None], 3, axis=2)
     side = np.concatenate([damaged, mask_rgb, restored], axis=1)
     paths = {"input": out_dir / "input.png", "mask": out_dir / "mask.png",

@@ -137,7 +137,8 @@ def eval_expert_pair(name: str, scan: Path, expert: Path, out: Path, side: int) 
     truth = (np.abs(_unit(img) - _unit(ref)) > EXPERT_DELTA / 255).any(axis=2)
     base = psnr_db(ref, img)
     nothing = api.restore_and_report(img)
-    everything = api.restore_and_report(img, region=np.ones(img.shape[:2], bool))
+    everything = api.restore_and_report(img, region=np.ones(img.shape[:2], bool),
+                                         keep_detection=True)
     marks = everything.detection.mask
     real_mask = api.restore(img, truth)
     telea = api.restore(img, truth, method="classical", grain=False)
@@ -162,7 +163,8 @@ def eval_photo(path: Path, out: Path, side: int) -> dict:
     from ... import io
     img = io.read(path)
     nothing = api.restore_and_report(img)
-    everything = api.restore_and_report(img, region=np.ones(img.shape[:2], bool))
+    everything = api.restore_and_report(img, region=np.ones(img.shape[:2], bool),
+                                         keep_detection=True)
     marks = everything.detection.mask
     n = img.shape[0] * img.shape[1]
     before = thin_line_energy(img)
