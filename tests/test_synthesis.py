@@ -127,3 +127,14 @@ def test_cancel_stops_the_synthesis():
     img = (grain_texture(200, 200, seed=7) * 255).astype(np.uint8)
     with pytest.raises(Cancelled):
         unscratch.restore(img, region=disc(img.shape, 100, 100, 64), mode="fill", cancel=lambda: True)
+
+
+def test_a_split_image_gets_the_same_synthesised_fill():
+    """split_restore (batch's large images) synthesises the large holes whole, so it still equals restore."""
+    pytest.importorskip("dask")
+    from unscratch.split import split_restore
+    img = (grain_texture(200, 260, seed=8) * 255).astype(np.uint8)
+    region = disc(img.shape, 100, 130, 56).astype(np.uint8) * 255
+    cv2.line(region, (10, 190), (250, 170), 255, 3)  # a thin one: today's fill, in chunks
+    healed, _, _ = split_restore(img, region=region, mode="fill", chunk=64, scheduler="sync")
+    assert np.array_equal(healed, unscratch.restore(img, region=region, mode="fill"))

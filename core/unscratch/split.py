@@ -215,9 +215,16 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
             probability = np.zeros((H, W), np.float32)
         hole = api.threshold_mask(probability, chosen)
         alpha = api.repair_weight(hole, rule.dilate, rule.feather)
+    textured = []  # fill mode: holes more than a few px across are synthesised whole, as in repair
+    texture = api.get_inpainter(method, fill=True) if mode == "fill" else None
+    if hasattr(texture, "synthesise_large"):
+        alpha = texture.synthesise_large(img, alpha, textured.append)
     roi = bbox(alpha > 0)
     if roi is None or min(H, W) == 1:
-        return img.copy(), probability, hole
+        out = img.copy()
+        for patch in textured:
+            patch.apply(out)
+        return out, probability, hole
     inpainter = api.get_inpainter(method)
     # chunk edges keep the grain's context
     py, px = _plans(inpainter, (H, W), roi, chunk, context=grain.MARGIN)
@@ -229,4 +236,6 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
                           meta=np.empty((0, 0, 0), cube.dtype), py=py, px=px, method=method,
                           n_planes=n_planes, fill=mode == "fill")
     (restored,) = dask.compute(lazy, scheduler=scheduler)
+    for patch in textured:
+        patch.apply(restored)
     return (restored if img.ndim == 3 else restored[:, :, 0]), probability, hole
