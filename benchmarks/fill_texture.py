@@ -11,6 +11,7 @@ photo and, when present, ../shared/data/real-old-photos/unscratched/) and filled
   telea    cv2.inpaint(INPAINT_TELEA, radius 3)
   gmic     G'MIC's patch-based inpaint with its GIMP filter's defaults (`gmic in.png mask.png inpaint[0]
            [1],7,16,0.1,1,1.2,0,0.05,10,1`; Debian's gmic 2.9.4), skipped when `gmic` is not on PATH
+  original the photo itself, unfilled: the measures' own spread from 1 hole by hole (a perfect fill's)
 
 Each method sees the same crop (the hole plus 256 px around it). Two numbers per fill, on luminance:
 
@@ -46,7 +47,7 @@ from unscratch.synthesis import grain_ratio, seam_ratio  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "real-old-photos" / "unscratched"
 MARGIN = 256
-METHODS = ("new", "today", "telea", "gmic")
+METHODS = ("new", "today", "telea", "gmic", "original")
 # G'MIC's patch-based inpaint with the defaults of its GIMP filter "Repair > Inpaint [Patch-Based]":
 # patch 7, lookup size 16, lookup factor 0.1, increment 1, blend size 1.2, threshold 0, decay 0.05,
 # 10 blend scales, outer blending on
@@ -76,6 +77,8 @@ def run(method: str, crop: np.ndarray, hole: np.ndarray) -> np.ndarray:
         return unscratch.restore(crop, region=hole, mode="fill")
     if method == "today":
         return unscratch.restore(crop, region=hole, mode="fill", method="classical")
+    if method == "original":  # the photo as it was: how far from 1 the measures are by themselves
+        return crop.copy()
     if method == "telea":
         return cv2.inpaint(crop, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
     return run_gmic(crop, hole)
@@ -204,7 +207,7 @@ def main(argv=None) -> int:
                 marked[edge] = (255, 0, 255)
                 examples.append((f"{name}, {kind} {size} px",
                                  [("photo (hole outlined)", marked[sl])] +
-                                 [(m, outs[m][sl]) for m in methods]))
+                                 [(m, outs[m][sl]) for m in methods if m != "original"]))
 
     n = len(results["new"])
     print(f"\n{n} holes ({', '.join(map(str, args.sizes))} px across, discs and squares) on {len(photos)} photos")
@@ -226,6 +229,8 @@ def main(argv=None) -> int:
             f"{np.mean([results[m][i][1] for i in idx]):.2f}" for m in methods))
     new = np.array(results["new"])
     for m in methods[1:]:
+        if m == "original":
+            continue
         a = np.array(results[m])
         seam_better = np.mean([distance(p) < distance(q) for p, q in zip(new[:, 0], a[:, 0])])
         grain_better = np.mean([distance(p) < distance(q) for p, q in zip(new[:, 1], a[:, 1])])
