@@ -43,7 +43,7 @@ SEAM_SIGMA = 1.0          # px: smoothing of the border difference before the me
 FEATURES = 12             # principal components a patch is compared by
 PCA_SAMPLES = 4000        # intact patches the components are computed from
 OCC_WEIGHT = 20.0         # weight of the occurrence penalty, in units of the median match cost
-CENTRE_VOTE = 1           # the sharp vote takes each pixel's own patch centre, not the best covering patch
+CENTRE_VOTE = True        # the sharp vote takes each pixel's own match's centre, not the best covering patch
 COHERENCE = 0.2           # a neighbour's shifted match wins if within this fraction of the best cost
 BEST_BELOW = 1            # levels below this rebuild by the sharp vote in their iterations, not the mean
 
@@ -235,8 +235,9 @@ class _Matcher:
 # ------------------------------------------------------------------------------------- voting
 def _vote(level: _Level, est: np.ndarray, nnf: np.ndarray, cost: np.ndarray, offsets: np.ndarray,
           best: bool, ring: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Rebuild the hole from the matched patches: a weighted mean of the votes (`best=False`) or the
-    vote of the best-matching covering patch. Returns the new estimate (flat) and, when `ring` (flat
+    """Rebuild the hole from the matched patches: a weighted mean of the overlapping patches' votes
+    (`best=False`), or a sharp vote: each pixel's own match's centre (CENTRE_VOTE), else the vote of
+    the best-matching patch that covers it. Returns the new estimate (flat) and, when `ring` (flat
     indices of known pixels) is given, the votes there."""
     t = level.targets
     n = est.shape[0]
