@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import unscratch
-from unscratch import InputError
 from conftest import scratched
+from unscratch import InputError
 
 DTYPES = [np.uint8, np.uint16, np.float32]
 CHANNELS = [0, 1, 3, 4]  # 0 = HxW
@@ -66,9 +66,9 @@ def test_soft_region_blends():
 
 
 def test_tight_selection_clips_the_repair_not_what_the_restorer_sees():
-    """A selection 4 px either side of a scratch: inside it, the same repair as without a selection. The
-    selection limits where pixels change, not the grown hole the restorer sees (a restorer trained on one
-    hole margin left much of a scratch whose hole was cut along a tight selection)."""
+    """A selection 4 px either side of a scratch: inside it, the same repair as without a selection.
+    The selection limits where pixels change, not the grown hole the restorer sees (a restorer
+    trained on one hole margin left much of a scratch whose hole was cut along a tight selection)."""
     damaged, clean, truth = scratched()
     sel = np.zeros(truth.shape, bool)
     sel[44:54, 12:116] = True   # the scratch is rows 48-49, columns 16-111
@@ -81,9 +81,9 @@ def test_tight_selection_clips_the_repair_not_what_the_restorer_sees():
 
 @pytest.mark.parametrize("dilate,feather", [(0, 0), (2, 2), (4, 3)])
 def test_the_restorer_repairs_whatever_margin_the_hole_has(dilate, feather):
-    """The hole's margin of intact picture must not be the restorer's cue for where damage is: one trained
-    only on holes grown 2+2 px left this scratch almost as it was when its hole had no margin (error 0.45;
-    0.017 at 2+2 px)."""
+    """The hole's margin of intact picture must not be the restorer's cue for where damage is: one
+    trained only on holes grown 2+2 px left this scratch almost as it was when its hole had no
+    margin (error 0.45; 0.017 at 2+2 px)."""
     damaged, clean, truth = scratched()
     out = unscratch.restore(damaged, mask=truth, dilate=dilate, feather=feather, grain=False)
     err = np.abs(out[truth].astype(float) - clean[truth]).mean() / 255
@@ -115,9 +115,10 @@ def test_tiny_images_come_back_unchanged(shape):
 
 
 def test_a_small_image_gets_no_ghost_beside_a_scratch():
-    """Networks trained on 160-256 px crops see a 40x56 image mostly as border: unpadded, a full-height
-    scratch on a noiseless gradient made a ghost line 15 px beside it (0.99 with the shipped detector, 0.91
-    and 0.74 with two before it). Reflected out to the card's min_side the ghost stays near zero."""
+    """Networks trained on 160-256 px crops see a 40x56 image mostly as border: unpadded, a
+    full-height scratch on a noiseless gradient made a ghost line 15 px beside it (0.99 with the
+    shipped detector, 0.91 and 0.74 with two before it). Reflected out to the card's min_side the
+    ghost stays near zero."""
     yy, xx = np.mgrid[0:40, 0:56].astype(np.float32)
     img = 0.35 + 0.2 * xx / 56 + 0.1 * yy / 40
     img[:, 20] = 0.98
@@ -142,7 +143,8 @@ def test_rethreshold_uses_cached_probability():
     higher = det.rethreshold(0.9)
     assert higher.mask.sum() <= det.mask.sum()
     assert np.array_equal(higher.mask, det.probability >= 0.9)
-    # threshold 0 means "any evidence", as in detect(): pixels with none (the classical detector has 1 %)
+    # threshold 0 means "any evidence", as in detect(): pixels with none (the classical detector has
+    # 1 %)
     classical = unscratch.detect(damaged, method="classical")
     assert np.array_equal(classical.rethreshold(0.0).mask, classical.probability > 0)
     assert not classical.rethreshold(0.0).mask.all()
@@ -159,7 +161,8 @@ BAD = [
     (np.zeros(5, np.uint8), {}, "1 dimensions"),
     (np.zeros((4, 4), np.uint8), {"region": np.ones((5, 4), bool)}, "region: shape (5, 4)"),
     (np.zeros((4, 4), np.uint8), {"mask": np.ones((4, 5), bool)}, "mask: shape (4, 5)"),
-    (np.zeros((4, 4), np.uint8), {"region": np.full((4, 4), np.nan, np.float32)}, "region: contains NaN"),
+    (np.zeros((4, 4), np.uint8), {"region": np.full((4, 4), np.nan, np.float32)},
+     "region: contains NaN"),
     (np.zeros((4, 4), np.uint8), {"mode": "heal"}, "mode: 'heal'"),
     (np.zeros((4, 4), np.uint8), {"mode": "fill"}, "fill mode needs a region"),
     (np.zeros((4, 4), np.uint8), {"threshold": 1.5}, "outside [0, 1]"),
@@ -233,7 +236,8 @@ def test_lazy_image_is_read_tile_by_tile_and_matches_numpy(monkeypatch, channels
     damaged, _, truth = scratched(h=256, w=352, channels=channels, dtype=dtype)
     lazy = LazyImage(damaged)
     det = unscratch.detect(lazy, method="classical")
-    np.testing.assert_array_equal(det.probability, unscratch.detect(damaged, method="classical").probability)
+    np.testing.assert_array_equal(det.probability,
+                                  unscratch.detect(damaged, method="classical").probability)
     patches = unscratch.restore_patches(lazy, truth, method="classical")
     assert lazy.reads and max(h * w for h, w in lazy.reads) < damaged.shape[0] * damaged.shape[1]
     out = damaged.copy()
@@ -288,8 +292,8 @@ def test_restorer_on_windows_around_sparse_holes_matches_the_whole_tile():
 
 
 def test_one_rule_with_or_without_a_selection():
-    """A whole image and a selection over all of it are repaired by the same rule: the detection at the
-    card's threshold, grown as the card says. A caller's threshold is the sensitivity."""
+    """A whole image and a selection over all of it are repaired by the same rule: the detection at
+    the card's threshold, grown as the card says. A caller's threshold is the sensitivity."""
     from unscratch import api
     damaged, _, truth = scratched()
     everything = np.ones(damaged.shape[:2], bool)
@@ -308,8 +312,8 @@ def test_one_rule_with_or_without_a_selection():
 
 
 def test_a_mark_is_repaired_as_given():
-    """A mask the caller gives (a user's marks) is the damage: nothing beside it changes unless growth is
-    asked for."""
+    """A mask the caller gives (a user's marks) is the damage: nothing beside it changes unless
+    growth is asked for."""
     from unscratch import api
     damaged, _, truth = scratched()
     done = api.restore_and_report(damaged, truth)
@@ -359,8 +363,8 @@ def test_fills_get_the_grain_of_their_surroundings():
 
 
 def test_grain_amplitude_is_finite_beside_flat_areas():
-    """Box-filter rounding gave a variance of -1.8e-10 in a flat area beside grain; its square root was NaN,
-    which a fill then wrote into the image (seen as a warning in a split fill)."""
+    """Box-filter rounding gave a variance of -1.8e-10 in a flat area beside grain; its square root
+    was NaN, which a fill then wrote into the image (seen as a warning in a split fill)."""
     from unscratch import grain
     luma = np.full((300, 300), 0.5)
     luma[:, :150] += np.random.default_rng(0).normal(0, 0.05, (300, 150))
@@ -371,10 +375,12 @@ def test_grain_amplitude_is_finite_beside_flat_areas():
 
 
 def test_a_region_repairs_the_detection_mask_inside_it():
-    """Issue 23: a selection says "the damage is here": restore(image, region=...) repairs exactly the
-    detector's mask at its threshold inside it (or at `threshold`). The detector also marks a soft fringe beside the damage, where a repair can give a pixel its own
-    value back: most mask pixels must change, and nearly all of those on the drawn damage."""
+    """Issue 23: a selection says "the damage is here": restore(image, region=...) repairs exactly
+    the detector's mask at its threshold inside it (or at `threshold`). The detector also marks a
+    soft fringe beside the damage, where a repair can give a pixel its own value back: most mask
+    pixels must change, and nearly all of those on the drawn damage."""
     import cv2
+
     from conftest import PHOTO_RECT, damaged_photo
     from unscratch import api, models
 
@@ -400,6 +406,7 @@ def test_a_region_repairs_the_detection_mask_inside_it():
 
 def _opaque_scratch(y, x):
     import cv2
+
     from unscratch.demo import sample_photo
     clean = sample_photo()[y:y + 192, x:x + 192].copy()
     line = np.zeros(clean.shape[:2], np.uint8)
@@ -411,9 +418,10 @@ def _opaque_scratch(y, x):
 
 @pytest.mark.parametrize("y, x", [(0, 0), (128, 0)])
 def test_an_opaque_scratch_leaves_no_ghost(y, x):
-    """Issue 23: the restorer's learnt gate kept much of an opaque bright scratch drawn unlike its training's
-    damage (mean +45 and +61 levels along the line here, a visible ghost). Pixels far outside their intact
-    surroundings' range are hidden from it now: the line comes back as Telea's does, without the ghost."""
+    """Issue 23: the restorer's learnt gate kept much of an opaque bright scratch drawn unlike its
+    training's damage (mean +45 and +61 levels along the line here, a visible ghost). Pixels far
+    outside their intact surroundings' range are hidden from it now: the line comes back as Telea's
+    does, without the ghost."""
     from unscratch.api import get_inpainter
     if get_inpainter("auto").prefill is None:
         pytest.skip("no shipped restorer")
@@ -426,16 +434,19 @@ def test_an_opaque_scratch_leaves_no_ghost(y, x):
 
 @pytest.mark.parametrize("seed", [2])
 def test_fill_mode_is_at_least_as_good_as_telea(seed):
-    """Issue 23: fill mode is the fallback for what the detector misses; the restorer with the hole hidden was
-    a little below Telea here (21.62 vs 21.63 dB) and never more than 0.03 dB above it; fill mode is Telea now."""
+    """Issue 23: fill mode is the fallback for what the detector misses; the restorer with the hole
+    hidden was a little below Telea here (21.62 vs 21.63 dB) and never more than 0.03 dB above it;
+    fill mode is Telea now."""
     import cv2
+
     from unscratch.demo import sample_photo
     from unscratch.metrics import psnr
     photo = sample_photo()
     rng = np.random.default_rng(seed)
     region = np.zeros(photo.shape[:2], np.uint8)
     for _ in range(6):
-        cv2.line(region, tuple(rng.integers(0, 512, 2).tolist()), tuple(rng.integers(0, 512, 2).tolist()), 1, 3)
+        cv2.line(region, tuple(rng.integers(0, 512, 2).tolist()),
+                 tuple(rng.integers(0, 512, 2).tolist()), 1, 3)
     region = region > 0
     fill = unscratch.restore(photo, region=region, mode="fill", grain=False)
     telea = unscratch.restore(photo, region=region, mode="fill", method="classical", grain=False)

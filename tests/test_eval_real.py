@@ -24,7 +24,8 @@ def test_eval_real_writes_one_sheet_per_photo_and_reads_nothing_it_writes(tmp_pa
     before = {p.name: p.read_bytes() for p in src.iterdir()}
     rows = eval_real(src, tmp_path / "out")
     assert [r["photo"] for r in rows] == ["p0.png", "p1.png"]
-    assert all(0 <= r[k] <= 100 for r in rows for k in ("mask %", "changed %", "select-all changed %"))
+    assert all(0 <= r[k] <= 100 for r in rows
+               for k in ("mask %", "changed %", "select-all changed %"))
     assert all(r["thin-line energy left"] > 0 for r in rows)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photos-p0.jpg", "photos-p1.jpg"]
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before
@@ -33,9 +34,9 @@ def test_eval_real_writes_one_sheet_per_photo_and_reads_nothing_it_writes(tmp_pa
 
 
 def test_expert_pairs_are_judged_against_the_expert(tmp_path):
-    """A scan with a bright scratch, and its expert's restoration (the clean photo): the real mask is the
-    scratch, the repair with the real mask moves the scan towards the expert, and nothing is written
-    into the folder read."""
+    """A scan with a bright scratch, and its expert's restoration (the clean photo): the real mask
+    is the scratch, the repair with the real mask moves the scan towards the expert, and nothing is
+    written into the folder read."""
     src = tmp_path / "scans"
     src.mkdir()
     clean = _photo(192)

@@ -11,8 +11,8 @@ def _prob(values):
 
 
 def test_remark_keeps_erasures_and_a_mark_painted_back_over_one():
-    """Four pixels, all detected at 0.5. The user erases pixel 1: re-thresholding keeps it erased. Then
-    the user paints pixel 1 back: the next re-threshold keeps the painted mark."""
+    """Four pixels, all detected at 0.5. The user erases pixel 1: re-thresholding keeps it erased.
+    Then the user paints pixel 1 back: the next re-threshold keeps the painted mark."""
     det = hostkit.Detection(_prob([0.9, 0.9, 0.9, 0.2]), bytes([255, 255, 255, 0]), bytes(4), 0.5)
     region = bytes([255] * 4)
     erased_one = bytes([255, 0, 255, 0])

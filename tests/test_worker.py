@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from unscratch import protocol
 from conftest import scratched
+from unscratch import protocol
 
 
 def as_msg(a):

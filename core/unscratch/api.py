@@ -11,19 +11,28 @@ holding a copy.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import cv2
 import numpy as np
 
+from . import grain as grain_mod
 from . import models
-from .arrays import (bbox, check_image, check_plane, colour_planes, from_float, plane_weight,
-                     read_block, to_float, to_rgb_float)
+from .arrays import (
+    bbox,
+    check_image,
+    check_plane,
+    colour_planes,
+    from_float,
+    plane_weight,
+    read_block,
+    to_float,
+    to_rgb_float,
+)
 from .choices import check_choice
 from .classical import ClassicalDetector, ClassicalInpainter, defect_pixels
 from .engine import run_tiled
-from . import grain as grain_mod
 from .errors import InputError
 from .infrared import InfraredDetector
 from .synthesis import TextureFill
@@ -46,7 +55,7 @@ class Detection:
     region: np.ndarray | None = field(default=None, repr=False)
     provenance: dict = field(default_factory=dict)
 
-    def rethreshold(self, threshold: float) -> "Detection":
+    def rethreshold(self, threshold: float) -> Detection:
         """The same detection at another threshold, without running the detector again."""
         threshold = _check_threshold(threshold)
         mask = threshold_mask(self.probability, threshold, self.region)
@@ -559,7 +568,8 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
     H, W = img.shape[:2]
     if hole is None and layout is None and hasattr(inpainter, "synthesise_large"):
         # fill mode: holes more than a few px across are synthesised whole, the rest tiled below
-        alpha = inpainter.synthesise_large(img, alpha, emit, origin=origin, cancel=_cancel_fn(cancel))
+        alpha = inpainter.synthesise_large(img, alpha, emit, origin=origin,
+                                           cancel=_cancel_fn(cancel))
     # where alpha > 0, read block by block: a whole plane is 100 MB more on 100-MP scans
     if hole is None:
         roi = bbox(alpha > 0)

@@ -13,7 +13,8 @@ import numpy as np
 from . import api, grain
 from .arrays import bbox, check_image, check_plane, colour_planes, plane_weight
 from .choices import check_choice
-from .engine import span, taper as engine_taper, tile_layout
+from .engine import span, tile_layout
+from .engine import taper as engine_taper
 from .errors import InputError
 
 

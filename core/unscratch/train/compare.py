@@ -7,10 +7,10 @@
 Each candidate gets its threshold tuned on the simulator's val split (as `eval detect` does), then:
 the simulator's test split, the independent generator (eval/independent_damage.py) on the held-out
 photos, clean photos (false-positive area), each family alone, and on real photos the mask % at its
-threshold and the repaired % of restore's cautious rule (its auto_threshold tuned on clean val
-photos). `--ablations DIR` reads ablate.py's output: for each left-out family, F1 of the reference
-candidate ('scratch', trained on every family) and of the candidate that never saw that family, on
-that family alone, from the simulator and from the independent generator.
+threshold and the % restore changes at it. `--ablations DIR` reads ablate.py's output: for each
+left-out family, F1 of the reference candidate ('scratch', trained on every family) and of the
+candidate that never saw that family, on that family alone, from the simulator and from the
+independent generator.
 """
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ import numpy as np
 from .. import api, io, models
 from . import pool
 from .eval import independent_damage as ed
-from .eval.cases import _each, clean_crops, make_cases
-from .eval.detect import auto_threshold, average_precision, best_threshold, tolerant_prf
+from .eval.cases import _each, make_cases
+from .eval.detect import average_precision, best_threshold, tolerant_prf
 
 # which of the independent generator's families stands for each of the simulator's (sprites are film
 # hair, lint and dirt: the generator's hairs; blotches and fibres have no counterpart)
@@ -38,9 +38,9 @@ INDEPENDENT_OF = {"cracks": "crack", "creases": "crease", "losses": "loss", "fox
 
 
 @contextmanager
-def candidate(onnx: Path, threshold: float | None = None, auto: float | None = None):
-    """A models folder holding the shipped restorer and `onnx` as the default detector, in use
-    inside."""
+def candidate(onnx: Path, threshold: float | None = None):
+    """A models folder holding the shipped restorer and `onnx` as the default detector (the
+    shipped card's threshold and growth unless `threshold` is given), in use inside."""
     shipped = models.default_card("detect")
     folder = Path(tempfile.mkdtemp(prefix="unscratch-cand-"))
     try:
@@ -51,7 +51,6 @@ def candidate(onnx: Path, threshold: float | None = None, auto: float | None = N
         shutil.copy(onnx, folder / f"{shipped.name}.onnx")
         card["sha256"] = models.sha256_of(folder / f"{shipped.name}.onnx")
         card["threshold"] = shipped.threshold if threshold is None else threshold
-        card["auto_threshold"] = card.get("auto_threshold") if auto is None else auto
         (folder / f"{shipped.name}.json").write_text(json.dumps(card))
         old = os.environ.get("UNSCRATCH_MODELS_DIR")
         os.environ["UNSCRATCH_MODELS_DIR"] = str(folder)
@@ -79,7 +78,6 @@ def held_out_sets(size: int, seed: int, photos_limit: int | None) -> dict:
     few = (lambda xs: xs[:photos_limit]) if photos_limit else (lambda xs: xs)
     test_photos, held = few(pool.photo_paths("test")), few(ed.eval_photos("auto"))
     return {"val": make_cases("val", 1, size, seed, photos=few(pool.photo_paths("val"))),
-            "val_clean": clean_crops("val", size, seed, photos=few(pool.photo_paths("val"))),
             "test": make_cases("test", 1, size, seed, photos=test_photos),
             "indep": ed.make_samples(held, 1, size, seed),
             "clean": ed.clean_samples(held, size, seed),
@@ -92,12 +90,11 @@ def held_out_sets(size: int, seed: int, photos_limit: int | None) -> dict:
 def evaluate_candidate(onnx: Path, sets: dict, real: list[Path]) -> dict:
     with candidate(onnx):
         th = best_threshold(_probs([c.damaged for c in sets["val"]]), [c.mask for c in sets["val"]])
-        auto = auto_threshold(_probs(sets["val_clean"]), th)
-    with candidate(onnx, th, auto):
+    with candidate(onnx, th):
         test_p = _probs([c.damaged for c in sets["test"]])
         ind_p = _probs([s.damaged for s in sets["indep"]])
         clean_p = _probs(sets["clean"])
-        row = {"threshold": th, "auto_threshold": auto,
+        row = {"threshold": th,
                "sim test": _f1(test_p, [c.mask for c in sets["test"]], th),
                "sim AP": round(average_precision(test_p, [c.mask for c in sets["test"]]), 3),
                "independent": _f1(ind_p, [s.mask for s in sets["indep"]], th),

@@ -1,15 +1,16 @@
-"""Real hard negatives, mined: what the detector marks on real photos that hold no (labelled) damage.
+"""Real hard negatives, mined: what the detector marks on real photos that hold no (labelled)
+damage.
 
-Drawn hard negatives teach the look of a mast or a wire as the simulator draws it; real masts, ropes,
-knit, buttons and printed letters are what the detector confuses with damage in use. This runs the
-detector over real photos (the pool's train split and the thin-structure photos' train part) and cuts a
-crop around every strong false detection, so that training can centre crops on them
+Drawn hard negatives teach the look of a mast or a wire as the simulator draws it; real masts,
+ropes, knit, buttons and printed letters are what the detector confuses with damage in use. This
+runs the detector over real photos (the pool's train split and the thin-structure photos' train
+part) and cuts a crop around every strong false detection, so that training can centre crops on them
 (`PairStream(mined=...)`). Run it again with each new detector: its mistakes move.
 
     python -m unscratch.train.mine --out runs/mined [--threshold 0.3] [--per-photo 10]
 
-The thin-structure photos are split by a hash of their name: the held-out part (THIN_HOLDOUT) is never
-mined and serves `unscratch eval real` as real picture the detector must leave alone.
+The thin-structure photos are split by a hash of their name: the held-out part (THIN_HOLDOUT) is
+never mined and serves `train.calibrate` as real picture the detector must leave alone.
 """
 from __future__ import annotations
 
@@ -36,12 +37,13 @@ MINE_SIDES = (1536, 768)  # long side the photos are mined at: the scales traini
 def thin_structure_dir() -> Path | None:
     """`../shared/data/thin-structure-photos` beside the repository, or $UNSCRATCH_THIN_PHOTOS."""
     env = os.environ.get("UNSCRATCH_THIN_PHOTOS")
-    path = Path(env) if env else pool.repo_root().parent / "shared" / "data" / "thin-structure-photos"
+    shared = pool.repo_root().parent / "shared" / "data"
+    path = Path(env) if env else shared / "thin-structure-photos"
     return path if path.is_dir() else None
 
 
 def is_held_out(path: Path) -> bool:
-    """The thin-structure photo is in the evaluation part (stable: a hash of its folder and name)."""
+    """The thin-structure photo is in the evaluation part (a stable hash of folder and name)."""
     h = hashlib.sha256(f"{path.parent.name}/{path.name}".encode()).digest()
     return int.from_bytes(h[:4], "big") / 2 ** 32 < THIN_HOLDOUT
 
@@ -55,7 +57,8 @@ def thin_structure_photos(part: str) -> list[Path]:
     return [p for p in files if is_held_out(p) == (part == "holdout")]
 
 
-def _spots(probability: np.ndarray, threshold: float, per_photo: int) -> list[tuple[int, int, float]]:
+def _spots(probability: np.ndarray, threshold: float,
+           per_photo: int) -> list[tuple[int, int, float]]:
     """(y, x, peak) of the strongest detected components, away from the border."""
     h, w = probability.shape
     n, labels, stats, cents = cv2.connectedComponentsWithStats(

@@ -1,8 +1,9 @@
 """Damage simulator: clean photo -> (damaged photo, exact defect mask, restoration target).
 
-Pure numpy + OpenCV, deterministic for a given ``np.random.Generator`` state. Each damage family lives in its
-own module under :mod:`unscratch.train.damage` (``damage.FAMILIES`` = {name: share}); the old-photo look is
-:mod:`.damage.look`, thin picture structure (hard negatives) :mod:`.damage.negatives`.
+Pure numpy + OpenCV, deterministic for a given ``np.random.Generator`` state. Each damage family
+lives in its own module under :mod:`unscratch.train.damage` (``damage.FAMILIES`` = {name: share});
+the old-photo look is :mod:`.damage.look`, thin picture structure (hard negatives)
+:mod:`.damage.negatives`.
 
 Pipeline of :func:`simulate` (``a`` = defect opacity, all images float32 RGB in [0, 1])::
 
@@ -19,14 +20,14 @@ Pipeline of :func:`simulate` (``a`` = defect opacity, all images float32 RGB in 
     5. JPEG at quality 60-95 (sometimes none) on the damaged image only
 
 The target ``Damaged.clean`` is the photo after steps 1, 2 and 4, without damage or the final JPEG.
-``Damaged.mask`` is ``opacity > MASK_THRESHOLD`` where the defect visibly changes the picture (by more than
-``VISIBLE_DELTA`` in some channel, before scanner noise and JPEG; grown by 1 px): a faint defect whose colour
-matches what it covers is not damage and no detector could see it. Without JPEG, ``|damaged - clean| <=
-opacity`` holds exactly. Defect sizes scale with the resolution of the scan through ``scale`` (``min(H, W) /
-REF_SIDE`` of the full photo by default; sizes in pixels grow as ``scale ** SIZE_EXP``). ``make_pair``
-passes the scale of the (rescaled) source photo, not of the crop. ``Damaged.info['kinds']`` names the family
-of every defect drawn, ``info['families']`` the families the sample drew, ``info['negatives']`` the thin
-structure painted into the picture.
+``Damaged.mask`` is ``opacity > MASK_THRESHOLD`` where the defect visibly changes the picture (by
+more than ``VISIBLE_DELTA`` in some channel, before scanner noise and JPEG; grown by 1 px): a faint
+defect whose colour matches what it covers is not damage and no detector could see it. Without JPEG,
+``|damaged - clean| <= opacity`` holds exactly. Defect sizes scale with the resolution of the scan
+through ``scale`` (``min(H, W) / REF_SIDE`` of the full photo by default; sizes in pixels grow as
+``scale ** SIZE_EXP``). ``make_pair`` passes the scale of the (rescaled) source photo, not of the
+crop. ``Damaged.info['kinds']`` names the family of every defect drawn, ``info['families']`` the
+families the sample drew, ``info['negatives']`` the thin structure painted into the picture.
 
     python -m unscratch.train.simulate --preview OUT.png                  # 6 (damaged | mask) pairs
     python -m unscratch.train.simulate --preview OUT.png --family cracks  # one family only
@@ -47,11 +48,13 @@ import numpy as np
 from . import damage
 from .damage import FAMILIES, PRINT_FAMILIES, look, negatives
 from .damage.draw import MEDIA, PALETTE, Canvas, normal, rep3
-from .damage.sprites import (SPRITE_KINDS, SPRITE_SPLIT, OverlayBank, default_overlays,  # noqa: F401
-                             sprite_split)
+
+# noqa: F401
+from .damage.sprites import OverlayBank
 
 MASK_THRESHOLD = 0.1       # mask = opacity > MASK_THRESHOLD where the defect is visible:
-VISIBLE_DELTA = 0.03       # ... it changes some channel by more than this (before scanner noise and JPEG)
+# ... it changes some channel by more than this (before scanner noise and JPEG)
+VISIBLE_DELTA = 0.03
 REF_SIDE = 1024.0          # scale 1.0 = a photo whose short side is this many pixels
 SIZE_EXP = 0.8             # defect sizes in pixels grow as scale ** SIZE_EXP
 NO_DAMAGE_P = 0.1          # share of samples (severity=None) that get no damage at all
@@ -62,9 +65,11 @@ HARD_NEGATIVE_P = negatives.HARD_NEGATIVE_P
 @dataclass
 class Damaged:
     damaged: np.ndarray      # float32 HxWx3 in [0, 1]: what the scanner saw
-    mask: np.ndarray         # bool HxW: opacity > MASK_THRESHOLD where visible (see module docstring)
+    # bool HxW: opacity > MASK_THRESHOLD where visible (see module docstring)
+    mask: np.ndarray
     opacity: np.ndarray      # float32 HxW in [0, 1]: total defect opacity
-    clean: np.ndarray        # float32 HxWx3 in [0, 1]: aged photo without damage (restoration target)
+    # float32 HxWx3 in [0, 1]: aged photo without damage (restoration target)
+    clean: np.ndarray
     info: dict = field(default_factory=dict)
 
 
@@ -88,21 +93,24 @@ def _as_float_rgb(clean) -> np.ndarray:
 
 
 def simulate(clean: np.ndarray, rng: np.random.Generator, bank: OverlayBank | None, *,
-             severity: float | None = None, scale: float | None = None, jpeg: bool | int | None = None,
-             families=None, exclude=None, old: bool | None = None,
+             severity: float | None = None, scale: float | None = None,
+             jpeg: bool | int | None = None, families=None, exclude=None, old: bool | None = None,
              hard_negatives: int | None = None) -> Damaged:
-    """Age ``clean`` (float RGB HxWx3 in [0, 1]) and damage it; see the module docstring for the steps.
+    """Age ``clean`` (float RGB HxWx3 in [0, 1]) and damage it; see the module docstring for the
+    steps.
 
     severity: damage density in [0, 1]; None = random per sample, with ``NO_DAMAGE_P`` of samples
         undamaged (mask all False). 0 = no damage.
-    scale: resolution scale of the scan (default ``resolution_scale(min(H, W))``); pass the scale of the
+    scale: resolution scale of the scan (default ``resolution_scale(min(H, W))``); pass the scale of
+    the
         full photo when ``clean`` is a crop of it.
     jpeg: None = random (quality 60-95, none in 25% of samples), False = never, int = that quality.
-    bank: sprites; None = procedural damage only.
-    families / exclude: a family name or names of ``FAMILIES`` to draw from only / never (per-family
+    bank: sprites; None = procedural damage only. families / exclude: a family name or names of
+    ``FAMILIES`` to draw from only / never (per-family
         evaluation, ablations); None = all.
     old: the look of an old photo: None = in OLD_LOOK_P of samples, True / False = always / never.
-    hard_negatives: pieces of thin picture structure: None = random (HARD_NEGATIVE_P of samples), 0 = none.
+    hard_negatives: pieces of thin picture structure: None = random (HARD_NEGATIVE_P of samples), 0
+    = none.
     """
     img = _as_float_rgb(clean)
     h, w = img.shape[:2]
@@ -119,8 +127,8 @@ def simulate(clean: np.ndarray, rng: np.random.Generator, bank: OverlayBank | No
         names = list(MEDIA)
         pm = np.array([MEDIA[m][0] for m in names])
         medium = names[int(rng.choice(len(names), p=pm / pm.sum()))]
-    info: dict = {"severity": severity, "scale": scale, "medium": medium, "families": drawn, "kinds": [],
-                  "polarity": {"bright": 0, "dark": 0}}
+    info: dict = {"severity": severity, "scale": scale, "medium": medium, "families": drawn,
+                  "kinds": [], "polarity": {"bright": 0, "dark": 0}}
 
     img = negatives.draw(img, rng, scale, info, hard_negatives)
     is_old = bool(rng.random() < OLD_LOOK_P) if old is None else bool(old)
@@ -128,11 +136,13 @@ def simulate(clean: np.ndarray, rng: np.random.Generator, bank: OverlayBank | No
     info["old"] = is_old
     ws = scale ** SIZE_EXP      # size factor for defects
     ctx = {"bright_p": MEDIA[medium][1], "colour": info["mode"] in ("colour", "cast", "autochrome"),
-           "palette": PALETTE, "kinds": info["kinds"], "polarity": info["polarity"], "medium": medium, "info": info}
+           "palette": PALETTE, "kinds": info["kinds"], "polarity": info["polarity"],
+           "medium": medium, "info": info}
     cv = Canvas(aged, rng, ctx)
 
     if drawn:
-        # more defects on bigger images, fewer per crop when the crop is a zoomed-in part of a big scan
+        # more defects on bigger images, fewer per crop when the crop is a zoomed-in part of a big
+        # scan
         af = float(np.clip(math.sqrt(h * w) / 512.0, 0.5, 4.0)) / max(1.0, ws) ** 0.7
         counts = {f: damage.COUNTS[f](rng, severity, af) for f in drawn}
         for f in damage.ORDER:
@@ -151,9 +161,10 @@ def simulate(clean: np.ndarray, rng: np.random.Generator, bank: OverlayBank | No
         if cv.n:
             A = cv2.GaussianBlur(A, (0, 0), sig)
         info["blur"] = round(sig, 3)
-    # a defect whose colour matches what it covers is not damage: keep only pixels it visibly changes
-    # (grown by 1 px so the fringe of a visible defect stays in)
-    r, g, b = cv2.split(cv2.absdiff(damaged, target))       # numpy's max over a last axis of 3 is slow
+    # a defect whose colour matches what it covers is not damage: keep only pixels it visibly
+    # changes (grown by 1 px so the fringe of a visible defect stays in)
+    # numpy's max over a last axis of 3 is slow
+    r, g, b = cv2.split(cv2.absdiff(damaged, target))
     visible = cv2.dilate((cv2.max(cv2.max(r, g), b) > VISIBLE_DELTA).astype(np.uint8),
                          np.ones((3, 3), np.uint8)) > 0
     if rng.random() < 0.5:
@@ -185,27 +196,29 @@ def simulate(clean: np.ndarray, rng: np.random.Generator, bank: OverlayBank | No
 def make_pair(photo, rng: np.random.Generator, bank: OverlayBank | None, size=256, *,
               severity: float | None = None, scale_range=(0.3, 1.0), jpeg: bool | int | None = None,
               **kw) -> Damaged:
-    """Random crop of a photo (path or array), scaled by a random factor in ``scale_range`` first so that
-    resolutions vary, then :func:`simulate` (``kw``: families, exclude, old, hard_negatives) with the defect
-    scale of the scaled photo."""
+    """Random crop of a photo (path or array), scaled by a random factor in ``scale_range`` first so
+    that resolutions vary, then :func:`simulate` (``kw``: families, exclude, old, hard_negatives)
+    with the defect scale of the scaled photo."""
     from .pool import random_crop, read_rgb
 
     img = read_rgb(photo) if isinstance(photo, (str, os.PathLike)) else np.asarray(photo)
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, 2)
     crop, f = random_crop(img[:, :, :3], size, rng, scale=scale_range)
-    return simulate(crop, rng, bank, severity=severity, scale=resolution_scale(min(img.shape[:2]) * f),
-                    jpeg=jpeg, **kw)
+    return simulate(crop, rng, bank, severity=severity,
+                    scale=resolution_scale(min(img.shape[:2]) * f), jpeg=jpeg, **kw)
 
 
-def infrared_plane(clean: np.ndarray, opacity: np.ndarray, rng: np.random.Generator, *, block: float = 0.7,
-                   leak: float = 0.25, blur: float = 1.5, noise: float = 0.01) -> np.ndarray:
-    """The infrared plane a film scanner would record beside `clean` under defects of `opacity` (HxW float32).
+def infrared_plane(clean: np.ndarray, opacity: np.ndarray, rng: np.random.Generator, *,
+                   block: float = 0.7, leak: float = 0.25, blur: float = 1.5, noise: float = 0.01) -> np.ndarray:
+    """The infrared plane a film scanner would record beside `clean` under defects of `opacity` (HxW
+    float32).
 
-    A model, not a measurement (no permissively licensed RGBI scan was at hand): the film base passes 70 % of
-    the lamp; the cyan dye leaks a `leak` share of the red plane into it; defects dim it by `block` times their
-    opacity; it is blurrier than the colour planes (Gaussian `blur` px), one pixel to the right of them, and
-    noisy. Evaluation only: what unscratch.infrared would find on such a scan."""
+    A model, not a measurement (no permissively licensed RGBI scan was at hand): the film base
+    passes 70 % of the lamp; the cyan dye leaks a `leak` share of the red plane into it; defects dim
+    it by `block` times their opacity; it is blurrier than the colour planes (Gaussian `blur` px),
+    one pixel to the right of them, and noisy. Evaluation only: what unscratch.infrared would find
+    on such a scan."""
     ir = (0.7 + leak * clean[:, :, 0]) * (1 - block * opacity)
     ir = cv2.GaussianBlur(ir.astype(np.float32), (0, 0), blur)
     ir = np.concatenate([ir[:, :1], ir[:, :-1]], axis=1) + rng.normal(0, noise, ir.shape).astype(np.float32)
@@ -230,9 +243,9 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
 
 
 def _pairs(rng, photos, bank, size, n, with_clean, **kw) -> list[np.ndarray]:
-    """``n`` tiles (clean |) damaged | mask of random photos (synthetic ones when the pool is missing).
-    Without damage (severity 0, the hard-negative sheet): photo as it came | target with thin structure
-    and the old look | mask (empty)."""
+    """``n`` tiles (clean |) damaged | mask of random photos (synthetic ones when the pool is
+    missing). Without damage (severity 0, the hard-negative sheet): photo as it came | target with
+    thin structure and the old look | mask (empty)."""
     from .pool import random_crop, read_rgb
     tiles = []
     for _ in range(n):
@@ -257,8 +270,9 @@ def _pairs(rng, photos, bank, size, n, with_clean, **kw) -> list[np.ndarray]:
 
 def preview(out: Path, *, seed: int = 0, size: int = 384, n: int = 6, split: str = "val",
             with_clean: bool = False, family: str | None = None) -> Path:
-    """A PNG sheet of (damaged | mask) pairs. ``family``: one damage family only; "all" = a labelled row of
-    ``n`` pairs per family; "negatives" = thin picture structure on undamaged old-looking photos."""
+    """A PNG sheet of (damaged | mask) pairs. ``family``: one damage family only; "all" = a labelled
+    row of ``n`` pairs per family; "negatives" = thin picture structure on undamaged old-looking
+    photos."""
     rng = np.random.default_rng(seed)
     try:
         bank = OverlayBank(split=split)
@@ -303,8 +317,10 @@ def preview(out: Path, *, seed: int = 0, size: int = 384, n: int = 6, split: str
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m unscratch.train.simulate",
                                  description="Damage simulator preview")
-    ap.add_argument("--preview", type=Path, required=True, help="PNG to write: (damaged | mask) pairs")
-    ap.add_argument("--family", help=f"one damage family ({', '.join(FAMILIES)}), 'all' for a row per "
+    ap.add_argument("--preview", type=Path, required=True,
+                    help="PNG to write: (damaged | mask) pairs")
+    ap.add_argument("--family",
+                    help=f"one damage family ({', '.join(FAMILIES)}), 'all' for a row per "
                                      "family, or 'negatives' for thin picture structure without damage")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--size", type=int, default=384)

@@ -30,22 +30,26 @@ from .nets import Detector, Restorer
 
 TELEA = ClassicalInpainter()
 
-# The card's tiling. Overlap: the least at which tiled and untiled runs agree (shipped detector 3.1e-4 at
-# 256, its predecessor 6e-3 at 192; restorer 2/65535 at 192). Tile: the largest whose buffers stay within
-# 650-900 MB (onnxruntime's memory pattern off); bigger tiles repeat less of the image in their overlaps.
-# min_side: the detector learnt on 160-256 px crops, and on a much smaller image its zero-padded borders
-# dominate (a 40x56 noiseless gradient with one full-height scratch: a ghost line 15 px beside it at 0.907;
-# reflected out to 128 px, 0.042). Restorer tiles stay as they are: they are windows cut around holes,
-# whose fill must equal the whole tile's, also at the image's edge.
-TILING = {"detect": {"tile": 1536, "overlap": 256, "min_side": 128}, "restore": {"tile": 1024, "overlap": 192}}
+# The card's tiling. Overlap: the least at which tiled and untiled runs agree (shipped detector
+# 3.1e-4 at 256, its predecessor 6e-3 at 192; restorer 2/65535 at 192). Tile: the largest whose
+# buffers stay within 650-900 MB (onnxruntime's memory pattern off); bigger tiles repeat less of the
+# image in their overlaps. min_side: the detector learnt on 160-256 px crops, and on a much smaller
+# image its zero-padded borders dominate (a 40x56 noiseless gradient with one full-height scratch: a
+# ghost line 15 px beside it at 0.907; reflected out to 128 px, 0.042). Restorer tiles stay as they
+# are: they are windows cut around holes, whose fill must equal the whole tile's, also at the
+# image's edge.
+TILING = {"detect": {"tile": 1536, "overlap": 256, "min_side": 128},
+          "restore": {"tile": 1024, "overlap": 192}}
 
-ONNX_INIT_SAMPLE = 16  # training crops whose activations set the BatchNorm statistics of an --init from ONNX
+# training crops whose activations set the BatchNorm statistics of an --init from ONNX
+ONNX_INIT_SAMPLE = 16
 
 
 class PairStream(torch.utils.data.IterableDataset):
     """Endless (input, target, mask) crops; photos decoded once and kept as uint8.
 
-    For the restorer the mask is the hole exactly as `restore` builds it (defect grown and feathered,
+    For the restorer the mask is the hole exactly as `restore` builds it (defect grown and
+    feathered,
     > 0), and the input carries the Telea prefill the model corrects. On a `decoys` share of restorer
     pairs the hole also covers the shipped detector's false positives (see `decoy_mask`).
 
@@ -54,12 +58,14 @@ class PairStream(torch.utils.data.IterableDataset):
     beside the damage drawn over them.
     """
 
-    def __init__(self, split: str, size: int, seed: int, photos: list[np.ndarray] | None = None, max_photos=None,
-                 task: str = "detect", decoys: float = 0.0, vary_hole: bool = False, families=None,
-                 mined: list | None = None, mined_share: float = 0.0):
+    def __init__(self, split: str, size: int, seed: int, photos: list[np.ndarray] | None = None,
+                 max_photos=None, task: str = "detect", decoys: float = 0.0,
+                 vary_hole: bool = False, families=None, mined: list | None = None,
+                 mined_share: float = 0.0):
         self.split, self.size, self.seed, self.task = split, size, seed, task
         self.mined, self.mined_share = mined or [], mined_share
-        self.families = families  # when given, each item also carries which of these families it holds
+        # when given, each item also carries which of these families it holds
+        self.families = families
         self.decoys, self.vary_hole = decoys, vary_hole
         self.photos = photos
         self.max_photos = max_photos
@@ -75,26 +81,30 @@ class PairStream(torch.utils.data.IterableDataset):
         rng = np.random.default_rng([self.seed, info.id if info else 0])
         if self.decoys and info is not None:
             models.configure(threads=1)  # a data worker's detector runs beside training: one thread
-        bank = simulate.OverlayBank(split=self.split if self.split in ("train", "val", "test") else "all")
+        bank = simulate.OverlayBank(split=self.split if self.split in ("train", "val", "test")
+                                    else "all")
         while True:
             if self.mined and rng.random() < self.mined_share:
                 pair = self._mined_pair(rng, bank)
             else:
                 photo = self.photos[rng.integers(len(self.photos))]
                 pair = simulate.make_pair(photo, rng, bank, size=self.size, scale_range=(0.25, 1.0))
-            # scans come in any orientation (film-transport scratches run along the film, which may lie
-            # either way), so no direction may be learned as "picture": a random quarter turn
+            # scans come in any orientation (film-transport scratches run along the film, which may
+            # lie either way), so no direction may be learned as "picture": a random quarter turn
             turn = int(rng.integers(4))
-            x, mask, clean = (np.ascontiguousarray(np.rot90(a, turn)) for a in (pair.damaged, pair.mask, pair.clean))
+            x, mask, clean = (np.ascontiguousarray(np.rot90(a, turn))
+                              for a in (pair.damaged, pair.mask, pair.clean))
             if self.task == "restore":
                 if self.decoys and rng.random() < self.decoys:
                     mask = mask | decoy_mask(x, mask)
-                # restore() grows a mask by 2 px and feathers 2 more; varied, the hole's margin stops being
-                # a cue for where the damage is (a hole cut along a tight selection has almost none)
+                # restore() grows a mask by 2 px and feathers 2 more; varied, the hole's margin
+                # stops being a cue for where the damage is (a hole cut along a tight selection has
+                # almost none)
                 grow = (int(rng.integers(0, 5)), int(rng.integers(0, 4))) if self.vary_hole else (2, 2)
                 mask = repair_weight(mask, *grow) > 0
                 x = restorer_input(x, mask)
-            item = (torch.from_numpy(x.transpose(2, 0, 1).copy()), torch.from_numpy(clean.transpose(2, 0, 1).copy()),
+            item = (torch.from_numpy(x.transpose(2, 0, 1).copy()),
+                    torch.from_numpy(clean.transpose(2, 0, 1).copy()),
                     torch.from_numpy(mask[None].astype(np.float32)))
             if self.families is not None:
                 drawn = set(pair.info.get("families", ()))
@@ -125,10 +135,10 @@ DECOY_THRESHOLD = 0.5  # permissive: more of the detector's typical mistakes tha
 
 def decoy_mask(damaged: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Where the shipped detector fires on undamaged picture (at DECOY_THRESHOLD, 2 px clear of real
-    damage). In use a hole is not always damage: a restorer that only ever saw damage under its holes
-    learns to paint over whatever is there, and wipes out the stars, buttons and rim lights a detector
-    mistakes for dust. Decoy holes, whose target is the picture as it is, teach it to keep them (in part,
-    so far: see the restorer's card)."""
+    damage). In use a hole is not always damage: a restorer that only ever saw damage under its
+    holes learns to paint over whatever is there, and wipes out the stars, buttons and rim lights a
+    detector mistakes for dust. Decoy holes, whose target is the picture as it is, teach it to keep
+    them (in part, so far: see the restorer's card)."""
     fired = api.detect(damaged, method="model", threshold=DECOY_THRESHOLD).mask
     near_truth = cv2.dilate(truth.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     return fired & ~near_truth
@@ -142,7 +152,8 @@ def restorer_input(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
 def detect_loss(logits, mask):
     """BCE weighted toward the rare defect class + soft Dice: thin structures are a tiny fraction of pixels."""
-    bce = F.binary_cross_entropy_with_logits(logits, mask, pos_weight=torch.tensor(4.0, device=logits.device))
+    bce = F.binary_cross_entropy_with_logits(logits, mask,
+                                             pos_weight=torch.tensor(4.0, device=logits.device))
     p = torch.sigmoid(logits)
     inter = (p * mask).sum((1, 2, 3))
     dice = 1 - (2 * inter + 1) / (p.sum((1, 2, 3)) + mask.sum((1, 2, 3)) + 1)
@@ -181,8 +192,9 @@ def export_onnx(model, task: str, path: Path) -> None:
     cin = 3 if task == "detect" else 7
     x = torch.rand(1, cin, 96, 128)
     tmp = path.with_suffix(".onnx.part")
-    torch.onnx.export(model, x, str(tmp), opset_version=17, input_names=["input"], output_names=["output"],
-                      dynamic_axes={"input": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}},
+    torch.onnx.export(model, x, str(tmp), opset_version=17, input_names=["input"],
+                      output_names=["output"], dynamic_axes={"input": {2: "height", 3: "width"},
+                                    "output": {2: "height", 3: "width"}},
                       do_constant_folding=True, dynamo=False)
     os.replace(tmp, path)
     check = torch.rand(1, cin, 136, 200)
@@ -208,14 +220,18 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=1, help="data processes")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--max-photos", type=int, default=None, help="use only this many train photos (smoke runs)")
+    ap.add_argument("--max-photos", type=int, default=None,
+                    help="use only this many train photos (smoke runs)")
     ap.add_argument("--decoys", type=float, default=0.0,
                     help="restorer: share of pairs whose hole also covers the detector's false positives")
     ap.add_argument("--vary-hole", action="store_true",
                     help="restorer: grow each training hole by a random 0-4 px and feather 0-3 px (default 2 and 2)")
-    ap.add_argument("--mined", help="folder written by unscratch.train.mine: real picture the detector marked")
-    ap.add_argument("--mined-share", type=float, default=0.5, help="share of pairs cut around a mined spot")
-    ap.add_argument("--init", help="start from this checkpoint (.pt), or from a shipped model (.onnx)")
+    ap.add_argument("--mined",
+                    help="folder written by unscratch.train.mine: real picture the detector marked")
+    ap.add_argument("--mined-share", type=float, default=0.5,
+                    help="share of pairs cut around a mined spot")
+    ap.add_argument("--init",
+                    help="start from this checkpoint (.pt), or from a shipped model (.onnx)")
     ap.add_argument("--out", default="models", help="folder for <name>.onnx, .json and .pt")
     ap.add_argument("--name", default=None)
     args = ap.parse_args(argv)
@@ -240,17 +256,20 @@ def main(argv=None) -> int:
                          decoys=args.decoys, vary_hole=args.vary_hole, mined=mined,
                          mined_share=args.mined_share if mined else 0.0)
     if args.init and args.init.endswith(".onnx"):
-        sample = itertools.islice(iter(PairStream("train", args.size, args.seed + 1, max_photos=args.max_photos,
-                                                  task=args.task)), ONNX_INIT_SAMPLE)
+        sample = itertools.islice(iter(PairStream("train", args.size, args.seed + 1,
+                                                  max_photos=args.max_photos, task=args.task)),
+                                  ONNX_INIT_SAMPLE)
         model.load_onnx(args.init, torch.stack([x for x, _, _ in sample]))
     elif args.init:
         model.load_grown(torch.load(args.init, map_location="cpu"))
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if args.workers:
-        cv2.setNumThreads(1)  # forked data workers inherit it; OpenCV's own pool in each oversubscribes the cores
+        # forked data workers inherit it; OpenCV's own pool in each oversubscribes the cores
+        cv2.setNumThreads(1)
     model = model.to(dev)
     loader = torch.utils.data.DataLoader(stream, batch_size=args.batch, num_workers=args.workers,
-                                         persistent_workers=args.workers > 0, pin_memory=dev.type == "cuda")
+                                         persistent_workers=args.workers > 0,
+                                         pin_memory=dev.type == "cuda")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     budget_s = args.minutes * 60 if args.minutes is not None else None
     total_steps = args.steps if args.steps is not None else 10 ** 9
@@ -285,22 +304,26 @@ def main(argv=None) -> int:
     card = {
         "name": name, "task": args.task, "default": True,
         "input": {"channels": 3 if args.task == "detect" else 7,
-                  "layout": "NCHW float32 in [0,1]; RGB (gray replicated)" + ("" if args.task == "detect" else " + hole mask + Telea prefill of the RGB")},
+                  "layout": "NCHW float32 in [0,1]; RGB (gray replicated)"
+                  + ("" if args.task == "detect" else " + hole mask + Telea prefill of the RGB")},
         **({} if args.task == "detect" else {"prefill": "telea"}),
         "output": "defect probability" if args.task == "detect" else
                   "repaired RGB (the network's fill blended with the damaged pixel by its own gate, inside the hole)",
         **TILING[args.task], "multiple": 8,
         "threshold": 0.5 if args.task == "detect" else None,
-        "training": {"command": "python -m unscratch.train.train " + " ".join(sys.argv[1:] if argv is None else argv),
-                     "steps": step, "batch": args.batch, "crop": args.size, "wall_seconds": round(wall),
+        "training": {"command": "python -m unscratch.train.train "
+                     + " ".join(sys.argv[1:] if argv is None else argv), "steps": step,
+                     "batch": args.batch, "crop": args.size, "wall_seconds": round(wall),
                      "threads": args.threads, "torch": torch.__version__,
                      "data": "clean photos: train split of unscratch.train.pool (see pool manifest for sources and "
                              "licences); damage: unscratch.train.simulate with the train split of the MIT-licensed "
                              "FilmDamageSimulator sprites (Ivanova et al., CGF 2023) plus procedural damage",
-                     **({"mined": {"folder": args.mined, "share": args.mined_share, "spots": len(mined)}}
+                     **({"mined": {"folder": args.mined, "share": args.mined_share,
+                                   "spots": len(mined)}}
                         if mined else {}),
                      **({"decoys": {"share": args.decoys, "threshold": DECOY_THRESHOLD,
-                                    "detector_sha256": decoy_detector.sha256}} if decoy_detector else {})},
+                                    "detector_sha256": decoy_detector.sha256}} if decoy_detector
+                        else {})},
         "onnx_vs_torch_max_abs_error": err,
         "params": sum(p.numel() for p in model.parameters()),
         "sha256": models.sha256_of(onnx_path),

@@ -147,9 +147,7 @@ def write_card(task: str, res: dict, command: str) -> None:
         raise SystemExit(f"no shipped {task} model to write metrics into")
     data = json.loads(card.path.with_suffix(".json").read_text())
     data["metrics"] = {"command": command.replace(" --write-card", ""), **res}
-    if task == "detect":
-        data["threshold"] = res["rows"]["unscratch model"]["threshold (tuned on val)"]
-        data["auto_threshold"] = res["rows"]["unscratch model, restore's auto mask"][
-            "threshold (tuned on val)"]
+    # a detector's threshold and growth are chosen on real material: python -m
+    # unscratch.train.calibrate
     card.path.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n")
     print(f"wrote metrics into {card.path.with_suffix('.json')}")

@@ -1,5 +1,5 @@
 """`unscratch eval detect`: detection metrics (tolerant precision/recall, speck recall, AP), the
-val-tuned and auto-mask thresholds, and the detectors' figures on the simulator's test split, on
+val-tuned threshold, and the detectors' figures on the simulator's test split, on
 each of its families alone, and on the independent generator's damage (independent_damage)."""
 from __future__ import annotations
 
@@ -14,10 +14,6 @@ from . import independent_damage as ed
 from .cases import QUICK, _each, clean_crops, make_cases
 
 TOLERANCE_PX = 2
-# restore(mask=None) may touch at most this share of a clean val photo's pixels
-AUTO_CHANGE_BUDGET = 0.0025
-# auto_threshold candidates above the 0.01 grid
-AUTO_FINE = (0.995, 0.996, 0.997, 0.998, 0.999, 0.9995, 0.9999)
 SPECK_MAX_AREA = 150  # px: a ground-truth component this small and compact counts as a dust speck
 # damage whose |damaged - clean| (max channel, JPEG error included) reaches this is "clear";
 # about half of what the detector misses changes the picture by less, at film grain's level
@@ -82,21 +78,6 @@ def best_threshold(probs, truths, grid=None) -> float:
     return float(grid[int(np.argmax(scores))])
 
 
-def auto_threshold(clean_probs, threshold: float) -> float:
-    """The lowest `auto_threshold` (see api.auto_mask) at which restore(mask=None) would change at
-    most AUTO_CHANGE_BUDGET of the pixels of clean validation photos (the dilated, feathered repair
-    area)."""
-    # the network is confident: false positives on texture reach 0.99, so the grid gets finer
-    # toward 1
-    for high in sorted(set(np.round(np.arange(threshold, 1.0, 0.01), 2))
-                       | {h for h in AUTO_FINE if h > threshold}):
-        changed = np.mean([(api.repair_weight(api.hysteresis(p, high, threshold)) > 0).mean()
-                           for p in clean_probs])
-        if changed <= AUTO_CHANGE_BUDGET:
-            return float(high)
-    return 1.0
-
-
 def _probabilities(method: str, images) -> tuple[list, float]:
     """Probability maps through the public detect() (same tiling as users get) and seconds per
     MP."""
@@ -142,26 +123,9 @@ def eval_detect(n_per_photo: int = 3, size: int = 512, seed: int = 0, quick: boo
                       "speck recall": sr, "AP": average_precision(probs, truths),
                       "clean FP area %": 100 * fp,
                       "s/MP": spm}
-        high = None
-        # the stricter mask restore(mask=None) repairs, tuned on clean val photos
-        if det == "model":
-            vclean = clean_crops("val", 1024, seed, photos=few(pool.photo_paths("val")))
-            high = auto_threshold(_probabilities(det, vclean)[0], th)
-            preds = [api.hysteresis(p, high, th) for p in probs]
-            p, r, f1 = tolerant_prf(preds, truths)
-            cmasks = [api.hysteresis(c, high, th) for c in cprobs]
-            rows[name + ", restore's auto mask"] = {
-                "threshold (tuned on val)": high, "precision@2px": p, "recall@2px": r, "F1@2px": f1,
-                CLEAR_RECALL: tolerant_prf(preds, clear)[1],
-                "speck recall": speck_recall(preds, truths)[0],
-                "clean FP area %":
-                    100 * sum(int(m.sum()) for m in cmasks) / sum(m.size for m in cmasks),
-                "clean repaired area %":
-                    100 * float(np.mean([(api.repair_weight(m) > 0).mean() for m in cmasks]))}
         # the thresholds users get, from the card (not retuned here)
         shipped = api.get_detector(det)
-        got_rows, indep_fam[name] = independent_detect(
-            name, det, shipped.threshold, getattr(shipped, "auto_threshold", None), indep, th)
+        got_rows, indep_fam[name] = independent_detect(name, det, shipped.threshold, indep, th)
         indep_rows.update(got_rows)
         if sim_sets:
             sim_fam[name] = {f: _family_row(*_family_probs(det, make()), shipped.threshold)
@@ -172,8 +136,7 @@ def eval_detect(n_per_photo: int = 3, size: int = 512, seed: int = 0, quick: boo
             "independent": {"rows": indep_rows, "families": indep_fam, "photos": indep["photos"],
                             "n_images": len(indep["mixed"]), "n_clean_images": len(indep["clean"]),
                             "n_per_family": indep["n_per_family"],
-                            "thresholds":
-                                "each detector's own (its card's threshold and auto_threshold)"},
+                            "thresholds": "each detector's own (its card's threshold)"},
             "simulator families": sim_fam if sim_sets else
             "not available: simulate.make_pair has no families= keyword "
             "(or simulate no FAMILIES) yet"}
@@ -223,33 +186,33 @@ def _family_row(probs, truths, th) -> dict:
             "true px": int(sum(t.sum() for t in truths))}
 
 
-def independent_detect(name: str, det: str, th: float, high, sets: dict, tuned: float | None = None
+def independent_detect(name: str, det: str, th: float, sets: dict, tuned: float | None = None
                        ) -> tuple[dict, dict]:
-    """The independent generator's figures for one detector at the thresholds users get: `th` (the
-    detector's own, from its card) and, for the model, restore's auto mask (`high`, the card's
-    auto_threshold); also at `tuned` (tuned on the simulator's val) when that differs. Returns table
-    rows, and per family F1/recall at `th` (each family drawn alone, and within the mixed crops)."""
+    """The independent generator's figures for one detector at the threshold users get, `th` (the
+    detector's own, from its card), with its best F1 over thresholds beside; also at `tuned` (tuned
+    on the simulator's val) when that differs. Returns table rows, and per family F1/recall at `th`
+    (each family drawn alone, and within the mixed crops)."""
     mixed = sets["mixed"]
     truths = [s.mask for s in mixed]
     probs, _ = _probabilities(det, [s.damaged for s in mixed])
     cprobs, _ = _probabilities(det, sets["clean"])
     area = sum(c.size for c in cprobs)
-    variants = [(f"{name} @ {th:g}", th, None)]
-    if high:
-        variants.append((f"{name}, restore's auto mask @ {high:g}", th, high))
+    variants = [(f"{name} @ {th:g}", th)]
     if tuned is not None and tuned != th:
-        variants.append((f"{name} @ {tuned:g} (tuned on the simulator's val)", tuned, None))
+        variants.append((f"{name} @ {tuned:g} (tuned on the simulator's val)", tuned))
     rows, plain = {}, None
-    for label, low, hi in variants:
-        def mask_of(p, low=low, hi=hi):
-            return api.hysteresis(p, hi, low) if hi else p >= low
-        preds = [mask_of(p) for p in probs]
+    for label, low in variants:
+        preds = [p >= low for p in probs]
         p, r, f1 = tolerant_prf(preds, truths)
-        rows[label] = {"threshold": hi or low, "precision@2px": p, "recall@2px": r, "F1@2px": f1,
+        rows[label] = {"threshold": low, "precision@2px": p, "recall@2px": r, "F1@2px": f1,
                        "speck recall": speck_recall(preds, truths)[0],
-                       "clean FP area %": 100 * sum(int(mask_of(c).sum()) for c in cprobs) / area}
+                       "clean FP area %": 100 * sum(int((c >= low).sum()) for c in cprobs) / area}
         if plain is None:
             rows[label]["AP"] = average_precision(probs, truths)
+            best = best_threshold(probs, truths, np.round(np.arange(0.05, 1.0, 0.05), 2))
+            rows[label]["best F1@2px (any threshold)"] = tolerant_prf(
+                [p >= best for p in probs], truths)[2]
+            rows[label]["best threshold"] = best
             plain = preds
     fams = {f: _family_row(*_family_probs(det, make()), th) for f, make in sets["families"].items()}
     for f in ed.FAMILIES:  # and each family's recall where the families are mixed

@@ -11,8 +11,8 @@ Two kinds of folder:
   restore changes with no selection and with everything selected, and the thin-line energy left
   (white + black top-hats of the result over the input's: 1 = nothing removed; on an unscratched
   photo anything below 1 is picture removed).
-Either way a contact sheet per image goes to `out` (input | marks | restore with everything selected |
-the expert's, where there is one).
+Either way a contact sheet per image goes to `out` (input | marks | restore with everything selected
+| the expert's, where there is one).
 """
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def expert_pairs(folder: Path) -> list[tuple[str, Path, Path]]:
 
 
 def _marks_overlay(rgb: np.ndarray, marks: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
-    """Marks in red; with a real mask, found damage green, marked picture red, missed damage blue."""
+    """Marks in red; with a real mask: found damage green, marked picture red, missed blue."""
     out = rgb.copy()
     if truth is None:
         out[marks] = 0.3 * out[marks] + 0.7 * np.array([1, 0, 0], np.float32)
