@@ -138,3 +138,13 @@ def test_a_split_image_gets_the_same_synthesised_fill():
     cv2.line(region, (10, 190), (250, 170), 255, 3)  # a thin one: today's fill, in chunks
     healed, _, _ = split_restore(img, region=region, mode="fill", chunk=64, scheduler="sync")
     assert np.array_equal(healed, unscratch.restore(img, region=region, mode="fill"))
+
+
+def test_a_lazy_image_gets_the_same_synthesised_fill():
+    da = pytest.importorskip("dask.array")
+    img = (grain_texture(240, 240, seed=9) * 65535).astype(np.uint16)
+    hole = disc(img.shape, 120, 120, 72)
+    patched = img.copy()
+    for patch in unscratch.restore_patches(da.from_array(img, chunks=(80, 80, 3)), region=hole, mode="fill"):
+        patch.apply(patched)
+    assert np.array_equal(patched, unscratch.restore(img, region=hole, mode="fill"))
