@@ -1,6 +1,6 @@
 """Choose the repair rule (threshold and growth) of the shipped detector on real material.
 
-    python -m unscratch.train.calibrate [--data ../shared/data] [--write-card]
+    python -m unscratch.train.calibrate [--data ../shared/data] [--onnx CANDIDATE] [--write-card]
 
 A restore the user did not mark by hand must never make a picture worse, and the simulator cannot
 say what "worse" is on real scans: the rule is chosen here, on real material, from a small grid
@@ -84,6 +84,7 @@ def main(argv=None) -> int:
                                                  "beside the repository)")
     ap.add_argument("--thin-limit", type=int, default=None,
                     help="use only this many held-out thin-structure photos (quick runs)")
+    ap.add_argument("--onnx", type=Path, help="a candidate detector instead of the shipped one")
     ap.add_argument("--json", help="also write the sweep here")
     ap.add_argument("--write-card", action="store_true",
                     help="store the chosen threshold and growth in the shipped detector's card")
@@ -92,7 +93,14 @@ def main(argv=None) -> int:
     data = Path(args.data) if args.data else repo_root().parent / "shared" / "data"
     if not (data / "real-film-gt").is_dir():
         ap.error(f"{data}: no real-film-gt folder (give --data)")
-    result = sweep(data, args.thin_limit)
+    if args.onnx and args.write_card:
+        ap.error("--write-card stores the shipped detector's rule; ship the candidate first")
+    if args.onnx:
+        from .compare import candidate
+        with candidate(args.onnx):
+            result = sweep(data, args.thin_limit)
+    else:
+        result = sweep(data, args.thin_limit)
     chosen = choose(result)
     print(f"{'rule':22s} {'film dB (each)':>24s} {'worst clean %':>14s} {'thin %':>8s}")
     for key, r in result.items():

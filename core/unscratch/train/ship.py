@@ -5,8 +5,9 @@ card there.
 
 A shipped model grows in stages (each `train --init` goes on from the last), so its card lists every
 stage's command, steps and wall time. The old model's held-out metrics no longer describe the new
-file: they are dropped, and `unscratch eval <task> --write-card` puts the new ones (and the
-thresholds tuned on validation) back. Both files are written to temporary names first, then renamed.
+file: they are dropped, and `unscratch eval <task> --write-card` puts the new ones back (and, for a
+detector, `python -m unscratch.train.calibrate --write-card` its threshold and growth). Both files
+are written to temporary names first, then renamed.
 """
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from pathlib import Path
 from .. import models
 from ..io import write_atomically
 
-STAGE_KEYS = ("command", "steps", "wall_seconds", "decoys")  # what a stage records besides its note
+# what a stage records besides its note
+STAGE_KEYS = ("command", "steps", "wall_seconds", "decoys", "mined")
 # the latest run
-RUN_KEYS = ("command", "steps", "batch", "crop", "wall_seconds", "threads", "torch", "decoys")
+RUN_KEYS = ("command", "steps", "batch", "crop", "wall_seconds", "threads", "torch", "decoys",
+            "mined")
 MODEL_KEYS = ("sha256", "params", "onnx_vs_torch_max_abs_error")  # facts about the ONNX file itself
 
 
@@ -44,7 +47,8 @@ def merged_card(shipped: dict | None, run: dict, note: str) -> dict:
     stages = [*shipped["training"].get("stages", []), stage]
     training = (shipped["training"] | {key: trained[key] for key in RUN_KEYS if key in trained}
                 | {"stages": stages, "total_steps": sum(s["steps"] for s in stages)})
-    card = {key: value for key, value in shipped.items() if key != "metrics"}
+    # what was measured on the old file: eval --write-card and calibrate --write-card redo it
+    card = {key: value for key, value in shipped.items() if key not in ("metrics", "calibration")}
     return card | {"training": training} | {key: run[key] for key in MODEL_KEYS}
 
 
