@@ -65,3 +65,17 @@ def test_detection_scores_and_thin_lines():
     lined = flat.copy()
     lined[20] = 200
     assert thin_line_energy(flat) == 0 and thin_line_energy(lined) > 0
+
+
+def test_calibration_keeps_clean_photos_clean_before_it_chases_gain():
+    """The rule is chosen by the stated criterion: only rules within the clean budget qualify, then the
+    best worst-case film scan wins; a rule that gains more but touches a clean photo too much loses."""
+    from unscratch.train.calibrate import CLEAN_BUDGET, choose
+
+    def rule(t, film, clean, thin):
+        return {"threshold": t, "film dB": film, "clean %": {"a": clean}, "thin %": thin}
+    result = {"greedy": rule(0.8, {"x": 3.0, "y": 2.0}, 2 * CLEAN_BUDGET, 0.1),
+              "safe": rule(0.95, {"x": 1.0, "y": 0.5}, CLEAN_BUDGET / 2, 0.1),
+              "safer": rule(0.99, {"x": 1.5, "y": 0.2}, CLEAN_BUDGET / 4, 0.05),
+              "thin": rule(0.9, {"x": 2.0, "y": 1.0}, CLEAN_BUDGET / 2, 2 * CLEAN_BUDGET)}
+    assert choose(result) == "safe"

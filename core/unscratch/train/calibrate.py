@@ -24,7 +24,7 @@ import numpy as np
 from .. import api, io, models
 from .eval.real import EXTS, expert_pairs, psnr_db
 
-THRESHOLDS = (0.8, 0.9, 0.95, 0.98)
+THRESHOLDS = (0.8, 0.9, 0.95, 0.98, 0.99)
 GROWTHS = ((0, 0), (1, 0), (1, 1), (2, 2))
 CLEAN_BUDGET = 0.3   # % of a clean photo's pixels a rule may touch
 
