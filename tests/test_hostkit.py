@@ -23,3 +23,33 @@ def test_remark_keeps_erasures_and_a_mark_painted_back_over_one():
     painted_back = bytes([255, 255, 255, 255])
     marks, det, _, _ = hostkit.remark(det, painted_back, region, 0.5)
     assert marks[1] == 255, "the mark the user painted back stays"
+    marks, det, _, _ = hostkit.remark(det, marks, region, 0.95)
+    assert marks == bytes([0, 255, 0, 0]), "above its probability, only the user keeps pixel 1"
+    marks, det, _, _ = hostkit.remark(det, marks, region, 0.5)
+    assert marks == bytes([255, 255, 255, 0])
+
+
+def test_remark_keep_out_does_not_creep():
+    """A row of 12 pixels, all detected; the user erases pixel 0. New marks keep ERASED_REACH px
+    away from it, and re-thresholding again and again keeps that distance (the pixels kept out
+    are not taken for erased ones)."""
+    n, reach = 12, hostkit.ERASED_REACH
+    det = hostkit.Detection(_prob([0.9] * n), b"\xff" * n, bytes(n), 0.5)
+    marks = bytes(1) + b"\xff" * (n - 1)
+    for t in (0.3, 0.5, 0.3, 0.5):
+        marks, det, _, _ = hostkit.remark(det, marks, b"\xff" * n, t, width=n)
+        assert marks == bytes(reach + 1) + b"\xff" * (n - reach - 1), t
+
+
+def test_remark_planes_is_the_same_rule_on_numpy():
+    """napari uses the same function on bool arrays: the same marks as on bytes."""
+    import numpy as np
+    rng = np.random.default_rng(3)
+    fresh, cur, old, erased, reg = (rng.random((5, 64)) < 0.5 for _ in range(5))
+    want = hostkit.remark_planes(fresh, cur, old, erased, reg)
+
+    def as_int(a):
+        return int.from_bytes((a * 255).astype(np.uint8).tobytes(), "little")
+
+    got = hostkit.remark_planes(*map(as_int, (fresh, cur, old, erased, reg)))
+    assert [as_int(w) for w in want] == list(got)

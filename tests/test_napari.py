@@ -33,6 +33,7 @@ from napari.utils.notifications import (  # noqa: E402
 
 import unscratch  # noqa: E402
 import unscratch.api  # noqa: E402
+import unscratch.hostkit  # noqa: E402
 
 pytestmark = pytest.mark.napari
 
@@ -806,20 +807,25 @@ def test_sensitivity_rethresholds_the_marks_keeping_edits(make_napari_viewer):
     edited = labels.data > 0
     erased, painted = detected & ~edited, edited & ~detected
     assert erased.sum() >= 8 and painted.sum() >= 5
+    import cv2
+    side = 2 * unscratch.hostkit.ERASED_REACH + 1   # new marks keep this far from erased ones
+    keep_out = cv2.dilate(erased.astype(np.uint8), np.ones((side, side), np.uint8)) > 0
     assert rest.mask.value is labels
     assert rest.sensitivity.enabled and rest.sensitivity.value == pytest.approx(0.3)
     for slider, other, t in ((rest.sensitivity, det.threshold, 0.05),
                              (det.threshold, rest.sensitivity, 0.9),
                              (rest.sensitivity, det.threshold, 0.5)):
         slider.value = t
-        want = ((prob >= t) & ~erased) | painted
+        want = ((prob >= t) & ~keep_out) | painted
         assert np.array_equal(labels.data > 0, want), f"marks at {t} keep the edits"
         assert other.value == pytest.approx(t), "the other slider shows the layer's threshold"
         assert labels.metadata["unscratch"]["threshold"] == pytest.approx(t)
     assert "your edits kept" in det.status.value and "detector not re-run" in det.status.value
     labels.brush_size = 1
     labels.paint((5, 20), 1)                             # a mark painted back where one was erased
-    det.threshold.value = 0.4
+    p = float(prob[5, 20])
+    assert 0.5 <= p < 1.0, "the pixel must be detected at 0.5 and not at 1.0"
+    det.threshold.value = 1.0                            # above it: only the user keeps it
     assert labels.data[5, 20] and not labels.data[3, 20], "painted back stays, erased stays erased"
     # what Restore selection repairs is what the layer shows now
     before = labels.data > 0

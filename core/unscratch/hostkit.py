@@ -256,26 +256,41 @@ def _grow(mask: int, n: int, width: int, px: int) -> int:
     return mask
 
 
+def remark_planes(fresh, current, detected, erased, region=None, grow=None):
+    """The re-threshold rule, written once for every host: Python ints (0/255 bytes as big
+    integers: GIMP, Krita) or numpy bool arrays (napari) alike, as it uses only &, | and ~ (never
+    a bare ~, which an int has infinitely many ones of). `fresh`: the detector's marks at the new
+    threshold; `current`: the layer now; `detected`, `erased`: the stored detection's; `region`:
+    where to re-mark (None: everywhere); `grow(erased)`: the keep-out around erased marks (None:
+    the erased pixels only). Pixels the user erased from the detector's marks stay erased, and
+    new marks in the keep-out are not added; marks the user painted stay at every threshold, a
+    mark painted back over an erased one too (it is the user's again); outside the region the
+    marks are `current` unchanged. Returns (marks, detected, erased) to store next: `detected` is
+    what the detector itself put in the layer (not the keep-out, not the user's marks), so the
+    keep-out does not creep and a painted mark is never taken for the detector's."""
+    now_erased = (erased & ~current) | (detected & ~current)
+    painted = (current & ~detected) | (current & erased)
+    keep_out = grow(now_erased) if grow is not None else now_erased
+    own = fresh & ~keep_out & ~painted
+    if region is None:
+        return own | painted, own, now_erased
+    return (((own | painted) & region) | (current & ~region), (own & region) | (detected & ~region),
+            now_erased)
+
+
 def remark(det: Detection, current: bytes, region: bytes, threshold: float, width: int = 0):
-    """The marks at `threshold` inside `region` (0/255), keeping the user's edits: pixels the user
-    erased from the detector's marks stay erased, and new marks within ERASED_REACH px of them are
-    not added (`width`: the layer's row length; 0 = erased pixels only); marks the user painted
-    stay; outside the region the marks are `current` unchanged. Returns (marks, the Detection to
-    store next, marked pixels gained, lost)."""
+    """remark_planes on a stored Detection: the marks at `threshold` inside `region` (0/255),
+    keeping the user's edits, with new marks kept ERASED_REACH px away from erased ones (`width`:
+    the layer's row length; 0 = erased pixels only). Returns (marks, the Detection to store next,
+    marked pixels gained, lost)."""
     n = len(current)
-    full = _full(n)
     fresh = _int(threshold_marks(det.probability, float(threshold)))
-    cur, old, reg = _int(binary(current)), _int(det.detected), _int(region)
-    was_erased = _int(det.erased)
-    # a mark the user erased, then painted back, is the user's again
-    erased = (was_erased & ~cur) | (old & ~cur & full)
-    painted = (cur & ~old & full) | (cur & was_erased)
-    keep_out = _grow(erased, n, width, ERASED_REACH) if width else erased
-    inside = ((fresh & ~keep_out & full) | painted) & reg
-    marks = inside | (cur & ~reg & full)
-    detected = (fresh & reg) | (old & ~reg & full)
-    gained = (marks & ~cur & full).bit_count() // 8
-    lost = (cur & ~marks & full).bit_count() // 8
+    cur = _int(binary(current))
+    grow = (lambda m: _grow(m, n, width, ERASED_REACH)) if width else None
+    marks, detected, erased = remark_planes(fresh, cur, _int(det.detected), _int(det.erased),
+                                            _int(region), grow)
+    gained = (marks & ~cur).bit_count() // 8
+    lost = (cur & ~marks).bit_count() // 8
     nxt = Detection(det.probability, _bytes(detected, n), _bytes(erased, n), threshold)
     return _bytes(marks, n), nxt, gained, lost
 

@@ -5,10 +5,11 @@ Restore reads the marks from the layer as the user sees it, after any brush or e
 deleted marks layer means "no marks" (Restore then detects). Beside the layer this module keeps
 what re-thresholding needs without running the detector again: per processed slice, the
 probability, the marks the detector last wrote, the marks the user erased from them, and where the
-detector looked. The rules are those of `unscratch.hostkit` (GIMP and Krita), in numpy:
+detector looked. The rule is `unscratch.hostkit.remark_planes`, the one GIMP and Krita use:
 `Marks.remark(threshold)` rewrites the layer at another sensitivity keeping the user's edits (an
-erased detector mark stays erased, a painted mark stays, and where the detector did not look the
-layer is left as it is; a mark painted back over an erased one is the user's again), and
+erased detector mark stays erased and keeps new marks ERASED_REACH px away, a painted mark stays,
+and where the detector did not look the layer is left as it is; a mark painted back over an
+erased one is the user's again), and
 `Marks.add` puts a new detection where the detector looked, keeping the layer elsewhere.
 
 Widgets that show a sensitivity for a marks layer subscribe (`subscribe`) and are told when it is
@@ -19,9 +20,11 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from unscratch.api import threshold_mask
+from unscratch.hostkit import ERASED_REACH, remark_planes
 
 from ._layers import unwrap
 
@@ -33,6 +36,12 @@ class _Plane:
     detected: np.ndarray      # bool: the marks the detector last wrote into the layer
     erased: np.ndarray        # bool: detector marks the user erased (kept across re-thresholds)
     area: np.ndarray | None   # bool: where the detector looked; None: the whole plane
+
+
+def _near_erased(erased: np.ndarray) -> np.ndarray:
+    """The keep-out around erased marks: ERASED_REACH px, a square (as hostkit grows it)."""
+    side = 2 * ERASED_REACH + 1
+    return cv2.dilate(erased.astype(np.uint8), np.ones((side, side), np.uint8)) > 0
 
 
 class Marks:
@@ -74,12 +83,8 @@ class Marks:
     def _remark_plane(self, idx: tuple, p: _Plane, threshold: float) -> tuple[int, int]:
         cur = self.current(idx)
         fresh = threshold_mask(p.probability, threshold, p.area)
-        erased = (p.erased & ~cur) | (p.detected & ~cur)
-        painted = cur & ~p.detected
-        inside = (fresh & ~erased) | painted
-        marks = inside if p.area is None else np.where(p.area, inside, cur)
-        p.detected = fresh if p.area is None else np.where(p.area, fresh, p.detected)
-        p.erased = erased
+        marks, p.detected, p.erased = remark_planes(fresh, cur, p.detected, p.erased, p.area,
+                                                    _near_erased)
         self._write(idx, marks)
         return int(np.count_nonzero(marks & ~cur)), int(np.count_nonzero(cur & ~marks))
 
