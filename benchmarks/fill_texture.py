@@ -1,29 +1,34 @@
 """Fill mode on large holes (64-160 px across): does the fill keep the texture, without a seam?
 
-    .venv/bin/python benchmarks/fill_texture.py [--photos DIR_OR_FILE ...] [--sizes 64 96 128 160]
-                                                [--crops docs/fill-texture.jpg] [--no-gmic] [--verbose]
+    .venv/bin/python benchmarks/fill_texture.py [--photos DIR_OR_FILE ...]
+        [--sizes 64 96 128 160] [--crops docs/fill-texture.jpg] [--no-gmic] [--verbose]
 
-Holes of each size (discs and squares, at seeded positions) are cut into each photo (the bundled demo
-photo and, when present, ../shared/data/real-old-photos/unscratched/) and filled by:
+Holes of each size (discs and squares, at seeded positions) are cut into each photo (the bundled
+demo photo and, when present, ../shared/data/real-old-photos/unscratched/) and filled by:
 
-  new      unscratch.restore(mode="fill"): texture synthesis guided by the smooth fill (unscratch.synthesis)
-  today    unscratch.restore(mode="fill", method="classical"): Telea plus grain, what fill mode was before
+  new      unscratch.restore(mode="fill"): texture synthesis guided by the smooth fill
+           (unscratch.synthesis)
+  today    unscratch.restore(mode="fill", method="classical"): Telea plus grain, what fill mode
+           was before
   telea    cv2.inpaint(INPAINT_TELEA, radius 3)
-  gmic     G'MIC's patch-based inpaint with its GIMP filter's defaults (`gmic in.png mask.png inpaint[0]
-           [1],7,16,0.1,1,1.2,0,0.05,10,1`; Debian's gmic 2.9.4), skipped when `gmic` is not on PATH
-  original the photo itself, unfilled: the measures' own spread from 1 hole by hole (a perfect fill's)
+  gmic     G'MIC's patch-based inpaint with its GIMP filter's defaults (`gmic in.png mask.png
+           inpaint[0] [1],7,16,0.1,1,1.2,0,0.05,10,1`; Debian's gmic 2.9.4), skipped when `gmic`
+           is not on PATH
+  original the photo itself, unfilled: the measures' own spread from 1 hole by hole (a perfect
+           fill's)
 
 Each method sees the same crop (the hole plus 256 px around it). Two numbers per fill, on luminance:
 
-  seam ratio   mean |difference| of the 4-neighbour pairs that cross the hole's border, over the same for
-               pairs crossing contours 4, 6 and 8 px outside it (intact picture). 1 = no seam; a smooth
-               fill gives less than 1 on a grainy picture, a step more than 1.
-  grain ratio  std of the high-pass (x - Gaussian(x, 1 px), clipped at +-0.08 as unscratch.grain does)
-               inside the hole (2 px in from its border) over the same in the ring 3-24 px outside it.
+  seam ratio   mean |difference| of the 4-neighbour pairs that cross the hole's border, over the
+               same for pairs crossing contours 4, 6 and 8 px outside it (intact picture). 1 = no
+               seam; a smooth fill gives less than 1 on a grainy picture, a step more than 1.
+  grain ratio  std of the high-pass (x - Gaussian(x, 1 px), clipped at +-0.08 as unscratch.grain
+               does) inside the hole (2 px in from its border) over the same in the ring 3-24 px
+               outside it.
 
-Targets (issue 28): seam within 10 % of 1, grain >= 0.8, and both closer to 1 than Telea's and G'MIC's
-(distance |log ratio|). Timings are per hole, in this process, on this machine. A last line times one
-160-px hole in a 12-MP image (the whole api path) beside today's fill on the same image.
+Targets (issue 28): seam within 10 % of 1, grain >= 0.8, and both closer to 1 than Telea's and
+G'MIC's (distance |log ratio|). Timings are per hole, in this process, on this machine. A last line
+times one 160-px hole in a 12-MP image (the whole api path) beside today's fill on the same image.
 """
 from __future__ import annotations
 
@@ -135,15 +140,17 @@ def crops_figure(rows, path: Path, height: int = 200) -> None:
             t = cv2.resize(img, (int(round(w * height / h)), height), interpolation=cv2.INTER_AREA)
             t = cv2.cvtColor(t, cv2.COLOR_RGB2BGR)
             cv2.rectangle(t, (0, 0), (t.shape[1], 18), (0, 0, 0), -1)
-            cv2.putText(t, label, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+            cv2.putText(t, label, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1,
+                        cv2.LINE_AA)
             tiles.append(t)
             tiles.append(np.full((height, 4, 3), 255, np.uint8))
         row = np.concatenate(tiles[:-1], axis=1)
         head = np.full((20, row.shape[1], 3), 255, np.uint8)
         cv2.putText(head, title, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
         lines.append(np.concatenate([head, row], axis=0))
-    width = max(l.shape[1] for l in lines)
-    lines = [np.pad(l, ((0, 6), (0, width - l.shape[1]), (0, 0)), constant_values=255) for l in lines]
+    width = max(ln.shape[1] for ln in lines)
+    lines = [np.pad(ln, ((0, 6), (0, width - ln.shape[1]), (0, 0)), constant_values=255)
+             for ln in lines]
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), np.concatenate(lines, axis=0), [cv2.IMWRITE_JPEG_QUALITY, 90])
 
@@ -197,7 +204,8 @@ def main(argv=None) -> int:
                 results[m].append((seam_ratio(out, hole), grain_ratio(out, hole), dt))
             if args.verbose:
                 print(f"{name:16s} {kind:6s} {size:3d} px  " + "  ".join(
-                    f"{m}: seam {results[m][-1][0]:.2f} grain {results[m][-1][1]:.2f}" for m in methods))
+                    f"{m}: seam {results[m][-1][0]:.2f} grain {results[m][-1][1]:.2f}"
+                    for m in methods))
             if hi == pi % len(holes) and len(examples) < 8:  # one example per photo, sizes in turn
                 cy, cx = y - y0 + size // 2, x - x0 + size // 2
                 r = int(size * 0.9)
@@ -210,17 +218,20 @@ def main(argv=None) -> int:
                                  [(m, outs[m][sl]) for m in methods if m != "original"]))
 
     n = len(results["new"])
-    print(f"\n{n} holes ({', '.join(map(str, args.sizes))} px across, discs and squares) on {len(photos)} photos")
+    print(f"\n{n} holes ({', '.join(map(str, args.sizes))} px across, discs and squares) "
+          f"on {len(photos)} photos")
     print(f"{'method':8s} {'seam mean':>9s} {'seam med':>8s} {'|seam-1|<=0.1':>13s} "
           f"{'grain mean':>10s} {'grain med':>9s} {'grain>=0.8':>10s} {'s/hole':>7s}")
     for m in methods:
         a = np.array(results[m])
         seam, grain, secs = a[:, 0], a[:, 1], a[:, 2]
-        print(f"{m:8s} {seam.mean():9.3f} {np.median(seam):8.3f} {np.mean(np.abs(seam - 1) <= 0.1):13.0%} "
-              f"{grain.mean():10.3f} {np.median(grain):9.3f} {np.mean(grain >= 0.8):10.0%} {secs.mean():7.2f}")
+        print(f"{m:8s} {seam.mean():9.3f} {np.median(seam):8.3f} "
+              f"{np.mean(np.abs(seam - 1) <= 0.1):13.0%} {grain.mean():10.3f} "
+              f"{np.median(grain):9.3f} {np.mean(grain >= 0.8):10.0%} {secs.mean():7.2f}")
     for size in args.sizes:
         idx = [i for i, (_, _, s, _) in enumerate(
-            h for name, photo in photos for h in holes_for(name, photo.shape, args.sizes, args.per_size))
+            h for name, photo in photos
+            for h in holes_for(name, photo.shape, args.sizes, args.per_size))
             if s == size]
         if not idx:
             continue
@@ -234,7 +245,8 @@ def main(argv=None) -> int:
         a = np.array(results[m])
         seam_better = np.mean([distance(p) < distance(q) for p, q in zip(new[:, 0], a[:, 0])])
         grain_better = np.mean([distance(p) < distance(q) for p, q in zip(new[:, 1], a[:, 1])])
-        print(f"new closer to 1 than {m:6s}: seam on {seam_better:.0%} of holes, grain on {grain_better:.0%}")
+        print(f"new closer to 1 than {m:6s}: seam on {seam_better:.0%} of holes, "
+              f"grain on {grain_better:.0%}")
     if args.crops:
         crops_figure(examples, Path(args.crops))
         print(f"crops: {args.crops}")

@@ -1,15 +1,19 @@
-"""Peak RSS of detect then restore on one 16-bit RGB scan in one process, beside a read-copy-write baseline.
+"""Peak RSS of detect then restore on one 16-bit RGB scan in one process, beside a
+read-copy-write baseline.
 
     .venv/bin/python benchmarks/memory_peak.py [--mp 100] [--steps baseline api cli]
 
 The scan (the bundled photo tiled with synthetic damage, as in core_speed.py) is written once as an
-uncompressed TIFF. Each step then runs in a fresh subprocess that reports its own peak RSS (ru_maxrss):
-- baseline: read the TIFF, copy the pixels, write the copy as a TIFF (what any tool holds: input + output);
-- api: `unscratch.detect(image)`, then `unscratch.restore(image, mask)` keeping only the detection's mask;
+uncompressed TIFF. Each step then runs in a fresh subprocess that reports its own peak RSS
+(ru_maxrss):
+- baseline: read the TIFF, copy the pixels, write the copy as a TIFF (what any tool holds: input +
+  output);
+- api: `unscratch.detect(image)`, then `unscratch.restore(image, mask)` keeping only the
+  detection's mask;
 - api-held: the same with the whole detection (its 400-MB probability map too) held by the caller;
 - cli: `unscratch restore scan.tif -o out.tif` (detection inside restore, then the write).
-The goal (issue 24) is 3 GB (3e9 bytes) for a 100-MP scan; the ratio to the baseline is what machine noise
-leaves alone.
+The goal (issue 24) is 3 GB (3e9 bytes) for a 100-MP scan; the ratio to the baseline is what machine
+noise leaves alone.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ GOAL_BYTES = 3e9
 def build_scan(path: Path, megapixels: float) -> tuple[int, int]:
     import cv2
     import tifffile
+
     from unscratch.demo import add_demo_damage, sample_photo
     photo = cv2.resize(sample_photo(), (1024, 1024), interpolation=cv2.INTER_CUBIC)
     damaged, _ = add_demo_damage(photo, seed=3)
@@ -37,7 +42,8 @@ def build_scan(path: Path, megapixels: float) -> tuple[int, int]:
     side = int(round((megapixels * 1e6) ** 0.5))
     h, w = side, int(round(megapixels * 1e6 / side))
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-        scan = np.lib.format.open_memmap(Path(tmp) / "scan.npy", mode="w+", dtype=np.uint16, shape=(h, w, 3))
+        scan = np.lib.format.open_memmap(Path(tmp) / "scan.npy", mode="w+", dtype=np.uint16,
+                                         shape=(h, w, 3))
         for y in range(0, h, 1024):
             for x in range(0, w, 1024):
                 block = tile[: min(1024, h - y), : min(1024, w - x)]
@@ -97,8 +103,8 @@ def main() -> int:
                 return 1
             rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
             out.unlink(missing_ok=True)
-    print(f"16-bit RGB scan {w}x{h} ({w * h / 1e6:.1f} MP, {w * h * 6 / 1e9:.2f} GB of pixels); goal "
-          f"{GOAL_BYTES / 1e9:.1f} GB peak RSS")
+    print(f"16-bit RGB scan {w}x{h} ({w * h / 1e6:.1f} MP, {w * h * 6 / 1e9:.2f} GB of pixels); "
+          f"goal {GOAL_BYTES / 1e9:.1f} GB peak RSS")
     base = next((r["peak_rss_bytes"] for r in rows if r["step"] == "baseline"), None)
     for r in rows:
         ratio = f"  {r['peak_rss_bytes'] / base:5.2f}x baseline" if base else ""

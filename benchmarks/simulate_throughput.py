@@ -1,14 +1,17 @@
-"""Training-pair throughput of the damage simulator, and what it draws (family shares, mask coverage).
+"""Training-pair throughput of the damage simulator, and what it draws (family shares, mask
+coverage).
 
-    .venv/bin/python benchmarks/simulate_throughput.py [--pairs 300] [--size 256] [--baseline OLD_SIMULATE.py]
+    .venv/bin/python benchmarks/simulate_throughput.py [--pairs 300] [--size 256]
+        [--baseline OLD_SIMULATE.py]
 
-Pairs come from ``make_pair`` as ``train.py`` draws them (train split photos held in memory, train sprites,
-scale range 0.25-1), one OpenCV thread, timed in CPU seconds of this process (the machines here are shared
-and noisy; CPU time is what a data worker spends). ``--baseline`` loads another version of simulate.py
-(e.g. ``git show 7f35f87:core/unscratch/train/simulate.py > /tmp/old.py``) and runs it interleaved with the
-current one in blocks of 25, so both see the same load: read the ratio. Then, for the current simulator:
-the share of pairs holding each family, of pairs with hard negatives and with the old-photo look, and per
-family (drawn alone at severity 0.5) the mean share of pixels its mask covers and its pairs/s.
+Pairs come from ``make_pair`` as ``train.py`` draws them (train split photos held in memory, train
+sprites, scale range 0.25-1), one OpenCV thread, timed in CPU seconds of this process (the machines
+here are shared and noisy; CPU time is what a data worker spends). ``--baseline`` loads another
+version of simulate.py (e.g. ``git show 7f35f87:core/unscratch/train/simulate.py > /tmp/old.py``)
+and runs it interleaved with the current one in blocks of 25, so both see the same load: read the
+ratio. Then, for the current simulator: the share of pairs holding each family, of pairs with hard
+negatives and with the old-photo look, and per family (drawn alone at severity 0.5) the mean share
+of pixels its mask covers and its pairs/s.
 """
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ import numpy as np
 
 
 def _load_baseline(path: str):
-    # named inside unscratch.train so the old module's relative imports (.pool) resolve to today's package
+    # named inside unscratch.train so the old module's relative imports (.pool) resolve to today's
+    # package
     spec = importlib.util.spec_from_file_location("unscratch.train._simulate_baseline", path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod        # dataclasses look their module up there
@@ -54,8 +58,8 @@ def main() -> None:
     neg = old = 0
 
     def one(k, **kw):
-        return mods[k].make_pair(photos[rngs[k].integers(len(photos))], rngs[k], banks[k], size=args.size,
-                                 scale_range=(0.25, 1.0), **kw)
+        return mods[k].make_pair(photos[rngs[k].integers(len(photos))], rngs[k], banks[k],
+                                 size=args.size, scale_range=(0.25, 1.0), **kw)
 
     for k in mods:          # warm the sprite caches
         for _ in range(20):
@@ -77,14 +81,16 @@ def main() -> None:
         per_pair = {k: cpu[k] / count[k] for k in mods}
         print(f"current / baseline (pairs/s): {per_pair['baseline'] / per_pair['current']:.2f}")
     n = count["current"]
-    print(f"\nof {n} pairs: {neg / n:.0%} with hard negatives, {old / n:.0%} with the old-photo look")
+    print(f"\nof {n} pairs: {neg / n:.0%} with hard negatives, "
+          f"{old / n:.0%} with the old-photo look")
     print(f"{'family':10s} {'share':>6s} {'in pairs':>9s} {'mask %':>7s} {'pairs/s':>8s}"
           "  (mask % and pairs/s: drawn alone, severity 0.5)")
     for fam, share in simulate.FAMILIES.items():
         t = time.process_time()
         cover = [one("current", families=fam, severity=0.5).mask.mean() for _ in range(40)]
         rate = 40 / (time.process_time() - t)
-        print(f"{fam:10s} {share:6.2f} {seen[fam] / n:9.0%} {100 * np.mean(cover):7.2f} {rate:8.1f}")
+        print(f"{fam:10s} {share:6.2f} {seen[fam] / n:9.0%} {100 * np.mean(cover):7.2f} "
+              f"{rate:8.1f}")
 
 
 if __name__ == "__main__":

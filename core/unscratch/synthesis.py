@@ -1,10 +1,10 @@
 """Texture synthesis for large holes in fill mode (heal a selection).
 
 A smooth fill (Telea, or the restorer shown nothing of the hole) is right for a scratch a few pixels
-wide but shows as a pale smudge over a hole 100 px across: the grain, the knit, the foliage around it
-stop at the selection's edge. Here a hole that is more than a few pixels across is filled with pieces
-of the picture around it instead (written for this project after Wexler, Shechtman and Irani's
-space-time completion, Barnes et al.'s PatchMatch and Kaspar et al.'s self-tuning texture
+wide but shows as a pale smudge over a hole 100 px across: the grain, the knit, the foliage around
+it stop at the selection's edge. Here a hole that is more than a few pixels across is filled with
+pieces of the picture around it instead (written for this project after Wexler, Shechtman and
+Irani's space-time completion, Barnes et al.'s PatchMatch and Kaspar et al.'s self-tuning texture
 optimisation):
 
 * coarse to fine over an image pyramid; at the coarsest level the hole is ~12 px across and the
@@ -28,7 +28,7 @@ each side). `seam_ratio` and `grain_ratio` measure a fill (benchmarks/fill_textu
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -43,9 +43,12 @@ SEAM_SIGMA = 1.0          # px: smoothing of the border difference before the me
 FEATURES = 12             # principal components a patch is compared by
 PCA_SAMPLES = 4000        # intact patches the components are computed from
 OCC_WEIGHT = 20.0         # weight of the occurrence penalty, in units of the median match cost
-CENTRE_VOTE = True        # the sharp vote takes each pixel's own match's centre, not the best covering patch
-COHERENCE = 0.2           # a neighbour's shifted match wins if within this fraction of the best cost
-BEST_BELOW = 1            # levels below this rebuild by the sharp vote in their iterations, not the mean
+CENTRE_VOTE = True        # the sharp vote takes each pixel's own match's centre,
+                          # not the best covering patch
+COHERENCE = 0.2           # a neighbour's shifted match wins if
+                          # within this fraction of the best cost
+BEST_BELOW = 1            # levels below this rebuild by the sharp vote in their iterations,
+                          # not the mean
 
 
 # ------------------------------------------------------------------------------------- helpers
@@ -102,7 +105,8 @@ class _Level:
 
 def _principal_axes(cov: np.ndarray, k: int, iterations: int = 40) -> np.ndarray:
     """The k leading eigenvectors (rows) of a symmetric positive semi-definite matrix, by subspace
-    iteration from a fixed start: LAPACK's full eigh took 0.2 s for 147x147 on a busy 2-core machine."""
+    iteration from a fixed start: LAPACK's full eigh took 0.2 s for 147x147 on a busy 2-core
+    machine."""
     n = cov.shape[0]
     k = min(k, n)
     q = np.linalg.qr(np.eye(n, k) + np.linspace(0.0, 1.0, n * k).reshape(n, k))[0]
@@ -117,9 +121,9 @@ def _principal_axes(cov: np.ndarray, k: int, iterations: int = 40) -> np.ndarray
 class _Matcher:
     """Approximate nearest-neighbour field from the patches touching the hole to intact ones.
 
-    A patch is compared by its first FEATURES principal components (of this level's intact
-    patches), computed for every pixel at once by filtering: the same ranking as the full squared
-    difference up to the fine grain, which no match can predict anyway, at a fraction of the cost."""
+    A patch is compared by its first FEATURES principal components (of this level's intact patches),
+    computed for every pixel at once by filtering: the same ranking as the full squared difference
+    up to the fine grain, which no match can predict anyway, at a fraction of the cost."""
 
     def __init__(self, level: _Level, r: int, guide_weight: float, rng: np.random.Generator):
         self.L, self.r, self.rng = level, r, rng
@@ -132,13 +136,15 @@ class _Matcher:
         pool = np.flatnonzero(self.valid_flat)
         sample = pool[rng.integers(0, pool.size, min(PCA_SAMPLES, pool.size))]
         flat = level.img.reshape(-1, C)
-        vectors = np.stack([flat[sample + o] for o in self.offsets], axis=1).reshape(sample.size, -1)
+        vectors = np.stack([flat[sample + o] for o in self.offsets],
+                           axis=1).reshape(sample.size, -1)
         vectors = vectors.astype(np.float64)
         vectors -= vectors.mean(axis=0)
         vt = _principal_axes(vectors.T @ vectors, FEATURES)
         k = vt.shape[0]
         # kernels[k][c]: the k-th component's weights on channel c, as a (2r+1)² correlation kernel
-        self.kernels = (vt[:k].reshape(k, 2 * r + 1, 2 * r + 1, C) / np.sqrt(n_px)).astype(np.float32)
+        self.kernels = (vt[:k].reshape(k, 2 * r + 1, 2 * r + 1, C)
+                        / np.sqrt(n_px)).astype(np.float32)
         self.low = np.sqrt(guide_weight / C) * level.low if guide_weight > 0 else None
         self.feat = None
         self.penalty = None  # per source centre: how much its pixels are already used
@@ -327,10 +333,10 @@ def synthesise(planes: np.ndarray, hole: np.ndarray, guide: np.ndarray | None = 
                guide_weight: float | None = None,
                cancel: Callable[[], bool] | None = None) -> np.ndarray:
     """Fill `hole` (bool HxW) of `planes` (float32 HxW or HxWxC in [0, 1]) with texture from the
-    rest of `planes`. `guide`: a smooth fill of the hole (same shape as planes; its values inside the
-    hole are used), Telea's when None. `seed`: anything numpy's default_rng takes (a window's position
-    makes a repair reproducible). `avoid` (bool HxW): pixels no patch may be copied from (other
-    holes; their values should be filled). Pixels outside the hole are returned unchanged."""
+    rest of `planes`. `guide`: a smooth fill of the hole (same shape as planes; its values inside
+    the hole are used), Telea's when None. `seed`: anything numpy's default_rng takes (a window's
+    position makes a repair reproducible). `avoid` (bool HxW): pixels no patch may be copied from
+    (other holes; their values should be filled). Pixels outside the hole are returned unchanged."""
     guide_weight = GUIDE_WEIGHT if guide_weight is None else guide_weight
     squeeze = planes.ndim == 2
     planes3 = _as3(np.asarray(planes, np.float32))
@@ -477,7 +483,8 @@ class TextureFill:
         H, W = img.shape[:2]
         by0, by1, bx0, bx1 = box
         holes = alpha[by0:by1, bx0:bx1] > 0
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=8)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8),
+                                                               connectivity=8)
         rest = alpha
         for i in range(1, n):
             x, y, bw, bh, area = (int(v) for v in stats[i])
@@ -519,8 +526,8 @@ class TextureFill:
 
     def _smooth_fill(self, planes: np.ndarray, hole: np.ndarray) -> np.ndarray:
         """`inner`'s fill of `hole` in the window `planes` (HxWxC float32), run on its own tiles."""
-        from .engine import run_tiled
         from .arrays import to_rgb_float
+        from .engine import run_tiled
         inner = self.inner
         wants_rgb = getattr(inner, "wants_rgb", False)
         h, w, C = planes.shape

@@ -7,16 +7,19 @@ the old-photo look is :mod:`.damage.look`, thin picture structure (hard negative
 
 Pipeline of :func:`simulate` (``a`` = defect opacity, all images float32 RGB in [0, 1])::
 
-    1. hard negatives: thin picture structure (rigging, wires, branches, grass, petals, stars, text, fabric,
-       window frames) painted into the clean photo, in HARD_NEGATIVE_P of crops: picture, not damage
-    2. the look of an old photo (OLD_LOOK_P of crops; the rest get the mild ageing of colour photos):
-       monochrome / toned / colour cast, fading, soft focus, halftone, paper texture, vignetting, grain, JPEG
-       -- part of the photo, so part of the target
-    3. damage, composited over the aged photo: damaged = aged*(1-a) + defect_colour*a, from 1-4 families
-       drawn by share (see damage/__init__.py); each defect bright or dark, coloured relative to the local
-       photo content (or, for print damage, the colour of paper, dirt or rust), opacity faint to opaque
-    4. scan (after the damage, so it affects the defects too): slight scan blur (applied identically to
-       damaged, target and opacity) and faint scanner noise (same realisation on damaged and target)
+    1. hard negatives: thin picture structure (rigging, wires, branches, grass, petals, stars, text,
+       fabric, window frames) painted into the clean photo, in HARD_NEGATIVE_P of crops: picture,
+       not damage
+    2. the look of an old photo (OLD_LOOK_P of crops; the rest get the mild ageing of colour
+       photos): monochrome / toned / colour cast, fading, soft focus, halftone, paper texture,
+       vignetting, grain, JPEG -- part of the photo, so part of the target
+    3. damage, composited over the aged photo: damaged = aged*(1-a) + defect_colour*a, from 1-4
+       families drawn by share (see damage/__init__.py); each defect bright or dark, coloured
+       relative to the local photo content (or, for print damage, the colour of paper, dirt or
+       rust), opacity faint to opaque
+    4. scan (after the damage, so it affects the defects too): slight scan blur (applied identically
+       to damaged, target and opacity) and faint scanner noise (same realisation on damaged and
+       target)
     5. JPEG at quality 60-95 (sometimes none) on the damaged image only
 
 The target ``Damaged.clean`` is the photo after steps 1, 2 and 4, without damage or the final JPEG.
@@ -101,16 +104,15 @@ def simulate(clean: np.ndarray, rng: np.random.Generator, bank: OverlayBank | No
 
     severity: damage density in [0, 1]; None = random per sample, with ``NO_DAMAGE_P`` of samples
         undamaged (mask all False). 0 = no damage.
-    scale: resolution scale of the scan (default ``resolution_scale(min(H, W))``); pass the scale of
-    the
-        full photo when ``clean`` is a crop of it.
+    scale: resolution scale of the scan (default ``resolution_scale(min(H, W))``); pass the scale
+        of the full photo when ``clean`` is a crop of it.
     jpeg: None = random (quality 60-95, none in 25% of samples), False = never, int = that quality.
-    bank: sprites; None = procedural damage only. families / exclude: a family name or names of
-    ``FAMILIES`` to draw from only / never (per-family
-        evaluation, ablations); None = all.
+    bank: sprites; None = procedural damage only.
+    families / exclude: a family name or names of ``FAMILIES`` to draw from only / never
+        (per-family evaluation, ablations); None = all.
     old: the look of an old photo: None = in OLD_LOOK_P of samples, True / False = always / never.
-    hard_negatives: pieces of thin picture structure: None = random (HARD_NEGATIVE_P of samples), 0
-    = none.
+    hard_negatives: pieces of thin picture structure: None = random (HARD_NEGATIVE_P of samples),
+        0 = none.
     """
     img = _as_float_rgb(clean)
     h, w = img.shape[:2]
@@ -118,7 +120,8 @@ def simulate(clean: np.ndarray, rng: np.random.Generator, bank: OverlayBank | No
     pool = damage.allowed(families, exclude)
 
     if severity is None:
-        severity = 0.0 if rng.random() < NO_DAMAGE_P else float(np.clip(rng.beta(1.3, 2.0), 0.03, 1.0))
+        severity = (0.0 if rng.random() < NO_DAMAGE_P
+                    else float(np.clip(rng.beta(1.3, 2.0), 0.03, 1.0)))
     severity = float(np.clip(severity, 0.0, 1.0))
     drawn = damage.pick(rng, severity, pool, bank is not None) if severity > 0 else []
     if any(f in PRINT_FAMILIES for f in drawn):
@@ -187,7 +190,8 @@ def simulate(clean: np.ndarray, rng: np.random.Generator, bank: OverlayBank | No
         damaged = look.jpeg(damaged, q)
     info["jpeg"] = q
 
-    opacity = np.clip(A, 0, 1).astype(np.float32, copy=False) if cv.n else np.zeros((h, w), np.float32)
+    opacity = (np.clip(A, 0, 1).astype(np.float32, copy=False) if cv.n
+               else np.zeros((h, w), np.float32))
     return Damaged(damaged=np.ascontiguousarray(damaged, dtype=np.float32),
                    mask=(opacity > MASK_THRESHOLD) & visible, opacity=opacity,
                    clean=np.ascontiguousarray(target), info=info)
@@ -210,7 +214,8 @@ def make_pair(photo, rng: np.random.Generator, bank: OverlayBank | None, size=25
 
 
 def infrared_plane(clean: np.ndarray, opacity: np.ndarray, rng: np.random.Generator, *,
-                   block: float = 0.7, leak: float = 0.25, blur: float = 1.5, noise: float = 0.01) -> np.ndarray:
+                   block: float = 0.7, leak: float = 0.25, blur: float = 1.5,
+                   noise: float = 0.01) -> np.ndarray:
     """The infrared plane a film scanner would record beside `clean` under defects of `opacity` (HxW
     float32).
 
@@ -221,7 +226,8 @@ def infrared_plane(clean: np.ndarray, opacity: np.ndarray, rng: np.random.Genera
     on such a scan."""
     ir = (0.7 + leak * clean[:, :, 0]) * (1 - block * opacity)
     ir = cv2.GaussianBlur(ir.astype(np.float32), (0, 0), blur)
-    ir = np.concatenate([ir[:, :1], ir[:, :-1]], axis=1) + rng.normal(0, noise, ir.shape).astype(np.float32)
+    ir = (np.concatenate([ir[:, :1], ir[:, :-1]], axis=1)
+          + rng.normal(0, noise, ir.shape).astype(np.float32))
     return np.clip(ir, 0, 1)
 
 
@@ -321,7 +327,7 @@ def main(argv=None) -> int:
                     help="PNG to write: (damaged | mask) pairs")
     ap.add_argument("--family",
                     help=f"one damage family ({', '.join(FAMILIES)}), 'all' for a row per "
-                                     "family, or 'negatives' for thin picture structure without damage")
+                         "family, or 'negatives' for thin picture structure without damage")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--size", type=int, default=384)
     ap.add_argument("-n", type=int, default=6, help="pairs (per family with --family all)")

@@ -49,9 +49,9 @@ class PairStream(torch.utils.data.IterableDataset):
     """Endless (input, target, mask) crops; photos decoded once and kept as uint8.
 
     For the restorer the mask is the hole exactly as `restore` builds it (defect grown and
-    feathered,
-    > 0), and the input carries the Telea prefill the model corrects. On a `decoys` share of restorer
-    pairs the hole also covers the shipped detector's false positives (see `decoy_mask`).
+    feathered, > 0), and the input carries the Telea prefill the model corrects. On a `decoys` share
+    of restorer pairs the hole also covers the shipped detector's false positives (see
+    `decoy_mask`).
 
     `mined`: crops around real picture the detector marked (`mine.load_mined`); a `mined_share` of
     pairs is cut around one of them, so the network sees real masts, ropes and letters, unlabelled,
@@ -100,7 +100,8 @@ class PairStream(torch.utils.data.IterableDataset):
                 # restore() grows a mask by 2 px and feathers 2 more; varied, the hole's margin
                 # stops being a cue for where the damage is (a hole cut along a tight selection has
                 # almost none)
-                grow = (int(rng.integers(0, 5)), int(rng.integers(0, 4))) if self.vary_hole else (2, 2)
+                grow = ((int(rng.integers(0, 5)), int(rng.integers(0, 4))) if self.vary_hole
+                        else (2, 2))
                 mask = repair_weight(mask, *grow) > 0
                 x = restorer_input(x, mask)
             item = (torch.from_numpy(x.transpose(2, 0, 1).copy()),
@@ -113,7 +114,8 @@ class PairStream(torch.utils.data.IterableDataset):
 
 
     def _mined_pair(self, rng, bank):
-        """A `size` crop holding a mined spot (jittered, any quarter turn later), damaged as usual."""
+        """A `size` crop holding a mined spot (jittered, any quarter turn later), damaged as
+        usual."""
         crop, y, x, side = self.mined[rng.integers(len(self.mined))]
         h, w = crop.shape[:2]
         s = self.size
@@ -145,13 +147,15 @@ def decoy_mask(damaged: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 
 def restorer_input(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """HxWx7: damaged RGB, hole, Telea prefill — what the shipped restorer's tile function builds."""
+    """HxWx7: damaged RGB, hole, Telea prefill — what the shipped restorer's tile function
+    builds."""
     planes = np.concatenate([rgb, hole[:, :, None].astype(np.float32)], axis=2)
     return np.concatenate([planes, TELEA(planes)], axis=2)
 
 
 def detect_loss(logits, mask):
-    """BCE weighted toward the rare defect class + soft Dice: thin structures are a tiny fraction of pixels."""
+    """BCE weighted toward the rare defect class + soft Dice: thin structures are a tiny fraction
+    of pixels."""
     bce = F.binary_cross_entropy_with_logits(logits, mask,
                                              pos_weight=torch.tensor(4.0, device=logits.device))
     p = torch.sigmoid(logits)
@@ -166,7 +170,8 @@ def ssim_map(a, b):
     va = F.avg_pool2d(a * a, 7, 1, 3) - mu_a ** 2
     vb = F.avg_pool2d(b * b, 7, 1, 3) - mu_b ** 2
     cov = F.avg_pool2d(a * b, 7, 1, 3) - mu_a * mu_b
-    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (va + vb + c2))
+    return (((2 * mu_a * mu_b + c1) * (2 * cov + c2))
+            / ((mu_a ** 2 + mu_b ** 2 + c1) * (va + vb + c2)))
 
 
 def grad(x):
@@ -174,7 +179,8 @@ def grad(x):
 
 
 def restore_loss(out, clean, mask):
-    """L1 + (1-SSIM) + gradient L1, weighted to the (dilated) defect area where the output can differ."""
+    """L1 + (1-SSIM) + gradient L1, weighted to the (dilated) defect area where the output can
+    differ."""
     region = F.max_pool2d(mask, 5, 1, 2)
     w = region / (region.mean((1, 2, 3), keepdim=True) + 1e-3)
     l1 = ((out - clean).abs() * w).mean()
@@ -186,7 +192,8 @@ def restore_loss(out, clean, mask):
 
 
 def export_onnx(model, task: str, path: Path) -> None:
-    """Export with dynamic height/width (opset 17) and check ONNX against torch on a random input."""
+    """Export with dynamic height/width (opset 17) and check ONNX against torch on a random
+    input."""
     import onnxruntime as ort
     model.eval()
     cin = 3 if task == "detect" else 7
@@ -202,7 +209,8 @@ def export_onnx(model, task: str, path: Path) -> None:
         check[:, 3] = (check[:, 3] > 0.8).float()
     with torch.no_grad():
         ref = model(check).numpy()
-    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": check.numpy()})[0]
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"input": check.numpy()})[0]
     err = float(np.abs(ref - got).max())
     if err > 1e-4:
         raise RuntimeError(f"ONNX and torch disagree by {err}")
@@ -223,9 +231,11 @@ def main(argv=None) -> int:
     ap.add_argument("--max-photos", type=int, default=None,
                     help="use only this many train photos (smoke runs)")
     ap.add_argument("--decoys", type=float, default=0.0,
-                    help="restorer: share of pairs whose hole also covers the detector's false positives")
+                    help="restorer: share of pairs whose hole also covers the detector's false "
+                         "positives")
     ap.add_argument("--vary-hole", action="store_true",
-                    help="restorer: grow each training hole by a random 0-4 px and feather 0-3 px (default 2 and 2)")
+                    help="restorer: grow each training hole by a random 0-4 px and feather 0-3 px "
+                         "(default 2 and 2)")
     ap.add_argument("--mined",
                     help="folder written by unscratch.train.mine: real picture the detector marked")
     ap.add_argument("--mined-share", type=float, default=0.5,
@@ -277,7 +287,8 @@ def main(argv=None) -> int:
     step, running = 0, None
     model.train()
     for x, y, m in loader:
-        x, y, m = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True), m.to(dev, non_blocking=True)
+        x, y, m = (x.to(dev, non_blocking=True), y.to(dev, non_blocking=True),
+                   m.to(dev, non_blocking=True))
         elapsed = time.time() - start
         if step >= total_steps or (budget_s is not None and elapsed >= budget_s):
             break
@@ -308,16 +319,18 @@ def main(argv=None) -> int:
                   + ("" if args.task == "detect" else " + hole mask + Telea prefill of the RGB")},
         **({} if args.task == "detect" else {"prefill": "telea"}),
         "output": "defect probability" if args.task == "detect" else
-                  "repaired RGB (the network's fill blended with the damaged pixel by its own gate, inside the hole)",
+                  "repaired RGB (the network's fill blended with the damaged pixel by its own "
+                  "gate, inside the hole)",
         **TILING[args.task], "multiple": 8,
         "threshold": 0.5 if args.task == "detect" else None,
         "training": {"command": "python -m unscratch.train.train "
                      + " ".join(sys.argv[1:] if argv is None else argv), "steps": step,
                      "batch": args.batch, "crop": args.size, "wall_seconds": round(wall),
                      "threads": args.threads, "torch": torch.__version__,
-                     "data": "clean photos: train split of unscratch.train.pool (see pool manifest for sources and "
-                             "licences); damage: unscratch.train.simulate with the train split of the MIT-licensed "
-                             "FilmDamageSimulator sprites (Ivanova et al., CGF 2023) plus procedural damage",
+                     "data": "clean photos: train split of unscratch.train.pool (see pool manifest "
+                             "for sources and licences); damage: unscratch.train.simulate with the "
+                             "train split of the MIT-licensed FilmDamageSimulator sprites (Ivanova "
+                             "et al., CGF 2023) plus procedural damage",
                      **({"mined": {"folder": args.mined, "share": args.mined_share,
                                    "spots": len(mined)}}
                         if mined else {}),
