@@ -1,4 +1,5 @@
-"""The public API: dtype × channels, bit-identical outside the repair area, bad inputs, edge cases."""
+"""The public API: dtype × channels, bit-identical outside the repair area, bad inputs, edge
+cases."""
 from __future__ import annotations
 
 import threading
@@ -68,7 +69,8 @@ def test_soft_region_blends():
 def test_tight_selection_clips_the_repair_not_what_the_restorer_sees():
     """A selection 4 px either side of a scratch: inside it, the same repair as without a selection.
     The selection limits where pixels change, not the grown hole the restorer sees (a restorer
-    trained on one hole margin left much of a scratch whose hole was cut along a tight selection)."""
+    trained on one hole margin left much of a scratch whose hole was cut along a tight
+    selection)."""
     damaged, clean, truth = scratched()
     sel = np.zeros(truth.shape, bool)
     sel[44:54, 12:116] = True   # the scratch is rows 48-49, columns 16-111
@@ -215,7 +217,8 @@ def test_property_shape_dtype_and_outside_region(h, w, channels, dtype, seed):
 
 
 class LazyImage:
-    """A dask/zarr-like array that records every block read, so tests can see it is never read whole."""
+    """A dask/zarr-like array that records every block read, so tests can see it is never read
+    whole."""
 
     def __init__(self, data):
         self.data, self.shape, self.dtype, self.ndim = data, data.shape, data.dtype, data.ndim
@@ -246,7 +249,8 @@ def test_lazy_image_is_read_tile_by_tile_and_matches_numpy(monkeypatch, channels
     np.testing.assert_array_equal(out, unscratch.restore(damaged, truth, method="classical"))
     np.testing.assert_array_equal(unscratch.restore(lazy, truth, method="classical"), out)
     changed_px = sum(p.rows.size for p in patches)
-    assert 0 < changed_px < damaged.shape[0] * damaged.shape[1] * 0.2, "patches hold only repaired pixels"
+    assert 0 < changed_px < damaged.shape[0] * damaged.shape[1] * 0.2, (
+        "patches hold only repaired pixels")
 
 
 def test_lazy_patches_apply_block_by_block():
@@ -325,7 +329,8 @@ def test_a_mark_is_repaired_as_given():
 
 
 def test_grain_ignores_alpha():
-    """Alpha is not picture: a ragged alpha channel must not change the grain added to the colour planes."""
+    """Alpha is not picture: a ragged alpha channel must not change the grain added to the colour
+    planes."""
     damaged, _, truth = scratched(channels=4, dtype=np.uint16)
     ragged = damaged.copy()
     ragged[:, :, 3] = np.random.default_rng(1).integers(0, 65536, ragged.shape[:2], dtype=np.uint16)
@@ -337,11 +342,13 @@ def test_grain_ignores_alpha():
 
 def test_fills_get_the_grain_of_their_surroundings():
     """A smooth fill on a grainy scan shows as a plastic streak; with grain (the default) the fill's
-    fine-scale texture matches the surroundings, repeatably, and nothing outside the repair changes."""
+    fine-scale texture matches the surroundings, repeatably, and nothing outside the repair
+    changes."""
     import cv2
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:256, 0:256].astype(np.float32)
-    clean = np.clip(0.45 + 0.1 * np.sin(xx / 40) + rng.normal(0, 0.04, (256, 256)), 0, 1).astype(np.float32)
+    clean = np.clip(0.45 + 0.1 * np.sin(xx / 40) + rng.normal(0, 0.04, (256, 256)),
+                    0, 1).astype(np.float32)
     damaged = clean.copy()
     hole = np.zeros((256, 256), bool)
     hole[:, 120:132] = True
@@ -399,7 +406,8 @@ def test_a_region_repairs_the_detection_mask_inside_it():
     changed = (restored != photo).any(axis=2)
     near = cv2.dilate(scan.repair_mask.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0
     assert not changed[~near].any() and not changed[~region].any()
-    assert changed[scan.repair_mask].mean() > 0.9 and changed[scan.repair_mask & truth].mean() > 0.98
+    assert (changed[scan.repair_mask].mean() > 0.9
+            and changed[scan.repair_mask & truth].mean() > 0.98)
     strict = (unscratch.restore(photo, region=region, threshold=0.99) != photo).any(axis=2)
     assert 0 < strict.sum() < changed.sum()                       # the sensitivity is the threshold
 
@@ -429,7 +437,8 @@ def test_an_opaque_scratch_leaves_no_ghost(y, x):
     err = unscratch.restore(damaged, line, grain=False).astype(float) - clean
     telea = unscratch.restore(damaged, line, grain=False, method="classical").astype(float) - clean
     assert err[line].mean() < 12                      # no bright ghost left along the line
-    assert np.percentile(np.abs(err).max(axis=2)[line], 90) <= np.percentile(np.abs(telea).max(axis=2)[line], 90) + 5
+    assert (np.percentile(np.abs(err).max(axis=2)[line], 90)
+            <= np.percentile(np.abs(telea).max(axis=2)[line], 90) + 5)
 
 
 @pytest.mark.parametrize("seed", [2])
