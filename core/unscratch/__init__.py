@@ -4,4 +4,5 @@ from .errors import Cancelled, InputError, ModelError
 from .models import configure
 
 __version__ = "0.1.0"
-__all__ = ["detect", "restore", "restore_patches", "Detection", "Patch", "InputError", "ModelError", "Cancelled", "configure", "__version__"]
+__all__ = ["detect", "restore", "restore_patches", "Detection", "Patch", "InputError", "ModelError",
+           "Cancelled", "configure", "__version__"]
