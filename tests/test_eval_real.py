@@ -12,7 +12,8 @@ def _photo(size=160, seed=0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     base = 0.45 + 0.25 * np.sin(xx / 13) * np.cos(yy / 19)
-    img = np.dstack([base, base * 0.9 + 0.05, base * 0.7 + 0.1]) + rng.normal(0, 0.01, (size, size, 3))
+    img = (np.dstack([base, base * 0.9 + 0.05, base * 0.7 + 0.1])
+           + rng.normal(0, 0.01, (size, size, 3)))
     return np.rint(np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
@@ -27,7 +28,8 @@ def test_eval_real_writes_one_sheet_per_photo_and_reads_nothing_it_writes(tmp_pa
     assert all(0 <= r[k] <= 100 for r in rows
                for k in ("mask %", "changed %", "select-all changed %"))
     assert all(r["thin-line energy left"] > 0 for r in rows)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photos-p0.jpg", "photos-p1.jpg"]
+    assert (sorted(p.name for p in (tmp_path / "out").iterdir())
+            == ["photos-p0.jpg", "photos-p1.jpg"])
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before
     with pytest.raises(ValueError):
         eval_real(src, src)
@@ -68,8 +70,9 @@ def test_detection_scores_and_thin_lines():
 
 
 def test_calibration_keeps_clean_photos_clean_before_it_chases_gain():
-    """The rule is chosen by the stated criterion: only rules within the clean budget qualify, then the
-    best worst-case film scan wins; a rule that gains more but touches a clean photo too much loses."""
+    """The rule is chosen by the stated criterion: only rules within the clean budget qualify, then
+    the best worst-case film scan wins; a rule that gains more but touches a clean photo too much
+    loses."""
     from unscratch.train.calibrate import CLEAN_BUDGET, choose
 
     def rule(t, film, clean, thin):

@@ -1,5 +1,5 @@
-"""Defects from a film scanner's infrared plane: RGBI TIFFs are read as such, the plane finds the damage the
-picture hides, and it is written back untouched."""
+"""Defects from a film scanner's infrared plane: RGBI TIFFs are read as such, the plane finds the
+damage the picture hides, and it is written back untouched."""
 from __future__ import annotations
 
 import sqlite3
@@ -19,18 +19,19 @@ from unscratch.train.simulate import infrared_plane
 
 
 def film_scan(seed=0, size=384, damaged=True):
-    """(RGBI float32, truth mask): a photo with dust, scratches and a hair, and the infrared plane the
-    simulator's scanner model gives it (dye leakage, blurrier, one pixel off, noisy)."""
+    """(RGBI float32, truth mask): a photo with dust, scratches and a hair, and the infrared plane
+    the simulator's scanner model gives it (dye leakage, blurrier, one pixel off, noisy)."""
     rng = np.random.default_rng(seed)
     clean = sample_photo()[:size, :size].astype(np.float32) / 255
     opacity = np.zeros((size, size), np.float32)
     if damaged:
         for _ in range(25):  # dust specks
-            cv2.circle(opacity, tuple(int(v) for v in rng.integers(8, size - 8, 2)), int(rng.integers(1, 6)), 1.0, -1)
+            cv2.circle(opacity, tuple(int(v) for v in rng.integers(8, size - 8, 2)),
+                       int(rng.integers(1, 6)), 1.0, -1)
         for _ in range(3):  # scratches, 1-3 px
             p, q = rng.integers(0, size, (2, 2))
-            cv2.line(opacity, tuple(int(v) for v in p), tuple(int(v) for v in q), float(rng.uniform(0.5, 1)),
-                     int(rng.integers(1, 4)))
+            cv2.line(opacity, tuple(int(v) for v in p), tuple(int(v) for v in q),
+                     float(rng.uniform(0.5, 1)), int(rng.integers(1, 4)))
         hair = np.cumsum(rng.normal(0, 3, (60, 2)), 0) + size / 2
         cv2.polylines(opacity, [hair.astype(np.int32)], False, 0.9, 1)
     dark = np.float32(0.08)
@@ -44,16 +45,19 @@ def test_the_infrared_plane_finds_the_damage_and_not_the_picture():
     det = api.detect(scan, method="infrared")
     precision, recall, f1 = tolerant_prf([det.mask], [truth])
     assert f1 >= 0.85, (precision, recall)
-    assert 0.15 <= det.provenance["detector"]["infrared"]["leak"] <= 0.35  # the red leakage was found
+    # the red leakage was found
+    assert 0.15 <= det.provenance["detector"]["infrared"]["leak"] <= 0.35
     clean, _ = film_scan(damaged=False)
-    assert api.detect(clean, method="infrared").mask.mean() <= 0.0005  # leakage and picture edges are not defects
+    # leakage and picture edges are not defects
+    assert api.detect(clean, method="infrared").mask.mean() <= 0.0005
 
 
 def test_the_film_holder_is_not_damage_but_a_scratch_across_the_frame_is():
     scan, truth = film_scan()
     scan[:, :30] = 0.02  # an uncropped scan: the holder's edge is dark in colour and in infrared
     truth[:, :30] = False
-    scan[:, 250:252, :3], scan[:, 250:252, 3] = 0.08, scan[:, 250:252, 3] * 0.3  # a scratch along the whole film
+    # a scratch along the whole film
+    scan[:, 250:252, :3], scan[:, 250:252, 3] = 0.08, scan[:, 250:252, 3] * 0.3
     truth[:, 250:252] = True
     mask = api.detect(scan, method="infrared").mask
     assert not mask[:, :28].any()
@@ -64,7 +68,8 @@ def test_the_film_holder_is_not_damage_but_a_scratch_across_the_frame_is():
 def test_tiles_agree_with_one_pass():
     scan = np.concatenate([film_scan(1)[0], film_scan(2)[0]], axis=1)
     scan = np.concatenate([scan, scan[::-1]], axis=0)
-    scan = cv2.resize(scan, (1300, 1100), interpolation=cv2.INTER_LINEAR)  # more than one 1024-px tile
+    # more than one 1024-px tile
+    scan = cv2.resize(scan, (1300, 1100), interpolation=cv2.INTER_LINEAR)
     tiled = api.detect(scan, method="infrared").probability
     whole = InfraredDetector()
     whole.fit(scan)
@@ -77,7 +82,8 @@ def test_an_image_without_a_usable_infrared_plane_is_refused():
     scan, _ = film_scan()
     with pytest.raises(InputError, match="fourth, infrared plane"):
         api.detect(scan[:, :, :3], method="infrared")
-    scan[:, :, 3] = 0.05 + 0.9 * scan[:, :, :3].mean(axis=2)  # silver film: the infrared shows the picture
+    # silver film: the infrared shows the picture
+    scan[:, :, 3] = 0.05 + 0.9 * scan[:, :, :3].mean(axis=2)
     with pytest.raises(InputError, match="follows the picture"):
         api.detect(scan, method="infrared")
 
@@ -86,7 +92,8 @@ def test_an_rgbi_tiff_is_restored_with_its_infrared_plane_and_keeps_it(tmp_path,
     scan, truth = film_scan()
     raw = np.rint(scan * 65535).astype(np.uint16)
     src = tmp_path / "scan.tif"
-    tifffile.imwrite(src, raw, photometric="rgb", extrasamples=("unspecified",))  # as VueScan's 64-bit RGBI
+    # as VueScan's 64-bit RGBI
+    tifffile.imwrite(src, raw, photometric="rgb", extrasamples=("unspecified",))
     image, info = io.read_with_info(src)
     assert info.infrared and image.shape[2] == 4
 
@@ -94,20 +101,24 @@ def test_an_rgbi_tiff_is_restored_with_its_infrared_plane_and_keeps_it(tmp_path,
     err = capsys.readouterr().err
     assert "infrared plane" in err and "--detect-method model to ignore it" in err
     assert main(["detect", str(src), "-o", str(tmp_path / "mask.png"), "-q"]) == 0
-    assert "--method model to ignore it" in capsys.readouterr().err  # each command names its own option
+    # each command names its own option
+    assert "--method model to ignore it" in capsys.readouterr().err
     with tifffile.TiffFile(tmp_path / "out.tif") as tif:
         out = tif.pages[0].asarray()
         assert tuple(tif.pages[0].extrasamples) == (0,)  # still infrared, not alpha
     assert np.array_equal(out[:, :, 3], raw[:, :, 3])
     changed = (out[:, :, :3] != raw[:, :, :3]).any(axis=2)
-    # the mask lies within 3 px of the damage (the infrared is blurrier); the repair grows it by 2 + 2 px feather
+    # the mask lies within 3 px of the damage (the infrared is blurrier);
+    # the repair grows it by 2 + 2 px feather
     near = cv2.distanceTransform((~truth).astype(np.uint8), cv2.DIST_L2, 3) <= 3 + 4 + 2
     assert changed[truth].mean() >= 0.8 and not changed[~near].any()
 
     # the model can still be asked for; a PNG cannot hold the infrared plane, so it is left out
-    assert main(["restore", str(src), "-o", str(tmp_path / "out.png"), "--detect-method", "model", "-q"]) == 0
+    assert main(["restore", str(src), "-o", str(tmp_path / "out.png"), "--detect-method", "model",
+                 "-q"]) == 0
     err = capsys.readouterr().err
-    assert "using its infrared plane" not in err and "its infrared plane is dropped" in err  # said, not silent
+    # said, not silent
+    assert "using its infrared plane" not in err and "its infrared plane is dropped" in err
     assert io.read(tmp_path / "out.png").shape == (*raw.shape[:2], 3)
 
 

@@ -1,4 +1,5 @@
-"""Mined real hard negatives: what the detector marks on real photos, cut out and fed to training."""
+"""Mined real hard negatives: what the detector marks on real photos, cut out and fed to
+training."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,8 @@ from unscratch.train import mine, train  # noqa: E402
 
 
 def _photo_with_masts(h=400, w=520, seed=0) -> np.ndarray:
-    """Sky with thin dark verticals (masts) and a few rigging lines: the picture a detector mistakes."""
+    """Sky with thin dark verticals (masts) and a few rigging lines: the picture a detector
+    mistakes."""
     rng = np.random.default_rng(seed)
     sky = np.linspace(200, 150, h)[:, None] + rng.normal(0, 3, (h, w))
     img = np.repeat(sky[:, :, None], 3, 2)

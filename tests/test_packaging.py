@@ -1,4 +1,5 @@
-"""A wheel carries the models and the GIMP and Krita plug-in files, and an installed copy finds them."""
+"""A wheel carries the models and the GIMP and Krita plug-in files, and an installed copy finds
+them."""
 from __future__ import annotations
 
 import json
@@ -19,8 +20,10 @@ def installed(tmp_path_factory):
     # build from a copy: setuptools writes build/ and *.egg-info next to the sources
     shutil.copytree(ROOT, tmp / "src", ignore=shutil.ignore_patterns(
         ".git", ".venv", ".cache", "runs", "build", "*.egg-info", "__pycache__", ".pytest_cache"))
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp / "dist"), str(tmp / "src")], capture_output=True, text=True, cwd=tmp)
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                            "--no-build-isolation", "-q", "-w", str(tmp / "dist"),
+                            str(tmp / "src")],
+                           capture_output=True, text=True, cwd=tmp)
     if build.returncode != 0:
         pytest.fail(f"building the wheel failed:\n{build.stderr[-2000:]}")
     wheel = next((tmp / "dist").glob("unscratch-*.whl"))
@@ -41,11 +44,14 @@ def test_wheel_ships_models_and_plugins(installed):
 
 
 def test_installed_copy_finds_its_models_and_plugins(installed):
-    code = ("import json, unscratch, unscratch.models as m, unscratch.install_gimp as g, unscratch.install_krita as k\n"
+    code = ("import json, unscratch, unscratch.models as m, unscratch.install_gimp as g, "
+            "unscratch.install_krita as k\n"
             "card = m.default_card('detect'); m.verify(card)\n"
-            "print(json.dumps([str(m.models_dir()), str(g.plugin_source()), str(k.plugin_source())]))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=installed,
-                         env={"PYTHONPATH": str(installed), "PATH": "/usr/bin:/bin"})
+            "print(json.dumps([str(m.models_dir()), str(g.plugin_source()), "
+            "str(k.plugin_source())]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=installed, env={"PYTHONPATH": str(installed), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr[-2000:]
     for path in json.loads(out.stdout):
-        assert Path(path).is_relative_to(installed / "unscratch"), f"{path} is not the installed copy"
+        assert Path(path).is_relative_to(installed / "unscratch"), (
+            f"{path} is not the installed copy")

@@ -1,4 +1,5 @@
-"""Fill mode on large holes synthesises the surrounding texture (unscratch.synthesis, issue 28 item 6)."""
+"""Fill mode on large holes synthesises the surrounding texture (unscratch.synthesis, issue 28
+item 6)."""
 from __future__ import annotations
 
 import cv2
@@ -11,13 +12,15 @@ from unscratch.api import get_inpainter
 
 
 def grain_texture(h=320, w=320, seed=3, amplitude=0.05):
-    """Float RGB in [0, 1]: soft shading with a film-like grain (Gaussian noise, 0.7-px correlation)."""
+    """Float RGB in [0, 1]: soft shading with a film-like grain (Gaussian noise, 0.7-px
+    correlation)."""
     rng = np.random.default_rng(seed)
     shade = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 24)
     shade = 0.35 + 0.3 * (shade - shade.min()) / (np.ptp(shade) + 1e-9)
     grain = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 0.7)
     grain *= amplitude / grain.std()
-    return np.clip(np.dstack([shade + grain, 0.9 * shade + grain, 0.8 * shade + grain]), 0, 1).astype(np.float32)
+    return np.clip(np.dstack([shade + grain, 0.9 * shade + grain, 0.8 * shade + grain]),
+                   0, 1).astype(np.float32)
 
 
 def disc(shape, cy, cx, diameter):
@@ -32,7 +35,8 @@ def as_layout(rgb: np.ndarray, dtype, layout: str) -> np.ndarray:
     elif layout == "gray1":
         x = rgb.mean(axis=2, keepdims=True)
     elif layout == "rgba":
-        alpha = np.linspace(0.2, 1.0, rgb.shape[1], dtype=np.float32)[None, :].repeat(rgb.shape[0], 0)
+        alpha = np.linspace(0.2, 1.0, rgb.shape[1],
+                            dtype=np.float32)[None, :].repeat(rgb.shape[0], 0)
         x = np.dstack([rgb, alpha])
     else:
         x = rgb
@@ -98,9 +102,9 @@ def test_classical_fill_is_the_plain_baseline():
 
 
 def test_a_96_px_hole_gets_the_grain_around_it_without_a_seam():
-    """Issue 28: healing a large selection gave a smooth smudge. On a grain texture with a 96-px hole the
-    fill must carry the grain (high-pass std inside / outside >= 0.8) and leave no seam (gradient across the
-    border within 10 % of the intact picture's); Telea's fill fails both."""
+    """Issue 28: healing a large selection gave a smooth smudge. On a grain texture with a 96-px
+    hole the fill must carry the grain (high-pass std inside / outside >= 0.8) and leave no seam
+    (gradient across the border within 10 % of the intact picture's); Telea's fill fails both."""
     img = (grain_texture(320, 320, seed=3) * 255).astype(np.uint8)
     hole = disc(img.shape, 160, 160, 96)
     out = unscratch.restore(img, region=hole, mode="fill")
@@ -126,11 +130,13 @@ def test_cancel_stops_the_synthesis():
     from unscratch.engine import Cancelled
     img = (grain_texture(200, 200, seed=7) * 255).astype(np.uint8)
     with pytest.raises(Cancelled):
-        unscratch.restore(img, region=disc(img.shape, 100, 100, 64), mode="fill", cancel=lambda: True)
+        unscratch.restore(img, region=disc(img.shape, 100, 100, 64), mode="fill",
+                          cancel=lambda: True)
 
 
 def test_a_split_image_gets_the_same_synthesised_fill():
-    """split_restore (batch's large images) synthesises the large holes whole, so it still equals restore."""
+    """split_restore (batch's large images) synthesises the large holes whole, so it still equals
+    restore."""
     pytest.importorskip("dask")
     from unscratch.split import split_restore
     img = (grain_texture(200, 260, seed=8) * 255).astype(np.uint8)
@@ -145,6 +151,7 @@ def test_a_lazy_image_gets_the_same_synthesised_fill():
     img = (grain_texture(240, 240, seed=9) * 65535).astype(np.uint16)
     hole = disc(img.shape, 120, 120, 72)
     patched = img.copy()
-    for patch in unscratch.restore_patches(da.from_array(img, chunks=(80, 80, 3)), region=hole, mode="fill"):
+    for patch in unscratch.restore_patches(da.from_array(img, chunks=(80, 80, 3)), region=hole,
+                                           mode="fill"):
         patch.apply(patched)
     assert np.array_equal(patched, unscratch.restore(img, region=hole, mode="fill"))
