@@ -47,7 +47,7 @@ def write_npy(path: str, data: bytes, shape: tuple, dtype: str) -> None:
     """Write raw C-order `data` as a version-1 .npy file. dtype: uint8, uint16 or float32."""
     descr = DTYPES.get(dtype, dtype)
     dims = repr(tuple(int(s) for s in shape))
-    header = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, dims)
+    header = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {dims}, }}"
     pad = 64 - (10 + len(header) + 1) % 64
     header = header + " " * pad + "\n"
     expected = ITEMSIZE[descr]
