@@ -24,8 +24,9 @@ import numpy as np
 
 
 def build_image(path: Path, megapixels: float) -> tuple[int, int]:
-    from unscratch.demo import add_demo_damage, sample_photo
     import cv2
+
+    from unscratch.demo import add_demo_damage, sample_photo
     photo = cv2.resize(sample_photo(), (1024, 1024), interpolation=cv2.INTER_CUBIC)
     damaged, _ = add_demo_damage(photo, seed=3)
     tile = (damaged.astype(np.uint16) * 257)
@@ -35,13 +36,15 @@ def build_image(path: Path, megapixels: float) -> tuple[int, int]:
     for y in range(0, h, 1024):
         for x in range(0, w, 1024):
             block = tile[: min(1024, h - y), : min(1024, w - x)]
-            out[y:y + block.shape[0], x:x + block.shape[1]] = block if (y // 1024 + x // 1024) % 2 == 0 else block[::-1]
+            out[y:y + block.shape[0], x:x + block.shape[1]] = (
+                block if (y // 1024 + x // 1024) % 2 == 0 else block[::-1])
     out.flush()
     return h, w
 
 
 def fastest(fn, repeat: int):
-    """(seconds of the fastest of `repeat` calls, the last call's result); one result is held at a time."""
+    """(seconds of the fastest of `repeat` calls, the last call's result); one result is held at a
+    time."""
     best, out = float("inf"), None
     for _ in range(repeat):
         out = None
@@ -53,6 +56,7 @@ def fastest(fn, repeat: int):
 
 def child(path: str, threads: int | None, repeat: int) -> dict:
     import cv2
+
     import unscratch
     if threads:
         unscratch.configure(threads=threads)
@@ -68,18 +72,20 @@ def child(path: str, threads: int | None, repeat: int) -> dict:
     # the baselines run after ours, so the peak RSS above is ours alone
     t_classical = fastest(lambda: unscratch.detect(image, method="classical"), repeat)[0]
     hole8 = (unscratch.api.repair_weight(mask) > 0).astype(np.uint8)
-    t_telea = fastest(lambda: [cv2.inpaint(np.ascontiguousarray(image[:, :, c]), hole8, 3, cv2.INPAINT_TELEA)
+    t_telea = fastest(lambda: [cv2.inpaint(np.ascontiguousarray(image[:, :, c]), hole8, 3,
+                                           cv2.INPAINT_TELEA)
                                for c in range(3)], repeat)[0]
-    return {"mp": mp, "defect %": 100 * defect, "detect s/MP": t_detect / mp, "classical s/MP": t_classical / mp,
-            "restore s/MP": t_restore / mp, "telea s/MP": t_telea / mp,
-            "peak RSS MB (detect)": rss_detect, "peak RSS MB (restore)": rss_restore,
-            "detector": detector}
+    return {"mp": mp, "defect %": 100 * defect, "detect s/MP": t_detect / mp,
+            "classical s/MP": t_classical / mp, "restore s/MP": t_restore / mp,
+            "telea s/MP": t_telea / mp, "peak RSS MB (detect)": rss_detect,
+            "peak RSS MB (restore)": rss_restore, "detector": detector}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=float, nargs="+", default=[1, 12, 100])
-    ap.add_argument("--repeat", type=int, default=1, help="time each step this many times, keep the fastest")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="time each step this many times, keep the fastest")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -91,20 +97,23 @@ def main() -> int:
         for size in args.sizes:
             path = Path(tmp) / f"scan_{size:g}mp.npy"
             build_image(path, size)
-            cmd = [sys.executable, __file__, "--child", str(path), "--repeat", str(args.repeat)] + (["--threads", str(args.threads)] if args.threads else [])
+            cmd = ([sys.executable, __file__, "--child", str(path), "--repeat", str(args.repeat)]
+                   + (["--threads", str(args.threads)] if args.threads else []))
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode != 0:
                 print(res.stderr, file=sys.stderr)
                 return 1
             rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
             path.unlink()
-    print(f"16-bit RGB, detector: {rows[0]['detector']}; classical = median-difference detector; Telea = cv2.inpaint "
-          f"per channel on the same mask; fastest of {args.repeat}")
-    print(f"{'MP':>6} {'defect %':>9} {'detect s/MP':>12} {'classical s/MP':>15} {'detect/classical':>17} "
-          f"{'restore s/MP':>13} {'Telea s/MP':>11} {'restore/Telea':>14} {'peak RSS MB':>12}")
+    print(f"16-bit RGB, detector: {rows[0]['detector']}; classical = median-difference detector; "
+          f"Telea = cv2.inpaint per channel on the same mask; fastest of {args.repeat}")
+    print(f"{'MP':>6} {'defect %':>9} {'detect s/MP':>12} {'classical s/MP':>15} "
+          f"{'detect/classical':>17} {'restore s/MP':>13} {'Telea s/MP':>11} {'restore/Telea':>14} "
+          f"{'peak RSS MB':>12}")
     for r in rows:
-        print(f"{r['mp']:6.1f} {r['defect %']:9.3f} {r['detect s/MP']:12.3f} {r['classical s/MP']:15.3f} "
-              f"{r['detect s/MP'] / r['classical s/MP']:17.1f} {r['restore s/MP']:13.3f} {r['telea s/MP']:11.3f} "
+        print(f"{r['mp']:6.1f} {r['defect %']:9.3f} {r['detect s/MP']:12.3f} "
+              f"{r['classical s/MP']:15.3f} {r['detect s/MP'] / r['classical s/MP']:17.1f} "
+              f"{r['restore s/MP']:13.3f} {r['telea s/MP']:11.3f} "
               f"{r['restore s/MP'] / r['telea s/MP']:14.2f} {r['peak RSS MB (restore)']:12.0f}")
     return 0
 
