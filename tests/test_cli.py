@@ -76,6 +76,6 @@ def test_restore_region_says_what_it_repaired(tmp_path, capsys):
     assert main(argv) == 0
     changed = int((io.read(tmp_path / "out.png") != damaged).any(axis=2).sum())
     err = capsys.readouterr().err
-    said = (f"{changed} pixels repaired: the defects the detector found inside the selection at "
-            "threshold 0.80")
+    said = (f"Repaired {changed} pixels: the defects the detector found inside the selection at "
+            "sensitivity 0.80")
     assert said in err

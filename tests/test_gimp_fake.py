@@ -563,8 +563,7 @@ def test_selection_repairs_the_detectors_mask_and_says_so(fake):
 
 def test_dialogs_show_the_threshold_in_use(fake, monkeypatch):
     """The INTERACTIVE dialog starts at the detector's own threshold (not a 0 that means it);
-    accepted as shown, Restore keeps the detector's rules (on a whole layer: only the defects it is
-    sure of)."""
+    accepted as shown, Restore sends no threshold (the detector's own, one encoding)."""
     seen = []
     real = plugin.protocol.run_job
 
@@ -573,13 +572,13 @@ def test_dialogs_show_the_threshold_in_use(fake, monkeypatch):
         return real(python, op, arrays, params, **kw)
 
     monkeypatch.setattr(plugin.protocol, "run_job", spy)
-    monkeypatch.setattr(plugin, "_described", {})
+    monkeypatch.setattr(plugin.protocol, "DESCRIBED", {})
     _, dirty = scratched(np.uint8)
     image, layer = make_image(dirty)
     status, new, n = fake.run_procedure(NAMES[1], image, [layer], run_mode=shim.RUN_INTERACTIVE)
     assert status == "success"
     shown = fake.dialogs[-1][1]["threshold"]
-    assert 0 < shown < 1 and shown == round(plugin._described["threshold"], 2)
+    assert 0 < shown < 1 and shown == round(plugin.protocol.DESCRIBED["threshold"], 2)
     assert seen[-1] == ("restore", {})
     fake.run_procedure(NAMES[1], image, [layer], run_mode=shim.RUN_INTERACTIVE,
                        own_sensitivity=True, threshold=0.55)

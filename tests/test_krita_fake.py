@@ -1013,7 +1013,7 @@ def test_docker_shows_the_threshold_in_use(plugin, qtbot):
     dock = plugin.app.factories[0].klass()
     qtbot.addWidget(dock)
     assert dock.auto_threshold.isChecked() and not dock.threshold.isEnabled()
-    qtbot.waitUntil(lambda: "inside it" in dock.rule.text(), timeout=30000)
+    qtbot.waitUntil(lambda: "inside the selection" in dock.rule.text(), timeout=30000)
     used = plugin.host.known_thresholds["threshold"]
     assert dock.threshold.value() == pytest.approx(used, abs=0.005) and used != 0.5
     assert f"{used:.2f} (the detector's own)" in dock.rule.text()
@@ -1021,7 +1021,8 @@ def test_docker_shows_the_threshold_in_use(plugin, qtbot):
     dock.auto_threshold.setChecked(False)
     assert dock.threshold.isEnabled() and dock.threshold.value() == pytest.approx(used, abs=0.005)
     dock.threshold.setValue(0.6)
-    assert "at or above 0.60 inside it" in dock.rule.text() and "sure of" not in dock.rule.text()
+    assert "at or above 0.60 inside the selection (with none, on the whole layer)" in \
+        dock.rule.text()
 
 
 # ------------------------------------------------------------------------------------- issue 28
@@ -1072,7 +1073,7 @@ def test_sensitivity_remakes_the_marks_keeping_the_users_edits(plugin):
     ui = RecordingUI()
     low = plugin.host.run("restore", doc, settings=plugin.host.Settings(threshold=0.3), ui=ui)
     assert low.ok and low.mask_layer == "Background (scratches)"
-    assert "made again at sensitivity 0.30, keeping your edits" in low.message
+    assert "re-made at sensitivity 0.30 from the stored detection" in low.message
     now = _alpha(marks)
     assert now[painted].all() and not now[erased].any()
     assert now.sum() > (detected & ~erased).sum() + painted.sum(), "a lower sensitivity marks more"

@@ -792,7 +792,7 @@ def test_gui_sensitivity_remakes_the_marks_while_they_exist(gui_marks):
     out, steps = gui_marks["out"], gui_marks["steps"]
     before, after = _mask(out, steps["detect"]["marks"]), _mask(out, steps["sensitivity"]["marks"])
     assert after.sum() > before.sum() and not (before & ~after).any(), "marks only added at 0.30"
-    assert "made again at sensitivity 0.30" in steps["sensitivity"]["said"]["docker"]
+    assert "re-made at sensitivity 0.30" in steps["sensitivity"]["said"]["docker"]
     assert "at sensitivity 0.30" in steps["sensitivity"]["rule"]
     first, low = steps["restore"]["last"], steps["sensitivity"]["last"]
     assert low["ok"] and low["mask_pixels"] == int(after.sum()) > first["mask_pixels"]

@@ -12,17 +12,20 @@ API (every name below is public; nothing else is):
   * marks_name(photo), result_name(photo, op, taken=()), photo_of(name), is_result(name): layer
     names: "Photo (scratches)" holds the marks, "Photo (restored)" / "Photo (filled)" a result
     ("Photo (restored 2)" when the name is taken); photo_of maps any of them back to "Photo".
-  * hide_marks(used_marks, visible) -> bool: the marks-hiding rule: a repair that used a visible
-    marks layer hides it so its result shows (in the same undo step, so undo shows it again).
-  * summary(op, info, seconds, marks=None, missing=None, inside=...) -> str: what a job did, in
-    words: "Repaired N pixels using marks from layer 'X' inside the selection in T s." (names
-    exactly as the user sees them), or why nothing changed and what to do.
+  * hide_marks(visible) -> bool: the marks-hiding rule: a repair that used a visible marks layer
+    hides it so its result shows (in the same undo step, so undo shows it again).
+  * summary(op, info, seconds, marks=None, source=None, missing=None, remade="", fill_hint=None,
+    whole="the whole layer") -> str: what a job did, in words: "Repaired N pixels using marks
+    from layer 'X' inside the selection in T s." (names exactly as the user sees them), or why
+    nothing changed and what to do (the CLI's too). remade(threshold, gained, lost, inside) ->
+    str: the sentence on marks re-made at another sensitivity.
   * Stored detection (re-threshold without the detector): encode_detection(probability, mask,
     threshold) -> bytes to keep with the marks layer (a GIMP parasite, a Krita annotation);
     decode_detection(bytes) -> Detection or None; merge_detection(...): a new detection inside a
     selection over an existing marks layer; remark(detection, current, region, threshold) ->
     (marks, next detection, gained, lost): the marks at another sensitivity inside the region,
-    keeping the user's erasures and painted marks; store(detection) -> bytes again. Helpers:
+    keeping the user's erasures and painted marks (the rule itself: remark_planes, on ints or
+    numpy arrays; napari uses it too); store(detection) -> bytes again. Helpers:
     binary(alpha) (a mark is at least half opaque), region_mask(float32 selection, n),
     threshold_marks(probability, t). Masks are bytes of 0/255, one per pixel; probabilities
     float32 bytes (the worker's); all of it big-integer arithmetic, no numpy.
@@ -87,60 +90,69 @@ def is_result(name: str) -> bool:
     return _split(name)[1] in ("restore", "fill")
 
 
-def is_marks(name: str) -> bool:
-    return _split(name)[1] == "detect"
-
-
-def hide_marks(used_marks: bool, visible: bool) -> bool:
-    """Whether a repair hides the marks layer: when it used the marks and they are showing (their
-    red would cover the result)."""
-    return bool(used_marks and visible)
+def hide_marks(visible: bool) -> bool:
+    """Whether a repair that used a marks layer hides it: when it is showing (its red would cover
+    the result)."""
+    return bool(visible)
 
 
 # --------------------------------------------------------------------------------------------------
 # Summaries
-def _secs(seconds: float) -> str:
-    return f"{seconds:.1f} s"
-
-
-def summary(op: str, info: dict, seconds: float, *, marks: str | None = None,
-            missing: str | None = None, remade: str = "", fill_hint: str | None = None) -> str:
-    """What a detect/restore/fill job did, from its result info, for a host's message.
-    `marks`: the marks layer used (its name as shown); `missing`: the marks layer's name when there
-    is none (the detector was used instead); `remade`: a sentence on re-made marks (see remark)."""
+def summary(op: str, info: dict, seconds: float | None, *, marks: str | None = None,
+            source: str | None = None, missing: str | None = None, remade: str = "",
+            fill_hint: str | None = None, whole: str = "the whole layer") -> str:
+    """What a detect/restore/fill job did, from its result info (RepairRule.as_dict() and
+    `repaired_pixels`, or detect's `defect_pixels`), for a host's message. `marks`: the marks
+    layer used (its name as shown); `source`: the marks in other words (the CLI's "--mask m.png")
+    instead; `missing`: the marks layer's name when there is none (the detector was used
+    instead); `remade`: a sentence on re-made marks (see remade); `fill_hint`: the host's fill
+    command; `whole`: what the image is called; `seconds` None: no time said."""
     n = int(info.get("repaired_pixels", info.get("defect_pixels", 0)))
     inside = " inside the selection" if info.get("selection") else ""
-    where = inside or " on the whole layer"
+    where = inside or f" on {whole}"
     t = info.get("threshold")
     fill_hint = fill_hint or ACTIONS["fill"]
     extra = f" {remade}" if remade else ""
+    took = f" in {seconds:.1f} s" if seconds is not None else ""
     if op == "detect":
         at = f" at sensitivity {t:.2f}" if t is not None else ""
         if not n:
-            return (f"No scratches, dust or hairs found{where}{at} in {_secs(seconds)}. If you see "
+            return (f"No scratches, dust or hairs found{where}{at}{took}. If you see "
                     f"some, lower the sensitivity, or select them and use {fill_hint}.")
-        return (f"Marked {n} pixels{where}{at} in {_secs(seconds)}, in the layer '{marks}'. Erase "
+        return (f"Marked {n} pixels{where}{at}{took}, in the layer '{marks}'. Erase "
                 f"false marks or paint missed ones on it; {ACTIONS['restore']} repairs what it "
                 "shows.")
     if op == "fill" or info.get("rule") == "fill":
         if not n:
             return "Nothing changed: the selection already matches its surroundings."
-        return f"Healed {n} pixels{inside} from their surroundings in {_secs(seconds)}."
+        return f"Healed {n} pixels{inside} from their surroundings{took}."
+    if source is not None:
+        if not n:
+            return (f"Nothing repaired: {source} marks no pixel{inside}. Fix: mark the defects in "
+                    f"it, or use {fill_hint}.")
+        return f"Repaired {n} pixels using marks from {source}{inside}{took}."
     if marks is not None:
         if not n:
             return (f"Nothing repaired: the layer '{marks}' marks no pixel{inside}.{extra} Fix: "
                     "paint the defects on it (or delete it to let the detector find them), or "
                     f"use {fill_hint}.")
-        return (f"Repaired {n} pixels using marks from layer '{marks}'{inside} in "
-                f"{_secs(seconds)}.{extra}")
+        return f"Repaired {n} pixels using marks from layer '{marks}'{inside}{took}.{extra}"
     none = f" (there is no layer '{missing}')" if missing else ""
     at = f" at sensitivity {t:.2f}" if t is not None else ""
     if not n:
         return (f"Nothing repaired: no defect found{where}{at}{none}. Fix: lower the "
                 f"sensitivity, or use {fill_hint} to heal the whole selection.")
     grown = f", grown by {info['dilate']} px" if info.get("dilate") else ""
-    return (f"Repaired {n} pixels: the defects the detector found{where}{at}{grown}{none}, in "
-            f"{_secs(seconds)}.")
+    took = f",{took}" if took else ""
+    return f"Repaired {n} pixels: the defects the detector found{where}{at}{grown}{none}{took}."
+
+
+def remade(threshold: float, gained: int, lost: int, inside: bool = False) -> str:
+    """The sentence every host says when it re-made the marks at another sensitivity (remark)."""
+    where = " inside the selection" if inside else ""
+    return (f"The marks were re-made{where} at sensitivity {threshold:.2f} from the stored "
+            f"detection (the detector was not re-run), keeping your erasures and painted marks "
+            f"({gained} pixels added, {lost} removed).")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -8,12 +8,12 @@ prints `progress F` lines, writes the outputs as `.npy`, then `result.json` last
 Cancel kills the worker; a crash or hang in inference never takes the host down.
 
 What a host reports comes back in result["info"]: detect gives `threshold` and `defect_pixels`;
-restore and fill give `repaired_pixels` (pixels that differ from the input; also sent as the uint8
-plane `changed`, 255 where a pixel changed) and `rule`: "mask" (the mask sent ∩ region,
-`mask_pixels`), "selection" (the detector's mask at `threshold` inside the region), "threshold" (the
-same on the whole image), "cautious" (whole image, no threshold given: defects reaching
-`auto_threshold`), or "fill". `describe` (no arrays) gives the detector's `threshold` and
-`auto_threshold` for a host's controls.
+restore and fill give `repaired_pixels` (pixels that differ from the input) and the repair rule
+applied (unscratch.api.RepairRule.as_dict): `rule` is "mask" (the mask sent ∩ region, repaired as
+given; `mask_pixels`), "selection" (the detector's mask at `threshold` inside the region, grown by
+`dilate`), "threshold" (the same on the whole image) or "fill". `describe` (no arrays) gives the
+detector's `threshold`, `dilate`, `feather` and `detector` for a host's controls (`described`
+asks once per worker and keeps the answer). hostkit.summary puts the info into words.
 """
 from __future__ import annotations
 
@@ -80,57 +80,15 @@ def read_npy(path: str) -> tuple[bytes, tuple, str]:
     return data, tuple(header["shape"]), names[header["descr"]]
 
 
-def repair_summary(info: dict, *, source: str | None = None, fill_hint: str = "Fill selection",
-                   select_hint: str = "select the damaged area",
-                   whole: str = "the whole layer") -> str:
-    """What a restore did, for the user, from its result info (see the module docstring): how many
-    pixels were repaired and which ones; when none were, why and what to do. `source` names the mask
-    the host sent (e.g. "the layer 'Scratches in Photo'"); the hints name the host's own
-    commands."""
-    n, rule = int(info.get("repaired_pixels", 0)), info.get("rule")
-    inside = " inside the selection" if info.get("selection") else ""
-    t, high = info.get("threshold"), info.get("auto_threshold")
-    if rule == "fill":
-        return (f"{n} pixels healed from their surroundings{inside}." if n else
-                "Nothing changed: the selection already matches its surroundings.")
-    if rule == "mask":
-        marked = (f"{info.get('mask_pixels', 0)} pixels marked in {source or 'the defect mask'}"
-                  f"{inside}")
-        if n:
-            return f"{n} pixels repaired: the {marked}, with a 2-px margin for their fringe."
-        return (f"{(source or 'the defect mask').capitalize()} marks no pixel{inside}. Fix: paint "
-                "the defects on it (or delete it to let the detector find them), or use "
-                f"{fill_hint} to heal the selection.")
-    at = f" at threshold {t:.2f}" if t is not None else ""
-    if rule == "cautious":
-        if n:
-            return (f"{n} pixels repaired: with nothing selected only defects the detector is sure "
-                    f"of are repaired (reaching {high:.3f}, grown down to {t:.2f}). To repair "
-                    f"more, {select_hint}: inside a selection every defect{at} is repaired.")
-        return (f"No defect on {whole} was certain enough to repair (with nothing selected only "
-                f"those reaching {high:.3f} are). Fix: {select_hint} (inside a selection every "
-                f"defect{at} is repaired), or lower the threshold (sensitivity), or use "
-                f"{fill_hint}.")
-    where = inside or f" on {whole}"
-    if n:
-        return (f"{n} pixels repaired: the defects the detector found{where}{at}, with a 2-px "
-                "margin.")
-    return (f"The detector found no defect{where}{at}. Fix: lower the threshold (sensitivity), "
-            f"or use {fill_hint} to heal the whole selection.")
+DESCRIBED: dict = {}   # the worker's `describe` info, once asked in this host process
 
 
-def job_params(threshold: float | None = None, *, method: str | None = None,
-               detector_threshold: float | None = None) -> dict:
-    """A job's params from a host's controls. `threshold` None: the detector's own (and its rules:
-    on a whole image, only the defects it is sure of); equal to `detector_threshold` as a dialog
-    shows it (2 decimals): the same. `method` None: the worker's default ("auto")."""
-    params = {} if method is None else {"method": method}
-    if threshold is None:
-        return params
-    if detector_threshold is not None and abs(threshold - round(detector_threshold, 2)) < 1e-9:
-        return params
-    params["threshold"] = float(threshold)
-    return params
+def described(python: str) -> dict:
+    """The detector's facts for a host's controls (`threshold`, `dilate`, `feather`, `detector`),
+    asked of the worker once (about a second) and kept in DESCRIBED; WorkerError when it fails."""
+    if "threshold" not in DESCRIBED:
+        DESCRIBED.update(run_job(python, "describe", {})[0].get("info", {}))
+    return dict(DESCRIBED)
 
 
 def output(outputs: dict, name: str, shape: tuple, dtype: str, host: str = "<gimp|krita>") -> bytes:

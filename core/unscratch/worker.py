@@ -79,13 +79,9 @@ def run(job: str) -> dict:
                                   cancel=_host_gone, method=params.get("method", "auto"),
                                   detect_method=params.get("detect_method", "auto"))
         result = done.image
-        changed = result != image
-        if changed.ndim == 3:
-            changed = changed.any(axis=2)
         np.save(os.path.join(job, "restored.npy"),
                 result if alpha is None else np.dstack([result, alpha]))
-        np.save(os.path.join(job, "changed.npy"), changed.astype(np.uint8) * 255)
-        outputs = {"restored": "restored.npy", "changed": "changed.npy"}
+        outputs = {"restored": "restored.npy"}
         info.update(done.rule.as_dict(), repaired_pixels=done.repaired_pixels)
     else:
         raise InputError(f"unknown operation {op!r}")

@@ -156,15 +156,10 @@ def _run(op, arrays, params, label):
         gimp.progress_end()
 
 
-_described: dict = {}   # the detector's thresholds, once the worker described them in this run
-
-
 def in_use():
     """What the dialogs show on the (greyed out) sensitivity: the detector's own threshold (asked of
-    the worker, about a second)."""
-    if "threshold" not in _described:
-        _described.update(protocol.run_job(_worker_python(), "describe", {})[0].get("info", {}))
-    return {"threshold": round(float(_described["threshold"]), 2)}
+    the worker once, about a second)."""
+    return {"threshold": round(float(protocol.described(_worker_python())["threshold"]), 2)}
 
 
 def _output(outputs, name, shape, dtype):
@@ -235,10 +230,7 @@ def _remake(image, marks, current, region, threshold, n, width):
                                "marks were used as they are.")
     new, nxt, gained, lost = hostkit.remark(det, current, hostkit.region_mask(region, n),
                                             threshold, width)
-    where = " inside the selection" if region is not None else ""
-    return new, nxt, (f"The marks were re-made{where} at sensitivity {threshold:.2f} from the "
-                      f"detection, keeping your erasures and painted marks ({gained} pixels "
-                      f"added, {lost} removed).")
+    return new, nxt, hostkit.remade(threshold, gained, lost, inside=region is not None)
 
 
 def _repair(image, drawable, op, own_sensitivity, threshold):
@@ -274,7 +266,7 @@ def _repair(image, drawable, op, own_sensitivity, threshold):
                 layer = new_layer_like(image, photo,
                                        hostkit.result_name(item_name(photo), op, taken),
                                        px.replace(data), above=top)
-                if marks is not None and hostkit.hide_marks(True, is_visible(marks)):
+                if marks is not None and hostkit.hide_marks(is_visible(marks)):
                     set_visible(marks, False)        # its red marks would cover the result
             set_active_layer(image, photo)
         gimp.displays_flush()

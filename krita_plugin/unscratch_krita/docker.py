@@ -168,7 +168,7 @@ class UnscratchDocker(DockWidget):
     def fetch_thresholds(self) -> threading.Thread | None:
         """Ask the worker for the detector's thresholds in the background; the docker shows them
         when they arrive (at once when already known)."""
-        if "auto_threshold" in known_thresholds:
+        if "threshold" in known_thresholds:
             self._show_thresholds(dict(known_thresholds))
             return None
         relay = self._relay
@@ -212,7 +212,7 @@ class UnscratchDocker(DockWidget):
     def show_rule(self) -> None:
         """What Restore will repair, in words: the marks layer's marks (at which sensitivity) when
         the photo has one, else the detector's rules."""
-        t, high = self._found.get("threshold"), self._found.get("auto_threshold")
+        t = self._found.get("threshold")
         auto = self.auto_threshold.isChecked()
         doc, layer = self._marks()
         if layer is not None:
@@ -221,12 +221,9 @@ class UnscratchDocker(DockWidget):
             text = ""
         else:
             used = f"{t:.2f} (the detector's own)" if auto else f"{self.threshold.value():.2f}"
-            whole = "every defect at or above it"
-            if auto and high:
-                whole = f"only defects it is sure of (reaching {high:.3f})"
             text = (
-                f"{TITLES['restore']} with a selection repairs every defect at or above {used} "
-                f"inside it; with no selection, {whole}. After {TITLES['detect']}, exactly "
+                f"{TITLES['restore']} repairs every defect at or above {used} inside the "
+                f"selection (with none, on the whole layer). After {TITLES['detect']}, exactly "
                 "what its marks layer shows."
             )
         if self.rule.text() != text:

@@ -238,9 +238,7 @@ def _run(op, doc, node, settings, ui, python, result):
     result.threshold, result.rule = facts.get("threshold"), facts.get("rule")
     result.mask_pixels = facts.get("mask_pixels")
     if result.threshold is not None and settings.threshold is None:
-        known_thresholds.update(
-            {k: facts[k] for k in ("threshold", "auto_threshold") if k in facts}
-        )
+        known_thresholds["threshold"] = result.threshold   # the detector's own: the docker shows it
     if op == "detect":
         _detect_done(doc, node, fmt, settings, outputs, facts, result, w, h)
         return
@@ -252,7 +250,7 @@ def _run(op, doc, node, settings, ui, python, result):
     name = hostkit.result_name(node.name(), op, layers.taken_names(node))
     result.layer = layers.add_on_top(doc, node, name, patch, w, h)
     result.layer_name = name
-    if used is not None and hostkit.hide_marks(True, used.visible()):
+    if used is not None and hostkit.hide_marks(used.visible()):
         used.setVisible(False)  # its red would cover the result
         doc.refreshProjection()
         result.hidden = used.name()

@@ -34,17 +34,11 @@ def worker_python(python: str | None = None) -> str:
     return python or protocol.worker_python(PLUGIN_DIR)
 
 
-# the detector's own thresholds, once a worker reported them (the docker shows them)
-known_thresholds: dict = {}
+# the detector's own facts ("threshold", ...), once a worker reported them (the docker shows them)
+known_thresholds: dict = protocol.DESCRIBED
 
 
 def detector_thresholds(python: str | None = None) -> dict:
-    """{"threshold", "auto_threshold"} of the detector in use, asked of the worker once (about a
+    """The detector's facts (its "threshold" above all), asked of the worker once (about a
     second)."""
-    if "auto_threshold" not in known_thresholds:
-        info, _ = protocol.run_job(worker_python(python), "describe", {})
-        facts = info.get("info", {})
-        known_thresholds.update(
-            threshold=facts.get("threshold"), auto_threshold=facts.get("auto_threshold")
-        )
-    return dict(known_thresholds)
+    return protocol.described(worker_python(python))

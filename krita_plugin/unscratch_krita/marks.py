@@ -75,10 +75,7 @@ def follow(doc, layer, threshold: float | None) -> str:
         layer.setPixelData(fmt.remark(native, current, new, w, h), 0, 0, w, h)
         doc.refreshProjection()
     log(f"marks in '{layer.name()}' made again at sensitivity {target:.2f}: +{gained} -{lost}")
-    return (
-        f"The marks were made again at sensitivity {target:.2f}, keeping your edits "
-        f"({gained} pixels added, {lost} removed)."
-    )
+    return hostkit.remade(target, gained, lost)
 
 
 def describe(doc, layer, threshold: float | None) -> str:
