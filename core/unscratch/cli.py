@@ -108,11 +108,11 @@ def cmd_restore(args) -> int:
     print(f"{args.output}: {changed} pixels repaired "
           f"({100 * changed / (out.shape[0] * out.shape[1]):.3f} %)")
     if not args.quiet:  # which pixels, by which rule, and what to do when none were
-        from .protocol import repair_summary
+        from .hostkit import summary as say
         facts = dict(done.rule.as_dict(), repaired_pixels=changed)
-        summary = repair_summary(facts, source=f"--mask {args.mask}" if mask is not None else None,
-                                 fill_hint="--fill --region SEL", whole="the whole image",
-                                 select_hint="give --region SEL over the damage")
+        summary = say("fill" if args.fill else "restore", facts, None,
+                      source=f"--mask {args.mask}" if mask is not None else None,
+                      fill_hint="--fill --region SEL", whole="the whole image")
         print(f"{args.input}: {summary}", file=sys.stderr)
     return 0
 
@@ -241,9 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fill", action="store_true", help="treat the whole region as the hole")
     r.add_argument("--threshold", type=float,
                    help="sensitivity: the detection threshold when no --mask is given (default: "
-                        "the detector's). With --region every defect at or above it inside the "
-                        "region is repaired; on a whole image, without --threshold, only the "
-                        "defects the detector is sure of")
+                        "the detector's). Every defect at or above it is repaired, grown as the "
+                        "detector's card says: inside --region, or on the whole image without "
+                        "one; a --mask is repaired as given")
     r.add_argument("--method", choices=METHODS, default="auto", help="the restorer")
     r.add_argument("--detect-method", choices=DETECT_METHODS, default="auto",
                    help="the detector when no --mask is given (as detect --method)")
