@@ -51,9 +51,7 @@ import numpy as np
 from . import damage
 from .damage import FAMILIES, PRINT_FAMILIES, look, negatives
 from .damage.draw import MEDIA, PALETTE, Canvas, normal, rep3
-
-# noqa: F401
-from .damage.sprites import OverlayBank
+from .damage.sprites import SPRITE_KINDS, SPRITE_SPLIT, OverlayBank, default_overlays, sprite_split  # noqa: F401
 
 MASK_THRESHOLD = 0.1       # mask = opacity > MASK_THRESHOLD where the defect is visible:
 # ... it changes some channel by more than this (before scanner noise and JPEG)
