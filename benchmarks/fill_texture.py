@@ -26,7 +26,7 @@ Each method sees the same crop (the hole plus 256 px around it). Two numbers per
                does) inside the hole (2 px in from its border) over the same in the ring 3-24 px
                outside it.
 
-Targets (issue 28): seam within 10 % of 1, grain >= 0.8, and both closer to 1 than Telea's and
+Targets: seam within 10 % of 1, grain >= 0.8, and both closer to 1 than Telea's and
 G'MIC's (distance |log ratio|). Timings are per hole, in this process, on this machine. A last line
 times one 160-px hole in a 12-MP image (the whole api path) beside today's fill on the same image.
 """

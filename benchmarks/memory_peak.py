@@ -12,7 +12,7 @@ uncompressed TIFF. Each step then runs in a fresh subprocess that reports its ow
   detection's mask;
 - api-held: the same with the whole detection (its 400-MB probability map too) held by the caller;
 - cli: `unscratch restore scan.tif -o out.tif` (detection inside restore, then the write).
-The goal (issue 24) is 3 GB (3e9 bytes) for a 100-MP scan; the ratio to the baseline is what machine
+The goal is 3 GB (3e9 bytes) for a 100-MP scan; the ratio to the baseline is what machine
 noise leaves alone.
 """
 from __future__ import annotations

@@ -589,7 +589,7 @@ def test_dialogs_show_the_threshold_in_use(fake, monkeypatch):
 
 
 # --------------------------------------------------------------------------------------------------
-# Issue 28: the marks layer is the one source of truth, the sensitivity works, repairs add up
+# The marks layer is the one source of truth, the sensitivity works, repairs add up
 def test_sensitivity_remakes_the_marks_keeping_the_users_edits(fake):
     """With marks present, "Use my own sensitivity" re-makes them inside the selection from the
     stored probability: erased marks stay erased, painted marks stay, outside nothing moves."""

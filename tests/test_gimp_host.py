@@ -306,9 +306,8 @@ def test_errors_name_problem_and_fix(gimp_session):
 
 
 def test_restore_selection_repairs_a_damaged_photo(gimp_session):
-    """Issue 23: a selection means "the damage is here": the detector's mask at its threshold inside
-    it is repaired (not the cautious whole-image rule), and nothing outside the selection
-    changes."""
+    """A selection means "the damage is here": the detector's mask at its threshold inside it is
+    repaired, grown as its card says, and nothing outside the selection changes."""
     res = _scenario(gimp_session, "photo_selection")
     assert res["status"] == "success" and res["new_name"] == "Background (restored)"
     before, new = _npy(gimp_session, "photo_before"), _npy(gimp_session, "photo_new")
@@ -458,7 +457,7 @@ def test_dialog_then_undo_removes_the_new_layer_in_one_step(tmp_path_factory):
 
 
 # --------------------------------------------------------------------------------------------------
-# Issue 28: the marks layer is the one source of truth; the sensitivity works; repairs add up
+# The marks layer is the one source of truth; the sensitivity works; repairs add up
 def _changed(session, prefix):
     before, new = _npy(session, prefix + "_before"), _npy(session, prefix + "_new")
     return before, new, (new != before).any(axis=-1)

@@ -1,4 +1,4 @@
-"""What a hostile (or careless) user does to the CLI (issues 24 and 30): every case is one line,
+"""What a hostile (or careless) user does to the CLI : every case is one line,
 exit 2, nothing written, no file the command reads ever touched, no traceback, no decoder noise; and
 nothing in a photo changed beyond what the shipped model would repair unless the user asked."""
 from __future__ import annotations
@@ -394,7 +394,7 @@ def test_extra_json_in_the_models_folder_is_skipped_and_listed(tmp_path, scan, m
 
 def test_a_models_folder_that_does_not_exist_is_said(tmp_path, scan, monkeypatch, capsys):
     """A mistyped UNSCRATCH_MODELS_DIR is said by info (which then exits 2) and stops detect; the
-    classical detector runs only when asked for (issue 30: it used to stand in without a word)."""
+    classical detector runs only when asked for (never in the model's place without a word)."""
     monkeypatch.setenv("UNSCRATCH_MODELS_DIR", str(tmp_path / "modles"))
     assert main(["info"]) == 2
     out = capsys.readouterr().out
@@ -563,7 +563,7 @@ def test_ctrl_c_on_a_local_cluster_is_quiet(tmp_path):
     assert stderr == "", stderr
 
 
-# --- 8. never destroy silently (issue 30) ---------------------------------------------------------
+# --- 8. never destroy silently ------------------------------------------------------------------
 def _models_folder(tmp_path, what: str) -> Path:
     """A models folder as a hostile setup leaves it: missing, empty, or holding only stray JSON."""
     folder = tmp_path / "models"
@@ -639,8 +639,9 @@ FLOAT_CASES = [(255.0, 0.0, "look like 0-255"), (1.5, 0.0, "go above 1, out of 0
 
 @pytest.mark.parametrize("high, low, said", FLOAT_CASES)
 def test_float_ranges_are_refused_alike_by_the_api_and_the_cli(tmp_path, capsys, high, low, said):
-    """The API used to clip float32 in 0-255 silently (every repaired scratch came back black); a
-    float TIFF in 0-1.5 or -0.2-0.8 was told it looked like 0-255."""
+    """A float image out of 0-1 is refused alike by the API and the CLI, never clipped silently
+    (clipped, every repaired scratch would come back black); one in 0-1.5 or -0.2-0.8 is told
+    which way it leaves 0-1, not that it looks like 0-255."""
     from unscratch import api
     image = (scratched()[0].astype(np.float32) / 255) * (high - low) + low
     tifffile.imwrite(tmp_path / "f.tif", image, photometric="rgb")
@@ -671,8 +672,8 @@ def test_the_api_names_what_is_not_an_image_array(value):
 
 
 def test_an_interrupted_detect_leaves_neither_output(tmp_path, scan, capsys, monkeypatch):
-    """Ctrl-C or SIGTERM while the probability map is written used to leave the mask beside the
-    words "no output was written"; both outputs are now put in place together at the end."""
+    """Ctrl-C or SIGTERM while the probability map is written leaves neither output (not the mask
+    beside the words "no output was written"): both are put in place together at the end."""
     from unscratch.io import writing as io_write
     (tmp_path / "old.png").write_bytes(b"the user's old mask")
 
@@ -757,8 +758,8 @@ def test_a_multi_page_tiff_and_an_animated_png_say_only_the_first_is_used(tmp_pa
 
 @pytest.mark.parametrize("colour, channels", [((0, 255, 0), 3), ((255, 0, 0), 4), ((0, 0, 255), 3)])
 def test_a_mask_painted_in_colour_counts_as_painted(tmp_path, scan, colour, channels):
-    """A mask stroke in pure green has nothing in its first channel: it used to read as empty and
-    repair nothing, without a word."""
+    """A mask stroke in pure green has nothing in its first channel: it must still count as
+    painted (not read as empty, repairing nothing without a word)."""
     truth = io.read(tmp_path / "m.png") > 0
     painted = np.zeros(truth.shape + (channels,), np.uint8)
     if channels == 4:

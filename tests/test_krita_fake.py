@@ -953,7 +953,7 @@ def test_provision_script_is_valid_bash():
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
 
 
-# ------------------------------------------------------------------------------------- issue 23
+# -------------------------------------------------------------- a selection is where the damage is
 def _near(mask, px):
     import cv2
 
@@ -976,8 +976,8 @@ def test_selection_repairs_the_detectors_mask_at_its_threshold(plugin):
 @pytest.mark.parametrize("depth", ["U8", "F16"])
 def test_detect_edit_restore_repairs_what_is_left_of_the_marks(plugin, depth):
     """Detect → erase the left half of its marks → Restore (with Detect's layer active): exactly
-    what is left of the marks is repaired (plus the 2+2-px margin), and the marks layer is hidden to
-    show it."""
+    what is left of the marks is repaired (as given: a mask the user edits is not grown), and the
+    marks layer is hidden to show it."""
     doc, src, clean, truth = document(plugin, depth=depth, select=None)
     assert plugin.host.run("detect", doc, ui=RecordingUI()).ok
     marks = [n for n in doc.topLevelNodes() if n.name() == "Background (scratches)"][0]
@@ -1025,7 +1025,7 @@ def test_docker_shows_the_threshold_in_use(plugin, qtbot):
         dock.rule.text()
 
 
-# ------------------------------------------------------------------------------------- issue 28
+# -------------------------------------------------------------------------- the marks workflow
 def _marks_layer(doc):
     return [n for n in doc.topLevelNodes() if n.name() == "Background (scratches)"][-1]
 

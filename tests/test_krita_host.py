@@ -10,7 +10,7 @@ resource database, 12-24 s) is paid once:
   itself from the pykrita folder that `unscratch install krita` filled, its actions triggered by
   name on the active document, Undo, the docker, a 16-bit document, the progress dialog's Cancel
   on a hung worker and the message box for a crashing worker (Krita survives both);
-* the GUI again on the marks workflow (gui_marks_scenario.py, issue 28): Detect and Restore from
+* the GUI again on the marks workflow (gui_marks_scenario.py): Detect and Restore from
   the menu say what they did; Undo shows the marks a repair hid; the sensitivity re-makes the
   marks while they exist; a deleted marks layer means the detector; repairs add up on top; painted
   marks are repaired as painted.
@@ -245,7 +245,7 @@ def x_display(krita_session):
     """A private X server for Krita's GUI on a display number no other X server can take: Xvfb picks
     a free one itself and says which (-displayfd). `xvfb-run -a` chose a number and started Xvfb on
     it after, so a second X server of the same session (pytest-xvfb's, another test run's) could
-    take it in between and Krita failed with "could not connect to display" (issue 24)."""
+    take it in between and Krita failed with "could not connect to display"."""
     import select
 
     log = open(krita_session["root"] / "xvfb.log", "wb")
@@ -649,15 +649,14 @@ def test_gui_worker_crash_is_a_message_box_and_krita_survives(gui):
     assert alive["last"]["ok"] and alive["layers_added"] == 1
 
 
-# ------------------------------------------------------------------------------------- issue 23
+# -------------------------------------------------------------- a selection is where the damage is
 def _photo(out: Path, info: dict) -> np.ndarray:
     return np.rint(load(out, info)[:, :, :3] * 255)
 
 
 def test_restore_selection_repairs_a_damaged_photo(runner, krita_session):
     """A selection means "the damage is here": the detector's mask at its threshold inside it is
-    repaired
-    (not the cautious whole-image rule); nothing outside the selection changes."""
+    repaired, grown as its card says; nothing outside the selection changes."""
     out, case = runner["out"], runner["cases"]["photo_selection"]
     assert case["result"]["ok"] and case["layers_added"] == 1, case["result"]
     assert (
@@ -728,7 +727,7 @@ def test_gui_docker_shows_the_threshold_in_use(gui):
     assert f"{step['known']['threshold']:.2f} (the detector's own)" in step["rule"]
 
 
-# ------------------------------------------------------------------------------------- issue 28, GU
+# ------------------------------------------------------------- the marks workflow in Krita's GUI
 def _mask(out: Path, info: dict) -> np.ndarray:
     return load(out, info)[:, :, 3] > 0
 

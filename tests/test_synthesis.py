@@ -1,5 +1,4 @@
-"""Fill mode on large holes synthesises the surrounding texture (unscratch.synthesis, issue 28
-item 6)."""
+"""Fill mode on large holes synthesises the surrounding texture (unscratch.synthesis)."""
 from __future__ import annotations
 
 import cv2
@@ -102,7 +101,7 @@ def test_classical_fill_is_the_plain_baseline():
 
 
 def test_a_96_px_hole_gets_the_grain_around_it_without_a_seam():
-    """Issue 28: healing a large selection gave a smooth smudge. On a grain texture with a 96-px
+    """Healing a large selection must not leave a smooth smudge. On a grain texture with a 96-px
     hole the fill must carry the grain (high-pass std inside / outside >= 0.8) and leave no seam
     (gradient across the border within 10 % of the intact picture's); Telea's fill fails both."""
     img = (grain_texture(320, 320, seed=3) * 255).astype(np.uint8)

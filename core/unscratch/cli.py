@@ -16,10 +16,10 @@ from .progress import Bar
 
 
 def _check_outputs(args, outputs: list[tuple[str, str]], reads: list[str]) -> None:
-    """Every output path, before any work (issue 24): a known extension, not a folder, in a
-    folder that exists and can be written, not any file the command reads (input, --mask,
-    --region, by inode), and no two outputs the same file. Then remove temporaries a killed run
-    left for these outputs."""
+    """Every output path, before any work (a bad one found only at the end loses the run): a
+    known extension, not a folder, in a folder that exists and can be written, not any file the
+    command reads (input, --mask, --region, by inode), and no two outputs the same file. Then
+    remove temporaries a killed run left for these outputs."""
     from . import io
     reads = [r for r in reads if r]
     tiffs = [path for _, path in outputs if Path(path).suffix.lower() in (".tif", ".tiff")]

@@ -10,7 +10,7 @@ set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
 D="$UNSCRATCH_CHECKS_DIR"
 # Xvfb picks a free display itself (-displayfd): a fixed number raced other X servers of the machine
-# (their abstract sockets are shared with the chroot), as xvfb-run -a does (issue 24)
+# (their abstract sockets are shared with the chroot), as xvfb-run -a does
 rm -f "$D/xvfb.display"
 Xvfb -displayfd 3 -screen 0 1600x1040x24 -nolisten tcp 3>"$D/xvfb.display" >"$D/xvfb.log" 2>&1 &
 XPID=$!

@@ -1,4 +1,4 @@
-"""Scenario for real Krita with its main window: the marks are the workflow (issue 28).
+"""Scenario for real Krita with its main window: the marks layer is the workflow.
 
 A retoucher's path through the installed plug-in, from the menu (the actions triggered by name) and
 the real docker: Detect, Restore, Undo, a new sensitivity while marks exist, the marks layer

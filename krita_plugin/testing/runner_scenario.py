@@ -141,7 +141,8 @@ def _main(result):
 
     case("layer_in_group", in8, prepare=in_group)
 
-    # issue 23: a damaged photo with a rectangle selected, nothing detected beforehand
+    # a damaged photo with a rectangle selected, nothing detected beforehand: the selection says
+    # where the damage is
     photo = os.environ["UNSCRATCH_KRITA_PHOTO"]
     rect[:] = [int(v) for v in os.environ["UNSCRATCH_KRITA_PHOTO_RECT"].split(",")]
     case("photo_selection", photo)
