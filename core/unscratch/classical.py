@@ -83,14 +83,14 @@ class ClassicalInpainter:
         return np.clip(out, 0.0, 1.0)
 
 
-# beyond its intact surroundings' range by more than this, a hole pixel is damage
-OUT_OF_RANGE_TOLERANCE = 0.06
-# beside such pixels, a difference from the classical fill that is the defect's edge
-EDGE_TOLERANCE = 0.06
+OUT_OF_RANGE_TOLERANCE = 0.06  # beyond its intact surroundings' range by more than this,
+                               # a hole pixel is damage
+EDGE_TOLERANCE = 0.06          # beside such pixels, a difference from the classical fill
+                               # that is the defect's edge
 EDGE_STEPS = 2                 # px: how far that edge is followed
 RANGE_RADIUS = 8               # px: window for the intact range, in pixels of each pyramid level
-# levels 0-3: windows of radius 8, 16, 32, 64 px, wider ones only for wide holes
-RANGE_LEVELS = 4
+RANGE_LEVELS = 4               # levels 0-3: windows of radius 8, 16, 32, 64 px,
+                               # wider ones only for wide holes
 RANGE_MIN_KNOWN = 0.15         # share of a window that must be intact for its range to count
 
 

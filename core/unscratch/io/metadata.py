@@ -23,8 +23,8 @@ class ImageInfo:
     """What a file says beside its pixels that a faithful copy must keep."""
     icc_profile: bytes | None = None
     dpi: tuple[float, float] | None = None
-    # TIFF-structured EXIF (JPEG APP1 / PNG eXIf body), orientation reset to 1
-    exif: bytes | None = None
+    exif: bytes | None = None      # TIFF-structured EXIF (JPEG APP1 / PNG eXIf body),
+                                   # orientation reset to 1
     xmp: bytes | None = None       # XMP packet
     # metadata only a file of the same format can hold: (".png", [(chunk type, body)]),
     # (".jpg", [(marker, body)]) or (".tif", [tifffile extratag tuples])

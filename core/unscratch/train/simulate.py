@@ -54,8 +54,8 @@ from .damage.draw import MEDIA, PALETTE, Canvas, normal, rep3
 from .damage.sprites import SPRITE_KINDS, SPRITE_SPLIT, OverlayBank, default_overlays, sprite_split  # noqa: F401
 
 MASK_THRESHOLD = 0.1       # mask = opacity > MASK_THRESHOLD where the defect is visible:
-# ... it changes some channel by more than this (before scanner noise and JPEG)
-VISIBLE_DELTA = 0.03
+VISIBLE_DELTA = 0.03       # ... it changes some channel by more than this
+                           # (before scanner noise and JPEG)
 REF_SIDE = 1024.0          # scale 1.0 = a photo whose short side is this many pixels
 SIZE_EXP = 0.8             # defect sizes in pixels grow as scale ** SIZE_EXP
 NO_DAMAGE_P = 0.1          # share of samples (severity=None) that get no damage at all
@@ -66,11 +66,11 @@ HARD_NEGATIVE_P = negatives.HARD_NEGATIVE_P
 @dataclass
 class Damaged:
     damaged: np.ndarray      # float32 HxWx3 in [0, 1]: what the scanner saw
-    # bool HxW: opacity > MASK_THRESHOLD where visible (see module docstring)
-    mask: np.ndarray
+    mask: np.ndarray         # bool HxW: opacity > MASK_THRESHOLD where visible
+                             # (see module docstring)
     opacity: np.ndarray      # float32 HxW in [0, 1]: total defect opacity
-    # float32 HxWx3 in [0, 1]: aged photo without damage (restoration target)
-    clean: np.ndarray
+    clean: np.ndarray        # float32 HxWx3 in [0, 1]: aged photo without damage
+                             # (restoration target)
     info: dict = field(default_factory=dict)
 
 

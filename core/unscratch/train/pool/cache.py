@@ -31,11 +31,11 @@ CACHE_JPEG_QUALITY = 92    # ... and then stored as JPEG of this quality
 EXPORT_MAX_SIDE = 1024     # defaults of `export` (a compact copy to ship to a GPU machine)
 EXPORT_JPEG_QUALITY = 90
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)         # train / val / test of the first pool's sources
-# ... of later sources: val and test had enough photos already
-LATER_SPLIT_FRACTIONS = (0.80, 0.10, 0.10)
+LATER_SPLIT_FRACTIONS = (0.80, 0.10, 0.10)   # ... of later sources: val and test had enough
+                                             # photos already
 LARGE_SIDE = 1500          # a photo whose short side is at least this is "large"
-# every split gets at least this many large photo groups (when the pool has them)
-MIN_LARGE_PER_SPLIT = 3
+MIN_LARGE_PER_SPLIT = 3    # every split gets at least this many large photo groups
+                           # (when the pool has them)
 MANIFEST_VERSION = 1
 _SPLIT_SALT = "unscratch-split-v1:"
 

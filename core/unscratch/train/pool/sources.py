@@ -61,8 +61,8 @@ class Source:
     kind: str            # "bookworm" | "trixie" | "wheel"
     package: str         # Debian package or PyPI requirement ("scipy==1.9.3")
     licence: str         # licence(s) of its photos, as its copyright file states them
-    # unpacked root -> [(name, file, licence)] or [(name, file, licence, note)]
-    pick: Callable[[Path], list]
+    pick: Callable[[Path], list]  # unpacked root -> [(name, file, licence)]
+                                  # or [(name, file, licence, note)]
     holdout: bool = False          # all its photos go to the eval-only "holdout" split
 
 
