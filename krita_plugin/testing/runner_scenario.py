@@ -3,8 +3,8 @@
 Runs the installed plug-in's host logic (unscratch_krita.host, from the pykrita folder on
 PYTHONPATH) on real Krita documents at every supported depth and colour model, and on the cases that
 must fail with a message. kritarunner exits 0 even when a script raises, so everything is caught and
-the
-facts go to $UNSCRATCH_KRITA_OUT/result.json plus raw pixel dumps; tests/test_krita_host.py judges.
+the facts go to $UNSCRATCH_KRITA_OUT/result.json plus raw pixel dumps; tests/test_krita_host.py
+judges.
 """
 
 import json
