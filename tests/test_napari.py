@@ -820,7 +820,8 @@ def test_sensitivity_rethresholds_the_marks_keeping_edits(make_napari_viewer):
         assert np.array_equal(labels.data > 0, want), f"marks at {t} keep the edits"
         assert other.value == pytest.approx(t), "the other slider shows the layer's threshold"
         assert labels.metadata["unscratch"]["threshold"] == pytest.approx(t)
-    assert "your edits kept" in det.status.value and "detector not re-run" in det.status.value
+    said = det.status.value
+    assert "keeping your erasures and painted marks" in said and "not re-run" in said, said
     labels.brush_size = 1
     labels.paint((5, 20), 1)                             # a mark painted back where one was erased
     p = float(prob[5, 20])

@@ -73,8 +73,9 @@ class DetectWidget(JobWidget):
         region = layer_combo(napari_viewer, "region", (Shapes, Labels),
                              "optional Shapes or Labels layer: look only inside it, and "
                              "replace the marks only there (----- = whole image)", nullable=True)
+        start, problem = default_threshold()
         threshold = FloatSlider(name="threshold", label="threshold", min=0.0, max=1.0, step=0.01,
-                                value=default_threshold(),
+                                value=start,
                                 tooltip="probability above which a pixel is a defect; moving it "
                                         "re-thresholds the marks layer live without running the "
                                         "detector again, keeping your erasures and painted marks")
@@ -86,9 +87,10 @@ class DetectWidget(JobWidget):
         all_slices = CheckBox(name="all_slices", text="all slices", value=False,
                               tooltip="stacks: process every slice (otherwise only the slice on "
                                       "screen)")
-        self._quiet = False  # set while a slider is moved by code
         self._watched: set[int] = set()
         super().__init__(napari_viewer, [image, region, threshold, infrared, all_slices])
+        if problem:
+            self.status.value = problem
         threshold.changed.connect(self._on_threshold)
         infrared.changed.connect(self._on_infrared)
         if infrared.value is not None:  # pre-selected from a layer already open
@@ -107,14 +109,8 @@ class DetectWidget(JobWidget):
         """The two detectors have their own scales: the slider starts at the chosen one's
         threshold."""
         infrared = unscratch.api.settings("infrared").threshold
-        self._set_threshold(infrared if layer is not None else default_threshold())
-
-    def _set_threshold(self, value: float) -> None:
-        self._quiet = True
-        try:
-            self.threshold.value = value
-        finally:
-            self._quiet = False
+        start = infrared if layer is not None else default_threshold()[0]
+        self._set_quietly(self.threshold, start)
 
     # --- running -----------------------------------------------------------------------------
     def _prepare(self) -> _DetectJob:
@@ -241,21 +237,13 @@ class DetectWidget(JobWidget):
             return
         gained, lost = _marks.rethreshold(marks, float(value), source=self)
         marks.labels().visible = True
-        self.status.value = self._rethreshold_text(marks, gained, lost)
-
-    @staticmethod
-    def _rethreshold_text(marks: _marks.Marks, gained: int, lost: int) -> str:
-        c = marks.counts()
-        edits = (f"; your edits kept ({c['erased']} erased, {c['painted']} painted)"
-                 if c["erased"] or c["painted"] else "")
-        return (f"threshold {marks.threshold:.2f}: '{marks.labels().name}' marks {c['marked']} "
-                f"pixels (+{gained}, -{lost}; detector not re-run){edits}")
+        self.status.value = _marks.remade_text(marks, gained, lost)
 
     def marks_rethresholded(self, marks: _marks.Marks) -> None:
         """Another widget re-thresholded a marks layer: show its value if it is this image's."""
         image = self.image.value
         if image is not None and unwrap(image) is marks.image():
-            self._set_threshold(marks.threshold)
+            self._set_quietly(self.threshold, marks.threshold)
 
     def _recount(self, labels) -> None:
         try:

@@ -67,12 +67,14 @@ def index_list(indices) -> list | None:
     return [list(i) for i in indices]
 
 
-def default_threshold() -> float:
-    """The detector's own threshold (its card's), where the sliders start."""
+def default_threshold() -> tuple[float, str]:
+    """(the detector's own threshold (its card's), where the sliders start; ""), or, when the
+    model or its card cannot be loaded, (0.5, the error in words) for the status line: no other
+    detector's threshold stands in for it."""
     try:
-        return unscratch.api.settings().threshold
-    except Exception:  # a broken card is reported when detection runs
-        return unscratch.api.settings("classical").threshold
+        return unscratch.api.settings().threshold, ""
+    except Exception as exc:  # the run reports it again, with its fix
+        return 0.5, f"The detector cannot be loaded: {exc}"
 
 
 def output_kind(layer) -> str | None:
@@ -127,6 +129,16 @@ class JobWidget(Container):
     @property
     def viewer(self):
         return self._viewer_ref()
+
+    _quiet = False   # set while a slider is moved by code
+
+    def _set_quietly(self, slider, value: float) -> None:
+        """Move `slider` to `value` without its handler acting on it (a value shown, not asked)."""
+        self._quiet = True
+        try:
+            slider.value = value
+        finally:
+            self._quiet = False
 
     def _on_layers_changed(self, event=None):
         self.reset_choices()

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from unscratch.api import threshold_mask
-from unscratch.hostkit import ERASED_REACH, remark_planes
+from unscratch.hostkit import ERASED_REACH, remade, remark_planes
 
 from ._layers import unwrap
 
@@ -136,6 +136,16 @@ class Marks:
 
     def probability_plane(self, idx: tuple) -> np.ndarray:
         return self.planes[idx].probability
+
+
+def remade_text(marks: Marks, gained: int, lost: int) -> str:
+    """What a re-threshold did, for a widget's status: hostkit's sentence (every host says it),
+    then what the layer now marks."""
+    c = marks.counts()
+    edits = (f" ({c['erased']} erased and {c['painted']} painted by you)"
+             if c["erased"] or c["painted"] else "")
+    return (f"{remade(marks.threshold, gained, lost)} '{marks.labels().name}' marks "
+            f"{c['marked']} pixels{edits}.")
 
 
 # --- registry ------------------------------------------------------------------------------------

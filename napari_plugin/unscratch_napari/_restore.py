@@ -104,15 +104,17 @@ class RestoreWidget(JobWidget):
                              nullable=True)
         mode = ComboBox(name="mode", label="mode", choices=MODES, value="defects",
                         tooltip="defects: repair the marked pixels; fill: heal the whole region")
+        start, problem = default_threshold()
         sensitivity = FloatSlider(name="sensitivity", label="sensitivity", min=0.0, max=1.0,
-                                  step=0.01, value=default_threshold(), tooltip=DETECT_TIP)
+                                  step=0.01, value=start, tooltip=DETECT_TIP)
         all_slices = CheckBox(name="all_slices", text="all slices", value=False,
                               tooltip="stacks: process every slice (otherwise only the slice on "
                                       "screen)")
         undo = PushButton(text=UNDO, name="undo_button", enabled=False)
-        self._quiet = False
         super().__init__(napari_viewer, [image, mask, region, mode, sensitivity, all_slices],
                          extra_buttons=[undo])
+        if problem:
+            self.status.value = problem
         undo.changed.connect(lambda *_: self.undo())
         image.changed.connect(lambda *_: self._sync_undo())
         mask.changed.connect(lambda *_: self._sync_sensitivity(announce=True))
@@ -146,13 +148,6 @@ class RestoreWidget(JobWidget):
         self._sync_undo()
 
     # --- the sensitivity ---------------------------------------------------------------------
-    def _set_sensitivity(self, value: float) -> None:
-        self._quiet = True
-        try:
-            self.sensitivity.value = value
-        finally:
-            self._quiet = False
-
     def _sync_sensitivity(self, announce: bool = False) -> None:
         """Enable the sensitivity where it does something, and say what."""
         if not hasattr(self, "sensitivity"):
@@ -168,7 +163,7 @@ class RestoreWidget(JobWidget):
                 enabled = True
                 tip = (f"re-thresholds the marks in '{mask.name}' live (without running the "
                        "detector), keeping your erasures and painted marks")
-                self._set_sensitivity(marks.threshold)
+                self._set_quietly(self.sensitivity, marks.threshold)
             else:
                 enabled = False
                 tip = (f"unused: the marks in '{mask.name}' were painted by hand (there is no "
@@ -188,17 +183,13 @@ class RestoreWidget(JobWidget):
             return  # with no marks layer it is the threshold of the detection Restore runs
         gained, lost = _marks.rethreshold(marks, float(value), source=self)
         marks.labels().visible = True
-        c = marks.counts()
-        edits = (f"; your edits kept ({c['erased']} erased, {c['painted']} painted)"
-                 if c["erased"] or c["painted"] else "")
-        self.status.value = (f"sensitivity {float(value):.2f}: '{mask.name}' marks {c['marked']} "
-                             f"pixels (+{gained}, -{lost}; detector not re-run){edits}. "
+        self.status.value = (f"{_marks.remade_text(marks, gained, lost)} "
                              f"{ACTIONS['restore']} repairs what it shows.")
 
     def marks_rethresholded(self, marks: _marks.Marks) -> None:
         mask = self.mask.value
         if mask is not None and unwrap(mask) is marks.labels():
-            self._set_sensitivity(marks.threshold)
+            self._set_quietly(self.sensitivity, marks.threshold)
 
     # --- undo --------------------------------------------------------------------------------
     def _chain(self):
@@ -260,8 +251,9 @@ class RestoreWidget(JobWidget):
 
     @staticmethod
     def _compute(job: _RestoreJob, progress, cancel):
-        out, rules = {}, {}
+        out, rules = {}, []
         n = len(job.indices)
+        detected = job.mode == "defects" and job.masks is None
         for k, idx in enumerate(job.indices):
             if cancel.is_set():
                 raise Cancelled("cancelled")
@@ -270,17 +262,18 @@ class RestoreWidget(JobWidget):
             work = job.work.work_plane(idx)
             options = dict(region=region, mode=job.mode, cancel=cancel,
                            progress=lambda f, k=k: progress((k + f) / n))
-            if mask is None and job.mode == "defects":  # detect first, the mask restore repairs
-                options["progress"] = (lambda f, k=k: progress((k + 0.4 + 0.6 * f) / n))
-                scan = unscratch.api.detect_and_mask(
-                    work, region=region, threshold=job.threshold, cancel=cancel,
-                    progress=lambda f, k=k: progress((k + 0.4 * f) / n))
-                # the detected mask grows as the detector's rule says
-                mask = scan.repair_mask
-                options.update(dilate=scan.rule.dilate, feather=scan.rule.feather)
-                rules.setdefault("rule", scan.rule.as_dict())
             # lazy input: keep only the changed pixels; the layers overlay them on what was shown
             if job.work.lazy:
+                if detected:  # detect first: restore_patches repairs the mask it gives
+                    options["progress"] = (lambda f, k=k: progress((k + 0.4 + 0.6 * f) / n))
+                    scan = unscratch.api.detect_and_mask(
+                        work, region=region, threshold=job.threshold, cancel=cancel,
+                        progress=lambda f, k=k: progress((k + 0.4 * f) / n))
+                    mask = scan.repair_mask   # grown as the detector's rule says
+                    options.update(dilate=scan.rule.dilate, feather=scan.rule.feather)
+                    rules.append(scan.rule.as_dict())
+                else:
+                    rules.append(unscratch.api.repair_rule(job.mode, mask, region).as_dict())
                 patches = unscratch.restore_patches(work, mask, **options)
                 seen = job.work.lazy_plane(idx)
                 restored = overlay(seen, patches)
@@ -292,18 +285,20 @@ class RestoreWidget(JobWidget):
                 out[idx] = _Restored(restored, diff, top, changed)
             else:
                 seen = job.work.plane(idx)
-                result = from_core(unscratch.restore(work, mask, **options), seen, work)
+                done = unscratch.api.restore_and_report(
+                    work, mask, threshold=job.threshold if detected else None, **options)
+                rules.append(done.rule.as_dict())
+                result = from_core(done.image, seen, work)
                 changed = int(np.count_nonzero(difference(seen, result)))
                 diff = difference(job.src.plane(idx) if job.chain is not None else seen, result)
                 out[idx] = _Restored(result, diff, float(diff.max()), changed)
         defaults = unscratch.api.settings()
-        models = {"inpainter": defaults.restorer, "defaults": defaults}
+        models = {"inpainter": defaults.restorer}
         if job.mode == "defects" and job.masks is None:
             models["detector"] = defaults.detector
-        first = job.indices[0]
-        models["rule"] = rules.get("rule") or unscratch.api.repair_rule(
-            job.mode, job.masks[first] if job.masks is not None else None,
-            job.regions[first] if job.regions is not None else None).as_dict()
+        models["rule"] = rule = dict(rules[0])   # one rule for every slice; the pixels add up
+        if "mask_pixels" in rule:
+            rule["mask_pixels"] = sum(r.get("mask_pixels", 0) for r in rules)
         return out, models
 
     def _meta(self, job: _RestoreJob, output: str, models: dict, slices, repairs: int) -> dict:
@@ -321,12 +316,12 @@ class RestoreWidget(JobWidget):
             parameters={"mode": job.mode, "mask_layer": job.mask_name,
                         "region_layer": job.region_name,
                         "method": "auto",
-                        "dilate": models["rule"].get("dilate", models["defaults"].dilate),
-                        "feather": models["rule"].get("feather", models["defaults"].feather),
+                        "dilate": models["rule"]["dilate"],
+                        "feather": models["rule"]["feather"],
                         "grain": True,
                         "slices": index_list(sorted(slices)),
                         "rule": models["rule"].get("rule"), "repairs": repairs,
-                        "mask": "detected automatically (restore's auto mask)"
+                        "mask": "detected (the one rule)"
                         if (job.mode == "defects" and job.masks is None)
                         else ("layer" if job.mode == "defects" else "region is the hole")})
 
@@ -360,7 +355,7 @@ class RestoreWidget(JobWidget):
         diffs = {i: r.difference for i, r in results.items()}
         top = max(r.top for r in results.values())
         mask = job.mask_layer
-        hidden = ([mask] if mask is not None and hide_marks(True, mask.visible)
+        hidden = ([mask] if mask is not None and hide_marks(mask.visible)
                   and any(unwrap(x) is mask for x in viewer.layers) else [])
         chain = _results.chain_of(image, viewer) if job.chain is not None else None
         if chain is not None and chain is job.chain:
