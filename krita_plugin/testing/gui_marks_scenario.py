@@ -15,10 +15,9 @@ import json
 import os
 import sys
 import time
-import traceback
 
 from krita import Krita, Selection
-from PyQt5.QtCore import QEventLoop, QModelIndex, QTimer
+from PyQt5.QtCore import QEventLoop, QModelIndex
 from PyQt5.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -27,9 +26,11 @@ from PyQt5.QtWidgets import (
     QDoubleSpinBox,
     QLabel,
     QListView,
-    QMenuBar,
     QWidget,
 )
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # scenario_kit beside it
+import scenario_kit  # noqa: E402
 
 OUT = os.environ.get("UNSCRATCH_KRITA_OUT", ".")
 SHOTS = os.environ.get("UNSCRATCH_KRITA_SHOTS")
@@ -49,17 +50,7 @@ def pump(seconds=0.6):
 
 
 def dump(name, node, doc):
-    w, h = doc.width(), doc.height()
-    data = bytes(node.pixelData(0, 0, w, h))
-    with open(os.path.join(OUT, name + ".bin"), "wb") as fh:
-        fh.write(data)
-    return {
-        "file": name + ".bin",
-        "w": w,
-        "h": h,
-        "model": node.colorModel(),
-        "depth": node.colorDepth(),
-    }
+    return scenario_kit.dump(OUT, name, node, doc)
 
 
 def stack(doc):
@@ -149,18 +140,7 @@ def paint(doc, layer, stroke: bytes):
     doc.waitForDone()
 
 
-def step(name):
-    def wrap(fn):
-        try:
-            t0 = time.monotonic()
-            out = fn()
-            out["wall"] = round(time.monotonic() - t0, 3)
-            result["steps"][name] = out
-        except BaseException:
-            result["errors"].append(f"{name}: {traceback.format_exc()}")
-        return fn
-
-    return wrap
+step = scenario_kit.stepper(result)
 
 
 def open_doc(path, rect):
@@ -185,31 +165,13 @@ def menu_shot(name):
         return
     qwin = app.activeWindow().qwindow()
     loop = QEventLoop()
-    tools = [a for a in qwin.findChild(QMenuBar).actions() if a.objectName().lower() == "tools"][0]
-
-    def open_menu():
-        qwin.findChild(QMenuBar).setActiveAction(tools)
-        QTimer.singleShot(600, open_scripts)
-
-    def open_scripts():
-        menu = tools.menu()
-        scripts = [a for a in menu.actions() if a.objectName().lower() == "scripts"][0]
-        menu.setActiveAction(scripts)
-        scripts.menu().popup(menu.mapToGlobal(menu.actionGeometry(scripts).topRight()))
-        for action in scripts.menu().actions():
-            if action.objectName() == "unscratch_detect":
-                scripts.menu().setActiveAction(action)
-        QTimer.singleShot(800, grab)
 
     def grab():
         shot(name)
-        for menu in (tools.menu(),):
-            menu.hideTearOffMenu()
-            menu.close()
-        qwin.findChild(QMenuBar).setActiveAction(None)
+        scenario_kit.close_scripts_menu(qwin)
         loop.quit()
 
-    QTimer.singleShot(300, open_menu)
+    scenario_kit.open_scripts_menu(qwin, grab, delay_ms=300)
     loop.exec_()
     pump(0.3)
 

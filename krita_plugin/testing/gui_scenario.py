@@ -14,11 +14,13 @@ import json
 import os
 import sys
 import time
-import traceback
 
 from krita import InfoObject, Krita, Selection
 from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import QApplication, QMenuBar, QMessageBox, QProgressDialog
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # scenario_kit beside it
+import scenario_kit  # noqa: E402
 
 ACTIONS = ("unscratch_detect", "unscratch_restore_selection", "unscratch_fill_selection")
 OUT = os.environ.get("UNSCRATCH_KRITA_OUT", ".")
@@ -31,22 +33,7 @@ def rect(var):
 
 
 def dump(name, node_or_doc, doc, projection=False):
-    w, h = doc.width(), doc.height()
-    data = bytes(
-        node_or_doc.projectionPixelData(0, 0, w, h)
-        if projection
-        else node_or_doc.pixelData(0, 0, w, h)
-    )
-    with open(os.path.join(OUT, name + ".bin"), "wb") as fh:
-        fh.write(data)
-    return {
-        "file": name + ".bin",
-        "w": w,
-        "h": h,
-        "bytes": len(data),
-        "model": getattr(node_or_doc, "colorModel")(),
-        "depth": getattr(node_or_doc, "colorDepth")(),
-    }
+    return scenario_kit.dump(OUT, name, node_or_doc, doc, projection)
 
 
 def layers(doc):
@@ -83,18 +70,7 @@ def trigger(name):
     return {"seconds": round(time.monotonic() - t0, 3), "last": plugin().last_result.as_dict()}
 
 
-def step(name):
-    def wrap(fn):
-        try:
-            t0 = time.monotonic()
-            out = fn()
-            out["wall"] = round(time.monotonic() - t0, 3)
-            result["steps"][name] = out
-        except BaseException:
-            result["errors"].append(f"{name}: {traceback.format_exc()}")
-        return fn
-
-    return wrap
+step = scenario_kit.stepper(result)
 
 
 def menu_texts():

@@ -4,10 +4,14 @@ Run by krita_plugin/testing/screenshot.sh; writes $UNSCRATCH_KRITA_SCREENSHOT.
 """
 
 import os
+import sys
 
 from krita import Krita, Selection
-from PyQt5.QtCore import QEventLoop, QTimer
-from PyQt5.QtWidgets import QApplication, QDockWidget, QMenuBar
+from PyQt5.QtCore import QEventLoop
+from PyQt5.QtWidgets import QApplication, QDockWidget
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # scenario_kit beside it
+import scenario_kit  # noqa: E402
 
 app = Krita.instance()
 
@@ -38,31 +42,13 @@ def main():
         view.canvas().setZoomLevel(float(os.environ.get("UNSCRATCH_KRITA_ZOOM", "1.0")))
     loop = QEventLoop()
 
-    def open_menu():
-        bar = qwin.findChild(QMenuBar)
-        tools = [a for a in bar.actions() if a.objectName().lower() == "tools"][0]
-        bar.setActiveAction(tools)
-        QTimer.singleShot(600, open_scripts)
-
-    def open_scripts():
-        menu = [a for a in qwin.findChild(QMenuBar).actions() if a.objectName().lower() == "tools"][
-            0
-        ].menu()
-        scripts = [a for a in menu.actions() if a.objectName().lower() == "scripts"][0]
-        menu.setActiveAction(scripts)
-        scripts.menu().popup(menu.mapToGlobal(menu.actionGeometry(scripts).topRight()))
-        for action in scripts.menu().actions():
-            if action.objectName() == "unscratch_detect":
-                scripts.menu().setActiveAction(action)
-        QTimer.singleShot(800, grab)
-
     def grab():
         QApplication.primaryScreen().grabWindow(0, 0, 0, 1280, 860).save(
             os.environ["UNSCRATCH_KRITA_SCREENSHOT"]
         )
         loop.quit()
 
-    QTimer.singleShot(1500, open_menu)
+    scenario_kit.open_scripts_menu(qwin, grab, delay_ms=1500)
     loop.exec_()
     for d in app.documents():
         d.setModified(False)
