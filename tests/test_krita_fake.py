@@ -473,6 +473,8 @@ def test_plugin_needs_only_stdlib_pyqt5_and_krita():
         "unscratch_krita",
         # the core's stdlib modules, from the source tree
         "unscratch",
+        # the scenarios' shared helpers, beside them (checked here too)
+        "scenario_kit",
     }
     for path in list(PLUGIN.glob("*.py")) + list((REPO / "krita_plugin" / "testing").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
