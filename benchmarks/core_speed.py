@@ -67,11 +67,14 @@ def child(path: str, threads: int | None, repeat: int) -> dict:
     rss_detect = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     mask, detector, defect = det.mask, det.provenance["detector"]["name"], float(det.mask.mean())
     del det  # as inside restore(image): the probability map is not kept while repairing
-    t_restore = fastest(lambda: unscratch.restore(image, mask), repeat)[0]
+    own = unscratch.api.settings()  # the growth restore(image) gives a detected mask
+    grow = (own.dilate, own.feather)
+    t_restore = fastest(lambda: unscratch.restore(image, mask, dilate=grow[0], feather=grow[1]),
+                        repeat)[0]
     rss_restore = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # the baselines run after ours, so the peak RSS above is ours alone
     t_classical = fastest(lambda: unscratch.detect(image, method="classical"), repeat)[0]
-    hole8 = (unscratch.api.repair_weight(mask) > 0).astype(np.uint8)
+    hole8 = (unscratch.api.repair_weight(mask, *grow) > 0).astype(np.uint8)
     t_telea = fastest(lambda: [cv2.inpaint(np.ascontiguousarray(image[:, :, c]), hole8, 3,
                                            cv2.INPAINT_TELEA)
                                for c in range(3)], repeat)[0]

@@ -21,8 +21,6 @@ class Settings:
     key)."""
     method: str = "auto"
     threshold: float | None = None
-    dilate: int = 2
-    feather: int = 2
     format: str = "same"
     masks: bool = False
     probability: bool = False
@@ -33,13 +31,11 @@ class Settings:
     compression: str | None = None  # of TIFF outputs (io.TIFF_COMPRESSIONS); None: io's (deflate)
 
     def params(self, detector) -> dict:
-        """The settings that decide the pixels, with the detector's defaults filled in (no
-        --threshold: restore's auto mask, so its auto_threshold counts too)."""
-        threshold = api.resolve_threshold(detector, self.threshold)
-        auto = getattr(detector, "auto_threshold", None) if self.threshold is None else None
-        params = {"method": self.method, "threshold": threshold, "auto_threshold": auto,
-                  "dilate": self.dilate, "feather": self.feather, "format": self.format,
-                  "jpeg_quality": JPEG_QUALITY}
+        """The settings that decide the pixels, with the detector's defaults filled in (its
+        threshold and growth: a new calibration redoes the files)."""
+        rule = api.repair_rule("defects", detector=detector, threshold=self.threshold)
+        params = {"method": self.method, "threshold": rule.threshold, "dilate": rule.dilate,
+                  "feather": rule.feather, "format": self.format, "jpeg_quality": JPEG_QUALITY}
         if self.compression:  # not the pixels but the files: a rerun with another one rewrites them
             params["compression"] = self.compression
         return params

@@ -134,7 +134,7 @@ def process_file(job: Job, cfg: Config) -> dict:
                 restored, probability, hole = split_restore(
                     image, region=selection, mode="fill" if job.region else "defects",
                     threshold=s.threshold, method=s.method, detect_method=detect_method,
-                    dilate=s.dilate, feather=s.feather, chunk=s.split_chunk, scheduler=client)
+                    chunk=s.split_chunk, scheduler=client)
             res["split"] = True
             timings["restore"] = time.perf_counter() - t
         elif job.region:
@@ -145,11 +145,12 @@ def process_file(job: Job, cfg: Config) -> dict:
         else:
             # the mask restore(image) repairs
             scan = api.detect_and_mask(image, threshold=s.threshold, method=detect_method)
-            probability, hole = scan.detection.probability, scan.repair_mask
+            probability, hole, rule = scan.detection.probability, scan.repair_mask, scan.rule
             del scan
             timings["detect"] = time.perf_counter() - t
             t = time.perf_counter()
-            restored = api.restore(image, hole, method=s.method, dilate=s.dilate, feather=s.feather)
+            restored = api.restore(image, hole, method=s.method, dilate=rule.dilate,
+                                   feather=rule.feather)
             timings["restore"] = time.perf_counter() - t
         changed = (restored != image).reshape(H, W, -1).any(axis=2)
         res.update(defect_pixels=int(hole.sum()), defect_fraction=float(hole.mean()),
