@@ -53,3 +53,18 @@ def test_remark_planes_is_the_same_rule_on_numpy():
 
     got = hostkit.remark_planes(*map(as_int, (fresh, cur, old, erased, reg)))
     assert [as_int(w) for w in want] == list(got)
+
+
+def test_remark_the_users_pixels_win_at_every_threshold():
+    """Pixel 3 (probability 0.2) painted by the user stays when a low sensitivity finds it and a
+    high one drops it; pixel 0 painted back over an erasure, then erased again, stays erased."""
+    det = hostkit.Detection(_prob([0.9, 0.9, 0.9, 0.2]), bytes([255, 255, 255, 0]), bytes(4), 0.5)
+    region = bytes([255] * 4)
+    marks, det, _, _ = hostkit.remark(det, bytes([255, 255, 255, 255]), region, 0.1)
+    marks, det, _, _ = hostkit.remark(det, marks, region, 0.5)
+    assert marks == bytes([255, 255, 255, 255]), "the painted pixel 3 stays"
+    marks, det, _, _ = hostkit.remark(det, bytes([0, 255, 255, 255]), region, 0.5)
+    marks, det, _, _ = hostkit.remark(det, bytes([255, 255, 255, 255]), region, 0.95)
+    assert marks == bytes([255, 0, 0, 255]), "painted back: the user's at 0.95"
+    marks, det, _, _ = hostkit.remark(det, bytes([0, 0, 0, 255]), region, 0.5)
+    assert marks == bytes([0, 255, 255, 255]), "erased again: stays erased"

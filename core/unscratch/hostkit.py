@@ -185,8 +185,9 @@ def region_mask(region: bytes | None, n: int) -> bytes:
 class Detection:
     """A stored detection: `probability` (float32 bytes; below FLOOR stored as 0, so it packs
     small), `detected` (0/255: the marks the detector last put in the layer, before the user's
-    edits), `erased` (0/255: marks the user erased, kept across re-thresholds) and the `threshold`
-    they were made at (None: the detector's default rule)."""
+    edits), `erased` (0/255: the pixels the user decided, kept across re-thresholds: detector
+    marks erased, and marks painted where the detector had none; the layer says which) and the
+    `threshold` they were made at (None: the detector's default rule)."""
 
     def __init__(self, probability: bytes, detected: bytes, erased: bytes, threshold):
         self.probability, self.detected = probability, detected
@@ -274,20 +275,23 @@ def remark_planes(fresh, current, detected, erased, region=None, grow=None):
     a bare ~, which an int has infinitely many ones of). `fresh`: the detector's marks at the new
     threshold; `current`: the layer now; `detected`, `erased`: the stored detection's; `region`:
     where to re-mark (None: everywhere); `grow(erased)`: the keep-out around erased marks (None:
-    the erased pixels only). Pixels the user erased from the detector's marks stay erased, and
-    new marks in the keep-out are not added; marks the user painted stay at every threshold, a
-    mark painted back over an erased one too (it is the user's again); outside the region the
-    marks are `current` unchanged. Returns (marks, detected, erased) to store next: `detected` is
-    what the detector itself put in the layer (not the keep-out, not the user's marks), so the
-    keep-out does not creep and a painted mark is never taken for the detector's."""
-    now_erased = (erased & ~current) | (detected & ~current)
-    painted = (current & ~detected) | (current & erased)
-    keep_out = grow(now_erased) if grow is not None else now_erased
-    own = fresh & ~keep_out & ~painted
+    the erased pixels only).
+
+    The user's edits win at every threshold: a pixel the user decided (erased from the detector's
+    marks, or painted where the detector had none; `erased` keeps them all) stays as the layer
+    shows it, and new marks in the keep-out around the erased ones are not added; every other
+    pixel is the detector's at `threshold`. Outside the region the marks are `current` unchanged.
+    Returns (marks, detected, erased) to store next: `detected` is what the detector itself put in
+    the layer (not the keep-out, not the user's pixels), so the keep-out does not creep."""
+    decided = erased | (detected & ~current) | (current & ~detected)
+    gone = decided & ~current
+    keep_out = grow(gone) if grow is not None else gone
+    own = fresh & ~keep_out & ~decided
+    marks = own | (decided & current)
     if region is None:
-        return own | painted, own, now_erased
-    return (((own | painted) & region) | (current & ~region), (own & region) | (detected & ~region),
-            now_erased)
+        return marks, own, decided
+    return ((marks & region) | (current & ~region), (own & region) | (detected & ~region),
+            decided)
 
 
 def remark(det: Detection, current: bytes, region: bytes, threshold: float, width: int = 0):

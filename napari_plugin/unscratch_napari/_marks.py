@@ -4,8 +4,9 @@
 Restore reads the marks from the layer as the user sees it, after any brush or eraser edits; a
 deleted marks layer means "no marks" (Restore then detects). Beside the layer this module keeps
 what re-thresholding needs without running the detector again: per processed slice, the
-probability, the marks the detector last wrote, the marks the user erased from them, and where the
-detector looked. The rule is `unscratch.hostkit.remark_planes`, the one GIMP and Krita use:
+probability, the marks the detector last wrote, the pixels the user decided (erased from them, or
+painted), and where the detector looked. The rule is `unscratch.hostkit.remark_planes`, the one
+GIMP and Krita use:
 `Marks.remark(threshold)` rewrites the layer at another sensitivity keeping the user's edits (an
 erased detector mark stays erased and keeps new marks ERASED_REACH px away, a painted mark stays,
 and where the detector did not look the layer is left as it is; a mark painted back over an
@@ -34,7 +35,8 @@ class _Plane:
     """One slice's stored detection."""
     probability: np.ndarray   # float32 (H, W); 0 where the detector has not looked
     detected: np.ndarray      # bool: the marks the detector last wrote into the layer
-    erased: np.ndarray        # bool: detector marks the user erased (kept across re-thresholds)
+    erased: np.ndarray        # bool: pixels the user decided (erased or painted; kept across
+    #                           re-thresholds; the layer says which), as hostkit.Detection.erased
     area: np.ndarray | None   # bool: where the detector looked; None: the whole plane
 
 
@@ -75,7 +77,7 @@ class Marks:
         for idx, p in self.planes.items():
             cur = self.current(idx)
             marked += int(np.count_nonzero(cur))
-            erased += int(np.count_nonzero(p.detected & ~cur))
+            erased += int(np.count_nonzero((p.erased | p.detected) & ~cur))
             painted += int(np.count_nonzero(cur & ~p.detected))
         return {"marked": marked, "erased": erased, "painted": painted}
 
