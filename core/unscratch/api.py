@@ -153,9 +153,7 @@ class _NetworkOp:
         self.name, self.tile = card.name, card.tile
         self.overlap, self.multiple = card.overlap, card.multiple
         self.threshold = card.threshold
-        growth = card.card.get("repair_growth")
-        if growth is not None:
-            self.repair_growth = (int(growth["dilate"]), int(growth["feather"]))
+        self.repair_growth = card_growth(card)
         self.provenance = card.provenance
         self.wants_rgb = True
         self.prefill = ClassicalInpainter() if card.card.get("prefill") == "telea" else None
@@ -315,10 +313,22 @@ class RepairRule:
 DETECTED_GROWTH = (2, 2)
 
 
+def card_growth(card: models.ModelCard) -> tuple[int, int]:
+    """(dilate, feather) of a detector card's `repair_growth`, else DETECTED_GROWTH."""
+    growth = card.card.get("repair_growth")
+    return (int(growth["dilate"]), int(growth["feather"])) if growth else DETECTED_GROWTH
+
+
 def detected_growth(detector) -> tuple[int, int]:
     """(dilate, feather) for the detector's masks: the shipped network's card chooses it on real
     scans (a wider repair replaces good grain around every speck)."""
     return tuple(getattr(detector, "repair_growth", DETECTED_GROWTH))
+
+
+def _inside(plane) -> np.ndarray:
+    """A mask or region plane as bool: non-zero is inside."""
+    plane = np.asarray(plane)
+    return plane.copy() if plane.dtype == bool else plane_weight(plane) > 0
 
 
 def repair_rule(mode: str, mask=None, region=None, *, detector=None, threshold=None,
@@ -330,9 +340,9 @@ def repair_rule(mode: str, mask=None, region=None, *, detector=None, threshold=N
     if mode == "fill":
         return RepairRule("fill", selection, None, dilate or 0, feather or 0)
     if mask is not None:
-        marks = plane_weight(np.asarray(mask)) > 0
+        marks = _inside(mask)
         if region is not None:
-            marks &= plane_weight(np.asarray(region)) > 0
+            marks &= _inside(region)
         return RepairRule("mask", selection, None, dilate or 0, feather or 0, int(marks.sum()))
     grow, soften = detected_growth(detector)
     return RepairRule("detector", selection, resolve_threshold(detector, threshold),
@@ -527,8 +537,7 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
             hole = plane_weight(check_plane(mask, (H, W), "mask")) > 0
             if weight is not None:
                 hole &= weight > 0
-            rule = RepairRule("mask", weight is not None, None, dilate or 0, feather or 0,
-                              int(hole.sum()))
+            rule = repair_rule("defects", hole, weight, dilate=dilate, feather=feather)
         alpha = repair_weight(hole, rule.dilate, rule.feather)
         del hole  # keep peak memory down on 100-MP scans
         if weight is not None:
@@ -643,15 +652,12 @@ def settings(method: str = "auto") -> Settings:
     """The defaults of `method`'s detector and of restore, read from the model cards without loading
     a network (cheap enough for a dialog as it opens). ModelError when a card is broken or, for
     "model", missing."""
-    if method not in DETECT_METHODS:
-        raise InputError(f"method: {method!r} is not one of {', '.join(DETECT_METHODS)}")
+    check_choice("method", method, DETECT_METHODS)
     card = models.default_card("detect") if method in ("auto", "model") else None
     if card is None and method in ("auto", "model"):
-        get_detector(method)  # the error that says what is missing
+        raise models.ModelError(models.missing_model("detect"))
     if card is not None and card.threshold is not None:
-        threshold, detector = card.threshold, card.provenance
-        growth = card.card.get("repair_growth")
-        growth = (growth["dilate"], growth["feather"]) if growth else DETECTED_GROWTH
+        threshold, detector, growth = card.threshold, card.provenance, card_growth(card)
     else:
         own = InfraredDetector() if method == "infrared" else ClassicalDetector()
         threshold, detector, growth = own.threshold, own.provenance, detected_growth(own)
