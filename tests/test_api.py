@@ -142,9 +142,9 @@ def test_fill_mode_heals_the_selection():
 def test_rethreshold_uses_cached_probability():
     damaged, _, _ = scratched()
     det = unscratch.detect(damaged)
-    higher = det.rethreshold(0.9)
-    assert higher.mask.sum() <= det.mask.sum()
-    assert np.array_equal(higher.mask, det.probability >= 0.9)
+    lower = det.rethreshold(det.threshold / 2)
+    assert lower.mask.sum() >= det.mask.sum()
+    assert np.array_equal(lower.mask, det.probability >= det.threshold / 2)
     # threshold 0 means "any evidence", as in detect(): pixels with none (the classical detector has
     # 1 %)
     classical = unscratch.detect(damaged, method="classical")
@@ -279,9 +279,9 @@ def test_lazy_float_block_with_nan_names_the_rows():
 
 def test_restorer_on_windows_around_sparse_holes_matches_the_whole_tile():
     """Sparse dust is repaired on small windows around it; the fill must equal a whole-tile run."""
-    from unscratch.api import RESTORER_CONTEXT, _hole_windows, get_inpainter
     from unscratch.arrays import to_rgb_float
     from unscratch.demo import sample_photo
+    from unscratch.operators import RESTORER_CONTEXT, _hole_windows, get_inpainter
     op = get_inpainter("auto")
     if op.prefill is None:
         pytest.skip("no shipped restorer")
@@ -406,8 +406,10 @@ def test_a_region_repairs_the_detection_mask_inside_it():
     changed = (restored != photo).any(axis=2)
     near = cv2.dilate(scan.repair_mask.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0
     assert not changed[~near].any() and not changed[~region].any()
+    # marks are repaired as given (no margin), so the restorer's gate may keep a mark's edge pixel
+    # whose value is right already
     assert (changed[scan.repair_mask].mean() > 0.9
-            and changed[scan.repair_mask & truth].mean() > 0.98)
+            and changed[scan.repair_mask & truth].mean() > 0.95)
     strict = (unscratch.restore(photo, region=region, threshold=0.99) != photo).any(axis=2)
     assert 0 < strict.sum() < changed.sum()                       # the sensitivity is the threshold
 

@@ -475,8 +475,8 @@ class TextureFill:
         """Synthesise every hole component (alpha > 0, 8-connected) whose inscribed radius is at
         least MIN_RADIUS, hand its pixels, blended with weight alpha, to `emit` as an api.Patch,
         and return alpha without them (a copy; `alpha` itself when none was)."""
-        from .api import Patch
         from .arrays import bbox, from_float, read_block, to_float
+        from .compositing import Patch
         box = bbox(alpha > 0)
         if box is None:
             return alpha

@@ -1,0 +1,129 @@
+"""Which pixels a restore repairs: thresholds, the one repair rule, and the compositing weight of a
+hole (grown and feathered as the rule says)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from . import models
+from .arrays import plane_weight
+from .errors import InputError
+
+
+def threshold_mask(probability: np.ndarray, threshold: float,
+                   region: np.ndarray | None = None) -> np.ndarray:
+    """Pixels at or above `threshold` inside `region`; threshold 0 still means "some evidence" (>
+    0)."""
+    mask = probability >= threshold if threshold > 0 else probability > 0
+    if region is not None:
+        mask &= region
+    return mask
+
+
+def resolve_threshold(detector, threshold: float | None) -> float:
+    """The caller's threshold, else the detector's default (its card's), checked to lie in [0,
+    1]."""
+    return _check_threshold(detector.threshold if threshold is None else threshold)
+
+
+def _check_threshold(threshold) -> float:
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise InputError(f"threshold: {threshold!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise InputError(f"threshold: {value} is outside [0, 1]")
+    return value
+
+
+@dataclass(frozen=True)
+class RepairRule:
+    """Which pixels a restore repairs, decided once (`repair_rule`) and reported by every front end.
+
+    source: "fill" (the whole region is the hole), "mask" (the caller's marks, repaired as given:
+    a mark a user drew or edited is the damage) or "detector" (the detection at `threshold`, the
+    same rule with or without a selection). `dilate`/`feather`: px the hole grows, then feathers
+    over. `mask_pixels`: the caller's marks ∩ the region, before growth."""
+    source: str
+    selection: bool
+    threshold: float | None = None
+    dilate: int = 0
+    feather: int = 0
+    mask_pixels: int | None = None
+
+    def as_dict(self) -> dict:
+        """The facts a host shows (protocol.repair_summary): rule "fill", "mask", "selection" (the
+        detector inside a region) or "threshold" (the detector on the whole image)."""
+        rule = {"fill": "fill", "mask": "mask"}.get(
+            self.source, "selection" if self.selection else "threshold")
+        facts = {"rule": rule, "selection": self.selection, "dilate": self.dilate,
+                 "feather": self.feather}
+        if self.threshold is not None:
+            facts["threshold"] = self.threshold
+        if self.mask_pixels is not None:
+            facts["mask_pixels"] = self.mask_pixels
+        return facts
+
+
+# px a detected hole grows, then feathers over, for a detector whose card does not say: the
+# baselines' margin (their masks sit tight on the damage's core)
+DETECTED_GROWTH = (2, 2)
+
+
+def card_growth(card: models.ModelCard) -> tuple[int, int]:
+    """(dilate, feather) of a detector card's `repair_growth`, else DETECTED_GROWTH."""
+    growth = card.card.get("repair_growth")
+    return (int(growth["dilate"]), int(growth["feather"])) if growth else DETECTED_GROWTH
+
+
+def detected_growth(detector) -> tuple[int, int]:
+    """(dilate, feather) for the detector's masks: the shipped network's card chooses it on real
+    scans (a wider repair replaces good grain around every speck)."""
+    return tuple(getattr(detector, "repair_growth", DETECTED_GROWTH))
+
+
+def _inside(plane) -> np.ndarray:
+    """A mask or region plane as bool: non-zero is inside."""
+    plane = np.asarray(plane)
+    return plane.copy() if plane.dtype == bool else plane_weight(plane) > 0
+
+
+def repair_rule(mode: str, mask=None, region=None, *, detector=None, threshold=None,
+                dilate: int | None = None, feather: int | None = None) -> RepairRule:
+    """The one rule for what restore repairs. `mask` (marks, any array; only its non-zero pixels
+    ∩ region are counted) is repaired as given unless `dilate`/`feather` say otherwise; with none,
+    the detector's mask at `threshold` (default: its card's) grown as its card says."""
+    selection = region is not None
+    if mode == "fill":
+        return RepairRule("fill", selection, None, dilate or 0, feather or 0)
+    if mask is not None:
+        marks = _inside(mask)
+        if region is not None:
+            marks &= _inside(region)
+        return RepairRule("mask", selection, None, dilate or 0, feather or 0, int(marks.sum()))
+    grow, soften = detected_growth(detector)
+    return RepairRule("detector", selection, resolve_threshold(detector, threshold),
+                      grow if dilate is None else dilate, soften if feather is None else feather)
+
+
+def repair_weight(hole: np.ndarray, dilate: int = 0, feather: int = 0) -> np.ndarray:
+    """Compositing weight for a defect mask: 1 on the hole grown by `dilate` px, then a linear
+    feather.
+
+    Growing covers the defect's faint fringe (anti-aliasing, halo) that the mask threshold leaves
+    out.
+    """
+    grown = hole.astype(np.uint8)
+    if dilate > 0:
+        grown = cv2.dilate(grown,
+                           cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1,) * 2))
+    if feather <= 0:
+        return grown.astype(np.float32)
+    np.subtract(1, grown, out=grown)  # in place throughout: a 100-MP scan must stay within a few GB
+    weight = cv2.distanceTransform(grown, cv2.DIST_L2, 3)
+    del grown
+    weight *= np.float32(-1.0 / (feather + 1))
+    weight += np.float32(1.0)
+    return np.clip(weight, 0.0, 1.0, out=weight)
