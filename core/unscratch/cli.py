@@ -128,8 +128,9 @@ def _read_plane(path, image, info, what: str):
 def cmd_demo(args) -> int:
     from .demo import run_demo
     paths = run_demo(Path(args.output), quiet=args.quiet)
+    width = max(map(len, paths))
     for name, path in paths.items():
-        print(f"{name:>12}: {path}")
+        print(f"{name:>{width}}: {path}")
     return 0
 
 
