@@ -239,8 +239,7 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
     on 2+2-px hole margins left much of a scratch 4 px inside a hole cut along a tight
     selection)."""
     img = check_image(image, lazy_ok=True)
-    if mode not in MODES:
-        raise InputError(f"mode: {mode!r} is not one of {', '.join(MODES)}")
+    check_choice("mode", mode, MODES)
     H, W = img.shape[:2]
     weight = _region_plane(region, (H, W))
     cancel = _cancel_fn(cancel)
