@@ -234,10 +234,9 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
     """Check the arguments of restore and build what repair needs. Detection runs here when
     `mask` is None.
 
-    A selection clips where the repair is composited (alpha), not the grown defect the restorer
-    sees: it says where pixels may change, not what surrounds the defect (a restorer trained only
-    on 2+2-px hole margins left much of a scratch 4 px inside a hole cut along a tight
-    selection)."""
+    A selection clips where the repair is composited (alpha), not the defect the restorer sees: it
+    says where pixels may change, not what surrounds the defect (a hole cut along a tight
+    selection would leave the restorer no margin to tell damage from picture)."""
     img = check_image(image, lazy_ok=True)
     check_choice("mode", mode, MODES)
     H, W = img.shape[:2]

@@ -54,7 +54,7 @@ class RepairRule:
     mask_pixels: int | None = None
 
     def as_dict(self) -> dict:
-        """The facts a host shows (protocol.repair_summary): rule "fill", "mask", "selection" (the
+        """The facts a host shows (hostkit.summary): rule "fill", "mask", "selection" (the
         detector inside a region) or "threshold" (the detector on the whole image)."""
         rule = {"fill": "fill", "mask": "mask"}.get(
             self.source, "selection" if self.selection else "threshold")
