@@ -19,17 +19,14 @@ from napari.utils.notifications import show_info
 import unscratch
 import unscratch.api
 from unscratch import Cancelled, InputError
-from unscratch.hostkit import ACTIONS, hide_marks, marks_name, result_name, summary
+from unscratch.hostkit import ACTIONS, hide_marks
 
 from . import _marks, _results
 from ._job import (
     JobWidget,
     default_threshold,
-    index_list,
     layer_combo,
-    layer_kwargs,
     output_kind,
-    provenance,
 )
 from ._layers import (
     ImageSource,
@@ -38,7 +35,6 @@ from ._layers import (
     difference,
     from_core,
     image_source,
-    lazy_view,
     overlay,
     patch_difference,
     patch_stats,
@@ -46,8 +42,8 @@ from ._layers import (
     selection_planes,
     slice_indices,
     unwrap,
-    zeros_like_stack,
 )
+from ._restore_layers import add_layers, meta, summary_text
 
 MODES = [("repair defects (marks)", "defects"), ("fill region", "fill")]
 UNDO = "Undo last restore"
@@ -301,50 +297,10 @@ class RestoreWidget(JobWidget):
             rule["mask_pixels"] = sum(r.get("mask_pixels", 0) for r in rules)
         return out, models
 
-    def _meta(self, job: _RestoreJob, output: str, models: dict, slices, repairs: int) -> dict:
-        detector = models.get("detector")
-        if detector is None and job.mask_provenance:
-            detector = job.mask_provenance.get("detector")
-        used = [m for m in (detector, models.get("inpainter")) if m]
-        mask_threshold = job.mask_provenance.get("threshold") if job.mask_provenance else None
-        if job.mode == "defects" and job.masks is None:
-            mask_threshold = models["rule"].get("threshold")
-        return provenance(
-            operation="restore", output=output, source_layer=job.src.name, models=used,
-            inpainter=models.get("inpainter"), detector=detector, threshold=mask_threshold,
-            mask_provenance=job.mask_provenance,
-            parameters={"mode": job.mode, "mask_layer": job.mask_name,
-                        "region_layer": job.region_name,
-                        "method": "auto",
-                        "dilate": models["rule"]["dilate"],
-                        "feather": models["rule"]["feather"],
-                        "grain": True,
-                        "slices": index_list(sorted(slices)),
-                        "rule": models["rule"].get("rule"), "repairs": repairs,
-                        "mask": "detected (the one rule)"
-                        if (job.mode == "defects" and job.masks is None)
-                        else ("layer" if job.mode == "defects" else "region is the hole")})
-
-    def _summary(self, job: _RestoreJob, models: dict, changed: int) -> str:
-        info = dict(models["rule"], repaired_pixels=changed)
-        op = "fill" if job.mode == "fill" else "restore"
-        missing = unused = None
-        if op == "restore" and job.masks is None:
-            marks = _marks.of_image(job.image, self.viewer)
-            if marks is None:
-                missing = marks_name(job.src.name)
-            else:
-                unused = marks.labels().name
-        text = summary(op, info, self.elapsed, marks=job.mask_name, missing=missing,
-                       fill_hint="mode 'fill region'")
-        if unused is not None:
-            text += f" (mask -----: the marks in '{unused}' were not used.)"
-        return text
-
     def _apply(self, job: _RestoreJob, payload) -> str:
         results, models = payload
         changed = sum(r.changed for r in results.values())
-        text = self._summary(job, models, changed)
+        text = summary_text(job, models, changed, self.viewer, self.elapsed)
         if changed == 0:  # an unchanged copy would only hide that nothing happened
             text = f"{text} No layer was added or changed."
             show_info(f"{self.title}: {text}")
@@ -371,51 +327,17 @@ class RestoreWidget(JobWidget):
             lo, hi = diff_layer.contrast_limits
             diff_layer.contrast_limits = (0, max(hi, top, 1e-6))
         else:
-            out_layer, diff_layer = self._add_layers(job, restored, diffs, top, models)
+            out_layer, diff_layer = add_layers(viewer, job, restored, diffs, top, models)
             chain = _results.start(image, out_layer, diff_layer, hidden)
             done = set(results)
         for layer in hidden:
             layer.visible = False
         repairs = len(chain.steps)
-        out_layer.metadata = self._meta(job, "restored", models, done, repairs)
-        diff_layer.metadata = self._meta(job, "difference", models, done, repairs)
+        out_layer.metadata = meta(job, "restored", models, done, repairs)
+        diff_layer.metadata = meta(job, "difference", models, done, repairs)
         self.outputs = {"restored": out_layer, "difference": diff_layer}
         self._sync_undo()
         kept = (f" It worked on what you saw: {repairs - 1} earlier repair"
                 f"{'s' if repairs > 2 else ''} kept." if repairs > 1 else "")
         hid = f" '{mask.name}' is hidden (undo shows it again)." if hidden else ""
         return f"{text} → '{out_layer.name}'.{kept}{hid} {UNDO} takes it back."
-
-    def _add_layers(self, job: _RestoreJob, restored: dict, diffs: dict, top: float,
-                    models: dict):
-        """The image's result and difference layers, directly above the image (under the marks
-        and selections drawn over it)."""
-        viewer, src, image = self.viewer, job.src, job.image
-        lead = tuple(src.leading)
-        # a stack: unprocessed slices read the input lazily (a view that is never written to)
-        data = compose(lazy_view(src), restored, lead) if lead else restored[()]
-        first = diffs[next(iter(diffs))]
-        dzero = zeros_like_stack(src, first.shape, first.dtype, lazy=True)
-        ddata = compose(dzero, diffs, lead) if lead else diffs[()]
-        kwargs = layer_kwargs(image)
-        # shown as the original is: an additive channel of a multichannel view stays additive
-        extra = {"blending": image.blending, "opacity": image.opacity, "gamma": image.gamma}
-        if not image.rgb:
-            extra["colormap"] = image.colormap.name
-        taken = [x.name for x in viewer.layers]
-        name = result_name(image.name, "restore", taken)
-        # with their provenance from the start: other widgets pick new outputs up by it
-        diff_layer = unwrap(viewer.add_image(
-            ddata, name=f"{name[:-1]} difference)", colormap="magma", visible=False,
-            contrast_limits=(0, max(top, 1e-6)),
-            metadata=self._meta(job, "difference", models, set(restored), 1), **kwargs))
-        out_layer = unwrap(viewer.add_image(
-            data, name=name, rgb=image.rgb, contrast_limits=tuple(image.contrast_limits),
-            metadata=self._meta(job, "restored", models, set(restored), 1), **extra, **kwargs))
-        layers = [unwrap(x) for x in viewer.layers]
-        above = layers.index(image) + 1
-        for layer in (diff_layer, out_layer):
-            viewer.layers.move(layers.index(layer), above)
-            layers = [unwrap(x) for x in viewer.layers]
-            above = layers.index(layer) + 1
-        return out_layer, diff_layer
