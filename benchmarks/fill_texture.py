@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT / "core"))
 
 import unscratch  # noqa: E402
 from unscratch.demo import sample_photo  # noqa: E402
-from unscratch.synthesis import grain_ratio, seam_ratio  # noqa: E402
+from unscratch.metrics import grain_ratio, seam_ratio  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "real-old-photos" / "unscratched"
 MARGIN = 256

@@ -1,5 +1,6 @@
 """Image-quality numbers for a restoration: PSNR and SSIM, over the whole image or inside/outside a
-mask.
+mask; and, with no reference, how a fill's border and grain compare with the picture around it
+(`seam_ratio`, `grain_ratio`: fill mode's texture synthesis, benchmarks/fill_texture.py).
 
 Used by the napari metrics readout and by anyone scoring a restoration against a clean reference.
 numpy and OpenCV only.
@@ -37,7 +38,7 @@ SSIM_SIGMA = 1.5
 SSIM_RADIUS = 5  # int(3.5 * 1.5 + 0.5): 11x11 window
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 
-__all__ = ["data_range_for", "psnr", "ssim", "ssim_map", "compare"]
+__all__ = ["data_range_for", "psnr", "ssim", "ssim_map", "compare", "seam_ratio", "grain_ratio"]
 
 
 def data_range_for(dtype) -> float:
@@ -177,3 +178,42 @@ def compare(reference, image, mask=None, *, data_range: float | None = None) -> 
             "pixels_outside": int(sq.size) - n_in,
         })
     return out
+
+
+# ---------------------------------------------------------------------- a fill, without reference
+def _luma(img: np.ndarray) -> np.ndarray:
+    f = img.astype(np.float64)
+    if img.dtype.kind == "u":
+        f /= np.iinfo(img.dtype).max
+    return f[:, :, :3].mean(axis=2) if f.ndim == 3 else f  # alpha is not picture
+
+
+def _crossing(lum: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """|differences| of the 4-neighbour pairs with one pixel in `region` and one outside."""
+    return np.concatenate([np.abs(lum[1:] - lum[:-1])[region[1:] != region[:-1]],
+                           np.abs(lum[:, 1:] - lum[:, :-1])[region[:, 1:] != region[:, :-1]]])
+
+
+def _grow(mask: np.ndarray, r: int) -> np.ndarray:
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)
+    return cv2.dilate(mask.astype(np.uint8), k) > 0
+
+
+def seam_ratio(img: np.ndarray, hole: np.ndarray) -> float:
+    """Border gradient ratio of a fill: mean |luminance difference| of the 4-neighbour pairs that
+    cross the hole's border, over the same for pairs crossing contours 4, 6 and 8 px outside it
+    (intact picture). 1: no seam; below 1 a fill smoother than its surroundings, above a step."""
+    lum = _luma(img)
+    border = _crossing(lum, hole).mean()
+    intact = np.concatenate([_crossing(lum, _grow(hole, d)) for d in (4, 6, 8)]).mean()
+    return float(border / max(intact, 1e-12))
+
+
+def grain_ratio(img: np.ndarray, hole: np.ndarray) -> float:
+    """Std of the luminance's high-pass (x − Gaussian(x, 1 px), clipped at ±0.08 as unscratch.grain
+    does) inside the hole, 2 px in from its border, over the same in the ring 3–24 px outside it."""
+    lum = _luma(img)
+    hp = np.clip(lum - cv2.GaussianBlur(lum, (0, 0), 1.0), -0.08, 0.08)
+    inside = ~_grow(~hole, 2)
+    ring = _grow(hole, 24) & ~_grow(hole, 3)
+    return float(hp[inside].std() / max(hp[ring].std(), 1e-12))
