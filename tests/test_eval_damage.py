@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from unscratch.train.eval import independent_damage as ed
+from unscratch.train.eval import independent_families as ed_families
 
 
 def _photo(size=160, seed=0):
@@ -63,7 +64,7 @@ def test_clean_samples_have_no_damage_and_are_deterministic():
 def test_generator_never_touches_the_training_simulator():
     """Written apart: it neither imports the simulator nor its damage package, nor reads the
     sprites."""
-    src = Path(ed.__file__).read_text()
+    src = "\n".join(Path(m.__file__).read_text() for m in (ed, ed_families))
     names = set()
     for node in ast.walk(ast.parse(src)):
         if isinstance(node, ast.ImportFrom):
@@ -82,7 +83,9 @@ def test_training_never_imports_the_generator():
     assert len(paths) > 10
     for path in paths:
         if path.is_file():
-            assert "independent_damage" not in path.read_text(), path.name
+            text = path.read_text()
+            assert "independent_damage" not in text and "independent_families" not in text, \
+                path.name
 
 
 # --- the evaluation on a tiny set -----------------------------------------------------------------
