@@ -13,6 +13,7 @@ from unscratch.train import pool
 from unscratch.train.pool import cache as pool_cache
 from unscratch.train.pool import fetch as pool_fetch
 from unscratch.train.pool import sources as pool_sources
+from unscratch.train.pool import unpack as pool_unpack
 
 
 def _entry(source, name, w, h, group=None):
@@ -322,13 +323,13 @@ def test_rcc_reader_and_readme_licences():
     files = pool_sources._rcc_files(_tiny_rcc({"README": readme, "x.webp": b"X" * 50},
                                               compress={"README"}))
     assert files == {"res/README": readme, "res/x.webp": b"X" * 50}
-    lic = pool_sources._readme_licences(readme.decode())
+    lic = pool_unpack.readme_licences(readme.decode())
     assert lic["x.webp"] == ("CC-BY-SA-4.0", "A. Person, https://example.org/a")
     assert lic["y.webp"][0] == "public domain"
-    permissive = pool_sources._PERMISSIVE
+    permissive = pool_unpack.PERMISSIVE
     assert permissive.match(lic["x.webp"][0]) and permissive.match(lic["y.webp"][0])
     # non-commercial: left out
-    assert not pool_sources._PERMISSIVE.match(lic["z.webp"][0])
-    assert pool_sources._licence_name("GPLv3") == "GPL-3.0"
+    assert not pool_unpack.PERMISSIVE.match(lic["z.webp"][0])
+    assert pool_unpack.licence_name("GPLv3") == "GPL-3.0"
     with pytest.raises(pool.PoolError):
         pool_sources._rcc_files(b"nope" + b"\0" * 30)

@@ -19,6 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import unpack
+
 _IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".tga"}
 
 
@@ -100,25 +102,8 @@ def _pick_mate(root: Path) -> list:
             for p in _stem_files(root / "usr/share/backgrounds/mate/nature")]
 
 
-def _debian_copyright_licences(path: Path) -> dict[str, str]:
-    """file basename -> licence from a machine-readable debian/copyright."""
-    out: dict[str, str] = {}
-    if not path.is_file():
-        return out
-    files: list[str] = []
-    for line in path.read_text(errors="replace").splitlines():
-        if line.startswith("Files:"):
-            files = line[len("Files:"):].split()
-        elif line.startswith("License:") and files:
-            lic = line[len("License:"):].strip()
-            for f in files:
-                out[Path(f).name] = lic
-            files = []
-    return out
-
-
 def _pick_lomiri(root: Path) -> list:
-    lic = _debian_copyright_licences(root / "usr/share/doc/lomiri-wallpapers-16.04/copyright")
+    lic = unpack.debian_copyright_licences(root / "usr/share/doc/lomiri-wallpapers-16.04/copyright")
     return [(p.stem, p, lic.get(p.name, "CC-BY-4.0 or CC-BY-SA-4.0 (see package copyright)"))
             for p in _stem_files(root / "usr/share/backgrounds", "*.jpg")
             if p.stem not in LOMIRI_SKIP]
@@ -164,31 +149,13 @@ GRUB2_SKIP = {"Glasses_800_edit"}   # a POV-Ray render
 LOMIRI2004_PHOTOS = ("Kleiber_by_Lukas_Baubkus.jpg",)   # the others are renders and vector art
 
 
-def _largest_embedded_jpeg(path: Path, out: Path) -> Path | None:
-    """Write the largest JPEG stream found inside ``path`` (an Enlightenment .edj holds several
-    sizes)."""
-    data = path.read_bytes()
-    buf = np.frombuffer(data, np.uint8)
-    best = None
-    for m in re.finditer(b"\xff\xd8\xff", data):
-        img = cv2.imdecode(buf[m.start():], cv2.IMREAD_COLOR)
-        if img is not None and (best is None
-                                or img.shape[0] * img.shape[1] > best.shape[0] * best.shape[1]):
-            best = img
-    if best is None:
-        return None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), best, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    return out
-
-
 def _pick_enlightenment(root: Path) -> list:
     folder = root / "usr/share/enlightenment/data/backgrounds"
     out = []
     for name in ENLIGHTENMENT_PHOTOS:
         edj = folder / f"{name}.edj"
         if edj.is_file():
-            png = _largest_embedded_jpeg(edj, root / "_extracted" / f"{name}.png")
+            png = unpack.largest_embedded_jpeg(edj, root / "_extracted" / f"{name}.png")
             if png is not None:
                 out.append((name, png, "BSD-2-Clause", f"largest JPEG inside {edj.name}"))
     return out
@@ -225,7 +192,7 @@ def _pick_grub2(root: Path) -> list:
 
 
 def _pick_lomiri2004(root: Path) -> list:
-    lic = _debian_copyright_licences(root / "usr/share/doc/lomiri-wallpapers-20.04/copyright")
+    lic = unpack.debian_copyright_licences(root / "usr/share/doc/lomiri-wallpapers-20.04/copyright")
     folder = root / "usr/share/backgrounds"
     return [(Path(n).stem, folder / n, lic[n]) for n in LOMIRI2004_PHOTOS
             if (folder / n).is_file() and n in lic]
@@ -282,10 +249,6 @@ GCOMPRIS_SMALL = ("categorization/images/fishes", "categorization/images/monumen
                   "categorization/images/others", "categorization/images/renewable",
                   "categorization/images/tools")                           # ~320 px
 _GCOMPRIS_LICENCES = "public domain / CC0 / CC-BY / CC-BY-SA / GPL (per file, README beside it)"
-_PERMISSIVE = re.compile(r"^(public domain|CC0-1\.0|CC-BY(-SA)?-[1-4]\.\d"
-                         r"|GPL-[23]\.0(-or-later)?)$")
-
-
 def _rcc_files(data: bytes) -> dict[str, bytes]:
     """path -> bytes of every file in a Qt resource bundle (.rcc, format 1-3; zlib-compressed
     entries)."""
@@ -320,34 +283,6 @@ def _rcc_files(data: bytes) -> dict[str, bytes]:
     return out
 
 
-def _licence_name(text: str) -> str:
-    """'CC-BY-SA 4.0' -> 'CC-BY-SA-4.0', 'Public Domain' -> 'public domain', 'GPLv3' ->
-    'GPL-3.0'."""
-    t = text.strip().rstrip(".")
-    if t.lower() in ("public domain", "public-domain", "pd"):
-        return "public domain"
-    t = re.sub(r"^GPLv?(\d)\+?$",
-               lambda m: f"GPL-{m.group(1)}.0" + ("-or-later" if "+" in t else ""), t)
-    return re.sub(r"^(CC-BY(?:-SA)?)[ -](\d\.\d)$", r"\1-\2", t)
-
-
-def _readme_licences(text: str) -> dict[str, tuple[str, str]]:
-    """file (relative to the README) -> (licence, 'author, source') from a GCompris resource
-    README."""
-    out: dict[str, tuple[str, str]] = {}
-    for block in re.split(r"\n\s*\n", text):
-        lic = re.search(r"^License:\s*(.+)$", block, re.M)
-        files = re.search(r"^Files?:\s*(.*?)(?=^[A-Z][\w ]*:|\Z)", block, re.S | re.M)
-        if not (lic and files):
-            continue
-        who = re.search(r"^Copyright:\s*(.+)$", block, re.M)
-        src = re.search(r"^Source:\s*(.+)$", block, re.M)
-        note = ", ".join(m.group(1).strip() for m in (who, src) if m)
-        for f in files.group(1).split():
-            out[f] = (_licence_name(lic.group(1)), note)
-    return out
-
-
 def _pick_gcompris(folders: Iterable[str]) -> Callable[[Path], list]:
     def pick(root: Path) -> list:
         out = []
@@ -359,7 +294,7 @@ def _pick_gcompris(folders: Iterable[str]) -> Callable[[Path], list]:
                 continue
             files = _rcc_files(bundle.read_bytes())
             prefix = f"gcompris/src/activities/{activity}/resource/" + (f"{sub}/" if sub else "")
-            readmes = {k[:-len("README")]: _readme_licences(v.decode("utf-8", "replace"))
+            readmes = {k[:-len("README")]: unpack.readme_licences(v.decode("utf-8", "replace"))
                        for k, v in files.items() if k.startswith(prefix) and k.endswith("/README")}
             if activity in GCOMPRIS_LISTED:
                 names, lic, note = GCOMPRIS_LISTED[activity]
@@ -370,7 +305,7 @@ def _pick_gcompris(folders: Iterable[str]) -> Callable[[Path], list]:
                     if Path(rel).suffix.lower() not in (".webp", ".jpg", ".jpeg") \
                             or key not in files:
                         continue
-                    if not _PERMISSIVE.match(lic):
+                    if not unpack.PERMISSIVE.match(lic):
                         continue
                     dest = root / "_extracted" / key
                     dest.parent.mkdir(parents=True, exist_ok=True)
