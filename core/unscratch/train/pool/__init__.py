@@ -23,8 +23,9 @@ committed)::
 The split is by photo group, held-out sources apart (cache.py says how). The pool's parts, each
 importing only those before it: unpack.py (licences and images read out of a package), sources.py
 (where photos come from, under which licence), photos.py (reading, crops), cache.py (the cache,
-manifest.json, split.json), fetch.py (download, store, export), cli.py (the command line). The names the rest of training uses are gathered here; fetching
-and exporting are ``pool.fetch.fetch`` and ``pool.fetch.export``.
+manifest.json, split.json), fetch.py (download, store, export), cli.py (the command line). The names
+the rest of training uses are gathered here; fetching and exporting are ``pool.fetch.fetch`` and
+``pool.fetch.export``.
 """
 
 from .cache import (
