@@ -284,49 +284,43 @@ def x_display(krita_session):
         log.close()
 
 
-@pytest.fixture(scope="session")
-def gui(krita_session, runner, x_display):
-    """The GUI on `x_display`; the test driver runs gui_scenario.py and exits Krita with its
-    code."""
-    out = krita_session["root"] / "gui"
+def _gui_run(krita_session, x_display, name: str, scenario: str, what: str, **extra) -> dict:
+    """Krita's GUI on `x_display`, its test driver running `scenario` (it exits Krita with its
+    code); the run's output lands in krita_session's root / `name`."""
+    out = krita_session["root"] / name
     out.mkdir()
     env = _host_env(
         krita_session["home"],
         UNSCRATCH_KRITA_OUT=str(out),
         DISPLAY=x_display,
         QT_QPA_PLATFORM="xcb",
-        UNSCRATCH_KRITA_DRIVER=str(TESTING / "gui_scenario.py"),
+        UNSCRATCH_KRITA_DRIVER=str(TESTING / scenario),
+        **extra,
         **krita_session["inputs"],
     )
-    result = _run(["krita", "--nosplash"], env, out, "krita GUI")
+    result = _run(["krita", "--nosplash"], env, out, what)
     assert result["returncode"] == 0, result["log"][-4000:]
     assert not result["errors"], "\n".join(result["errors"])
     return result
+
+
+@pytest.fixture(scope="session")
+def gui(krita_session, runner, x_display):
+    """The GUI on `x_display`; the test driver runs gui_scenario.py and exits Krita with its
+    code."""
+    return _gui_run(krita_session, x_display, "gui", "gui_scenario.py", "krita GUI")
 
 
 @pytest.fixture(scope="session")
 def gui_marks(krita_session, x_display):
     """The GUI again, on the marks workflow (gui_marks_scenario.py). UNSCRATCH_KRITA_WALKTHROUGH=DIR
     also saves its screenshots (docs/krita-walkthrough is made this way)."""
-    out = krita_session["root"] / "gui_marks"
-    out.mkdir()
     shots = os.environ.get("UNSCRATCH_KRITA_WALKTHROUGH")
     extra = {"UNSCRATCH_KRITA_SHOTS": str(Path(shots).resolve())} if shots else {}
     if shots:
         Path(shots).mkdir(parents=True, exist_ok=True)
-    env = _host_env(
-        krita_session["home"],
-        UNSCRATCH_KRITA_OUT=str(out),
-        DISPLAY=x_display,
-        QT_QPA_PLATFORM="xcb",
-        **extra,
-        **krita_session["inputs"],
-        UNSCRATCH_KRITA_DRIVER=str(TESTING / "gui_marks_scenario.py"),
-    )
-    result = _run(["krita", "--nosplash"], env, out, "krita GUI (marks)")
-    assert result["returncode"] == 0, result["log"][-4000:]
-    assert not result["errors"], "\n".join(result["errors"])
-    return result
+    return _gui_run(krita_session, x_display, "gui_marks", "gui_marks_scenario.py",
+                    "krita GUI (marks)", **extra)
 
 
 # ------------------------------------------------------------------------------------- pixel helper
