@@ -11,7 +11,6 @@ Inputs (environment): UNSCRATCH_KRITA_PHOTO (PNG), UNSCRATCH_KRITA_PHOTO_RECT (x
 UNSCRATCH_KRITA_THIN / UNSCRATCH_KRITA_WIDE (raw 0/255 bytes, one per pixel: strokes to paint).
 """
 
-import json
 import os
 import sys
 import time
@@ -291,8 +290,4 @@ def main():
         r["stack"] = stack(doc2)
         return r
 
-    with open(os.path.join(OUT, "result.json"), "w") as fh:
-        json.dump(result, fh, indent=1)
-    for d in app.documents():
-        d.setModified(False)
-    return 0
+    return scenario_kit.finish(app, OUT, result)

@@ -10,7 +10,6 @@ UNSCRATCH_KRITA_RECT2 (x,y,w,h), UNSCRATCH_KRITA_HANG / UNSCRATCH_KRITA_CRASH (f
 interpreters: one never answers, one dies like a segfaulting inference).
 """
 
-import json
 import os
 import sys
 import time
@@ -328,8 +327,4 @@ def main():
         r["layers_added"] = len(doc16.topLevelNodes()) - before
         return r
 
-    with open(os.path.join(OUT, "result.json"), "w") as fh:
-        json.dump(result, fh, indent=1)
-    for d in app.documents():
-        d.setModified(False)
-    return 0
+    return scenario_kit.finish(app, OUT, result)

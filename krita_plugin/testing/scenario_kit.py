@@ -1,9 +1,10 @@
 """What the Krita scenarios (gui_scenario.py, gui_marks_scenario.py, screenshot_scenario.py) share:
-a step recorder, raw pixel dumps, and the Tools > Scripts menu opened as a user finds it. Test only;
-each scenario imports it from beside itself (the driver runs scenarios with runpy, not as a
-package).
+a step recorder, raw pixel dumps, the closing result.json, and the Tools > Scripts menu opened as
+a user finds it. Test only; each scenario imports it from beside itself (the driver runs scenarios
+with runpy, not as a package).
 """
 
+import json
 import os
 import time
 import traceback
@@ -30,6 +31,16 @@ def stepper(result):
         return wrap
 
     return step
+
+
+def finish(app, out_dir, result):
+    """Write result to out_dir/result.json and mark every document unmodified, so Krita quits
+    without asking to save; returns the scenario's exit status, 0."""
+    with open(os.path.join(out_dir, "result.json"), "w") as fh:
+        json.dump(result, fh, indent=1)
+    for d in app.documents():
+        d.setModified(False)
+    return 0
 
 
 def dump(out_dir, name, node_or_doc, doc, projection=False):
