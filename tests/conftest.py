@@ -72,11 +72,6 @@ def convert(rgb: np.ndarray, channels: int, dtype) -> np.ndarray:
     return np.rint(img * np.iinfo(dtype).max).astype(dtype)
 
 
-@pytest.fixture
-def scratch_image():
-    return scratched()
-
-
 def make_overlays(root, per_kind: int = 8, seed: int = 0):
     """A tiny stand-in for the damage-overlay folder (see core/unscratch/train/README.md):
     ``per_kind`` 80x80 RGBA sprites (white RGB, alpha = a stroke and a blob) in a folder per sprite
