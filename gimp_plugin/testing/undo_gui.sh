@@ -27,6 +27,13 @@ shot() {  # NAME: ask the test for a screenshot, wait up to 20 s for it
   touch "$D/shot.$1"
   for _ in $(seq 200); do [ -f "$D/shot.$1.done" ] && break; sleep 0.1; done
 }
+wait_gimp() {  # FILE WHAT: wait up to 3 min for $D/FILE; stop if GIMP exits first, before WHAT
+  for _ in $(seq 900); do
+    [ -f "$D/$1" ] && return 0
+    kill -0 $GPID 2>/dev/null || { echo "GIMP exited before $2" >&2; exit 1; }
+    sleep 0.2
+  done
+}
 image_window() {
   local wid=""
   for _ in $(seq 20); do   # a search can fail with BadWindow while windows come and go: try again
@@ -36,11 +43,7 @@ image_window() {
   done
   echo "$wid"
 }
-for _ in $(seq 900); do
-  [ -f "$D/display_ready" ] && break
-  kill -0 $GPID 2>/dev/null || { echo "GIMP exited before showing the image" >&2; exit 1; }
-  sleep 0.2
-done
+wait_gimp display_ready "showing the image"
 # No window manager: every window opens at 0,0. Keep GIMP's messages and Restore's dialog below the
 # image window, where the walkthrough's screenshots show them beside it
 (while kill -0 $GPID 2>/dev/null; do
@@ -70,11 +73,7 @@ if [ -n "$WID" ]; then   # a larger window, 200 % (GIMP's shortcut "2"), Filters
 fi
 touch "$D/menu_done"
 # the procedure's dialog (INTERACTIVE run): press OK
-for _ in $(seq 900); do
-  [ -f "$D/dialog_expected" ] && break
-  kill -0 $GPID 2>/dev/null || { echo "GIMP exited before running the procedure" >&2; exit 1; }
-  sleep 0.2
-done
+wait_gimp dialog_expected "running the procedure"
 DLG=""
 for _ in $(seq 300); do
   DLG=$(xdotool search --onlyvisible --name '^Restore selection$' 2>/dev/null | head -n 1)
@@ -94,11 +93,7 @@ if [ ! -f "$D/undo_ready" ] && xdotool search --onlyvisible --name '^Restore sel
   echo "Return did not close the dialog; pressing Alt+O" >&2
   xdotool windowfocus "$DLG" 2>/dev/null; xdotool key --clearmodifiers alt+o
 fi
-for _ in $(seq 900); do
-  [ -f "$D/undo_ready" ] && break
-  kill -0 $GPID 2>/dev/null || { echo "GIMP exited before the image was ready" >&2; exit 1; }
-  sleep 0.2
-done
+wait_gimp undo_ready "the image was ready"
 [ -f "$D/undo_ready" ] || { echo "timed out waiting for GIMP" >&2; kill $GPID; exit 1; }
 WID=$(image_window)
 [ -n "$WID" ] || { echo "no GIMP image window found" >&2; xdotool search --name '.' getwindowname %@ >&2; kill $GPID; exit 1; }
