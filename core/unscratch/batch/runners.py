@@ -152,9 +152,8 @@ def process_file(job: Job, cfg: Config) -> dict:
             restored = api.restore(image, hole, method=s.method, dilate=rule.dilate,
                                    feather=rule.feather)
             timings["restore"] = time.perf_counter() - t
-        changed = (restored != image).reshape(H, W, -1).any(axis=2)
         res.update(defect_pixels=int(hole.sum()), defect_fraction=float(hole.mean()),
-                   changed_pixels=int(changed.sum()))
+                   changed_pixels=api.changed_pixels(restored, image))
         t = time.perf_counter()
         out_root = Path(job.out_dir)
         # what a format cannot hold goes into the manifest
