@@ -57,6 +57,13 @@ def photo_scratched(h=128, w=160, channels=3, dtype=np.uint8, seed=0, speck=True
             truth)
 
 
+def near(mask: np.ndarray, px: int) -> np.ndarray:
+    """Every pixel within `px` (chessboard distance) of a True pixel of `mask`."""
+    import cv2
+
+    return cv2.dilate(mask.astype(np.uint8), np.ones((2 * px + 1, 2 * px + 1), np.uint8)) > 0
+
+
 def convert(rgb: np.ndarray, channels: int, dtype) -> np.ndarray:
     if channels in (0, 1):
         img = rgb @ np.array([0.299, 0.587, 0.114], np.float32)

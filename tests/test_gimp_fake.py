@@ -41,7 +41,7 @@ import gimpfu_shim as shim  # noqa: E402  (the installed copy, on sys.path)
 import hostkit  # noqa: E402  (the installed copy)
 
 import gimpfu_fake as fakes  # noqa: E402  (tests/: GIMP's stand-in, never installed)
-from conftest import photo_scratched  # noqa: E402
+from conftest import near, photo_scratched  # noqa: E402
 
 NAMES = ("plug-in-unscratch-detect", "plug-in-unscratch-restore-selection",
          "plug-in-unscratch-fill-selection")
@@ -460,11 +460,6 @@ def _changed(new, layer):
     return (array_of(new.pixels) != array_of(layer.pixels)).any(axis=-1)
 
 
-def _near(mask, px):
-    import cv2
-    return cv2.dilate(mask.astype(np.uint8), np.ones((2 * px + 1, 2 * px + 1), np.uint8)) > 0
-
-
 def test_restore_finds_the_photo_whatever_is_active(fake):
     """The marks layer, a result layer or a channel may be active; Restore works on the photo."""
     clean, dirty = scratched(np.uint8)
@@ -610,7 +605,7 @@ def test_sensitivity_remakes_the_marks_keeping_the_users_edits(fake):
     assert status == "success" and n > 0
     now = array_of(marks.pixels)[..., 3] > 127
     inside = selection(0, 0, 120, H)
-    erased = _near(detected & ~edited, hostkit.ERASED_REACH)
+    erased = near(detected & ~edited, hostkit.ERASED_REACH)
     expect = ((prob >= 0.3) & ~erased) | (edited & ~detected)
     assert np.array_equal(now[inside], expect[inside])
     assert np.array_equal(now[~inside], edited[~inside])            # outside: untouched

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import photo_scratched
+from conftest import near, photo_scratched
 
 if not os.environ.get("DISPLAY"):  # no X (and no pytest-xvfb): Qt widgets still work offscreen
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -956,12 +956,6 @@ def test_provision_script_is_valid_bash():
 
 
 # -------------------------------------------------------------- a selection is where the damage is
-def _near(mask, px):
-    import cv2
-
-    return cv2.dilate(mask.astype(np.uint8), np.ones((2 * px + 1, 2 * px + 1), np.uint8)) > 0
-
-
 def test_selection_repairs_the_detectors_mask_at_its_threshold(plugin):
     doc, src, clean, truth = document(plugin)
     result = plugin.host.run("restore", doc, ui=RecordingUI())
@@ -996,7 +990,7 @@ def test_detect_edit_restore_repairs_what_is_left_of_the_marks(plugin, depth):
     new = [n for n in doc.topLevelNodes() if n.name() == "Background (restored)"][0]
     changed = decode(new.data, "RGBA", depth)[:, :, 3] != 0
     assert changed[left].mean() > 0.95
-    assert not changed[~_near(left, 5)].any() and not changed[:, :35].any()
+    assert not changed[~near(left, 5)].any() and not changed[:, :35].any()
     assert result.mask_pixels == int(left.sum())
     assert (
         f"Repaired {result.changed_pixels} pixels using marks from layer 'Background (scratches)'"
