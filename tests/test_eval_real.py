@@ -50,7 +50,8 @@ def test_expert_pairs_are_judged_against_the_expert(tmp_path):
     (row,) = eval_real(src, tmp_path / "out")
     assert row["photo"] == "roll" and abs(row["real mask %"] - 100 * 300 / 192 ** 2) < 0.01
     assert row["real mask dB"] > 3 and row["Telea real mask dB"] > 3
-    for key in ("precision", "recall", "F1@2px", "no selection dB", "select-all dB", "input dB"):
+    for key in ("precision", "recall", "F1@2px", "no selection dB", "select-all dB", "input dB",
+                "real mask grown 2+2 dB"):
         assert np.isfinite(row[key])
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["scans-roll.jpg"]

@@ -6,7 +6,8 @@ Two kinds of folder:
   `shared/data/real-film-gt/`): where the two differ by more than EXPERT_DELTA is the real defect
   mask. Per scan: detection precision / recall / F1 against it (per pixel, and within TOLERANCE_PX),
   and PSNR against the expert for the input and the gain (dB) of restore with no selection, with
-  everything selected, with the real mask as given, and of OpenCV's Telea on that mask;
+  everything selected, with the real mask as given and grown by 2 + 2 px, and of OpenCV's Telea on
+  that mask;
 - real photos with no target (old prints, scratched or not): per photo the % of pixels marked, the %
   restore changes with no selection and with everything selected, and the thin-line energy left
   (white + black top-hats of the result over the input's: 1 = nothing removed; on an unscratched
@@ -141,6 +142,7 @@ def eval_expert_pair(name: str, scan: Path, expert: Path, out: Path, side: int) 
                                          keep_detection=True)
     marks = everything.detection.mask
     real_mask = api.restore(img, truth)
+    grown = api.restore(img, truth, dilate=2, feather=2)  # the margin restore used to add
     telea = api.restore(img, truth, method="classical", grain=False)
     row = {"photo": name, "real mask %": 100 * float(truth.mean())}
     row.update({k: v for k, v in detection_scores(marks, truth).items()})
@@ -150,6 +152,7 @@ def eval_expert_pair(name: str, scan: Path, expert: Path, out: Path, side: int) 
                 "no selection dB": psnr_db(ref, nothing.image) - base,
                 "select-all dB": psnr_db(ref, everything.image) - base,
                 "real mask dB": psnr_db(ref, real_mask) - base,
+                "real mask grown 2+2 dB": psnr_db(ref, grown) - base,
                 "Telea real mask dB": psnr_db(ref, telea) - base})
     _sheet(out / f"{scan.parent.name}-{name}.jpg",
            [_unit(img), _marks_overlay(_unit(img), marks, truth), _unit(everything.image),
