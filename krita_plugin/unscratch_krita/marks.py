@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from . import pixels
 from .kit import hostkit, log
-from .layers import marks_of
 
 KEEP = 8  # detections kept (a 12-megapixel one is a few MB compressed, 72 MB decoded)
 # layer uniqueId -> {"data": hostkit's bytes, "threshold": made at (None: the detector's own),
@@ -66,12 +65,12 @@ def follow(doc, layer, threshold: float | None) -> str:
     if det is None:
         return ""
     w, h = doc.width(), doc.height()
-    current = marks_of(doc, layer)
+    fmt = pixels.Format(layer.colorModel(), layer.colorDepth())
+    native = bytes(layer.pixelData(0, 0, w, h))   # read once: the marks and what is rewritten
+    current = fmt.alpha_mask(native, w, h)  # as layers.marks_of reads them
     new, det, gained, lost = hostkit.remark(det, current, b"\xff" * (w * h), target, width=w)
     entry["data"], entry["threshold"] = hostkit.store(det), target
     if new != current:
-        fmt = pixels.Format(layer.colorModel(), layer.colorDepth())
-        native = bytes(layer.pixelData(0, 0, w, h))
         layer.setPixelData(fmt.remark(native, current, new, w, h), 0, 0, w, h)
         doc.refreshProjection()
     log(f"marks in '{layer.name()}' made again at sensitivity {target:.2f}: +{gained} -{lost}")
