@@ -85,9 +85,9 @@ def detected_growth(detector) -> tuple[int, int]:
 
 
 def _inside(plane) -> np.ndarray:
-    """A mask or region plane as bool: non-zero is inside."""
+    """A mask or region plane as bool (a bool plane as it is): non-zero is inside."""
     plane = np.asarray(plane)
-    return plane.copy() if plane.dtype == bool else plane_weight(plane) > 0
+    return plane if plane.dtype == bool else plane_weight(plane) > 0
 
 
 def repair_rule(mode: str, mask=None, region=None, *, detector=None, threshold=None,
@@ -101,8 +101,9 @@ def repair_rule(mode: str, mask=None, region=None, *, detector=None, threshold=N
     if mask is not None:
         marks = _inside(mask)
         if region is not None:
-            marks &= _inside(region)
-        return RepairRule("mask", selection, None, dilate or 0, feather or 0, int(marks.sum()))
+            marks = marks & _inside(region)
+        return RepairRule("mask", selection, None, dilate or 0, feather or 0,
+                          int(np.count_nonzero(marks)))
     grow, soften = detected_growth(detector)
     return RepairRule("detector", selection, resolve_threshold(detector, threshold),
                       grow if dilate is None else dilate, soften if feather is None else feather)
