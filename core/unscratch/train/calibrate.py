@@ -22,24 +22,19 @@ from pathlib import Path
 import numpy as np
 
 from .. import api, io, models
-from .eval.real import EXTS, expert_pairs, psnr_db
+from ..io import write_atomically
+from .eval.real import expert_pairs, photos_in, psnr_db
+from .mine import shared_data, thin_structure_photos
 
 THRESHOLDS = (0.8, 0.9, 0.95, 0.98, 0.99)
 GROWTHS = ((0, 0), (1, 0), (1, 1), (2, 2))
 CLEAN_BUDGET = 0.3   # % of a clean photo's pixels a rule may touch
 
 
-def _photos(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in EXTS)
-
-
 def sweep(data: Path, thin_limit: int | None = None) -> dict:
     """Every rule of the grid on the real material under `data`: per rule the dB gain of each film
     scan, the % touched of each unscratched photo, and the mean % touched of the held-out
     thin-structure photos."""
-    from .mine import thin_structure_photos
     rules = [(t, g) for t in THRESHOLDS for g in GROWTHS]
     result = {f"{t} grow {d}+{f}": {"threshold": t, "dilate": d, "feather": f, "film dB": {},
                                    "clean %": {}, "thin %": []} for t, (d, f) in rules}
@@ -51,7 +46,7 @@ def sweep(data: Path, thin_limit: int | None = None) -> dict:
             hole = probability >= r["threshold"]
             fixed = api.restore(img, hole, dilate=r["dilate"], feather=r["feather"])
             r["film dB"][name] = psnr_db(ref, fixed) - base
-    clean = _photos(data / "real-old-photos" / "unscratched")
+    clean = photos_in(data / "real-old-photos" / "unscratched")
     thin = thin_structure_photos("holdout")[:thin_limit]
     for path in clean + thin:
         probability = api.detect(io.read(path)).probability
@@ -89,8 +84,7 @@ def main(argv=None) -> int:
     ap.add_argument("--write-card", action="store_true",
                     help="store the chosen threshold and growth in the shipped detector's card")
     args = ap.parse_args(argv)
-    from .pool import repo_root
-    data = Path(args.data) if args.data else repo_root().parent / "shared" / "data"
+    data = Path(args.data) if args.data else shared_data()
     if not (data / "real-film-gt").is_dir():
         ap.error(f"{data}: no real-film-gt folder (give --data)")
     if args.onnx and args.write_card:
@@ -126,7 +120,8 @@ def main(argv=None) -> int:
             "chosen": chosen, "film dB": r["film dB"], "clean %": r["clean %"],
             "thin %": r["thin %"]}
         data_card.pop("auto_threshold", None)
-        card_path.write_text(json.dumps(data_card, indent=2) + "\n")
+        write_atomically(card_path,
+                         lambda tmp: tmp.write_text(json.dumps(data_card, indent=2) + "\n"))
         print(f"wrote {chosen} into {card_path}")
     return 0
 

@@ -98,6 +98,13 @@ def detection_scores(marked: np.ndarray, truth: np.ndarray, tolerance: int = 0) 
     return {"precision": p, "recall": r, "F1": 2 * p * r / max(p + r, 1e-9)}
 
 
+def photos_in(folder: Path) -> list[Path]:
+    """The photos (png, jpg, tif) directly in `folder`, sorted; none when it is not a folder."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in EXTS)
+
+
 def expert_pairs(folder: Path) -> list[tuple[str, Path, Path]]:
     """(name, input, expert) for every NAME_input.* with a NAME_expert.* beside it."""
     pairs = []
@@ -192,7 +199,7 @@ def eval_real(folder, out, side: int = REAL_SIDE) -> list[dict]:
     if pairs:
         return [eval_expert_pair(name, scan, expert, out, side)
                 for name, scan, expert in _each(pairs, "scans")]
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in EXTS)
+    files = photos_in(folder)
     if not files:
         raise ValueError(f"{folder}: no photos (png, jpg, tif) in this folder")
     return [eval_photo(f, out, side) for f in _each(files, "real photos")]
