@@ -39,9 +39,10 @@ def snapshot(folder: Path) -> dict:
             for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-def one_error_line(err: str) -> str:
+def one_line(err: str, kind: str = "error") -> str:
+    """The one non-blank line of `err`, which must start "unscratch: <kind>:"."""
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("unscratch: error:"), err
+    assert len(lines) == 1 and lines[0].startswith(f"unscratch: {kind}:"), err
     return lines[0]
 
 
@@ -78,7 +79,7 @@ def no_work(monkeypatch):
 def test_no_file_the_command_reads_is_written(tmp_path, scan, capsys, no_work, argv, clobbered):
     before = snapshot(tmp_path)
     assert main([str(tmp_path / a) if a.endswith(".png") else a for a in argv] + ["-q"]) == 2
-    line = one_error_line(capsys.readouterr().err)
+    line = one_line(capsys.readouterr().err)
     assert "refusing to overwrite" in line and clobbered in line
     assert snapshot(tmp_path) == before
 
@@ -90,14 +91,14 @@ def test_a_link_to_an_input_is_the_input(tmp_path, scan, capsys, no_work):
     for out in ("soft.png", "hard.png"):
         argv = ["restore", str(scan), "--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / out)]
         assert main(argv) == 2
-        assert "refusing to overwrite" in one_error_line(capsys.readouterr().err)
+        assert "refusing to overwrite" in one_line(capsys.readouterr().err)
     assert snapshot(tmp_path) == before
 
 
 def test_two_outputs_may_not_be_one_file(tmp_path, scan, capsys, no_work):
     same = str(tmp_path / "x.tif")
     assert main(["detect", str(scan), "-o", same, "--probability", same]) == 2
-    assert "same file as -o" in one_error_line(capsys.readouterr().err)
+    assert "same file as -o" in one_line(capsys.readouterr().err)
     assert not (tmp_path / "x.tif").exists()
 
 
@@ -111,7 +112,7 @@ def test_bad_output_paths_fail_before_work(tmp_path, scan, capsys, no_work, outp
     (tmp_path / "folder").mkdir()
     before = snapshot(tmp_path)
     assert main(["restore", str(scan), "-o", str(tmp_path / output), "-q"]) == 2
-    line = one_error_line(capsys.readouterr().err)
+    line = one_line(capsys.readouterr().err)
     assert message in line and output.split("/")[0] in line
     assert snapshot(tmp_path) == before and not any((tmp_path / "folder").iterdir())
 
@@ -126,7 +127,7 @@ def test_an_unwritable_output_folder_fails_before_the_first_output(tmp_path, sca
         monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == ro else real(p, mode))
     argv = ["detect", str(scan), "-o", str(tmp_path / "ok.png"), "--probability", str(ro / "p.tif")]
     assert main(argv) == 2
-    line = one_error_line(capsys.readouterr().err)
+    line = one_line(capsys.readouterr().err)
     assert "--probability" in line and "permission denied" in line
     assert not (tmp_path / "ok.png").exists() and not list(ro.iterdir())
 
@@ -160,7 +161,7 @@ def test_bombs_and_empty_images_are_one_line_without_decoder_noise(tmp_path, nam
     (tmp_path / name).write_bytes(data)
     res = run_cli("restore", tmp_path / name, "-o", tmp_path / "out.png")
     assert res.returncode == 2 and "Traceback" not in res.stderr and "libpng" not in res.stderr
-    assert message in one_error_line(res.stderr) and name in res.stderr
+    assert message in one_line(res.stderr) and name in res.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
@@ -195,19 +196,19 @@ def test_a_corrupt_png_is_one_line_naming_libpngs_reason(tmp_path):
     (tmp_path / "bad.png").write_bytes(bytes(data))
     res = run_cli("detect", tmp_path / "bad.png", "-o", tmp_path / "m.png")
     assert res.returncode == 2 and "Traceback" not in res.stderr
-    line = one_error_line(res.stderr)
+    line = one_line(res.stderr)
     assert "not a readable PNG file" in line and "WARN" not in line
     data = bytearray(_png_with_size(8, 8))
     data[29] ^= 0xFF  # the header's checksum
     (tmp_path / "bad.png").write_bytes(bytes(data))
     res = run_cli("detect", tmp_path / "bad.png", "-o", tmp_path / "m.png")
-    assert "(corrupt or truncated: libpng error: IHDR: CRC error)" in one_error_line(res.stderr)
+    assert "(corrupt or truncated: libpng error: IHDR: CRC error)" in one_line(res.stderr)
 
 
 def test_a_folder_as_input_is_one_line(tmp_path):
     (tmp_path / "scan.png").mkdir()
     res = run_cli("restore", tmp_path / "scan.png", "-o", tmp_path / "out.png")
-    assert res.returncode == 2 and "is a folder" in one_error_line(res.stderr)
+    assert res.returncode == 2 and "is a folder" in one_line(res.stderr)
 
 
 @pytest.mark.parametrize("name", ["in.png", "in.tif"])
@@ -225,7 +226,7 @@ def test_an_unreadable_input_is_one_line(tmp_path, capsys, monkeypatch, name):
     else:
         src.chmod(0)
     assert main(["detect", str(src), "-o", str(tmp_path / "m.png")]) == 2
-    line = one_error_line(capsys.readouterr().err)
+    line = one_line(capsys.readouterr().err)
     assert name in line and "cannot be read (permission denied)" in line.lower()
 
 
@@ -235,7 +236,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, scan, capsys, monk
     monkeypatch.setattr(os, "fsync", full)
     before = snapshot(tmp_path)
     assert main(["restore", str(scan), "-o", str(tmp_path / "out.tif"), "-q"]) == 2
-    line = one_error_line(capsys.readouterr().err)
+    line = one_line(capsys.readouterr().err)
     assert "out.tif: cannot be written (the disk is full)" in line
     assert snapshot(tmp_path) == before and not list(tmp_path.glob(".*"))
 
@@ -252,7 +253,7 @@ def test_a_disk_that_fills_between_two_outputs_leaves_neither(tmp_path, scan, ca
     argv = ["detect", str(scan), "-o", str(tmp_path / "d.png"), "--probability",
             str(tmp_path / "p.tif"), "-q"]
     assert main(argv) == 2
-    assert "p.tif: cannot be written (the disk is full)" in one_error_line(capsys.readouterr().err)
+    assert "p.tif: cannot be written (the disk is full)" in one_line(capsys.readouterr().err)
     assert snapshot(tmp_path) == before and not list(tmp_path.glob(".*"))
 
 
@@ -261,7 +262,7 @@ def test_an_oserror_nobody_foresaw_is_still_one_line(tmp_path, scan, capsys, mon
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "x"))
     monkeypatch.setattr(io, "remove_stale_temporaries", denied)
     assert main(["restore", str(scan), "-o", str(tmp_path / "out.png"), "-q"]) == 2
-    assert "Permission denied" in one_error_line(capsys.readouterr().err)
+    assert "Permission denied" in one_line(capsys.readouterr().err)
 
 
 def _batch_input(tmp_path) -> Path:
@@ -291,7 +292,7 @@ def test_batch_into_an_impossible_folder_is_one_line(tmp_path):
     (tmp_path / "afile").write_text("not a folder")
     res = run_cli("batch", src, tmp_path / "afile" / "out", "-q")
     assert res.returncode == 2 and "Traceback" not in res.stderr
-    assert "afile" in one_error_line(res.stderr)
+    assert "afile" in one_line(res.stderr)
 
 
 def test_batch_manifest_on_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
@@ -301,7 +302,7 @@ def test_batch_manifest_on_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch
         raise sqlite3.OperationalError("database or disk is full")
     monkeypatch.setattr(batch.Manifest, "record", full)
     assert main(["batch", str(src), str(tmp_path / "out"), "-q"]) == 2
-    line = one_error_line(capsys.readouterr().err)
+    line = one_line(capsys.readouterr().err)
     assert "database or disk is full" in line and "rerun" in line
 
 
@@ -347,7 +348,7 @@ def test_batch_writes_tiffs_with_the_chosen_compression(tmp_path):
 def test_compression_without_a_tiff_output_is_refused(tmp_path, scan, capsys):
     argv = ["restore", str(scan), "-o", str(tmp_path / "out.png"), "--compression", "lzw"]
     assert main(argv) == 2
-    assert "applies to TIFF outputs" in one_error_line(capsys.readouterr().err)
+    assert "applies to TIFF outputs" in one_line(capsys.readouterr().err)
 
 
 # --- 4. permissions -----------------------------------------------------------------------------
@@ -400,7 +401,7 @@ def test_a_models_folder_that_does_not_exist_is_said(tmp_path, scan, monkeypatch
     out = capsys.readouterr().out
     assert "modles (UNSCRATCH_MODELS_DIR) does not exist" in out
     assert main(["detect", str(scan), "-o", str(tmp_path / "d.png"), "-q"]) == 2
-    line = one_error_line(capsys.readouterr().err)
+    line = one_line(capsys.readouterr().err)
     assert "modles (UNSCRATCH_MODELS_DIR) does not exist" in line and "--method classical" in line
     assert not (tmp_path / "d.png").exists()
     argv = ["detect", str(scan), "-o", str(tmp_path / "d.png"), "-q", "--method", "classical"]
@@ -509,7 +510,7 @@ def test_float_samples_in_0_255_are_refused(tmp_path, capsys):
     damaged = scratched()[0].astype(np.float32)
     tifffile.imwrite(tmp_path / "f.tif", damaged, photometric="rgb")
     assert main(["detect", str(tmp_path / "f.tif"), "-o", str(tmp_path / "m.png")]) == 2
-    assert "look like 0-255" in one_error_line(capsys.readouterr().err)
+    assert "look like 0-255" in one_line(capsys.readouterr().err)
     tifffile.imwrite(tmp_path / "ok.tif", damaged / 255, photometric="rgb")
     assert main(["detect", str(tmp_path / "ok.tif"), "-o", str(tmp_path / "m.png"), "-q"]) == 0
 
@@ -587,7 +588,7 @@ def test_without_models_auto_refuses_instead_of_the_classical_detector(tmp_path,
                  ["restore", str(scan), "--mask", str(tmp_path / "m.png"), "-o",
                   str(tmp_path / "r.png")]):
         assert main(argv + ["-q"]) == 2
-        line = one_error_line(capsys.readouterr().err)
+        line = one_line(capsys.readouterr().err)
         assert str(folder) in line and "--method classical" in line and "model" in line
     assert snapshot(tmp_path) == before
     assert main(["restore", str(scan), "-o", str(tmp_path / "r.png"), "-q", "--method", "classical",
@@ -609,7 +610,7 @@ def test_batch_refuses_to_start_without_its_models_unless_asked(tmp_path, monkey
     src = _batch_input(tmp_path)
     monkeypatch.setenv("UNSCRATCH_MODELS_DIR", str(_models_folder(tmp_path, "empty")))
     assert main(["batch", str(src), str(tmp_path / "out"), "-q"]) == 2
-    assert "--method classical" in one_error_line(capsys.readouterr().err)
+    assert "--method classical" in one_line(capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
     assert main(["batch", str(src), str(tmp_path / "out"), "-q", "--method", "classical"]) == 0
     assert (tmp_path / "out" / "a.png").is_file()
@@ -646,7 +647,7 @@ def test_float_ranges_are_refused_alike_by_the_api_and_the_cli(tmp_path, capsys,
     image = (scratched()[0].astype(np.float32) / 255) * (high - low) + low
     tifffile.imwrite(tmp_path / "f.tif", image, photometric="rgb")
     assert main(["detect", str(tmp_path / "f.tif"), "-o", str(tmp_path / "m.png"), "-q"]) == 2
-    cli_line = one_error_line(capsys.readouterr().err)
+    cli_line = one_line(capsys.readouterr().err)
     assert said in cli_line and ("0-255" in said or "0-255" not in cli_line)
     cli_words = cli_line.split("f.tif: ", 1)[1]
     everywhere = np.ones(image.shape[:2], bool)
@@ -728,14 +729,8 @@ def test_a_jpeg_restored_to_tiff_keeps_its_exif_text_and_says_what_it_drops(tmp_
         tags = tif.pages[0].tags
         assert (tags["Make"].value, tags["Model"].value) == ("Nikon", "LS-5000")
         assert tags["ImageDescription"].value == "Accession 1987.44.12"
-    line = one_warning_line(res.stderr)
+    line = one_line(res.stderr, "warning")
     assert "out.tif" in line and "not the EXIF camera settings" in line
-
-
-def one_warning_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("unscratch: warning:"), err
-    return lines[0]
 
 
 def test_a_multi_page_tiff_and_an_animated_png_say_only_the_first_is_used(tmp_path):
@@ -746,13 +741,13 @@ def test_a_multi_page_tiff_and_an_animated_png_say_only_the_first_is_used(tmp_pa
             tif.write(image // (k + 1), photometric="rgb", metadata=None)
     res = run_cli("restore", tmp_path / "pages.tif", "-o", tmp_path / "out.tif", "-q")
     assert res.returncode == 0
-    assert "pages.tif: has 3 pages; only the first is used" in one_warning_line(res.stderr)
+    assert "pages.tif: has 3 pages; only the first is used" in one_line(res.stderr, "warning")
     frames = [PIL.fromarray(image), PIL.fromarray(image // 2)]
     frames[0].save(tmp_path / "anim.png", save_all=True, append_images=frames[1:], duration=100)
     res = run_cli("restore", tmp_path / "anim.png", "-o", tmp_path / "out.png", "-q")
     assert res.returncode == 0
     said = "anim.png: is an animated PNG of 2 frames; only the first is used"
-    assert said in one_warning_line(res.stderr)
+    assert said in one_line(res.stderr, "warning")
     assert run_cli("restore", tmp_path / "out.png", "-o", tmp_path / "again.png", "-q").stderr == ""
 
 
@@ -821,7 +816,7 @@ def test_a_short_write_says_the_disk_is_full(tmp_path, scan, capsys, monkeypatch
     argv = ["restore", str(scan), "--mask", str(tmp_path / "m.png"), "-o",
             str(tmp_path / "out.tif"), "--compression", "none", "-q"]
     assert main(argv) == 2
-    line = one_error_line(capsys.readouterr().err)
+    line = one_line(capsys.readouterr().err)
     assert "out.tif: cannot be written (the disk is full)" in line
     assert snapshot(tmp_path) == before and not list(tmp_path.glob(".*"))
 
@@ -833,7 +828,7 @@ def test_a_mask_in_the_stored_geometry_of_a_turned_jpeg_names_the_orientation(tm
     io.write(tmp_path / "m.png", np.zeros(stored.shape[:2], np.uint8))
     argv = ["restore", str(src), "--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / "o.png")]
     assert main(argv) == 2
-    line = one_error_line(capsys.readouterr().err)
+    line = one_line(capsys.readouterr().err)
     assert "mask is 128x96 but the image is 96x128" in line and "EXIF orientation 6" in line
 
 
@@ -865,7 +860,7 @@ def test_another_users_read_only_file_is_refused_and_a_writable_one_keeps_its_ow
                         else real(p, mode))
     repair = ["restore", str(scan), "--mask", str(tmp_path / "m.png"), "-q", "-o"]
     assert main(repair + [str(theirs)]) == 2
-    assert "belongs to another user and is read-only" in one_error_line(capsys.readouterr().err)
+    assert "belongs to another user and is read-only" in one_line(capsys.readouterr().err)
     assert theirs.read_bytes() == b"their file" and theirs.stat().st_uid == 65534
     shared = tmp_path / "shared.png"
     shared.write_bytes(b"a shared file")
@@ -904,7 +899,7 @@ def test_a_tiff_restored_to_jpeg_keeps_its_text_tags_as_exif_and_says_what_it_dr
         res = run_cli("restore", tmp_path / "in.tif", "-o", tmp_path / out, "-q")
         assert res.returncode == 0
         said = "cannot hold the source's TIFF IPTC and host-computer tags"
-        assert said in one_warning_line(res.stderr)
+        assert said in one_line(res.stderr, "warning")
         with PIL.open(tmp_path / out) as shown:
             exif = shown.getexif()
             assert (exif[0x010F], exif[0x0110]) == ("Nikon", "LS-5000")
@@ -913,4 +908,4 @@ def test_a_tiff_restored_to_jpeg_keeps_its_text_tags_as_exif_and_says_what_it_dr
     PIL.fromarray(image).save(commented, quality=95, comment=b"scanned 1987")
     res = run_cli("restore", commented, "-o", tmp_path / "c.tif", "-q")
     assert res.returncode == 0
-    assert "cannot hold the source's JPEG IPTC data and comments" in one_warning_line(res.stderr)
+    assert "cannot hold the source's JPEG IPTC data and comments" in one_line(res.stderr, "warning")
