@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import PHOTO_RECT, damaged_photo, scratched
+from conftest import PHOTO_RECT, damaged_photo, near, scratched
 
 pytestmark = pytest.mark.krita
 
@@ -188,12 +188,10 @@ def _prepare(root: Path) -> dict:
 def strokes(truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two marks a user paints over damage inside PHOTO_RECT: a thin stroke (the damage's own
     pixels in a band), then a wider one over it (5x5 wider)."""
-    import cv2
-
     band = np.zeros(truth.shape, bool)
     band[170:205, 60:200] = True
     thin = truth & band
-    wide = cv2.dilate(thin.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    wide = near(thin, 2)
     return thin, wide
 
 

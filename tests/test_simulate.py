@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import near
 from unscratch.train import simulate as S
 from unscratch.train.damage import negatives
 
@@ -83,7 +84,7 @@ def test_with_jpeg_differences_are_mostly_inside_the_mask(bank):
     for seed in range(8):
         d = S.simulate(_photo(seed=seed), np.random.default_rng(seed), bank, severity=0.8, jpeg=70)
         diff = np.abs(d.damaged - d.clean).max(2)
-        grown = cv2.dilate(d.mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        grown = near(d.mask, 2)
         if d.mask.any():
             inside.append(diff[d.mask].mean())
         outside.append(diff[~grown].mean())
