@@ -255,13 +255,13 @@ def test_export_is_a_usable_compact_cache(tmp_path, monkeypatch, fake_sources):
     out = tmp_path / "out"
     pool_fetch.export(out, splits=pool.SPLITS, cache=cache, max_side=64, log=None)
     got = pool.photo_paths("all", out)
-    assert {p.relative_to(out).as_posix() for p in got} == want
+    assert got and {p.relative_to(out).as_posix() for p in got} == want
     assert pool.photo_paths(pool.HOLDOUT, out) == []
     for p in got:
         img = cv2.imread(str(p))
         assert max(img.shape[:2]) <= 64
     m = pool.read_manifest(out)
-    assert all(x["licence"] and x["orig_width"] >= x["width"] for x in m["photos"])
+    assert m["photos"] and all(x["licence"] and x["orig_width"] >= x["width"] for x in m["photos"])
     monkeypatch.setenv("UNSCRATCH_PHOTOS", str(out))
     assert pool.photo_paths("all") == got
     with pytest.raises(pool.PoolError, match="not an empty folder"):
