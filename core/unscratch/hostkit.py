@@ -111,11 +111,11 @@ def summary(op: str, info: dict, seconds: float | None, *, marks: str | None = N
     inside = " inside the selection" if info.get("selection") else ""
     where = inside or f" on {whole}"
     t = info.get("threshold")
+    at = f" at sensitivity {t:.2f}" if t is not None else ""
     fill_hint = fill_hint or ACTIONS["fill"]
     extra = f" {remade}" if remade else ""
     took = f" in {seconds:.1f} s" if seconds is not None else ""
     if op == "detect":
-        at = f" at sensitivity {t:.2f}" if t is not None else ""
         if not n:
             return (f"No scratches, dust or hairs found{where}{at}{took}. If you see "
                     f"some, lower the sensitivity, or select them and use {fill_hint}.")
@@ -138,7 +138,6 @@ def summary(op: str, info: dict, seconds: float | None, *, marks: str | None = N
                     f"use {fill_hint}.")
         return f"Repaired {n} pixels using marks from layer '{marks}'{inside}{took}.{extra}"
     none = f" (there is no layer '{missing}')" if missing else ""
-    at = f" at sensitivity {t:.2f}" if t is not None else ""
     if not n:
         return (f"Nothing repaired: no defect found{where}{at}{none}. Fix: lower the "
                 f"sensitivity, or use {fill_hint} to heal the whole selection.")
