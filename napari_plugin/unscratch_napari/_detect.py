@@ -12,7 +12,7 @@ import weakref
 from dataclasses import dataclass
 
 import numpy as np
-from magicgui.widgets import CheckBox, FloatSlider
+from magicgui.widgets import FloatSlider
 from qtpy.QtCore import QTimer
 
 import unscratch
@@ -23,6 +23,7 @@ from unscratch.hostkit import ACTIONS, marks_name, summary
 from . import _marks, _results
 from ._job import (
     JobWidget,
+    all_slices_box,
     default_threshold,
     index_list,
     layer_combo,
@@ -84,9 +85,7 @@ class DetectWidget(JobWidget):
                                "RGBI TIFF opens as the image and an 'infrared' layer); defects are "
                                "found in it instead of by the network (----- = the network)",
                                nullable=True, value=None)
-        all_slices = CheckBox(name="all_slices", text="all slices", value=False,
-                              tooltip="stacks: process every slice (otherwise only the slice on "
-                                      "screen)")
+        all_slices = all_slices_box()
         self._watched: set[int] = set()
         super().__init__(napari_viewer, [image, region, threshold, infrared, all_slices])
         if problem:

@@ -297,3 +297,11 @@ def layer_combo(viewer, name: str, kind, tooltip: str, *, nullable: bool = False
     viewer_ref = weakref.ref(unwrap(viewer))
     return ComboBox(name=name, label=name, nullable=nullable, tooltip=tooltip,
                     choices=layer_choices(viewer_ref, kind), **kwargs)
+
+
+def all_slices_box():
+    """The 'all slices' CheckBox both widgets show: stacks, every slice or the one on screen."""
+    from magicgui.widgets import CheckBox
+
+    return CheckBox(name="all_slices", text="all slices", value=False,
+                    tooltip="stacks: process every slice (otherwise only the slice on screen)")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, FloatSlider, PushButton
+from magicgui.widgets import ComboBox, FloatSlider, PushButton
 from napari.utils.notifications import show_info
 
 import unscratch
@@ -24,6 +24,7 @@ from unscratch.hostkit import ACTIONS, hide_marks
 from . import _marks, _results
 from ._job import (
     JobWidget,
+    all_slices_box,
     default_threshold,
     layer_combo,
     output_kind,
@@ -103,9 +104,7 @@ class RestoreWidget(JobWidget):
         start, problem = default_threshold()
         sensitivity = FloatSlider(name="sensitivity", label="sensitivity", min=0.0, max=1.0,
                                   step=0.01, value=start, tooltip=DETECT_TIP)
-        all_slices = CheckBox(name="all_slices", text="all slices", value=False,
-                              tooltip="stacks: process every slice (otherwise only the slice on "
-                                      "screen)")
+        all_slices = all_slices_box()
         undo = PushButton(text=UNDO, name="undo_button", enabled=False)
         super().__init__(napari_viewer, [image, mask, region, mode, sensitivity, all_slices],
                          extra_buttons=[undo])
