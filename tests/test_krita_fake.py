@@ -969,6 +969,14 @@ def test_selection_repairs_the_detectors_mask_at_its_threshold(plugin):
     assert result.threshold == 0.97 and "at sensitivity 0.97" in result.message
 
 
+def _marks_layer(doc):
+    return [n for n in doc.topLevelNodes() if n.name() == "Background (scratches)"][-1]
+
+
+def _alpha(node, depth="U8"):
+    return as_float(decode(node.data, "RGBA", depth)[:, :, 3], depth) >= 0.5
+
+
 @pytest.mark.parametrize("depth", ["U8", "F16"])
 def test_detect_edit_restore_repairs_what_is_left_of_the_marks(plugin, depth):
     """Detect → erase the left half of its marks → Restore (with Detect's layer active): exactly
@@ -976,7 +984,7 @@ def test_detect_edit_restore_repairs_what_is_left_of_the_marks(plugin, depth):
     marks layer is hidden to show it."""
     doc, src, clean, truth = document(plugin, depth=depth, select=None)
     assert plugin.host.run("detect", doc, ui=RecordingUI()).ok
-    marks = [n for n in doc.topLevelNodes() if n.name() == "Background (scratches)"][0]
+    marks = _marks_layer(doc)
     layer = decode(marks.data, "RGBA", depth).copy()
     layer[:, :40, 3] = 0  # the user erases the marks on the left
     marks.data = bytearray(encode(layer, "RGBA", depth))
@@ -1022,14 +1030,6 @@ def test_docker_shows_the_threshold_in_use(plugin, qtbot):
 
 
 # -------------------------------------------------------------------------- the marks workflow
-def _marks_layer(doc):
-    return [n for n in doc.topLevelNodes() if n.name() == "Background (scratches)"][-1]
-
-
-def _alpha(node, depth="U8"):
-    return as_float(decode(node.data, "RGBA", depth)[:, :, 3], depth) >= 0.5
-
-
 def test_a_deleted_marks_layer_means_no_marks(plugin):
     """The marks layer is the one source of truth: deleted, Restore uses the detector inside the
     selection at the chosen sensitivity, and the message says so."""
