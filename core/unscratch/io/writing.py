@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from ..arrays import check_image
+from ..choices import check_choice
 from ..errors import InputError
 from .atomic import Outputs, check_replaceable, destination, stage, write_atomically
 from .jpeg import jpeg_blockwise
@@ -100,8 +101,8 @@ def check_output(path, *, reads=(), compression: str | None = None, name: str = 
     if path.suffix.lower() not in READABLE:
         raise InputError(f"{what}: unsupported output type '{path.suffix}'; "
                          "use .png, .jpg, .jpeg, .tif or .tiff")
-    if compression is not None and compression not in TIFF_COMPRESSIONS:
-        raise InputError(f"--compression {compression}: not one of {', '.join(TIFF_COMPRESSIONS)}")
+    if compression is not None:
+        check_choice("--compression", compression, TIFF_COMPRESSIONS)
     folder = destination(path).parent
     if not folder.is_dir():
         raise InputError(f"{what}: output folder {folder} does not exist")
