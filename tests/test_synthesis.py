@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import unscratch
+from conftest import convert
 from unscratch import metrics, synthesis
 from unscratch.api import get_inpainter
 
@@ -28,27 +29,13 @@ def disc(shape, cy, cx, diameter):
     return m > 0
 
 
-def as_layout(rgb: np.ndarray, dtype, layout: str) -> np.ndarray:
-    if layout == "gray":
-        x = rgb.mean(axis=2)
-    elif layout == "gray1":
-        x = rgb.mean(axis=2, keepdims=True)
-    elif layout == "rgba":
-        alpha = np.linspace(0.2, 1.0, rgb.shape[1],
-                            dtype=np.float32)[None, :].repeat(rgb.shape[0], 0)
-        x = np.dstack([rgb, alpha])
-    else:
-        x = rgb
-    if dtype == np.float32:
-        return x.astype(np.float32)
-    top = np.iinfo(dtype).max
-    return np.rint(x * top).astype(dtype)
+CHANNELS = {"gray": 0, "gray1": 1, "rgb": 3, "rgba": 4}   # conftest.convert's channels
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 @pytest.mark.parametrize("layout", ["gray", "gray1", "rgb", "rgba"])
 def test_large_fill_keeps_every_pixel_outside_and_the_layout(dtype, layout):
-    img = as_layout(grain_texture(160, 160, seed=1), dtype, layout)
+    img = convert(grain_texture(160, 160, seed=1), CHANNELS[layout], dtype)
     hole = disc(img.shape, 80, 80, 48)
     out = unscratch.restore(img, region=hole, mode="fill")
     assert out.dtype == img.dtype and out.shape == img.shape
