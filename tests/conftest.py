@@ -57,6 +57,19 @@ def photo_scratched(h=128, w=160, channels=3, dtype=np.uint8, seed=0, speck=True
             truth)
 
 
+def smooth_photo(size: int = 160, seed: int = 0, dtype=np.float32) -> np.ndarray:
+    """A clean size x size RGB photo: soft shading and faint noise, no damage (float32 in [0, 1],
+    or uint8)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    base = 0.45 + 0.25 * np.sin(xx / 13) * np.cos(yy / 19)
+    img = np.clip(np.dstack([base, base * 0.9 + 0.05, base * 0.7 + 0.1])
+                  + rng.normal(0, 0.01, (size, size, 3)), 0, 1)
+    if dtype == np.uint8:
+        return np.rint(img * 255).astype(np.uint8)
+    return img.astype(np.float32)
+
+
 def near(mask: np.ndarray, px: int) -> np.ndarray:
     """Every pixel within `px` (chessboard distance) of a True pixel of `mask`."""
     import cv2

@@ -8,21 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import smooth_photo
 from unscratch.train.eval import independent_damage as ed
 from unscratch.train.eval import independent_families as ed_families
 
 
-def _photo(size=160, seed=0):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    base = 0.45 + 0.25 * np.sin(xx / 13) * np.cos(yy / 19)
-    img = np.dstack([base, base * 0.9 + 0.05,
-                     base * 0.7 + 0.1]) + rng.normal(0, 0.01, (size, size, 3))
-    return np.clip(img, 0, 1).astype(np.float32)
-
-
 def test_same_seed_same_samples_other_seed_other_samples():
-    photos = [_photo(seed=0), _photo(seed=1)]
+    photos = [smooth_photo(seed=0), smooth_photo(seed=1)]
     a = ed.make_samples(photos, 2, 128, seed=3)
     b = ed.make_samples(photos, 2, 128, seed=3)
     c = ed.make_samples(photos, 2, 128, seed=4)
@@ -37,7 +29,7 @@ def test_each_family_is_visible_and_its_mask_exact(family):
     rng = np.random.default_rng(ed.FAMILIES.index(family))
     found = 0
     for _ in range(4):
-        s = ed.damage(ed.old_look(_photo(), rng), rng, [family], jpeg=False)
+        s = ed.damage(ed.old_look(smooth_photo(), rng), rng, [family], jpeg=False)
         diff = np.abs(s.damaged - s.clean).max(axis=2)
         # exact: the mask is precisely where the picture changed visibly, and its pixels carry the
         # family
@@ -50,14 +42,14 @@ def test_each_family_is_visible_and_its_mask_exact(family):
 
 def test_jpeg_changes_the_damaged_picture_only_and_mask_is_unaffected():
     rng1, rng2 = np.random.default_rng(5), np.random.default_rng(5)
-    a = ed.damage(_photo(), rng1, ["scratch"], jpeg=False)
-    b = ed.damage(_photo(), rng2, ["scratch"], jpeg=True)
+    a = ed.damage(smooth_photo(), rng1, ["scratch"], jpeg=False)
+    b = ed.damage(smooth_photo(), rng2, ["scratch"], jpeg=True)
     assert np.array_equal(a.mask, b.mask) and np.array_equal(a.clean, b.clean)
 
 
 def test_clean_samples_have_no_damage_and_are_deterministic():
-    a = ed.clean_samples([_photo()], 64, seed=1)
-    b = ed.clean_samples([_photo()], 64, seed=1)
+    a = ed.clean_samples([smooth_photo()], 64, seed=1)
+    b = ed.clean_samples([smooth_photo()], 64, seed=1)
     assert len(a) == 1 and np.array_equal(a[0], b[0]) and a[0].shape == (128, 128, 3)
 
 
@@ -90,7 +82,7 @@ def test_training_never_imports_the_generator():
 
 # --- the evaluation on a tiny set -----------------------------------------------------------------
 def _tiny_sets():
-    photos = [_photo(96, 0), _photo(96, 1)]
+    photos = [smooth_photo(96, 0), smooth_photo(96, 1)]
     from unscratch.train.eval import detect
     return detect.independent_sets(photos, 1, 96, seed=0, jpeg=True), photos
 
@@ -130,7 +122,7 @@ def test_independent_restore_runs_and_telea_beats_doing_nothing():
 
 def test_family_psnr_is_perfect_for_a_perfect_repair():
     from unscratch.train.eval.restore import _family_psnr
-    samples = ed.make_samples([_photo(96, 2)], 2, 96, seed=1, jpeg=False)
+    samples = ed.make_samples([smooth_photo(96, 2)], 2, 96, seed=1, jpeg=False)
     results = {"oracle": [s.clean for s in samples], "none": [s.damaged for s in samples]}
     got = _family_psnr(samples, results)
     assert got and all(v["oracle"] == float("inf") and np.isfinite(v["none"]) for v in got.values())

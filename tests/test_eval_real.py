@@ -5,16 +5,12 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import smooth_photo
 from unscratch.train.eval.real import detection_scores, eval_real, thin_line_energy
 
 
 def _photo(size=160, seed=0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    base = 0.45 + 0.25 * np.sin(xx / 13) * np.cos(yy / 19)
-    img = (np.dstack([base, base * 0.9 + 0.05, base * 0.7 + 0.1])
-           + rng.normal(0, 0.01, (size, size, 3)))
-    return np.rint(np.clip(img, 0, 1) * 255).astype(np.uint8)
+    return smooth_photo(size, seed, np.uint8)
 
 
 def test_eval_real_writes_one_sheet_per_photo_and_reads_nothing_it_writes(tmp_path):
