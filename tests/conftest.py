@@ -70,6 +70,14 @@ def smooth_photo(size: int = 160, seed: int = 0, dtype=np.float32) -> np.ndarray
     return img.astype(np.float32)
 
 
+def rect_mask(rect, shape) -> np.ndarray:
+    """A bool mask of `shape` (h, w), True inside `rect` (x, y, w, h)."""
+    x, y, w, h = rect
+    m = np.zeros(shape, bool)
+    m[y:y + h, x:x + w] = True
+    return m
+
+
 def near(mask: np.ndarray, px: int) -> np.ndarray:
     """Every pixel within `px` (chessboard distance) of a True pixel of `mask`."""
     import cv2

@@ -41,7 +41,7 @@ import gimpfu_shim as shim  # noqa: E402  (the installed copy, on sys.path)
 import hostkit  # noqa: E402  (the installed copy)
 
 import gimpfu_fake as fakes  # noqa: E402  (tests/: GIMP's stand-in, never installed)
-from conftest import near, photo_scratched  # noqa: E402
+from conftest import near, photo_scratched, rect_mask  # noqa: E402
 
 NAMES = ("plug-in-unscratch-detect", "plug-in-unscratch-restore-selection",
          "plug-in-unscratch-fill-selection")
@@ -101,9 +101,7 @@ SCRATCH = photo_scratched(H, W, speck=False)[2]    # the scratch's pixels (a boo
 
 
 def selection(x, y, w, h):
-    sel = np.zeros((H, W), bool)
-    sel[y:y + h, x:x + w] = True
-    return sel
+    return rect_mask((x, y, w, h), (H, W))
 
 
 

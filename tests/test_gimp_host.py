@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import PHOTO_RECT, damaged_photo, near
+from conftest import PHOTO_RECT, damaged_photo, near, rect_mask
 
 pytestmark = pytest.mark.gimp
 
@@ -80,13 +80,6 @@ def _images():
     dirty16[SCRATCH_ROWS, SCRATCH_COLS] = 64000
     dirty8[SCRATCH_ROWS, SCRATCH_COLS] = 250
     return clean8, dirty8, clean16, dirty16
-
-
-def _rect_mask(rect, shape=(H, W)):
-    x, y, w, h = rect
-    m = np.zeros(shape, bool)
-    m[y:y + h, x:x + w] = True
-    return m
 
 
 def _run_in_gimp(work: Path, args: list[str], env: dict, timeout=GIMP_TIMEOUT):
@@ -180,7 +173,7 @@ def test_restore_selection_8bit(gimp_session):
     new = _npy(gimp_session, "restore8_new")
     # original untouched
     assert np.array_equal(before, gimp_session["dirty8"]) and np.array_equal(after, before)
-    outside = ~_rect_mask(SEL)
+    outside = ~rect_mask(SEL, (H, W))
     # exact outside the selection
     assert np.array_equal(new[outside], before[outside])
     assert _repaired_error(before, gimp_session["clean8"]) > 0.3
@@ -197,7 +190,7 @@ def test_fill_selection(gimp_session):
     res = _scenario(gimp_session, "fill8")
     assert res["status"] == "success" and res["new_name"] == "Background (filled)"
     new = _npy(gimp_session, "fill8_new")
-    outside = ~_rect_mask(TIGHT)
+    outside = ~rect_mask(TIGHT, (H, W))
     assert np.array_equal(new[outside], gimp_session["dirty8"][outside])
     assert _repaired_error(new, gimp_session["clean8"]) < 0.05
 
@@ -224,7 +217,7 @@ def test_16bit_keeps_precision(gimp_session):
     assert res["precision"].startswith("u16") and res["new_format"] == res["orig_format"]
     before, new = _npy(gimp_session, "restore16_before"), _npy(gimp_session, "restore16_new")
     assert np.array_equal(before, gimp_session["dirty16"])
-    outside = ~_rect_mask(SEL)
+    outside = ~rect_mask(SEL, (H, W))
     assert np.array_equal(new[outside], before[outside])
     assert _repaired_error(new, gimp_session["clean16"]) < 0.05
     inside = new[SCRATCH_ROWS, SCRATCH_COLS]
@@ -241,7 +234,7 @@ def test_float_precision(gimp_session):
     assert res["new_format"] == res["orig_format"]
     before, new = _npy(gimp_session, "float_before"), _npy(gimp_session, "float_new")
     assert before.dtype == np.float32
-    outside = ~_rect_mask(SEL)
+    outside = ~rect_mask(SEL, (H, W))
     assert np.array_equal(new[outside], before[outside])                  # bit-identical floats
     clean = gimp_session["clean16"].astype(np.float32) / 65535
     assert _repaired_error(new, clean) < 0.05
@@ -253,7 +246,7 @@ def test_half_float_in_its_own_colour_space(gimp_session):
     assert res["new_format"] == res["orig_format"] == res["native"], res["native"]
     assert "-" in res["native"], res["native"]
     before, new = _npy(gimp_session, "half_before"), _npy(gimp_session, "half_new")
-    outside = ~_rect_mask(SEL)
+    outside = ~rect_mask(SEL, (H, W))
     # half -> float32 -> half is exact
     assert np.array_equal(new[outside], before[outside])
     changed = np.any(new != before, axis=-1)
@@ -285,7 +278,7 @@ def test_offsets_and_groups(gimp_session):
     assert res["group_children"][:2] == ["Background (restored)", "Background"] or \
         res["group_children"][0].endswith("(restored)")
     new = _npy(gimp_session, "offsets_new")
-    outside = ~_rect_mask(SEL)
+    outside = ~rect_mask(SEL, (H, W))
     assert np.array_equal(new[outside], gimp_session["dirty8"][outside])
     assert _repaired_error(new, gimp_session["clean8"]) < 0.05
 
@@ -313,7 +306,7 @@ def test_restore_selection_repairs_a_damaged_photo(gimp_session):
     assert res["status"] == "success" and res["new_name"] == "Background (restored)"
     before, new = _npy(gimp_session, "photo_before"), _npy(gimp_session, "photo_new")
     assert np.array_equal(before, gimp_session["photo"])
-    inside = _rect_mask(PHOTO_RECT, before.shape[:2])
+    inside = rect_mask(PHOTO_RECT, before.shape[:2])
     assert np.array_equal(new[~inside], before[~inside])                  # bit-identical outside
     clean = gimp_session["photo_clean"].astype(np.float64)
     err_before, err_after = (float(np.abs(a[inside] - clean[inside]).mean()) for a in (before, new))
@@ -470,7 +463,7 @@ def test_deleted_marks_layer_means_no_marks(gimp_session):
     res = _scenario(gimp_session, "marks_deleted")
     assert res["status"] == "success" and res["channels"] == []
     before, new, changed = _changed(gimp_session, "deleted")
-    inside = _rect_mask(PHOTO_RECT, before.shape[:2])
+    inside = rect_mask(PHOTO_RECT, before.shape[:2])
     assert not changed[~inside].any() and res["repaired"] == int(changed.sum()) > 0
     import unscratch
     region = inside.astype(np.float32)
@@ -495,7 +488,7 @@ def test_sensitivity_remakes_the_marks_keeping_edits(gimp_session):
     after = _npy(gimp_session, "sens_after")[..., 3] > 127
     det = hostkit.decode_detection((gimp_session["dir"] / "sens_parasite.bin").read_bytes())
     prob = np.frombuffer(det.probability, np.float32).reshape(after.shape)
-    inside = _rect_mask(SENS_RECT, after.shape)
+    inside = rect_mask(SENS_RECT, after.shape)
     erased = detected & ~edited
     painted = edited & ~detected
     assert erased.any() and painted.any()
@@ -513,7 +506,7 @@ def test_a_painted_mark_is_repaired_as_painted(gimp_session):
     res = _scenario(gimp_session, "painted_mark")
     assert res["status"] == "success", res
     stroke = _npy(gimp_session, "paint_marks")[..., 3] > 127
-    assert np.array_equal(stroke, _rect_mask(STROKE, stroke.shape))
+    assert np.array_equal(stroke, rect_mask(STROKE, stroke.shape))
     before, new, changed = _changed(gimp_session, "paint")
     import unscratch
     assert np.array_equal(new, unscratch.restore(before, stroke))
@@ -528,6 +521,6 @@ def test_two_restores_add_up(gimp_session):
     first = _npy(gimp_session, "two_a_new")
     before, new, changed = _changed(gimp_session, "two_b")
     assert np.array_equal(before, first), "the second Restore did not start from the first result"
-    inside = _rect_mask(SECOND_RECT, before.shape[:2])
+    inside = rect_mask(SECOND_RECT, before.shape[:2])
     assert np.array_equal(new[~inside], first[~inside]), "the first repair was lost"
     assert changed.any()

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import near, photo_scratched
+from conftest import near, photo_scratched, rect_mask
 
 if not os.environ.get("DISPLAY"):  # no X (and no pytest-xvfb): Qt widgets still work offscreen
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -346,10 +346,7 @@ def document(plugin, model="RGBA", depth="U8", select=255, seed=0):
 
 
 def inside() -> np.ndarray:
-    x, y, w, h = RECT
-    m = np.zeros((H, W), bool)
-    m[y : y + h, x : x + w] = True
-    return m
+    return rect_mask(RECT, (H, W))
 
 
 class RecordingUI:

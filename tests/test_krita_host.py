@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import PHOTO_RECT, damaged_photo, near, scratched
+from conftest import PHOTO_RECT, damaged_photo, near, rect_mask, scratched
 
 pytestmark = pytest.mark.krita
 
@@ -353,10 +353,7 @@ def raw(out: Path, info: dict) -> bytes:
 
 
 def inside_mask() -> np.ndarray:
-    x, y, w, h = RECT
-    m = np.zeros((H, W), bool)
-    m[y : y + h, x : x + w] = True
-    return m
+    return rect_mask(RECT, (H, W))
 
 
 def scratch_error(
