@@ -191,7 +191,7 @@ def cmd_uninstall(args) -> int:
 
 def cmd_eval(args) -> int:
     try:
-        from .train.evaluate import main as evaluate
+        from .train.eval.cli import main as evaluate
     except ImportError as exc:
         raise InputError("evaluation needs the train extra (pip install 'unscratch[train]'): "
                          f"{exc}") from None
