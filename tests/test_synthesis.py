@@ -113,7 +113,7 @@ def test_synthesise_copes_with_a_hole_at_the_image_edge_and_gray():
 
 
 def test_cancel_stops_the_synthesis():
-    from unscratch.engine import Cancelled
+    from unscratch.tiles import Cancelled
     img = (grain_texture(200, 200, seed=7) * 255).astype(np.uint8)
     with pytest.raises(Cancelled):
         unscratch.restore(img, region=disc(img.shape, 100, 100, 64), mode="fill",

@@ -32,7 +32,6 @@ from .arrays import (
 from .choices import check_choice
 from .classical import ClassicalDetector, ClassicalInpainter
 from .compositing import Cancel, Patch, Progress, _cancel_fn, repair, repair_patches
-from .engine import run_tiled
 from .errors import InputError
 from .infrared import InfraredDetector
 from .operators import DETECT_METHODS, METHODS, detect_method_for, get_detector, get_inpainter
@@ -47,6 +46,7 @@ from .rules import (
     resolve_threshold,
     threshold_mask,
 )
+from .tiles import run_tiled
 
 # the calls front ends make, and the names of the modules below that they use as api.NAME
 __all__ = ["DETECTED_GROWTH", "DETECT_METHODS", "METHODS", "MODES", "Detection", "Patch",

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import grain as grain_mod
 from .arrays import bbox, colour_planes, from_float, read_block, to_float, to_rgb_float
-from .engine import run_tiled
+from .tiles import run_tiled
 
 Progress = Callable[[float], None] | None
 Cancel = Callable[[], bool] | None
@@ -97,7 +97,7 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
     `hole`: what the inpainter sees as the hole, a superset of alpha > 0; see _plan.
 
     Tiles cover the mask's bounding box (grown by the overlap); a split image's block passes its
-    share of the whole image's tiles as `layout` instead (see engine.run_tiled)."""
+    share of the whole image's tiles as `layout` instead (see tiles.run_tiled)."""
     H, W = img.shape[:2]
     if hole is None and layout is None and hasattr(inpainter, "synthesise_large"):
         # fill mode: holes more than a few px across are synthesised whole, the rest tiled below

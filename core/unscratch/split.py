@@ -13,9 +13,9 @@ import numpy as np
 from . import api, grain
 from .arrays import bbox, check_image, check_plane, colour_planes, plane_weight
 from .choices import check_choice
-from .engine import span, tile_layout
-from .engine import taper as engine_taper
 from .errors import InputError
+from .tiles import span, tile_layout
+from .tiles import taper as tile_taper
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class AxisPlan:
         if not ks:
             return None
         s0, s1 = self.layout[ks[0]][0], sum(self.layout[ks[-1]])
-        taper = sum(engine_taper(self.overlap))
+        taper = sum(tile_taper(self.overlap))
         block1 = c1 + self.depth if i + 1 < len(self.edges) - 1 else self.length
         ok = (block0 <= s0 and s1 <= block1 and (ks[0] == 0 or c0 >= s0 + taper)
               and (ks[-1] == len(self.layout) - 1 or c1 <= s1 - taper))
@@ -68,7 +68,7 @@ def plan_axis(length: int, r0: int, r1: int, tile: int, overlap: int, target: in
     starts = [g for g, _ in layout]
     t = layout[0][1]  # every tile but the last is this size
     half = t // 2
-    taper = sum(engine_taper(overlap))  # a chunk edge must fall where its tile has full weight
+    taper = sum(tile_taper(overlap))  # a chunk edge must fall where its tile has full weight
     target = max(target, t - half)  # every chunk at least as wide as the halo (dask needs that)
     edges = [0]
     if min(half, t - half) >= max(taper, context):

@@ -150,7 +150,7 @@ def synthesise(planes: np.ndarray, hole: np.ndarray, guide: np.ndarray | None = 
     est = None
     for lv in range(n - 1, -1, -1):
         if cancel is not None and cancel():
-            from .engine import Cancelled
+            from .tiles import Cancelled
             raise Cancelled("cancelled")
         L = _Level(pyramid_f[lv], pyramid_h[lv], pyramid_a[lv], r)
         if not L.valid.any():  # no intact patch here: keep the guide
@@ -274,7 +274,7 @@ class TextureFill:
             if inscribed_radius(own) < MIN_RADIUS:
                 continue
             if cancel is not None and cancel():
-                from .engine import Cancelled
+                from .tiles import Cancelled
                 raise Cancelled("cancelled")
             y, x = y + by0, x + bx0
             margin = int(np.clip(CONTEXT * max(bh, bw), 32, 256))
@@ -307,7 +307,7 @@ class TextureFill:
     def _smooth_fill(self, planes: np.ndarray, hole: np.ndarray) -> np.ndarray:
         """`inner`'s fill of `hole` in the window `planes` (HxWxC float32), run on its own tiles."""
         from .arrays import to_rgb_float
-        from .engine import run_tiled
+        from .tiles import run_tiled
         inner = self.inner
         wants_rgb = getattr(inner, "wants_rgb", False)
         h, w, C = planes.shape

@@ -1,5 +1,5 @@
-"""Tiled engine: partition of unity, seams within 1e-3 of untiled, ROI-only work, model
-checksums."""
+"""Tile loop (tiles.run_tiled): partition of unity, seams within 1e-3 of untiled, ROI-only work,
+model checksums."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from unscratch import Cancelled, ModelError, models
-from unscratch.engine import axis_weights, run_tiled, tile_layout
+from unscratch.tiles import axis_weights, run_tiled, tile_layout
 
 
 @pytest.mark.parametrize("length,tile,overlap,multiple",
