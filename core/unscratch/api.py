@@ -266,7 +266,8 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
             hole = plane_weight(check_plane(mask, (H, W), "mask")) > 0
             if weight is not None:
                 hole &= weight > 0
-            rule = repair_rule("defects", hole, weight, dilate=dilate, feather=feather)
+            rule = repair_rule("defects", hole, weight, dilate=dilate, feather=feather,
+                               clipped=True)
         alpha = repair_weight(hole, rule.dilate, rule.feather)
         del hole  # keep peak memory down on 100-MP scans
         if weight is not None:

@@ -91,16 +91,18 @@ def _inside(plane) -> np.ndarray:
 
 
 def repair_rule(mode: str, mask=None, region=None, *, detector=None, threshold=None,
-                dilate: int | None = None, feather: int | None = None) -> RepairRule:
+                dilate: int | None = None, feather: int | None = None,
+                clipped: bool = False) -> RepairRule:
     """The one rule for what restore repairs. `mask` (marks, any array; only its non-zero pixels
-    ∩ region are counted) is repaired as given unless `dilate`/`feather` say otherwise; with none,
-    the detector's mask at `threshold` (default: its card's) grown as its card says."""
+    ∩ region are counted; `clipped`: it is that intersection already) is repaired as given unless
+    `dilate`/`feather` say otherwise; with none, the detector's mask at `threshold` (default: its
+    card's) grown as its card says."""
     selection = region is not None
     if mode == "fill":
         return RepairRule("fill", selection, None, dilate or 0, feather or 0)
     if mask is not None:
         marks = _inside(mask)
-        if region is not None:
+        if region is not None and not clipped:
             marks = marks & _inside(region)
         return RepairRule("mask", selection, None, dilate or 0, feather or 0,
                           int(np.count_nonzero(marks)))
