@@ -235,7 +235,7 @@ class UnscratchDocker(DockWidget):
         if layer is None:
             return ""
         try:
-            said = marks.follow(doc, layer, self.settings().threshold)
+            said = marks.follow(doc, layer, self.settings().threshold)[1]
         except Exception as exc:
             said = f"Could not make the marks again: {exc}"
             log(said)

@@ -226,8 +226,10 @@ def _run(op, doc, node, settings, ui, python, result):
         arrays["region"] = region
     used = layers.marks_layer(doc, node) if op == "restore" else None
     if used is not None:  # the marks the user sees and edits are what is repaired
-        result.remade = marks.follow(doc, used, settings.threshold)
-        arrays["mask"] = (layers.marks_of(doc, used), (h, w), "uint8")
+        mask, result.remade = marks.follow(doc, used, settings.threshold)  # the layer read once
+        if mask is None:
+            mask = layers.marks_of(doc, used)
+        arrays["mask"] = (mask, (h, w), "uint8")
         result.mask_layer = used.name()
     with ui.progress(f"Unscratch: {TITLES[op]}", LABELS[op]) as bar:
         info, outputs = protocol.run_job(

@@ -51,19 +51,20 @@ def made_at(entry) -> float | None:
     return entry["default"] if entry["threshold"] is None else entry["threshold"]
 
 
-def follow(doc, layer, threshold: float | None) -> str:
+def follow(doc, layer, threshold: float | None) -> tuple[bytes | None, str]:
     """Make the marks in `layer` again at `threshold` (None: the detector's own) when they were
-    made at another one, keeping the user's edits. Returns a sentence for the message ('' when
-    nothing was done)."""
+    made at another one, keeping the user's edits. Returns the marks now in the layer (0/255 a
+    pixel, as layers.marks_of reads them) and a sentence for the message; (None, '') when nothing
+    was done."""
     entry = stored(doc, layer)
     if entry is None:
-        return ""
+        return None, ""
     target = entry["default"] if threshold is None else threshold
     if target is None or made_at(entry) is not None and abs(made_at(entry) - target) < 1e-9:
-        return ""
+        return None, ""
     det = hostkit.decode_detection(entry["data"])
     if det is None:
-        return ""
+        return None, ""
     w, h = doc.width(), doc.height()
     fmt = pixels.Format(layer.colorModel(), layer.colorDepth())
     native = bytes(layer.pixelData(0, 0, w, h))   # read once: the marks and what is rewritten
@@ -74,7 +75,7 @@ def follow(doc, layer, threshold: float | None) -> str:
         layer.setPixelData(fmt.remark(native, current, new, w, h), 0, 0, w, h)
         doc.refreshProjection()
     log(f"marks in '{layer.name()}' made again at sensitivity {target:.2f}: +{gained} -{lost}")
-    return hostkit.remade(target, gained, lost)
+    return new, hostkit.remade(target, gained, lost)
 
 
 def describe(doc, layer, threshold: float | None) -> str:
