@@ -26,6 +26,7 @@ from .arrays import (
     colour_planes,
     plane_weight,
     read_block,
+    region_weight,
     to_float,
     to_rgb_float,
 )
@@ -83,13 +84,6 @@ def _sub_progress(progress: Progress, start: float, end: float) -> Progress:
     return lambda f: progress(start + (end - start) * f)
 
 
-def _region_plane(region, shape) -> np.ndarray | None:
-    """Soft region weight in [0, 1], or None meaning 'everywhere'."""
-    if region is None:
-        return None
-    return plane_weight(check_plane(region, shape, "region"))
-
-
 def detect(image, *, region=None, threshold=None, progress: Progress = None, cancel: Cancel = None,
            method: str = "auto") -> Detection:
     """Defect probability at native resolution and its mask inside `region` (bool or soft
@@ -106,7 +100,7 @@ def _detect(img, detector, method: str, region, threshold, progress: Progress,
     """`detect` with the image checked and the detector made (detect_and_mask reuses the
     detector)."""
     H, W = img.shape[:2]
-    weight = _region_plane(region, (H, W))
+    weight = region_weight(region, (H, W))
     inside = None if weight is None else weight > 0
     threshold = resolve_threshold(detector, threshold)
     infrared = getattr(detector, "reads_infrared", False)
@@ -240,7 +234,7 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
     img = check_image(image, lazy_ok=True)
     check_choice("mode", mode, MODES)
     H, W = img.shape[:2]
-    weight = _region_plane(region, (H, W))
+    weight = region_weight(region, (H, W))
     cancel = _cancel_fn(cancel)
     detect_share = 0.0  # the part of the progress bar spent detecting
     seen, detection = None, None

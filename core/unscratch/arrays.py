@@ -182,6 +182,14 @@ def plane_weight(plane: np.ndarray) -> np.ndarray:
     return np.clip(plane, 0.0, 1.0).astype(np.float32, copy=False)
 
 
+def region_weight(region, shape: tuple[int, int], name: str = "region") -> np.ndarray | None:
+    """A region (a selection) checked against the image's (H, W) as a soft weight in [0, 1]; None,
+    meaning 'everywhere', stays None."""
+    if region is None:
+        return None
+    return plane_weight(check_plane(region, shape, name))
+
+
 def bbox(plane: np.ndarray) -> tuple[int, int, int, int] | None:
     """(y0, y1, x0, x1) of the nonzero pixels (end-exclusive), or None when there are none."""
     rows = np.flatnonzero(plane.any(axis=1))

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import api, grain
-from .arrays import bbox, check_image, check_plane, colour_planes, plane_weight
+from .arrays import bbox, check_image, colour_planes, region_weight
 from .choices import check_choice
 from .errors import InputError
 from .tiles import span, tile_layout
@@ -195,7 +195,7 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
     if mode == "fill":
         if region is None:
             raise InputError("region: fill mode needs a region (the selection to heal)")
-        alpha = plane_weight(check_plane(region, (H, W), "region"))
+        alpha = region_weight(region, (H, W))
         hole = alpha > 0
     else:
         if region is not None:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from .. import __version__, api, io
-from ..arrays import check_plane, plane_weight
+from ..arrays import region_weight
 from ..errors import InputError, ModelError
 from ..models import sha256_of
 from ..split import split_restore
@@ -139,7 +139,7 @@ def process_file(job: Job, cfg: Config) -> dict:
             timings["restore"] = time.perf_counter() - t
         elif job.region:
             probability = None
-            hole = plane_weight(check_plane(selection, (H, W), "selection")) > 0
+            hole = region_weight(selection, (H, W), "selection") > 0
             restored = api.restore(image, region=selection, mode="fill", method=s.method)
             timings["restore"] = time.perf_counter() - t
         else:
