@@ -86,8 +86,8 @@ class ProcedureSpec:
 
     def dialog_values(self, current: dict) -> dict:
         """What the INTERACTIVE dialog starts from: `current`, with each parameter still at its
-        registered default replaced by what spec.dialog_defaults() says is in use (e.g. the model's
-        own threshold behind a 0 that means "automatic"). Nothing is replaced when that call
+        registered default replaced by what spec.dialog_defaults() says is in use (e.g. the
+        detector's own threshold on the sensitivity slider). Nothing is replaced when that call
         fails."""
         if self.dialog_defaults is None:
             return dict(current)
