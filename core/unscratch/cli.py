@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import Cancelled, InputError, ModelError
+from .errors import Cancelled, InputError, ModelError, Terminated, exit_status, interrupt_signal
 from .progress import Bar
 
 
@@ -317,17 +317,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be; `signum` gives the exit status
-    (128 + 15 = 143, the shell's convention)."""
-    signum = signal.SIGTERM
-
-
-def exit_status(interrupt: BaseException) -> int:
-    """128 + the signal's number: 130 for Ctrl-C (SIGINT), 143 for SIGTERM."""
-    return 128 + int(getattr(interrupt, "signum", signal.SIGINT))
-
-
 @contextlib.contextmanager
 def _sigterm_interrupts():
     """SIGTERM (kill, a closing terminal, a job scheduler) interrupts like Ctrl-C, so a write in
@@ -374,13 +363,13 @@ def main(argv=None) -> int:
         return 2
     except Cancelled:
         print("unscratch: cancelled", file=sys.stderr)
-        return 130
+        return exit_status(signal.SIGINT)
     except KeyboardInterrupt as exc:
         written = getattr(exc, "written", None)  # the outputs were in place when it came
         said = (f"after writing {', '.join(map(str, written))}" if written
                 else "no output was written")
         print(f"unscratch: interrupted; {said}", file=sys.stderr)
-        return exit_status(exc)
+        return exit_status(interrupt_signal(exc))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Exceptions users and plug-ins catch by type."""
+"""Exceptions users and plug-ins catch by type, and the exit status of an interrupted command."""
+import signal
 
 
 class InputError(ValueError):
@@ -11,3 +12,18 @@ class ModelError(RuntimeError):
 
 class Cancelled(RuntimeError):
     """The caller's cancel callback asked the work to stop; nothing was written."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be (the CLI's handler)."""
+    signum = signal.SIGTERM
+
+
+def interrupt_signal(interrupt: BaseException) -> int:
+    """The signal behind a KeyboardInterrupt: SIGTERM for Terminated, else SIGINT (Ctrl-C)."""
+    return int(getattr(interrupt, "signum", signal.SIGINT))
+
+
+def exit_status(signum: int) -> int:
+    """The shell's convention, 128 + the signal's number: 130 for Ctrl-C, 143 for SIGTERM."""
+    return 128 + signum

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .. import api, io
 from ..choices import check_choice
-from ..errors import InputError
+from ..errors import InputError, exit_status, interrupt_signal
 from ..progress import end_line, tqdm_bar
 from .jobs import FORMATS, Config, Job, Settings, discover, inside, plan
 from .manifest import (
@@ -47,7 +47,7 @@ class Summary:
     @property
     def exit_code(self) -> int:
         """128 + the signal when interrupted (130 Ctrl-C, 143 SIGTERM), 1 when files failed."""
-        return 128 + self.signal if self.interrupted else (1 if self.failed else 0)
+        return exit_status(self.signal) if self.interrupted else (1 if self.failed else 0)
 
 
 def run_batch(in_dir, out_dir, *, glob: str = "**/*", workers: int = 1,
@@ -127,7 +127,7 @@ def run_batch(in_dir, out_dir, *, glob: str = "**/*", workers: int = 1,
                     bar.set_postfix_str(f"{summary.done} done, {summary.failed} failed",
                                         refresh=False)
         except KeyboardInterrupt as exc:
-            summary.interrupted, summary.signal = True, int(getattr(exc, "signum", 2))
+            summary.interrupted, summary.signal = True, interrupt_signal(exc)
         if bar is not None:
             bar.close()
             bar = None
@@ -136,7 +136,7 @@ def run_batch(in_dir, out_dir, *, glob: str = "**/*", workers: int = 1,
         summary.seconds = time.perf_counter() - started
         manifest.finish_run(run_id, summary)
     except KeyboardInterrupt as exc:  # before the first result or while closing: still say so
-        summary.interrupted, summary.signal = True, int(getattr(exc, "signum", 2))
+        summary.interrupted, summary.signal = True, interrupt_signal(exc)
         summary.seconds = time.perf_counter() - started
     except sqlite3.Error as exc:  # e.g. "database or disk is full": one line, and a rerun resumes
         raise InputError(f"{out_dir / MANIFEST_NAME}: cannot record progress ({exc}); free some "
