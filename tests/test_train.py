@@ -37,7 +37,7 @@ def tiny_pool(tmp_path, monkeypatch, overlays):
 
 
 @pytest.mark.parametrize("task,channels", [("detect", 3), ("restore", 7)])
-def test_a_few_steps_export_a_model_the_engine_runs(tiny_pool, tmp_path, task, channels):
+def test_a_few_steps_export_a_model_run_tiled_runs(tiny_pool, tmp_path, task, channels):
     out = tmp_path / "out"
     assert train.main([task, "--steps", "3", "--size", "64", "--batch", "2", "--threads", "1",
                        "--workers", "0", "--out", str(out)]) == 0
