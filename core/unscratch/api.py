@@ -24,7 +24,6 @@ from .arrays import (
     check_image,
     check_plane,
     colour_planes,
-    plane_weight,
     read_block,
     region_weight,
     to_float,
@@ -32,7 +31,16 @@ from .arrays import (
 )
 from .choices import check_choice
 from .classical import ClassicalDetector, ClassicalInpainter
-from .compositing import Cancel, Patch, Progress, _cancel_fn, repair, repair_patches
+from .compositing import (
+    Cancel,
+    Patch,
+    Progress,
+    SparsePlane,
+    _cancel_fn,
+    repair,
+    repair_counted,
+    repair_patches,
+)
 from .errors import InputError
 from .infrared import InfraredDetector
 from .operators import DETECT_METHODS, METHODS, detect_method_for, get_detector, get_inpainter
@@ -96,25 +104,34 @@ def detect(image, *, region=None, threshold=None, progress: Progress = None, can
 
 
 def _detect(img, detector, method: str, region, threshold, progress: Progress,
-            cancel: Cancel) -> Detection:
+            cancel: Cancel, keep_probability: bool = True) -> Detection:
     """`detect` with the image checked and the detector made (detect_and_mask reuses the
-    detector)."""
+    detector). Without `keep_probability` only the mask is made, band by band (its probability is
+    None): a 100-MP scan's probability is 400 MB."""
     H, W = img.shape[:2]
     weight = region_weight(region, (H, W))
     inside = None if weight is None else weight > 0
+    del weight
     threshold = resolve_threshold(detector, threshold)
     infrared = getattr(detector, "reads_infrared", False)
     if infrared:
         detector.fit(img)
-    probability = np.zeros((H, W), np.float32)
+    stream = not (keep_probability or infrared)  # the infrared detector clears the frame after
+    probability = None if stream else np.zeros((H, W), np.float32)
+    mask = np.zeros((H, W), bool) if stream else None
     roi = (0, H, 0, W) if inside is None else bbox(inside)
     if roi is not None and min(H, W) > 1:
-        detect_tiles(img, detector, probability, roi=roi, progress=progress, cancel=cancel)
+        if stream:
+            detect_tiles(img, detector, mask, roi=roi, progress=progress, cancel=cancel,
+                         threshold=threshold, inside=inside)
+        else:
+            detect_tiles(img, detector, probability, roi=roi, progress=progress, cancel=cancel)
     if infrared:
         detector.clear_frame(probability)
-    if inside is not None:
-        probability[~inside] = 0.0
-    mask = threshold_mask(probability, threshold, inside)
+    if not stream:
+        if inside is not None:
+            probability[~inside] = 0.0
+        mask = threshold_mask(probability, threshold, inside)
     provenance = {"detector": detector.provenance, "threshold": threshold, "method": method}
     if progress is not None:
         progress(1.0)
@@ -122,10 +139,13 @@ def _detect(img, detector, method: str, region, threshold, progress: Progress,
 
 
 def detect_tiles(img, detector, probability: np.ndarray, *, roi=None, layout=None,
-                 progress: Progress = None, cancel: Cancel = None) -> None:
+                 progress: Progress = None, cancel: Cancel = None, threshold: float | None = None,
+                 inside: np.ndarray | None = None) -> None:
     """Run `detector` over img's tiles into `probability` (HxW float32, clipped to [0, 1]): the tile
     reading of `detect` (colour planes as RGB in [0, 1]; every plane for a detector that reads
-    infrared), shared with a split image's chunks (`layout`, see split.py)."""
+    infrared), shared with a split image's chunks (`layout`, see split.py). With `threshold`,
+    `probability` is a bool plane that receives threshold_mask(probability, threshold, inside)
+    instead, band by band."""
     infrared = getattr(detector, "reads_infrared", False)
 
     def source(y0, y1, x0, x1):
@@ -134,7 +154,10 @@ def detect_tiles(img, detector, probability: np.ndarray, *, roi=None, layout=Non
         return to_rgb_float(read_block(img, y0, y1, x0, x1))
 
     def sink(y0, y1, x0, x1, block):
-        probability[y0:y1, x0:x1] = np.clip(block[:, :, 0], 0.0, 1.0)
+        p = np.clip(block[:, :, 0], 0.0, 1.0)
+        if threshold is not None:
+            p = threshold_mask(p, threshold, None if inside is None else inside[y0:y1, x0:x1])
+        probability[y0:y1, x0:x1] = p
 
     run_tiled(detector, source, sink, shape=probability.shape, out_channels=1, tile=detector.tile,
               overlap=detector.overlap, multiple=getattr(detector, "multiple", 1), roi=roi,
@@ -175,15 +198,19 @@ def restore_and_report(image, mask=None, *, region=None, mode: str = "defects",
                        progress: Progress = None, cancel: Cancel = None, method: str = "auto",
                        detect_method: str = "auto", threshold: float | None = None,
                        dilate: int | None = None, feather: int | None = None,
-                       grain: bool = True, keep_detection: bool = False) -> Restored:
+                       grain: bool = True, keep_detection: bool = False,
+                       overwrite: bool = False) -> Restored:
     """`restore` (same arguments, same pixels) with what front ends report: the rule applied and
     the number of pixels that changed; with `keep_detection`, also the detection it ran (to show
-    as marks; on a 100-MP scan its probability is 400 MB held through the repair)."""
+    as marks; on a 100-MP scan its probability is 400 MB held through the repair).
+    `overwrite`: `image` is an ndarray the caller gives up (the CLI's own read of a file): it is
+    repaired in place and returned, instead of a copy (600 MB for a 100-MP 16-bit scan)."""
     plan = _plan(image, mask, region, mode, progress, cancel, method, detect_method, threshold,
                  dilate, feather, keep_detection)
-    fixed = repair(plan.img, plan.alpha, plan.inpainter, progress=plan.progress, cancel=cancel,
-                   grain=grain, hole=plan.seen)
-    return Restored(fixed, plan.rule, changed_pixels(fixed, plan.img), plan.detection)
+    fixed, changed = repair_counted(plan.img, plan.alpha, plan.inpainter, overwrite=overwrite,
+                                    progress=plan.progress, cancel=cancel, grain=grain,
+                                    hole=plan.seen)
+    return Restored(fixed, plan.rule, changed, plan.detection)
 
 
 def changed_pixels(a: np.ndarray, b, rows: int = 256) -> int:
@@ -251,13 +278,16 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
             detector = get_detector(detect_method)
             rule = repair_rule("defects", region=weight, detector=detector, threshold=threshold,
                                dilate=dilate, feather=feather)
-            detection = _detect(img, detector, detect_method, region, rule.threshold,
-                                _sub_progress(progress, 0, detect_share), cancel)
+            inside = None if weight is None else weight > 0  # _detect would make a float copy
+            detection = _detect(img, detector, detect_method, inside, rule.threshold,
+                                _sub_progress(progress, 0, detect_share), cancel,
+                                keep_probability=keep_detection)
+            del inside
             hole = detection.mask
             if not keep_detection:
-                detection = None  # frees the probability before the repair
+                detection = None
         else:
-            hole = plane_weight(check_plane(mask, (H, W), "mask")) > 0
+            hole = check_plane(mask, (H, W), "mask") > 0  # as plane_weight(...) > 0, without floats
             if weight is not None:
                 hole &= weight > 0
             rule = repair_rule("defects", hole, weight, dilate=dilate, feather=feather,
@@ -265,8 +295,9 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
         alpha = repair_weight(hole, rule.dilate, rule.feather)
         del hole  # keep peak memory down on 100-MP scans
         if weight is not None:
-            seen = alpha > 0
+            seen = SparsePlane(alpha > 0)
             alpha *= weight
+        alpha = SparsePlane(alpha)  # 0 almost everywhere: held as its non-zero blocks
     return _Plan(img, alpha, seen, get_inpainter(method, fill=mode == "fill"),
                  _sub_progress(progress, detect_share, 1.0), rule, detection)
 

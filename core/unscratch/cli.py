@@ -95,15 +95,13 @@ def cmd_restore(args) -> int:
         done = restore_and_report(image, mask, region=region,
                                   mode="fill" if args.fill else "defects", progress=bar,
                                   threshold=args.threshold, method=args.method,
-                                  detect_method=detect_method, grain=args.grain)
+                                  detect_method=detect_method, grain=args.grain,
+                                  overwrite=True)  # our own read: repaired in place, no copy
     finally:
         bar.close()
     out, changed = done.image, done.repaired_pixels
-    # neither the input's pixels nor the detection are needed any more: a 100-MP 16-bit scan holds
-    # 1.1 GB in them, which the write (a JPEG's block-wise re-encoding decodes the source again)
-    # can use
     del image
-    done.image = done.detection = None
+    done.image = None
     io.write(args.output, out, info=info, source=args.input, compression=args.compression)
     print(f"{args.output}: {changed} pixels repaired "
           f"({100 * changed / (out.shape[0] * out.shape[1]):.3f} %)")

@@ -1,8 +1,10 @@
 """Compositing a fill into an image: only where the weight is above 0, tile by tile, with the grain
-of the surroundings added back; whole (`repair`) or as patches of the changed pixels
-(`repair_patches`)."""
+of the surroundings added back; whole (`repair`, `repair_counted`) or as patches of the changed
+pixels (`repair_patches`). A weight that is 0 almost everywhere (a defect mask's) can be held as a
+`SparsePlane`."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,6 +52,76 @@ def _grain_at(img, alpha: np.ndarray, rows: np.ndarray, cols: np.ndarray, origin
 GRAIN_STRIP = 1024  # px: grain is computed over strips this wide (plus margins) to bound memory
 
 
+class SparsePlane:
+    """A read-only HxW plane (a repair's weight or hole) kept as BLOCK x BLOCK blocks, without
+    those that are all 0: a defect mask's weight is 0 almost everywhere, and as a float32 plane a
+    100-MP scan's is 400 MB. `plane[y0:y1, x0:x1]` gives an ndarray with the plane's values."""
+    BLOCK = 32
+
+    def __init__(self, plane: np.ndarray, dtype=None):
+        """The plane's values as `dtype` (default its own), read band by band."""
+        b = self.BLOCK
+        H, W = self.shape = tuple(plane.shape)
+        self.dtype = np.dtype(dtype or plane.dtype)
+        nby, nbx = -(-H // b), -(-W // b)
+        self.index = np.zeros((nby, nbx), np.int32)  # block (by, bx) is data[index]; 0: all zero
+        starts = np.arange(0, W, b)
+        blocks = [np.zeros((1, b, b), self.dtype)]
+        count = 0
+        for by in range(nby):
+            band = plane[by * b:(by + 1) * b]
+            used = np.flatnonzero(np.logical_or.reduceat(band.any(axis=0), starts))
+            if used.size == 0:
+                continue
+            wide = np.zeros((b, nbx * b), self.dtype)
+            wide[:band.shape[0], :W] = band
+            blocks.append(wide.reshape(b, nbx, b).transpose(1, 0, 2)[used])
+            self.index[by, used] = np.arange(count + 1, count + 1 + used.size)
+            count += used.size
+        self.data = np.concatenate(blocks)  # data[0]: the all-zero block
+
+    def __getitem__(self, key) -> np.ndarray:
+        rows, cols = key
+        y0, y1, _ = rows.indices(self.shape[0])
+        x0, x1, _ = cols.indices(self.shape[1])
+        out = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), self.dtype)
+        if out.size == 0:
+            return out
+        b = self.BLOCK
+        by0, bx0 = y0 // b, x0 // b
+        index = self.index[by0:-(-y1 // b), bx0:-(-x1 // b)]
+        for iy, ix in zip(*np.nonzero(index)):
+            # the part of the block inside the window
+            ty, tx = (by0 + iy) * b, (bx0 + ix) * b
+            sy0, sy1 = max(y0, ty), min(y1, ty + b)
+            sx0, sx1 = max(x0, tx), min(x1, tx + b)
+            out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = \
+                self.data[index[iy, ix], sy0 - ty:sy1 - ty, sx0 - tx:sx1 - tx]
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = self[:, :]
+        return whole if dtype is None else whole.astype(dtype)
+
+    @property
+    def nbytes(self) -> int:
+        return self.data.nbytes + self.index.nbytes
+
+    def bbox(self) -> tuple[int, int, int, int] | None:
+        """arrays.bbox of the plane, found from its stored blocks."""
+        blocks = bbox(self.index)
+        if blocks is None:
+            return None
+        b = self.BLOCK
+        by0, by1, bx0, bx1 = blocks
+        first = np.flatnonzero(self[by0 * b:(by0 + 1) * b, :].any(axis=1))[0]
+        last = np.flatnonzero(self[(by1 - 1) * b:by1 * b, :].any(axis=1))[-1]
+        left = np.flatnonzero(self[:, bx0 * b:(bx0 + 1) * b].any(axis=0))[0]
+        right = np.flatnonzero(self[:, (bx1 - 1) * b:bx1 * b].any(axis=0))[-1]
+        return (by0 * b + int(first), (by1 - 1) * b + int(last) + 1,
+                bx0 * b + int(left), (bx1 - 1) * b + int(right) + 1)
+
+
 @dataclass
 class Patch:
     """The repaired pixels of one band of an image: colour values (N×C, the image's dtype) at
@@ -77,11 +149,63 @@ def repair(img, alpha: np.ndarray, inpainter, *, progress: Progress = None, canc
     """Composite `inpainter`'s fill into a copy of `img` with weight `alpha`; pixels where alpha
     is 0 stay bit-identical. Shared by restore(), batch and the evaluation, so every method is
     judged with the same mask and compositing."""
-    # a copy; a lazy image is computed whole here (the caller asked for a copy)
-    result = np.array(img[...])
-    repair_patches(img, alpha, inpainter, lambda patch: patch.apply(result), progress=progress,
-                   cancel=_cancel_fn(cancel), layout=layout, grain=grain, origin=origin, hole=hole)
-    return result
+    return repair_counted(img, alpha, inpainter, progress=progress, cancel=cancel, layout=layout,
+                          grain=grain, origin=origin, hole=hole)[0]
+
+
+def repair_counted(img, alpha: np.ndarray, inpainter, *, overwrite: bool = False,
+                   **options) -> tuple[np.ndarray, int]:
+    """`repair` (same options), and how many pixels changed (as api.changed_pixels counts them).
+
+    The copy is made when the inpainter is done (its working memory handed back), unless the
+    repaired pixels outgrow a quarter of the image first. `overwrite`: `img` is an ndarray the
+    caller gives up (the CLI's own read of a file): the repaired pixels are written into it, once
+    nothing reads it any more, instead of into a copy."""
+    into = _Collector(img, overwrite)
+    repair_patches(img, alpha, inpainter, into, **options)
+    return into.finish(), into.changed
+
+
+class _Collector:
+    """The `emit` of repair: patches are kept until the run ends, then put into a copy of the
+    image (or the image itself, with `overwrite`); when they would outgrow a quarter of the image
+    the copy is made at once and they go in as they come. Counts the pixels that change."""
+
+    def __init__(self, img, overwrite: bool):
+        self.img, self.result, self.changed = img, None, 0
+        self.overwrite = overwrite and isinstance(img, np.ndarray) and img.flags.writeable
+        self.pending: list[Patch] = []
+        self.size, self.budget = 0, math.prod(img.shape) * np.dtype(img.dtype).itemsize // 4
+
+    def __call__(self, patch: Patch) -> None:
+        if self.result is not None:
+            self._put(patch)
+            return
+        self.pending.append(patch)
+        self.size += patch.rows.nbytes + patch.cols.nbytes + patch.values.nbytes + patch.old.nbytes
+        if self.size > self.budget:  # the image is still read: a copy, as for a lazy image
+            self.result = np.array(self.img[...])
+            self._flush()
+
+    def finish(self) -> np.ndarray:
+        if self.result is None:
+            self.result = self.img if self.overwrite else np.array(self.img[...])
+        self._flush()
+        return self.result
+
+    def _flush(self) -> None:
+        for patch in self.pending:
+            self._put(patch)
+        self.pending = []
+
+    def _put(self, patch: Patch) -> None:
+        """patch.apply(result), counting: old holds the image's pixels, which nothing changes
+        before the run ends, so a pixel is changed when its new value differs from them."""
+        planes = colour_planes(self.result)
+        was = (planes[patch.rows, patch.cols] != patch.old).any(axis=1)
+        now = (patch.values != patch.old).any(axis=1)
+        self.changed += int(now.sum()) - int(was.sum())
+        planes[patch.rows, patch.cols] = patch.values
 
 
 def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], None], *,
@@ -101,16 +225,16 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
     H, W = img.shape[:2]
     if hole is None and layout is None and hasattr(inpainter, "synthesise_large"):
         # fill mode: holes more than a few px across are synthesised whole, the rest tiled below
-        alpha = inpainter.synthesise_large(img, alpha, emit, origin=origin,
+        alpha = inpainter.synthesise_large(img, np.asarray(alpha), emit, origin=origin,
                                            cancel=_cancel_fn(cancel))
     # where alpha > 0, read block by block: a whole plane is 100 MB more on 100-MP scans
     if hole is None:
-        roi = bbox(alpha > 0)
+        roi = alpha.bbox() if isinstance(alpha, SparsePlane) else bbox(alpha > 0)
 
         def hole_at(y0, y1, x0, x1):
             return alpha[y0:y1, x0:x1] > 0
     else:
-        roi = bbox(hole)
+        roi = hole.bbox() if isinstance(hole, SparsePlane) else bbox(hole)
 
         def hole_at(y0, y1, x0, x1):
             return hole[y0:y1, x0:x1]
