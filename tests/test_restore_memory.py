@@ -46,6 +46,10 @@ def test_sparse_plane_gives_the_planes_values(shape, density):
         x0, x1 = sorted(rng.integers(0, shape[1] + 1, 2))
         window = sparse[y0:y1, x0:x1]
         assert window.dtype == np.float32 and np.array_equal(window, plane[y0:y1, x0:x1])
+        rows, cols, values = sparse.positive(y0, y1, x0, x1)
+        expected = np.nonzero(plane[y0:y1, x0:x1] > 0)
+        assert np.array_equal(rows, expected[0]) and np.array_equal(cols, expected[1])
+        assert np.array_equal(values, plane[y0:y1, x0:x1][expected])
     holes = SparsePlane(plane > 0)
     assert holes.dtype == bool and np.array_equal(np.asarray(holes), plane > 0)
     as_float = SparsePlane(plane > 0, np.float32)

@@ -52,6 +52,15 @@ def _grain_at(img, alpha: np.ndarray, rows: np.ndarray, cols: np.ndarray, origin
 GRAIN_STRIP = 1024  # px: grain is computed over strips this wide (plus margins) to bound memory
 
 
+def _positive(plane, y0: int, y1: int, x0: int, x1: int):
+    """(rows, cols, values) of plane[y0:y1, x0:x1] > 0, window relative, in np.nonzero's order."""
+    if isinstance(plane, SparsePlane):
+        return plane.positive(y0, y1, x0, x1)
+    window = plane[y0:y1, x0:x1]
+    rows, cols = np.nonzero(window > 0)
+    return rows, cols, window[rows, cols]
+
+
 class SparsePlane:
     """A read-only HxW plane (a repair's weight or hole) kept as BLOCK x BLOCK blocks, without
     those that are all 0: a defect mask's weight is 0 almost everywhere, and as a float32 plane a
@@ -102,6 +111,23 @@ class SparsePlane:
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         whole = self[:, :]
         return whole if dtype is None else whole.astype(dtype)
+
+    def positive(self, y0: int, y1: int, x0: int, x1: int):
+        """(rows, cols, values) of the window's pixels above 0, as np.nonzero orders them, window
+        relative: read a strip of blocks at a time, not as a band-sized plane."""
+        b = self.BLOCK
+        found = []
+        top = y0
+        while top < y1:
+            bottom = min(y1, (top // b + 1) * b)
+            if self.index[top // b, x0 // b:-(-x1 // b)].any():
+                strip = self[top:bottom, x0:x1]
+                r, c = np.nonzero(strip > 0)
+                found.append((r + (top - y0), c, strip[r, c]))
+            top = bottom
+        if not found:
+            return np.zeros(0, np.intp), np.zeros(0, np.intp), np.zeros(0, self.dtype)
+        return tuple(np.concatenate(parts) for parts in zip(*found))
 
     @property
     def nbytes(self) -> int:
@@ -255,8 +281,7 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
         return not hole_at(y0, y1, x0, x1).any()
 
     def sink(y0, y1, x0, x1, block):
-        a = alpha[y0:y1, x0:x1]
-        rows, cols = np.nonzero(a > 0)
+        rows, cols, a = _positive(alpha, y0, y1, x0, x1)
         if rows.size == 0:
             return
         # only the pixels being repaired: band-sized temporaries cost GBs on 100-MP scans
@@ -270,7 +295,7 @@ def repair_patches(img, alpha: np.ndarray, inpainter, emit: Callable[[Patch], No
                                     getattr(inpainter, "reuses_hole", False))
         old = read_block(img, y0, y1, x0, x1)[rows, cols]
         original = to_float(old)
-        values = from_float(original + (fill - original) * a[rows, cols][:, None], img.dtype)
+        values = from_float(original + (fill - original) * a[:, None], img.dtype)
         emit(Patch((y0, y1, x0, x1), (rows + y0).astype(np.int32), (cols + x0).astype(np.int32),
                    values, old))
 
