@@ -116,7 +116,7 @@ def main() -> int:
     for r in rows:
         ratio = f"  {r['peak_rss_bytes'] / base:5.2f}x baseline" if base else ""
         verdict = "meets the goal" if r["peak_rss_bytes"] < GOAL_BYTES else "OVER the goal"
-        print(f"{r['step']:>9}: peak RSS {r['peak_rss_bytes'] / 1e9:5.2f} GB "
+        print(f"{r['step']:>10}: peak RSS {r['peak_rss_bytes'] / 1e9:5.2f} GB "
               f"({r['peak_rss_bytes'] / 2 ** 20:6.0f} MiB) in {r['seconds']:6.1f} s{ratio}"
               f"  {verdict}")
     return 0
