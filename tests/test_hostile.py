@@ -546,8 +546,9 @@ def test_ctrl_c_on_a_local_cluster_is_quiet(tmp_path):
     import time
     src = tmp_path / "scans"
     src.mkdir()
-    for i in range(6):
-        io.write(src / f"f{i}.png", scratched(h=600, w=800, seed=i)[0])
+    # enough files that a loaded machine cannot finish them all before the signal lands
+    for i in range(24):
+        io.write(src / f"f{i:02d}.png", scratched(h=600, w=800, seed=i)[0])
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=str(REPO / "core"))
     argv = [sys.executable, "-m", "unscratch", "batch", str(src), str(out), "--workers", "2", "-q"]
@@ -775,7 +776,8 @@ def test_a_batch_stopped_by_a_signal_says_what_is_done_and_exits_128_plus_it(tmp
     import time
     src = tmp_path / "scans"
     src.mkdir()
-    for i in range(12):
+    n = 60  # enough files that a loaded machine cannot finish them all before the signal lands
+    for i in range(n):
         io.write(src / f"f{i:02d}.png", scratched(h=300, w=400, seed=i)[0])
     for sig, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
         out = tmp_path / f"out{code}"
@@ -792,8 +794,8 @@ def test_a_batch_stopped_by_a_signal_says_what_is_done_and_exits_128_plus_it(tmp
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=60)
         assert proc.returncode == code, (stdout, stderr)
-        assert "interrupted; rerun the same command to resume. 12 files:" in stdout
-        done = int(stdout.split("12 files: ")[1].split(" restored")[0])
+        assert f"interrupted; rerun the same command to resume. {n} files:" in stdout
+        done = int(stdout.split(f"{n} files: ")[1].split(" restored")[0])
         assert done >= 1 and "Traceback" not in stderr, stdout
         assert "%|" not in stderr  # stderr is a pipe: no progress bar in it
 
