@@ -27,12 +27,13 @@ shot() {  # NAME: ask the test for a screenshot, wait up to 20 s for it
   touch "$D/shot.$1"
   for _ in $(seq 200); do [ -f "$D/shot.$1.done" ] && break; sleep 0.1; done
 }
-wait_gimp() {  # FILE WHAT: wait up to 3 min for $D/FILE; stop if GIMP exits first, before WHAT
+wait_gimp() {  # FILE WHAT: wait up to 3 min for $D/FILE, else stop (GIMP gone or slow before WHAT)
   for _ in $(seq 900); do
     [ -f "$D/$1" ] && return 0
     kill -0 $GPID 2>/dev/null || { echo "GIMP exited before $2" >&2; exit 1; }
     sleep 0.2
   done
+  echo "timed out waiting for GIMP: $2" >&2; kill $GPID; exit 1
 }
 image_window() {
   local wid=""
@@ -94,7 +95,6 @@ if [ ! -f "$D/undo_ready" ] && xdotool search --onlyvisible --name '^Restore sel
   xdotool windowfocus "$DLG" 2>/dev/null; xdotool key --clearmodifiers alt+o
 fi
 wait_gimp undo_ready "the image was ready"
-[ -f "$D/undo_ready" ] || { echo "timed out waiting for GIMP" >&2; kill $GPID; exit 1; }
 WID=$(image_window)
 [ -n "$WID" ] || { echo "no GIMP image window found" >&2; xdotool search --name '.' getwindowname %@ >&2; kill $GPID; exit 1; }
 echo "image window: $WID $(xdotool getwindowname "$WID")"
