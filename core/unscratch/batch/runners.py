@@ -137,10 +137,12 @@ def process_file(job: Job, cfg: Config) -> dict:
                     chunk=s.split_chunk, scheduler=client)
             res["split"] = True
             timings["restore"] = time.perf_counter() - t
+            changed = api.changed_pixels(restored, image)
         elif job.region:
             probability = None
             hole = region_weight(selection, (H, W), "selection") > 0
-            restored = api.restore(image, region=selection, mode="fill", method=s.method)
+            done = api.restore_and_report(image, region=selection, mode="fill", method=s.method)
+            restored, changed = done.image, done.repaired_pixels
             timings["restore"] = time.perf_counter() - t
         else:
             # the mask restore(image) repairs
@@ -149,11 +151,12 @@ def process_file(job: Job, cfg: Config) -> dict:
             del scan
             timings["detect"] = time.perf_counter() - t
             t = time.perf_counter()
-            restored = api.restore(image, hole, method=s.method, dilate=rule.dilate,
-                                   feather=rule.feather)
+            done = api.restore_and_report(image, hole, method=s.method, dilate=rule.dilate,
+                                          feather=rule.feather)
+            restored, changed = done.image, done.repaired_pixels  # counted while compositing
             timings["restore"] = time.perf_counter() - t
         res.update(defect_pixels=int(hole.sum()), defect_fraction=float(hole.mean()),
-                   changed_pixels=api.changed_pixels(restored, image))
+                   changed_pixels=changed)
         t = time.perf_counter()
         out_root = Path(job.out_dir)
         # what a format cannot hold goes into the manifest
