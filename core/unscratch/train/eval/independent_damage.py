@@ -98,14 +98,14 @@ def eval_photos(source: str = "auto") -> list:
     from pathlib import Path
 
     from .. import pool
+    from .real import photos_in
     # the pool's eval-only split of held-out sources, if any
     holdout = getattr(pool, "HOLDOUT", None)
     if source not in ("auto", "all", holdout) + tuple(getattr(pool, "SPLITS", ())):
         folder = Path(source)
         if not folder.is_dir():
             raise ValueError(f"photos: {source!r} is neither a folder nor a split of the pool")
-        exts = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
-        return sorted(p for p in folder.iterdir() if p.suffix.lower() in exts)
+        return photos_in(folder)
     if source == "auto":
         held = pool.photo_paths(holdout) if holdout else []
         return held if held else pool.photo_paths("test")
