@@ -117,15 +117,12 @@ def _detect(img, detector, method: str, region, threshold, progress: Progress,
     if infrared:
         detector.fit(img)
     stream = not (keep_probability or infrared)  # the infrared detector clears the frame after
-    probability = None if stream else np.zeros((H, W), np.float32)
-    mask = np.zeros((H, W), bool) if stream else None
+    out = np.zeros((H, W), bool if stream else np.float32)  # the mask, or the probability
     roi = (0, H, 0, W) if inside is None else bbox(inside)
     if roi is not None and min(H, W) > 1:
-        if stream:
-            detect_tiles(img, detector, mask, roi=roi, progress=progress, cancel=cancel,
-                         threshold=threshold, inside=inside)
-        else:
-            detect_tiles(img, detector, probability, roi=roi, progress=progress, cancel=cancel)
+        detect_tiles(img, detector, out, roi=roi, progress=progress, cancel=cancel,
+                     threshold=threshold if stream else None, inside=inside)
+    probability, mask = (None, out) if stream else (out, None)
     if infrared:
         detector.clear_frame(probability)
     if not stream:
@@ -138,14 +135,14 @@ def _detect(img, detector, method: str, region, threshold, progress: Progress,
     return Detection(probability, mask, threshold, inside, provenance)
 
 
-def detect_tiles(img, detector, probability: np.ndarray, *, roi=None, layout=None,
+def detect_tiles(img, detector, out: np.ndarray, *, roi=None, layout=None,
                  progress: Progress = None, cancel: Cancel = None, threshold: float | None = None,
                  inside: np.ndarray | None = None) -> None:
-    """Run `detector` over img's tiles into `probability` (HxW float32, clipped to [0, 1]): the tile
-    reading of `detect` (colour planes as RGB in [0, 1]; every plane for a detector that reads
-    infrared), shared with a split image's chunks (`layout`, see split.py). With `threshold`,
-    `probability` is a bool plane that receives threshold_mask(probability, threshold, inside)
-    instead, band by band."""
+    """Run `detector` over img's tiles into `out`: the probability (HxW float32, clipped to [0, 1])
+    or, with `threshold`, a bool plane that receives threshold_mask(probability, threshold, inside)
+    band by band, never holding the probability. The tile reading of `detect` (colour planes as RGB
+    in [0, 1]; every plane for a detector that reads infrared), shared with a split image's chunks
+    (`layout`, see split.py)."""
     infrared = getattr(detector, "reads_infrared", False)
 
     def source(y0, y1, x0, x1):
@@ -157,9 +154,9 @@ def detect_tiles(img, detector, probability: np.ndarray, *, roi=None, layout=Non
         p = np.clip(block[:, :, 0], 0.0, 1.0)
         if threshold is not None:
             p = threshold_mask(p, threshold, None if inside is None else inside[y0:y1, x0:x1])
-        probability[y0:y1, x0:x1] = p
+        out[y0:y1, x0:x1] = p
 
-    run_tiled(detector, source, sink, shape=probability.shape, out_channels=1, tile=detector.tile,
+    run_tiled(detector, source, sink, shape=out.shape, out_channels=1, tile=detector.tile,
               overlap=detector.overlap, multiple=getattr(detector, "multiple", 1), roi=roi,
               layout=layout, progress=progress, cancel=_cancel_fn(cancel))
 
