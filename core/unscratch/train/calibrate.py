@@ -24,7 +24,8 @@ import numpy as np
 from .. import api, io, models
 from ..io import write_atomically
 from .eval.real import expert_pairs, photos_in, psnr_db
-from .mine import shared_data, thin_structure_photos
+from .mine import thin_structure_photos
+from .pool import shared_data
 
 THRESHOLDS = (0.8, 0.9, 0.95, 0.98, 0.99)
 GROWTHS = ((0, 0), (1, 0), (1, 1), (2, 2))

@@ -34,16 +34,10 @@ EDGE = 0.03              # spots this close to the border are skipped (film edge
 MINE_SIDES = (1536, 768)  # long side the photos are mined at: the scales training crops come from
 
 
-def shared_data() -> Path:
-    """`../shared/data` beside the repository: the real photos for checking, and the thin-structure
-    photos."""
-    return pool.repo_root().parent / "shared" / "data"
-
-
 def thin_structure_dir() -> Path | None:
     """`../shared/data/thin-structure-photos` beside the repository, or $UNSCRATCH_THIN_PHOTOS."""
     env = os.environ.get("UNSCRATCH_THIN_PHOTOS")
-    path = Path(env) if env else shared_data() / "thin-structure-photos"
+    path = Path(env) if env else pool.shared_data() / "thin-structure-photos"
     return path if path.is_dir() else None
 
 

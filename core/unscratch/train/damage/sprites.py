@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..pool import repo_root
+from ..pool import shared_data
 from .draw import Canvas
 
 SPRITE_SPLIT = (0.70, 0.15, 0.15)
@@ -39,7 +39,7 @@ _SOLID = {"hair", "hair-short", "lint", "dots", "smut", "scratches"}
 
 def default_overlays() -> Path:
     env = os.environ.get("UNSCRATCH_OVERLAYS")
-    return Path(env) if env else repo_root().parent / "shared" / "data" / "damage-overlays"
+    return Path(env) if env else shared_data() / "damage-overlays"
 
 
 def sprite_split(name: str) -> str:

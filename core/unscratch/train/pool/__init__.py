@@ -42,6 +42,7 @@ from .cache import (
     read_manifest,
     read_split,
     repo_root,
+    shared_data,
     write_split,
 )
 from .photos import load_photo, random_crop, read_rgb
@@ -51,5 +52,5 @@ __all__ = [
     "ALL_SPLITS", "FIRST_POOL", "GROUPS", "HOLDOUT", "HOLDOUT_SOURCES", "LARGE_SIDE", "MAX_SIDE",
     "MIN_LARGE_PER_SPLIT", "SOURCES", "SPLITS", "PoolError", "Source", "default_cache", "describe",
     "load_photo", "make_split", "photo_paths", "random_crop", "read_manifest",
-    "read_rgb", "read_split", "repo_root", "write_split",
+    "read_rgb", "read_split", "repo_root", "shared_data", "write_split",
 ]

@@ -51,6 +51,12 @@ def repo_root() -> Path:
     return here.parents[3]
 
 
+def shared_data() -> Path:
+    """`../shared/data` beside the repository: damage sprites, the real photos for checking, and the
+    thin-structure photos."""
+    return repo_root().parent / "shared" / "data"
+
+
 def default_cache() -> Path:
     env = os.environ.get("UNSCRATCH_PHOTOS")
     return Path(env) if env else repo_root() / ".cache" / "photos"
