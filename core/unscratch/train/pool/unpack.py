@@ -50,7 +50,6 @@ PERMISSIVE = re.compile(r"^(public domain|CC0-1\.0|CC-BY(-SA)?-[1-4]\.\d"
                          r"|GPL-[23]\.0(-or-later)?)$")
 
 
-
 def licence_name(text: str) -> str:
     """'CC-BY-SA 4.0' -> 'CC-BY-SA-4.0', 'Public Domain' -> 'public domain', 'GPLv3' ->
     'GPL-3.0'."""
