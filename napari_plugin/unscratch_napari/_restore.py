@@ -284,12 +284,14 @@ class RestoreWidget(JobWidget):
                     work, mask, threshold=job.threshold if detected else None, **options)
                 rules.append(done.rule.as_dict())
                 result = from_core(done.image, seen, work)
-                changed = int(np.count_nonzero(difference(seen, result)))
-                diff = difference(job.src.plane(idx) if job.chain is not None else seen, result)
+                diff = difference(seen, result)
+                changed = int(np.count_nonzero(diff))
+                if job.chain is not None:  # the difference shown is against the original
+                    diff = difference(job.src.plane(idx), result)
                 out[idx] = _Restored(result, diff, float(diff.max()), changed)
         defaults = unscratch.api.settings()
         models = {"inpainter": defaults.restorer}
-        if job.mode == "defects" and job.masks is None:
+        if detected:
             models["detector"] = defaults.detector
         models["rule"] = rule = dict(rules[0])   # one rule for every slice; the pixels add up
         if "mask_pixels" in rule:
