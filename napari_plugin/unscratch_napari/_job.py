@@ -15,7 +15,7 @@ import time
 import weakref
 from datetime import datetime, timezone
 
-from magicgui.widgets import Container, Label, ProgressBar, PushButton
+from magicgui.widgets import CheckBox, Container, Label, ProgressBar, PushButton
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QObject, Signal, Slot
@@ -301,7 +301,5 @@ def layer_combo(viewer, name: str, kind, tooltip: str, *, nullable: bool = False
 
 def all_slices_box():
     """The 'all slices' CheckBox both widgets show: stacks, every slice or the one on screen."""
-    from magicgui.widgets import CheckBox
-
     return CheckBox(name="all_slices", text="all slices", value=False,
                     tooltip="stacks: process every slice (otherwise only the slice on screen)")
