@@ -35,6 +35,7 @@ def meta(job, output: str, models: dict, slices, repairs: int) -> dict:
                     if (job.mode == "defects" and job.masks is None)
                     else ("layer" if job.mode == "defects" else "region is the hole")})
 
+
 def summary_text(job, models: dict, changed: int, viewer, elapsed) -> str:
     """The sentence the widget shows after a Restore."""
     info = dict(models["rule"], repaired_pixels=changed)
