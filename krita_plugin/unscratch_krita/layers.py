@@ -149,11 +149,18 @@ def read_region(doc, w: int, h: int):
     return pixels.selection_region(bytes(sel.pixelData(0, 0, w, h)), w, h)
 
 
-def marks_of(doc, layer) -> bytes:
-    """A marks layer as the user left it: 255 where a mark is at least half opaque, else 0."""
+def read_marks(doc, layer):
+    """A marks layer read once: (its pixel format, its native pixels, the marks as the user left
+    them: 255 where a mark is at least half opaque, else 0)."""
     fmt = pixels.Format(layer.colorModel(), layer.colorDepth())
     w, h = doc.width(), doc.height()
-    return fmt.alpha_mask(bytes(layer.pixelData(0, 0, w, h)), w, h)
+    native = bytes(layer.pixelData(0, 0, w, h))
+    return fmt, native, fmt.alpha_mask(native, w, h)
+
+
+def marks_of(doc, layer) -> bytes:
+    """A marks layer as the user left it: 255 where a mark is at least half opaque, else 0."""
+    return read_marks(doc, layer)[2]
 
 
 def taken_names(node) -> list:

@@ -11,8 +11,8 @@ which."""
 
 from __future__ import annotations
 
-from . import pixels
 from .kit import hostkit, log
+from .layers import read_marks
 
 KEEP = 8  # detections kept (a 12-megapixel one is a few MB compressed, 72 MB decoded)
 # layer uniqueId -> {"data": hostkit's bytes, "threshold": made at (None: the detector's own),
@@ -66,9 +66,7 @@ def follow(doc, layer, threshold: float | None) -> tuple[bytes | None, str]:
     if det is None:
         return None, ""
     w, h = doc.width(), doc.height()
-    fmt = pixels.Format(layer.colorModel(), layer.colorDepth())
-    native = bytes(layer.pixelData(0, 0, w, h))   # read once: the marks and what is rewritten
-    current = fmt.alpha_mask(native, w, h)  # as layers.marks_of reads them
+    fmt, native, current = read_marks(doc, layer)   # once: the marks and what is rewritten
     new, det, gained, lost = hostkit.remark(det, current, b"\xff" * (w * h), target, width=w)
     entry["data"], entry["threshold"] = hostkit.store(det), target
     if new != current:
