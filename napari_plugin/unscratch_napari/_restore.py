@@ -72,6 +72,11 @@ class _RestoreJob:
     def mask_name(self) -> str | None:
         return self.mask_layer.name if self.mask_layer is not None else None
 
+    @property
+    def detected(self) -> bool:
+        """Whether the mask repaired is the detector's (defects mode, no marks layer chosen)."""
+        return self.mode == "defects" and self.masks is None
+
 
 class _Restored(NamedTuple):
     """One slice's restoration: layer data (numpy, or dask for lazy input) and its summary."""
@@ -248,7 +253,7 @@ class RestoreWidget(JobWidget):
     def _compute(job: _RestoreJob, progress, cancel):
         out, rules = {}, []
         n = len(job.indices)
-        detected = job.mode == "defects" and job.masks is None
+        detected = job.detected
         for k, idx in enumerate(job.indices):
             if cancel.is_set():
                 raise Cancelled("cancelled")

@@ -17,7 +17,7 @@ def meta(job, output: str, models: dict, slices, repairs: int) -> dict:
         detector = job.mask_provenance.get("detector")
     used = [m for m in (detector, models.get("inpainter")) if m]
     mask_threshold = job.mask_provenance.get("threshold") if job.mask_provenance else None
-    if job.mode == "defects" and job.masks is None:
+    if job.detected:
         mask_threshold = models["rule"].get("threshold")
     return provenance(
         operation="restore", output=output, source_layer=job.src.name, models=used,
@@ -32,7 +32,7 @@ def meta(job, output: str, models: dict, slices, repairs: int) -> dict:
                     "slices": index_list(sorted(slices)),
                     "rule": models["rule"].get("rule"), "repairs": repairs,
                     "mask": "detected (the one rule)"
-                    if (job.mode == "defects" and job.masks is None)
+                    if job.detected
                     else ("layer" if job.mode == "defects" else "region is the hole")})
 
 
