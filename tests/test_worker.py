@@ -117,6 +117,17 @@ def test_describe_gives_the_thresholds_a_host_shows():
     assert info["info"]["threshold"] == own.threshold and info["info"]["detector"] == own.detector
 
 
+def test_described_asks_the_worker_until_every_fact_is_known(monkeypatch):
+    """A host that noted only the threshold a run reported (Krita) still gets the growth."""
+    monkeypatch.setattr(protocol, "DESCRIBED", {"threshold": 0.5})
+    facts = protocol.described(sys.executable)
+    from unscratch import api
+    own = api.settings()
+    assert set(protocol.DESCRIBED_KEYS) <= set(facts)
+    assert (facts["threshold"], facts["dilate"], facts["feather"]) == (
+        own.threshold, own.dilate, own.feather)
+
+
 def test_hosts_share_the_params_and_the_output_checks():
     from unscratch import api
     assert protocol.METHODS == api.METHODS and set(protocol.IMAGE_OPS) < set(protocol.OPS)

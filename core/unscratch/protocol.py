@@ -81,12 +81,15 @@ def read_npy(path: str) -> tuple[bytes, tuple, str]:
 
 
 DESCRIBED: dict = {}   # the worker's `describe` info, once asked in this host process
+DESCRIBED_KEYS = ("threshold", "dilate", "feather", "detector")
 
 
 def described(python: str) -> dict:
-    """The detector's facts for a host's controls (`threshold`, `dilate`, `feather`, `detector`),
-    asked of the worker once (about a second) and kept in DESCRIBED; WorkerError when it fails."""
-    if "threshold" not in DESCRIBED:
+    """The detector's facts for a host's controls (DESCRIBED_KEYS), asked of the worker once (about
+    a second) and kept in DESCRIBED; WorkerError when it fails. A host may note the threshold a run
+    reported there first (Krita's docker shows it), so the worker is asked until every fact is
+    known."""
+    if not all(key in DESCRIBED for key in DESCRIBED_KEYS):
         DESCRIBED.update(run_job(python, "describe", {})[0].get("info", {}))
     return dict(DESCRIBED)
 
