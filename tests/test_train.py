@@ -189,3 +189,22 @@ def test_ablation_candidates_never_see_the_family_they_leave_out(tiny_pool, tmp_
     prob = session.run(None,
                        {"input": np.random.default_rng(0).random((1, 3, 64, 96), np.float32)})[0]
     assert prob.shape == (1, 1, 64, 96) and np.isfinite(prob).all()
+
+
+@pytest.mark.parametrize("share", [0.0, 0.3])
+def test_drawn_negatives_is_the_share_of_crops_with_structure_painted_in(tiny_pool, monkeypatch,
+                                                                          share):
+    from unscratch.train import simulate
+    drawn = []
+    real_simulate = simulate.simulate
+
+    def counting(*a, **kw):
+        out = real_simulate(*a, **kw)
+        drawn.append(bool(out.info["negatives"]))
+        return out
+
+    monkeypatch.setattr(simulate, "simulate", counting)
+    stream = iter(train.PairStream("train", 64, 0, drawn_negatives=share))
+    for _ in range(200):
+        next(stream)
+    assert abs(np.mean(drawn) - share) < 0.1

@@ -17,11 +17,11 @@ COHERENCE = 0.2           # a neighbour's shifted match wins if
 
 
 # ------------------------------------------------------------------------------------- helpers
-def _as3(x: np.ndarray) -> np.ndarray:
+def as3(x: np.ndarray) -> np.ndarray:
     return x[:, :, None] if x.ndim == 2 else x
 
 
-def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
+def dilate(mask: np.ndarray, r: int) -> np.ndarray:
     if r <= 0:
         return mask.copy()
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * r + 1,) * 2)
@@ -33,7 +33,7 @@ def _erode(mask: np.ndarray, r: int) -> np.ndarray:
     return cv2.erode(mask.astype(np.uint8), k, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
 
 
-class _Level:
+class Level:
     """One pyramid level, padded by 2 patch radii so every patch lies inside the arrays."""
 
     def __init__(self, filled: np.ndarray, hole: np.ndarray, avoid: np.ndarray, r: int):
@@ -41,7 +41,7 @@ class _Level:
         self.pad = pad
         self.h, self.w = hole.shape
         img = cv2.copyMakeBorder(filled, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
-        self.img = _as3(img).astype(np.float32)
+        self.img = as3(img).astype(np.float32)
         self.H, self.W = self.img.shape[:2]
         self.hole = np.pad(hole, pad)
         inside = np.zeros((self.H, self.W), bool)
@@ -49,7 +49,7 @@ class _Level:
         # a source patch lies wholly on known pixels of the window
         self.valid = _erode(inside & ~self.hole & ~np.pad(avoid, pad), r)
         # every patch that touches the hole is a target
-        self.targets = np.flatnonzero(_dilate(self.hole, r) & inside)
+        self.targets = np.flatnonzero(dilate(self.hole, r) & inside)
         self.target_of = np.full(self.H * self.W, -1, np.int64)
         self.target_of[self.targets] = np.arange(self.targets.size)
         self.low = None  # low frequencies of the guide, set by the caller
@@ -70,14 +70,14 @@ def _principal_axes(cov: np.ndarray, k: int, iterations: int = 40) -> np.ndarray
 
 
 # ------------------------------------------------------------------------------------- matching
-class _Matcher:
+class Matcher:
     """Approximate nearest-neighbour field from the patches touching the hole to intact ones.
 
     A patch is compared by its first FEATURES principal components (of this level's intact patches),
     computed for every pixel at once by filtering: the same ranking as the full squared difference
     up to the fine grain, which no match can predict anyway, at a fraction of the cost."""
 
-    def __init__(self, level: _Level, r: int, guide_weight: float, rng: np.random.Generator):
+    def __init__(self, level: Level, r: int, guide_weight: float, rng: np.random.Generator):
         self.L, self.r, self.rng = level, r, rng
         W = level.W
         C = level.img.shape[2]
@@ -191,7 +191,7 @@ class _Matcher:
 
 
 # ------------------------------------------------------------------------------------- voting
-def _vote(level: _Level, est: np.ndarray, nnf: np.ndarray, cost: np.ndarray, offsets: np.ndarray,
+def vote(level: Level, est: np.ndarray, nnf: np.ndarray, cost: np.ndarray, offsets: np.ndarray,
           best: bool, ring: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Rebuild the hole from the matched patches: a weighted mean of the overlapping patches' votes
     (`best=False`), or a sharp vote: each pixel's own match's centre (CENTRE_VOTE), else the vote of

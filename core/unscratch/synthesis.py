@@ -34,7 +34,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from .patch_search import _as3, _dilate, _Level, _Matcher, _vote
+from .patch_search import Level, Matcher, as3, dilate, vote
 
 PATCH = 7                 # px: patch side
 MIN_RADIUS = 4.0          # px: holes whose inscribed radius is below this keep the smooth fill
@@ -119,7 +119,7 @@ def synthesise(planes: np.ndarray, hole: np.ndarray, guide: np.ndarray | None = 
     (other holes; their values should be filled). Pixels outside the hole are returned unchanged."""
     guide_weight = GUIDE_WEIGHT if guide_weight is None else guide_weight
     squeeze = planes.ndim == 2
-    planes3 = _as3(np.asarray(planes, np.float32))
+    planes3 = as3(np.asarray(planes, np.float32))
     hole = np.asarray(hole, bool)
     if not hole.any():
         return planes.copy()
@@ -127,7 +127,7 @@ def synthesise(planes: np.ndarray, hole: np.ndarray, guide: np.ndarray | None = 
         from .classical import ClassicalInpainter
         guide = ClassicalInpainter()(np.concatenate([planes3, hole[:, :, None].astype(np.float32)],
                                                     axis=2))
-    guide3 = _as3(np.asarray(guide, np.float32))
+    guide3 = as3(np.asarray(guide, np.float32))
     filled = np.where(hole[:, :, None], guide3, planes3)
     r = patch // 2
     rng = np.random.default_rng(seed)
@@ -140,7 +140,7 @@ def synthesise(planes: np.ndarray, hole: np.ndarray, guide: np.ndarray | None = 
         f, h = pyramid_f[-1], pyramid_h[-1]
         if min(h.shape) < 4 * patch:
             break
-        pyramid_f.append(_as3(_down(f)))
+        pyramid_f.append(as3(_down(f)))
         pyramid_h.append(_down(h.astype(np.float32)) > 0)
         pyramid_a.append(_down(pyramid_a[-1].astype(np.float32)) > 0)
     n = len(pyramid_f)
@@ -152,13 +152,13 @@ def synthesise(planes: np.ndarray, hole: np.ndarray, guide: np.ndarray | None = 
         if cancel is not None and cancel():
             from .tiles import Cancelled
             raise Cancelled("cancelled")
-        L = _Level(pyramid_f[lv], pyramid_h[lv], pyramid_a[lv], r)
+        L = Level(pyramid_f[lv], pyramid_h[lv], pyramid_a[lv], r)
         if not L.valid.any():  # no intact patch here: keep the guide
             if lv == 0:
                 return filled[:, :, 0] if squeeze else filled
             continue
         L.low = cv2.GaussianBlur(L.img, (0, 0), GUIDE_SIGMA * r).reshape(L.H * L.W, -1)
-        M = _Matcher(L, r, guide_weight, rng)
+        M = Matcher(L, r, guide_weight, rng)
         guide_flat = L.img.reshape(L.H * L.W, -1)
         if prev is None:
             est = guide_flat.copy()
@@ -185,13 +185,13 @@ def synthesise(planes: np.ndarray, hole: np.ndarray, guide: np.ndarray | None = 
             nnf[where[ok]] = cand[ok]
             est = guide_flat.copy()
             cost = np.zeros(L.targets.size, np.float32)
-            est, _ = _vote(L, est, nnf, cost, M.offsets, best=False)
+            est, _ = vote(L, est, nnf, cost, M.offsets, best=False)
             M.set_estimate(est)
             cost = M.distance(est, L.targets, nnf)
             em, pm, radius = (3, 2, 8) if lv > 0 else (2, 2, 4)
         for _ in range(em):
             M.search(est, nnf, cost, pm, radius)
-            est, _ = _vote(L, est, nnf, cost, M.offsets, best=lv < BEST_BELOW)
+            est, _ = vote(L, est, nnf, cost, M.offsets, best=lv < BEST_BELOW)
             M.set_estimate(est)
             M.set_occurrence(nnf, cost)
             cost = M.distance(est, L.targets, nnf)
@@ -204,9 +204,9 @@ def synthesise(planes: np.ndarray, hole: np.ndarray, guide: np.ndarray | None = 
     hole_p = L.hole
     inside = np.zeros_like(hole_p)
     inside[L.pad:L.pad + L.h, L.pad:L.pad + L.w] = True
-    ring_mask = _dilate(hole_p, 1) & ~hole_p & inside
+    ring_mask = dilate(hole_p, 1) & ~hole_p & inside
     ring = np.flatnonzero(ring_mask)
-    out, ring_votes = _vote(L, est, nnf, cost, M.offsets, best=True, ring=ring)
+    out, ring_votes = vote(L, est, nnf, cost, M.offsets, best=True, ring=ring)
     C = out.shape[1]
     out = out.reshape(L.H, L.W, C)
     known = L.img
@@ -217,7 +217,7 @@ def synthesise(planes: np.ndarray, hole: np.ndarray, guide: np.ndarray | None = 
         wr = ring_mask.astype(np.float32)
         num = cv2.GaussianBlur(diff * wr[:, :, None], (0, 0), SEAM_SIGMA)
         den = cv2.GaussianBlur(wr, (0, 0), SEAM_SIGMA)
-        smooth = _as3(num) / np.maximum(den, 1e-6)[:, :, None]
+        smooth = as3(num) / np.maximum(den, 1e-6)[:, :, None]
     else:
         smooth = diff
     corr, (y0, y1, x0, x1) = _membrane(smooth, hole_p, ring_mask)

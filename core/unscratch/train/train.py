@@ -56,13 +56,18 @@ class PairStream(torch.utils.data.IterableDataset):
     `mined`: crops around real picture the detector marked (`mine.load_mined`); a `mined_share` of
     pairs is cut around one of them, so the network sees real masts, ropes and letters, unlabelled,
     beside the damage drawn over them.
+
+    `drawn_negatives`: the share of crops that get thin picture structure painted in (None: the
+    simulator's own, `negatives.HARD_NEGATIVE_P`); drawn wires and branches look like hairs and
+    scratches, so a detector trained on many doubts real ones.
     """
 
     def __init__(self, split: str, size: int, seed: int, photos: list[np.ndarray] | None = None,
                  max_photos=None, task: str = "detect", decoys: float = 0.0,
                  vary_hole: bool = False, families=None, mined: list | None = None,
-                 mined_share: float = 0.0):
+                 mined_share: float = 0.0, drawn_negatives: float | None = None):
         self.split, self.size, self.seed, self.task = split, size, seed, task
+        self.drawn_negatives = drawn_negatives
         self.mined, self.mined_share = mined or [], mined_share
         # when given, each item also carries which of these families it holds
         self.families = families
@@ -84,11 +89,16 @@ class PairStream(torch.utils.data.IterableDataset):
         bank = simulate.OverlayBank(split=self.split if self.split in ("train", "val", "test")
                                     else "all")
         while True:
+            kw = {}
+            if self.drawn_negatives is not None:  # None: as many as the simulator draws
+                kw["hard_negatives"] = (
+                    None if rng.random() < self.drawn_negatives / simulate.HARD_NEGATIVE_P else 0)
             if self.mined and rng.random() < self.mined_share:
-                pair = self._mined_pair(rng, bank)
+                pair = self._mined_pair(rng, bank, **kw)
             else:
                 photo = self.photos[rng.integers(len(self.photos))]
-                pair = simulate.make_pair(photo, rng, bank, size=self.size, scale_range=(0.25, 1.0))
+                pair = simulate.make_pair(photo, rng, bank, size=self.size, scale_range=(0.25, 1.0),
+                                          **kw)
             # scans come in any orientation (film-transport scratches run along the film, which may
             # lie either way), so no direction may be learned as "picture": a random quarter turn
             turn = int(rng.integers(4))
@@ -97,11 +107,11 @@ class PairStream(torch.utils.data.IterableDataset):
             if self.task == "restore":
                 if self.decoys and rng.random() < self.decoys:
                     mask = mask | decoy_mask(x, mask)
-                # restore() grows a mask by 2 px and feathers 2 more; varied, the hole's margin
-                # stops being a cue for where the damage is (a hole cut along a tight selection has
-                # almost none)
+                # restore() grew a mask by 2 px and feathered 2 more (DETECTED_GROWTH); varied,
+                # the hole's margin stops being a cue for where the damage is (a hole cut along a
+                # tight selection has almost none)
                 grow = ((int(rng.integers(0, 5)), int(rng.integers(0, 4))) if self.vary_hole
-                        else (2, 2))
+                        else api.DETECTED_GROWTH)
                 mask = repair_weight(mask, *grow) > 0
                 x = restorer_input(x, mask)
             item = (torch.from_numpy(x.transpose(2, 0, 1).copy()),
@@ -113,7 +123,7 @@ class PairStream(torch.utils.data.IterableDataset):
             yield item
 
 
-    def _mined_pair(self, rng, bank):
+    def _mined_pair(self, rng, bank, **kw):
         """A `size` crop holding a mined spot (jittered, any quarter turn later), damaged as
         usual."""
         crop, y, x, side = self.mined[rng.integers(len(self.mined))]
@@ -129,7 +139,7 @@ class PairStream(torch.utils.data.IterableDataset):
         if rng.random() < 0.5:
             clean = clean[:, ::-1]
         return simulate.simulate(np.ascontiguousarray(clean), rng, bank,
-                                 scale=simulate.resolution_scale(0.7 * side))
+                                 scale=simulate.resolution_scale(0.7 * side), **kw)
 
 
 DECOY_THRESHOLD = 0.5  # permissive: more of the detector's typical mistakes than users' masks hold
@@ -240,6 +250,9 @@ def main(argv=None) -> int:
                     help="folder written by unscratch.train.mine: real picture the detector marked")
     ap.add_argument("--mined-share", type=float, default=0.5,
                     help="share of pairs cut around a mined spot")
+    ap.add_argument("--drawn-negatives", type=float, default=None,
+                    help="share of crops with thin picture structure painted in (default: the "
+                         "simulator's, simulate.HARD_NEGATIVE_P)")
     ap.add_argument("--init",
                     help="start from this checkpoint (.pt), or from a shipped model (.onnx)")
     ap.add_argument("--out", default="models", help="folder for <name>.onnx, .json and .pt")
@@ -264,7 +277,8 @@ def main(argv=None) -> int:
         mined = load_mined(args.mined)
     stream = PairStream("train", args.size, args.seed, max_photos=args.max_photos, task=args.task,
                          decoys=args.decoys, vary_hole=args.vary_hole, mined=mined,
-                         mined_share=args.mined_share if mined else 0.0)
+                         mined_share=args.mined_share if mined else 0.0,
+                         drawn_negatives=args.drawn_negatives)
     if args.init and args.init.endswith(".onnx"):
         sample = itertools.islice(iter(PairStream("train", args.size, args.seed + 1,
                                                   max_photos=args.max_photos, task=args.task)),

@@ -149,7 +149,8 @@ def eval_expert_pair(name: str, scan: Path, expert: Path, out: Path, side: int) 
                                          keep_detection=True)
     marks = everything.detection.mask
     real_mask = api.restore(img, truth)
-    grown = api.restore(img, truth, dilate=2, feather=2)  # the margin restore used to add
+    dilate, feather = api.DETECTED_GROWTH  # the margin restore used to add
+    grown = api.restore(img, truth, dilate=dilate, feather=feather)
     telea = api.restore(img, truth, method="classical", grain=False)
     row = {"photo": name, "real mask %": 100 * float(truth.mean())}
     row.update({k: v for k, v in detection_scores(marks, truth).items()})

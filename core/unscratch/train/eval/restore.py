@@ -65,7 +65,7 @@ def inpainters() -> dict:
 SLOW_SUBSET = 4
 # the simulator's masks leave out a defect's faint fringe: oracle holes grow by 2 px and feather
 # over 2, as the restorer was trained and its card's metrics measured
-ORACLE_GROWTH = (2, 2)
+ORACLE_GROWTH = api.DETECTED_GROWTH
 SLOW = (GmicInpainter, BiharmonicInpainter)  # these run on the first SLOW_SUBSET cases only
 
 
