@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from conftest import scratched
 from unscratch import io
@@ -84,3 +85,27 @@ def test_restore_region_says_what_it_repaired(tmp_path, capsys):
     said = (f"Repaired {changed} pixels: the defects the detector found inside the selection at "
             "sensitivity 0.80")
     assert said in err
+
+
+def test_detect_without_probability_streams_the_mask(tmp_path, monkeypatch):
+    """Without --probability the CLI never holds the probability (400 MB at 100 MP): it asks
+    for the mask only, and writes the same mask as with it."""
+    from unscratch import api
+    damaged, _, _ = scratched()
+    src = io.write(tmp_path / "in.png", damaged)
+    kept = []
+    real = api._detect
+
+    def noting(*a, **kw):
+        det = real(*a, **kw)
+        kept.append(det.probability is not None)
+        return det
+
+    monkeypatch.setattr(api, "_detect", noting)
+    assert main(["detect", str(src), "-o", str(tmp_path / "a.png"), "-q"]) == 0
+    assert main(["detect", str(src), "-o", str(tmp_path / "b.png"), "--probability",
+                 str(tmp_path / "p.tif"), "-q"]) == 0
+    assert kept == [False, True]
+    assert np.array_equal(io.read(tmp_path / "a.png"), io.read(tmp_path / "b.png"))
+    with pytest.raises(ValueError, match="without its probability"):
+        api.detect(damaged, keep_probability=False).rethreshold(0.5)

@@ -70,9 +70,9 @@ MODES = ("defects", "fill")
 
 @dataclass
 class Detection:
-    """Defect probability (float32 HxW in [0, 1]) and the mask it gives at `threshold` inside the
-    region."""
-    probability: np.ndarray
+    """Defect probability (float32 HxW in [0, 1]; None when made without it) and the mask it gives
+    at `threshold` inside the region."""
+    probability: np.ndarray | None
     mask: np.ndarray
     threshold: float
     region: np.ndarray | None = field(default=None, repr=False)
@@ -81,6 +81,9 @@ class Detection:
     def rethreshold(self, threshold: float) -> Detection:
         """The same detection at another threshold, without running the detector again."""
         threshold = _check_threshold(threshold)
+        if self.probability is None:
+            raise ValueError("this detection was made without its probability "
+                             "(keep_probability=False): detect again to change the threshold")
         mask = threshold_mask(self.probability, threshold, self.region)
         return Detection(self.probability, mask, threshold, self.region,
                          dict(self.provenance, threshold=threshold))
@@ -93,21 +96,22 @@ def _sub_progress(progress: Progress, start: float, end: float) -> Progress:
 
 
 def detect(image, *, region=None, threshold=None, progress: Progress = None, cancel: Cancel = None,
-           method: str = "auto") -> Detection:
+           method: str = "auto", keep_probability: bool = True) -> Detection:
     """Defect probability at native resolution and its mask inside `region` (bool or soft
     selection).
 
     method: "auto"/"model" (the shipped network), "classical", or "infrared" for a film scan
-    whose fourth plane is the scanner's infrared (R, G, B, IR; see unscratch.infrared)."""
+    whose fourth plane is the scanner's infrared (R, G, B, IR; see unscratch.infrared).
+    keep_probability=False: only the mask is made, band by band, and `.probability` is None (a
+    100-MP scan's probability is 400 MB)."""
     return _detect(check_image(image, lazy_ok=True), get_detector(method), method, region,
-                   threshold, progress, cancel)
+                   threshold, progress, cancel, keep_probability)
 
 
 def _detect(img, detector, method: str, region, threshold, progress: Progress,
             cancel: Cancel, keep_probability: bool = True) -> Detection:
     """`detect` with the image checked and the detector made (detect_and_mask reuses the
-    detector). Without `keep_probability` only the mask is made, band by band (its probability is
-    None): a 100-MP scan's probability is 400 MB."""
+    detector)."""
     H, W = img.shape[:2]
     weight = region_weight(region, (H, W))
     inside = None if weight is None else weight > 0

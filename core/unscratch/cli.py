@@ -64,7 +64,8 @@ def cmd_detect(args) -> int:
     method = _detect_method(args.method, info, args.input, "--method")
     bar = Bar("detect", args.quiet)
     try:
-        det = detect(image, region=region, threshold=args.threshold, progress=bar, method=method)
+        det = detect(image, region=region, threshold=args.threshold, progress=bar, method=method,
+                     keep_probability=bool(args.probability))
     finally:
         bar.close()
     same = {"info": info, "source": args.input, "compression": args.compression}
