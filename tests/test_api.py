@@ -396,7 +396,8 @@ def test_a_region_repairs_the_detection_mask_inside_it():
     scan = api.detect_and_mask(photo, region=region)
     det = scan.detection
     assert det.threshold == models.default_card("detect").threshold
-    assert np.array_equal(scan.repair_mask, (det.probability >= det.threshold) & region)
+    marked = (det.probability >= det.threshold) & region
+    assert np.array_equal(scan.repair_mask, api.drop_picture_lines(marked.copy()))
     restored = unscratch.restore(photo, region=region)
     assert np.array_equal(restored, unscratch.restore(photo, scan.repair_mask, region=region,
                                                       dilate=scan.rule.dilate,
@@ -460,3 +461,52 @@ def test_fill_mode_is_at_least_as_good_as_telea(seed):
     fill = unscratch.restore(photo, region=region, mode="fill", grain=False)
     telea = unscratch.restore(photo, region=region, mode="fill", method="classical", grain=False)
     assert psnr(fill, photo, region) >= psnr(telea, photo, region)
+
+
+def _line(mask, p0, p1, width=1):
+    import cv2
+    plane = mask.view(np.uint8)
+    cv2.line(plane, p0, p1, 1, width)
+    return mask
+
+
+def test_the_rule_leaves_long_straight_slanted_lines_and_keeps_the_rest():
+    from unscratch.rules import drop_picture_lines
+    mask = np.zeros((300, 300), bool)
+    rope = _line(np.zeros_like(mask), (10, 20), (200, 150), 2)      # long, straight, slanted
+    film = _line(np.zeros_like(mask), (250, 5), (252, 290), 2)      # along the film: kept
+    row = _line(np.zeros_like(mask), (20, 280), (230, 282), 1)      # along the other axis: kept
+    short = _line(np.zeros_like(mask), (200, 20), (220, 40), 2)     # too short to tell: kept
+    band = _line(np.zeros_like(mask), (40, 200), (140, 270), 9)     # wide: kept
+    arc = np.zeros_like(mask)
+    yy, xx = np.mgrid[:300, :300]
+    arc[(np.abs(np.hypot(yy - 150, xx - 60) - 45) < 1.0) & (xx > 60)] = True  # curved: kept
+    speck = np.zeros_like(mask)
+    speck[100:103, 260:263] = True
+    for part in (rope, film, row, short, band, arc, speck):
+        mask |= part
+    kept = drop_picture_lines(mask.copy())
+    assert not kept[rope & ~(film | row | short | band | arc | speck)].any()
+    for part in (film, row, short, band, arc, speck):
+        assert kept[part].all()
+
+
+def test_restore_without_marks_repairs_by_the_rule_and_a_given_mask_as_given():
+    """The automatic rule never repairs a long straight slanted line (a rope, a sail's edge); a
+    mask that holds one, given by the user, is repaired as given."""
+    import cv2
+    yy, xx = np.mgrid[:256, :256].astype(np.float32)
+    img = (0.45 + 0.1 * np.sin(xx / 23) * np.cos(yy / 31)).astype(np.float32)
+    cv2.line(img, (10, 30), (220, 200), 0.95, 1, cv2.LINE_AA)      # a slanted thin bright line
+    cv2.line(img, (240, 0), (241, 255), 0.95, 1, cv2.LINE_AA)      # a film-transport scratch
+    img = np.repeat(img[:, :, None], 3, axis=2)
+    scan = unscratch.api.detect_and_mask(img, method="classical")
+    slanted = _line(np.zeros((256, 256), bool), (10, 30), (220, 200), 3) & scan.detection.mask
+    assert slanted.sum() > 150                      # the detector marks it ...
+    assert not scan.repair_mask[slanted].any()      # ... the rule leaves it
+    assert scan.repair_mask[:, 236:246].sum() > 100  # and repairs the vertical scratch
+    auto = unscratch.restore(img, detect_method="classical", method="classical")
+    assert np.array_equal(auto[slanted], img[slanted])
+    assert not np.array_equal(auto[:, 236:246], img[:, 236:246])
+    given = unscratch.restore(img, scan.detection.mask, method="classical")
+    assert not np.array_equal(given[slanted], img[slanted])

@@ -50,6 +50,7 @@ from .rules import (
     _check_threshold,
     card_growth,
     detected_growth,
+    drop_picture_lines,
     repair_rule,
     repair_weight,
     resolve_threshold,
@@ -60,8 +61,8 @@ from .tiles import run_tiled
 # the calls front ends make, and the names of the modules below that they use as api.NAME
 __all__ = ["DETECTED_GROWTH", "DETECT_METHODS", "METHODS", "MODES", "Detection", "Patch",
            "RepairRule", "Restored", "Scan", "Settings", "changed_pixels", "colour_planes",
-           "detect", "detect_and_mask", "detect_method_for", "detect_tiles", "get_detector",
-           "get_inpainter", "read_block", "repair", "repair_patches", "repair_rule",
+           "detect", "detect_and_mask", "detect_method_for", "detect_tiles", "drop_picture_lines",
+           "get_detector", "get_inpainter", "read_block", "repair", "repair_patches", "repair_rule",
            "repair_weight", "resolve_threshold", "restore", "restore_and_report",
            "restore_patches", "settings", "threshold_mask"]
 
@@ -284,7 +285,9 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
                                 _sub_progress(progress, 0, detect_share), cancel,
                                 keep_probability=keep_detection)
             del inside
-            hole = detection.mask
+            # the detection the caller keeps is the detector's; the rule repairs it without its
+            # picture lines
+            hole = drop_picture_lines(detection.mask.copy() if keep_detection else detection.mask)
             if not keep_detection:
                 detection = None
         else:
@@ -348,12 +351,13 @@ class Scan:
 def detect_and_mask(image, *, region=None, threshold: float | None = None,
                     progress: Progress = None, cancel: Cancel = None, method: str = "auto") -> Scan:
     """Detect, then the mask restore(image, region=region, threshold=threshold) repairs (the
-    detection's mask at the threshold, inside the region) and its rule. restore(image,
+    detection's mask at the threshold, inside the region, without its picture lines: see
+    rules.drop_picture_lines) and its rule. restore(image,
     scan.repair_mask, region=region, dilate=scan.rule.dilate, feather=scan.rule.feather) gives the
     same pixels as restore(image, region=region, threshold=threshold)."""
     img = check_image(image, lazy_ok=True)
     detector = get_detector(method)
     rule = repair_rule("defects", region=region, detector=detector, threshold=threshold)
     detection = _detect(img, detector, method, region, rule.threshold, progress, cancel)
-    return Scan(img, detection, detection.mask, rule)
+    return Scan(img, detection, drop_picture_lines(detection.mask.copy()), rule)
 

@@ -9,8 +9,10 @@ say what "worse" is on real scans: the rule is chosen here, on real material, fr
      the held-out thin-structure photos on average (picture a detector confuses with damage);
   2. among them, the one whose worst real film scan gains most against its expert's restoration
      (dB, with everything selected), ties to the higher threshold.
-The grid is small on purpose (few scans, few degrees of freedom); the film scans are also what
-`unscratch eval real` reports, so other real scans judge the choice too (see the card).
+Both sides see the rule's mask as restore makes it: the detector's marks at the threshold without
+their picture lines (rules.drop_picture_lines). The grid is small on purpose (few scans, few
+degrees of freedom); the film scans are also what `unscratch eval real` reports, so other real
+scans judge the choice too (see the card).
 """
 from __future__ import annotations
 
@@ -29,7 +31,10 @@ from .pool import shared_data
 
 THRESHOLDS = (0.8, 0.9, 0.95, 0.98, 0.99)
 GROWTHS = ((0, 0), (1, 0), (1, 1), (2, 2))
-CLEAN_BUDGET = 0.3   # % of a clean photo's pixels a rule may touch
+# % of a clean photo's pixels a rule may touch: the issue allows 0.3, but with slanted picture lines
+# left alone the rule that fitted 0.3 (0.98, grown 1 px and feathered 1) visibly faded the top of a
+# mast on bopbtl_f, and no growth left it as it was
+CLEAN_BUDGET = 0.1
 
 
 def sweep(data: Path, thin_limit: int | None = None) -> dict:
@@ -44,7 +49,7 @@ def sweep(data: Path, thin_limit: int | None = None) -> dict:
         base = psnr_db(ref, img)
         probability = api.detect(img).probability
         for key, r in result.items():
-            hole = probability >= r["threshold"]
+            hole = api.drop_picture_lines(probability >= r["threshold"])
             fixed = api.restore(img, hole, dilate=r["dilate"], feather=r["feather"])
             r["film dB"][name] = psnr_db(ref, fixed) - base
     clean = photos_in(data / "real-old-photos" / "unscratched")
@@ -52,8 +57,8 @@ def sweep(data: Path, thin_limit: int | None = None) -> dict:
     for path in clean + thin:
         probability = api.detect(io.read(path)).probability
         for r in result.values():
-            touched = api.repair_weight(probability >= r["threshold"], r["dilate"],
-                                        r["feather"]) > 0
+            touched = api.repair_weight(api.drop_picture_lines(probability >= r["threshold"]),
+                                        r["dilate"], r["feather"]) > 0
             share = 100 * float(touched.mean())
             if path in clean:
                 r["clean %"][path.name] = share
@@ -115,7 +120,8 @@ def main(argv=None) -> int:
         data_card["repair_growth"] = {"dilate": r["dilate"], "feather": r["feather"]}
         data_card["calibration"] = {
             "command": "python -m unscratch.train.calibrate --write-card",
-            "criterion": f"at most {CLEAN_BUDGET} % of each unscratched real old photo and of the "
+            "criterion": "the rule's mask as restore makes it (picture lines left) touches at "
+                         f"most {CLEAN_BUDGET} % of each unscratched real old photo and of the "
                          "held-out thin-structure photos on average; then the best worst-case dB "
                          "against the expert on the real film scans",
             "chosen": chosen, "film dB": r["film dB"], "clean %": r["clean %"],
