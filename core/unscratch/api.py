@@ -352,9 +352,9 @@ def detect_and_mask(image, *, region=None, threshold: float | None = None,
                     progress: Progress = None, cancel: Cancel = None, method: str = "auto") -> Scan:
     """Detect, then the mask restore(image, region=region, threshold=threshold) repairs (the
     detection's mask at the threshold, inside the region, without its picture lines: see
-    rules.drop_picture_lines) and its rule. restore(image,
-    scan.repair_mask, region=region, dilate=scan.rule.dilate, feather=scan.rule.feather) gives the
-    same pixels as restore(image, region=region, threshold=threshold)."""
+    rules.drop_picture_lines) and its rule. restore(image, scan.repair_mask, region=region,
+    dilate=scan.rule.dilate, feather=scan.rule.feather) gives the same pixels as restore(image,
+    region=region, threshold=threshold)."""
     img = check_image(image, lazy_ok=True)
     detector = get_detector(method)
     rule = repair_rule("defects", region=region, detector=detector, threshold=threshold)

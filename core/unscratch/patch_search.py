@@ -192,7 +192,7 @@ class Matcher:
 
 # ------------------------------------------------------------------------------------- voting
 def vote(level: Level, est: np.ndarray, nnf: np.ndarray, cost: np.ndarray, offsets: np.ndarray,
-          best: bool, ring: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+         best: bool, ring: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Rebuild the hole from the matched patches: a weighted mean of the overlapping patches' votes
     (`best=False`), or a sharp vote: each pixel's own match's centre (CENTRE_VOTE), else the vote of
     the best-matching patch that covers it. Returns the new estimate (flat) and, when `ring` (flat

@@ -142,7 +142,7 @@ PICTURE_LINE_SLANT = 12.0  # degrees: at least this far from both of the image's
 
 
 def drop_picture_lines(mask: np.ndarray) -> np.ndarray:
-    """`mask` (bool HxW, changed in place and returned) without its marks that are long, thin,
+    """`mask` (bool HxW; changed in place when contiguous) without its marks that are long, thin,
     straight lines at a slant (see PICTURE_LINE_*): the rule for masks the detector makes, never
     for marks a user gives. Works on outlines, so a 100-MP mask needs no label plane."""
     mask = np.ascontiguousarray(mask)
