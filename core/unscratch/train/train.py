@@ -26,6 +26,7 @@ from .. import api, models
 from ..api import repair_weight
 from ..classical import ClassicalInpainter
 from . import pool, simulate
+from .damage import negatives
 from .nets import Detector, Restorer
 
 TELEA = ClassicalInpainter()
@@ -58,8 +59,8 @@ class PairStream(torch.utils.data.IterableDataset):
     beside the damage drawn over them.
 
     `drawn_negatives`: the share of crops that get thin picture structure painted in (None: the
-    simulator's own, `negatives.HARD_NEGATIVE_P`); drawn wires and branches look like hairs and
-    scratches, so a detector trained on many doubts real ones.
+    simulator's own, `negatives.HARD_NEGATIVE_P`; see `negatives.pieces`); drawn wires and
+    branches look like hairs and scratches, so a detector trained on many doubts real ones.
     """
 
     def __init__(self, split: str, size: int, seed: int, photos: list[np.ndarray] | None = None,
@@ -89,10 +90,8 @@ class PairStream(torch.utils.data.IterableDataset):
         bank = simulate.OverlayBank(split=self.split if self.split in ("train", "val", "test")
                                     else "all")
         while True:
-            kw = {}
-            if self.drawn_negatives is not None:  # None: as many as the simulator draws
-                kw["hard_negatives"] = (
-                    None if rng.random() < self.drawn_negatives / simulate.HARD_NEGATIVE_P else 0)
+            kw = ({} if self.drawn_negatives is None  # None: as many as the simulator draws
+                  else {"hard_negatives": negatives.pieces(rng, self.drawn_negatives)})
             if self.mined and rng.random() < self.mined_share:
                 pair = self._mined_pair(rng, bank, **kw)
             else:
@@ -251,8 +250,8 @@ def main(argv=None) -> int:
     ap.add_argument("--mined-share", type=float, default=0.5,
                     help="share of pairs cut around a mined spot")
     ap.add_argument("--drawn-negatives", type=float, default=None,
-                    help="share of crops with thin picture structure painted in (default: the "
-                         "simulator's, simulate.HARD_NEGATIVE_P)")
+                    help="share of crops with thin picture structure painted in, 0-1 (default: "
+                         "the simulator's, negatives.HARD_NEGATIVE_P)")
     ap.add_argument("--init",
                     help="start from this checkpoint (.pt), or from a shipped model (.onnx)")
     ap.add_argument("--out", default="models", help="folder for <name>.onnx, .json and .pt")
@@ -260,6 +259,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.minutes is None and args.steps is None:
         ap.error("give --minutes or --steps")
+    if args.drawn_negatives is not None and not 0.0 <= args.drawn_negatives <= 1.0:
+        ap.error(f"--drawn-negatives {args.drawn_negatives}: a share of crops, from 0 to 1")
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     name = args.name or ("unscratch-detector" if args.task == "detect" else "unscratch-restorer")

@@ -176,13 +176,17 @@ _DRAW = {"rigging": _rigging, "wires": _wires, "branches": _branches, "grass": _
          "petals": _petals, "stars": _stars, "text": _text, "fabric": _fabric, "windows": _windows}
 
 
+def pieces(rng: np.random.Generator, share: float = HARD_NEGATIVE_P) -> int:
+    """How many pieces of thin structure a crop gets: none in 1 - `share` of crops, else 1-3."""
+    return 1 + int(rng.binomial(2, 0.4)) if rng.random() < share else 0
+
+
 def draw(img: np.ndarray, rng: np.random.Generator, scale: float, info: dict, n: int | None = None,
          kind: str | None = None) -> np.ndarray:
-    """``img`` with thin structure painted in (a new array); ``n`` = how many pieces (None = at
-    random, none in 1 - HARD_NEGATIVE_P of crops), ``kind`` = only that kind of ``KINDS``. Names go
-    to ``info['negatives']``."""
+    """``img`` with thin structure painted in (a new array); ``n`` = how many pieces (None =
+    ``pieces(rng)``), ``kind`` = only that kind of ``KINDS``. Names go to ``info['negatives']``."""
     if n is None:
-        n = 1 + int(rng.binomial(2, 0.4)) if rng.random() < HARD_NEGATIVE_P else 0
+        n = pieces(rng)
     info["negatives"] = []
     if n == 0:
         return img
