@@ -37,6 +37,11 @@ GROWTHS = ((0, 0), (1, 0), (1, 1), (2, 2))
 CLEAN_BUDGET = 0.1
 
 
+def rule_masks(probability) -> dict:
+    """{threshold: the mask restore repairs at it} for every threshold of the grid."""
+    return {t: api.drop_picture_lines(probability >= t) for t in THRESHOLDS}
+
+
 def sweep(data: Path, thin_limit: int | None = None) -> dict:
     """Every rule of the grid on the real material under `data`: per rule the dB gain of each film
     scan, the % touched of each unscratched photo, and the mean % touched of the held-out
@@ -47,18 +52,17 @@ def sweep(data: Path, thin_limit: int | None = None) -> dict:
     for name, scan, expert in expert_pairs(data / "real-film-gt"):
         img, ref = io.read(scan), io.read(expert)
         base = psnr_db(ref, img)
-        probability = api.detect(img).probability
+        holes = rule_masks(api.detect(img).probability)
         for key, r in result.items():
-            hole = api.drop_picture_lines(probability >= r["threshold"])
-            fixed = api.restore(img, hole, dilate=r["dilate"], feather=r["feather"])
+            fixed = api.restore(img, holes[r["threshold"]], dilate=r["dilate"],
+                                feather=r["feather"])
             r["film dB"][name] = psnr_db(ref, fixed) - base
     clean = photos_in(data / "real-old-photos" / "unscratched")
     thin = thin_structure_photos("holdout")[:thin_limit]
     for path in clean + thin:
-        probability = api.detect(io.read(path)).probability
+        holes = rule_masks(api.detect(io.read(path)).probability)
         for r in result.values():
-            touched = api.repair_weight(api.drop_picture_lines(probability >= r["threshold"]),
-                                        r["dilate"], r["feather"]) > 0
+            touched = api.repair_weight(holes[r["threshold"]], r["dilate"], r["feather"]) > 0
             share = 100 * float(touched.mean())
             if path in clean:
                 r["clean %"][path.name] = share
