@@ -33,7 +33,7 @@ THRESHOLDS = (0.8, 0.9, 0.95, 0.98, 0.99)
 GROWTHS = ((0, 0), (1, 0), (1, 1), (2, 2))
 # % of a clean photo's pixels a rule may touch: the issue allows 0.3, but with slanted picture lines
 # left alone the rule that fitted 0.3 (0.98, grown 1 px and feathered 1) visibly faded the top of a
-# mast on bopbtl_f, and no growth left it as it was
+# mast on bopbtl_f, which no growth only lightly touches
 CLEAN_BUDGET = 0.1
 
 
