@@ -157,4 +157,19 @@ def damaged_photo(seed=0):
     return np.rint(damaged).astype(np.uint8), clean, opacity > 0.25
 
 
+def picture_line_photo(only_line=False):
+    """The clean corner of damaged_photo with a long, straight, slanted bright line drawn on it
+    (a rope or a sail's edge), which the shipped detector finds at its threshold (uint8 RGB); with
+    `only_line`, the line's pixels (bool, 1 px beside it included)."""
+    import cv2
+    _, clean, _ = damaged_photo()
+    if only_line:
+        line = np.zeros(clean.shape[:2], np.uint8)
+        cv2.line(line, (20, 230), (200, 60), 1, 4)
+        return line > 0
+    photo = clean.copy()
+    cv2.line(photo, (20, 230), (200, 60), (245, 245, 245), 2, cv2.LINE_AA)
+    return photo
+
+
 PHOTO_RECT = (48, 48, 160, 160)  # x, y, w, h: the selection host tests restore in damaged_photo()

@@ -398,6 +398,7 @@ def test_a_region_repairs_the_detection_mask_inside_it():
     assert det.threshold == models.default_card("detect").threshold
     marked = (det.probability >= det.threshold) & region
     assert np.array_equal(scan.repair_mask, api.drop_picture_lines(marked.copy()))
+    assert np.array_equal(det.mask, scan.repair_mask)  # Detect shows what restore repairs
     restored = unscratch.restore(photo, region=region)
     assert np.array_equal(restored, unscratch.restore(photo, scan.repair_mask, region=region,
                                                       dilate=scan.rule.dilate,
@@ -492,8 +493,9 @@ def test_the_rule_leaves_long_straight_slanted_lines_and_keeps_the_rest():
 
 
 def test_restore_without_marks_repairs_by_the_rule_and_a_given_mask_as_given():
-    """The automatic rule never repairs a long straight slanted line (a rope, a sail's edge); a
-    mask that holds one, given by the user, is repaired as given."""
+    """The automatic rule never repairs a long straight slanted line (a rope, a sail's edge), nor
+    does Detect mark one, so restoring Detect's marks as marked does the same; a mask that holds
+    one, given by the user, is repaired as given."""
     import cv2
     yy, xx = np.mgrid[:256, :256].astype(np.float32)
     img = (0.45 + 0.1 * np.sin(xx / 23) * np.cos(yy / 31)).astype(np.float32)
@@ -501,12 +503,40 @@ def test_restore_without_marks_repairs_by_the_rule_and_a_given_mask_as_given():
     cv2.line(img, (240, 0), (241, 255), 0.95, 1, cv2.LINE_AA)      # a film-transport scratch
     img = np.repeat(img[:, :, None], 3, axis=2)
     scan = unscratch.api.detect_and_mask(img, method="classical")
-    slanted = _line(np.zeros((256, 256), bool), (10, 30), (220, 200), 3) & scan.detection.mask
-    assert slanted.sum() > 150                      # the detector marks it ...
+    found = scan.detection.probability >= scan.detection.threshold
+    slanted = _line(np.zeros((256, 256), bool), (10, 30), (220, 200), 3) & found
+    assert slanted.sum() > 150                      # the detector finds it ...
     assert not scan.repair_mask[slanted].any()      # ... the rule leaves it
+    assert not scan.detection.mask[slanted].any()   # ... and so do the marks Detect shows
+    assert not scan.detection.rethreshold(0.5 * scan.detection.threshold).mask[slanted].any()
     assert scan.repair_mask[:, 236:246].sum() > 100  # and repairs the vertical scratch
     auto = unscratch.restore(img, detect_method="classical", method="classical")
     assert np.array_equal(auto[slanted], img[slanted])
     assert not np.array_equal(auto[:, 236:246], img[:, 236:246])
-    given = unscratch.restore(img, scan.detection.mask, method="classical")
+    marked = unscratch.restore(img, scan.detection.mask, method="classical",
+                               dilate=scan.rule.dilate, feather=scan.rule.feather)
+    assert np.array_equal(marked, auto)
+    given = unscratch.restore(img, found, method="classical")
     assert not np.array_equal(given[slanted], img[slanted])
+
+
+def test_a_hosts_stored_probability_leaves_picture_lines_at_every_sensitivity():
+    """GIMP and Krita re-threshold the worker's probability in pure Python: picture_lines_out
+    zeroes the slanted lines the rule leaves, so the marks are detector_marks at the detection's
+    threshold and keep the lines out at other sensitivities; a film-transport scratch stays."""
+    from unscratch import hostkit
+    from unscratch.rules import detector_marks, picture_lines_out
+    p = np.full((300, 300), 0.1, np.float32)
+    rope = _line(np.zeros(p.shape, bool), (10, 20), (200, 150), 2)
+    halo = _line(np.zeros(p.shape, bool), (10, 20), (200, 150), 6) & ~rope
+    film = _line(np.zeros(p.shape, bool), (250, 5), (252, 290), 2)
+    p[halo], p[rope], p[film] = 0.6, 0.99, 0.99
+    stored = picture_lines_out(p, 0.98)
+    for t in (0.98, 0.9, 0.5):
+        marks = np.frombuffer(hostkit.threshold_marks(stored.tobytes(), t), np.uint8)
+        marks = marks.reshape(p.shape) > 0
+        assert not marks[rope | halo].any() and marks[film].all()
+        if t == 0.98:
+            assert np.array_equal(marks, detector_marks(p, t))
+    beside = _line(np.zeros(p.shape, bool), (10, 20), (200, 150), 14)
+    assert np.array_equal(stored[~beside], p[~beside])

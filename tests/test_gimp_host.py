@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import PHOTO_RECT, damaged_photo, near, rect_mask
+from conftest import PHOTO_RECT, damaged_photo, near, picture_line_photo, rect_mask
 
 pytestmark = pytest.mark.gimp
 
@@ -105,6 +105,7 @@ def gimp_session(tmp_path_factory):
     cv2.imwrite(str(work / "in16.png"), dirty16[..., ::-1])
     photo, photo_clean, _ = damaged_photo()
     cv2.imwrite(str(work / "photo.png"), photo[..., ::-1])
+    cv2.imwrite(str(work / "line.png"), picture_line_photo()[..., ::-1])
     cfg = work / "gimp3dir"
     install_gimp.install(str(cfg))
     spec = {"repo": str(REPO), "sel": SEL, "tight": TIGHT, "canvas": CANVAS, "offsets": OFFSETS,
@@ -350,6 +351,26 @@ def test_detect_erase_restore_repairs_what_is_left_of_the_mask(gimp_session):
     assert res["status_none"] == "success" and res["none_layer"] and res["none_repaired"] == 0
     assert res["none_layers_added"] == 0
     assert "marks no pixel" in gimp_session["log"]
+
+
+def test_detect_then_restore_leaves_a_slanted_picture_line_as_restore_alone_does(gimp_session):
+    """Detect's marks are the repair rule's: a long straight slanted line (a rope) the detector
+    finds is not marked, so Restore selection with the marks as Detect left them changes the same
+    pixels as Restore selection with no marks at all, and leaves the line."""
+    import unscratch
+    res = _scenario(gimp_session, "picture_line")
+    assert res["detect_status"] == "success" and res["status"] == "success", res
+    assert res["status_unmarked"] == "success", res
+    before = _npy(gimp_session, "line_before")
+    marks = _npy(gimp_session, "line_marks")[..., 3] > 127
+    det = unscratch.detect(before)
+    found = (det.probability >= det.threshold) & picture_line_photo(only_line=True)
+    assert found.sum() > 300                                 # the detector finds the line ...
+    assert (marks & found).sum() < 0.2 * found.sum()         # ... Detect does not mark it
+    assert np.array_equal(marks, det.mask)
+    marked, unmarked = _npy(gimp_session, "line_new"), _npy(gimp_session, "line_unmarked_new")
+    assert np.array_equal(marked, unmarked)
+    assert np.array_equal(marked, unscratch.restore(before))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -65,6 +65,20 @@ def test_the_film_holder_is_not_damage_but_a_scratch_across_the_frame_is():
     assert tolerant_prf([mask], [truth])[2] >= 0.85
 
 
+def test_a_slanted_straight_scratch_the_infrared_plane_shows_is_repaired():
+    """The infrared plane shows no picture, so the rule that leaves slanted straight lines (ropes,
+    masts: picture in colour) does not apply to its marks: such a scratch is marked and repaired."""
+    scan, _ = film_scan(damaged=False)
+    line = np.zeros(scan.shape[:2], np.uint8)
+    cv2.line(line, (30, 300), (330, 60), 1, 2)
+    line = line > 0
+    scan[line, :3], scan[line, 3] = 0.08, scan[line, 3] * 0.3
+    det = api.detect(scan, method="infrared")
+    assert det.mask[line].mean() > 0.9
+    restored = api.restore(scan, detect_method="infrared", method="classical")
+    assert (np.abs(restored[line, :3] - scan[line, :3]).max(axis=1) > 0.05).mean() > 0.9
+
+
 def test_tiles_agree_with_one_pass():
     scan = np.concatenate([film_scan(1)[0], film_scan(2)[0]], axis=1)
     scan = np.concatenate([scan, scan[::-1]], axis=0)

@@ -50,10 +50,13 @@ from .rules import (
     _check_threshold,
     card_growth,
     detected_growth,
+    detector_marks,
     drop_picture_lines,
+    picture_lines_out,
     repair_rule,
     repair_weight,
     resolve_threshold,
+    sees_picture,
     threshold_mask,
 )
 from .tiles import run_tiled
@@ -61,23 +64,26 @@ from .tiles import run_tiled
 # the calls front ends make, and the names of the modules below that they use as api.NAME
 __all__ = ["DETECTED_GROWTH", "DETECT_METHODS", "METHODS", "MODES", "Detection", "Patch",
            "RepairRule", "Restored", "Scan", "Settings", "changed_pixels", "colour_planes",
-           "detect", "detect_and_mask", "detect_method_for", "detect_tiles", "drop_picture_lines",
-           "get_detector", "get_inpainter", "read_block", "repair", "repair_patches", "repair_rule",
-           "repair_weight", "resolve_threshold", "restore", "restore_and_report",
-           "restore_patches", "settings", "threshold_mask"]
+           "detect", "detect_and_mask", "detect_method_for", "detect_tiles", "detector_marks",
+           "drop_picture_lines", "get_detector", "get_inpainter", "picture_lines_out",
+           "read_block", "repair", "repair_patches", "repair_rule", "repair_weight",
+           "resolve_threshold", "restore", "restore_and_report", "restore_patches", "sees_picture",
+           "settings", "threshold_mask"]
 
 MODES = ("defects", "fill")
 
 
 @dataclass
 class Detection:
-    """Defect probability (float32 HxW in [0, 1]; None when made without it) and the mask it gives
-    at `threshold` inside the region."""
+    """Defect probability (float32 HxW in [0, 1]; None when made without it) and its marks at
+    `threshold` inside the region (rules.detector_marks: what restore repairs when given no mask;
+    `picture`: the detector sees the picture, so slanted picture lines are left)."""
     probability: np.ndarray | None
     mask: np.ndarray
     threshold: float
     region: np.ndarray | None = field(default=None, repr=False)
     provenance: dict = field(default_factory=dict)
+    picture: bool = True
 
     def rethreshold(self, threshold: float) -> Detection:
         """The same detection at another threshold, without running the detector again."""
@@ -85,9 +91,9 @@ class Detection:
         if self.probability is None:
             raise ValueError("this detection was made without its probability "
                              "(keep_probability=False): detect again to change the threshold")
-        mask = threshold_mask(self.probability, threshold, self.region)
+        mask = detector_marks(self.probability, threshold, self.region, self.picture)
         return Detection(self.probability, mask, threshold, self.region,
-                         dict(self.provenance, threshold=threshold))
+                         dict(self.provenance, threshold=threshold), self.picture)
 
 
 def _sub_progress(progress: Progress, start: float, end: float) -> Progress:
@@ -130,14 +136,17 @@ def _detect(img, detector, method: str, region, threshold, progress: Progress,
     probability, mask = (None, out) if stream else (out, None)
     if infrared:
         detector.clear_frame(probability)
-    if not stream:
+    picture = sees_picture(detector)
+    if stream and picture:
+        mask = drop_picture_lines(mask)
+    elif not stream:
         if inside is not None:
             probability[~inside] = 0.0
-        mask = threshold_mask(probability, threshold, inside)
+        mask = detector_marks(probability, threshold, inside, picture)
     provenance = {"detector": detector.provenance, "threshold": threshold, "method": method}
     if progress is not None:
         progress(1.0)
-    return Detection(probability, mask, threshold, inside, provenance)
+    return Detection(probability, mask, threshold, inside, provenance, picture)
 
 
 def detect_tiles(img, detector, out: np.ndarray, *, roi=None, layout=None,
@@ -285,9 +294,7 @@ def _plan(image, mask, region, mode, progress, cancel, method, detect_method, th
                                 _sub_progress(progress, 0, detect_share), cancel,
                                 keep_probability=keep_detection)
             del inside
-            # the detection the caller keeps is the detector's; the rule repairs it without its
-            # picture lines
-            hole = drop_picture_lines(detection.mask.copy() if keep_detection else detection.mask)
+            hole = detection.mask
             if not keep_detection:
                 detection = None
         else:
@@ -351,13 +358,12 @@ class Scan:
 def detect_and_mask(image, *, region=None, threshold: float | None = None,
                     progress: Progress = None, cancel: Cancel = None, method: str = "auto") -> Scan:
     """Detect, then the mask restore(image, region=region, threshold=threshold) repairs (the
-    detection's mask at the threshold, inside the region, without its picture lines: see
-    rules.drop_picture_lines) and its rule. restore(image, scan.repair_mask, region=region,
+    detection's marks) and its rule. restore(image, scan.repair_mask, region=region,
     dilate=scan.rule.dilate, feather=scan.rule.feather) gives the same pixels as restore(image,
     region=region, threshold=threshold)."""
     img = check_image(image, lazy_ok=True)
     detector = get_detector(method)
     rule = repair_rule("defects", region=region, detector=detector, threshold=threshold)
     detection = _detect(img, detector, method, region, rule.threshold, progress, cancel)
-    return Scan(img, detection, drop_picture_lines(detection.mask.copy()), rule)
+    return Scan(img, detection, detection.mask, rule)
 

@@ -159,3 +159,45 @@ def drop_picture_lines(mask: np.ndarray) -> np.ndarray:
                 and min(angle, 90.0 - angle) >= PICTURE_LINE_SLANT):
             cv2.drawContours(plane, [outline], -1, 0, thickness=cv2.FILLED)
     return mask
+
+
+def sees_picture(detector) -> bool:
+    """Whether a detector's marks can be picture: every one but the infrared plane's, which shows
+    only dust and scratches (a slanted straight line there is a scratch)."""
+    return not getattr(detector, "reads_infrared", False)
+
+
+def detector_marks(probability: np.ndarray, threshold: float, region: np.ndarray | None = None,
+                   picture: bool = True) -> np.ndarray:
+    """The marks a detection gives at `threshold` inside `region`, the same wherever they are
+    made: what `restore` repairs when given no mask, what Detect shows (so restoring them as marked
+    does the same) and what a host re-thresholds. `picture`: the detector sees the picture
+    (sees_picture), so slanted picture lines are left."""
+    mask = threshold_mask(probability, threshold, region)
+    return drop_picture_lines(mask) if picture else mask
+
+
+# sensitivities a host's slider is likely to be moved to, where picture_lines_out also takes lines
+RETHRESHOLD_GRID = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
+PICTURE_LINE_HALO = 3  # px beside such a line taken with it: at a lower sensitivity its halo
+#                        would otherwise be marked as two rails along it
+
+
+def picture_lines_out(probability: np.ndarray, threshold: float,
+                      region: np.ndarray | None = None) -> np.ndarray:
+    """A copy of `probability` with 0 on the slanted picture lines detector_marks leaves at
+    `threshold` and at the sensitivities of RETHRESHOLD_GRID, for hosts that re-threshold a stored
+    detection in pure Python (GIMP and Krita have no numpy, so no drop_picture_lines). Thresholded
+    at `threshold` it gives exactly detector_marks; at another sensitivity it leaves those lines as
+    the rule would, and may leave a little more (a piece of a line found at another one, and
+    PICTURE_LINE_HALO px beside it)."""
+    kept = detector_marks(probability, threshold, region)
+    picture = np.zeros(probability.shape, np.uint8)
+    for t in sorted(set(RETHRESHOLD_GRID) | {threshold}):
+        found = threshold_mask(probability, t, region)
+        picture |= found & ~drop_picture_lines(found.copy())
+    side = 2 * PICTURE_LINE_HALO + 1
+    picture = cv2.dilate(picture, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))) > 0
+    out = np.array(probability, np.float32)
+    out[picture & ~kept] = 0.0
+    return out

@@ -214,7 +214,7 @@ def split_restore(image, *, region=None, mode: str = "defects", threshold: float
             (probability,) = dask.compute(lazy, scheduler=scheduler)
         else:
             probability = np.zeros((H, W), np.float32)
-        hole = api.drop_picture_lines(api.threshold_mask(probability, chosen))
+        hole = api.detector_marks(probability, chosen, picture=api.sees_picture(detector))
         alpha = api.repair_weight(hole, rule.dilate, rule.feather)
     textured = []  # fill mode: holes more than a few px across are synthesised whole, as in repair
     texture = api.get_inpainter(method, fill=True) if mode == "fill" else None

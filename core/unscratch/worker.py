@@ -14,7 +14,7 @@ import traceback
 import numpy as np
 
 from . import __version__, detect
-from .api import restore_and_report, settings
+from .api import picture_lines_out, restore_and_report, settings
 from .errors import Cancelled, InputError, ModelError
 from .protocol import PROTOCOL_VERSION
 
@@ -68,7 +68,11 @@ def run(job: str) -> dict:
     if op == "detect":
         det = detect(image, region=inputs.get("region"), threshold=params.get("threshold"),
                      progress=_progress, cancel=_host_gone, method=params.get("method", "auto"))
-        np.save(os.path.join(job, "probability.npy"), det.probability)
+        # the host re-thresholds this in pure Python: slanted picture lines are taken out of it,
+        # so its marks at any sensitivity leave them as restore does (rules.picture_lines_out)
+        stored = (picture_lines_out(det.probability, det.threshold, det.region) if det.picture
+                  else det.probability)
+        np.save(os.path.join(job, "probability.npy"), stored)
         np.save(os.path.join(job, "mask.npy"), det.mask.astype(np.uint8) * 255)
         outputs = {"probability": "probability.npy", "mask": "mask.npy"}
         info.update(det.provenance, defect_pixels=int(det.mask.sum()))

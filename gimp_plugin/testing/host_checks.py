@@ -294,6 +294,23 @@ def detect_edit_restore():
 
 
 @scenario
+def picture_line():
+    """A clean photo with a long straight slanted line (a rope): Detect, then Restore selection
+    with its marks as they are; and in a second copy Restore selection with no marks (the
+    detector's own rule)."""
+    image, layer = _opened("line.png")
+    status, values, _ = _call(DETECT, image, [layer])
+    _dump(values[0], "line_marks", *RGBA8)
+    out = _run(image, layer, "line")
+    out["detect_status"] = status
+    image.delete()
+    image, layer = _opened("line.png")
+    out["status_unmarked"] = _run(image, layer, "line_unmarked", before=False)["status"]
+    image.delete()
+    return out
+
+
+@scenario
 def marks_deleted():
     """Detect, delete the marks layer, Restore inside a rectangle: no marks left anywhere, so the
     detector inside the selection, and the message names the missing layer."""

@@ -195,7 +195,7 @@ class DetectWidget(JobWidget):
         labels, prob = marks.labels(), marks.probability()
         for idx, d in detections.items():
             region = job.regions[idx] if job.regions is not None else None
-            marks.add(idx, d.probability, region, job.threshold)
+            marks.add(idx, d.probability, region, job.threshold, d.picture)
         if prob is not None and any(x is prob for x in map(unwrap, viewer.layers)):
             probs = {i: marks.probability_plane(i) for i in detections}
             prob.data = compose(prob.data, probs, marks.leading)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from unscratch.api import threshold_mask
+from unscratch.api import detector_marks
 from unscratch.hostkit import ERASED_REACH, remade, remark_planes
 
 from ._layers import unwrap
@@ -38,6 +38,8 @@ class _Plane:
     erased: np.ndarray        # bool: pixels the user decided (erased or painted; kept across
     #                           re-thresholds; the layer says which), as hostkit.Detection.erased
     area: np.ndarray | None   # bool: where the detector looked; None: the whole plane
+    picture: bool = True      # the detector sees the picture (Detection.picture): its marks
+    #                           leave slanted picture lines at every threshold
 
 
 def _near_erased(erased: np.ndarray) -> np.ndarray:
@@ -84,7 +86,7 @@ class Marks:
     # --- changing it -------------------------------------------------------------------------
     def _remark_plane(self, idx: tuple, p: _Plane, threshold: float) -> tuple[int, int]:
         cur = self.current(idx)
-        fresh = threshold_mask(p.probability, threshold, p.area)
+        fresh = detector_marks(p.probability, threshold, p.area, p.picture)
         marks, p.detected, p.erased = remark_planes(fresh, cur, p.detected, p.erased, p.area,
                                                     _near_erased)
         self._write(idx, marks)
@@ -113,17 +115,17 @@ class Marks:
             layer.metadata = dict(layer.metadata, unscratch=info)
 
     def add(self, idx: tuple, probability: np.ndarray, area: np.ndarray | None,
-            threshold: float) -> None:
+            threshold: float, picture: bool = True) -> None:
         """A new detection of slice `idx` inside `area` (None: everywhere), as
         `hostkit.merge_detection` does for GIMP and Krita: where it looked, the marks are the new
         detection's at `threshold` (earlier edits there are replaced); elsewhere the layer and the
         stored detection are kept. Call remark afterwards to bring every slice to one threshold."""
         probability = np.asarray(probability, np.float32)
         shape = probability.shape
-        fresh = threshold_mask(probability, threshold, area)
+        fresh = detector_marks(probability, threshold, area, picture)
         old = self.planes.get(idx)
         if area is None:
-            self.planes[idx] = _Plane(probability, fresh, np.zeros(shape, bool), None)
+            self.planes[idx] = _Plane(probability, fresh, np.zeros(shape, bool), None, picture)
             self._write(idx, fresh)
             return
         area = np.asarray(area, bool)
@@ -133,7 +135,7 @@ class Marks:
                          np.zeros(shape, bool), np.zeros(shape, bool))
         self.planes[idx] = _Plane(np.where(area, probability, old.probability),
                                   np.where(area, fresh, old.detected), old.erased & ~area,
-                                  None if old.area is None else (old.area | area))
+                                  None if old.area is None else (old.area | area), picture)
         self._write(idx, np.where(area, fresh, cur))
 
     def probability_plane(self, idx: tuple) -> np.ndarray:
