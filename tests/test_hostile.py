@@ -540,6 +540,13 @@ def test_batch_redoes_a_truncated_output(tmp_path):
     assert batch.run_batch(src, out, quiet=True, settings=batch.Settings(masks=True)).skipped == 1
 
 
+def _ctrl_c_as_in_a_terminal():
+    """A command run in a terminal's foreground gets Ctrl-C; one this test suite started in the
+    background (`nohup .ci/test &`) would inherit SIGINT ignored, and rightly ignore it."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_on_a_local_cluster_is_quiet(tmp_path):
     pytest.importorskip("distributed")
     import signal
@@ -553,7 +560,7 @@ def test_ctrl_c_on_a_local_cluster_is_quiet(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO / "core"))
     argv = [sys.executable, "-m", "unscratch", "batch", str(src), str(out), "--workers", "2", "-q"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, start_new_session=True)
+                            env=env, start_new_session=True, preexec_fn=_ctrl_c_as_in_a_terminal)
     deadline = time.monotonic() + 120
     # until the workers work
     while not (out.is_dir() and list(out.glob(".*.part")) + list(out.glob("*.png"))):
@@ -785,7 +792,7 @@ def test_a_batch_stopped_by_a_signal_says_what_is_done_and_exits_128_plus_it(tmp
         argv = [sys.executable, "-m", "unscratch", "batch", str(src), str(out), "--method",
                 "classical"]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=env)
+                                env=env, preexec_fn=_ctrl_c_as_in_a_terminal)
         deadline = time.monotonic() + 120
         while not (out.is_dir() and len(list(out.glob("f*.png"))) >= 2):
             assert proc.poll() is None, proc.communicate()
