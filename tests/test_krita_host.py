@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import PHOTO_RECT, damaged_photo, near, rect_mask, scratched
+from conftest import PHOTO_RECT, damaged_photo, near, picture_line_photo, rect_mask, scratched
 
 pytestmark = pytest.mark.krita
 
@@ -144,6 +144,7 @@ def _prepare(root: Path) -> dict:
     _write_png(root / "in16.png", d16)
     photo, photo_clean, photo_truth = damaged_photo()
     _write_png(root / "photo.png", photo)
+    _write_png(root / "line.png", picture_line_photo())
     thin, wide = strokes(photo_truth)
     (root / "thin.bin").write_bytes((thin * 255).astype(np.uint8).tobytes())
     (root / "wide.bin").write_bytes((wide * 255).astype(np.uint8).tobytes())
@@ -163,6 +164,7 @@ def _prepare(root: Path) -> dict:
         UNSCRATCH_KRITA_HANG=str(hang),
         UNSCRATCH_KRITA_CRASH=str(crash),
         UNSCRATCH_KRITA_PHOTO=str(root / "photo.png"),
+        UNSCRATCH_KRITA_LINE=str(root / "line.png"),
         UNSCRATCH_KRITA_PHOTO_RECT=",".join(map(str, PHOTO_RECT)),
         UNSCRATCH_KRITA_THIN=str(root / "thin.bin"),
         UNSCRATCH_KRITA_WIDE=str(root / "wide.bin"),
@@ -700,6 +702,28 @@ def test_restore_selection_repairs_a_damaged_photo(runner, krita_session):
     assert after <= 0.8 * before, (before, after)
     assert case["result"]["changed_pixels"] == int((new[:, :, 3] > 0).sum())
     assert f"Repaired {case['result']['changed_pixels']} pixels" in case["result"]["message"]
+
+
+def test_detect_then_restore_leaves_a_slanted_picture_line_as_restore_alone_does(runner):
+    """Detect's marks are the repair rule's: a long straight slanted line (a rope) the detector
+    finds is not marked, so Restore with Detect's marks as they are repairs the same pixels as
+    Restore with no marks at all, and leaves the line."""
+    import unscratch
+
+    out, case = runner["out"], runner["cases"]["picture_line"]
+    assert case["detect"]["ok"] and case["result"]["ok"] and case["unmarked"]["ok"], case
+    assert case["result"]["rule"] == "mask" and case["unmarked"]["rule"] == "threshold"
+    photo = picture_line_photo()
+    assert np.array_equal(_photo(out, case["source"]), photo)
+    marks = load(out, case["marks"])[:, :, 3] >= 0.5
+    det = unscratch.detect(photo)
+    found = (det.probability >= det.threshold) & picture_line_photo(only_line=True)
+    assert found.sum() > 300 and (marks & found).sum() < 0.2 * found.sum()
+    assert np.array_equal(marks, det.mask)
+    marked, unmarked = load(out, case["new"]), load(out, case["unmarked_new"])
+    assert np.array_equal(marked, unmarked)
+    changed = (unscratch.restore(photo) != photo).any(axis=2)
+    assert np.array_equal(marked[:, :, 3] > 0, changed)
 
 
 def test_detect_erase_restore_repairs_what_is_left_of_the_marks(runner):

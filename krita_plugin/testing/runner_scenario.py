@@ -182,3 +182,32 @@ def _main(result):
         doc.close()
     except BaseException:
         result["errors"].append("detect_edit_restore: " + traceback.format_exc())
+
+    # a clean photo with a rope-like slanted line: Detect, then Restore with Detect's marks as they
+    # are; and in a second copy Restore with no marks (the detector's own rule)
+    line = os.environ["UNSCRATCH_KRITA_LINE"]
+    try:
+        doc = open_doc(line)
+        node = paint_layer(doc)
+        w, h = doc.width(), doc.height()
+        info = {"detect": host.run("detect", doc, node=node, ui=host.NullUI()).as_dict()}
+        marks = [n for n in doc.topLevelNodes() if n.name().endswith("(scratches)")][0]
+        info["marks"] = dump("line_marks", marks.pixelData(0, 0, w, h), doc, marks)
+        info["source"] = dump("line_source", node.pixelData(0, 0, w, h), doc, node)
+        doc.setActiveNode(marks)
+        r = host.run("restore", doc, ui=host.NullUI())
+        info["result"] = r.as_dict()
+        info["new"] = dump("line_new", r.layer.pixelData(0, 0, w, h), doc, r.layer)
+        doc.setModified(False)
+        doc.close()
+        doc = open_doc(line)
+        node = paint_layer(doc)
+        r = host.run("restore", doc, node=node, ui=host.NullUI())
+        info["unmarked"] = r.as_dict()
+        info["unmarked_new"] = dump("line_unmarked_new", r.layer.pixelData(0, 0, w, h), doc,
+                                    r.layer)
+        result["cases"]["picture_line"] = info
+        doc.setModified(False)
+        doc.close()
+    except BaseException:
+        result["errors"].append("picture_line: " + traceback.format_exc())
