@@ -711,6 +711,27 @@ def test_restore_with_a_region_repairs_a_damaged_photo(make_napari_viewer):
     assert info["threshold"] == pytest.approx(rest.sensitivity.value)
 
 
+def test_detect_leaves_a_slanted_picture_line_at_every_sensitivity(make_napari_viewer):
+    """The marks are the repair rule's at every threshold (api.detector_marks), so a rope-like line
+    the detector finds is not marked, and restoring the marks as Detect left them is restore."""
+    from conftest import picture_line_photo
+
+    viewer = make_napari_viewer()
+    photo = picture_line_photo()
+    viewer.add_image(photo, name="photo", rgb=True)
+    det = dock(viewer, "Detect scratches")
+    labels = run(det)["mask"]
+    prob = det.outputs["probability"].data.copy()
+    line = picture_line_photo(only_line=True)
+    found = (prob >= det.threshold.value) & line
+    assert found.sum() > 300 and (labels.data.astype(bool) & found).sum() < 0.2 * found.sum()
+    for t in (0.9, 0.5, float(det.threshold.value)):
+        det.threshold.value = t
+        assert np.array_equal(labels.data.astype(bool), unscratch.api.detector_marks(prob, t))
+    restored = run(dock(viewer, "Restore selection"))["restored"].data
+    assert np.array_equal(restored, unscratch.restore(photo))
+
+
 def test_detect_erase_restore_on_a_photo_and_nothing_left(make_napari_viewer):
     import cv2
 
