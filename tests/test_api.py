@@ -531,7 +531,7 @@ def test_a_hosts_stored_probability_leaves_picture_lines_at_every_sensitivity():
     halo = _line(np.zeros(p.shape, bool), (10, 20), (200, 150), 6) & ~rope
     film = _line(np.zeros(p.shape, bool), (250, 5), (252, 290), 2)
     p[halo], p[rope], p[film] = 0.6, 0.99, 0.99
-    stored = picture_lines_out(p, 0.98)
+    stored = picture_lines_out(p.copy(), 0.98)
     for t in (0.98, 0.9, 0.5):
         marks = np.frombuffer(hostkit.threshold_marks(stored.tobytes(), t), np.uint8)
         marks = marks.reshape(p.shape) > 0
