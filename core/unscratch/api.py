@@ -137,9 +137,9 @@ def _detect(img, detector, method: str, region, threshold, progress: Progress,
     if infrared:
         detector.clear_frame(probability)
     picture = sees_picture(detector)
-    if stream and picture:
-        mask = drop_picture_lines(mask)
-    elif not stream:
+    if stream:
+        mask = drop_picture_lines(mask) if picture else mask
+    else:
         if inside is not None:
             probability[~inside] = 0.0
         mask = detector_marks(probability, threshold, inside, picture)
