@@ -208,3 +208,22 @@ def test_drawn_negatives_is_the_share_of_crops_with_structure_painted_in(tiny_po
     for _ in range(200):
         next(stream)
     assert abs(np.mean(drawn) - share) < 0.1
+
+
+def test_exact_holes_are_the_damage_with_no_margin(tiny_pool):
+    """--exact-holes: a share of restorer pairs whose hole is the damage as it is (restore repairs a
+    given mask as given); the same pair's hole with the varied margin only grows from it."""
+    import itertools
+
+    def first_hole(share, seed):
+        stream = train.PairStream("train", 64, seed, task="restore", vary_hole=True,
+                                  exact_holes=share)
+        _, _, hole = next(itertools.islice(iter(stream), 1))
+        return hole[0].numpy() > 0
+
+    smaller = 0
+    for seed in range(4):
+        exact, varied = first_hole(1.0, seed), first_hole(0.0, seed)
+        assert exact.any() and (exact <= varied).all()
+        smaller += int(exact.sum() < varied.sum())
+    assert smaller >= 2

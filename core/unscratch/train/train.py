@@ -66,13 +66,14 @@ class PairStream(torch.utils.data.IterableDataset):
     def __init__(self, split: str, size: int, seed: int, photos: list[np.ndarray] | None = None,
                  max_photos=None, task: str = "detect", decoys: float = 0.0,
                  vary_hole: bool = False, families=None, mined: list | None = None,
-                 mined_share: float = 0.0, drawn_negatives: float | None = None):
+                 mined_share: float = 0.0, drawn_negatives: float | None = None,
+                 exact_holes: float = 0.0):
         self.split, self.size, self.seed, self.task = split, size, seed, task
         self.drawn_negatives = drawn_negatives
         self.mined, self.mined_share = mined or [], mined_share
         # when given, each item also carries which of these families it holds
         self.families = families
-        self.decoys, self.vary_hole = decoys, vary_hole
+        self.decoys, self.vary_hole, self.exact_holes = decoys, vary_hole, exact_holes
         self.photos = photos
         self.max_photos = max_photos
 
@@ -111,6 +112,11 @@ class PairStream(torch.utils.data.IterableDataset):
                 # tight selection has almost none)
                 grow = ((int(rng.integers(0, 5)), int(rng.integers(0, 4))) if self.vary_hole
                         else api.DETECTED_GROWTH)
+                # restore repairs a given mask as it is: an `exact_holes` share of holes have no
+                # margin at all, so that every hole pixel is damage (drawn only when asked for,
+                # so older commands draw the same pairs)
+                if self.exact_holes and rng.random() < self.exact_holes:
+                    grow = (0, 0)
                 mask = repair_weight(mask, *grow) > 0
                 x = restorer_input(x, mask)
             item = (torch.from_numpy(x.transpose(2, 0, 1).copy()),
@@ -245,6 +251,9 @@ def main(argv=None) -> int:
     ap.add_argument("--vary-hole", action="store_true",
                     help="restorer: grow each training hole by a random 0-4 px and feather 0-3 px "
                          "(default 2 and 2)")
+    ap.add_argument("--exact-holes", type=float, default=0.0,
+                    help="restorer: share of pairs whose hole is the damage exactly, no margin "
+                         "(0-1)")
     ap.add_argument("--mined",
                     help="folder written by unscratch.train.mine: real picture the detector marked")
     ap.add_argument("--mined-share", type=float, default=0.5,
@@ -259,6 +268,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.minutes is None and args.steps is None:
         ap.error("give --minutes or --steps")
+    if not 0.0 <= args.exact_holes <= 1.0:
+        ap.error(f"--exact-holes {args.exact_holes}: a share of pairs, from 0 to 1")
     if args.drawn_negatives is not None and not 0.0 <= args.drawn_negatives <= 1.0:
         ap.error(f"--drawn-negatives {args.drawn_negatives}: a share of crops, from 0 to 1")
     torch.manual_seed(args.seed)
@@ -279,7 +290,7 @@ def main(argv=None) -> int:
     stream = PairStream("train", args.size, args.seed, max_photos=args.max_photos, task=args.task,
                          decoys=args.decoys, vary_hole=args.vary_hole, mined=mined,
                          mined_share=args.mined_share if mined else 0.0,
-                         drawn_negatives=args.drawn_negatives)
+                         drawn_negatives=args.drawn_negatives, exact_holes=args.exact_holes)
     if args.init and args.init.endswith(".onnx"):
         sample = itertools.islice(iter(PairStream("train", args.size, args.seed + 1,
                                                   max_photos=args.max_photos, task=args.task)),
