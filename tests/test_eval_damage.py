@@ -126,3 +126,19 @@ def test_family_psnr_is_perfect_for_a_perfect_repair():
     results = {"oracle": [s.clean for s in samples], "none": [s.damaged for s in samples]}
     got = _family_psnr(samples, results)
     assert got and all(v["oracle"] == float("inf") and np.isfinite(v["none"]) for v in got.values())
+
+
+def test_the_mask_fit_table_repairs_and_puts_the_restorer_back():
+    """eval.masks: every method repairs exact masks better than leaving the damage, hiding the hole
+    changes the restorer's answer, and the shipped hiding rule is back in place afterwards."""
+    from unscratch import classical, operators
+    from unscratch.train.eval import masks
+    _, photos = _tiny_sets()
+    rows = masks.evaluate(photos, 96, film=None)
+    assert set(rows) == {"restorer", "hole hidden", "Telea"}
+    samples = ed.make_samples(photos, 1, 96, 0, jpeg=False)
+    damaged = np.mean([masks.psnr_in(s.damaged, s.clean, s.mask) for s in samples])
+    exact = next(k for k in rows["Telea"] if k.startswith("exact"))
+    assert all(row[exact] > damaged for row in rows.values())
+    assert rows["hole hidden"] != rows["restorer"]
+    assert operators.defect_pixels is classical.defect_pixels
