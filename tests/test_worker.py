@@ -157,14 +157,12 @@ def test_restore_of_the_mask_detect_and_mask_gives_is_restore_without_a_mask(wit
                           unscratch.restore(damaged, region=region))
 
 
-
 def test_a_detect_jobs_marks_are_its_stored_probability_at_its_threshold():
     """What a host stores (the job's probability) re-thresholded at the job's threshold gives the
     job's marks, so moving the sensitivity back and forth returns to them."""
     from unscratch import hostkit
     damaged, _, _ = scratched()
     info, out = protocol.run_job(sys.executable, "detect", {"image": as_msg(damaged)})
-    mask, shape, _ = out["mask"]
-    probability, _, _ = out["probability"]
+    mask, probability = out["mask"][0], out["probability"][0]
     assert hostkit.threshold_marks(probability, info["info"]["threshold"]) == mask
     assert np.frombuffer(mask, np.uint8).any()
