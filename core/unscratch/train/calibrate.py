@@ -9,8 +9,8 @@ say what "worse" is on real scans: the rule is chosen here, on real material, fr
      the held-out thin-structure photos on average (picture a detector confuses with damage);
   2. among them, the one whose worst real film scan gains most against its expert's restoration
      (dB, with everything selected), ties to the higher threshold.
-Both sides see the rule's mask as restore makes it: the detector's marks at the threshold without
-their picture lines (rules.drop_picture_lines). The grid is small on purpose (few scans, few
+Both sides see the rule's mask as restore makes it: the detector's marks at the threshold
+(rules.detector_marks, picture lines left). The grid is small on purpose (few scans, few
 degrees of freedom); the film scans are also what `unscratch eval real` reports, so other real
 scans judge the choice too (see the card).
 """
@@ -39,7 +39,7 @@ CLEAN_BUDGET = 0.1
 
 def rule_masks(probability) -> dict:
     """{threshold: the mask restore repairs at it} for every threshold of the grid."""
-    return {t: api.drop_picture_lines(probability >= t) for t in THRESHOLDS}
+    return {t: api.detector_marks(probability, t) for t in THRESHOLDS}
 
 
 def sweep(data: Path, thin_limit: int | None = None) -> dict:

@@ -14,24 +14,24 @@ masks). Set UNSCRATCH_MODELS_DIR to measure a candidate restorer.
 from __future__ import annotations
 
 import argparse
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ... import api, io, operators
+from ...metrics import psnr
 from ..pool import shared_data
 from . import independent_damage as ed
-from .real import EXPERT_DELTA, _unit, expert_pairs, psnr_db
+from .real import expert_pairs, expert_truth, psnr_db
 
 FALSE_MARK_THRESHOLD = 0.5   # the detector's marks on undamaged crops at this threshold
 BRUSH_MARGIN = 2             # px a loose mask reaches beyond the damage
 
 
 def psnr_in(out: np.ndarray, clean: np.ndarray, where: np.ndarray) -> float:
-    err = float(np.mean((out[where] - clean[where]) ** 2))
-    return 10.0 * np.log10(1.0 / max(err, 1e-12))
+    return psnr(clean, out, where, data_range=1.0)
 
 
 @contextmanager
@@ -45,16 +45,13 @@ def _hole_hidden():
         operators.defect_pixels = shipped
 
 
-METHODS = {"restorer": ({}, None), "hole hidden": ({}, _hole_hidden),
-           "Telea": ({"method": "classical"}, None)}
+METHODS = ("restorer", "hole hidden", "Telea")
 
 
-def _restore(name: str, image, mask):
-    kwargs, context = METHODS[name]
-    if context is None:
-        return api.restore(image, mask, grain=False, **kwargs)
-    with context():
-        return api.restore(image, mask, grain=False, **kwargs)
+def _restore(method: str, image, mask):
+    with _hole_hidden() if method == "hole hidden" else nullcontext():
+        return api.restore(image, mask, grain=False,
+                           method="classical" if method == "Telea" else "auto")
 
 
 def evaluate(photos, size: int, film: Path | None) -> dict[str, dict[str, float]]:
@@ -68,8 +65,7 @@ def evaluate(photos, size: int, film: Path | None) -> dict[str, dict[str, float]
     scans = []
     for name, scan, expert in pairs:
         img, ref = io.read(scan), io.read(expert)
-        truth = (np.abs(_unit(img) - _unit(ref)) > EXPERT_DELTA / 255).any(axis=2)
-        scans.append((name, img, ref, truth, psnr_db(ref, img)))
+        scans.append((name, img, ref, expert_truth(img, ref), psnr_db(ref, img)))
     rows = {}
     for method in METHODS:
         row = {

@@ -105,6 +105,12 @@ def photos_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in EXTS)
 
 
+def expert_truth(scan: np.ndarray, expert: np.ndarray) -> np.ndarray:
+    """The real defect mask of a scan: where its expert's restoration differs by over
+    EXPERT_DELTA."""
+    return (np.abs(_unit(scan) - _unit(expert)) > EXPERT_DELTA / 255).any(axis=2)
+
+
 def expert_pairs(folder: Path) -> list[tuple[str, Path, Path]]:
     """(name, input, expert) for every NAME_input.* with a NAME_expert.* beside it."""
     pairs = []
@@ -142,7 +148,7 @@ def eval_expert_pair(name: str, scan: Path, expert: Path, out: Path, side: int) 
     img, ref = io.read(scan), io.read(expert)
     if _rgb(img).shape != _rgb(ref).shape:
         raise ValueError(f"{expert}: not the size of {scan}")
-    truth = (np.abs(_unit(img) - _unit(ref)) > EXPERT_DELTA / 255).any(axis=2)
+    truth = expert_truth(img, ref)
     base = psnr_db(ref, img)
     nothing = api.restore_and_report(img)
     everything = api.restore_and_report(img, region=np.ones(img.shape[:2], bool),
