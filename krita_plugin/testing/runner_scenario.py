@@ -147,14 +147,18 @@ def _main(result):
     rect[:] = [int(v) for v in os.environ["UNSCRATCH_KRITA_PHOTO_RECT"].split(",")]
     case("photo_selection", photo)
 
+    def detected(path):
+        """(doc, its paint layer, the marks layer Detect made on it, w, h, facts) for `path`."""
+        doc = open_doc(path)
+        node = paint_layer(doc)
+        info = {"detect": host.run("detect", doc, node=node, ui=host.NullUI()).as_dict()}
+        marks = [n for n in doc.topLevelNodes() if n.name().endswith("(scratches)")][0]
+        return doc, node, marks, doc.width(), doc.height(), info
+
     # Detect, erase the left half of its marks, Restore with Detect's layer active: what is left
     # is repaired
     try:
-        doc = open_doc(photo)
-        node = paint_layer(doc)
-        w, h = doc.width(), doc.height()
-        info = {"detect": host.run("detect", doc, node=node, ui=host.NullUI()).as_dict()}
-        marks = [n for n in doc.topLevelNodes() if n.name().endswith("(scratches)")][0]
+        doc, node, marks, w, h, info = detected(photo)
         info["marks_detected"] = dump(
             "edit_marks_detected", marks.pixelData(0, 0, w, h), doc, marks
         )
@@ -187,11 +191,7 @@ def _main(result):
     # are; and in a second copy Restore with no marks (the detector's own rule)
     line = os.environ["UNSCRATCH_KRITA_LINE"]
     try:
-        doc = open_doc(line)
-        node = paint_layer(doc)
-        w, h = doc.width(), doc.height()
-        info = {"detect": host.run("detect", doc, node=node, ui=host.NullUI()).as_dict()}
-        marks = [n for n in doc.topLevelNodes() if n.name().endswith("(scratches)")][0]
+        doc, node, marks, w, h, info = detected(line)
         info["marks"] = dump("line_marks", marks.pixelData(0, 0, w, h), doc, marks)
         info["source"] = dump("line_source", node.pixelData(0, 0, w, h), doc, node)
         doc.setActiveNode(marks)
